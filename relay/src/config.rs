@@ -1,0 +1,69 @@
+//! Command-line flags, each with an environment-variable fallback.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "sotto-relay",
+    version,
+    about = "Sotto relay: serves the web app and forwards end-to-end encrypted envelopes"
+)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port; the chosen one is logged).
+    #[arg(long, env = "SOTTO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the relay's store (created if missing).
+    #[arg(long, env = "SOTTO_DATA_DIR", default_value = "./sotto-data")]
+    pub data_dir: PathBuf,
+
+    /// Log filter: a level (error, warn, info, debug, trace) or a tracing directive list.
+    #[arg(long = "log", env = "SOTTO_LOG", default_value = "info")]
+    pub log: String,
+
+    /// The origin clients use to reach this relay (e.g. https://chat.example.org). Clients sign
+    /// it when they authenticate; when unset, the request's Host header is used.
+    #[arg(long, env = "SOTTO_PUBLIC_ORIGIN")]
+    pub public_origin: Option<String>,
+
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Abuse and resource limits. Defaults suit a small self-hosted relay.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Largest accepted WebSocket message in bytes (capped at the protocol's own limit).
+    #[arg(long, env = "SOTTO_MAX_FRAME_BYTES", default_value_t = sotto_shared::limits::MAX_FRAME_BYTES)]
+    pub max_frame_bytes: usize,
+
+    /// Most envelopes queued for one mailbox.
+    #[arg(long, env = "SOTTO_MAX_QUEUED_ENVELOPES", default_value_t = 10_000)]
+    pub max_queued_envelopes: u64,
+
+    /// Most bytes queued for one mailbox.
+    #[arg(long, env = "SOTTO_MAX_QUEUED_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_queued_bytes: u64,
+
+    /// Frames per second one connection may send (sustained; bursts up to twice that).
+    #[arg(long, env = "SOTTO_RATE_PER_CONNECTION", default_value_t = 200)]
+    pub rate_per_connection: u32,
+
+    /// Frames per second all connections from one IP address may send together.
+    #[arg(long, env = "SOTTO_RATE_PER_IP", default_value_t = 5_000)]
+    pub rate_per_ip: u32,
+
+    /// Most simultaneous WebSocket connections from one IP address.
+    #[arg(long, env = "SOTTO_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
+    pub max_connections_per_ip: usize,
+
+    /// Most simultaneous WebSocket connections in total.
+    #[arg(long, env = "SOTTO_MAX_CONNECTIONS", default_value_t = 50_000)]
+    pub max_connections: usize,
+
+    /// Frames the relay buffers for one slow reader before it closes the connection.
+    #[arg(long, env = "SOTTO_MAX_OUTBOUND_FRAMES", default_value_t = 256)]
+    pub max_outbound_frames: usize,
+}

@@ -1,0 +1,82 @@
+//! The Sotto relay binary. See README.md for flags and docs/protocol.md for what it speaks.
+
+#![forbid(unsafe_code)]
+
+mod assets;
+mod config;
+mod store;
+mod ws;
+
+use clap::Parser;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+use warp::Filter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = config::Config::parse();
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let store = store::RedbStore::open(&config.data_dir)?;
+    info!(
+        data_dir = %config.data_dir.display(),
+        schema = store.schema_version()?,
+        assets = assets::ASSETS.len(),
+        "store opened"
+    );
+    let relay = Arc::new(ws::Relay::new(config.clone()));
+
+    let routes = warp::path("ws")
+        .and(warp::path::end())
+        .and(ws::upgrade(relay))
+        .or(assets::routes())
+        .unify()
+        .recover(ws::recover)
+        .unify()
+        .with(warp::reply::with::headers(assets::security_headers()));
+
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts read this exact line to learn the port.
+    info!("listening on http://{addr}");
+    warp::serve(routes).incoming(listener).graceful(shutdown_signal()).run().await;
+    info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    info!("shutdown requested");
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the web app (wasm, optimized) into target/app, then the relay that embeds it.
+#   scripts/build.sh            release relay (target/release/sotto-relay)
+#   scripts/build.sh --app-only only the web app
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1mbuild:\033[0m %s\n' "$*"; }
+out=target/app
+stage=target/wasm-bindgen
+
+say "client → wasm32 (profile wasm-release)"
+cargo build --quiet -p sotto-client --bin sotto-client --target wasm32-unknown-unknown --profile wasm-release
+
+say "wasm-bindgen"
+rm -rf "$stage" && mkdir -p "$stage"
+wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name sotto \
+  target/wasm32-unknown-unknown/wasm-release/sotto-client.wasm
+
+if [ -x node_modules/.bin/wasm-opt ]; then
+  say "wasm-opt -Oz"
+  node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    -o "$stage/sotto_opt.wasm" "$stage/sotto_bg.wasm"
+  mv "$stage/sotto_opt.wasm" "$stage/sotto_bg.wasm"
+else
+  say "wasm-opt not installed (scripts/setup.sh installs it); wasm left unoptimized"
+fi
+
+# Content-addressed names, so the relay can tell browsers to cache them forever.
+hash() { sha256sum "$1" | cut -c1-16; }
+rm -rf "$out" && mkdir -p "$out"
+wasm="sotto-$(hash "$stage/sotto_bg.wasm").wasm"
+cp "$stage/sotto_bg.wasm" "$out/$wasm"
+js="sotto-$(hash "$stage/sotto.js").js"
+cp "$stage/sotto.js" "$out/$js"
+sed -e "s#/sotto.js#/$js#; s#/sotto.wasm#/$wasm#" client/static/boot.js > "$stage/boot.js"
+boot="boot-$(hash "$stage/boot.js").js"
+cp "$stage/boot.js" "$out/$boot"
+css="style-$(hash client/static/style.css).css"
+cp client/static/style.css "$out/$css"
+cp client/static/icon.svg client/static/manifest.webmanifest "$out/"
+sed -e "s#/style.css#/$css#; s#/boot.js#/$boot#; s#/sotto.js#/$js#; s#/sotto.wasm#/$wasm#" index.html > "$out/index.html"
+for f in "$out"/*; do gzip -9 -n -k "$f"; done
+
+raw=$(stat -c %s "$out/$wasm"); gz=$(stat -c %s "$out/$wasm.gz")
+say "app in $out: wasm $raw bytes ($gz gzipped)"
+
+if [ "${1:-}" != "--app-only" ]; then
+  say "relay (release, app embedded)"
+  cargo build --quiet --release -p sotto-relay
+  say "relay at target/release/sotto-relay ($(stat -c %s target/release/sotto-relay) bytes)"
+fi

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command 1: set up, build, and start the relay serving the app on http://127.0.0.1:8080.
+# Extra arguments go to the relay (e.g. --listen 0.0.0.0:8080 --data-dir /var/lib/sotto).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+exec target/release/sotto-relay --data-dir ./sotto-data "$@"

@@ -1,0 +1,189 @@
+//! The frames exchanged over `/ws`. See docs/protocol.md for the conversation they make up.
+//!
+//! Variants are only ever appended: postcard encodes the variant index, so reordering would
+//! silently change the meaning of old frames. A breaking change bumps `codec::WIRE_VERSION`.
+
+use crate::ids::{Address, MessageId};
+use serde::{Deserialize, Serialize};
+use serde_big_array::BigArray;
+
+/// An Ed25519 signature (64 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature(#[serde(with = "BigArray")] pub [u8; 64]);
+
+impl core::fmt::Debug for Signature {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Signature(..)")
+    }
+}
+
+/// The public half of an identity: Ed25519 signing key, and an X25519 key signed by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityPublic {
+    pub signing_key: [u8; 32],
+    pub dh_key: [u8; 32],
+    /// Ed25519 signature by `signing_key` over `"sotto-identity-dh-v1" || dh_key`.
+    pub dh_signature: Signature,
+}
+
+/// A medium-term X25519 prekey signed by the identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedPrekey {
+    pub id: u32,
+    pub key: [u8; 32],
+    /// Ed25519 signature by the identity over `"sotto-signed-prekey-v1" || id (BE) || key`.
+    pub signature: Signature,
+}
+
+/// A single-use X25519 prekey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneTimePrekey {
+    pub id: u32,
+    pub key: [u8; 32],
+}
+
+/// What someone needs to start a session with an identity (X3DH).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrekeyBundle {
+    pub identity: IdentityPublic,
+    pub signed_prekey: SignedPrekey,
+    pub one_time_prekey: Option<OneTimePrekey>,
+}
+
+/// Client → relay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// First frame on a connection. `client` is a short free-text agent name.
+    Hello { client: String },
+    /// Proves ownership of an identity: Ed25519 signature over
+    /// `"sotto-auth-v1" || len(origin) (u16 BE) || origin || challenge`.
+    Authenticate { identity: Box<IdentityPublic>, signature: Signature },
+    /// Sealed-sender send of an opaque envelope to a mailbox.
+    Send { id: MessageId, to: Address, ttl_secs: u32, payload: Vec<u8> },
+    /// The recipient has stored these envelopes; the relay may delete them.
+    Ack { ids: Vec<MessageId> },
+    /// Replace the signed prekey and add one-time prekeys (authenticated only).
+    UploadPrekeys { signed_prekey: SignedPrekey, one_time: Vec<OneTimePrekey> },
+    /// Ask for a prekey bundle of a mailbox (hands out at most one one-time prekey).
+    FetchBundle { address: Address },
+    /// Keep-alive; the relay answers `Pong` with the same value.
+    Ping { nonce: u64 },
+}
+
+/// Relay → client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayFrame {
+    /// Answer to `Hello`: the relay's protocol version and a fresh challenge to sign.
+    Welcome {
+        version: u8,
+        relay: String,
+        challenge: [u8; 32],
+    },
+    /// The connection now reads `address`'s mailbox; `queued` envelopes follow.
+    Authenticated {
+        address: Address,
+        queued: u32,
+    },
+    /// The envelope `id` is durably stored (or was already).
+    Sent {
+        id: MessageId,
+    },
+    /// An envelope for this connection's mailbox. Ack it once it is stored.
+    Deliver {
+        id: MessageId,
+        received_at: u64,
+        payload: Vec<u8>,
+    },
+    /// Answer to `FetchBundle`; `None` when the mailbox has published no prekeys.
+    Bundle {
+        address: Address,
+        bundle: Option<Box<PrekeyBundle>>,
+    },
+    /// The one-time prekeys the relay still holds for this identity (sent when low).
+    PrekeysLow {
+        remaining: u32,
+    },
+    /// Prekeys were stored.
+    PrekeysStored {
+        one_time: u32,
+    },
+    Pong {
+        nonce: u64,
+    },
+    /// Something went wrong; `id` names the send it concerns, if any.
+    Error {
+        code: ErrorCode,
+        message: String,
+        id: Option<MessageId>,
+    },
+}
+
+/// Why the relay refused something. Each has its own code so clients can react precisely.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The frame's version is not one the relay speaks; the message lists the supported ones.
+    UnsupportedVersion,
+    /// The frame could not be decoded.
+    Malformed,
+    /// The frame or envelope exceeds a size limit.
+    TooLarge,
+    /// The frame needs an authenticated connection.
+    NotAuthenticated,
+    /// The authentication signature did not verify.
+    AuthFailed,
+    /// Too many frames in too short a time.
+    RateLimited,
+    /// The recipient's mailbox holds as much as it may.
+    MailboxFull,
+    /// Too many connections (from this address or in total).
+    TooManyConnections,
+    /// A field was out of range (ttl, count, signature on a prekey…).
+    InvalidRequest,
+    /// The relay failed internally; the request may be retried.
+    Internal,
+    /// A frame arrived in the wrong order (e.g. a second `Hello`).
+    Unexpected,
+}
+
+impl ErrorCode {
+    /// A stable lower-case name, used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::NotAuthenticated => "not_authenticated",
+            ErrorCode::AuthFailed => "auth_failed",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::MailboxFull => "mailbox_full",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unexpected => "unexpected",
+        }
+    }
+}
+
+/// The exact bytes an identity signs to authenticate to a relay.
+///
+/// Binding the relay's origin stops a malicious relay from replaying our signature to another.
+pub fn auth_message(origin: &str, challenge: &[u8; 32]) -> Vec<u8> {
+    let origin = origin.as_bytes();
+    let len = u16::try_from(origin.len()).unwrap_or(u16::MAX);
+    let mut m = Vec::with_capacity(15 + origin.len() + 32);
+    m.extend_from_slice(b"sotto-auth-v1");
+    m.extend_from_slice(&len.to_be_bytes());
+    m.extend_from_slice(&origin[..usize::from(len)]);
+    m.extend_from_slice(challenge);
+    m
+}
+
+/// The bytes an identity signs over its X25519 key.
+pub fn identity_dh_message(dh_key: &[u8; 32]) -> Vec<u8> {
+    [b"sotto-identity-dh-v1".as_slice(), dh_key].concat()
+}
+
+/// The bytes an identity signs over a signed prekey.
+pub fn signed_prekey_message(id: u32, key: &[u8; 32]) -> Vec<u8> {
+    [b"sotto-signed-prekey-v1".as_slice(), &id.to_be_bytes(), key].concat()
+}

@@ -1,0 +1,72 @@
+//! Identifiers that travel on the wire.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// A mailbox address: SHA-256 over a domain label and the owner's Ed25519 identity key.
+///
+/// Hashing (rather than using the key itself) keeps the address format independent of the
+/// signature scheme and lets the relay index mailboxes without parsing keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Address(pub [u8; 32]);
+
+impl Address {
+    /// The address of the identity whose Ed25519 public key is `identity_key`.
+    pub fn from_identity_key(identity_key: &[u8; 32]) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"sotto-address-v1");
+        h.update(identity_key);
+        Address(h.finalize().into())
+    }
+
+    /// Lower-case hex, as used in logs and URLs.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Eight hex digits are enough to tell mailboxes apart in logs.
+        write!(f, "Address({}…)", &self.to_hex()[..8])
+    }
+}
+
+/// A client-chosen message id (random 128 bits). The relay deduplicates sends by it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MessageId(pub [u8; 16]);
+
+impl MessageId {
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({})", self.to_hex())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_is_stable_and_key_dependent() {
+        let a = Address::from_identity_key(&[1; 32]);
+        assert_eq!(a, Address::from_identity_key(&[1; 32]));
+        assert_ne!(a, Address::from_identity_key(&[2; 32]));
+        assert_eq!(a.to_hex().len(), 64);
+    }
+}

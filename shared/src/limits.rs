@@ -1,0 +1,16 @@
+//! Hard limits of the wire protocol. The relay may configure lower values, never higher ones.
+
+/// Largest WebSocket message either side accepts, in bytes.
+pub const MAX_FRAME_BYTES: usize = 80 * 1024;
+/// Largest opaque envelope payload (ciphertext) a client may send in one `Send`.
+pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+/// Longest time-to-live a relay keeps an undelivered envelope (30 days).
+pub const MAX_TTL_SECS: u32 = 30 * 24 * 3600;
+/// Most one-time prekeys a single upload may carry.
+pub const MAX_PREKEYS_PER_UPLOAD: usize = 200;
+/// Most message ids one `Ack` may carry.
+pub const MAX_ACK_IDS: usize = 512;
+/// Longest free-text field (client name in hello, error messages).
+pub const MAX_TEXT_BYTES: usize = 256;
+/// Size of the relay's authentication challenge nonce.
+pub const CHALLENGE_BYTES: usize = 32;

@@ -1,0 +1,51 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startRelay, launchBrowser, newPage, artifacts } from "./harness.mjs";
+
+let relay, browser;
+before(async () => {
+  relay = await startRelay();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+  relay?.cleanup();
+});
+
+test("the app loads from the relay and shows the first screen without errors", async () => {
+  const { page, errors, context } = await newPage(browser);
+  await page.goto(relay.url + "/");
+  await page.getByRole("heading", { name: "Sotto", level: 1 }).waitFor();
+  await page.getByRole("heading", { name: "Create your identity" }).waitFor();
+  const name = page.getByLabel("Display name");
+  await name.waitFor();
+  // The page made a key pair with the browser's randomness: its fingerprint is shown.
+  const fp = await page.getByTestId("key-fingerprint").locator("code").textContent();
+  assert.match(fp, /^([0-9A-F]{4} ){7}[0-9A-F]{4}$/);
+  await page.screenshot({ path: join(artifacts, "first-screen.png"), fullPage: true });
+
+  // An empty name is refused with a plain-words message.
+  await page.getByRole("button", { name: "Create your identity" }).click();
+  await page.getByText("Please enter a name people will recognise.").waitFor();
+
+  await name.fill("Ada");
+  await name.press("Enter");
+  await page.getByRole("heading", { name: "Welcome, Ada" }).waitFor();
+  await page.screenshot({ path: join(artifacts, "first-screen-created.png"), fullPage: true });
+
+  assert.deepEqual(errors, [], "console errors: " + errors.join("\n"));
+  await context.close();
+});
+
+test("phone-sized dark mode renders the first screen", async () => {
+  const { page, errors, context } = await newPage(browser, {
+    viewport: { width: 375, height: 740 }, colorScheme: "dark",
+  });
+  await page.goto(relay.url + "/");
+  await page.getByRole("heading", { name: "Create your identity" }).waitFor();
+  await page.screenshot({ path: join(artifacts, "first-screen-phone-dark.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -1,0 +1,66 @@
+// Shared pieces of the browser tests: the real relay binary on a loopback port with a fresh
+// data dir, and headless Debian Chromium driven by playwright-core.
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const artifacts = join(root, "test-artifacts");
+mkdirSync(artifacts, { recursive: true });
+
+const relayBin = process.env.SOTTO_RELAY_BIN ?? join(root, "target", "release", "sotto-relay");
+
+/** Starts the relay; resolves once it logs its address. */
+export async function startRelay({ dataDir, listen = "127.0.0.1:0" } = {}) {
+  dataDir ??= mkdtempSync(join(tmpdir(), "sotto-browser-"));
+  const child = spawn(relayBin, ["--listen", listen, "--data-dir", dataDir, "--log", "info"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("relay did not start:\n" + log)), 15000);
+    const onData = (d) => {
+      log += d;
+      const m = log.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`relay exited ${code}:\n${log}`)); });
+  });
+  child.stdout.on("data", (d) => { log += d; });
+  child.stderr.on("data", (d) => { log += d; });
+  return {
+    url, dataDir, child,
+    log: () => log,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill(signal);
+      await exited;
+    },
+    cleanup() { rmSync(dataDir, { recursive: true, force: true }); },
+  };
+}
+
+export const chromiumFlags = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--no-first-run",
+];
+
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: "/usr/bin/chromium", args: chromiumFlags });
+}
+
+/** A page that records console errors and uncaught exceptions. */
+export async function newPage(browser, options = {}) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return { context, page, errors };
+}

@@ -1,0 +1,159 @@
+//! Test harness: the real relay binary on an ephemeral loopback port with a temp redb store,
+//! and a minimal native WebSocket client speaking the `shared` frames.
+
+use futures_util::{SinkExt, StreamExt};
+use sotto_shared::{ClientFrame, RelayFrame, decode_relay, encode_client};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The relay binary under test: `SOTTO_RELAY_BIN`, else the release build (scripts/build.sh).
+pub fn relay_bin() -> PathBuf {
+    std::env::var_os("SOTTO_RELAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sotto-relay"))
+}
+
+/// A running relay process. Killed when dropped.
+pub struct Relay {
+    pub child: Child,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Relay {
+    /// Starts the relay with a fresh data dir and extra flags.
+    pub async fn start(extra: &[&str]) -> Relay {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().to_owned();
+        let mut r = Self::start_in(&dir, "127.0.0.1:0", extra).await;
+        r._tmp = Some(tmp);
+        r
+    }
+
+    /// Starts the relay on `data_dir` (kept by the caller, e.g. across restarts).
+    pub async fn start_in(data_dir: &Path, listen: &str, extra: &[&str]) -> Relay {
+        let bin = relay_bin();
+        assert!(bin.exists(), "{} is missing: run scripts/build.sh", bin.display());
+        let mut child = Command::new(&bin)
+            .args(["--listen", listen, "--data-dir"])
+            .arg(data_dir)
+            .args(["--log", "info"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn relay");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let addr = tokio::time::timeout(Duration::from_secs(15), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                log.lock().unwrap().push_str(&line);
+                log.lock().unwrap().push('\n');
+                if let Some(i) = line.find("listening on http://") {
+                    return line[i + "listening on http://".len()..].trim().to_string();
+                }
+            }
+            panic!("relay exited before listening:\n{}", log.lock().unwrap());
+        })
+        .await
+        .expect("relay did not start within 15 s");
+        let sink = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Relay { child, addr, data_dir: data_dir.to_owned(), log, _tmp: None }
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Everything the relay logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
+    pub async fn terminate(&mut self) -> bool {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await,
+            Ok(Ok(s)) if s.success()
+        )
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A raw protocol client.
+pub struct Conn {
+    pub ws: Ws,
+}
+
+impl Conn {
+    pub async fn connect(relay: &Relay) -> Conn {
+        let (ws, _) = tokio_tungstenite::connect_async(relay.ws_url()).await.expect("ws connect");
+        Conn { ws }
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.send_raw(encode_client(frame)).await;
+    }
+
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes.into())).await.expect("ws send");
+    }
+
+    /// The next relay frame, or `None` if the connection closed. Panics after 10 s.
+    pub async fn recv(&mut self) -> Option<RelayFrame> {
+        self.recv_within(Duration::from_secs(10)).await.expect("no frame within 10 s")
+    }
+
+    /// `Err(())` on timeout, `Ok(None)` on close.
+    pub async fn recv_within(&mut self, d: Duration) -> Result<Option<RelayFrame>, ()> {
+        loop {
+            let next = tokio::time::timeout(d, self.ws.next()).await.map_err(|_| ())?;
+            match next {
+                Some(Ok(Message::Binary(b))) => {
+                    return Ok(Some(decode_relay(&b).expect("relay sent a valid frame")));
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(None),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Hello → Welcome; returns the challenge.
+    pub async fn hello(&mut self) -> [u8; 32] {
+        self.send(&ClientFrame::Hello { client: "sotto-tests".into() }).await;
+        match self.recv().await {
+            Some(RelayFrame::Welcome { challenge, .. }) => challenge,
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+}
