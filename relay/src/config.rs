@@ -28,6 +28,10 @@ pub struct Config {
     #[arg(long, env = "SOTTO_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
 
+    /// Seconds between purges of expired envelopes.
+    #[arg(long, env = "SOTTO_PURGE_INTERVAL_SECS", default_value_t = 60)]
+    pub purge_interval_secs: u64,
+
     #[command(flatten)]
     pub limits: Limits,
 }

@@ -4,7 +4,13 @@
 
 mod assets;
 mod config;
+mod connection;
+mod hub;
+mod limits;
+mod metrics;
+mod server;
 mod store;
+mod writer;
 mod ws;
 
 use clap::Parser;
@@ -12,7 +18,6 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
-use warp::Filter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -40,16 +45,9 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
         assets = assets::ASSETS.len(),
         "store opened"
     );
-    let relay = Arc::new(ws::Relay::new(config.clone()));
-
-    let routes = warp::path("ws")
-        .and(warp::path::end())
-        .and(ws::upgrade(relay))
-        .or(assets::routes())
-        .unify()
-        .recover(ws::recover)
-        .unify()
-        .with(warp::reply::with::headers(assets::security_headers()));
+    let relay = Arc::new(server::Relay::new(config.clone(), Arc::new(store)));
+    tokio::spawn(relay.clone().housekeeping());
+    let routes = server::routes(relay);
 
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

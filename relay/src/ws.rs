@@ -1,44 +1,30 @@
-//! The `/ws` endpoint: WebSocket upgrade with a lean per-connection configuration, and the
-//! per-connection protocol loop.
+//! The `/ws` endpoint: the WebSocket upgrade, with a lean per-connection configuration.
 
-use crate::config::Config;
-use futures_util::{SinkExt, StreamExt};
-use sotto_shared::codec::{SUPPORTED_VERSIONS, WIRE_VERSION};
-use sotto_shared::{ClientFrame, DecodeError, ErrorCode, RelayFrame, decode_client, encode_relay};
+use crate::server::Relay;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tracing::{debug, warn};
+use tracing::debug;
 use warp::Filter;
 use warp::http::{Response, StatusCode, header};
 use warp::hyper::upgrade::OnUpgrade;
 use warp::reply::Reply;
 
-/// State shared by every connection.
-pub struct Relay {
-    pub config: Config,
-}
-
-impl Relay {
-    pub fn new(config: Config) -> Self {
-        Relay { config }
-    }
-
-    /// tungstenite's defaults give each connection 128 KiB read and write buffers; a relay
-    /// holding tens of thousands of mostly idle connections wants them small.
-    fn ws_config(&self) -> WebSocketConfig {
-        let max = self.config.limits.max_frame_bytes.min(sotto_shared::limits::MAX_FRAME_BYTES);
-        WebSocketConfig::default()
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(0)
-            .max_write_buffer_size(max * 4)
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max))
-    }
+/// tungstenite's defaults give each connection 128 KiB read and write buffers; a relay holding
+/// tens of thousands of mostly idle connections wants them small. The hard message cap sits a
+/// little above the protocol's limit so that a slightly oversized frame gets a polite
+/// `TooLarge` error frame (see `connection.rs`) rather than a dropped connection.
+fn ws_config() -> WebSocketConfig {
+    let hard_cap = sotto_shared::limits::MAX_FRAME_BYTES + 64 * 1024;
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(hard_cap * 4)
+        .max_message_size(Some(hard_cap))
+        .max_frame_size(Some(hard_cap))
 }
 
 /// A plain HTTP request to `/ws`: 426, naming the protocol it wants.
@@ -92,14 +78,15 @@ pub fn upgrade(
                         .public_origin
                         .clone()
                         .unwrap_or_else(|| format!("http://{}", host.unwrap_or_default()));
-                    let config = relay.ws_config();
+                    let config = ws_config();
+                    let ip = peer.map(|p| p.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
                     tokio::spawn(async move {
                         match on_upgrade.await {
                             Ok(upgraded) => {
                                 let io = hyper_util::rt::TokioIo::new(upgraded);
                                 let socket =
                                     WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                                connection(relay, socket, peer, origin).await;
+                                crate::connection::serve(relay, socket, ip, origin).await;
                             }
                             Err(e) => debug!("websocket upgrade failed: {e}"),
                         }
@@ -117,96 +104,4 @@ pub fn upgrade(
                 }
             },
         )
-}
-
-/// What the connection loop does after handling one frame.
-enum Next {
-    Continue,
-    Close,
-}
-
-fn error_frame(code: ErrorCode, message: impl Into<String>) -> RelayFrame {
-    RelayFrame::Error { code, message: message.into(), id: None }
-}
-
-async fn connection<S>(
-    relay: Arc<Relay>,
-    socket: WebSocketStream<S>,
-    peer: Option<SocketAddr>,
-    origin: String,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let _ = (&relay, &origin);
-    debug!(?peer, "connection opened");
-    let (mut tx, mut rx) = socket.split();
-    let mut greeted = false;
-    while let Some(msg) = rx.next().await {
-        let msg = match msg {
-            Ok(m) => m,
-            Err(e) => {
-                debug!(?peer, "connection error: {e}");
-                break;
-            }
-        };
-        let (replies, next) = match msg {
-            Message::Binary(bytes) => match decode_client(&bytes) {
-                Ok(frame) => handle(frame, &mut greeted),
-                Err(DecodeError::UnsupportedVersion(v)) => (
-                    vec![error_frame(
-                        ErrorCode::UnsupportedVersion,
-                        format!("version {v} is not supported; this relay speaks {SUPPORTED_VERSIONS:?}"),
-                    )],
-                    Next::Close,
-                ),
-                Err(DecodeError::TooLarge(n)) => (
-                    vec![error_frame(ErrorCode::TooLarge, format!("frame of {n} bytes is too large"))],
-                    Next::Continue,
-                ),
-                Err(e) => (vec![error_frame(ErrorCode::Malformed, e.to_string())], Next::Continue),
-            },
-            Message::Text(_) => (
-                vec![error_frame(ErrorCode::Malformed, "text frames are not part of the protocol")],
-                Next::Continue,
-            ),
-            Message::Close(_) => break,
-            _ => continue,
-        };
-        for frame in replies {
-            if tx.send(Message::Binary(encode_relay(&frame).into())).await.is_err() {
-                return;
-            }
-        }
-        if let Next::Close = next {
-            let _ = tx.close().await;
-            break;
-        }
-    }
-    debug!(?peer, "connection closed");
-}
-
-fn handle(frame: ClientFrame, greeted: &mut bool) -> (Vec<RelayFrame>, Next) {
-    match frame {
-        ClientFrame::Hello { .. } if *greeted => {
-            (vec![error_frame(ErrorCode::Unexpected, "hello was already sent")], Next::Continue)
-        }
-        ClientFrame::Hello { .. } => {
-            *greeted = true;
-            let mut challenge = [0u8; 32];
-            if getrandom::fill(&mut challenge).is_err() {
-                warn!("no randomness for a challenge");
-                return (vec![error_frame(ErrorCode::Internal, "relay has no randomness")], Next::Close);
-            }
-            (
-                vec![RelayFrame::Welcome {
-                    version: WIRE_VERSION,
-                    relay: concat!("sotto-relay/", env!("CARGO_PKG_VERSION")).into(),
-                    challenge,
-                }],
-                Next::Continue,
-            )
-        }
-        ClientFrame::Ping { nonce } => (vec![RelayFrame::Pong { nonce }], Next::Continue),
-        _ => (vec![error_frame(ErrorCode::NotAuthenticated, "say hello first")], Next::Continue),
-    }
 }

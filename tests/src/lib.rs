@@ -157,3 +157,32 @@ impl Conn {
         }
     }
 }
+
+/// A client that has proven an identity and reads its mailbox.
+pub struct Authed {
+    pub conn: Conn,
+    pub address: sotto_shared::Address,
+    /// Frames that arrived while waiting for something else (pushes, notices).
+    pub queued: u32,
+}
+
+impl Conn {
+    /// Hello, then sign the challenge bound to the relay's origin.
+    pub async fn login(relay: &Relay, identity: &sotto_engine::Identity) -> Authed {
+        let mut conn = Conn::connect(relay).await;
+        let challenge = conn.hello().await;
+        let signature = identity.sign(&sotto_shared::frames::auth_message(&relay.http(""), &challenge));
+        conn.send(&ClientFrame::Authenticate { identity: Box::new(identity.public()), signature }).await;
+        match conn.recv().await {
+            Some(RelayFrame::Authenticated { address, queued }) => Authed { conn, address, queued },
+            other => panic!("expected Authenticated, got {other:?}"),
+        }
+    }
+}
+
+/// A fresh random message id.
+pub fn message_id() -> sotto_shared::MessageId {
+    let mut id = [0u8; 16];
+    sotto_engine::random::fill(&mut id).expect("randomness");
+    sotto_shared::MessageId(id)
+}

@@ -1,0 +1,513 @@
+//! One WebSocket connection: a reader that handles client frames, and a writer that owns the
+//! socket's sending half and interleaves replies with deliveries.
+
+use crate::hub::{Control, Delivery, Handle};
+use crate::limits::ConnectionRate;
+use crate::server::{LOW_PREKEYS, Relay, unix_now};
+use crate::store::{NewEnvelope, Write, WriteResult};
+use bytes::Bytes;
+use ed25519_dalek::{Signature as DalekSignature, VerifyingKey};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use sotto_shared::codec::{SUPPORTED_VERSIONS, WIRE_VERSION};
+use sotto_shared::frames::{
+    IdentityPublic, Signature, auth_message, identity_dh_message, signed_prekey_message,
+};
+use sotto_shared::limits::{MAX_ACK_IDS, MAX_ENVELOPE_BYTES, MAX_PREKEYS_PER_UPLOAD, MAX_TTL_SECS};
+use sotto_shared::{
+    Address, ClientFrame, DecodeError, ErrorCode, MessageId, RelayFrame, decode_client, encode_relay,
+};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering, Ordering::Relaxed};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, warn};
+
+/// Requests one connection may have in progress; past this the relay stops reading from it,
+/// which pushes back on the client through TCP instead of buffering.
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// A reply to one of the connection's own requests. The permit bounds how many are pending.
+pub struct Reply {
+    frame: RelayFrame,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+struct Session {
+    relay: Arc<Relay>,
+    origin: String,
+    ip: IpAddr,
+    handle: Arc<Handle>,
+    replies: mpsc::UnboundedSender<Reply>,
+    challenge: Option<[u8; 32]>,
+    identity: Option<IdentityPublic>,
+    address: Option<Address>,
+    rate: ConnectionRate,
+}
+
+fn error(code: ErrorCode, message: impl Into<String>, id: Option<MessageId>) -> RelayFrame {
+    RelayFrame::Error { code, message: message.into(), id }
+}
+
+pub async fn serve<S>(relay: Arc<Relay>, socket: WebSocketStream<S>, ip: IpAddr, origin: String)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sink, stream) = socket.split();
+    let _slot = match relay.limits.admit(ip) {
+        Ok(slot) => slot,
+        Err(code) => {
+            relay.metrics.error(code);
+            let frame = error(code, "too many connections; try again later", None);
+            let _ = sink.send(Message::Binary(encode_relay(&frame).into())).await;
+            let _ = sink.close().await;
+            return;
+        }
+    };
+    relay.metrics.connections.fetch_add(1, Relaxed);
+    let (deliveries, delivery_rx) = mpsc::channel(relay.config.limits.max_outbound_frames.max(1));
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let (replies, reply_rx) = mpsc::unbounded_channel();
+    let handle =
+        Arc::new(Handle { id: relay.connection_id(), deliveries, control, lagging: AtomicBool::new(false) });
+    let writer =
+        tokio::spawn(write_loop(relay.clone(), sink, delivery_rx, control_rx, reply_rx, handle.clone()));
+
+    let mut session = Session {
+        rate: relay.limits.connection_rate(),
+        relay: relay.clone(),
+        origin,
+        ip,
+        handle: handle.clone(),
+        replies,
+        challenge: None,
+        identity: None,
+        address: None,
+    };
+    session.read_loop(stream).await;
+
+    if let Some(address) = session.address {
+        relay.hub.detach(&address, handle.id);
+        relay.metrics.authenticated.fetch_sub(1, Relaxed);
+    }
+    let _ = handle.control.send(Control::Close);
+    drop(session);
+    let _ = writer.await;
+    relay.metrics.connections.fetch_sub(1, Relaxed);
+}
+
+impl Session {
+    fn reply(&self, frame: RelayFrame, permit: Option<OwnedSemaphorePermit>) {
+        if let RelayFrame::Error { code, .. } = &frame {
+            self.relay.metrics.error(*code);
+        }
+        let _ = self.replies.send(Reply { frame, _permit: permit });
+    }
+
+    async fn read_loop<S>(&mut self, mut stream: SplitStream<WebSocketStream<S>>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let max_frame = self.relay.config.limits.max_frame_bytes.min(sotto_shared::limits::MAX_FRAME_BYTES);
+        while let Some(msg) = stream.next().await {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+            let bytes = match msg {
+                Ok(Message::Binary(bytes)) => bytes,
+                Ok(Message::Text(_)) => {
+                    self.reply(
+                        error(ErrorCode::Malformed, "text messages are not part of the protocol", None),
+                        Some(permit),
+                    );
+                    continue;
+                }
+                Ok(Message::Close(_)) => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    // tungstenite refuses messages past its hard cap; say why before closing.
+                    let frame = error(ErrorCode::TooLarge, format!("connection closed: {e}"), None);
+                    self.reply(frame, Some(permit));
+                    break;
+                }
+            };
+            self.relay.metrics.bytes_in.fetch_add(bytes.len() as u64, Relaxed);
+            if self.rate.check().is_err() || !self.relay.limits.ip_allows(self.ip) {
+                let id = match decode_client(&bytes) {
+                    Ok(ClientFrame::Send { id, .. }) => Some(id),
+                    _ => None,
+                };
+                self.reply(error(ErrorCode::RateLimited, "too many frames; slow down", id), Some(permit));
+                continue;
+            }
+            if bytes.len() > max_frame {
+                let msg = format!("frame of {} bytes exceeds the {max_frame}-byte limit", bytes.len());
+                self.reply(error(ErrorCode::TooLarge, msg, None), Some(permit));
+                continue;
+            }
+            match decode_client(&bytes) {
+                Ok(frame) => {
+                    if !self.handle(frame, permit).await {
+                        break;
+                    }
+                }
+                Err(DecodeError::UnsupportedVersion(v)) => {
+                    let msg =
+                        format!("version {v} is not supported; this relay speaks {SUPPORTED_VERSIONS:?}");
+                    self.reply(error(ErrorCode::UnsupportedVersion, msg, None), Some(permit));
+                    break;
+                }
+                Err(DecodeError::TooLarge(n)) => self.reply(
+                    error(ErrorCode::TooLarge, format!("frame of {n} bytes is too large"), None),
+                    Some(permit),
+                ),
+                Err(e) => self.reply(error(ErrorCode::Malformed, e.to_string(), None), Some(permit)),
+            }
+        }
+    }
+
+    /// Handles one frame; `false` ends the connection.
+    async fn handle(&mut self, frame: ClientFrame, permit: OwnedSemaphorePermit) -> bool {
+        let permit = Some(permit);
+        match frame {
+            ClientFrame::Hello { .. } if self.challenge.is_some() || self.address.is_some() => {
+                self.reply(error(ErrorCode::Unexpected, "hello was already sent", None), permit);
+            }
+            ClientFrame::Hello { .. } => {
+                let mut challenge = [0u8; 32];
+                if getrandom::fill(&mut challenge).is_err() {
+                    warn!("no randomness for a challenge");
+                    self.reply(error(ErrorCode::Internal, "relay has no randomness", None), permit);
+                    return false;
+                }
+                self.challenge = Some(challenge);
+                let relay = concat!("sotto-relay/", env!("CARGO_PKG_VERSION")).to_string();
+                self.reply(RelayFrame::Welcome { version: WIRE_VERSION, relay, challenge }, permit);
+            }
+            ClientFrame::Ping { nonce } => self.reply(RelayFrame::Pong { nonce }, permit),
+            _ if self.challenge.is_none() && self.address.is_none() => {
+                self.reply(error(ErrorCode::NotAuthenticated, "send hello first", None), permit);
+            }
+            ClientFrame::Authenticate { identity, signature } => {
+                return self.authenticate(*identity, signature, permit).await;
+            }
+            ClientFrame::Send { id, to, ttl_secs, payload } => self.send(id, to, ttl_secs, payload, permit),
+            ClientFrame::Ack { ids } => self.ack(ids, permit),
+            ClientFrame::UploadPrekeys { signed_prekey, one_time } => {
+                self.upload(signed_prekey, one_time, permit)
+            }
+            ClientFrame::FetchBundle { address } => self.fetch_bundle(address, permit),
+        }
+        true
+    }
+
+    async fn authenticate(
+        &mut self,
+        identity: IdentityPublic,
+        signature: Signature,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> bool {
+        if self.address.is_some() {
+            self.reply(error(ErrorCode::Unexpected, "already authenticated", None), permit);
+            return true;
+        }
+        // A challenge is good for one attempt only.
+        let Some(challenge) = self.challenge.take() else { return true };
+        let ok =
+            verify(&identity.signing_key, &identity_dh_message(&identity.dh_key), &identity.dh_signature)
+                && verify(&identity.signing_key, &auth_message(&self.origin, &challenge), &signature);
+        if !ok {
+            self.reply(error(ErrorCode::AuthFailed, "the identity signature did not verify", None), permit);
+            return false;
+        }
+        let address = Address::from_identity_key(&identity.signing_key);
+        self.identity = Some(identity);
+        self.address = Some(address);
+        self.relay.metrics.authenticated.fetch_add(1, Relaxed);
+        let store = self.relay.store.clone();
+        let (queued, remaining) = tokio::task::spawn_blocking(move || {
+            (
+                store.queued(&address).map(|q| q.0).unwrap_or(0),
+                store.prekeys_remaining(&address).ok().flatten(),
+            )
+        })
+        .await
+        .unwrap_or((0, None));
+        self.reply(
+            RelayFrame::Authenticated { address, queued: u32::try_from(queued).unwrap_or(u32::MAX) },
+            permit,
+        );
+        if let Some(remaining) = remaining.filter(|r| *r < LOW_PREKEYS) {
+            self.reply(RelayFrame::PrekeysLow { remaining }, None);
+        }
+        // Attach after the Authenticated reply is queued, so it precedes any delivery.
+        self.relay.hub.attach(address, self.handle.clone());
+        debug!(?address, "authenticated");
+        true
+    }
+
+    fn send(
+        &self,
+        id: MessageId,
+        to: Address,
+        ttl_secs: u32,
+        payload: Vec<u8>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        if payload.len() > MAX_ENVELOPE_BYTES {
+            let msg = format!("envelope of {} bytes exceeds {MAX_ENVELOPE_BYTES}", payload.len());
+            return self.reply(error(ErrorCode::TooLarge, msg, Some(id)), permit);
+        }
+        if ttl_secs == 0 || ttl_secs > MAX_TTL_SECS {
+            let msg = format!("ttl must be between 1 and {MAX_TTL_SECS} seconds");
+            return self.reply(error(ErrorCode::InvalidRequest, msg, Some(id)), permit);
+        }
+        let now = unix_now();
+        let deliver = Bytes::from(encode_relay(&RelayFrame::Deliver {
+            id,
+            received_at: now,
+            payload: payload.clone(),
+        }));
+        let relay = self.relay.clone();
+        let replies = self.replies.clone();
+        let op = Write::Enqueue(NewEnvelope {
+            to,
+            id,
+            received_at: now,
+            expires_at: now + u64::from(ttl_secs),
+            payload,
+        });
+        self.relay.writer.submit(
+            op,
+            Box::new(move |result| {
+                let frame = match result {
+                    Ok(WriteResult::Enqueued { seq }) => {
+                        relay.metrics.envelopes_sent.fetch_add(1, Relaxed);
+                        relay.metrics.envelopes_queued.fetch_add(1, Relaxed);
+                        let _ = replies.send(Reply { frame: RelayFrame::Sent { id }, _permit: permit });
+                        let pushed = relay.hub.push(&to, Delivery { seq, frame: deliver });
+                        relay.metrics.envelopes_pushed.fetch_add(pushed as u64, Relaxed);
+                        return;
+                    }
+                    Ok(WriteResult::Duplicate) => RelayFrame::Sent { id },
+                    Ok(WriteResult::MailboxFull) => {
+                        error(ErrorCode::MailboxFull, "the recipient's mailbox is full", Some(id))
+                    }
+                    _ => {
+                        error(ErrorCode::Internal, "the relay could not store this envelope; retry", Some(id))
+                    }
+                };
+                if let RelayFrame::Error { code, .. } = &frame {
+                    relay.metrics.error(*code);
+                }
+                let _ = replies.send(Reply { frame, _permit: permit });
+            }),
+        );
+    }
+
+    fn ack(&self, ids: Vec<MessageId>, permit: Option<OwnedSemaphorePermit>) {
+        let Some(mailbox) = self.address else {
+            return self
+                .reply(error(ErrorCode::NotAuthenticated, "authenticate to read a mailbox", None), permit);
+        };
+        if ids.len() > MAX_ACK_IDS {
+            let msg = format!("at most {MAX_ACK_IDS} ids per ack");
+            return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
+        }
+        let relay = self.relay.clone();
+        self.relay.writer.submit(
+            Write::Ack { mailbox, ids },
+            Box::new(move |result| {
+                if let Ok(WriteResult::Acked { removed }) = result {
+                    relay.metrics.envelopes_acked.fetch_add(u64::from(removed), Relaxed);
+                    relay.metrics.envelopes_queued.fetch_sub(i64::from(removed), Relaxed);
+                }
+                drop(permit);
+            }),
+        );
+    }
+
+    fn upload(
+        &self,
+        signed: sotto_shared::frames::SignedPrekey,
+        one_time: Vec<sotto_shared::frames::OneTimePrekey>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let Some(identity) = self.identity else {
+            return self
+                .reply(error(ErrorCode::NotAuthenticated, "authenticate to publish prekeys", None), permit);
+        };
+        if one_time.len() > MAX_PREKEYS_PER_UPLOAD {
+            let msg = format!("at most {MAX_PREKEYS_PER_UPLOAD} one-time prekeys per upload");
+            return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
+        }
+        if !verify(&identity.signing_key, &signed_prekey_message(signed.id, &signed.key), &signed.signature) {
+            let msg = "the signed prekey's signature does not verify";
+            return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
+        }
+        let replies = self.replies.clone();
+        let relay = self.relay.clone();
+        self.relay.writer.submit(
+            Write::PutPrekeys { identity, signed, one_time },
+            Box::new(move |result| {
+                let frame = match result {
+                    Ok(WriteResult::PrekeysStored { one_time }) => RelayFrame::PrekeysStored { one_time },
+                    Ok(WriteResult::TooManyPrekeys) => error(
+                        ErrorCode::InvalidRequest,
+                        "the relay keeps no more one-time prekeys for you",
+                        None,
+                    ),
+                    _ => error(ErrorCode::Internal, "the relay could not store the prekeys; retry", None),
+                };
+                if let RelayFrame::Error { code, .. } = &frame {
+                    relay.metrics.error(*code);
+                }
+                let _ = replies.send(Reply { frame, _permit: permit });
+            }),
+        );
+    }
+
+    fn fetch_bundle(&self, address: Address, permit: Option<OwnedSemaphorePermit>) {
+        let replies = self.replies.clone();
+        let relay = self.relay.clone();
+        self.relay.writer.submit(
+            Write::TakeBundle { address },
+            Box::new(move |result| {
+                let frame = match result {
+                    Ok(WriteResult::Bundle { bundle, remaining }) => {
+                        if let Some(b) = &bundle {
+                            relay.metrics.prekey_bundles.fetch_add(1, Relaxed);
+                            if b.one_time_prekey.is_some() && remaining < LOW_PREKEYS {
+                                relay.hub.notify(&address, RelayFrame::PrekeysLow { remaining });
+                            }
+                        }
+                        RelayFrame::Bundle { address, bundle }
+                    }
+                    _ => error(ErrorCode::Internal, "the relay could not read prekeys; retry", None),
+                };
+                let _ = replies.send(Reply { frame, _permit: permit });
+            }),
+        );
+    }
+}
+
+/// Strict Ed25519 verification.
+fn verify(key: &[u8; 32], message: &[u8], signature: &Signature) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(key) else { return false };
+    key.verify_strict(message, &DalekSignature::from_bytes(&signature.0)).is_ok()
+}
+
+type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
+
+/// Owns the socket's sending half. Replies and control frames go first; deliveries follow in
+/// store order; after a lag, the missed envelopes are re-read from the store.
+async fn write_loop<S>(
+    relay: Arc<Relay>,
+    mut sink: Sink<S>,
+    mut deliveries: mpsc::Receiver<Delivery>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    mut replies: mpsc::UnboundedReceiver<Reply>,
+    handle: Arc<Handle>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let batch = relay.config.limits.max_outbound_frames.max(1);
+    let mut mailbox: Option<Address> = None;
+    let mut last_sent = 0u64;
+    loop {
+        // While lagging, nothing from the queue goes out before the store has been re-read:
+        // the store holds everything queued (committed before it was pushed), in order.
+        if let Some(mb) = mailbox
+            && handle.lagging.swap(false, Ordering::SeqCst)
+        {
+            match refill(&relay, &mut sink, mb, &mut last_sent, batch).await {
+                Ok(()) => {}
+                Err(Refill::Socket) => break,
+                Err(Refill::Store) => {
+                    // Keep the flag so the next wake-up tries again.
+                    handle.lagging.store(true, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    let _ = handle.control.send(Control::Kick);
+                }
+            }
+            continue;
+        }
+        let out: Option<Bytes> = tokio::select! {
+            biased;
+            r = replies.recv() => match r {
+                Some(r) => Some(encode_relay(&r.frame).into()),
+                None => break,
+            },
+            c = control.recv() => match c {
+                Some(Control::Frame(f)) => Some(encode_relay(&f).into()),
+                Some(Control::Attach(a)) => { mailbox = Some(a); None }
+                Some(Control::Kick) => None,
+                Some(Control::Close) | None => break,
+            },
+            d = deliveries.recv() => match d {
+                Some(d) if d.seq > last_sent => { last_sent = d.seq; Some(d.frame) }
+                Some(_) => None,
+                None => break,
+            },
+        };
+        if let Some(bytes) = out {
+            relay.metrics.bytes_out.fetch_add(bytes.len() as u64, Relaxed);
+            if sink.send(Message::Binary(bytes)).await.is_err() {
+                break;
+            }
+        }
+    }
+    // Flush what replies remain (e.g. a final error) before closing.
+    while let Ok(r) = replies.try_recv() {
+        if sink.send(Message::Binary(encode_relay(&r.frame).into())).await.is_err() {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+enum Refill {
+    Socket,
+    Store,
+}
+
+async fn refill<S>(
+    relay: &Arc<Relay>,
+    sink: &mut Sink<S>,
+    mailbox: Address,
+    last_sent: &mut u64,
+    batch: usize,
+) -> Result<(), Refill>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        let store = relay.store.clone();
+        let after = *last_sent;
+        let envelopes =
+            tokio::task::spawn_blocking(move || store.backlog(&mailbox, after, unix_now(), batch))
+                .await
+                .map_err(|_| Refill::Store)?
+                .map_err(|e| {
+                    warn!("backlog read failed: {e}");
+                    Refill::Store
+                })?;
+        let n = envelopes.len();
+        for e in envelopes {
+            let frame = encode_relay(&RelayFrame::Deliver {
+                id: e.id,
+                received_at: e.received_at,
+                payload: e.payload,
+            });
+            relay.metrics.bytes_out.fetch_add(frame.len() as u64, Relaxed);
+            relay.metrics.envelopes_pushed.fetch_add(1, Relaxed);
+            sink.send(Message::Binary(frame.into())).await.map_err(|_| Refill::Socket)?;
+            *last_sent = e.seq;
+        }
+        if n < batch {
+            return Ok(());
+        }
+    }
+}

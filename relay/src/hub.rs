@@ -1,0 +1,94 @@
+//! Who is online: the connections attached to each mailbox, and pushing to them.
+//!
+//! Pushes never block and never buffer without bound: each connection has a bounded delivery
+//! queue; when it is full the connection is marked lagging and later re-reads what it missed
+//! from the store, in order (see `connection::write_loop`).
+
+use bytes::Bytes;
+use sotto_shared::{Address, RelayFrame};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// An envelope ready to go out: its store sequence number and the encoded `Deliver` frame.
+#[derive(Clone)]
+pub struct Delivery {
+    pub seq: u64,
+    pub frame: Bytes,
+}
+
+/// Something for a connection's socket other than a delivery.
+pub enum Control {
+    Frame(RelayFrame),
+    /// The connection now reads this mailbox.
+    Attach(Address),
+    /// Wake the writer (it has lagged deliveries to load).
+    Kick,
+    Close,
+}
+
+/// A connection as the hub sees it.
+pub struct Handle {
+    pub id: u64,
+    pub deliveries: mpsc::Sender<Delivery>,
+    pub control: mpsc::UnboundedSender<Control>,
+    pub lagging: AtomicBool,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    online: Mutex<HashMap<Address, Vec<Arc<Handle>>>>,
+}
+
+impl Hub {
+    /// Attaches a connection. It starts lagging so that its writer loads the stored backlog.
+    pub fn attach(&self, address: Address, handle: Arc<Handle>) {
+        handle.lagging.store(true, Ordering::SeqCst);
+        if let Ok(mut online) = self.online.lock() {
+            online.entry(address).or_default().push(handle.clone());
+        }
+        let _ = handle.control.send(Control::Attach(address));
+    }
+
+    pub fn detach(&self, address: &Address, id: u64) {
+        if let Ok(mut online) = self.online.lock()
+            && let Some(list) = online.get_mut(address)
+        {
+            list.retain(|h| h.id != id);
+            if list.is_empty() {
+                online.remove(address);
+            }
+        }
+    }
+
+    /// Pushes a stored envelope to every connection of `to`. Returns how many took it.
+    pub fn push(&self, to: &Address, delivery: Delivery) -> usize {
+        let Ok(online) = self.online.lock() else { return 0 };
+        let Some(list) = online.get(to) else { return 0 };
+        let mut pushed = 0;
+        for h in list {
+            match h.deliveries.try_send(delivery.clone()) {
+                Ok(()) => pushed += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    if !h.lagging.swap(true, Ordering::SeqCst) {
+                        let _ = h.control.send(Control::Kick);
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        pushed
+    }
+
+    /// Sends a control frame to every connection of `to`.
+    pub fn notify(&self, to: &Address, frame: RelayFrame) {
+        if let Ok(online) = self.online.lock()
+            && let Some(list) = online.get(to)
+        {
+            for h in list {
+                let _ = h.control.send(Control::Frame(frame.clone()));
+            }
+        }
+    }
+}

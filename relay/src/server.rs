@@ -1,0 +1,106 @@
+//! The relay's shared state and its HTTP routes.
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::store::{Quotas, Store, Write, WriteResult};
+use crate::writer::Writer;
+use crate::{assets, ws};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+use warp::Filter;
+
+/// A mailbox owner is told to upload more one-time prekeys when fewer than this remain.
+pub const LOW_PREKEYS: u32 = 20;
+/// Most one-time prekeys the relay keeps for one identity.
+pub const MAX_STORED_PREKEYS: u32 = 1000;
+
+/// State every connection shares.
+pub struct Relay {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub writer: Writer,
+    pub hub: Hub,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    next_connection: AtomicU64,
+}
+
+impl Relay {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Relay {
+        let quotas = Quotas {
+            max_envelopes: config.limits.max_queued_envelopes,
+            max_bytes: config.limits.max_queued_bytes,
+            max_one_time_prekeys: MAX_STORED_PREKEYS,
+        };
+        let metrics = Metrics::default();
+        if let Ok((queued, _)) = store.totals() {
+            metrics.envelopes_queued.store(i64::try_from(queued).unwrap_or(i64::MAX), Relaxed);
+        }
+        Relay {
+            writer: Writer::start(store.clone(), quotas),
+            limits: Limits::new(&config.limits),
+            hub: Hub::default(),
+            metrics,
+            store,
+            config,
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    pub fn connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Relaxed)
+    }
+
+    /// Purges expired envelopes and idle rate-limit state, forever.
+    pub async fn housekeeping(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(self.config.purge_interval_secs.max(1)));
+        loop {
+            tick.tick().await;
+            self.limits.housekeeping();
+            if let Ok(WriteResult::Purged { removed }) =
+                self.writer.write(Write::Purge { now: unix_now() }).await
+                && removed > 0
+            {
+                self.metrics.envelopes_expired.fetch_add(removed, Relaxed);
+                self.metrics.envelopes_queued.fetch_sub(i64::try_from(removed).unwrap_or(0), Relaxed);
+                tracing::info!(removed, "purged expired envelopes");
+            }
+        }
+    }
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Every route: `/ws`, `/metrics`, and the embedded app.
+pub fn routes(
+    relay: Arc<Relay>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    let metrics_relay = relay.clone();
+    let metrics = warp::path("metrics").and(warp::path::end()).and(warp::get()).map(move || {
+        let body = metrics_relay.metrics.render();
+        warp::http::Response::builder()
+            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(body)
+            .map(warp::reply::Reply::into_response)
+            .unwrap_or_else(|_| warp::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    });
+    warp::path("ws")
+        .and(warp::path::end())
+        .and(ws::upgrade(relay))
+        .or(metrics)
+        .unify()
+        .or(assets::routes())
+        .unify()
+        .recover(ws::recover)
+        .unify()
+        .with(warp::reply::with::headers(assets::security_headers()))
+        .map(warp::reply::Reply::into_response)
+}
+
+use warp::reply::Reply as _;

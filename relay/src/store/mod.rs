@@ -1,0 +1,116 @@
+//! Durable storage behind a trait, so that a shared database can replace the embedded default
+//! (redb, in `redb_store.rs`) without touching the protocol code.
+//!
+//! Writes come in batches applied in one durable transaction: the relay's writer thread groups
+//! whatever arrived while the previous commit was running (group commit), so many `Send`s share
+//! one fsync.
+
+mod redb_store;
+
+pub use redb_store::RedbStore;
+
+use serde::{Deserialize, Serialize};
+use sotto_shared::frames::{IdentityPublic, OneTimePrekey, PrekeyBundle, SignedPrekey};
+use sotto_shared::{Address, MessageId};
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Bumped whenever a table's layout changes; the relay refuses a store of another version.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("store at {path} has schema version {found}, this relay needs {SCHEMA_VERSION}")]
+    SchemaMismatch { path: PathBuf, found: u64 },
+    #[error("stored record is damaged: {0}")]
+    Corrupt(String),
+    #[error("storage error: {0}")]
+    Db(String),
+}
+
+/// An envelope as kept for its recipient. Stored records are versioned (`v`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEnvelope {
+    pub v: u8,
+    /// Position in the relay-wide arrival order; delivery is in this order.
+    pub seq: u64,
+    pub id: MessageId,
+    pub received_at: u64,
+    pub expires_at: u64,
+    pub payload: Vec<u8>,
+}
+
+/// An envelope to store for `to`.
+#[derive(Debug)]
+pub struct NewEnvelope {
+    pub to: Address,
+    pub id: MessageId,
+    pub received_at: u64,
+    pub expires_at: u64,
+    pub payload: Vec<u8>,
+}
+
+/// One change, applied together with the rest of its batch.
+#[derive(Debug)]
+pub enum Write {
+    Enqueue(NewEnvelope),
+    Ack { mailbox: Address, ids: Vec<MessageId> },
+    PutPrekeys { identity: IdentityPublic, signed: SignedPrekey, one_time: Vec<OneTimePrekey> },
+    TakeBundle { address: Address },
+    Purge { now: u64 },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteResult {
+    Enqueued {
+        seq: u64,
+    },
+    /// The mailbox already holds an envelope with this id: nothing was stored.
+    Duplicate,
+    MailboxFull,
+    Acked {
+        removed: u32,
+    },
+    PrekeysStored {
+        one_time: u32,
+    },
+    /// More one-time prekeys than one identity may keep.
+    TooManyPrekeys,
+    Bundle {
+        bundle: Option<Box<PrekeyBundle>>,
+        remaining: u32,
+    },
+    Purged {
+        removed: u64,
+    },
+}
+
+/// Per-mailbox quotas, checked inside the write transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Quotas {
+    pub max_envelopes: u64,
+    pub max_bytes: u64,
+    pub max_one_time_prekeys: u32,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Applies `batch` in one durable transaction; results are in batch order. When this
+    /// returns `Ok`, every result is on disk.
+    fn write(&self, batch: Vec<Write>, quotas: &Quotas) -> Result<Vec<WriteResult>, StoreError>;
+    /// Unexpired envelopes for `mailbox` with `seq > after`, oldest first, at most `limit`.
+    fn backlog(
+        &self,
+        mailbox: &Address,
+        after: u64,
+        now: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// How many one-time prekeys `address` still has, or `None` if it never uploaded any.
+    fn prekeys_remaining(&self, address: &Address) -> Result<Option<u32>, StoreError>;
+    /// Envelopes and bytes queued for one mailbox.
+    fn queued(&self, mailbox: &Address) -> Result<(u64, u64), StoreError>;
+    /// Envelopes and bytes queued across all mailboxes (for metrics at start-up).
+    fn totals(&self) -> Result<(u64, u64), StoreError>;
+}
