@@ -454,9 +454,13 @@ async fn write_loop<S>(
         };
         if let Some(bytes) = out {
             relay.metrics.bytes_out.fetch_add(bytes.len() as u64, Relaxed);
-            if sink.send(Message::Binary(bytes)).await.is_err() {
+            // Queue the frame; flush (one syscall for many frames) once nothing else is ready.
+            if sink.feed(Message::Binary(bytes)).await.is_err() {
                 break;
             }
+        }
+        if replies.is_empty() && control.is_empty() && deliveries.is_empty() && sink.flush().await.is_err() {
+            break;
         }
     }
     // Flush what replies remain (e.g. a final error) before closing.
@@ -503,9 +507,10 @@ where
             });
             relay.metrics.bytes_out.fetch_add(frame.len() as u64, Relaxed);
             relay.metrics.envelopes_pushed.fetch_add(1, Relaxed);
-            sink.send(Message::Binary(frame.into())).await.map_err(|_| Refill::Socket)?;
+            sink.feed(Message::Binary(frame.into())).await.map_err(|_| Refill::Socket)?;
             *last_sent = e.seq;
         }
+        sink.flush().await.map_err(|_| Refill::Socket)?;
         if n < batch {
             return Ok(());
         }

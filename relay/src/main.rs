@@ -14,6 +14,10 @@ mod writer;
 mod ws;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::{error, info};

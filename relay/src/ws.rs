@@ -21,7 +21,9 @@ fn ws_config() -> WebSocketConfig {
     let hard_cap = sotto_shared::limits::MAX_FRAME_BYTES + 64 * 1024;
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        // Frames are fed in bursts and flushed once: 16 KiB batches them into few syscalls. The
+        // buffer grows only as far as a connection actually writes, so idle ones stay small.
+        .write_buffer_size(16 * 1024)
         .max_write_buffer_size(hard_cap * 4)
         .max_message_size(Some(hard_cap))
         .max_frame_size(Some(hard_cap))

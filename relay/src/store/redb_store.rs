@@ -3,7 +3,7 @@
 //! Tables (keys → values):
 //! - `meta`: `"schema_version"`, `"next_seq"` → u64
 //! - `envelopes`: (mailbox, seq) → postcard `StoredEnvelope`
-//! - `envelope_ids`: (mailbox, message id) → seq (deduplication and acks)
+//! - `envelope_ids`: (mailbox, message id) → (seq, payload bytes) (deduplication and acks)
 //! - `mailboxes`: mailbox → (envelopes, bytes) queued
 //! - `identities`: address → postcard (`IdentityPublic`, `SignedPrekey`)
 //! - `one_time_prekeys`: (address, prekey id) → X25519 public key
@@ -13,11 +13,12 @@ use super::{NewEnvelope, Quotas, SCHEMA_VERSION, Store, StoreError, StoredEnvelo
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use sotto_shared::frames::{IdentityPublic, OneTimePrekey, PrekeyBundle, SignedPrekey};
 use sotto_shared::{Address, MessageId};
+use std::collections::HashMap;
 use std::path::Path;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ENVELOPES: TableDefinition<([u8; 32], u64), &[u8]> = TableDefinition::new("envelopes");
-const IDS: TableDefinition<([u8; 32], [u8; 16]), u64> = TableDefinition::new("envelope_ids");
+const IDS: TableDefinition<([u8; 32], [u8; 16]), (u64, u64)> = TableDefinition::new("envelope_ids");
 const MAILBOXES: TableDefinition<[u8; 32], (u64, u64)> = TableDefinition::new("mailboxes");
 const IDENTITIES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("identities");
 const ONE_TIME: TableDefinition<([u8; 32], u32), [u8; 32]> = TableDefinition::new("one_time_prekeys");
@@ -93,11 +94,13 @@ impl RedbStore {
 struct Tables<'t> {
     meta: redb::Table<'t, &'static str, u64>,
     envelopes: redb::Table<'t, ([u8; 32], u64), &'static [u8]>,
-    ids: redb::Table<'t, ([u8; 32], [u8; 16]), u64>,
+    ids: redb::Table<'t, ([u8; 32], [u8; 16]), (u64, u64)>,
     mailboxes: redb::Table<'t, [u8; 32], (u64, u64)>,
     identities: redb::Table<'t, [u8; 32], &'static [u8]>,
     one_time: redb::Table<'t, ([u8; 32], u32), [u8; 32]>,
     one_time_counts: redb::Table<'t, [u8; 32], u32>,
+    /// Mailbox usage changed in this batch, written back once at the end of it.
+    usage: HashMap<[u8; 32], (u64, u64)>,
 }
 
 impl<'t> Tables<'t> {
@@ -110,18 +113,28 @@ impl<'t> Tables<'t> {
             identities: tx.open_table(IDENTITIES)?,
             one_time: tx.open_table(ONE_TIME)?,
             one_time_counts: tx.open_table(ONE_TIME_COUNTS)?,
+            usage: HashMap::new(),
         })
     }
 
     fn usage(&self, mailbox: &[u8; 32]) -> Result<(u64, u64), StoreError> {
+        if let Some(u) = self.usage.get(mailbox) {
+            return Ok(*u);
+        }
         Ok(self.mailboxes.get(mailbox)?.map(|v| v.value()).unwrap_or((0, 0)))
     }
 
-    fn set_usage(&mut self, mailbox: &[u8; 32], usage: (u64, u64)) -> Result<(), StoreError> {
-        if usage.0 == 0 {
-            self.mailboxes.remove(mailbox)?;
-        } else {
-            self.mailboxes.insert(mailbox, usage)?;
+    fn set_usage(&mut self, mailbox: &[u8; 32], usage: (u64, u64)) {
+        self.usage.insert(*mailbox, usage);
+    }
+
+    fn flush_usage(&mut self) -> Result<(), StoreError> {
+        for (mailbox, usage) in std::mem::take(&mut self.usage) {
+            if usage.0 == 0 {
+                self.mailboxes.remove(mailbox)?;
+            } else {
+                self.mailboxes.insert(mailbox, usage)?;
+            }
         }
         Ok(())
     }
@@ -146,32 +159,22 @@ impl<'t> Tables<'t> {
         let record = StoredEnvelope { v: 1, seq, id, received_at, expires_at, payload };
         let encoded = postcard::to_allocvec(&record)?;
         self.envelopes.insert((to.0, seq), encoded.as_slice())?;
-        self.ids.insert((to.0, id.0), seq)?;
-        self.set_usage(&to.0, (count + 1, bytes + size))?;
+        self.ids.insert((to.0, id.0), (seq, size))?;
+        self.set_usage(&to.0, (count + 1, bytes + size));
         Ok(WriteResult::Enqueued { seq })
-    }
-
-    /// Removes one envelope and its id; returns the payload size removed.
-    fn remove_envelope(&mut self, mailbox: &[u8; 32], seq: u64) -> Result<Option<u64>, StoreError> {
-        let Some(raw) = self.envelopes.remove((*mailbox, seq))? else { return Ok(None) };
-        let record: StoredEnvelope = postcard::from_bytes(raw.value())?;
-        drop(raw);
-        self.ids.remove((*mailbox, record.id.0))?;
-        Ok(Some(record.payload.len() as u64))
     }
 
     fn ack(&mut self, mailbox: Address, ids: &[MessageId]) -> Result<WriteResult, StoreError> {
         let (mut count, mut bytes) = self.usage(&mailbox.0)?;
         let mut removed = 0;
         for id in ids {
-            let Some(seq) = self.ids.get((mailbox.0, id.0))?.map(|v| v.value()) else { continue };
-            if let Some(size) = self.remove_envelope(&mailbox.0, seq)? {
-                removed += 1;
-                count = count.saturating_sub(1);
-                bytes = bytes.saturating_sub(size);
-            }
+            let Some((seq, size)) = self.ids.remove((mailbox.0, id.0))?.map(|v| v.value()) else { continue };
+            self.envelopes.remove((mailbox.0, seq))?;
+            removed += 1;
+            count = count.saturating_sub(1);
+            bytes = bytes.saturating_sub(size);
         }
-        self.set_usage(&mailbox.0, (count, bytes))?;
+        self.set_usage(&mailbox.0, (count, bytes));
         Ok(WriteResult::Acked { removed })
     }
 
@@ -238,17 +241,17 @@ impl<'t> Tables<'t> {
             let (k, v) = entry?;
             let record: StoredEnvelope = postcard::from_bytes(v.value())?;
             if record.expires_at <= now {
-                expired.push(k.value());
+                expired.push((k.value().0, k.value().1, record.id, record.payload.len() as u64));
                 if expired.len() >= PURGE_BATCH {
                     break;
                 }
             }
         }
-        for (mailbox, seq) in &expired {
-            if let Some(size) = self.remove_envelope(mailbox, *seq)? {
-                let (count, bytes) = self.usage(mailbox)?;
-                self.set_usage(mailbox, (count.saturating_sub(1), bytes.saturating_sub(size)))?;
-            }
+        for (mailbox, seq, id, size) in &expired {
+            self.envelopes.remove((*mailbox, *seq))?;
+            self.ids.remove((*mailbox, id.0))?;
+            let (count, bytes) = self.usage(mailbox)?;
+            self.set_usage(mailbox, (count.saturating_sub(1), bytes.saturating_sub(*size)));
         }
         Ok(WriteResult::Purged { removed: expired.len() as u64 })
     }
@@ -277,6 +280,7 @@ impl Store for RedbStore {
             if next_seq != start_seq {
                 t.meta.insert("next_seq", next_seq)?;
             }
+            t.flush_usage()?;
         }
         tx.commit()?;
         Ok(results)
