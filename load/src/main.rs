@@ -107,7 +107,7 @@ async fn recv(ws: &mut SplitStream<Ws>) -> Result<RelayFrame> {
 
 /// Connects and says hello; returns both halves.
 async fn open(url: &str) -> Result<(SplitSink<Ws, Message>, SplitStream<Ws>, [u8; 32])> {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
     let (mut tx, mut rx) = ws.split();
     send(&mut tx, &ClientFrame::Hello { client: "sotto-load".into() }).await?;
     match recv(&mut rx).await? {
@@ -197,11 +197,8 @@ async fn run_pairs(
     }
     eprintln!("{pairs} receivers logged in");
 
-    let per_sender_interval = if rate > 0 {
-        Some(Duration::from_secs_f64(pairs as f64 / rate as f64))
-    } else {
-        None
-    };
+    let per_sender_interval =
+        if rate > 0 { Some(Duration::from_secs_f64(pairs as f64 / rate as f64)) } else { None };
     let mut senders = Vec::new();
     for to in addresses {
         let (mut tx, mut rx, _) = open(url).await?;
@@ -220,10 +217,8 @@ async fn run_pairs(
         senders.push(tokio::spawn(async move {
             // Spread rate-limited senders over the interval so they do not fire in lockstep.
             let mut ticker = per_sender_interval.map(|i| {
-                let mut t = tokio::time::interval_at(
-                    tokio::time::Instant::now() + i.mul_f64(rand_fraction()),
-                    i,
-                );
+                let mut t =
+                    tokio::time::interval_at(tokio::time::Instant::now() + i.mul_f64(rand_fraction()), i);
                 t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 t
             });
@@ -237,7 +232,8 @@ async fn run_pairs(
                         Err(_) => break,
                     },
                 }
-                let frame = ClientFrame::Send { id: random_id(), to, ttl_secs: 600, payload: stamped(size, epoch) };
+                let frame =
+                    ClientFrame::Send { id: random_id(), to, ttl_secs: 600, payload: stamped(size, epoch) };
                 if send(&mut tx, &frame).await.is_err() {
                     break;
                 }
@@ -345,7 +341,8 @@ async fn run_durable(url: &str, senders: usize, size: usize, seconds: u64, windo
                     Ok(p) => p.forget(),
                     Err(_) => break,
                 }
-                let frame = ClientFrame::Send { id: random_id(), to, ttl_secs: 600, payload: payload.clone() };
+                let frame =
+                    ClientFrame::Send { id: random_id(), to, ttl_secs: 600, payload: payload.clone() };
                 if send(&mut tx, &frame).await.is_err() {
                     break;
                 }

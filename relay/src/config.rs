@@ -28,6 +28,12 @@ pub struct Config {
     #[arg(long, env = "SOTTO_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
 
+    /// Microseconds the writer gathers sends before a durable commit. Online recipients get
+    /// envelopes at once regardless; a longer window means fewer fsyncs and lets acks that
+    /// arrive within it cancel the write.
+    #[arg(long, env = "SOTTO_COMMIT_WINDOW_US", default_value_t = 2000)]
+    pub commit_window_us: u64,
+
     /// Seconds between purges of expired envelopes.
     #[arg(long, env = "SOTTO_PURGE_INTERVAL_SECS", default_value_t = 60)]
     pub purge_interval_secs: u64,

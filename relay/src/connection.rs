@@ -19,7 +19,7 @@ use sotto_shared::{
 };
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, Ordering::Relaxed};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_tungstenite::WebSocketStream;
@@ -71,8 +71,13 @@ where
     let (deliveries, delivery_rx) = mpsc::channel(relay.config.limits.max_outbound_frames.max(1));
     let (control, control_rx) = mpsc::unbounded_channel();
     let (replies, reply_rx) = mpsc::unbounded_channel();
-    let handle =
-        Arc::new(Handle { id: relay.connection_id(), deliveries, control, lagging: AtomicBool::new(false) });
+    let handle = Arc::new(Handle {
+        id: relay.connection_id(),
+        deliveries,
+        control,
+        lagging: AtomicBool::new(false),
+        lag_seq: AtomicU64::new(0),
+    });
     let writer =
         tokio::spawn(write_loop(relay.clone(), sink, delivery_rx, control_rx, reply_rx, handle.clone()));
 
@@ -243,7 +248,8 @@ impl Session {
             self.reply(RelayFrame::PrekeysLow { remaining }, None);
         }
         // Attach after the Authenticated reply is queued, so it precedes any delivery.
-        self.relay.hub.attach(address, self.handle.clone());
+        let writer = &self.relay.writer;
+        self.relay.hub.attach(address, self.handle.clone(), || writer.allocated());
         debug!(?address, "authenticated");
         true
     }
@@ -272,24 +278,21 @@ impl Session {
         }));
         let relay = self.relay.clone();
         let replies = self.replies.clone();
-        let op = Write::Enqueue(NewEnvelope {
-            to,
-            id,
-            received_at: now,
-            expires_at: now + u64::from(ttl_secs),
-            payload,
-        });
-        self.relay.writer.submit(
-            op,
+        let envelope =
+            NewEnvelope { seq: 0, to, id, received_at: now, expires_at: now + u64::from(ttl_secs), payload };
+        let seq = self.relay.writer.enqueue(
+            envelope,
             Box::new(move |result| {
                 let frame = match result {
-                    Ok(WriteResult::Enqueued { seq }) => {
+                    Ok(WriteResult::Enqueued) => {
                         relay.metrics.envelopes_sent.fetch_add(1, Relaxed);
                         relay.metrics.envelopes_queued.fetch_add(1, Relaxed);
-                        let _ = replies.send(Reply { frame: RelayFrame::Sent { id }, _permit: permit });
-                        let pushed = relay.hub.push(&to, Delivery { seq, frame: deliver });
-                        relay.metrics.envelopes_pushed.fetch_add(pushed as u64, Relaxed);
-                        return;
+                        RelayFrame::Sent { id }
+                    }
+                    Ok(WriteResult::EnqueuedAndAcked) => {
+                        relay.metrics.envelopes_sent.fetch_add(1, Relaxed);
+                        relay.metrics.envelopes_acked.fetch_add(1, Relaxed);
+                        RelayFrame::Sent { id }
                     }
                     Ok(WriteResult::Duplicate) => RelayFrame::Sent { id },
                     Ok(WriteResult::MailboxFull) => {
@@ -305,6 +308,13 @@ impl Session {
                 let _ = replies.send(Reply { frame, _permit: permit });
             }),
         );
+        // Forward to online recipients now, without waiting for the disk. If the commit then
+        // fails, the sender gets an error instead of `Sent` and resends; the recipient drops the
+        // duplicate by id. The recipient's `Ack` is queued after this envelope, so it finds it.
+        if let Some(seq) = seq {
+            let pushed = self.relay.hub.push(&to, Delivery { seq, frame: deliver });
+            self.relay.metrics.envelopes_pushed.fetch_add(pushed as u64, Relaxed);
+        }
     }
 
     fn ack(&self, ids: Vec<MessageId>, permit: Option<OwnedSemaphorePermit>) {
@@ -414,6 +424,7 @@ async fn write_loop<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let batch = relay.config.limits.max_outbound_frames.max(1);
+    let mut committed = relay.writer.committed();
     let mut mailbox: Option<Address> = None;
     let mut last_sent = 0u64;
     loop {
@@ -422,6 +433,11 @@ async fn write_loop<S>(
         if let Some(mb) = mailbox
             && handle.lagging.swap(false, Ordering::SeqCst)
         {
+            // What was dropped may still be on its way to the disk: wait until it is committed.
+            let target = handle.lag_seq.load(Ordering::SeqCst);
+            if committed.wait_for(|c| *c >= target).await.is_err() {
+                break;
+            }
             match refill(&relay, &mut sink, mb, &mut last_sent, batch).await {
                 Ok(()) => {}
                 Err(Refill::Socket) => break,

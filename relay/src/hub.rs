@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use sotto_shared::{Address, RelayFrame};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -34,6 +34,8 @@ pub struct Handle {
     pub deliveries: mpsc::Sender<Delivery>,
     pub control: mpsc::UnboundedSender<Control>,
     pub lagging: AtomicBool,
+    /// The highest sequence number this connection missed while lagging.
+    pub lag_seq: AtomicU64,
 }
 
 #[derive(Default)]
@@ -42,12 +44,15 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Attaches a connection. It starts lagging so that its writer loads the stored backlog.
-    pub fn attach(&self, address: Address, handle: Arc<Handle>) {
-        handle.lagging.store(true, Ordering::SeqCst);
+    /// Attaches a connection. It starts lagging so that its writer loads the stored backlog
+    /// once everything allocated so far is committed. `allocated` is read only after the
+    /// connection is listed, so any envelope numbered later is also pushed to it.
+    pub fn attach(&self, address: Address, handle: Arc<Handle>, allocated: impl FnOnce() -> u64) {
         if let Ok(mut online) = self.online.lock() {
             online.entry(address).or_default().push(handle.clone());
         }
+        handle.lag_seq.fetch_max(allocated(), Ordering::SeqCst);
+        handle.lagging.store(true, Ordering::SeqCst);
         let _ = handle.control.send(Control::Attach(address));
     }
 
@@ -70,7 +75,8 @@ impl Hub {
         for h in list {
             match h.deliveries.try_send(delivery.clone()) {
                 Ok(()) => pushed += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(mpsc::error::TrySendError::Full(d)) => {
+                    h.lag_seq.fetch_max(d.seq, Ordering::SeqCst);
                     if !h.lagging.swap(true, Ordering::SeqCst) {
                         let _ = h.control.send(Control::Kick);
                     }

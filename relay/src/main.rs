@@ -19,7 +19,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
@@ -49,17 +49,27 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
         assets = assets::ASSETS.len(),
         "store opened"
     );
-    let relay = Arc::new(server::Relay::new(config.clone(), Arc::new(store)));
+    let relay = Arc::new(server::Relay::new(config.clone(), Arc::new(store))?);
     tokio::spawn(relay.clone().housekeeping());
     let routes = server::routes(relay);
 
-    let listener = TcpListener::bind(config.listen).await?;
+    let listener = listen(config.listen)?;
     let addr = listener.local_addr()?;
     // Tests and scripts read this exact line to learn the port.
     info!("listening on http://{addr}");
     warp::serve(routes).incoming(listener).graceful(shutdown_signal()).run().await;
     info!("shut down cleanly");
     Ok(())
+}
+
+/// A listening socket with TCP_NODELAY, which Linux passes on to accepted connections: small
+/// frames must leave at once, not wait for Nagle's algorithm and delayed ACKs (40 ms stalls).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 async fn shutdown_signal() {

@@ -29,7 +29,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(config: Config, store: Arc<dyn Store>) -> Relay {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Relay, crate::store::StoreError> {
         let quotas = Quotas {
             max_envelopes: config.limits.max_queued_envelopes,
             max_bytes: config.limits.max_queued_bytes,
@@ -39,15 +39,15 @@ impl Relay {
         if let Ok((queued, _)) = store.totals() {
             metrics.envelopes_queued.store(i64::try_from(queued).unwrap_or(i64::MAX), Relaxed);
         }
-        Relay {
-            writer: Writer::start(store.clone(), quotas),
+        Ok(Relay {
+            writer: Writer::start(store.clone(), quotas, Duration::from_micros(config.commit_window_us))?,
             limits: Limits::new(&config.limits),
             hub: Hub::default(),
             metrics,
             store,
             config,
             next_connection: AtomicU64::new(1),
-        }
+        })
     }
 
     pub fn connection_id(&self) -> u64 {

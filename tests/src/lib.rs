@@ -117,7 +117,9 @@ pub struct Conn {
 
 impl Conn {
     pub async fn connect(relay: &Relay) -> Conn {
-        let (ws, _) = tokio_tungstenite::connect_async(relay.ws_url()).await.expect("ws connect");
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(relay.ws_url(), None, true)
+            .await
+            .expect("ws connect");
         Conn { ws }
     }
 

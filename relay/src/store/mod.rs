@@ -42,9 +42,11 @@ pub struct StoredEnvelope {
     pub payload: Vec<u8>,
 }
 
-/// An envelope to store for `to`.
+/// An envelope to store for `to`. Its `seq` is allocated by the writer when it is queued, so
+/// that online recipients can get it before it is committed (see `writer.rs`).
 #[derive(Debug)]
 pub struct NewEnvelope {
+    pub seq: u64,
     pub to: Address,
     pub id: MessageId,
     pub received_at: u64,
@@ -64,9 +66,9 @@ pub enum Write {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum WriteResult {
-    Enqueued {
-        seq: u64,
-    },
+    Enqueued,
+    /// The recipient acknowledged it in the same batch: nothing needed storing.
+    EnqueuedAndAcked,
     /// The mailbox already holds an envelope with this id: nothing was stored.
     Duplicate,
     MailboxFull,
@@ -109,6 +111,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<StoredEnvelope>, StoreError>;
     /// How many one-time prekeys `address` still has, or `None` if it never uploaded any.
     fn prekeys_remaining(&self, address: &Address) -> Result<Option<u32>, StoreError>;
+    /// The next unused envelope sequence number.
+    fn next_seq(&self) -> Result<u64, StoreError>;
     /// Envelopes and bytes queued for one mailbox.
     fn queued(&self, mailbox: &Address) -> Result<(u64, u64), StoreError>;
     /// Envelopes and bytes queued across all mailboxes (for metrics at start-up).

@@ -145,7 +145,8 @@ impl<'t> Tables<'t> {
         quotas: &Quotas,
         envelope: NewEnvelope,
     ) -> Result<WriteResult, StoreError> {
-        let NewEnvelope { to, id, received_at, expires_at, payload } = envelope;
+        let NewEnvelope { seq, to, id, received_at, expires_at, payload } = envelope;
+        *next_seq = (*next_seq).max(seq + 1);
         if self.ids.get((to.0, id.0))?.is_some() {
             return Ok(WriteResult::Duplicate);
         }
@@ -154,14 +155,12 @@ impl<'t> Tables<'t> {
         if count + 1 > quotas.max_envelopes || bytes + size > quotas.max_bytes {
             return Ok(WriteResult::MailboxFull);
         }
-        let seq = *next_seq;
-        *next_seq += 1;
         let record = StoredEnvelope { v: 1, seq, id, received_at, expires_at, payload };
         let encoded = postcard::to_allocvec(&record)?;
         self.envelopes.insert((to.0, seq), encoded.as_slice())?;
         self.ids.insert((to.0, id.0), (seq, size))?;
         self.set_usage(&to.0, (count + 1, bytes + size));
-        Ok(WriteResult::Enqueued { seq })
+        Ok(WriteResult::Enqueued)
     }
 
     fn ack(&mut self, mailbox: Address, ids: &[MessageId]) -> Result<WriteResult, StoreError> {
@@ -315,6 +314,12 @@ impl Store for RedbStore {
         Ok(counts.get(address.0)?.map(|v| v.value()))
     }
 
+    fn next_seq(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read()?;
+        let meta = tx.open_table(META)?;
+        Ok(meta.get("next_seq")?.map(|v| v.value()).unwrap_or(1))
+    }
+
     fn queued(&self, mailbox: &Address) -> Result<(u64, u64), StoreError> {
         let tx = self.db.begin_read()?;
         let mailboxes = tx.open_table(MAILBOXES)?;
@@ -341,8 +346,9 @@ mod tests {
 
     const Q: Quotas = Quotas { max_envelopes: 3, max_bytes: 1000, max_one_time_prekeys: 5 };
 
-    fn enqueue(to: u8, id: u8, expires_at: u64) -> Write {
+    fn enqueue(seq: u64, to: u8, id: u8, expires_at: u64) -> Write {
         Write::Enqueue(NewEnvelope {
+            seq,
             to: Address([to; 32]),
             id: MessageId([id; 16]),
             received_at: 1,
@@ -356,46 +362,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = RedbStore::open(dir.path()).unwrap();
-            let r = s.write(vec![enqueue(1, 1, 100), enqueue(1, 1, 100), enqueue(1, 2, 100)], &Q).unwrap();
-            assert_eq!(
-                r,
-                vec![
-                    WriteResult::Enqueued { seq: 1 },
-                    WriteResult::Duplicate,
-                    WriteResult::Enqueued { seq: 2 }
-                ]
-            );
-            let r = s.write(vec![enqueue(1, 3, 100), enqueue(1, 4, 100)], &Q).unwrap();
-            assert_eq!(r, vec![WriteResult::Enqueued { seq: 3 }, WriteResult::MailboxFull]);
+            assert_eq!(s.next_seq().unwrap(), 1);
+            let r = s
+                .write(vec![enqueue(1, 1, 1, 100), enqueue(2, 1, 1, 100), enqueue(3, 1, 2, 100)], &Q)
+                .unwrap();
+            assert_eq!(r, vec![WriteResult::Enqueued, WriteResult::Duplicate, WriteResult::Enqueued]);
+            let r = s.write(vec![enqueue(4, 1, 3, 100), enqueue(5, 1, 4, 100)], &Q).unwrap();
+            assert_eq!(r, vec![WriteResult::Enqueued, WriteResult::MailboxFull]);
             assert_eq!(s.totals().unwrap(), (3, 30));
         }
         let s = RedbStore::open(dir.path()).unwrap();
+        assert_eq!(s.next_seq().unwrap(), 6, "allocated numbers are never reused, stored or not");
         let backlog = s.backlog(&Address([1; 32]), 0, 50, 10).unwrap();
-        assert_eq!(backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert_eq!(s.backlog(&Address([1; 32]), 2, 50, 10).unwrap().len(), 1);
-        let r = s
-            .write(
-                vec![Write::Ack {
-                    mailbox: Address([1; 32]),
-                    ids: vec![MessageId([1; 16]), MessageId([9; 16])],
-                }],
-                &Q,
-            )
-            .unwrap();
-        assert_eq!(r, vec![WriteResult::Acked { removed: 1 }]);
+        assert_eq!(backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3, 4]);
+        assert_eq!(s.backlog(&Address([1; 32]), 3, 50, 10).unwrap().len(), 1);
+        let ack = Write::Ack { mailbox: Address([1; 32]), ids: vec![MessageId([1; 16]), MessageId([9; 16])] };
+        assert_eq!(s.write(vec![ack], &Q).unwrap(), vec![WriteResult::Acked { removed: 1 }]);
         assert_eq!(s.totals().unwrap(), (2, 20));
+        assert_eq!(s.queued(&Address([1; 32])).unwrap(), (2, 20));
         // Another mailbox's ack cannot remove ours.
         s.write(vec![Write::Ack { mailbox: Address([2; 32]), ids: vec![MessageId([2; 16])] }], &Q).unwrap();
         assert_eq!(s.totals().unwrap(), (2, 20));
-        // Sequence numbers keep growing across reopen.
-        assert_eq!(s.write(vec![enqueue(2, 1, 100)], &Q).unwrap(), vec![WriteResult::Enqueued { seq: 4 }]);
     }
 
     #[test]
     fn expired_envelopes_are_hidden_then_purged() {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(dir.path()).unwrap();
-        s.write(vec![enqueue(1, 1, 10), enqueue(1, 2, 100)], &Q).unwrap();
+        s.write(vec![enqueue(1, 1, 1, 10), enqueue(2, 1, 2, 100)], &Q).unwrap();
         assert_eq!(s.backlog(&Address([1; 32]), 0, 20, 10).unwrap().len(), 1);
         assert_eq!(
             s.write(vec![Write::Purge { now: 20 }], &Q).unwrap(),
