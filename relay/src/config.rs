@@ -28,6 +28,10 @@ pub struct Config {
     #[arg(long, env = "SOTTO_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
 
+    /// Memory the store may use to cache its pages, in MiB.
+    #[arg(long, env = "SOTTO_CACHE_MIB", default_value_t = 128)]
+    pub cache_mib: usize,
+
     /// Microseconds the writer gathers sends before a durable commit. Online recipients get
     /// envelopes at once regardless; a longer window means fewer fsyncs and lets acks that
     /// arrive within it cancel the write.

@@ -30,22 +30,20 @@ use tracing::{debug, warn};
 /// which pushes back on the client through TCP instead of buffering.
 const MAX_IN_FLIGHT: usize = 1024;
 
-/// A reply to one of the connection's own requests. The permit bounds how many are pending.
-pub struct Reply {
-    frame: RelayFrame,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
 struct Session {
     relay: Arc<Relay>,
     origin: String,
     ip: IpAddr,
     handle: Arc<Handle>,
-    replies: mpsc::UnboundedSender<Reply>,
+    replies: mpsc::UnboundedSender<Control>,
     challenge: Option<[u8; 32]>,
     identity: Option<IdentityPublic>,
     address: Option<Address>,
     rate: ConnectionRate,
+}
+
+fn reply(frame: &RelayFrame, permit: Option<OwnedSemaphorePermit>) -> Control {
+    Control::Frame(Bytes::from(encode_relay(frame)), permit)
 }
 
 fn error(code: ErrorCode, message: impl Into<String>, id: Option<MessageId>) -> RelayFrame {
@@ -70,7 +68,7 @@ where
     relay.metrics.connections.fetch_add(1, Relaxed);
     let (deliveries, delivery_rx) = mpsc::channel(relay.config.limits.max_outbound_frames.max(1));
     let (control, control_rx) = mpsc::unbounded_channel();
-    let (replies, reply_rx) = mpsc::unbounded_channel();
+    let replies = control.clone();
     let handle = Arc::new(Handle {
         id: relay.connection_id(),
         deliveries,
@@ -78,8 +76,7 @@ where
         lagging: AtomicBool::new(false),
         lag_seq: AtomicU64::new(0),
     });
-    let writer =
-        tokio::spawn(write_loop(relay.clone(), sink, delivery_rx, control_rx, reply_rx, handle.clone()));
+    let writer = tokio::spawn(write_loop(relay.clone(), sink, delivery_rx, control_rx, handle.clone()));
 
     let mut session = Session {
         rate: relay.limits.connection_rate(),
@@ -109,7 +106,7 @@ impl Session {
         if let RelayFrame::Error { code, .. } = &frame {
             self.relay.metrics.error(*code);
         }
-        let _ = self.replies.send(Reply { frame, _permit: permit });
+        let _ = self.replies.send(reply(&frame, permit));
     }
 
     async fn read_loop<S>(&mut self, mut stream: SplitStream<WebSocketStream<S>>)
@@ -305,7 +302,7 @@ impl Session {
                 if let RelayFrame::Error { code, .. } = &frame {
                     relay.metrics.error(*code);
                 }
-                let _ = replies.send(Reply { frame, _permit: permit });
+                let _ = replies.send(reply(&frame, permit));
             }),
         );
         // Forward to online recipients now, without waiting for the disk. If the commit then
@@ -374,7 +371,7 @@ impl Session {
                 if let RelayFrame::Error { code, .. } = &frame {
                     relay.metrics.error(*code);
                 }
-                let _ = replies.send(Reply { frame, _permit: permit });
+                let _ = replies.send(reply(&frame, permit));
             }),
         );
     }
@@ -397,7 +394,7 @@ impl Session {
                     }
                     _ => error(ErrorCode::Internal, "the relay could not read prekeys; retry", None),
                 };
-                let _ = replies.send(Reply { frame, _permit: permit });
+                let _ = replies.send(reply(&frame, permit));
             }),
         );
     }
@@ -411,14 +408,13 @@ fn verify(key: &[u8; 32], message: &[u8], signature: &Signature) -> bool {
 
 type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
 
-/// Owns the socket's sending half. Replies and control frames go first; deliveries follow in
+/// Owns the socket's sending half. Replies and notices go first; deliveries follow in
 /// store order; after a lag, the missed envelopes are re-read from the store.
 async fn write_loop<S>(
     relay: Arc<Relay>,
     mut sink: Sink<S>,
     mut deliveries: mpsc::Receiver<Delivery>,
     mut control: mpsc::UnboundedReceiver<Control>,
-    mut replies: mpsc::UnboundedReceiver<Reply>,
     handle: Arc<Handle>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -452,12 +448,8 @@ async fn write_loop<S>(
         }
         let out: Option<Bytes> = tokio::select! {
             biased;
-            r = replies.recv() => match r {
-                Some(r) => Some(encode_relay(&r.frame).into()),
-                None => break,
-            },
             c = control.recv() => match c {
-                Some(Control::Frame(f)) => Some(encode_relay(&f).into()),
+                Some(Control::Frame(bytes, _permit)) => Some(bytes),
                 Some(Control::Attach(a)) => { mailbox = Some(a); None }
                 Some(Control::Kick) => None,
                 Some(Control::Close) | None => break,
@@ -475,16 +467,12 @@ async fn write_loop<S>(
                 break;
             }
         }
-        if replies.is_empty() && control.is_empty() && deliveries.is_empty() && sink.flush().await.is_err() {
+        if control.is_empty() && deliveries.is_empty() && sink.flush().await.is_err() {
             break;
         }
     }
-    // Flush what replies remain (e.g. a final error) before closing.
-    while let Ok(r) = replies.try_recv() {
-        if sink.send(Message::Binary(encode_relay(&r.frame).into())).await.is_err() {
-            break;
-        }
-    }
+    // Replies queued before `Close` went out above, in order; flush them before closing.
+    let _ = sink.flush().await;
     let _ = sink.close().await;
 }
 

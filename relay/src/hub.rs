@@ -5,11 +5,11 @@
 //! from the store, in order (see `connection::write_loop`).
 
 use bytes::Bytes;
-use sotto_shared::{Address, RelayFrame};
+use sotto_shared::{Address, RelayFrame, encode_relay};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 /// An envelope ready to go out: its store sequence number and the encoded `Deliver` frame.
 #[derive(Clone)]
@@ -18,9 +18,11 @@ pub struct Delivery {
     pub frame: Bytes,
 }
 
-/// Something for a connection's socket other than a delivery.
+/// Something for a connection's socket other than a delivery. Frames travel encoded, so a
+/// queued item is small (this queue exists for every idle connection too).
 pub enum Control {
-    Frame(RelayFrame),
+    /// A frame; the permit, if any, bounds the connection's replies in flight.
+    Frame(Bytes, Option<OwnedSemaphorePermit>),
     /// The connection now reads this mailbox.
     Attach(Address),
     /// Wake the writer (it has lagged deliveries to load).
@@ -92,8 +94,9 @@ impl Hub {
         if let Ok(online) = self.online.lock()
             && let Some(list) = online.get(to)
         {
+            let bytes = Bytes::from(encode_relay(&frame));
             for h in list {
-                let _ = h.control.send(Control::Frame(frame.clone()));
+                let _ = h.control.send(Control::Frame(bytes.clone(), None));
             }
         }
     }

@@ -42,7 +42,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
-    let store = store::RedbStore::open(&config.data_dir)?;
+    let store = store::RedbStore::open(&config.data_dir, config.cache_mib << 20)?;
     info!(
         data_dir = %config.data_dir.display(),
         schema = store.schema_version()?,

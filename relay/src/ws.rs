@@ -20,7 +20,7 @@ use warp::reply::Reply;
 fn ws_config() -> WebSocketConfig {
     let hard_cap = sotto_shared::limits::MAX_FRAME_BYTES + 64 * 1024;
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         // Frames are fed in bursts and flushed once: 16 KiB batches them into few syscalls. The
         // buffer grows only as far as a connection actually writes, so idle ones stay small.
         .write_buffer_size(16 * 1024)

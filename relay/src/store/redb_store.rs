@@ -55,11 +55,11 @@ pub struct RedbStore {
 
 impl RedbStore {
     /// Opens (creating if needed) `<data_dir>/relay.redb` and checks its schema version.
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    pub fn open(data_dir: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
         let path = data_dir.join("relay.redb");
-        let db = Database::create(&path)?;
+        let db = redb::Builder::new().set_cache_size(cache_bytes).create(&path)?;
         let tx = db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
@@ -361,7 +361,7 @@ mod tests {
     fn enqueue_dedup_quota_ack_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = RedbStore::open(dir.path()).unwrap();
+            let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
             assert_eq!(s.next_seq().unwrap(), 1);
             let r = s
                 .write(vec![enqueue(1, 1, 1, 100), enqueue(2, 1, 1, 100), enqueue(3, 1, 2, 100)], &Q)
@@ -371,7 +371,7 @@ mod tests {
             assert_eq!(r, vec![WriteResult::Enqueued, WriteResult::MailboxFull]);
             assert_eq!(s.totals().unwrap(), (3, 30));
         }
-        let s = RedbStore::open(dir.path()).unwrap();
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(s.next_seq().unwrap(), 6, "allocated numbers are never reused, stored or not");
         let backlog = s.backlog(&Address([1; 32]), 0, 50, 10).unwrap();
         assert_eq!(backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3, 4]);
@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn expired_envelopes_are_hidden_then_purged() {
         let dir = tempfile::tempdir().unwrap();
-        let s = RedbStore::open(dir.path()).unwrap();
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
         s.write(vec![enqueue(1, 1, 1, 10), enqueue(2, 1, 2, 100)], &Q).unwrap();
         assert_eq!(s.backlog(&Address([1; 32]), 0, 20, 10).unwrap().len(), 1);
         assert_eq!(
@@ -402,11 +402,14 @@ mod tests {
     fn schema_mismatch_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = RedbStore::open(dir.path()).unwrap();
+            let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
             let tx = s.db.begin_write().unwrap();
             tx.open_table(META).unwrap().insert("schema_version", 99).unwrap();
             tx.commit().unwrap();
         }
-        assert!(matches!(RedbStore::open(dir.path()), Err(StoreError::SchemaMismatch { found: 99, .. })));
+        assert!(matches!(
+            RedbStore::open(dir.path(), 1 << 20),
+            Err(StoreError::SchemaMismatch { found: 99, .. })
+        ));
     }
 }
