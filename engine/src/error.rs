@@ -11,4 +11,26 @@ pub enum EngineError {
     InvalidKey(&'static str),
     #[error("stored data is damaged or from an unknown version: {0}")]
     BadEncoding(String),
+    #[error("unsupported version {0}")]
+    UnsupportedVersion(u8),
+    #[error("the message was altered or is not for this conversation")]
+    Tampered,
+    #[error("this message was already received")]
+    Duplicate,
+    #[error("too many messages are missing in this conversation to catch up")]
+    TooManySkipped,
+    #[error("the one-time key this message needs is unknown or already used")]
+    UnknownPrekey,
+    #[error("no secure conversation exists with this contact yet")]
+    NoSession,
+    #[error("the sender's identity does not match the conversation")]
+    IdentityMismatch,
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl From<postcard::Error> for EngineError {
+    fn from(e: postcard::Error) -> Self {
+        EngineError::BadEncoding(e.to_string())
+    }
 }

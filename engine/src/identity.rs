@@ -1,12 +1,14 @@
 //! A person's long-term identity: an Ed25519 signing key and an X25519 key signed by it.
 
-use crate::{EngineError, random};
+use crate::EngineError;
+use crate::primitives::{sha256, x25519_public};
+use crate::random::{Entropy, OsEntropy};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 use sotto_shared::Address;
 use sotto_shared::frames::{IdentityPublic, Signature, identity_dh_message};
-use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::Zeroize;
+use x25519_dalek::StaticSecret;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// The secret identity. Both keys zeroize themselves on drop (dalek's `zeroize` features).
 pub struct Identity {
@@ -21,24 +23,51 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// The stored form of an identity (versioned). Zeroized on drop.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct StoredIdentity {
+    v: u8,
+    signing_seed: [u8; 32],
+    dh_secret: [u8; 32],
+}
+
 impl Identity {
     /// A new identity from the system's randomness.
     pub fn generate() -> Result<Self, EngineError> {
-        let mut seed = random::bytes32()?;
-        let mut dh = random::bytes32()?;
+        Self::generate_with(&mut OsEntropy)
+    }
+
+    pub fn generate_with(entropy: &mut dyn Entropy) -> Result<Self, EngineError> {
+        let mut seed = entropy.bytes32()?;
+        let mut dh = entropy.bytes32()?;
         let id = Self::from_seeds(&seed, &dh);
         seed.zeroize();
         dh.zeroize();
         Ok(id)
     }
 
-    /// Deterministic construction, for storage round-trips and pinned test vectors.
+    /// Deterministic construction from the two secrets.
     pub fn from_seeds(signing_seed: &[u8; 32], dh_secret: &[u8; 32]) -> Self {
         Identity { signing: SigningKey::from_bytes(signing_seed), dh: StaticSecret::from(*dh_secret) }
     }
 
+    /// Versioned secret bytes, for the app's (encrypted) storage and backups.
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let stored =
+            StoredIdentity { v: 1, signing_seed: self.signing.to_bytes(), dh_secret: self.dh.to_bytes() };
+        zeroize::Zeroizing::new(postcard::to_allocvec(&stored).unwrap_or_default())
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
+        let stored: StoredIdentity = postcard::from_bytes(bytes)?;
+        if stored.v != 1 {
+            return Err(EngineError::UnsupportedVersion(stored.v));
+        }
+        Ok(Self::from_seeds(&stored.signing_seed, &stored.dh_secret))
+    }
+
     pub fn public(&self) -> IdentityPublic {
-        let dh_key = PublicKey::from(&self.dh).to_bytes();
+        let dh_key = x25519_public(&self.dh);
         IdentityPublic {
             signing_key: self.signing.verifying_key().to_bytes(),
             dh_key,
@@ -54,7 +83,6 @@ impl Identity {
         Signature(self.signing.sign(message).to_bytes())
     }
 
-    #[allow(dead_code)] // used by X3DH (next)
     pub(crate) fn dh_secret(&self) -> &StaticSecret {
         &self.dh
     }
@@ -66,17 +94,16 @@ pub fn verify_identity(id: &IdentityPublic) -> Result<(), EngineError> {
         .map_err(|_| EngineError::BadSignature("identity key"))
 }
 
-/// Strict Ed25519 verification (rejects small-order keys and non-canonical signatures).
+/// Strict Ed25519 verification (RFC 8032 with canonical `S` and no small-order keys).
 pub fn verify(key: &[u8; 32], message: &[u8], signature: &Signature) -> Result<(), EngineError> {
     let key = VerifyingKey::from_bytes(key).map_err(|_| EngineError::InvalidKey("signing key"))?;
     let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-    key.verify_strict(message, &sig).map_err(|_| EngineError::BadSignature("signature"))?;
-    Ok(())
+    key.verify_strict(message, &sig).map_err(|_| EngineError::BadSignature("signature"))
 }
 
 /// A short, human-comparable fingerprint of one identity key: 8 groups of 4 hex digits.
 pub fn fingerprint(id: &IdentityPublic) -> String {
-    let digest = Sha256::new_with_prefix(b"sotto-fingerprint-v1").chain_update(id.signing_key).finalize();
+    let digest = sha256(&[b"sotto-fingerprint-v1", &id.signing_key]);
     digest[..16].chunks(2).map(|c| format!("{:02X}{:02X}", c[0], c[1])).collect::<Vec<_>>().join(" ")
 }
 
@@ -85,13 +112,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generated_identity_verifies() {
+    fn generated_identity_verifies_and_round_trips() {
         let id = Identity::generate().unwrap();
         let public = id.public();
         verify_identity(&public).unwrap();
         assert_eq!(id.address(), Address::from_identity_key(&public.signing_key));
         assert_eq!(fingerprint(&public).len(), 39);
-        assert!(!format!("{id:?}").contains(&format!("{:?}", id.dh_secret().to_bytes())));
+        let again = Identity::from_bytes(&id.to_bytes()).unwrap();
+        assert_eq!(again.public(), public);
+        // Debug shows the address only, never key material.
+        assert_eq!(format!("{id:?}"), format!("Identity({:?})", id.address()));
     }
 
     #[test]
@@ -100,5 +130,12 @@ mod tests {
         let b = Identity::generate().unwrap().public();
         let forged = IdentityPublic { dh_key: b.dh_key, ..a };
         assert_eq!(verify_identity(&forged), Err(EngineError::BadSignature("identity key")));
+    }
+
+    #[test]
+    fn unknown_stored_version_is_refused() {
+        let mut bytes = Identity::generate().unwrap().to_bytes().to_vec();
+        bytes[0] = 9;
+        assert_eq!(Identity::from_bytes(&bytes).unwrap_err(), EngineError::UnsupportedVersion(9));
     }
 }

@@ -3,12 +3,24 @@
 //! Sans-IO: no browser, network or clock types. Callers pass in what arrived and what the user
 //! wants; the engine returns what to send and what to persist. It runs in the browser (wasm32),
 //! in native tests, in the load tool and in bots alike.
+//!
+//! Layers, bottom up: `primitives` (the only place RustCrypto/dalek are called), `identity`,
+//! `prekeys`, `x3dh`, `ratchet`, `session` (X3DH + ratchet for one contact), `envelope`
+//! (sealed sender), `message` (what is inside), `safety` (safety numbers).
 
 #![forbid(unsafe_code)]
 
+pub mod envelope;
 pub mod error;
 pub mod identity;
+pub mod message;
+pub mod prekeys;
+pub mod primitives;
 pub mod random;
+pub mod ratchet;
+pub mod safety;
+pub mod session;
+pub mod x3dh;
 
 pub use error::EngineError;
 pub use identity::Identity;

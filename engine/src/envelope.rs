@@ -1,0 +1,87 @@
+//! Sealed sender: the envelope payload the relay carries. Only the recipient learns who sent
+//! it. The sender's identity travels inside, encrypted to the recipient's identity X25519 key
+//! with a fresh ephemeral key:
+//!
+//! key || nonce = HKDF-SHA256(salt = eph_pub || recipient_dh, ikm = DH(eph, recipient_dh),
+//!                            info = "sotto-seal-v1"), AD = "sotto-seal-v1" || eph_pub ||
+//! recipient Ed25519 key. Encoding: postcard `Sealed { v: 1, ephemeral, ciphertext }`, the
+//! plaintext a postcard `SealedContent { v: 1, sender, message }`.
+
+use crate::EngineError;
+use crate::identity::{Identity, verify_identity};
+use crate::primitives::{hkdf_sha256, open, seal, x25519, x25519_public};
+use crate::random::Entropy;
+use crate::session::WireMessage;
+use serde::{Deserialize, Serialize};
+use sotto_shared::frames::IdentityPublic;
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroizing;
+
+const VERSION: u8 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    v: u8,
+    ephemeral: [u8; 32],
+    ciphertext: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SealedContent {
+    v: u8,
+    sender: IdentityPublic,
+    message: WireMessage,
+}
+
+fn keys(
+    shared: &[u8; 32],
+    ephemeral: &[u8; 32],
+    recipient: &IdentityPublic,
+) -> Result<([u8; 32], [u8; 12], Vec<u8>), EngineError> {
+    let mut okm = Zeroizing::new([0u8; 44]);
+    hkdf_sha256(&[ephemeral.as_slice(), &recipient.dh_key].concat(), shared, b"sotto-seal-v1", &mut okm[..])?;
+    let mut key = [0u8; 32];
+    let mut nonce = [0u8; 12];
+    key.copy_from_slice(&okm[..32]);
+    nonce.copy_from_slice(&okm[32..]);
+    let ad = [b"sotto-seal-v1".as_slice(), ephemeral, &recipient.signing_key].concat();
+    Ok((key, nonce, ad))
+}
+
+/// Seals `message` from `sender` for `recipient`.
+pub fn seal_envelope(
+    sender: &Identity,
+    recipient: &IdentityPublic,
+    message: &WireMessage,
+    entropy: &mut dyn Entropy,
+) -> Result<Vec<u8>, EngineError> {
+    verify_identity(recipient)?;
+    let eph = StaticSecret::from(entropy.bytes32()?);
+    let ephemeral = x25519_public(&eph);
+    let shared = x25519(&eph, &recipient.dh_key)?;
+    let (key, nonce, ad) = keys(&shared, &ephemeral, recipient)?;
+    let content = Zeroizing::new(postcard::to_allocvec(&SealedContent {
+        v: VERSION,
+        sender: sender.public(),
+        message: message.clone(),
+    })?);
+    let ciphertext = seal(&key, &nonce, &ad, &content)?;
+    Ok(postcard::to_allocvec(&Sealed { v: VERSION, ephemeral, ciphertext })?)
+}
+
+/// Opens an envelope addressed to `me`: the sender's (verified) identity and the message.
+pub fn open_envelope(me: &Identity, bytes: &[u8]) -> Result<(IdentityPublic, WireMessage), EngineError> {
+    let sealed: Sealed = postcard::from_bytes(bytes)?;
+    if sealed.v != VERSION {
+        return Err(EngineError::UnsupportedVersion(sealed.v));
+    }
+    let shared = x25519(me.dh_secret(), &sealed.ephemeral)?;
+    let (key, nonce, ad) = keys(&shared, &sealed.ephemeral, &me.public())?;
+    let content = Zeroizing::new(open(&key, &nonce, &ad, &sealed.ciphertext)?);
+    let content: SealedContent = postcard::from_bytes(&content)?;
+    if content.v != VERSION {
+        return Err(EngineError::UnsupportedVersion(content.v));
+    }
+    verify_identity(&content.sender)?;
+    Ok((content.sender, content.message))
+}

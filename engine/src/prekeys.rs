@@ -1,0 +1,151 @@
+//! Our prekeys: a signed prekey (rotated, the previous one kept for late first messages) and
+//! one-time prekeys, each used for at most one session.
+
+use crate::EngineError;
+use crate::identity::{Identity, verify, verify_identity};
+use crate::primitives::x25519_public;
+use crate::random::Entropy;
+use serde::{Deserialize, Serialize};
+use sotto_shared::frames::{OneTimePrekey, PrekeyBundle, SignedPrekey, signed_prekey_message};
+use std::collections::BTreeMap;
+use x25519_dalek::StaticSecret;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Signed prekeys kept: the current one and the one before it.
+const SIGNED_PREKEYS_KEPT: usize = 2;
+
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct Secret {
+    id: u32,
+    secret: [u8; 32],
+}
+
+/// Secret prekey material. Versioned when stored; zeroized on drop.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Prekeys {
+    v: u8,
+    /// Newest first.
+    signed: Vec<Secret>,
+    one_time: BTreeMap<u32, [u8; 32]>,
+    next_id: u32,
+}
+
+impl Drop for Prekeys {
+    fn drop(&mut self) {
+        for key in self.one_time.values_mut() {
+            key.zeroize();
+        }
+    }
+}
+
+impl std::fmt::Debug for Prekeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Prekeys {{ signed: {}, one_time: {} }}", self.signed.len(), self.one_time.len())
+    }
+}
+
+impl Prekeys {
+    /// Fresh prekeys with one signed prekey and no one-time prekeys.
+    pub fn new(entropy: &mut dyn Entropy) -> Result<Self, EngineError> {
+        let mut p = Prekeys { v: 1, signed: Vec::new(), one_time: BTreeMap::new(), next_id: 1 };
+        p.rotate_signed(entropy)?;
+        Ok(p)
+    }
+
+    fn next_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Makes a new signed prekey current; the previous one still answers late first messages.
+    pub fn rotate_signed(&mut self, entropy: &mut dyn Entropy) -> Result<(), EngineError> {
+        let id = self.next_id();
+        self.signed.insert(0, Secret { id, secret: entropy.bytes32()? });
+        self.signed.truncate(SIGNED_PREKEYS_KEPT);
+        Ok(())
+    }
+
+    /// The current signed prekey, signed by `identity`.
+    pub fn signed_public(&self, identity: &Identity) -> SignedPrekey {
+        let current = &self.signed[0];
+        let key = x25519_public(&StaticSecret::from(current.secret));
+        SignedPrekey {
+            id: current.id,
+            key,
+            signature: identity.sign(&signed_prekey_message(current.id, &key)),
+        }
+    }
+
+    /// Makes `n` new one-time prekeys and returns their public halves (to upload).
+    pub fn generate_one_time(
+        &mut self,
+        n: usize,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Vec<OneTimePrekey>, EngineError> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = self.next_id();
+            let secret = entropy.bytes32()?;
+            out.push(OneTimePrekey { id, key: x25519_public(&StaticSecret::from(secret)) });
+            self.one_time.insert(id, secret);
+        }
+        Ok(out)
+    }
+
+    /// A bundle carrying a fresh one-time prekey, for an invite link.
+    pub fn invite_bundle(
+        &mut self,
+        identity: &Identity,
+        entropy: &mut dyn Entropy,
+    ) -> Result<PrekeyBundle, EngineError> {
+        let one_time = self.generate_one_time(1, entropy)?.pop();
+        Ok(PrekeyBundle {
+            identity: identity.public(),
+            signed_prekey: self.signed_public(identity),
+            one_time_prekey: one_time,
+        })
+    }
+
+    pub fn one_time_count(&self) -> usize {
+        self.one_time.len()
+    }
+
+    pub(crate) fn signed_secret(&self, id: u32) -> Option<StaticSecret> {
+        self.signed.iter().find(|s| s.id == id).map(|s| StaticSecret::from(s.secret))
+    }
+
+    pub(crate) fn one_time_secret(&self, id: u32) -> Option<StaticSecret> {
+        self.one_time.get(&id).map(|s| StaticSecret::from(*s))
+    }
+
+    /// Deletes a one-time prekey once a session made with it has decrypted a message.
+    pub(crate) fn consume_one_time(&mut self, id: u32) {
+        if let Some(mut s) = self.one_time.remove(&id) {
+            s.zeroize();
+        }
+    }
+
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(postcard::to_allocvec(self).unwrap_or_default())
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
+        let p: Prekeys = postcard::from_bytes(bytes)?;
+        if p.v != 1 {
+            return Err(EngineError::UnsupportedVersion(p.v));
+        }
+        if p.signed.is_empty() {
+            return Err(EngineError::BadEncoding("no signed prekey".into()));
+        }
+        Ok(p)
+    }
+}
+
+/// Checks every signature in a bundle before anything uses it.
+pub fn verify_bundle(bundle: &PrekeyBundle) -> Result<(), EngineError> {
+    verify_identity(&bundle.identity)?;
+    let spk = &bundle.signed_prekey;
+    verify(&bundle.identity.signing_key, &signed_prekey_message(spk.id, &spk.key), &spk.signature)
+        .map_err(|_| EngineError::BadSignature("signed prekey"))
+}
