@@ -40,12 +40,12 @@ fn keys(
 ) -> Result<([u8; 32], [u8; 12], Vec<u8>), EngineError> {
     let mut okm = Zeroizing::new([0u8; 44]);
     hkdf_sha256(&[ephemeral.as_slice(), &recipient.dh_key].concat(), shared, b"sotto-seal-v1", &mut okm[..])?;
-    let mut key = [0u8; 32];
+    let mut key = Zeroizing::new([0u8; 32]);
     let mut nonce = [0u8; 12];
     key.copy_from_slice(&okm[..32]);
     nonce.copy_from_slice(&okm[32..]);
     let ad = [b"sotto-seal-v1".as_slice(), ephemeral, &recipient.signing_key].concat();
-    Ok((key, nonce, ad))
+    Ok(SealKeys { key, nonce, ad })
 }
 
 /// Seals `message` from `sender` for `recipient`.
@@ -59,13 +59,13 @@ pub fn seal_envelope(
     let eph = StaticSecret::from(entropy.bytes32()?);
     let ephemeral = x25519_public(&eph);
     let shared = x25519(&eph, &recipient.dh_key)?;
-    let (key, nonce, ad) = keys(&shared, &ephemeral, recipient)?;
+    let k = keys(&shared, &ephemeral, recipient)?;
     let content = Zeroizing::new(postcard::to_allocvec(&SealedContent {
         v: VERSION,
         sender: sender.public(),
         message: message.clone(),
     })?);
-    let ciphertext = seal(&key, &nonce, &ad, &content)?;
+    let ciphertext = seal(&k.key, &k.nonce, &k.ad, &content)?;
     Ok(postcard::to_allocvec(&Sealed { v: VERSION, ephemeral, ciphertext })?)
 }
 
@@ -76,8 +76,8 @@ pub fn open_envelope(me: &Identity, bytes: &[u8]) -> Result<(IdentityPublic, Wir
         return Err(EngineError::UnsupportedVersion(sealed.v));
     }
     let shared = x25519(me.dh_secret(), &sealed.ephemeral)?;
-    let (key, nonce, ad) = keys(&shared, &sealed.ephemeral, &me.public())?;
-    let content = Zeroizing::new(open(&key, &nonce, &ad, &sealed.ciphertext)?);
+    let k = keys(&shared, &sealed.ephemeral, &me.public())?;
+    let content = Zeroizing::new(open(&k.key, &k.nonce, &k.ad, &sealed.ciphertext)?);
     let content: SealedContent = postcard::from_bytes(&content)?;
     if content.v != VERSION {
         return Err(EngineError::UnsupportedVersion(content.v));
