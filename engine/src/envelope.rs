@@ -33,11 +33,18 @@ struct SealedContent {
     message: WireMessage,
 }
 
+/// The AEAD key, nonce and associated data of one sealed envelope.
+struct SealKeys {
+    key: Zeroizing<[u8; 32]>,
+    nonce: [u8; 12],
+    ad: Vec<u8>,
+}
+
 fn keys(
     shared: &[u8; 32],
     ephemeral: &[u8; 32],
     recipient: &IdentityPublic,
-) -> Result<([u8; 32], [u8; 12], Vec<u8>), EngineError> {
+) -> Result<SealKeys, EngineError> {
     let mut okm = Zeroizing::new([0u8; 44]);
     hkdf_sha256(&[ephemeral.as_slice(), &recipient.dh_key].concat(), shared, b"sotto-seal-v1", &mut okm[..])?;
     let mut key = Zeroizing::new([0u8; 32]);
