@@ -45,7 +45,7 @@ impl Relay {
         let mut child = Command::new(&bin)
             .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
-            .args(["--log", "info"])
+            .args(if extra.contains(&"--log") { &[][..] } else { &["--log", "info"][..] })
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,0 +1,327 @@
+//! One person's device as a sans-IO state machine.
+//!
+//! Inputs are user intents (`send`, `start_conversation`) and relay frames (`receive`,
+//! `prekeys_low`); every call returns an [`Output`]: frames to send to the relay, messages for
+//! the UI, and the records to persist. The caller writes `persist` in one transaction together
+//! with whatever it derives from `received` (history), and only then sends `send`: an `Ack`
+//! therefore never goes out for a message that is not safely stored, and ratchet state is never
+//! saved without the message it produced.
+//!
+//! Storage is behind [`Storage`]; [`MemoryStorage`] serves tests, bots and load tools, the web
+//! app implements it on IndexedDB.
+
+use crate::EngineError;
+use crate::envelope::{open_envelope, seal_envelope};
+use crate::identity::Identity;
+use crate::message::{Body, Message};
+use crate::prekeys::Prekeys;
+use crate::random::Entropy;
+use crate::session::Conversation;
+use sotto_shared::frames::{IdentityPublic, PrekeyBundle, auth_message};
+use sotto_shared::{Address, ClientFrame, MessageId};
+use std::collections::{BTreeMap, HashMap};
+
+/// One-time prekeys uploaded at a time.
+pub const PREKEY_BATCH: usize = 100;
+/// How long the relay keeps an envelope for an offline recipient.
+pub const ENVELOPE_TTL_SECS: u32 = 30 * 24 * 3600;
+
+/// Where a record lives.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StorageKey {
+    Identity,
+    Prekeys,
+    Conversation(Address),
+}
+
+/// Records to write (`Some`) or delete (`None`), all in one transaction.
+pub type Writes = Vec<(StorageKey, Option<Vec<u8>>)>;
+
+pub trait Storage {
+    fn load_all(&self) -> Result<Vec<(StorageKey, Vec<u8>)>, EngineError>;
+    /// Applies every write or none.
+    fn commit(&mut self, writes: &Writes) -> Result<(), EngineError>;
+}
+
+#[derive(Default)]
+pub struct MemoryStorage {
+    records: BTreeMap<StorageKey, Vec<u8>>,
+}
+
+impl Storage for MemoryStorage {
+    fn load_all(&self) -> Result<Vec<(StorageKey, Vec<u8>)>, EngineError> {
+        Ok(self.records.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    fn commit(&mut self, writes: &Writes) -> Result<(), EngineError> {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.records.insert(k.clone(), v.clone()),
+                None => self.records.remove(k),
+            };
+        }
+        Ok(())
+    }
+}
+
+/// A message that arrived, for the UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub from: IdentityPublic,
+    pub message: Message,
+}
+
+#[derive(Debug, Default)]
+pub struct Output {
+    pub send: Vec<ClientFrame>,
+    pub received: Vec<Received>,
+    pub persist: Writes,
+}
+
+pub struct Device {
+    identity: Identity,
+    prekeys: Prekeys,
+    conversations: HashMap<Address, Conversation>,
+}
+
+impl Device {
+    /// A new identity with its prekeys; the output uploads them and persists everything.
+    pub fn create(entropy: &mut dyn Entropy) -> Result<(Device, Output), EngineError> {
+        let mut device = Device {
+            identity: Identity::generate_with(entropy)?,
+            prekeys: Prekeys::new(entropy)?,
+            conversations: HashMap::new(),
+        };
+        let mut out = device.publish_prekeys(PREKEY_BATCH, entropy)?;
+        out.persist.push((StorageKey::Identity, Some(device.identity.to_bytes().to_vec())));
+        Ok((device, out))
+    }
+
+    /// Rebuilds a device from what `Storage::load_all` returned.
+    pub fn restore(records: Vec<(StorageKey, Vec<u8>)>) -> Result<Device, EngineError> {
+        let (mut identity, mut prekeys, mut conversations) = (None, None, HashMap::new());
+        for (key, bytes) in records {
+            match key {
+                StorageKey::Identity => identity = Some(Identity::from_bytes(&bytes)?),
+                StorageKey::Prekeys => prekeys = Some(Prekeys::from_bytes(&bytes)?),
+                StorageKey::Conversation(address) => {
+                    conversations.insert(address, Conversation::from_bytes(&bytes)?);
+                }
+            }
+        }
+        let missing = |what: &str| EngineError::BadEncoding(format!("no stored {what}"));
+        Ok(Device {
+            identity: identity.ok_or_else(|| missing("identity"))?,
+            prekeys: prekeys.ok_or_else(|| missing("prekeys"))?,
+            conversations,
+        })
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn address(&self) -> Address {
+        self.identity.address()
+    }
+
+    /// The relay login frame for a `Welcome` challenge.
+    pub fn authenticate(&self, origin: &str, challenge: &[u8; 32]) -> ClientFrame {
+        ClientFrame::Authenticate {
+            identity: Box::new(self.identity.public()),
+            signature: self.identity.sign(&auth_message(origin, challenge)),
+        }
+    }
+
+    /// Makes `n` one-time prekeys and uploads them with the current signed prekey.
+    pub fn publish_prekeys(&mut self, n: usize, entropy: &mut dyn Entropy) -> Result<Output, EngineError> {
+        let one_time = self.prekeys.generate_one_time(n, entropy)?;
+        let frame = ClientFrame::UploadPrekeys {
+            signed_prekey: self.prekeys.signed_public(&self.identity),
+            one_time,
+        };
+        Ok(Output { send: vec![frame], persist: vec![self.prekeys_record()], ..Output::default() })
+    }
+
+    /// The relay says few one-time prekeys remain: top them up.
+    pub fn prekeys_low(&mut self, remaining: u32, entropy: &mut dyn Entropy) -> Result<Output, EngineError> {
+        let n = PREKEY_BATCH.saturating_sub(remaining as usize).max(1);
+        self.publish_prekeys(n, entropy)
+    }
+
+    /// A bundle for an invite link (carries its own fresh one-time prekey).
+    pub fn invite_bundle(
+        &mut self,
+        entropy: &mut dyn Entropy,
+    ) -> Result<(PrekeyBundle, Output), EngineError> {
+        let bundle = self.prekeys.invite_bundle(&self.identity, entropy)?;
+        Ok((bundle, Output { persist: vec![self.prekeys_record()], ..Output::default() }))
+    }
+
+    /// Starts a conversation from a bundle (fetched from the relay or carried by an invite).
+    pub fn start_conversation(
+        &mut self,
+        bundle: &PrekeyBundle,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Output, EngineError> {
+        let address = Address::from_identity_key(&bundle.identity.signing_key);
+        match self.conversations.get_mut(&address) {
+            Some(c) => c.add_outbound(&self.identity, bundle, entropy)?,
+            None => {
+                self.conversations.insert(address, Conversation::initiate(&self.identity, bundle, entropy)?);
+            }
+        }
+        Ok(Output { persist: vec![self.conversation_record(&address)], ..Output::default() })
+    }
+
+    pub fn has_conversation(&self, with: &Address) -> bool {
+        self.conversations.contains_key(with)
+    }
+
+    /// Encrypts and seals `message` for `to`; `envelope_id` is the relay-level id to resend with.
+    pub fn send(
+        &mut self,
+        to: &Address,
+        message: &Message,
+        envelope_id: MessageId,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Output, EngineError> {
+        let plaintext = zeroize::Zeroizing::new(message.encode()?);
+        let conversation = self.conversations.get_mut(to).ok_or(EngineError::NoSession)?;
+        let wire = conversation.encrypt(&plaintext)?;
+        let remote = *conversation.remote();
+        let payload = seal_envelope(&self.identity, &remote, &wire, entropy)?;
+        Ok(Output {
+            send: vec![ClientFrame::Send { id: envelope_id, to: *to, ttl_secs: ENVELOPE_TTL_SECS, payload }],
+            persist: vec![self.conversation_record(to)],
+            received: Vec::new(),
+        })
+    }
+
+    /// Handles a `Deliver` from the relay. Envelopes that cannot be read are acknowledged too
+    /// (they would only come back forever) and reported as the error; duplicates are acked
+    /// silently.
+    pub fn receive(
+        &mut self,
+        envelope_id: MessageId,
+        payload: &[u8],
+        entropy: &mut dyn Entropy,
+    ) -> (Output, Result<(), EngineError>) {
+        let ack = ClientFrame::Ack { ids: vec![envelope_id] };
+        match self.open(payload, entropy) {
+            Ok((received, persist)) => {
+                (Output { send: vec![ack], received: vec![received], persist }, Ok(()))
+            }
+            Err(EngineError::Duplicate) => (Output { send: vec![ack], ..Output::default() }, Ok(())),
+            Err(e) => (Output { send: vec![ack], ..Output::default() }, Err(e)),
+        }
+    }
+
+    fn open(&mut self, payload: &[u8], entropy: &mut dyn Entropy) -> Result<(Received, Writes), EngineError> {
+        let (sender, wire) = open_envelope(&self.identity, payload)?;
+        let address = Address::from_identity_key(&sender.signing_key);
+        let prekeys_before = self.prekeys.one_time_count();
+        let plaintext = match self.conversations.get_mut(&address) {
+            Some(c) => zeroize::Zeroizing::new(c.decrypt(
+                &self.identity,
+                &mut self.prekeys,
+                &sender,
+                &wire,
+                entropy,
+            )?),
+            None => {
+                let (c, pt) =
+                    Conversation::respond(&self.identity, &mut self.prekeys, &sender, &wire, entropy)?;
+                self.conversations.insert(address, c);
+                zeroize::Zeroizing::new(pt)
+            }
+        };
+        let message = Message::decode(&plaintext)?;
+        let mut persist = vec![self.conversation_record(&address)];
+        if self.prekeys.one_time_count() != prekeys_before {
+            persist.push(self.prekeys_record());
+        }
+        Ok((Received { from: sender, message }, persist))
+    }
+
+    fn prekeys_record(&self) -> (StorageKey, Option<Vec<u8>>) {
+        (StorageKey::Prekeys, Some(self.prekeys.to_bytes().to_vec()))
+    }
+
+    fn conversation_record(&self, address: &Address) -> (StorageKey, Option<Vec<u8>>) {
+        (StorageKey::Conversation(*address), self.conversations.get(address).map(|c| c.to_bytes().to_vec()))
+    }
+}
+
+/// A text message with a fresh id, stamped with the caller's clock.
+pub fn text(text: &str, now_ms: u64, entropy: &mut dyn Entropy) -> Result<Message, EngineError> {
+    let mut id = [0u8; 16];
+    entropy.fill(&mut id)?;
+    Ok(Message {
+        v: crate::message::VERSION,
+        id,
+        sent_at_ms: now_ms,
+        expires_after_secs: None,
+        body: Body::Text(text.into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::OsEntropy;
+
+    fn deliver(out: &Output) -> (MessageId, Vec<u8>) {
+        match &out.send[0] {
+            ClientFrame::Send { id, payload, .. } => (*id, payload.clone()),
+            other => panic!("expected Send, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_devices_talk_and_restore_from_storage() {
+        let e = &mut OsEntropy;
+        let (mut alice, out) = Device::create(e).unwrap();
+        assert!(
+            matches!(out.send[0], ClientFrame::UploadPrekeys { ref one_time, .. } if one_time.len() == PREKEY_BATCH)
+        );
+        let mut alice_store = MemoryStorage::default();
+        alice_store.commit(&out.persist).unwrap();
+        let (mut bob, out) = Device::create(e).unwrap();
+        let mut bob_store = MemoryStorage::default();
+        bob_store.commit(&out.persist).unwrap();
+
+        let (bundle, out) = bob.invite_bundle(e).unwrap();
+        bob_store.commit(&out.persist).unwrap();
+        alice_store.commit(&alice.start_conversation(&bundle, e).unwrap().persist).unwrap();
+        let out = alice.send(&bob.address(), &text("hi bob", 1, e).unwrap(), MessageId([1; 16]), e).unwrap();
+        alice_store.commit(&out.persist).unwrap();
+        let (id, payload) = deliver(&out);
+
+        // Bob's device restarts before the message arrives.
+        let mut bob = Device::restore(bob_store.load_all().unwrap()).unwrap();
+        let (got, result) = bob.receive(id, &payload, e);
+        result.unwrap();
+        assert_eq!(got.send, vec![ClientFrame::Ack { ids: vec![id] }]);
+        assert_eq!(got.received[0].message.body, Body::Text("hi bob".into()));
+        assert!(got.persist.iter().any(|(k, _)| *k == StorageKey::Prekeys), "used prekey is persisted away");
+        bob_store.commit(&got.persist).unwrap();
+        // Redelivery of the same envelope: acked again, nothing new.
+        let (again, result) = bob.receive(id, &payload, e);
+        result.unwrap();
+        assert!(again.received.is_empty());
+
+        let mut bob = Device::restore(bob_store.load_all().unwrap()).unwrap();
+        let out =
+            bob.send(&alice.address(), &text("hi alice", 2, e).unwrap(), MessageId([2; 16]), e).unwrap();
+        let (id, payload) = deliver(&out);
+        let mut alice = Device::restore(alice_store.load_all().unwrap()).unwrap();
+        let (got, result) = alice.receive(id, &payload, e);
+        result.unwrap();
+        assert_eq!(got.received[0].message.body, Body::Text("hi alice".into()));
+        // Garbage is acked (so it stops coming) and reported.
+        let (out, result) = alice.receive(MessageId([9; 16]), b"garbage", e);
+        assert!(result.is_err());
+        assert_eq!(out.send.len(), 1);
+    }
+}
