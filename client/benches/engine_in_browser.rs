@@ -1,0 +1,58 @@
+//! The engine's benchmark workloads in headless Chromium (wasm32), measured with the
+//! Criterion port in wasm-bindgen-test. Run: scripts/bench-engine.sh.
+#![cfg(target_arch = "wasm32")]
+
+use sotto_engine::identity::Identity;
+use sotto_engine::prekeys::Prekeys;
+use sotto_engine::random::OsEntropy;
+use sotto_engine::workloads;
+use std::hint::black_box;
+use std::time::Duration;
+use wasm_bindgen_test::{Criterion, wasm_bindgen_bench, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A benchmark blocks the page; the test runner gives up on a page silent for 20 s, so each
+/// one stays well under that.
+fn quick(c: &mut Criterion) {
+    let configured = std::mem::take(c)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    *c = configured;
+}
+
+#[wasm_bindgen_bench]
+fn x3dh_handshake(c: &mut Criterion) {
+    quick(c);
+    let alice = Identity::generate().unwrap();
+    let bob = Identity::generate().unwrap();
+    let mut prekeys = Prekeys::new(&mut OsEntropy).unwrap();
+    c.bench_function("x3dh_handshake", |b| {
+        b.iter(|| workloads::x3dh_handshake(&alice, &bob, &mut prekeys).unwrap())
+    });
+}
+
+#[wasm_bindgen_bench]
+fn ratchet_encrypt_decrypt(c: &mut Criterion) {
+    quick(c);
+    let mut pair = workloads::pair().unwrap();
+    let msg = [0x42u8; 256];
+    c.bench_function("ratchet_encrypt_decrypt_256B", |b| {
+        b.iter(|| workloads::encrypt_decrypt(&mut pair, black_box(&msg)).unwrap())
+    });
+}
+
+#[wasm_bindgen_bench]
+fn dh_round_trip(c: &mut Criterion) {
+    quick(c);
+    let mut pair = workloads::pair().unwrap();
+    c.bench_function("dh_ratchet_round_trip", |b| b.iter(|| workloads::dh_round_trip(&mut pair).unwrap()));
+}
+
+#[wasm_bindgen_bench]
+fn aead_1mib(c: &mut Criterion) {
+    quick(c);
+    let data = vec![0u8; 1 << 20];
+    c.bench_function("chacha20poly1305_1MiB", |b| b.iter(|| workloads::aead(black_box(&data)).unwrap()));
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Engine figures for docs/benchmarks.md: the same workloads (engine/src/workloads.rs) natively
+# with criterion and in headless Chromium with wasm-bindgen-test's criterion port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test >/dev/null
+echo "== native (criterion)"
+cargo bench -p sotto-engine --bench engine -- --warm-up-time 1 --measurement-time 3 2>&1 | grep -E "^[a-z]|time:|thrpt:"
+echo "== headless Chromium (wasm32, release)"
+tmp=$(mktemp -d)
+TMPDIR="$tmp" cargo bench -p sotto-client --target wasm32-unknown-unknown --bench engine_in_browser 2>&1 \
+  | grep -E "time:|test result" | sed 's/\x1b\[[0-9;]*m//g'
+rm -rf "$tmp"
