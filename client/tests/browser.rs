@@ -4,12 +4,12 @@
 #![cfg(target_arch = "wasm32")]
 
 use sotto_engine::Identity;
-use sotto_engine::device::{Device, MemoryStorage, Storage, text};
+use sotto_engine::device::{Device, MemoryStorage, Output, Storage, text};
 use sotto_engine::identity::verify_identity;
 use sotto_engine::message::Body;
 use sotto_engine::random::OsEntropy;
 use sotto_engine::safety::safety_number;
-use sotto_shared::{ClientFrame, MessageId};
+use sotto_shared::MessageId;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -22,11 +22,9 @@ fn identity_is_made_from_browser_randomness() {
     verify_identity(&a.public()).expect("self-signed identity verifies");
 }
 
-fn envelope(frames: &[ClientFrame]) -> (MessageId, Vec<u8>) {
-    match &frames[0] {
-        ClientFrame::Send { id, payload, .. } => (*id, payload.clone()),
-        other => panic!("expected Send, got {other:?}"),
-    }
+fn envelope(out: &Output) -> (MessageId, Vec<u8>) {
+    let (id, payload) = out.envelope().expect("an envelope to send");
+    (id, payload.to_vec())
 }
 
 #[wasm_bindgen_test]
@@ -46,7 +44,7 @@ fn a_full_conversation_in_the_browser() {
         let out = alice
             .send(&bob.address(), &text(&format!("a{i}"), 0, e).unwrap(), MessageId([i; 16]), e)
             .unwrap();
-        let (id, payload) = envelope(&out.send);
+        let (id, payload) = envelope(&out);
         let (got, result) = bob.receive(id, &payload, e);
         result.unwrap();
         bob_store.commit(&got.persist).unwrap();
@@ -55,7 +53,7 @@ fn a_full_conversation_in_the_browser() {
             .send(&alice.address(), &text(&format!("b{i}"), 0, e).unwrap(), MessageId([100 + i; 16]), e)
             .unwrap();
         bob_store.commit(&out.persist).unwrap();
-        let (id, payload) = envelope(&out.send);
+        let (id, payload) = envelope(&out);
         let (got, result) = alice.receive(id, &payload, e);
         result.unwrap();
         assert_eq!(got.received[0].message.body, Body::Text(format!("b{i}")));
@@ -64,7 +62,7 @@ fn a_full_conversation_in_the_browser() {
     let mut bob = Device::restore(bob_store.load_all().unwrap()).unwrap();
     let out =
         alice.send(&bob.address(), &text("after reload", 0, e).unwrap(), MessageId([200; 16]), e).unwrap();
-    let (id, payload) = envelope(&out.send);
+    let (id, payload) = envelope(&out);
     let (got, result) = bob.receive(id, &payload, e);
     result.unwrap();
     assert_eq!(got.received[0].message.body, Body::Text("after reload".into()));

@@ -78,6 +78,16 @@ pub struct Output {
     pub persist: Writes,
 }
 
+impl Output {
+    /// The first envelope this output sends: its id and payload.
+    pub fn envelope(&self) -> Option<(MessageId, &[u8])> {
+        self.send.iter().find_map(|f| match f {
+            ClientFrame::Send { id, payload, .. } => Some((*id, payload.as_slice())),
+            _ => None,
+        })
+    }
+}
+
 pub struct Device {
     identity: Identity,
     prekeys: Prekeys,
@@ -272,10 +282,8 @@ mod tests {
     use crate::random::OsEntropy;
 
     fn deliver(out: &Output) -> (MessageId, Vec<u8>) {
-        match &out.send[0] {
-            ClientFrame::Send { id, payload, .. } => (*id, payload.clone()),
-            other => panic!("expected Send, got {other:?}"),
-        }
+        let (id, payload) = out.envelope().expect("an envelope to send");
+        (id, payload.to_vec())
     }
 
     #[test]

@@ -125,31 +125,28 @@ impl Ratchet {
         let dhs_secret = entropy.bytes32()?;
         let secret = StaticSecret::from(dhs_secret);
         let (root, cks) = kdf_rk(shared, &*x25519(&secret, &remote_ratchet_key)?)?;
-        Ok(Ratchet {
-            ad,
-            root,
-            dhs_public: x25519_public(&secret),
-            dhs_secret,
-            dhr: Some(remote_ratchet_key),
-            cks: Some(cks),
-            ckr: None,
-            ns: 0,
-            nr: 0,
-            pn: 0,
-            skipped: Vec::new(),
-            previous_dhr: Vec::new(),
-        })
+        Ok(Self::with(ad, root, dhs_secret, Some(remote_ratchet_key), Some(cks)))
     }
 
     /// The responder (Bob): knows SK and its own signed prekey pair.
     pub fn init_responder(shared: &[u8; 32], ad: Vec<u8>, signed_prekey: &StaticSecret) -> Self {
+        Self::with(ad, *shared, signed_prekey.to_bytes(), None, None)
+    }
+
+    fn with(
+        ad: Vec<u8>,
+        root: [u8; 32],
+        dhs_secret: [u8; 32],
+        dhr: Option<[u8; 32]>,
+        cks: Option<[u8; 32]>,
+    ) -> Self {
         Ratchet {
             ad,
-            root: *shared,
-            dhs_secret: signed_prekey.to_bytes(),
-            dhs_public: x25519_public(signed_prekey),
-            dhr: None,
-            cks: None,
+            root,
+            dhs_public: x25519_public(&StaticSecret::from(dhs_secret)),
+            dhs_secret,
+            dhr,
+            cks,
             ckr: None,
             ns: 0,
             nr: 0,
