@@ -46,6 +46,19 @@ fn reply(frame: &RelayFrame, permit: Option<OwnedSemaphorePermit>) -> Control {
     Control::Frame(Bytes::from(encode_relay(frame)), permit)
 }
 
+/// Queues a reply on the connection, counting error frames in the metrics.
+fn answer(
+    relay: &Relay,
+    replies: &mpsc::UnboundedSender<Control>,
+    frame: &RelayFrame,
+    permit: Option<OwnedSemaphorePermit>,
+) {
+    if let RelayFrame::Error { code, .. } = frame {
+        relay.metrics.error(*code);
+    }
+    let _ = replies.send(reply(frame, permit));
+}
+
 fn error(code: ErrorCode, message: impl Into<String>, id: Option<MessageId>) -> RelayFrame {
     RelayFrame::Error { code, message: message.into(), id }
 }
@@ -103,10 +116,7 @@ where
 
 impl Session {
     fn reply(&self, frame: RelayFrame, permit: Option<OwnedSemaphorePermit>) {
-        if let RelayFrame::Error { code, .. } = &frame {
-            self.relay.metrics.error(*code);
-        }
-        let _ = self.replies.send(reply(&frame, permit));
+        answer(&self.relay, &self.replies, &frame, permit);
     }
 
     async fn read_loop<S>(&mut self, mut stream: SplitStream<WebSocketStream<S>>)
@@ -299,10 +309,7 @@ impl Session {
                         error(ErrorCode::Internal, "the relay could not store this envelope; retry", Some(id))
                     }
                 };
-                if let RelayFrame::Error { code, .. } = &frame {
-                    relay.metrics.error(*code);
-                }
-                let _ = replies.send(reply(&frame, permit));
+                answer(&relay, &replies, &frame, permit);
             }),
         );
         // Forward to online recipients now, without waiting for the disk. If the commit then
@@ -368,10 +375,7 @@ impl Session {
                     ),
                     _ => error(ErrorCode::Internal, "the relay could not store the prekeys; retry", None),
                 };
-                if let RelayFrame::Error { code, .. } = &frame {
-                    relay.metrics.error(*code);
-                }
-                let _ = replies.send(reply(&frame, permit));
+                answer(&relay, &replies, &frame, permit);
             }),
         );
     }
@@ -394,7 +398,7 @@ impl Session {
                     }
                     _ => error(ErrorCode::Internal, "the relay could not read prekeys; retry", None),
                 };
-                let _ = replies.send(reply(&frame, permit));
+                answer(&relay, &replies, &frame, permit);
             }),
         );
     }

@@ -164,7 +164,7 @@ impl Conn {
 pub struct Authed {
     pub conn: Conn,
     pub address: sotto_shared::Address,
-    /// Frames that arrived while waiting for something else (pushes, notices).
+    /// Envelopes the relay said were queued at login.
     pub queued: u32,
 }
 
