@@ -159,6 +159,12 @@ impl Device {
         self.publish_prekeys(n, entropy)
     }
 
+    /// Makes a new signed prekey current and uploads it (the app does this weekly).
+    pub fn rotate_signed_prekey(&mut self, entropy: &mut dyn Entropy) -> Result<Output, EngineError> {
+        self.prekeys.rotate_signed(entropy)?;
+        self.publish_prekeys(0, entropy)
+    }
+
     /// A bundle for an invite link (carries its own fresh one-time prekey).
     pub fn invite_bundle(
         &mut self,

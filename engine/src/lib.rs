@@ -21,6 +21,7 @@ pub mod random;
 pub mod ratchet;
 pub mod safety;
 pub mod session;
+pub mod vault;
 pub mod workloads;
 pub mod x3dh;
 

@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod frames;
 pub mod ids;
+pub mod invite;
 pub mod limits;
 
 pub use codec::{DecodeError, decode_client, decode_relay, encode_client, encode_relay};

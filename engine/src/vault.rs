@@ -1,0 +1,190 @@
+//! Encryption of what a device stores (the web app's IndexedDB records, a backup file).
+//!
+//! Every record is sealed under one random 32-byte data key with ChaCha20-Poly1305; the record's
+//! name is the associated data, so records cannot be swapped. The data key is kept in a
+//! [`VaultHeader`]: in the clear when the person set no passphrase, otherwise sealed under a key
+//! derived from the passphrase with Argon2id. Changing the passphrase rewrites only the header.
+
+use crate::EngineError;
+use crate::primitives::{open, seal};
+use crate::random::Entropy;
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+const HEADER_VERSION: u8 = 1;
+const RECORD_AAD: &[u8] = b"sotto-record-v1:";
+const KEY_AAD: &[u8] = b"sotto-vault-key-v1";
+
+/// Argon2id cost. The default follows OWASP's first recommendation (19 MiB, 2 passes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KdfParams {
+    pub memory_kib: u32,
+    pub passes: u32,
+}
+
+impl Default for KdfParams {
+    fn default() -> Self {
+        KdfParams { memory_kib: 19 * 1024, passes: 2 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum KeySlot {
+    Clear([u8; 32]),
+    Passphrase { params: KdfParams, salt: [u8; 16], nonce: [u8; 12], sealed: Vec<u8> },
+}
+
+/// What is stored beside the records to recover the data key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultHeader {
+    v: u8,
+    slot: KeySlot,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum VaultError {
+    #[error("a passphrase is needed to open this data")]
+    PassphraseNeeded,
+    #[error("that passphrase is not right")]
+    WrongPassphrase,
+    #[error("stored data is damaged: {0}")]
+    Damaged(&'static str),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl VaultHeader {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, VaultError> {
+        let h: VaultHeader = postcard::from_bytes(bytes).map_err(|_| VaultError::Damaged("vault header"))?;
+        if h.v != HEADER_VERSION {
+            return Err(EngineError::UnsupportedVersion(h.v).into());
+        }
+        Ok(h)
+    }
+
+    pub fn needs_passphrase(&self) -> bool {
+        matches!(self.slot, KeySlot::Passphrase { .. })
+    }
+}
+
+fn derive(passphrase: &str, salt: &[u8; 16], params: KdfParams) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let params = Params::new(params.memory_kib, params.passes, 1, Some(32))
+        .map_err(|_| VaultError::Damaged("passphrase parameters"))?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, key.as_mut())
+        .map_err(|_| VaultError::Damaged("passphrase parameters"))?;
+    Ok(key)
+}
+
+/// An open vault: holds the data key in memory.
+pub struct Vault {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl Vault {
+    /// A new vault with a random data key.
+    pub fn create(entropy: &mut dyn Entropy) -> Result<Vault, EngineError> {
+        Ok(Vault { key: Zeroizing::new(entropy.bytes32()?) })
+    }
+
+    /// Opens a vault from its header; `passphrase` is needed when one was set.
+    pub fn unlock(header: &VaultHeader, passphrase: Option<&str>) -> Result<Vault, VaultError> {
+        match &header.slot {
+            KeySlot::Clear(key) => Ok(Vault { key: Zeroizing::new(*key) }),
+            KeySlot::Passphrase { params, salt, nonce, sealed } => {
+                let passphrase = passphrase.ok_or(VaultError::PassphraseNeeded)?;
+                let wrap = derive(passphrase, salt, *params)?;
+                let key = Zeroizing::new(open(&wrap, nonce, KEY_AAD, sealed).map_err(|_| VaultError::WrongPassphrase)?);
+                let key: [u8; 32] = key.as_slice().try_into().map_err(|_| VaultError::Damaged("vault key"))?;
+                Ok(Vault { key: Zeroizing::new(key) })
+            }
+        }
+    }
+
+    /// The header to store: the data key in the clear (`None`) or under `passphrase`.
+    pub fn header(
+        &self,
+        passphrase: Option<&str>,
+        params: KdfParams,
+        entropy: &mut dyn Entropy,
+    ) -> Result<VaultHeader, VaultError> {
+        let slot = match passphrase {
+            None => KeySlot::Clear(*self.key),
+            Some(p) => {
+                let (mut salt, mut nonce) = ([0u8; 16], [0u8; 12]);
+                entropy.fill(&mut salt)?;
+                entropy.fill(&mut nonce)?;
+                let wrap = derive(p, &salt, params)?;
+                KeySlot::Passphrase { params, salt, nonce, sealed: seal(&wrap, &nonce, KEY_AAD, self.key.as_ref())? }
+            }
+        };
+        Ok(VaultHeader { v: HEADER_VERSION, slot })
+    }
+
+    /// Seals the record called `name`: `nonce (12) || ciphertext`.
+    pub fn seal(&self, name: &str, plaintext: &[u8], entropy: &mut dyn Entropy) -> Result<Vec<u8>, EngineError> {
+        let mut nonce = [0u8; 12];
+        entropy.fill(&mut nonce)?;
+        let aad = [RECORD_AAD, name.as_bytes()].concat();
+        let mut out = nonce.to_vec();
+        out.extend(seal(&self.key, &nonce, &aad, plaintext)?);
+        Ok(out)
+    }
+
+    pub fn open(&self, name: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+        let (nonce, ciphertext) = sealed.split_at_checked(12).ok_or(EngineError::Tampered)?;
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| EngineError::Tampered)?;
+        let aad = [RECORD_AAD, name.as_bytes()].concat();
+        Ok(Zeroizing::new(open(&self.key, &nonce, &aad, ciphertext)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::OsEntropy;
+
+    const FAST: KdfParams = KdfParams { memory_kib: 64, passes: 1 };
+
+    #[test]
+    fn records_open_only_under_their_name_and_key() {
+        let e = &mut OsEntropy;
+        let v = Vault::create(e).unwrap();
+        let sealed = v.seal("msg/1", b"hello", e).unwrap();
+        assert_eq!(v.open("msg/1", &sealed).unwrap().as_slice(), b"hello");
+        assert_eq!(v.open("msg/2", &sealed).unwrap_err(), EngineError::Tampered);
+        let mut bad = sealed.clone();
+        bad[20] ^= 1;
+        assert_eq!(v.open("msg/1", &bad).unwrap_err(), EngineError::Tampered);
+        assert_eq!(v.open("msg/1", &sealed[..5]).unwrap_err(), EngineError::Tampered);
+        let other = Vault::create(e).unwrap();
+        assert!(other.open("msg/1", &sealed).is_err());
+    }
+
+    #[test]
+    fn passphrase_header_unlocks_only_with_the_passphrase() {
+        let e = &mut OsEntropy;
+        let v = Vault::create(e).unwrap();
+        let sealed = v.seal("r", b"x", e).unwrap();
+
+        let clear = VaultHeader::from_bytes(&v.header(None, FAST, e).unwrap().to_bytes()).unwrap();
+        assert!(!clear.needs_passphrase());
+        assert_eq!(Vault::unlock(&clear, None).unwrap().open("r", &sealed).unwrap().as_slice(), b"x");
+
+        let locked = VaultHeader::from_bytes(&v.header(Some("correct horse"), FAST, e).unwrap().to_bytes()).unwrap();
+        assert!(locked.needs_passphrase());
+        assert!(!locked.to_bytes().windows(32).any(|w| w == v.key.as_slice()), "key not stored in clear");
+        assert_eq!(Vault::unlock(&locked, None).err(), Some(VaultError::PassphraseNeeded));
+        assert_eq!(Vault::unlock(&locked, Some("wrong")).err(), Some(VaultError::WrongPassphrase));
+        let opened = Vault::unlock(&locked, Some("correct horse")).unwrap();
+        assert_eq!(opened.open("r", &sealed).unwrap().as_slice(), b"x");
+        assert!(VaultHeader::from_bytes(b"\x07junk").is_err());
+    }
+}
