@@ -6,6 +6,7 @@
 #[cfg(target_arch = "wasm32")]
 mod app;
 
+pub mod messenger;
 pub mod onboarding;
 
 /// Mounts the app into the page's `<body>`.
