@@ -1,114 +1,647 @@
-//! The app's root component and its first screen.
+//! The root component: the life cycle of a session (lead the tab, open the store, unlock, log
+//! in, stay connected) and every user action. The screens themselves are in `screens.rs`.
+//!
+//! Every change goes through [`App::apply`]: the messenger's writes are sealed with the vault
+//! and committed in one IndexedDB transaction, and the frames go to the relay only once that
+//! transaction is durable.
 
-use crate::onboarding::validate_display_name;
-use sotto_engine::Identity;
-use sotto_engine::identity::fingerprint;
-use web_sys::HtmlInputElement;
+use crate::attention;
+use crate::backup::{self, VAULT_RECORD};
+use crate::messenger::{AppError, Effects, Event, InvitePreview, Messenger};
+use crate::route::Route;
+use crate::socket::{NetEvent, Socket};
+use crate::store::Store;
+use crate::tabs::{self, Leadership};
+use gloo::events::EventListener;
+use gloo::timers::callback::{Interval, Timeout};
+use sotto_engine::random::OsEntropy;
+use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
+use sotto_shared::{Address, ClientFrame, RelayFrame};
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-/// The identity made for this visit. Made on load so the keys exist before the person commits
-/// to a name: the page proves, visibly, that keys are born in the browser.
-enum KeyState {
-    Ready { identity: Box<Identity>, fingerprint: String },
-    Failed(String),
+/// Reconnection delays grow from this…
+const BACKOFF_START_MS: f64 = 500.0;
+/// …to at most this.
+const BACKOFF_MAX_MS: f64 = 30_000.0;
+/// A ping this often; no frame for `STALE_MS` means the connection is dead.
+const PING_EVERY_MS: u32 = 20_000;
+const STALE_MS: f64 = 50_000.0;
+
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
 }
 
-fn make_key() -> KeyState {
-    match Identity::generate() {
-        Ok(identity) => {
-            let fingerprint = fingerprint(&identity.public());
-            KeyState::Ready { identity: Box::new(identity), fingerprint }
-        }
-        Err(e) => KeyState::Failed(e.to_string()),
+fn location() -> Option<web_sys::Location> {
+    web_sys::window().map(|w| w.location())
+}
+
+pub fn origin() -> String {
+    location().and_then(|l| l.origin().ok()).unwrap_or_default()
+}
+
+pub fn navigate(route: &Route) {
+    if let Some(l) = location() {
+        let _ = l.set_hash(&route.hash());
     }
 }
 
-#[function_component(App)]
-pub fn app() -> Html {
-    let key = use_memo((), |_| make_key());
-    let name = use_state(String::new);
-    let error = use_state(|| None::<String>);
-    let created = use_state(|| None::<String>);
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    Starting,
+    /// Another tab leads; this one waits.
+    OtherTab,
+    /// Another tab took over; this one stopped.
+    TakenOver,
+    /// No identity in this browser yet.
+    Welcome,
+    Locked,
+    Ready,
+    /// Nothing can work (no storage, damaged data).
+    Fatal(String),
+}
 
-    let on_input = {
-        let name = name.clone();
-        let error = error.clone();
-        Callback::from(move |e: InputEvent| {
-            name.set(e.target_unchecked_into::<HtmlInputElement>().value());
-            error.set(None);
-        })
-    };
-    let on_submit = {
-        let name = name.clone();
-        let error = error.clone();
-        let created = created.clone();
-        Callback::from(move |e: SubmitEvent| {
-            e.prevent_default();
-            match validate_display_name(&name) {
-                Ok(n) => created.set(Some(n)),
-                Err(err) => error.set(Some(err.to_string())),
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conn {
+    Offline,
+    Connecting,
+    Online,
+}
+
+pub enum Msg {
+    Leader(Leadership),
+    UseHere,
+    Opened(Result<(Store, Option<VaultHeader>), String>),
+    Loaded(Rc<Vault>, Result<Vec<(String, Vec<u8>)>, String>),
+    Create { name: String, passphrase: Option<String> },
+    Unlock(String),
+    Route(Route),
+    Net(NetEvent),
+    Reconnect,
+    Tick,
+    Committed(Vec<ClientFrame>),
+    StoreFailed(String),
+    SendText(Address, String),
+    MakeInvite,
+    Accept(Box<InvitePreview>),
+    SetVerified(Address, bool),
+    SetNotifications(bool, bool),
+    AskNotifications,
+    SetPassphrase(Option<String>),
+    Export(String),
+    Import(web_sys::File, String),
+    Imported(Result<backup::Restored, String>),
+    Visibility,
+    Toast(Option<String>),
+    /// A slow background step finished, with something to tell.
+    Done(Option<String>),
+    /// Runs a slow step (Argon2id) after the "working" state is painted.
+    Later(Box<Msg>),
+}
+
+pub struct App {
+    pub phase: Phase,
+    pub route: Route,
+    pub conn: Conn,
+    pub messenger: Option<Messenger>,
+    pub toast: Option<String>,
+    pub invite_link: Option<String>,
+    /// A slow operation is running (shown as "working…").
+    pub busy: bool,
+    pub form_error: Option<String>,
+    pub has_passphrase: bool,
+    store: Option<Store>,
+    vault: Option<Rc<Vault>>,
+    socket: Option<Socket>,
+    attempt: u32,
+    retry: Option<Timeout>,
+    retry_at_ms: f64,
+    last_frame_ms: f64,
+    _ping: Option<Interval>,
+    _listeners: Vec<EventListener>,
+}
+
+impl Component for App {
+    type Message = Msg;
+    type Properties = ();
+
+    fn create(ctx: &Context<Self>) -> Self {
+        let link = ctx.link().clone();
+        let mut listeners = Vec::new();
+        if let Some(w) = web_sys::window() {
+            let l = link.clone();
+            listeners.push(EventListener::new(&w, "hashchange", move |_| l.send_message(Msg::Route(current_route()))));
+            let l = link.clone();
+            listeners.push(EventListener::new(&w, "online", move |_| l.send_message(Msg::Reconnect)));
+            if let Some(d) = w.document() {
+                let l = link.clone();
+                listeners.push(EventListener::new(&d, "visibilitychange", move |_| l.send_message(Msg::Visibility)));
             }
-        })
-    };
-
-    let key_line = match &*key {
-        KeyState::Ready { fingerprint, .. } => html! {
-            <p class="key" data-testid="key-fingerprint">
-                <span class="key-label">{ "Your new key, made in this browser:" }</span>
-                <code>{ fingerprint.clone() }</code>
-            </p>
-        },
-        KeyState::Failed(e) => {
-            html! { <p class="error" role="alert">{ format!("Sotto cannot run here: {e}") }</p> }
         }
-    };
-
-    let body = if let Some(display_name) = &*created {
-        let address = match &*key {
-            KeyState::Ready { identity, .. } => identity.address().to_hex(),
-            KeyState::Failed(_) => String::new(),
-        };
-        html! {
-            <section class="card" aria-labelledby="welcome-title" data-testid="welcome">
-                <h2 id="welcome-title">{ format!("Welcome, {display_name}") }</h2>
-                <p>{ "Your identity exists only on this device. Nobody, including this relay, can read your messages." }</p>
-                <p class="address"><span class="key-label">{ "Mailbox address" }</span><code>{ address }</code></p>
-            </section>
+        tabs::request(false, link.callback(Msg::Leader));
+        App {
+            phase: Phase::Starting,
+            route: current_route(),
+            conn: Conn::Offline,
+            messenger: None,
+            toast: None,
+            invite_link: None,
+            busy: false,
+            form_error: None,
+            has_passphrase: false,
+            store: None,
+            vault: None,
+            socket: None,
+            attempt: 0,
+            retry: None,
+            retry_at_ms: 0.0,
+            last_frame_ms: 0.0,
+            _ping: None,
+            _listeners: listeners,
         }
-    } else {
-        html! {
-            <form class="card" onsubmit={on_submit} aria-labelledby="create-title" novalidate=true>
-                <h2 id="create-title">{ "Create your identity" }</h2>
-                <p class="hint">{ "No phone number, no e-mail. Pick the name your contacts will see." }</p>
-                <label for="display-name">{ "Display name" }</label>
-                <input
-                    id="display-name"
-                    name="display-name"
-                    type="text"
-                    autocomplete="nickname"
-                    maxlength="64"
-                    placeholder="e.g. Ada"
-                    value={(*name).clone()}
-                    oninput={on_input}
-                    aria-invalid={error.is_some().to_string()}
-                    aria-describedby="name-error"
-                />
-                <p id="name-error" class="error" role="alert">{ (*error).clone().unwrap_or_default() }</p>
-                <button type="submit" disabled={matches!(&*key, KeyState::Failed(_))}>{ "Create your identity" }</button>
-                { key_line }
-            </form>
-        }
-    };
-
-    html! {
-        <main class="onboarding">
-            <header class="brand">
-                <img src="/icon.svg" alt="" width="56" height="56" />
-                <h1>{ "Sotto" }</h1>
-                <p class="tagline">{ "Private messages, end-to-end encrypted in your browser. Share a link, start talking." }</p>
-            </header>
-            { body }
-            <footer class="foot">{ "Keys never leave this device. The relay only ever sees sealed envelopes." }</footer>
-        </main>
     }
+
+    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+        match msg {
+            Msg::Leader(Leadership::Held) => {
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let opened = async {
+                        let store = Store::open().await?;
+                        let header = store.get(VAULT_RECORD).await?;
+                        Ok::<_, crate::store::StoreError>((store, header))
+                    }
+                    .await;
+                    link.send_message(Msg::Opened(match opened {
+                        Ok((store, None)) => Ok((store, None)),
+                        Ok((store, Some(bytes))) => {
+                            VaultHeader::from_bytes(&bytes).map(|h| (store, Some(h))).map_err(|e| e.to_string())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }));
+                });
+            }
+            Msg::Leader(Leadership::Busy) => self.phase = Phase::OtherTab,
+            Msg::Leader(Leadership::Lost) => self.stop(Phase::TakenOver),
+            Msg::UseHere => {
+                self.phase = Phase::Starting;
+                tabs::request(true, ctx.link().callback(Msg::Leader));
+            }
+            Msg::Opened(Err(e)) => self.phase = Phase::Fatal(e),
+            Msg::Opened(Ok((store, header))) => {
+                self.store = Some(store);
+                match header {
+                    None => self.phase = Phase::Welcome,
+                    Some(h) if h.needs_passphrase() => {
+                        self.has_passphrase = true;
+                        self.phase = Phase::Locked;
+                    }
+                    Some(h) => match Vault::unlock(&h, None) {
+                        Ok(v) => self.load(ctx, v),
+                        Err(e) => self.phase = Phase::Fatal(e.to_string()),
+                    },
+                }
+            }
+            Msg::Loaded(vault, records) => {
+                self.busy = false;
+                let restored = records.and_then(|records| {
+                    let mut open = Vec::with_capacity(records.len());
+                    for (name, sealed) in records.into_iter().filter(|(n, _)| n != VAULT_RECORD) {
+                        let plain = vault.open(&name, &sealed).map_err(|e| format!("{name}: {e}"))?;
+                        open.push((name, plain.to_vec()));
+                    }
+                    Messenger::restore(open).map_err(|e| e.to_string())
+                });
+                match restored {
+                    Ok(m) => {
+                        self.vault = Some(vault);
+                        self.start(ctx, m);
+                    }
+                    Err(e) => self.phase = Phase::Fatal(e),
+                }
+            }
+            Msg::Unlock(passphrase) => {
+                return self.later(ctx, Msg::Unlock(passphrase));
+            }
+            Msg::Create { name, passphrase } => return self.later(ctx, Msg::Create { name, passphrase }),
+            Msg::Later(inner) => self.slow(ctx, *inner),
+            Msg::Route(route) => {
+                self.route = route;
+                self.invite_link = None;
+                self.form_error = None;
+                self.read_current(ctx);
+            }
+            Msg::Net(event) => self.on_net(ctx, event),
+            Msg::Reconnect => {
+                if self.phase == Phase::Ready && self.socket.is_none() {
+                    self.connect(ctx);
+                }
+            }
+            Msg::Tick => {
+                if self.conn == Conn::Online && js_sys::Date::now() - self.last_frame_ms > STALE_MS {
+                    self.disconnected(ctx);
+                } else if let Some(s) = &self.socket {
+                    s.send(&ClientFrame::Ping { nonce: now_ms() });
+                }
+            }
+            Msg::Committed(frames) => {
+                if self.conn == Conn::Online
+                    && let Some(s) = &self.socket
+                {
+                    for f in &frames {
+                        s.send(f);
+                    }
+                }
+                return false;
+            }
+            Msg::StoreFailed(e) => {
+                // The in-memory state is ahead of storage: stop rather than diverge.
+                self.stop(Phase::Fatal(format!("Saving failed, so Sotto stopped to protect your data: {e}")));
+            }
+            Msg::SendText(to, text) => {
+                let result = self.with(|m| m.send_text(&to, &text, now_ms(), &mut OsEntropy));
+                self.apply_result(ctx, result);
+            }
+            Msg::MakeInvite => {
+                let result = self.with(|m| m.create_invite(&origin(), now_ms(), &mut OsEntropy));
+                if let Some(Ok((link, fx))) = result {
+                    self.invite_link = Some(link);
+                    self.apply(ctx, fx);
+                }
+            }
+            Msg::Accept(preview) => {
+                let result = self.with(|m| m.accept_invite(&preview, now_ms(), &mut OsEntropy));
+                if matches!(result, Some(Ok(_))) {
+                    navigate(&Route::Chat(preview.address));
+                }
+                self.apply_result(ctx, result);
+            }
+            Msg::SetVerified(who, verified) => {
+                if let Some(fx) = self.with(|m| m.set_verified(&who, verified)) {
+                    self.apply(ctx, fx);
+                }
+            }
+            Msg::SetNotifications(on, previews) => {
+                if let Some(fx) = self.with(|m| m.set_notifications(on, previews)) {
+                    self.apply(ctx, fx);
+                }
+            }
+            Msg::AskNotifications => {
+                let previews = self.messenger.as_ref().is_some_and(|m| m.profile().previews);
+                attention::ask_permission(ctx.link().callback(move |granted: bool| {
+                    if granted {
+                        Msg::SetNotifications(true, previews)
+                    } else {
+                        Msg::Toast(Some("Notifications are blocked in this browser's site settings.".into()))
+                    }
+                }));
+            }
+            Msg::SetPassphrase(p) => return self.later(ctx, Msg::SetPassphrase(p)),
+            Msg::Export(p) => return self.later(ctx, Msg::Export(p)),
+            Msg::Import(file, passphrase) => {
+                self.busy = true;
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let bytes = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+                        .await
+                        .map(|b| js_sys::Uint8Array::new(&b).to_vec())
+                        .map_err(|_| "The file could not be read.".to_string());
+                    // Argon2id runs after this task yields, so "working…" is on screen.
+                    gloo::timers::future::TimeoutFuture::new(30).await;
+                    let opened = bytes.and_then(|b| backup::import(&b, &passphrase).map_err(|e| e.to_string()));
+                    link.send_message(Msg::Imported(opened));
+                });
+            }
+            Msg::Imported(result) => {
+                self.busy = false;
+                match result {
+                    Err(e) => self.form_error = Some(e),
+                    Ok(r) => self.install_backup(ctx, r),
+                }
+            }
+            Msg::Visibility => self.read_current(ctx),
+            Msg::Toast(t) => self.toast = t,
+            Msg::Done(t) => {
+                self.busy = false;
+                if self.phase == Phase::Locked {
+                    self.form_error = t;
+                } else {
+                    self.toast = t;
+                }
+            }
+        }
+        true
+    }
+
+    fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
+        attention::set_title(self.messenger.as_ref().map_or(0, Messenger::unread_total));
+        if matches!(self.route, Route::Chat(_)) {
+            crate::screens::scroll_to_end();
+        }
+    }
+
+    fn view(&self, ctx: &Context<Self>) -> Html {
+        crate::screens::view(self, ctx)
+    }
+}
+
+fn current_route() -> Route {
+    Route::parse(&location().and_then(|l| l.hash().ok()).unwrap_or_default())
+}
+
+impl App {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Messenger) -> T) -> Option<T> {
+        self.messenger.as_mut().map(f)
+    }
+
+    pub fn retry_in_secs(&self) -> u32 {
+        ((self.retry_at_ms - js_sys::Date::now()) / 1000.0).max(0.0).ceil() as u32
+    }
+
+    /// Shows "working…", then runs `msg`'s slow part once that is painted.
+    fn later(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+        self.busy = true;
+        self.form_error = None;
+        let link = ctx.link().clone();
+        Timeout::new(30, move || link.send_message(Msg::Later(Box::new(msg)))).forget();
+        true
+    }
+
+    fn slow(&mut self, ctx: &Context<Self>, msg: Msg) {
+        self.busy = false;
+        let params = KdfParams::default();
+        match msg {
+            Msg::Unlock(passphrase) => {
+                let header = async_header(&self.store);
+                let link = ctx.link().clone();
+                let Some(store) = self.store.clone() else { return };
+                self.busy = true;
+                wasm_bindgen_futures::spawn_local(async move {
+                    let header = match header.await {
+                        Some(h) => h,
+                        None => return link.send_message(Msg::Opened(Err("The vault is missing.".into()))),
+                    };
+                    gloo::timers::future::TimeoutFuture::new(30).await;
+                    match Vault::unlock(&header, Some(&passphrase)) {
+                        Ok(v) => {
+                            let records = store.load_all().await.map_err(|e| e.to_string());
+                            link.send_message(Msg::Loaded(Rc::new(v), records));
+                        }
+                        Err(e) => link.send_message(Msg::Done(Some(e.to_string()))),
+                    }
+                });
+            }
+            Msg::Create { name, passphrase } => {
+                let created = (|| {
+                    let vault = Vault::create(&mut OsEntropy).map_err(|e| e.to_string())?;
+                    let header = vault.header(passphrase.as_deref(), params, &mut OsEntropy).map_err(|e| e.to_string())?;
+                    let (m, fx) = Messenger::create(&name, now_ms(), &mut OsEntropy).map_err(|e| e.to_string())?;
+                    Ok::<_, String>((vault, header, m, fx))
+                })();
+                match created {
+                    Err(e) => self.form_error = Some(e),
+                    Ok((vault, header, m, fx)) => {
+                        self.has_passphrase = passphrase.is_some();
+                        self.vault = Some(Rc::new(vault));
+                        self.commit(ctx, vec![(VAULT_RECORD.into(), Some(header.to_bytes()))], fx, false);
+                        self.start(ctx, m);
+                    }
+                }
+            }
+            Msg::SetPassphrase(p) => {
+                let Some(vault) = &self.vault else { return };
+                match vault.header(p.as_deref(), params, &mut OsEntropy) {
+                    Ok(h) => {
+                        self.has_passphrase = p.is_some();
+                        self.commit(ctx, vec![(VAULT_RECORD.into(), Some(h.to_bytes()))], Effects::default(), false);
+                        self.toast = Some(if p.is_some() {
+                            "Passphrase set: it will be asked for when Sotto opens.".into()
+                        } else {
+                            "Passphrase removed.".into()
+                        });
+                    }
+                    Err(e) => self.form_error = Some(e.to_string()),
+                }
+            }
+            Msg::Export(passphrase) => {
+                let (Some(vault), Some(store)) = (self.vault.clone(), self.store.clone()) else { return };
+                self.busy = true;
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = match store.load_all().await {
+                        Ok(records) => backup::export(&vault, records, &passphrase, params, &mut OsEntropy)
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    link.send_message(Msg::Done(Some(match result {
+                        Ok(bytes) => {
+                            crate::screens::download(&bytes);
+                            "Backup saved. Keep the file and its passphrase somewhere safe.".into()
+                        }
+                        Err(e) => e,
+                    })));
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn install_backup(&mut self, ctx: &Context<Self>, restored: backup::Restored) {
+        let backup::Restored { vault, header, records } = restored;
+        let mut open = Vec::new();
+        for (name, sealed) in &records {
+            match vault.open(name, sealed) {
+                Ok(p) => open.push((name.clone(), p.to_vec())),
+                Err(e) => return self.form_error = Some(format!("The backup is damaged ({name}): {e}")),
+            }
+        }
+        let m = match Messenger::restore(open) {
+            Ok(m) => m,
+            Err(e) => return self.form_error = Some(e.to_string()),
+        };
+        self.stop_connection();
+        let mut raw: Vec<(String, Option<Vec<u8>>)> = vec![(VAULT_RECORD.into(), Some(header.to_bytes()))];
+        raw.extend(records.into_iter().map(|(n, v)| (n, Some(v))));
+        self.vault = Some(Rc::new(vault));
+        self.has_passphrase = true;
+        self.commit(ctx, raw, Effects::default(), true);
+        self.toast = Some("Backup restored. Stop using Sotto where the backup came from.".into());
+        navigate(&Route::Chats);
+        self.start(ctx, m);
+    }
+
+    fn load(&mut self, ctx: &Context<Self>, vault: Vault) {
+        let Some(store) = self.store.clone() else { return };
+        let link = ctx.link().clone();
+        let vault = Rc::new(vault);
+        wasm_bindgen_futures::spawn_local(async move {
+            let records = store.load_all().await.map_err(|e| e.to_string());
+            link.send_message(Msg::Loaded(vault, records));
+        });
+    }
+
+    fn start(&mut self, ctx: &Context<Self>, m: Messenger) {
+        self.messenger = Some(m);
+        self.phase = Phase::Ready;
+        let link = ctx.link().clone();
+        self._ping = Some(Interval::new(PING_EVERY_MS, move || link.send_message(Msg::Tick)));
+        self.connect(ctx);
+    }
+
+    fn stop_connection(&mut self) {
+        self.socket = None;
+        self.retry = None;
+        self._ping = None;
+        self.conn = Conn::Offline;
+    }
+
+    fn stop(&mut self, phase: Phase) {
+        self.stop_connection();
+        self.messenger = None;
+        self.vault = None;
+        self.store = None;
+        self.phase = phase;
+    }
+
+    fn connect(&mut self, ctx: &Context<Self>) {
+        self.retry = None;
+        let url = origin().replacen("http", "ws", 1) + "/ws";
+        match Socket::connect(&url, ctx.link().callback(Msg::Net)) {
+            Ok(s) => {
+                self.socket = Some(s);
+                self.conn = Conn::Connecting;
+            }
+            Err(_) => self.disconnected(ctx),
+        }
+    }
+
+    fn disconnected(&mut self, ctx: &Context<Self>) {
+        self.socket = None;
+        self.conn = Conn::Offline;
+        if self.phase != Phase::Ready {
+            return;
+        }
+        // Exponential backoff with jitter, so a relay restart is not met by a stampede.
+        let base = (BACKOFF_START_MS * 2f64.powi(self.attempt.min(10) as i32)).min(BACKOFF_MAX_MS);
+        let delay = base * (0.8 + 0.4 * js_sys::Math::random());
+        self.attempt += 1;
+        self.retry_at_ms = js_sys::Date::now() + delay;
+        let link = ctx.link().clone();
+        self.retry = Some(Timeout::new(delay as u32, move || link.send_message(Msg::Reconnect)));
+    }
+
+    fn on_net(&mut self, ctx: &Context<Self>, event: NetEvent) {
+        self.last_frame_ms = js_sys::Date::now();
+        match event {
+            NetEvent::Open => {
+                if let Some(s) = &self.socket {
+                    s.send(&ClientFrame::Hello { client: concat!("sotto-web/", env!("CARGO_PKG_VERSION")).into() });
+                }
+            }
+            NetEvent::Closed => self.disconnected(ctx),
+            NetEvent::Unreadable(e) => self.toast = Some(format!("The relay sent something this app cannot read: {e}")),
+            NetEvent::Frame(RelayFrame::Welcome { challenge, .. }) => {
+                if let (Some(s), Some(m)) = (&self.socket, &self.messenger) {
+                    s.send(&m.authenticate(&origin(), &challenge));
+                }
+            }
+            NetEvent::Frame(RelayFrame::Error { code, message, id: None }) => {
+                self.toast = Some(format!("The relay refused a request ({}): {message}", code.as_str()));
+            }
+            NetEvent::Frame(frame) => {
+                if matches!(frame, RelayFrame::Authenticated { .. }) {
+                    self.conn = Conn::Online;
+                    self.attempt = 0;
+                }
+                let delivered = matches!(frame, RelayFrame::Deliver { .. });
+                if let Some(fx) = self.with(|m| m.on_frame(frame, now_ms(), &mut OsEntropy)) {
+                    self.apply(ctx, fx);
+                }
+                if delivered {
+                    self.read_current(ctx);
+                }
+            }
+        }
+    }
+
+    /// The open chat, when the page is visible, is read.
+    fn read_current(&mut self, ctx: &Context<Self>) {
+        if let Route::Chat(who) = self.route
+            && !attention::page_hidden()
+            && let Some(fx) = self.with(|m| m.mark_read(&who, now_ms(), &mut OsEntropy))
+        {
+            self.apply(ctx, fx);
+        }
+    }
+
+    fn apply_result(&mut self, ctx: &Context<Self>, result: Option<Result<Effects, AppError>>) {
+        match result {
+            Some(Ok(fx)) => self.apply(ctx, fx),
+            Some(Err(e)) => self.toast = Some(e.to_string()),
+            None => {}
+        }
+    }
+
+    /// Commits the effects' writes, then sends their frames; shows their events.
+    pub fn apply(&mut self, ctx: &Context<Self>, fx: Effects) {
+        let mut fx = fx;
+        let events = std::mem::take(&mut fx.events);
+        self.commit(ctx, Vec::new(), fx, false);
+        for event in events {
+            match event {
+                Event::Message { from, name, text } => {
+                    let looking = self.route == Route::Chat(from) && !attention::page_hidden();
+                    if let Some(p) = self.messenger.as_ref().map(|m| m.profile().clone())
+                        && p.notifications
+                        && !looking
+                        && attention::page_hidden()
+                    {
+                        attention::notify(&name, p.previews.then_some(text.as_str()));
+                    }
+                }
+                Event::ContactAdded(_) => {}
+                Event::Problem(p) => self.toast = Some(p),
+            }
+        }
+    }
+
+    /// One transaction: `raw` records as given, the effects' records sealed; then the frames.
+    fn commit(&mut self, ctx: &Context<Self>, raw: Vec<(String, Option<Vec<u8>>)>, fx: Effects, clear: bool) {
+        let (Some(store), Some(vault)) = (&self.store, &self.vault) else { return };
+        let mut writes = raw;
+        for (name, value) in fx.writes {
+            let sealed = match value {
+                Some(v) => match vault.seal(&name, &v, &mut OsEntropy) {
+                    Ok(s) => Some(s),
+                    Err(e) => return ctx.link().send_message(Msg::StoreFailed(e.to_string())),
+                },
+                None => None,
+            };
+            writes.push((name, sealed));
+        }
+        let done = store.commit(writes, clear);
+        let frames = fx.frames;
+        let link = ctx.link().clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            match done.await {
+                Ok(()) => link.send_message(Msg::Committed(frames)),
+                Err(e) => link.send_message(Msg::StoreFailed(e.to_string())),
+            }
+        });
+    }
+}
+
+/// Reads the vault header again (the unlock screen holds no copy).
+fn async_header(store: &Option<Store>) -> impl std::future::Future<Output = Option<VaultHeader>> + use<> {
+    let store = store.clone();
+    async move {
+        let bytes = store?.get(VAULT_RECORD).await.ok()??;
+        VaultHeader::from_bytes(&bytes).ok()
+    }
+}
+
+/// The element an event came from, as `T`.
+pub fn target<T: JsCast>(e: &web_sys::Event) -> Option<T> {
+    e.target().and_then(|t| t.dyn_into::<T>().ok())
 }

@@ -1,13 +1,31 @@
-//! The Sotto web app. The UI (Yew) exists only on wasm32; what it builds on (the engine,
-//! the wire types) is tested natively.
+//! The Sotto web app. The UI (Yew) and the browser plumbing exist only on wasm32; what they
+//! build on (the messenger, routes, backups, QR codes) is tested natively.
+//!
+//! - `messenger`: contacts, history, outbox on top of the engine's `Device` (sans-IO)
+//! - `backup`, `route`, `qr`, `onboarding`: small pure pieces
+//! - wasm32 only: `app` (life cycle and actions), `screens` (views), `store` (IndexedDB),
+//!   `socket` (WebSocket), `tabs` (one leading tab), `attention` (title, notifications)
 
 #![forbid(unsafe_code)]
 
 #[cfg(target_arch = "wasm32")]
 mod app;
+#[cfg(target_arch = "wasm32")]
+mod attention;
+#[cfg(target_arch = "wasm32")]
+mod screens;
+#[cfg(target_arch = "wasm32")]
+mod socket;
+#[cfg(target_arch = "wasm32")]
+pub mod store;
+#[cfg(target_arch = "wasm32")]
+mod tabs;
 
+pub mod backup;
 pub mod messenger;
 pub mod onboarding;
+pub mod qr;
+pub mod route;
 
 /// Mounts the app into the page's `<body>`.
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,88 @@
+//! Backup files: the stored records exactly as sealed, plus the vault header wrapped under the
+//! backup's passphrase. A backup moves an identity: the old copy must stop being used, or the
+//! two copies' ratchets diverge.
+
+use serde::{Deserialize, Serialize};
+use sotto_engine::vault::{KdfParams, Vault, VaultError, VaultHeader};
+use sotto_engine::random::Entropy;
+use thiserror::Error;
+
+const MAGIC: &[u8; 12] = b"sotto-backup";
+const VERSION: u8 = 1;
+/// The record holding the (unsealed) vault header in the store.
+pub const VAULT_RECORD: &str = "vault";
+
+#[derive(Serialize, Deserialize)]
+struct Backup {
+    header: VaultHeader,
+    records: Vec<(String, Vec<u8>)>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BackupError {
+    #[error("this file is not a Sotto backup")]
+    NotABackup,
+    #[error("this backup comes from a newer version of Sotto")]
+    NewerVersion,
+    #[error("{0}")]
+    Vault(#[from] VaultError),
+}
+
+/// A backup of `records` (sealed under `vault`), openable with `passphrase`.
+pub fn export(
+    vault: &Vault,
+    records: Vec<(String, Vec<u8>)>,
+    passphrase: &str,
+    params: KdfParams,
+    e: &mut dyn Entropy,
+) -> Result<Vec<u8>, BackupError> {
+    let header = vault.header(Some(passphrase), params, e)?;
+    let records = records.into_iter().filter(|(name, _)| name != VAULT_RECORD).collect();
+    let mut out = MAGIC.to_vec();
+    out.push(VERSION);
+    out.extend(postcard::to_allocvec(&Backup { header, records }).map_err(|_| BackupError::NotABackup)?);
+    Ok(out)
+}
+
+/// An opened backup.
+pub struct Restored {
+    pub vault: Vault,
+    /// Kept under the backup's passphrase.
+    pub header: VaultHeader,
+    /// Sealed under `vault`, as they were stored.
+    pub records: Vec<(String, Vec<u8>)>,
+}
+
+/// Opens a backup with its passphrase.
+pub fn import(bytes: &[u8], passphrase: &str) -> Result<Restored, BackupError> {
+    let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(BackupError::NotABackup)?;
+    let (&version, body) = rest.split_first().ok_or(BackupError::NotABackup)?;
+    if version != VERSION {
+        return Err(BackupError::NewerVersion);
+    }
+    let b: Backup = postcard::from_bytes(body).map_err(|_| BackupError::NotABackup)?;
+    let vault = Vault::unlock(&b.header, Some(passphrase))?;
+    Ok(Restored { vault, header: b.header, records: b.records })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_engine::random::OsEntropy;
+
+    #[test]
+    fn round_trip_needs_the_passphrase() {
+        let e = &mut OsEntropy;
+        let params = KdfParams { memory_kib: 64, passes: 1 };
+        let vault = Vault::create(e).unwrap();
+        let sealed = vault.seal("profile", b"Ada", e).unwrap();
+        let records = vec![("profile".to_string(), sealed), (VAULT_RECORD.to_string(), vec![1, 2])];
+        let file = export(&vault, records, "pass phrase", params, e).unwrap();
+        assert_eq!(import(&file, "wrong").err(), Some(BackupError::Vault(VaultError::WrongPassphrase)));
+        assert_eq!(import(b"hello", "x").err(), Some(BackupError::NotABackup));
+        let Restored { vault: opened, header, records } = import(&file, "pass phrase").unwrap();
+        assert!(header.needs_passphrase());
+        assert_eq!(records.len(), 1, "the live vault header is not exported");
+        assert_eq!(opened.open("profile", &records[0].1).unwrap().as_slice(), b"Ada");
+    }
+}

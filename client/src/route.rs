@@ -1,0 +1,72 @@
+//! The screens, addressed by the URL fragment (never sent to the relay).
+
+use sotto_shared::Address;
+use sotto_shared::invite::INVITE_PATH;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    Chats,
+    Chat(Address),
+    Safety(Address),
+    /// An invite link was opened; the payload is checked when shown.
+    Invite(String),
+    NewInvite,
+    Settings,
+}
+
+fn address(hex: &str) -> Option<Address> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut a = [0u8; 32];
+    for (i, b) in a.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(Address(a))
+}
+
+impl Route {
+    pub fn parse(hash: &str) -> Route {
+        if let Some(payload) = hash.strip_prefix(INVITE_PATH) {
+            return Route::Invite(payload.to_string());
+        }
+        let path = hash.trim_start_matches('#').trim_start_matches('/');
+        let (head, rest) = path.split_once('/').unwrap_or((path, ""));
+        match head {
+            "chat" => address(rest).map_or(Route::Chats, Route::Chat),
+            "safety" => address(rest).map_or(Route::Chats, Route::Safety),
+            "invite" => Route::Invite(rest.to_string()),
+            "new" => Route::NewInvite,
+            "settings" => Route::Settings,
+            _ => Route::Chats,
+        }
+    }
+
+    pub fn hash(&self) -> String {
+        match self {
+            Route::Chats => "#/".into(),
+            Route::Chat(a) => format!("#/chat/{}", a.to_hex()),
+            Route::Safety(a) => format!("#/safety/{}", a.to_hex()),
+            Route::Invite(p) => format!("{INVITE_PATH}{p}"),
+            Route::NewInvite => "#/new".into(),
+            Route::Settings => "#/settings".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_round_trip() {
+        let a = Address([0xab; 32]);
+        for r in [Route::Chats, Route::Chat(a), Route::Safety(a), Route::Invite("xyz".into()), Route::NewInvite, Route::Settings]
+        {
+            assert_eq!(Route::parse(&r.hash()), r);
+        }
+        assert_eq!(Route::parse(""), Route::Chats);
+        assert_eq!(Route::parse("#/chat/zz"), Route::Chats);
+        assert_eq!(Route::parse("#/nonsense"), Route::Chats);
+    }
+}
