@@ -1,7 +1,7 @@
 // Shared pieces of the browser tests: the real relay binary on a loopback port with a fresh
 // data dir, and headless Debian Chromium driven by playwright-core.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,4 +63,30 @@ export async function newPage(browser, options = {}) {
   page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
   page.on("pageerror", (e) => errors.push(String(e)));
   return { context, page, errors };
+}
+
+/** Creates an identity in a fresh page and waits until it is online. */
+export async function createIdentity(page, name, passphrase = "") {
+  await page.getByLabel("Display name").fill(name);
+  if (passphrase) await page.getByLabel("Passphrase (optional)").fill(passphrase);
+  await page.getByRole("button", { name: "Create your identity" }).click();
+  await connection(page, "Online");
+}
+
+/** Waits for the connection status (present even when a phone layout hides the list). */
+export async function connection(page, state, timeout = 20000) {
+  await page.getByTestId("connection").getByText(state).waitFor({ state: "attached", timeout });
+}
+
+/** Every file under `dir`, concatenated, plus `extra` (the relay log). */
+export function haystack(dir, extra = "") {
+  const parts = [Buffer.from(extra)];
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p); else parts.push(readFileSync(p));
+    }
+  };
+  walk(dir);
+  return Buffer.concat(parts);
 }
