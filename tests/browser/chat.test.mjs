@@ -80,12 +80,14 @@ test("2. messages both ways: delivered, then read", async () => {
   await bubbles(ada).last().and(ada.page.locator("[data-status=delivered]")).waitFor();
   const row = bo.page.getByTestId("chat-row").filter({ hasText: "Ada" });
   await row.getByLabel("1 unread").waitFor();
+  assert.equal(await bo.page.title(), "(1) Sotto");
   await shot(ada.page, "2-ada-delivered");
   await shot(bo.page, "2-bo-unread");
 
   await row.click();
   await bubble(bo, "Hello Bo! 🌙 Shall we meet at the café?").waitFor();
   await bubbles(ada).last().and(ada.page.locator("[data-status=read]")).waitFor();
+  assert.equal(await bo.page.title(), "Sotto");
 
   // Shift+Enter breaks the line; Enter sends. Long text wraps.
   const box = bo.page.getByRole("textbox", { name: "Message", exact: true });
@@ -194,5 +196,23 @@ test("6. no plaintext reached the relay's data dir or log", async () => {
   for (const text of [...sent, "Hello Bo", "numbered message", "Second line"]) {
     assert.ok(!all.includes(Buffer.from(text)), `plaintext reached the relay: ${text}`);
   }
-  for (const name of ["Ada", "Bo"].map((n) => `display name ${n}`)) assert.ok(!all.includes(Buffer.from(name)));
+
+});
+
+test("a second tab of the same identity waits, and can take over", async () => {
+  const port = new URL(relay.url).port;
+  relay = await startRelay({ dataDir: relay.dataDir, listen: `127.0.0.1:${port}` });
+  const second = await ada.context.newPage();
+  await second.goto(relay.url + "/");
+  await second.getByRole("heading", { name: "Open in another tab" }).waitFor();
+  await second.screenshot({ path: join(artifacts, "chat-second-tab.png") });
+  await second.getByRole("button", { name: "Use Sotto in this tab" }).click();
+  await ada.page.getByText("Sotto was opened in another tab").waitFor();
+  await connection(second, "Online");
+  await second.getByTestId("chat-row").filter({ hasText: "Bo" }).waitFor();
+});
+
+test("no page logged an error beyond the expected failed reconnections", async () => {
+  const expected = /WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/;
+  for (const p of [ada, bo]) assert.deepEqual(p.errors.filter((e) => !expected.test(e)), []);
 });
