@@ -171,6 +171,80 @@ test("safety numbers match and can be marked verified", async () => {
   await shot(bo.page, "safety-number-phone");
 });
 
+test("a second tab of the same identity waits, and can take over", async () => {
+  const second = await ada.context.newPage();
+  await second.goto(relay.url + "/");
+  await second.getByRole("heading", { name: "Open in another tab" }).waitFor();
+  await second.screenshot({ path: join(artifacts, "chat-second-tab.png") });
+  await second.getByRole("button", { name: "Use Sotto in this tab" }).click();
+  await ada.page.getByText("Sotto was opened in another tab").waitFor();
+  await connection(second, "Online");
+  await second.getByTestId("chat-row").filter({ hasText: "Bo" }).waitFor();
+});
+
+test("a backup moves the identity, history included, to another browser", async () => {
+  const tab = (await ada.context.pages()).at(-1);
+  await tab.goto(relay.url + "/#/settings");
+  await tab.getByLabel("Backup passphrase").fill("backup pass 123");
+  const [download] = await Promise.all([
+    tab.waitForEvent("download"),
+    tab.getByRole("button", { name: "Download backup" }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^sotto-backup-\d{4}-\d{2}-\d{2}\.sotto$/);
+  const file = join(artifacts, "backup.sotto");
+  await download.saveAs(file);
+  await tab.screenshot({ path: join(artifacts, "chat-settings.png"), fullPage: true });
+
+  const fresh = await newPage(browser);
+  await fresh.page.goto(relay.url + "/");
+  await fresh.page.getByText("Restore from a backup").click();
+  await fresh.page.getByLabel("Backup file").setInputFiles(file);
+  await fresh.page.getByLabel("Backup passphrase").fill("not it");
+  await fresh.page.getByRole("button", { name: "Restore" }).click();
+  await fresh.page.getByText("that passphrase is not right").waitFor();
+  await fresh.page.getByLabel("Backup passphrase").fill("backup pass 123");
+  await fresh.page.getByRole("button", { name: "Restore" }).click();
+  await fresh.page.getByTestId("chat-row").filter({ hasText: "Bo" }).click();
+  await bubble(fresh, "numbered message 10").waitFor();
+  await connection(fresh.page, "Online");
+  await fresh.page.screenshot({ path: join(artifacts, "chat-restored-from-backup.png") });
+  await fresh.context.close();
+});
+
+test("a hidden tab notifies without the text unless previews are allowed", async () => {
+  await bo.context.grantPermissions(["notifications"]);
+  const page = await bo.context.newPage();
+  // Headless pages are never hidden: the test controls `document.hidden` and records
+  // notifications instead of showing them.
+  await page.addInitScript(() => {
+    window.__hidden = false;
+    window.__notes = [];
+    Object.defineProperty(Document.prototype, "hidden", { get: () => window.__hidden });
+    window.Notification = class {
+      static permission = "granted";
+      static requestPermission() { return Promise.resolve("granted"); }
+      constructor(title, o) { window.__notes.push([title, o?.body]); } };
+  });
+  await page.goto(relay.url + "/");
+  await page.getByRole("button", { name: "Use Sotto in this tab" }).click();
+  await page.getByRole("textbox", { name: "Passphrase" }).fill(BO_PASS);
+  await page.getByRole("button", { name: "Unlock" }).click();
+  await page.getByTestId("chat-row").first().waitFor();
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.screenshot({ path: join(artifacts, "chat-notifications.png") });
+  await page.getByLabel("Desktop notifications while Sotto is in the background").click();
+  await page.waitForFunction(() => !document.querySelectorAll("input[type=checkbox]")[1].disabled);
+  await page.evaluate(() => { window.__hidden = true; document.dispatchEvent(new Event("visibilitychange")); });
+  const tab = (await ada.context.pages()).at(-1);
+  await tab.goto(relay.url + "/#/");
+  await tab.getByTestId("chat-row").filter({ hasText: "Bo" }).click();
+  await send({ page: tab }, "are you there?");
+  await page.waitForFunction(() => window.__notes.length === 1);
+  assert.deepEqual(await page.evaluate(() => window.__notes), [["Message from Ada", "New message"]]);
+  await page.waitForFunction(() => document.title === "(1) Sotto");
+  await page.close();
+});
+
 test("6. no plaintext reached the relay's data dir or log", async () => {
   // A control the search must find: an opaque payload the relay stores as given.
   const canary = "CONTROL-CANARY-stored-as-given";
@@ -192,24 +266,11 @@ test("6. no plaintext reached the relay's data dir or log", async () => {
   await relay.stop();
   const all = haystack(relay.dataDir, relay.log());
   assert.ok(all.includes(Buffer.from(canary)), "the search finds what the relay stores");
-  assert.equal(sent.length, 14);
+  assert.equal(sent.length, 15);
   for (const text of [...sent, "Hello Bo", "numbered message", "Second line"]) {
     assert.ok(!all.includes(Buffer.from(text)), `plaintext reached the relay: ${text}`);
   }
 
-});
-
-test("a second tab of the same identity waits, and can take over", async () => {
-  const port = new URL(relay.url).port;
-  relay = await startRelay({ dataDir: relay.dataDir, listen: `127.0.0.1:${port}` });
-  const second = await ada.context.newPage();
-  await second.goto(relay.url + "/");
-  await second.getByRole("heading", { name: "Open in another tab" }).waitFor();
-  await second.screenshot({ path: join(artifacts, "chat-second-tab.png") });
-  await second.getByRole("button", { name: "Use Sotto in this tab" }).click();
-  await ada.page.getByText("Sotto was opened in another tab").waitFor();
-  await connection(second, "Online");
-  await second.getByTestId("chat-row").filter({ hasText: "Bo" }).waitFor();
 });
 
 test("no page logged an error beyond the expected failed reconnections", async () => {
