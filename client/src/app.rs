@@ -74,7 +74,10 @@ pub enum Msg {
     UseHere,
     Opened(Result<(Store, Option<VaultHeader>), String>),
     Loaded(Rc<Vault>, Result<Vec<(String, Vec<u8>)>, String>),
-    Create { name: String, passphrase: Option<String> },
+    Create {
+        name: String,
+        passphrase: Option<String>,
+    },
     Unlock(String),
     Route(Route),
     Net(NetEvent),
@@ -131,12 +134,16 @@ impl Component for App {
         let mut listeners = Vec::new();
         if let Some(w) = web_sys::window() {
             let l = link.clone();
-            listeners.push(EventListener::new(&w, "hashchange", move |_| l.send_message(Msg::Route(current_route()))));
+            listeners.push(EventListener::new(&w, "hashchange", move |_| {
+                l.send_message(Msg::Route(current_route()))
+            }));
             let l = link.clone();
             listeners.push(EventListener::new(&w, "online", move |_| l.send_message(Msg::Reconnect)));
             if let Some(d) = w.document() {
                 let l = link.clone();
-                listeners.push(EventListener::new(&d, "visibilitychange", move |_| l.send_message(Msg::Visibility)));
+                listeners.push(EventListener::new(&d, "visibilitychange", move |_| {
+                    l.send_message(Msg::Visibility)
+                }));
             }
         }
         tabs::request(false, link.callback(Msg::Leader));
@@ -175,9 +182,9 @@ impl Component for App {
                     .await;
                     link.send_message(Msg::Opened(match opened {
                         Ok((store, None)) => Ok((store, None)),
-                        Ok((store, Some(bytes))) => {
-                            VaultHeader::from_bytes(&bytes).map(|h| (store, Some(h))).map_err(|e| e.to_string())
-                        }
+                        Ok((store, Some(bytes))) => VaultHeader::from_bytes(&bytes)
+                            .map(|h| (store, Some(h)))
+                            .map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     }));
                 });
@@ -309,7 +316,8 @@ impl Component for App {
                         .map_err(|_| "The file could not be read.".to_string());
                     // Argon2id runs after this task yields, so "working…" is on screen.
                     gloo::timers::future::TimeoutFuture::new(30).await;
-                    let opened = bytes.and_then(|b| backup::import(&b, &passphrase).map_err(|e| e.to_string()));
+                    let opened =
+                        bytes.and_then(|b| backup::import(&b, &passphrase).map_err(|e| e.to_string()));
                     link.send_message(Msg::Imported(opened));
                 });
             }
@@ -395,8 +403,11 @@ impl App {
             Msg::Create { name, passphrase } => {
                 let created = (|| {
                     let vault = Vault::create(&mut OsEntropy).map_err(|e| e.to_string())?;
-                    let header = vault.header(passphrase.as_deref(), params, &mut OsEntropy).map_err(|e| e.to_string())?;
-                    let (m, fx) = Messenger::create(&name, now_ms(), &mut OsEntropy).map_err(|e| e.to_string())?;
+                    let header = vault
+                        .header(passphrase.as_deref(), params, &mut OsEntropy)
+                        .map_err(|e| e.to_string())?;
+                    let (m, fx) =
+                        Messenger::create(&name, now_ms(), &mut OsEntropy).map_err(|e| e.to_string())?;
                     Ok::<_, String>((vault, header, m, fx))
                 })();
                 match created {
@@ -414,7 +425,12 @@ impl App {
                 match vault.header(p.as_deref(), params, &mut OsEntropy) {
                     Ok(h) => {
                         self.has_passphrase = p.is_some();
-                        self.commit(ctx, vec![(VAULT_RECORD.into(), Some(h.to_bytes()))], Effects::default(), false);
+                        self.commit(
+                            ctx,
+                            vec![(VAULT_RECORD.into(), Some(h.to_bytes()))],
+                            Effects::default(),
+                            false,
+                        );
                         self.toast = Some(if p.is_some() {
                             "Passphrase set: it will be asked for when Sotto opens.".into()
                         } else {
@@ -536,11 +552,15 @@ impl App {
         match event {
             NetEvent::Open => {
                 if let Some(s) = &self.socket {
-                    s.send(&ClientFrame::Hello { client: concat!("sotto-web/", env!("CARGO_PKG_VERSION")).into() });
+                    s.send(&ClientFrame::Hello {
+                        client: concat!("sotto-web/", env!("CARGO_PKG_VERSION")).into(),
+                    });
                 }
             }
             NetEvent::Closed => self.disconnected(ctx),
-            NetEvent::Unreadable(e) => self.toast = Some(format!("The relay sent something this app cannot read: {e}")),
+            NetEvent::Unreadable(e) => {
+                self.toast = Some(format!("The relay sent something this app cannot read: {e}"))
+            }
             NetEvent::Frame(RelayFrame::Welcome { challenge, .. }) => {
                 if let (Some(s), Some(m)) = (&self.socket, &self.messenger) {
                     s.send(&m.authenticate(&origin(), &challenge));

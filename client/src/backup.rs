@@ -3,8 +3,8 @@
 //! two copies' ratchets diverge.
 
 use serde::{Deserialize, Serialize};
-use sotto_engine::vault::{KdfParams, Vault, VaultError, VaultHeader};
 use sotto_engine::random::Entropy;
+use sotto_engine::vault::{KdfParams, Vault, VaultError, VaultHeader};
 use thiserror::Error;
 
 const MAGIC: &[u8; 12] = b"sotto-backup";

@@ -247,7 +247,8 @@ impl Messenger {
     /// Rebuilds everything from the stored records.
     pub fn restore(records: Vec<(String, Vec<u8>)>) -> Result<Self, AppError> {
         let mut engine = Vec::new();
-        let (mut profile, mut contacts, mut chats, mut outbox) = (None, BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        let (mut profile, mut contacts, mut chats, mut outbox) =
+            (None, BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         let mut next_seq = 1;
         let mut seen = HashSet::new();
         for (name, bytes) in records {
@@ -335,7 +336,9 @@ impl Messenger {
             })
             .collect();
         rows.sort_by(|a, b| {
-            b.activity_ms.cmp(&a.activity_ms).then(b.last.as_ref().map(|m| m.seq).cmp(&a.last.as_ref().map(|m| m.seq)))
+            b.activity_ms
+                .cmp(&a.activity_ms)
+                .then(b.last.as_ref().map(|m| m.seq).cmp(&a.last.as_ref().map(|m| m.seq)))
         });
         rows
     }
@@ -372,7 +375,10 @@ impl Messenger {
             RelayFrame::Error { code, message, id: Some(id) } => Ok(self.on_refused(code, &message, id)),
             _ => Ok(Effects::default()),
         };
-        result.unwrap_or_else(|err| Effects { events: vec![Event::Problem(err.to_string())], ..Effects::default() })
+        result.unwrap_or_else(|err| Effects {
+            events: vec![Event::Problem(err.to_string())],
+            ..Effects::default()
+        })
     }
 
     fn on_login(&mut self, now_ms: u64, e: &mut dyn Entropy) -> Result<Effects, AppError> {
@@ -408,7 +414,8 @@ impl Messenger {
     }
 
     fn on_refused(&mut self, code: ErrorCode, message: &str, envelope: MessageId) -> Effects {
-        let permanent = matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
+        let permanent =
+            matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
         let mut fx = Effects::default();
         let Some((&seq, o)) = self.outbox.iter().find(|(_, o)| o.envelope == envelope) else {
             return fx;
@@ -431,14 +438,21 @@ impl Messenger {
         fx
     }
 
-    fn on_deliver(&mut self, envelope: MessageId, payload: &[u8], now_ms: u64, e: &mut dyn Entropy) -> Effects {
+    fn on_deliver(
+        &mut self,
+        envelope: MessageId,
+        payload: &[u8],
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Effects {
         let (out, result) = self.device.receive(envelope, payload, e);
         let received = out.received.clone();
         let mut fx = engine_effects(out);
         if let Err(err) = result {
             let text = match err {
                 EngineError::UnknownPrekey => {
-                    "Someone used an invite link of yours that was already used. Send them a new one.".to_string()
+                    "Someone used an invite link of yours that was already used. Send them a new one."
+                        .to_string()
                 }
                 other => format!("A message could not be read and was dropped: {other}"),
             };
@@ -491,7 +505,13 @@ impl Messenger {
         fx
     }
 
-    fn upsert_contact(&mut self, address: Address, identity: IdentityPublic, name: &str, now_ms: u64) -> Effects {
+    fn upsert_contact(
+        &mut self,
+        address: Address,
+        identity: IdentityPublic,
+        name: &str,
+        now_ms: u64,
+    ) -> Effects {
         let mut fx = Effects::default();
         let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
         let contact = match self.contacts.get(&address) {
@@ -521,7 +541,12 @@ impl Messenger {
     }
 
     /// Updates the status of the messages `which` selects in a chat (only ever forward).
-    fn set_status(&mut self, contact: &Address, which: impl Fn(&ChatMessage) -> bool, status: Status) -> RecordWrites {
+    fn set_status(
+        &mut self,
+        contact: &Address,
+        which: impl Fn(&ChatMessage) -> bool,
+        status: Status,
+    ) -> RecordWrites {
         let mut writes = Vec::new();
         for m in self.chats.get_mut(contact).into_iter().flatten() {
             if which(m) && (m.status < status || status == Status::Failed) {
@@ -563,7 +588,13 @@ impl Messenger {
     }
 
     /// Sends a text to a contact.
-    pub fn send_text(&mut self, to: &Address, text: &str, now_ms: u64, e: &mut dyn Entropy) -> Result<Effects, AppError> {
+    pub fn send_text(
+        &mut self,
+        to: &Address,
+        text: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, AppError> {
         if text.trim().is_empty() {
             return Err(AppError::EmptyMessage);
         }
@@ -576,8 +607,15 @@ impl Messenger {
         let seq = self.seq();
         // The chat message takes the id inside the envelope, so receipts can name it.
         let (mut fx, id) = self.send_body(to, Body::Text(text.into()), Some((*to, seq)), now_ms, e)?;
-        let m =
-            ChatMessage { seq, id, contact: *to, outgoing: true, text: text.into(), sent_at_ms: now_ms, status: Status::Sending };
+        let m = ChatMessage {
+            seq,
+            id,
+            contact: *to,
+            outgoing: true,
+            text: text.into(),
+            sent_at_ms: now_ms,
+            status: Status::Sending,
+        };
         self.seen.insert(id);
         fx.writes.push((message_name(&m), Some(encode(&m))));
         self.chats.entry(*to).or_default().push(m);
@@ -586,13 +624,20 @@ impl Messenger {
 
     /// Marks a chat's incoming messages read and tells the sender.
     pub fn mark_read(&mut self, contact: &Address, now_ms: u64, e: &mut dyn Entropy) -> Effects {
-        let ids: Vec<[u8; 16]> =
-            self.messages(contact).iter().filter(|m| !m.outgoing && m.status == Status::Delivered).map(|m| m.id).collect();
+        let ids: Vec<[u8; 16]> = self
+            .messages(contact)
+            .iter()
+            .filter(|m| !m.outgoing && m.status == Status::Delivered)
+            .map(|m| m.id)
+            .collect();
         if ids.is_empty() {
             return Effects::default();
         }
         let set: HashSet<_> = ids.iter().copied().collect();
-        let mut fx = Effects { writes: self.set_status(contact, |m| set.contains(&m.id), Status::Read), ..Effects::default() };
+        let mut fx = Effects {
+            writes: self.set_status(contact, |m| set.contains(&m.id), Status::Read),
+            ..Effects::default()
+        };
         match self.send_body(contact, Body::Receipt { kind: ReceiptKind::Read, ids }, None, now_ms, e) {
             Ok((more, _)) => fx.merge(more),
             Err(err) => fx.events.push(Event::Problem(err.to_string())),
@@ -619,7 +664,12 @@ impl Messenger {
     }
 
     /// A one-time contact link for `relay_origin`.
-    pub fn create_invite(&mut self, relay_origin: &str, now_ms: u64, e: &mut dyn Entropy) -> Result<(String, Effects), AppError> {
+    pub fn create_invite(
+        &mut self,
+        relay_origin: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<(String, Effects), AppError> {
         let (bundle, out) = self.device.invite_bundle(e)?;
         let invite = Invite {
             bundle,
@@ -647,7 +697,12 @@ impl Messenger {
     }
 
     /// Accepts an invite: starts the session and introduces ourselves.
-    pub fn accept_invite(&mut self, preview: &InvitePreview, now_ms: u64, e: &mut dyn Entropy) -> Result<Effects, AppError> {
+    pub fn accept_invite(
+        &mut self,
+        preview: &InvitePreview,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, AppError> {
         if preview.known {
             return Ok(Effects::default());
         }

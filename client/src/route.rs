@@ -61,8 +61,14 @@ mod tests {
     #[test]
     fn routes_round_trip() {
         let a = Address([0xab; 32]);
-        for r in [Route::Chats, Route::Chat(a), Route::Safety(a), Route::Invite("xyz".into()), Route::NewInvite, Route::Settings]
-        {
+        for r in [
+            Route::Chats,
+            Route::Chat(a),
+            Route::Safety(a),
+            Route::Invite("xyz".into()),
+            Route::NewInvite,
+            Route::Settings,
+        ] {
             assert_eq!(Route::parse(&r.hash()), r);
         }
         assert_eq!(Route::parse(""), Route::Chats);

@@ -24,7 +24,9 @@ pub fn view(app: &App, ctx: &Context<App>) -> Html {
         }
     });
     let body = match &app.phase {
-        Phase::Starting => html! { <main class="center"><p class="muted" role="status">{ "Opening Sotto…" }</p></main> },
+        Phase::Starting => {
+            html! { <main class="center"><p class="muted" role="status">{ "Opening Sotto…" }</p></main> }
+        }
         Phase::OtherTab | Phase::TakenOver => other_tab(app, ctx),
         Phase::Fatal(e) => html! {
             <main class="center"><section class="card">
@@ -179,7 +181,8 @@ fn short_time(ms: u64) -> String {
     if d.to_date_string() == today.to_date_string() {
         format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
     } else {
-        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        const MONTHS: [&str; 12] =
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
         format!("{} {}", d.get_date(), MONTHS[(d.get_month() as usize).min(11)])
     }
 }
@@ -326,7 +329,9 @@ fn bubble(m: &ChatMessage) -> Html {
 fn key_banner(m: &Messenger, c: &Contact) -> Html {
     let text = match &c.notice {
         None => return html! {},
-        Some(KeyNotice::Changed) => format!("{}'s identity key changed. Compare safety numbers before you trust it.", c.name),
+        Some(KeyNotice::Changed) => {
+            format!("{}'s identity key changed. Compare safety numbers before you trust it.", c.name)
+        }
         Some(KeyNotice::SameNameAs(other)) => {
             let other = m.contact(other).map_or("another contact".to_string(), |o| o.name.clone());
             format!(
@@ -604,7 +609,10 @@ pub fn download(bytes: &[u8]) {
     options.set_type("application/octet-stream");
     let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options) else { return };
     let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
-    if let Ok(a) = document.create_element("a").and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().map_err(Into::into)) {
+    if let Ok(a) = document
+        .create_element("a")
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().map_err(Into::into))
+    {
         a.set_href(&url);
         let day = js_sys::Date::new_0().to_iso_string().as_string().unwrap_or_default();
         a.set_download(&format!("sotto-backup-{}.sotto", day.get(..10).unwrap_or("")));
@@ -615,7 +623,10 @@ pub fn download(bytes: &[u8]) {
 
 /// Keeps the newest message in view.
 pub fn scroll_to_end() {
-    if let Some(list) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.query_selector(".messages").ok().flatten()) {
+    if let Some(list) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector(".messages").ok().flatten())
+    {
         list.set_scroll_top(list.scroll_height());
     }
 }

@@ -74,7 +74,8 @@ pub struct Store {
 
 impl Store {
     pub async fn open() -> Result<Store, StoreError> {
-        let factory = web_sys::window().and_then(|w| w.indexed_db().ok().flatten()).ok_or(StoreError::Unavailable)?;
+        let factory =
+            web_sys::window().and_then(|w| w.indexed_db().ok().flatten()).ok_or(StoreError::Unavailable)?;
         let req = factory.open_with_u32(DB_NAME, 1).map_err(|_| StoreError::Unavailable)?;
         let r = req.clone();
         let upgrade = Closure::once_into_js(move || {

@@ -41,7 +41,8 @@ pub fn request(steal: bool, events: Callback<Leadership>) {
         Promise::new(&mut |_, _| {}).into()
     });
     let request = Reflect::get(&locks, &"request".into()).ok().and_then(|f| f.dyn_into::<Function>().ok());
-    let result = request.and_then(|f| f.call3(&locks, &"sotto-leader".into(), &options, granted.as_ref()).ok());
+    let result =
+        request.and_then(|f| f.call3(&locks, &"sotto-leader".into(), &options, granted.as_ref()).ok());
     granted.forget();
     if let Some(p) = result.and_then(|p| p.dyn_into::<Promise>().ok()) {
         let lost = Closure::<dyn FnMut(JsValue)>::new(move |_| events.emit(Leadership::Lost));

@@ -102,7 +102,9 @@ fn invite_chat_receipts_and_reload() {
     ada.reload();
     let events = ada.flush_to(&mut bo);
     assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Sent);
-    assert!(matches!(&events[0], Event::Message { name, text, .. } if name == "Ada" && text == "hi Bo 👋 <b>x</b>"));
+    assert!(
+        matches!(&events[0], Event::Message { name, text, .. } if name == "Ada" && text == "hi Bo 👋 <b>x</b>")
+    );
     assert_eq!(bo.m.unread_total(), 1);
     assert_eq!(bo.m.chat_list()[0].unread, 1);
 
@@ -118,7 +120,8 @@ fn invite_chat_receipts_and_reload() {
 
     // Replies, reloads, and the history survives in order.
     for i in 0..5 {
-        let fx = bo.m.send_text(&ada.m.address(), &format!("reply {i}"), NOW + 10 + i, &mut OsEntropy).unwrap();
+        let fx =
+            bo.m.send_text(&ada.m.address(), &format!("reply {i}"), NOW + 10 + i, &mut OsEntropy).unwrap();
         bo.apply(fx);
     }
     bo.reload();
@@ -164,7 +167,10 @@ fn bad_invites_are_refused_in_plain_words() {
     let payload = link.rsplit('/').next().unwrap().to_string();
     assert_eq!(ada.m.preview_invite(&payload, NOW).unwrap_err(), AppError::OwnInvite);
     let week_later = NOW + 8 * 24 * 3600 * 1000;
-    assert_eq!(bo.m.preview_invite(&payload, week_later).unwrap_err(), AppError::Invite(InviteError::Expired));
+    assert_eq!(
+        bo.m.preview_invite(&payload, week_later).unwrap_err(),
+        AppError::Invite(InviteError::Expired)
+    );
     assert_eq!(bo.m.preview_invite("garbage", NOW).unwrap_err(), AppError::Invite(InviteError::Malformed));
     // A link whose signed prekey was swapped for another key does not verify.
     let mut invite = sotto_shared::invite::Invite::decode(&payload, NOW / 1000).unwrap();
@@ -187,7 +193,10 @@ fn a_second_contact_with_the_same_name_is_flagged() {
 fn refused_sends_fail_visibly_and_empty_text_is_refused() {
     let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
     connect(&mut ada, &mut bo);
-    assert_eq!(ada.m.send_text(&bo.m.address(), "  \n", NOW, &mut OsEntropy).unwrap_err(), AppError::EmptyMessage);
+    assert_eq!(
+        ada.m.send_text(&bo.m.address(), "  \n", NOW, &mut OsEntropy).unwrap_err(),
+        AppError::EmptyMessage
+    );
     let fx = ada.m.send_text(&bo.m.address(), "x", NOW, &mut OsEntropy).unwrap();
     ada.apply(fx);
     let (id, _) = ada.sent.pop().unwrap();

@@ -101,8 +101,11 @@ impl Vault {
             KeySlot::Passphrase { params, salt, nonce, sealed } => {
                 let passphrase = passphrase.ok_or(VaultError::PassphraseNeeded)?;
                 let wrap = derive(passphrase, salt, *params)?;
-                let key = Zeroizing::new(open(&wrap, nonce, KEY_AAD, sealed).map_err(|_| VaultError::WrongPassphrase)?);
-                let key: [u8; 32] = key.as_slice().try_into().map_err(|_| VaultError::Damaged("vault key"))?;
+                let key = Zeroizing::new(
+                    open(&wrap, nonce, KEY_AAD, sealed).map_err(|_| VaultError::WrongPassphrase)?,
+                );
+                let key: [u8; 32] =
+                    key.as_slice().try_into().map_err(|_| VaultError::Damaged("vault key"))?;
                 Ok(Vault { key: Zeroizing::new(key) })
             }
         }
@@ -122,14 +125,24 @@ impl Vault {
                 entropy.fill(&mut salt)?;
                 entropy.fill(&mut nonce)?;
                 let wrap = derive(p, &salt, params)?;
-                KeySlot::Passphrase { params, salt, nonce, sealed: seal(&wrap, &nonce, KEY_AAD, self.key.as_ref())? }
+                KeySlot::Passphrase {
+                    params,
+                    salt,
+                    nonce,
+                    sealed: seal(&wrap, &nonce, KEY_AAD, self.key.as_ref())?,
+                }
             }
         };
         Ok(VaultHeader { v: HEADER_VERSION, slot })
     }
 
     /// Seals the record called `name`: `nonce (12) || ciphertext`.
-    pub fn seal(&self, name: &str, plaintext: &[u8], entropy: &mut dyn Entropy) -> Result<Vec<u8>, EngineError> {
+    pub fn seal(
+        &self,
+        name: &str,
+        plaintext: &[u8],
+        entropy: &mut dyn Entropy,
+    ) -> Result<Vec<u8>, EngineError> {
         let mut nonce = [0u8; 12];
         entropy.fill(&mut nonce)?;
         let aad = [RECORD_AAD, name.as_bytes()].concat();
@@ -178,7 +191,8 @@ mod tests {
         assert!(!clear.needs_passphrase());
         assert_eq!(Vault::unlock(&clear, None).unwrap().open("r", &sealed).unwrap().as_slice(), b"x");
 
-        let locked = VaultHeader::from_bytes(&v.header(Some("correct horse"), FAST, e).unwrap().to_bytes()).unwrap();
+        let locked =
+            VaultHeader::from_bytes(&v.header(Some("correct horse"), FAST, e).unwrap().to_bytes()).unwrap();
         assert!(locked.needs_passphrase());
         assert!(!locked.to_bytes().windows(32).any(|w| w == v.key.as_slice()), "key not stored in clear");
         assert_eq!(Vault::unlock(&locked, None).err(), Some(VaultError::PassphraseNeeded));

@@ -65,7 +65,8 @@ impl Invite {
         if version != INVITE_VERSION {
             return Err(InviteError::UnsupportedVersion(version));
         }
-        let (invite, rest): (Invite, _) = postcard::take_from_bytes(body).map_err(|_| InviteError::Malformed)?;
+        let (invite, rest): (Invite, _) =
+            postcard::take_from_bytes(body).map_err(|_| InviteError::Malformed)?;
         if !rest.is_empty() {
             return Err(InviteError::Malformed);
         }
@@ -84,7 +85,11 @@ mod tests {
     fn invite() -> Invite {
         Invite {
             bundle: PrekeyBundle {
-                identity: IdentityPublic { signing_key: [1; 32], dh_key: [2; 32], dh_signature: Signature([3; 64]) },
+                identity: IdentityPublic {
+                    signing_key: [1; 32],
+                    dh_key: [2; 32],
+                    dh_signature: Signature([3; 64]),
+                },
                 signed_prekey: SignedPrekey { id: 7, key: [4; 32], signature: Signature([5; 64]) },
                 one_time_prekey: Some(OneTimePrekey { id: 9, key: [6; 32] }),
             },
