@@ -190,17 +190,6 @@ fn engine_record_name(key: &StorageKey) -> String {
     }
 }
 
-fn parse_address(hex: &str) -> Option<Address> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut a = [0u8; 32];
-    for (i, b) in a.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(Address(a))
-}
-
 fn message_name(m: &ChatMessage) -> String {
     format!("msg/{}/{:016x}", m.contact.to_hex(), m.seq)
 }
@@ -257,7 +246,7 @@ impl Messenger {
                 "identity" => engine.push((StorageKey::Identity, bytes)),
                 "prekeys" => engine.push((StorageKey::Prekeys, bytes)),
                 "session" => {
-                    let a = parse_address(rest).ok_or_else(|| AppError::Damaged(name.clone()))?;
+                    let a = Address::from_hex(rest).ok_or_else(|| AppError::Damaged(name.clone()))?;
                     engine.push((StorageKey::Conversation(a), bytes));
                 }
                 "profile" => profile = Some(decode::<Profile>(&name, &bytes)?),

@@ -14,17 +14,6 @@ pub enum Route {
     Settings,
 }
 
-fn address(hex: &str) -> Option<Address> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut a = [0u8; 32];
-    for (i, b) in a.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(Address(a))
-}
-
 impl Route {
     pub fn parse(hash: &str) -> Route {
         if let Some(payload) = hash.strip_prefix(INVITE_PATH) {
@@ -33,8 +22,8 @@ impl Route {
         let path = hash.trim_start_matches('#').trim_start_matches('/');
         let (head, rest) = path.split_once('/').unwrap_or((path, ""));
         match head {
-            "chat" => address(rest).map_or(Route::Chats, Route::Chat),
-            "safety" => address(rest).map_or(Route::Chats, Route::Safety),
+            "chat" => Address::from_hex(rest).map_or(Route::Chats, Route::Chat),
+            "safety" => Address::from_hex(rest).map_or(Route::Chats, Route::Safety),
             "invite" => Route::Invite(rest.to_string()),
             "new" => Route::NewInvite,
             "settings" => Route::Settings,

@@ -24,6 +24,18 @@ impl Address {
     pub fn to_hex(&self) -> String {
         hex(&self.0)
     }
+
+    /// Parses [`Address::to_hex`]'s form (either case); `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Address> {
+        if text.len() != 64 {
+            return None;
+        }
+        let mut a = [0u8; 32];
+        for (i, b) in a.iter_mut().enumerate() {
+            *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Address(a))
+    }
 }
 
 impl fmt::Debug for Address {
@@ -68,5 +80,10 @@ mod tests {
         assert_eq!(a, Address::from_identity_key(&[1; 32]));
         assert_ne!(a, Address::from_identity_key(&[2; 32]));
         assert_eq!(a.to_hex().len(), 64);
+        assert_eq!(Address::from_hex(&a.to_hex()), Some(a));
+        assert_eq!(Address::from_hex(&a.to_hex().to_uppercase()), Some(a));
+        assert_eq!(Address::from_hex(&a.to_hex()[1..]), None);
+        assert_eq!(Address::from_hex(&"zz".repeat(32)), None);
+        assert_eq!(Address::from_hex(&"é".repeat(32)), None);
     }
 }
