@@ -17,7 +17,7 @@ use sotto_engine::message::{Body, MAX_TEXT_BYTES, Message, ReceiptKind, VERSION}
 use sotto_engine::prekeys::verify_bundle;
 use sotto_engine::random::Entropy;
 use sotto_engine::safety;
-use sotto_shared::frames::{ErrorCode, IdentityPublic};
+use sotto_shared::frames::{ErrorCode, IdentityPublic, PrekeyBundle};
 use sotto_shared::invite::{INVITE_LIFETIME_SECS, Invite, InviteError};
 use sotto_shared::{Address, ClientFrame, MessageId, RelayFrame};
 use std::collections::{BTreeMap, HashSet};
@@ -46,6 +46,10 @@ pub enum AppError {
     TooLong,
     #[error("this contact is not in your chats")]
     UnknownContact,
+    #[error(
+        "the invite link you accepted had already been used, so they cannot read this chat: ask them for a new link"
+    )]
+    InviteUsed,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
 }
@@ -88,14 +92,16 @@ pub struct Profile {
     pub previews: bool,
 }
 
-/// Why a contact deserves a second look before it is trusted.
+/// Why a contact deserves a second look (shown as a banner in the chat).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyNotice {
+pub enum ContactNotice {
     /// The same address presented a different identity key.
     Changed,
     /// A contact with the same name already exists under another key (they may have started
     /// over on a new device, or someone is impersonating them).
     SameNameAs(Address),
+    /// The invite link we accepted had already been used: they cannot read this chat.
+    InviteUsed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +110,7 @@ pub struct Contact {
     pub identity: IdentityPublic,
     pub name: String,
     pub verified: bool,
-    pub notice: Option<KeyNotice>,
+    pub notice: Option<ContactNotice>,
     pub added_at_ms: u64,
 }
 
@@ -203,6 +209,8 @@ pub struct Messenger {
     /// Ids of every chat message, to drop redeliveries (delivery is at least once).
     seen: HashSet<[u8; 16]>,
     next_seq: u64,
+    /// Strangers who used a spent invite link, whose bundle was asked for to tell them so.
+    refusing: HashSet<Address>,
 }
 
 impl Messenger {
@@ -225,6 +233,7 @@ impl Messenger {
             outbox: BTreeMap::new(),
             seen: HashSet::new(),
             next_seq: 1,
+            refusing: HashSet::new(),
         };
         // The upload in `out` is dropped: prekeys are published after the first login.
         let mut fx = engine_effects(out);
@@ -280,6 +289,7 @@ impl Messenger {
             outbox,
             seen,
             next_seq,
+            refusing: HashSet::new(),
         })
     }
 
@@ -362,6 +372,9 @@ impl Messenger {
                 Ok(Effects { writes: vec![self.profile_write()], ..Effects::default() })
             }
             RelayFrame::Error { code, message, id: Some(id) } => Ok(self.on_refused(code, &message, id)),
+            RelayFrame::Bundle { address, bundle: Some(bundle) } if self.refusing.remove(&address) => {
+                self.tell_invite_used(&address, &bundle, now_ms, e)
+            }
             _ => Ok(Effects::default()),
         };
         result.unwrap_or_else(|err| Effects {
@@ -437,15 +450,12 @@ impl Messenger {
         let (out, result) = self.device.receive(envelope, payload, e);
         let received = out.received.clone();
         let mut fx = engine_effects(out);
-        if let Err(err) = result {
-            let text = match err {
-                EngineError::UnknownPrekey => {
-                    "Someone used an invite link of yours that was already used. Send them a new one."
-                        .to_string()
-                }
-                other => format!("A message could not be read and was dropped: {other}"),
-            };
-            fx.events.push(Event::Problem(text));
+        match result {
+            Ok(()) => {}
+            Err(EngineError::UnknownPrekey) => fx.merge(self.on_spent_invite(payload)),
+            Err(other) => fx
+                .events
+                .push(Event::Problem(format!("A message could not be read and was dropped: {other}"))),
         }
         for r in received {
             let from = Address::from_identity_key(&r.from.signing_key);
@@ -480,6 +490,12 @@ impl Messenger {
                         Err(err) => fx.events.push(Event::Problem(err.to_string())),
                     }
                 }
+                Body::InviteUsed => {
+                    if let Some(c) = self.contacts.get_mut(&from) {
+                        c.notice = Some(ContactNotice::InviteUsed);
+                        fx.writes.push((format!("contact/{}", from.to_hex()), Some(encode(&*c))));
+                    }
+                }
                 Body::Receipt { kind, ids } => {
                     let status = match kind {
                         ReceiptKind::Delivered => Status::Delivered,
@@ -492,6 +508,41 @@ impl Messenger {
             }
         }
         fx
+    }
+
+    /// A first message used a one-time key we no longer have: someone accepted an invite link
+    /// that was already used. Their messages cannot be read; ask the relay for their bundle so
+    /// they can be told (`tell_invite_used`).
+    fn on_spent_invite(&mut self, payload: &[u8]) -> Effects {
+        let mut fx = Effects::default();
+        let Ok((sender, _)) = sotto_engine::envelope::open_envelope(self.device.identity(), payload) else {
+            return fx;
+        };
+        let address = Address::from_identity_key(&sender.signing_key);
+        if !self.contacts.contains_key(&address) && self.refusing.insert(address) {
+            fx.frames.push(ClientFrame::FetchBundle { address });
+            fx.events.push(Event::Problem(
+                "Someone opened an invite link of yours that was already used. They are being told to ask you for a new one."
+                    .into(),
+            ));
+        }
+        fx
+    }
+
+    fn tell_invite_used(
+        &mut self,
+        to: &Address,
+        bundle: &PrekeyBundle,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, AppError> {
+        verify_bundle(bundle).map_err(|_| AppError::ForgedInvite)?;
+        if Address::from_identity_key(&bundle.identity.signing_key) != *to {
+            return Err(AppError::ForgedInvite);
+        }
+        let mut fx = engine_effects(self.device.start_conversation(bundle, e)?);
+        fx.merge(self.send_body(to, Body::InviteUsed, None, now_ms, e)?.0);
+        Ok(fx)
     }
 
     fn upsert_contact(
@@ -509,7 +560,7 @@ impl Messenger {
                 if c.identity != identity {
                     c.identity = identity;
                     c.verified = false;
-                    c.notice = Some(KeyNotice::Changed);
+                    c.notice = Some(ContactNotice::Changed);
                 }
                 c.name = name;
                 c
@@ -519,7 +570,7 @@ impl Messenger {
                     .contacts
                     .values()
                     .find(|c| c.name.to_lowercase() == name.to_lowercase())
-                    .map(|c| KeyNotice::SameNameAs(c.address));
+                    .map(|c| ContactNotice::SameNameAs(c.address));
                 fx.events.push(Event::ContactAdded(address));
                 Contact { address, identity, name, verified: false, notice: same_name, added_at_ms: now_ms }
             }
@@ -590,8 +641,10 @@ impl Messenger {
         if text.len() > MAX_TEXT_BYTES {
             return Err(AppError::TooLong);
         }
-        if !self.contacts.contains_key(to) {
-            return Err(AppError::UnknownContact);
+        match self.contacts.get(to) {
+            None => return Err(AppError::UnknownContact),
+            Some(c) if c.notice == Some(ContactNotice::InviteUsed) => return Err(AppError::InviteUsed),
+            Some(_) => {}
         }
         let seq = self.seq();
         // The chat message takes the id inside the envelope, so receipts can name it.

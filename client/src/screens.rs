@@ -4,7 +4,7 @@
 //! markup is shown literally.
 
 use crate::app::{App, Conn, Msg, Phase, now_ms, target};
-use crate::messenger::{ChatMessage, ChatSummary, Contact, KeyNotice, Messenger, Status};
+use crate::messenger::{ChatMessage, ChatSummary, Contact, ContactNotice, Messenger, Status};
 use crate::onboarding::validate_display_name;
 use crate::qr;
 use crate::route::Route;
@@ -329,14 +329,21 @@ fn bubble(m: &ChatMessage) -> Html {
 fn key_banner(m: &Messenger, c: &Contact) -> Html {
     let text = match &c.notice {
         None => return html! {},
-        Some(KeyNotice::Changed) => {
+        Some(ContactNotice::Changed) => {
             format!("{}'s identity key changed. Compare safety numbers before you trust it.", c.name)
         }
-        Some(KeyNotice::SameNameAs(other)) => {
+        Some(ContactNotice::SameNameAs(other)) => {
             let other = m.contact(other).map_or("another contact".to_string(), |o| o.name.clone());
             format!(
                 "You already have a contact named {other} with a different key. If they started over on a new device, compare safety numbers; otherwise this may be someone else."
             )
+        }
+        Some(ContactNotice::InviteUsed) => {
+            return html! {
+                <div class="warning" role="alert" data-testid="invite-used">
+                    <span>{ format!("The invite link from {} had already been used, so {} cannot read this chat. Ask {} for a new link.", c.name, c.name, c.name) }</span>
+                </div>
+            };
         }
     };
     html! {
@@ -397,11 +404,13 @@ fn conversation(ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
                 }
                 { for messages.iter().map(bubble) }
             </ol>
-            <form class="composer" onsubmit={on_submit}>
-                <textarea id="composer" rows="1" aria-label="Message" placeholder="Message" onkeydown={on_key}
-                    maxlength="32000" />
-                <button type="submit" aria-label="Send">{ "Send" }</button>
-            </form>
+            if c.notice != Some(ContactNotice::InviteUsed) {
+                <form class="composer" onsubmit={on_submit}>
+                    <textarea id="composer" rows="1" aria-label="Message" placeholder="Message" onkeydown={on_key}
+                        maxlength="32000" />
+                    <button type="submit" aria-label="Send">{ "Send" }</button>
+                </form>
+            }
         </section>
     }
 }

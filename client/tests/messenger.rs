@@ -1,7 +1,7 @@
 //! The messenger between two people, natively: frames are handed from one to the other the
 //! way the relay would, and every step is restored from the records it wrote.
 
-use sotto_client::messenger::{AppError, Effects, Event, KeyNotice, Messenger, Status};
+use sotto_client::messenger::{AppError, ContactNotice, Effects, Event, Messenger, Status};
 use sotto_engine::random::OsEntropy;
 use sotto_shared::invite::InviteError;
 use sotto_shared::{ClientFrame, MessageId, RelayFrame};
@@ -185,7 +185,7 @@ fn a_second_contact_with_the_same_name_is_flagged() {
     connect(&mut ada, &mut bo);
     connect(&mut fake, &mut bo);
     let c = bo.m.contact(&fake.m.address()).unwrap();
-    assert_eq!(c.notice, Some(KeyNotice::SameNameAs(ada.m.address())));
+    assert_eq!(c.notice, Some(ContactNotice::SameNameAs(ada.m.address())));
     assert!(bo.m.contact(&ada.m.address()).unwrap().notice.is_none());
 }
 
@@ -208,4 +208,60 @@ fn refused_sends_fail_visibly_and_empty_text_is_refused() {
     assert!(matches!(&events[0], Event::Problem(p) if p.contains("could not be sent")));
     assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Failed);
     assert_eq!(ada.m.pending(), 0);
+}
+
+#[test]
+fn a_spent_invite_link_is_refused_and_the_second_person_is_told() {
+    let (mut ada, mut bo, mut cy) = (Person::new("Ada"), Person::new("Bo"), Person::new("Cy"));
+    ada.frame(RelayFrame::Authenticated { address: ada.m.address(), queued: 0 });
+    let (link, fx) = ada.m.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
+    ada.apply(fx);
+    let payload = link.rsplit('/').next().unwrap().to_string();
+    for p in [&mut bo, &mut cy] {
+        let preview = p.m.preview_invite(&payload, NOW).unwrap();
+        let fx = p.m.accept_invite(&preview, NOW, &mut OsEntropy).unwrap();
+        p.apply(fx);
+        p.frame(RelayFrame::Authenticated { address: p.m.address(), queued: 0 });
+    }
+    bo.flush_to(&mut ada);
+    assert!(ada.m.contact(&bo.m.address()).is_some());
+
+    // Cy's introduction cannot be read: Ada asks the relay for Cy's bundle to answer.
+    let (id, payload) = cy.sent.pop().unwrap();
+    let fx = ada.m.on_frame(RelayFrame::Deliver { id, received_at: 0, payload }, NOW, &mut OsEntropy);
+    assert!(ada.m.contact(&cy.m.address()).is_none(), "a spent link adds nobody");
+    assert!(matches!(&fx.events[0], Event::Problem(p) if p.contains("already used")));
+    let fetch = fx.frames.iter().find(|f| matches!(f, ClientFrame::FetchBundle { .. })).cloned();
+    assert_eq!(fetch, Some(ClientFrame::FetchBundle { address: cy.m.address() }));
+    ada.apply(fx);
+
+    // The relay answers with a bundle Cy published; Ada's notice reaches Cy.
+    let mut cy_device_bundle = None;
+    let fx = cy.m.on_frame(RelayFrame::PrekeysLow { remaining: 0 }, NOW, &mut OsEntropy);
+    for f in &fx.frames {
+        if let ClientFrame::UploadPrekeys { signed_prekey, one_time } = f {
+            cy_device_bundle = Some(sotto_shared::frames::PrekeyBundle {
+                identity: cy.m.identity(),
+                signed_prekey: *signed_prekey,
+                one_time_prekey: one_time.first().copied(),
+            });
+        }
+    }
+    cy.apply(fx);
+    let bundle = cy_device_bundle.expect("Cy uploads prekeys");
+    ada.frame(RelayFrame::Bundle { address: cy.m.address(), bundle: Some(Box::new(bundle)) });
+    ada.flush_to(&mut cy);
+    let c = cy.m.contact(&ada.m.address()).unwrap();
+    assert_eq!(c.notice, Some(ContactNotice::InviteUsed));
+    assert_eq!(
+        cy.m.send_text(&ada.m.address(), "hello?", NOW, &mut OsEntropy).unwrap_err(),
+        AppError::InviteUsed
+    );
+    // A second bundle answer (a replay) does nothing.
+    let fx = ada.m.on_frame(
+        RelayFrame::Bundle { address: cy.m.address(), bundle: Some(Box::new(bundle)) },
+        NOW,
+        &mut OsEntropy,
+    );
+    assert!(fx.frames.is_empty() && fx.writes.is_empty());
 }

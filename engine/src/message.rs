@@ -26,6 +26,9 @@ pub enum Body {
     Profile {
         display_name: String,
     },
+    /// Answer to someone who used an invite link whose one-time key was already spent: the
+    /// inviter never received their messages and they should ask for a new link.
+    InviteUsed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

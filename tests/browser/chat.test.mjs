@@ -62,14 +62,21 @@ test("1. Ada invites, Bo accepts, each sees the other", async () => {
   await shot(ada.page, "1-ada-list");
   await shot(bo.page, "1-bo-list");
 
-  // The same link again, in a third browser, is refused in plain words where it can be known:
-  // an opened link that is malformed or truncated.
+  // The link is spent: in a third browser, a damaged copy is refused in plain words, and the
+  // intact one is accepted but answered by Ada's device with "already used".
   const other = await newPage(browser);
   await other.page.goto(relay.url + "/");
   await createIdentity(other.page, "Cy");
   await other.page.goto(link.slice(0, -40));
   await other.page.getByTestId("invite-error").waitFor();
   await shot(other.page, "1-broken-link");
+  await other.page.goto(link);
+  await other.page.getByRole("button", { name: "Accept" }).click();
+  await other.page.getByTestId("invite-used").waitFor();
+  await ada.page.getByText("Someone opened an invite link of yours that was already used").waitFor();
+  assert.equal(await ada.page.getByTestId("chat-row").count(), 1, "the spent link added nobody");
+  await shot(other.page, "1-spent-link");
+  await ada.page.getByRole("button", { name: "Dismiss" }).click();
   await other.context.close();
 });
 
