@@ -119,10 +119,11 @@ pub struct App {
     socket: Option<Socket>,
     attempt: u32,
     retry: Option<Timeout>,
-    retry_at_ms: f64,
     last_frame_ms: f64,
     _ping: Option<Interval>,
     _listeners: Vec<EventListener>,
+    /// The chat and message count the view last scrolled to the end for.
+    scrolled_for: Option<(Address, usize)>,
 }
 
 impl Component for App {
@@ -162,10 +163,10 @@ impl Component for App {
             socket: None,
             attempt: 0,
             retry: None,
-            retry_at_ms: 0.0,
             last_frame_ms: 0.0,
             _ping: None,
             _listeners: listeners,
+            scrolled_for: None,
         }
     }
 
@@ -241,7 +242,7 @@ impl Component for App {
             }
             Msg::Net(event) => self.on_net(ctx, event),
             Msg::Reconnect => {
-                if self.phase == Phase::Ready && self.socket.is_none() {
+                if self.phase == Phase::Ready && self.conn == Conn::Offline {
                     self.connect(ctx);
                 }
             }
@@ -344,8 +345,14 @@ impl Component for App {
 
     fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
         attention::set_title(self.messenger.as_ref().map_or(0, Messenger::unread_total));
-        if matches!(self.route, Route::Chat(_)) {
-            crate::screens::scroll_to_end();
+        // Follow the newest message when a chat opens or grows, not on every repaint (a status
+        // change must not pull someone reading older messages back down).
+        if let (Route::Chat(who), Some(m)) = (&self.route, &self.messenger) {
+            let shown = (*who, m.messages(who).len());
+            if self.scrolled_for != Some(shown) {
+                self.scrolled_for = Some(shown);
+                crate::screens::scroll_to_end();
+            }
         }
     }
 
@@ -361,10 +368,6 @@ fn current_route() -> Route {
 impl App {
     fn with<T>(&mut self, f: impl FnOnce(&mut Messenger) -> T) -> Option<T> {
         self.messenger.as_mut().map(f)
-    }
-
-    pub fn retry_in_secs(&self) -> u32 {
-        ((self.retry_at_ms - js_sys::Date::now()) / 1000.0).max(0.0).ceil() as u32
     }
 
     /// Shows "working…", then runs `msg`'s slow part once that is painted.
@@ -542,7 +545,6 @@ impl App {
         let base = (BACKOFF_START_MS * 2f64.powi(self.attempt.min(10) as i32)).min(BACKOFF_MAX_MS);
         let delay = base * (0.8 + 0.4 * js_sys::Math::random());
         self.attempt += 1;
-        self.retry_at_ms = js_sys::Date::now() + delay;
         let link = ctx.link().clone();
         self.retry = Some(Timeout::new(delay as u32, move || link.send_message(Msg::Reconnect)));
     }

@@ -187,18 +187,21 @@ fn short_time(ms: u64) -> String {
     }
 }
 
-fn status_line(app: &App, m: &Messenger) -> Html {
+fn status_line(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
     let (class, text) = match app.conn {
         Conn::Online => ("online", "Online".to_string()),
         Conn::Connecting => ("connecting", "Connecting…".to_string()),
-        Conn::Offline => ("offline", format!("Offline, retrying in {} s", app.retry_in_secs())),
+        Conn::Offline => ("offline", "Offline, reconnecting…".to_string()),
     };
     let pending = m.pending();
     html! {
         <p class={classes!("conn", class)} role="status" data-testid="connection">
             <span class="dot" aria-hidden="true"></span>{ text }
             if pending > 0 && app.conn != Conn::Online {
-                <span class="muted">{ format!(" · {pending} queued") }</span>
+                <span>{ format!(" · {pending} queued") }</span>
+            }
+            if app.conn == Conn::Offline {
+                <button class="link" onclick={ctx.link().callback(|_| Msg::Reconnect)}>{ "Retry now" }</button>
             }
         </p>
     }
@@ -232,7 +235,7 @@ fn ready(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
                     <div class="avatar" aria-hidden="true">{ initial(&m.profile().display_name) }</div>
                     <div class="me-text">
                         <strong>{ m.profile().display_name.clone() }</strong>
-                        { status_line(app, m) }
+                        { status_line(app, ctx, m) }
                     </div>
                     <a class="icon-button" href="#/settings" aria-label="Settings" title="Settings">{ "⚙" }</a>
                 </header>
@@ -259,7 +262,7 @@ fn chat_row(r: &ChatSummary, route: &Route) -> Html {
         |m| if m.outgoing { format!("You: {}", m.text) } else { m.text.clone() },
     );
     html! {
-        <li>
+        <li key={r.contact.address.to_hex()}>
             <a href={Route::Chat(r.contact.address).hash()} class="chat-row" aria-current={current.then_some("page")}
                 data-testid="chat-row">
                 <div class="avatar" aria-hidden="true">{ initial(&r.contact.name) }</div>
@@ -310,7 +313,7 @@ fn status_icon(s: Status) -> &'static str {
 
 fn bubble(m: &ChatMessage) -> Html {
     html! {
-        <li class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
+        <li key={m.seq} class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
             data-status={status_text(m.status).to_lowercase()}>
             <p class="text">{ m.text.clone() }</p>
             <p class="meta">
