@@ -191,7 +191,7 @@ fn status_line(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
     let (class, text) = match app.conn {
         Conn::Online => ("online", "Online".to_string()),
         Conn::Connecting => ("connecting", "Connecting…".to_string()),
-        Conn::Offline => ("offline", "Offline, reconnecting…".to_string()),
+        Conn::Offline => ("offline", "Offline".to_string()),
     };
     let pending = m.pending();
     html! {
