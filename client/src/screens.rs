@@ -174,17 +174,61 @@ fn initial(name: &str) -> String {
     name.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
 }
 
-/// "14:05" today, "3 Mar" otherwise, in local time.
+const MONTHS: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+fn date(ms: u64) -> js_sys::Date {
+    js_sys::Date::new(&(ms as f64).into())
+}
+
+/// "14:05", local time.
+fn clock(ms: u64) -> String {
+    let d = date(ms);
+    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
+/// The local calendar day, for comparing.
+fn day(ms: u64) -> String {
+    String::from(date(ms).to_date_string())
+}
+
+/// "14:05" today, "3 Mar" otherwise (the chat list).
 fn short_time(ms: u64) -> String {
-    let d = js_sys::Date::new(&(ms as f64).into());
-    let today = js_sys::Date::new_0();
-    if d.to_date_string() == today.to_date_string() {
-        format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
-    } else {
-        const MONTHS: [&str; 12] =
-            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-        format!("{} {}", d.get_date(), MONTHS[(d.get_month() as usize).min(11)])
+    if day(ms) == day(now_ms()) {
+        return clock(ms);
     }
+    let d = date(ms);
+    format!("{} {}", d.get_date(), MONTHS[(d.get_month() as usize).min(11)])
+}
+
+/// "Today", "Yesterday" or "3 Mar 2026" (day separators in a chat).
+fn day_label(ms: u64) -> String {
+    let now = now_ms();
+    if day(ms) == day(now) {
+        return "Today".into();
+    }
+    if day(ms) == day(now.saturating_sub(24 * 3600 * 1000)) {
+        return "Yesterday".into();
+    }
+    let d = date(ms);
+    format!("{} {} {}", d.get_date(), MONTHS[(d.get_month() as usize).min(11)], d.get_full_year())
+}
+
+/// Bubbles with a separator before each new day.
+fn timeline(messages: &[ChatMessage]) -> Html {
+    let mut last_day = String::new();
+    let mut items = Vec::with_capacity(messages.len() + 4);
+    for m in messages {
+        let this_day = day(m.sent_at_ms);
+        if this_day != last_day {
+            items.push(html! {
+                <li key={format!("day-{}", m.seq)} class="day" role="separator">{ day_label(m.sent_at_ms) }</li>
+            });
+            last_day = this_day;
+        }
+        items.push(bubble(m));
+    }
+    items.into_iter().collect()
 }
 
 fn status_line(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
@@ -317,7 +361,7 @@ fn bubble(m: &ChatMessage) -> Html {
             data-status={status_text(m.status).to_lowercase()}>
             <p class="text">{ m.text.clone() }</p>
             <p class="meta">
-                <time>{ short_time(m.sent_at_ms) }</time>
+                <time>{ clock(m.sent_at_ms) }</time>
                 if m.outgoing {
                     <span class={classes!("status", status_text(m.status).to_lowercase())} title={status_text(m.status)}>
                         <span aria-hidden="true">{ status_icon(m.status) }</span>
@@ -405,7 +449,7 @@ fn conversation(ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
                 if messages.is_empty() {
                     <li class="empty">{ format!("This is the start of your encrypted chat with {}.", c.name) }</li>
                 }
-                { for messages.iter().map(bubble) }
+                { timeline(messages) }
             </ol>
             if c.notice != Some(ContactNotice::InviteUsed) {
                 <form class="composer" onsubmit={on_submit}>
@@ -441,12 +485,19 @@ fn new_invite(app: &App, ctx: &Context<App>) -> Html {
         },
         Some(link) => {
             let copy = {
-                let link = link.clone();
-                ctx.link().callback(move |_| {
-                    if let Some(w) = web_sys::window() {
-                        let _ = w.navigator().clipboard().write_text(&link);
-                    }
-                    Msg::Toast(Some("Link copied.".into()))
+                let (link, scope) = (link.clone(), ctx.link().clone());
+                Callback::from(move |_: MouseEvent| {
+                    let Some(w) = web_sys::window() else { return };
+                    let written =
+                        wasm_bindgen_futures::JsFuture::from(w.navigator().clipboard().write_text(&link));
+                    scope.send_future(async move {
+                        Msg::Toast(Some(match written.await {
+                            Ok(_) => "Link copied.".into(),
+                            Err(_) => {
+                                "This browser did not allow copying: select the link and copy it.".into()
+                            }
+                        }))
+                    });
                 })
             };
             html! {

@@ -43,6 +43,10 @@ test("1. Ada invites, Bo accepts, each sees the other", async () => {
   const link = await ada.page.getByTestId("invite-link").inputValue();
   assert.match(link, new RegExp(`^${relay.url}/#/invite/[A-Za-z0-9_-]{300,}$`));
   await ada.page.getByRole("img", { name: "QR code of the invite link" }).waitFor();
+  await ada.context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await ada.page.getByRole("button", { name: "Copy link" }).click();
+  await ada.page.getByText("Link copied.").waitFor();
+  assert.equal(await ada.page.evaluate(() => navigator.clipboard.readText()), link);
   await shot(ada.page, "1-ada-invite");
 
   await bo.page.goto(link);
@@ -93,6 +97,7 @@ test("2. messages both ways: delivered, then read", async () => {
 
   await row.click();
   await bubble(bo, "Hello Bo! 🌙 Shall we meet at the café?").waitFor();
+  await bo.page.getByRole("separator").getByText("Today").waitFor();
   await bubbles(ada).last().and(ada.page.locator("[data-status=read]")).waitFor();
   assert.equal(await bo.page.title(), "Sotto");
 
