@@ -28,6 +28,8 @@ const BACKOFF_MAX_MS: f64 = 30_000.0;
 /// A ping this often; no frame for `STALE_MS` means the connection is dead.
 const PING_EVERY_MS: u32 = 20_000;
 const STALE_MS: f64 = 50_000.0;
+/// Messages rendered when a chat opens, and added by each "show earlier".
+const HISTORY_WINDOW: usize = 200;
 
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
@@ -99,6 +101,8 @@ pub enum Msg {
     Toast(Option<String>),
     /// A slow background step finished, with something to tell.
     Done(Option<String>),
+    /// Renders older messages of the open chat.
+    ShowEarlier,
     /// Runs a slow step (Argon2id) after the "working" state is painted.
     Later(Box<Msg>),
 }
@@ -114,6 +118,8 @@ pub struct App {
     pub busy: bool,
     pub form_error: Option<String>,
     pub has_passphrase: bool,
+    /// How many of the open chat's newest messages are rendered.
+    pub history_window: usize,
     store: Option<Store>,
     vault: Option<Rc<Vault>>,
     socket: Option<Socket>,
@@ -158,6 +164,7 @@ impl Component for App {
             busy: false,
             form_error: None,
             has_passphrase: false,
+            history_window: HISTORY_WINDOW,
             store: None,
             vault: None,
             socket: None,
@@ -234,8 +241,10 @@ impl Component for App {
             }
             Msg::Create { name, passphrase } => return self.later(ctx, Msg::Create { name, passphrase }),
             Msg::Later(inner) => self.slow(ctx, *inner),
+            Msg::ShowEarlier => self.history_window += HISTORY_WINDOW,
             Msg::Route(route) => {
                 self.route = route;
+                self.history_window = HISTORY_WINDOW;
                 self.invite_link = None;
                 self.form_error = None;
                 self.read_current(ctx);

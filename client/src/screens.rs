@@ -188,8 +188,9 @@ fn clock(ms: u64) -> String {
 }
 
 /// The local calendar day, for comparing.
-fn day(ms: u64) -> String {
-    String::from(date(ms).to_date_string())
+fn day(ms: u64) -> (u32, u32, u32) {
+    let d = date(ms);
+    (d.get_full_year(), d.get_month(), d.get_date())
 }
 
 /// "14:05" today, "3 Mar" otherwise (the chat list).
@@ -216,17 +217,17 @@ fn day_label(ms: u64) -> String {
 
 /// Bubbles with a separator before each new day.
 fn timeline(messages: &[ChatMessage]) -> Html {
-    let mut last_day = String::new();
+    let mut last_day = None;
     let mut items = Vec::with_capacity(messages.len() + 4);
     for m in messages {
-        let this_day = day(m.sent_at_ms);
+        let this_day = Some(day(m.sent_at_ms));
         if this_day != last_day {
             items.push(html! {
                 <li key={format!("day-{}", m.seq)} class="day" role="separator">{ day_label(m.sent_at_ms) }</li>
             });
             last_day = this_day;
         }
-        items.push(bubble(m));
+        items.push(html! { <Bubble key={m.seq} message={m.clone()} /> });
     }
     items.into_iter().collect()
 }
@@ -260,7 +261,7 @@ fn ready(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
             </section>
         },
         Route::Chat(a) => match m.contact(a) {
-            Some(c) => conversation(ctx, m, c),
+            Some(c) => conversation(app, ctx, m, c),
             None => not_found(),
         },
         Route::Safety(a) => match m.contact(a) {
@@ -355,17 +356,27 @@ fn status_icon(s: Status) -> &'static str {
     }
 }
 
-fn bubble(m: &ChatMessage) -> Html {
+#[derive(Properties, PartialEq)]
+struct BubbleProps {
+    message: ChatMessage,
+}
+
+/// One message. A component with comparable props, so a new message re-renders one bubble,
+/// not the whole history.
+#[function_component(Bubble)]
+fn bubble(props: &BubbleProps) -> Html {
+    let m = &props.message;
+    let status = status_text(m.status);
     html! {
-        <li key={m.seq} class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
-            data-status={status_text(m.status).to_lowercase()}>
+        <li class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
+            data-status={status.to_lowercase()}>
             <p class="text">{ m.text.clone() }</p>
             <p class="meta">
                 <time>{ clock(m.sent_at_ms) }</time>
                 if m.outgoing {
-                    <span class={classes!("status", status_text(m.status).to_lowercase())} title={status_text(m.status)}>
+                    <span class={classes!("status", status.to_lowercase())} title={status}>
                         <span aria-hidden="true">{ status_icon(m.status) }</span>
-                        <span class="visually-hidden">{ status_text(m.status) }</span>
+                        <span class="visually-hidden">{ status }</span>
                     </span>
                 }
             </p>
@@ -401,7 +412,7 @@ fn key_banner(m: &Messenger, c: &Contact) -> Html {
     }
 }
 
-fn conversation(ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
+fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
     let to = c.address;
     let link = ctx.link().clone();
     let send = move |area: &HtmlTextAreaElement| {
@@ -432,7 +443,10 @@ fn conversation(ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
             let _ = area.focus();
         }
     });
-    let messages = m.messages(&c.address);
+    let all = m.messages(&c.address);
+    // Long histories render their newest part; older messages come on request.
+    let messages = &all[all.len().saturating_sub(app.history_window)..];
+    let hidden = all.len() - messages.len();
     html! {
         <section class="conversation" aria-labelledby="chat-title">
             <header class="pane-head">
@@ -446,6 +460,13 @@ fn conversation(ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
             </header>
             { key_banner(m, c) }
             <ol class="messages" aria-label={format!("Messages with {}", c.name)} aria-live="polite">
+                if hidden > 0 {
+                    <li class="earlier">
+                        <button class="secondary" onclick={ctx.link().callback(|_| Msg::ShowEarlier)}>
+                            { format!("Show earlier messages ({hidden})") }
+                        </button>
+                    </li>
+                }
                 if messages.is_empty() {
                     <li class="empty">{ format!("This is the start of your encrypted chat with {}.", c.name) }</li>
                 }
