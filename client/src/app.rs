@@ -514,6 +514,7 @@ impl App {
         self.phase = Phase::Ready;
         let link = ctx.link().clone();
         self._ping = Some(Interval::new(PING_EVERY_MS, move || link.send_message(Msg::Tick)));
+        self.read_current(ctx);
         self.connect(ctx);
     }
 
@@ -585,22 +586,28 @@ impl App {
                     self.conn = Conn::Online;
                     self.attempt = 0;
                 }
-                let delivered = matches!(frame, RelayFrame::Deliver { .. });
                 if let Some(fx) = self.with(|m| m.on_frame(frame, now_ms(), &mut OsEntropy)) {
                     self.apply(ctx, fx);
-                }
-                if delivered {
-                    self.read_current(ctx);
                 }
             }
         }
     }
 
-    /// The open chat, when the page is visible, is read.
+    /// The chat open in a visible page: what arrives there is read.
+    fn reading(&self) -> Option<Address> {
+        match self.route {
+            Route::Chat(who) if !attention::page_hidden() => Some(who),
+            _ => None,
+        }
+    }
+
+    /// Tells the messenger what is being looked at, and marks it read.
     fn read_current(&mut self, ctx: &Context<Self>) {
-        if let Route::Chat(who) = self.route
-            && !attention::page_hidden()
-            && let Some(fx) = self.with(|m| m.mark_read(&who, now_ms(), &mut OsEntropy))
+        let reading = self.reading();
+        if let Some(fx) = self.with(|m| {
+            m.set_reading(reading);
+            reading.map(|who| m.mark_read(&who, now_ms(), &mut OsEntropy))
+        }) && let Some(fx) = fx
         {
             self.apply(ctx, fx);
         }

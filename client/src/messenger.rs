@@ -211,6 +211,8 @@ pub struct Messenger {
     next_seq: u64,
     /// Strangers who used a spent invite link, whose bundle was asked for to tell them so.
     refusing: HashSet<Address>,
+    /// The chat open in a visible page, if any (see `set_reading`).
+    reading: Option<Address>,
 }
 
 impl Messenger {
@@ -234,6 +236,7 @@ impl Messenger {
             seen: HashSet::new(),
             next_seq: 1,
             refusing: HashSet::new(),
+            reading: None,
         };
         // The upload in `out` is dropped: prekeys are published after the first login.
         let mut fx = engine_effects(out);
@@ -290,6 +293,7 @@ impl Messenger {
             seen,
             next_seq,
             refusing: HashSet::new(),
+            reading: None,
         })
     }
 
@@ -471,6 +475,9 @@ impl Messenger {
                         let name = format!("Unknown {}", &from.to_hex()[..8]);
                         fx.merge(self.upsert_contact(from, r.from, &name, now_ms));
                     }
+                    // In the chat the person is looking at, a message is read on arrival: one
+                    // "read" receipt replaces "delivered" then "read".
+                    let read_now = self.reading == Some(from);
                     let m = ChatMessage {
                         seq: self.seq(),
                         id: r.message.id,
@@ -478,13 +485,14 @@ impl Messenger {
                         outgoing: false,
                         text: text.clone(),
                         sent_at_ms: r.message.sent_at_ms,
-                        status: Status::Delivered,
+                        status: if read_now { Status::Read } else { Status::Delivered },
                     };
                     fx.writes.push((message_name(&m), Some(encode(&m))));
                     self.chats.entry(from).or_default().push(m);
                     let name = self.contacts.get(&from).map(|c| c.name.clone()).unwrap_or_default();
                     fx.events.push(Event::Message { from, name, text });
-                    let receipt = Body::Receipt { kind: ReceiptKind::Delivered, ids: vec![r.message.id] };
+                    let kind = if read_now { ReceiptKind::Read } else { ReceiptKind::Delivered };
+                    let receipt = Body::Receipt { kind, ids: vec![r.message.id] };
                     match self.send_body(&from, receipt, None, now_ms, e) {
                         Ok((more, _)) => fx.merge(more),
                         Err(err) => fx.events.push(Event::Problem(err.to_string())),
@@ -662,6 +670,12 @@ impl Messenger {
         fx.writes.push((message_name(&m), Some(encode(&m))));
         self.chats.entry(*to).or_default().push(m);
         Ok(fx)
+    }
+
+    /// The chat the person is looking at (open in a visible page), or `None`. Messages arriving
+    /// there count as read.
+    pub fn set_reading(&mut self, contact: Option<Address>) {
+        self.reading = contact;
     }
 
     /// Marks a chat's incoming messages read and tells the sender.

@@ -142,6 +142,21 @@ fn invite_chat_receipts_and_reload() {
 }
 
 #[test]
+fn a_message_arriving_in_the_open_chat_is_read_at_once() {
+    let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
+    connect(&mut ada, &mut bo);
+    bo.m.set_reading(Some(ada.m.address()));
+    let fx = ada.m.send_text(&bo.m.address(), "seen live", NOW, &mut OsEntropy).unwrap();
+    ada.apply(fx);
+    ada.flush_to(&mut bo);
+    assert_eq!(bo.m.messages(&ada.m.address())[0].status, Status::Read);
+    assert_eq!(bo.m.unread_total(), 0);
+    assert_eq!(bo.sent.len(), 1, "one receipt, not two");
+    bo.flush_to(&mut ada);
+    assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Read);
+}
+
+#[test]
 fn redelivery_is_shown_once_and_outbox_resends_after_reconnect() {
     let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
     connect(&mut ada, &mut bo);
