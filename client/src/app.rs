@@ -28,6 +28,8 @@ const BACKOFF_MAX_MS: f64 = 30_000.0;
 /// A ping this often; no frame for `STALE_MS` means the connection is dead.
 const PING_EVERY_MS: u32 = 20_000;
 const STALE_MS: f64 = 50_000.0;
+/// Receipts wait this long, so a burst of deliveries is answered with one receipt per contact.
+const RECEIPT_DELAY_MS: u32 = 30;
 /// Messages rendered when a chat opens, and added by each "show earlier".
 const HISTORY_WINDOW: usize = 200;
 
@@ -103,6 +105,8 @@ pub enum Msg {
     Done(Option<String>),
     /// Renders older messages of the open chat.
     ShowEarlier,
+    /// Sends the receipts owed for what arrived.
+    FlushReceipts,
     /// Runs a slow step (Argon2id) after the "working" state is painted.
     Later(Box<Msg>),
 }
@@ -125,6 +129,7 @@ pub struct App {
     socket: Option<Socket>,
     attempt: u32,
     retry: Option<Timeout>,
+    receipt_timer: Option<Timeout>,
     last_frame_ms: f64,
     _ping: Option<Interval>,
     _listeners: Vec<EventListener>,
@@ -170,6 +175,7 @@ impl Component for App {
             socket: None,
             attempt: 0,
             retry: None,
+            receipt_timer: None,
             last_frame_ms: 0.0,
             _ping: None,
             _listeners: listeners,
@@ -242,6 +248,13 @@ impl Component for App {
             Msg::Create { name, passphrase } => return self.later(ctx, Msg::Create { name, passphrase }),
             Msg::Later(inner) => self.slow(ctx, *inner),
             Msg::ShowEarlier => self.history_window += HISTORY_WINDOW,
+            Msg::FlushReceipts => {
+                self.receipt_timer = None;
+                if let Some(fx) = self.with(|m| m.flush_receipts(now_ms(), &mut OsEntropy)) {
+                    self.apply(ctx, fx);
+                }
+                return false;
+            }
             Msg::Route(route) => {
                 self.route = route;
                 self.history_window = HISTORY_WINDOW;
@@ -588,6 +601,13 @@ impl App {
                 }
                 if let Some(fx) = self.with(|m| m.on_frame(frame, now_ms(), &mut OsEntropy)) {
                     self.apply(ctx, fx);
+                }
+                if self.receipt_timer.is_none()
+                    && self.messenger.as_ref().is_some_and(Messenger::receipts_due)
+                {
+                    let link = ctx.link().clone();
+                    self.receipt_timer =
+                        Some(Timeout::new(RECEIPT_DELAY_MS, move || link.send_message(Msg::FlushReceipts)));
                 }
             }
         }

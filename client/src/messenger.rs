@@ -213,6 +213,9 @@ pub struct Messenger {
     refusing: HashSet<Address>,
     /// The chat open in a visible page, if any (see `set_reading`).
     reading: Option<Address>,
+    /// Receipts owed, by contact and "read" (else "delivered"), sent together by
+    /// `flush_receipts`: a backlog of a hundred messages is answered with one receipt.
+    receipts: BTreeMap<(Address, bool), Vec<[u8; 16]>>,
 }
 
 impl Messenger {
@@ -237,6 +240,7 @@ impl Messenger {
             next_seq: 1,
             refusing: HashSet::new(),
             reading: None,
+            receipts: BTreeMap::new(),
         };
         // The upload in `out` is dropped: prekeys are published after the first login.
         let mut fx = engine_effects(out);
@@ -294,6 +298,7 @@ impl Messenger {
             next_seq,
             refusing: HashSet::new(),
             reading: None,
+            receipts: BTreeMap::new(),
         })
     }
 
@@ -491,12 +496,7 @@ impl Messenger {
                     self.chats.entry(from).or_default().push(m);
                     let name = self.contacts.get(&from).map(|c| c.name.clone()).unwrap_or_default();
                     fx.events.push(Event::Message { from, name, text });
-                    let kind = if read_now { ReceiptKind::Read } else { ReceiptKind::Delivered };
-                    let receipt = Body::Receipt { kind, ids: vec![r.message.id] };
-                    match self.send_body(&from, receipt, None, now_ms, e) {
-                        Ok((more, _)) => fx.merge(more),
-                        Err(err) => fx.events.push(Event::Problem(err.to_string())),
-                    }
+                    self.receipts.entry((from, read_now)).or_default().push(r.message.id);
                 }
                 Body::InviteUsed => {
                     if let Some(c) = self.contacts.get_mut(&from) {
@@ -678,6 +678,24 @@ impl Messenger {
         self.reading = contact;
     }
 
+    /// Receipts are owed: the app calls `flush_receipts` shortly.
+    pub fn receipts_due(&self) -> bool {
+        !self.receipts.is_empty()
+    }
+
+    /// Sends the owed receipts, one per contact and kind.
+    pub fn flush_receipts(&mut self, now_ms: u64, e: &mut dyn Entropy) -> Effects {
+        let mut fx = Effects::default();
+        for ((to, read), ids) in std::mem::take(&mut self.receipts) {
+            let kind = if read { ReceiptKind::Read } else { ReceiptKind::Delivered };
+            match self.send_body(&to, Body::Receipt { kind, ids }, None, now_ms, e) {
+                Ok((more, _)) => fx.merge(more),
+                Err(err) => fx.events.push(Event::Problem(err.to_string())),
+            }
+        }
+        fx
+    }
+
     /// Marks a chat's incoming messages read and tells the sender.
     pub fn mark_read(&mut self, contact: &Address, now_ms: u64, e: &mut dyn Entropy) -> Effects {
         let ids: Vec<[u8; 16]> = self
@@ -690,6 +708,13 @@ impl Messenger {
             return Effects::default();
         }
         let set: HashSet<_> = ids.iter().copied().collect();
+        // "Read" supersedes any "delivered" still owed for these.
+        if let Some(owed) = self.receipts.get_mut(&(*contact, false)) {
+            owed.retain(|id| !set.contains(id));
+            if owed.is_empty() {
+                self.receipts.remove(&(*contact, false));
+            }
+        }
         let mut fx = Effects {
             writes: self.set_status(contact, |m| set.contains(&m.id), Status::Read),
             ..Effects::default()

@@ -55,13 +55,16 @@ impl Person {
         self.m = Messenger::restore(self.store.clone().into_iter().collect()).unwrap();
     }
 
-    /// The relay confirms every envelope and hands them to `to`.
+    /// The relay confirms every envelope and hands them to `to`, whose app then sends the
+    /// receipts it owes (as the web app does a moment later).
     fn flush_to(&mut self, to: &mut Person) -> Vec<Event> {
         let mut events = Vec::new();
         for (id, payload) in std::mem::take(&mut self.sent) {
             self.frame(RelayFrame::Sent { id });
             events.extend(to.frame(RelayFrame::Deliver { id, received_at: 0, payload }));
         }
+        let fx = to.m.flush_receipts(NOW, &mut OsEntropy);
+        to.apply(fx);
         events
     }
 }
@@ -154,6 +157,21 @@ fn a_message_arriving_in_the_open_chat_is_read_at_once() {
     assert_eq!(bo.sent.len(), 1, "one receipt, not two");
     bo.flush_to(&mut ada);
     assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Read);
+}
+
+#[test]
+fn a_backlog_is_answered_with_one_receipt() {
+    let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
+    connect(&mut ada, &mut bo);
+    for i in 0..20 {
+        let fx = ada.m.send_text(&bo.m.address(), &format!("m{i}"), NOW + i, &mut OsEntropy).unwrap();
+        ada.apply(fx);
+    }
+    ada.flush_to(&mut bo);
+    assert_eq!(bo.sent.len(), 1, "one receipt for twenty messages");
+    assert!(!bo.m.receipts_due());
+    bo.flush_to(&mut ada);
+    assert!(ada.m.messages(&bo.m.address()).iter().all(|m| m.status == Status::Delivered));
 }
 
 #[test]
