@@ -298,3 +298,34 @@ fn a_spent_invite_link_is_refused_and_the_second_person_is_told() {
     );
     assert!(fx.frames.is_empty() && fx.writes.is_empty());
 }
+
+#[test]
+fn prekeys_are_published_once_and_the_signed_prekey_rotates_weekly() {
+    let mut ada = Person::new("Ada");
+    let login = |p: &mut Person, now: u64| {
+        let fx = p.m.on_frame(
+            RelayFrame::Authenticated { address: p.m.address(), queued: 0 },
+            now,
+            &mut OsEntropy,
+        );
+        let uploads: Vec<usize> = fx
+            .frames
+            .iter()
+            .filter_map(|f| match f {
+                ClientFrame::UploadPrekeys { one_time, .. } => Some(one_time.len()),
+                _ => None,
+            })
+            .collect();
+        p.apply(fx);
+        uploads
+    };
+    assert_eq!(login(&mut ada, NOW), vec![100], "first login uploads a batch");
+    assert_eq!(login(&mut ada, NOW), vec![100], "until the relay confirms, it is retried");
+    ada.frame(RelayFrame::PrekeysStored { one_time: 100 });
+    ada.reload();
+    assert_eq!(login(&mut ada, NOW + 1000), Vec::<usize>::new());
+    let week = 7 * 24 * 3600 * 1000;
+    assert_eq!(login(&mut ada, NOW + week + 1), vec![0], "a new signed prekey, no one-time keys");
+    ada.reload();
+    assert_eq!(login(&mut ada, NOW + week + 2), Vec::<usize>::new(), "rotation time is stored");
+}
