@@ -125,6 +125,8 @@ pub struct App {
     /// How many of the open chat's newest messages are rendered.
     pub history_window: usize,
     store: Option<Store>,
+    /// The vault header while the unlock screen shows.
+    locked: Option<VaultHeader>,
     vault: Option<Rc<Vault>>,
     socket: Option<Socket>,
     attempt: u32,
@@ -171,6 +173,7 @@ impl Component for App {
             has_passphrase: false,
             history_window: HISTORY_WINDOW,
             store: None,
+            locked: None,
             vault: None,
             socket: None,
             attempt: 0,
@@ -216,6 +219,7 @@ impl Component for App {
                     None => self.phase = Phase::Welcome,
                     Some(h) if h.needs_passphrase() => {
                         self.has_passphrase = true;
+                        self.locked = Some(h);
                         self.phase = Phase::Locked;
                     }
                     Some(h) => match Vault::unlock(&h, None) {
@@ -237,14 +241,13 @@ impl Component for App {
                 match restored {
                     Ok(m) => {
                         self.vault = Some(vault);
+                        self.locked = None;
                         self.start(ctx, m);
                     }
                     Err(e) => self.phase = Phase::Fatal(e),
                 }
             }
-            Msg::Unlock(passphrase) => {
-                return self.later(ctx, Msg::Unlock(passphrase));
-            }
+            Msg::Unlock(passphrase) => return self.later(ctx, Msg::Unlock(passphrase)),
             Msg::Create { name, passphrase } => return self.later(ctx, Msg::Create { name, passphrase }),
             Msg::Later(inner) => self.slow(ctx, *inner),
             Msg::ShowEarlier => self.history_window += HISTORY_WINDOW,
@@ -355,11 +358,7 @@ impl Component for App {
             Msg::Toast(t) => self.toast = t,
             Msg::Done(t) => {
                 self.busy = false;
-                if self.phase == Phase::Locked {
-                    self.form_error = t;
-                } else {
-                    self.toast = t;
-                }
+                self.toast = t;
             }
         }
         true
@@ -406,24 +405,14 @@ impl App {
         let params = KdfParams::default();
         match msg {
             Msg::Unlock(passphrase) => {
-                let header = async_header(&self.store);
-                let link = ctx.link().clone();
-                let Some(store) = self.store.clone() else { return };
-                self.busy = true;
-                wasm_bindgen_futures::spawn_local(async move {
-                    let header = match header.await {
-                        Some(h) => h,
-                        None => return link.send_message(Msg::Opened(Err("The vault is missing.".into()))),
-                    };
-                    gloo::timers::future::TimeoutFuture::new(30).await;
-                    match Vault::unlock(&header, Some(&passphrase)) {
-                        Ok(v) => {
-                            let records = store.load_all().await.map_err(|e| e.to_string());
-                            link.send_message(Msg::Loaded(Rc::new(v), records));
-                        }
-                        Err(e) => link.send_message(Msg::Done(Some(e.to_string()))),
+                let Some(header) = &self.locked else { return };
+                match Vault::unlock(header, Some(&passphrase)) {
+                    Ok(v) => {
+                        self.busy = true;
+                        self.load(ctx, v);
                     }
-                });
+                    Err(e) => self.form_error = Some(e.to_string()),
+                }
             }
             Msg::Create { name, passphrase } => {
                 let created = (|| {
@@ -687,15 +676,6 @@ impl App {
                 Err(e) => link.send_message(Msg::StoreFailed(e.to_string())),
             }
         });
-    }
-}
-
-/// Reads the vault header again (the unlock screen holds no copy).
-fn async_header(store: &Option<Store>) -> impl std::future::Future<Output = Option<VaultHeader>> + use<> {
-    let store = store.clone();
-    async move {
-        let bytes = store?.get(VAULT_RECORD).await.ok()??;
-        VaultHeader::from_bytes(&bytes).ok()
     }
 }
 
