@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-exec target/release/sotto-relay --data-dir ./sotto-data "$@"
+# The relay keeps its data under ./sotto-data unless --data-dir (or SOTTO_DATA_DIR) says otherwise.
+exec target/release/sotto-relay "$@"
