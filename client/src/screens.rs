@@ -246,7 +246,7 @@ fn status_line(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
                 <span>{ format!(" · {pending} queued") }</span>
             }
             if app.conn == Conn::Offline {
-                <button class="link" onclick={ctx.link().callback(|_| Msg::Reconnect)}>{ "Retry now" }</button>
+                <button class="link" onclick={ctx.link().callback(|_| Msg::Reconnect)} aria-label="Retry now" title="Retry now">{ "↻" }</button>
             }
         </p>
     }
