@@ -17,6 +17,8 @@ use gloo::timers::callback::{Interval, Timeout};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
 use sotto_shared::{Address, ClientFrame, RelayFrame};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -124,6 +126,8 @@ pub struct App {
     pub has_passphrase: bool,
     /// How many of the open chat's newest messages are rendered.
     pub history_window: usize,
+    /// Unsent text per chat (in memory only).
+    pub drafts: Rc<RefCell<HashMap<Address, String>>>,
     store: Option<Store>,
     /// The vault header while the unlock screen shows.
     locked: Option<VaultHeader>,
@@ -172,6 +176,7 @@ impl Component for App {
             form_error: None,
             has_passphrase: false,
             history_window: HISTORY_WINDOW,
+            drafts: Rc::default(),
             store: None,
             locked: None,
             vault: None,
@@ -370,10 +375,16 @@ impl Component for App {
         // change must not pull someone reading older messages back down).
         if let (Route::Chat(who), Some(m)) = (&self.route, &self.messenger) {
             let shown = (*who, m.messages(who).len());
+            if self.scrolled_for.map(|(a, _)| a) != Some(*who) {
+                // A chat just opened (its composer is new): put its draft back.
+                crate::screens::restore_draft(self.drafts.borrow().get(who).map_or("", String::as_str));
+            }
             if self.scrolled_for != Some(shown) {
                 self.scrolled_for = Some(shown);
                 crate::screens::scroll_to_end();
             }
+        } else {
+            self.scrolled_for = None;
         }
     }
 

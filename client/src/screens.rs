@@ -415,13 +415,22 @@ fn key_banner(m: &Messenger, c: &Contact) -> Html {
 fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
     let to = c.address;
     let link = ctx.link().clone();
+    let drafts = app.drafts.clone();
     let send = move |area: &HtmlTextAreaElement| {
         let text = area.value();
         if !text.trim().is_empty() {
             link.send_message(Msg::SendText(to, text));
             area.set_value("");
+            drafts.borrow_mut().remove(&to);
         }
     };
+    // Drafts are kept per chat, outside the component state, so typing renders nothing.
+    let drafts = app.drafts.clone();
+    let on_input = Callback::from(move |e: InputEvent| {
+        if let Some(area) = target::<HtmlTextAreaElement>(&e) {
+            drafts.borrow_mut().insert(to, area.value());
+        }
+    });
     let send_key = send.clone();
     let on_key = Callback::from(move |e: KeyboardEvent| {
         // Enter sends; Shift+Enter breaks the line; Enter while composing (IME) is left alone.
@@ -448,7 +457,7 @@ fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, c: &Contact) -> Ht
     let messages = &all[all.len().saturating_sub(app.history_window)..];
     let hidden = all.len() - messages.len();
     html! {
-        <section class="conversation" aria-labelledby="chat-title">
+        <section key={c.address.to_hex()} class="conversation" aria-labelledby="chat-title">
             <header class="pane-head">
                 { back_link() }
                 <div class="avatar" aria-hidden="true">{ initial(&c.name) }</div>
@@ -474,7 +483,7 @@ fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, c: &Contact) -> Ht
             </ol>
             if c.notice != Some(ContactNotice::InviteUsed) {
                 <form class="composer" onsubmit={on_submit}>
-                    <textarea id="composer" rows="1" aria-label="Message" placeholder="Message" onkeydown={on_key}
+                    <textarea id="composer" rows="1" aria-label="Message" placeholder="Message" onkeydown={on_key} oninput={on_input}
                         maxlength="32000" />
                     <button type="submit" aria-label="Send">{ "Send" }</button>
                 </form>
@@ -595,7 +604,7 @@ fn safety(ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
     html! {
         <section class="sheet" aria-labelledby="safety-title">
             <header class="pane-head">
-                <a class="back icon-button" href={Route::Chat(c.address).hash()} aria-label="Back to chat">{ "‹" }</a>
+                <a class="icon-button" href={Route::Chat(c.address).hash()} aria-label="Back to chat">{ "‹" }</a>
                 <h2 id="safety-title">{ format!("Safety number with {}", c.name) }</h2>
             </header>
             <div class="sheet-body">
@@ -703,6 +712,17 @@ pub fn download(bytes: &[u8]) {
         a.click();
     }
     let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+/// Puts a chat's unsent text back into its (new) composer.
+pub fn restore_draft(text: &str) {
+    let area = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("composer"))
+        .and_then(|e| e.dyn_into::<HtmlTextAreaElement>().ok());
+    if let Some(area) = area {
+        area.set_value(text);
+    }
 }
 
 /// Keeps the newest message in view.

@@ -189,7 +189,8 @@ test("5. markup in a message is shown literally and runs nothing", async () => {
   await shot(bo.page, "5-bo-literal");
 });
 
-test("safety numbers match and can be marked verified", async () => {
+test("safety numbers match and can be marked verified; a draft survives leaving the chat", async () => {
+  await ada.page.getByRole("textbox", { name: "Message", exact: true }).fill("half-written thought");
   await ada.page.getByRole("link", { name: "Safety number" }).click();
   const a = await ada.page.getByTestId("safety-number").textContent();
   await bo.page.getByRole("link", { name: "Safety number" }).click();
@@ -198,6 +199,9 @@ test("safety numbers match and can be marked verified", async () => {
   assert.equal(a, b);
   await ada.page.getByRole("button", { name: "Mark as verified" }).click();
   await ada.page.getByRole("button", { name: /Verified/ }).waitFor();
+  await ada.page.getByRole("link", { name: "Back to chat" }).click();
+  assert.equal(await ada.page.getByRole("textbox", { name: "Message", exact: true }).inputValue(), "half-written thought");
+  await ada.page.getByRole("link", { name: "Safety number" }).click();
   await shot(ada.page, "safety-number");
   await shot(bo.page, "safety-number-phone");
 });
