@@ -655,7 +655,11 @@ impl App {
                         && !looking
                         && attention::page_hidden()
                     {
-                        attention::notify(&name, p.previews.then_some(text.as_str()));
+                        attention::notify(
+                            &name,
+                            p.previews.then_some(text.as_str()),
+                            Route::Chat(from).hash(),
+                        );
                     }
                 }
                 Event::ContactAdded(_) => {}

@@ -30,8 +30,9 @@ pub fn ask_permission(done: yew::Callback<bool>) {
     });
 }
 
-/// A notification naming the sender; the text only with previews on.
-pub fn notify(sender: &str, text: Option<&str>) {
+/// A notification naming the sender; the text only with previews on. Clicking it focuses the
+/// tab and opens `hash` (the sender's chat).
+pub fn notify(sender: &str, text: Option<&str>, hash: String) {
     if !permission_granted() {
         return;
     }
@@ -43,6 +44,7 @@ pub fn notify(sender: &str, text: Option<&str>) {
         let on_click = Closure::<dyn FnMut()>::new(move || {
             if let Some(w) = web_sys::window() {
                 let _ = w.focus();
+                let _ = w.location().set_hash(&hash);
             }
         });
         n.set_onclick(Some(on_click.as_ref().unchecked_ref()));
