@@ -223,7 +223,7 @@ fn timeline(messages: &[ChatMessage]) -> Html {
         let this_day = Some(day(m.sent_at_ms));
         if this_day != last_day {
             items.push(html! {
-                <li key={format!("day-{}", m.seq)} class="day" role="separator">{ day_label(m.sent_at_ms) }</li>
+                <li key={format!("day-{}", m.seq)} class="day">{ day_label(m.sent_at_ms) }</li>
             });
             last_day = this_day;
         }
@@ -468,7 +468,7 @@ fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, c: &Contact) -> Ht
                 <a class="button secondary" href={Route::Safety(c.address).hash()}>{ "Safety number" }</a>
             </header>
             { key_banner(m, c) }
-            <ol class="messages" aria-label={format!("Messages with {}", c.name)} aria-live="polite">
+            <ol class="messages" aria-label={format!("Messages with {}", c.name)} aria-live="polite" tabindex="0">
                 if hidden > 0 {
                     <li class="earlier">
                         <button class="secondary" onclick={ctx.link().callback(|_| Msg::ShowEarlier)}>

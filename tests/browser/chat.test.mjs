@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startRelay, launchBrowser, newPage, artifacts, createIdentity, connection, haystack } from "./harness.mjs";
+import { startRelay, launchBrowser, newPage, artifacts, createIdentity, connection, haystack, accessibilityProblems } from "./harness.mjs";
 
 let relay, browser, ada, bo;
 const sent = []; // every plaintext typed, checked against the relay's disk and log at the end
@@ -97,7 +97,7 @@ test("2. messages both ways: delivered, then read", async () => {
 
   await row.click();
   await bubble(bo, "Hello Bo! 🌙 Shall we meet at the café?").waitFor();
-  await bo.page.getByRole("separator").getByText("Today").waitFor();
+  await bo.page.locator(".messages .day").getByText("Today").waitFor();
   await bubbles(ada).last().and(ada.page.locator("[data-status=read]")).waitFor();
   assert.equal(await bo.page.title(), "Sotto");
 
@@ -121,6 +121,7 @@ test("2. messages both ways: delivered, then read", async () => {
 test("3. Bo reloads: the passphrase is asked for and the whole history comes back", async () => {
   await bo.page.reload();
   await bo.page.getByRole("heading", { name: "Sotto is locked" }).waitFor();
+  assert.deepEqual(await accessibilityProblems(bo.page), [], "the unlock screen");
   await bo.page.getByLabel("Passphrase").fill("wrong passphrase");
   await bo.page.getByRole("button", { name: "Unlock" }).click();
   await bo.page.getByText("that passphrase is not right").waitFor();
@@ -306,6 +307,24 @@ test("6. no plaintext reached the relay's data dir or log", async () => {
     assert.ok(!all.includes(Buffer.from(text)), `plaintext reached the relay: ${text}`);
   }
 
+});
+
+test("screens pass axe-core's WCAG 2 A/AA checks (serious and critical), light and dark", async () => {
+  const tab = (await ada.context.pages()).at(-1);
+  const screens = [
+    [tab, "#/"], [tab, "#/new"], [tab, "#/settings"],
+    [bo.page, "#/"], [bo.page, "#/settings"],
+  ];
+  const rows = await tab.getByTestId("chat-row").first().getAttribute("href");
+  screens.push([tab, rows], [tab, rows.replace("#/chat/", "#/safety/")]);
+  for (const [page, hash] of screens) {
+    await page.goto(relay.url + "/" + hash);
+    await page.waitForTimeout(200);
+    assert.deepEqual(await accessibilityProblems(page), [], `${hash} in ${page === tab ? "light" : "dark"}`);
+  }
+  // A control: an unnamed button is reported, so the audit can fail.
+  await tab.evaluate(() => document.body.append(document.createElement("button")));
+  assert.ok((await accessibilityProblems(tab)).some((p) => p.startsWith("button-name")));
 });
 
 test("no page logged an error beyond the expected failed reconnections", async () => {

@@ -1,7 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startRelay, launchBrowser, newPage, artifacts } from "./harness.mjs";
+import { startRelay, launchBrowser, newPage, artifacts, accessibilityProblems } from "./harness.mjs";
 
 let relay, browser;
 before(async () => {
@@ -21,6 +21,7 @@ test("the app loads from the relay and shows the first screen without errors", a
   await page.getByRole("heading", { name: "Create your identity" }).waitFor();
   const name = page.getByLabel("Display name");
   await name.waitFor();
+  assert.deepEqual(await accessibilityProblems(page), []);
   await page.screenshot({ path: join(artifacts, "first-screen.png"), fullPage: true });
 
   // An empty name is refused with a plain-words message.
@@ -48,6 +49,7 @@ test("phone-sized dark mode renders the first screen", async () => {
   await page.goto(relay.url + "/");
   await page.getByRole("heading", { name: "Create your identity" }).waitFor();
   await page.screenshot({ path: join(artifacts, "first-screen-phone-dark.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), []);
   assert.deepEqual(errors, []);
   await context.close();
 });

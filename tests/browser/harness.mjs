@@ -90,3 +90,15 @@ export function haystack(dir, extra = "") {
   walk(dir);
   return Buffer.concat(parts);
 }
+
+const axeSource = readFileSync(join(root, "node_modules", "axe-core", "axe.min.js"), "utf8");
+
+/** Runs axe-core (WCAG 2 A/AA rules) on the page; returns the serious and critical findings. */
+export async function accessibilityProblems(page) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } }));
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+}
