@@ -235,14 +235,7 @@ impl Component for App {
             }
             Msg::Loaded(vault, records) => {
                 self.busy = false;
-                let restored = records.and_then(|records| {
-                    let mut open = Vec::with_capacity(records.len());
-                    for (name, sealed) in records.into_iter().filter(|(n, _)| n != VAULT_RECORD) {
-                        let plain = vault.open(&name, &sealed).map_err(|e| format!("{name}: {e}"))?;
-                        open.push((name, plain.to_vec()));
-                    }
-                    Messenger::restore(open).map_err(|e| e.to_string())
-                });
+                let restored = records.and_then(|records| restore_sealed(&vault, &records));
                 match restored {
                     Ok(m) => {
                         self.vault = Some(vault);
@@ -393,6 +386,16 @@ impl Component for App {
     }
 }
 
+/// Opens sealed records (all but the vault header) and rebuilds the messenger from them.
+fn restore_sealed(vault: &Vault, records: &[(String, Vec<u8>)]) -> Result<Messenger, String> {
+    let mut open = Vec::with_capacity(records.len());
+    for (name, sealed) in records.iter().filter(|(n, _)| n != VAULT_RECORD) {
+        let plain = vault.open(name, sealed).map_err(|e| format!("{name}: {e}"))?;
+        open.push((name.clone(), plain.to_vec()));
+    }
+    Messenger::restore(open).map_err(|e| e.to_string())
+}
+
 fn current_route() -> Route {
     Route::parse(&location().and_then(|l| l.hash().ok()).unwrap_or_default())
 }
@@ -490,16 +493,9 @@ impl App {
 
     fn install_backup(&mut self, ctx: &Context<Self>, restored: backup::Restored) {
         let backup::Restored { vault, header, records } = restored;
-        let mut open = Vec::new();
-        for (name, sealed) in &records {
-            match vault.open(name, sealed) {
-                Ok(p) => open.push((name.clone(), p.to_vec())),
-                Err(e) => return self.form_error = Some(format!("The backup is damaged ({name}): {e}")),
-            }
-        }
-        let m = match Messenger::restore(open) {
+        let m = match restore_sealed(&vault, &records) {
             Ok(m) => m,
-            Err(e) => return self.form_error = Some(e.to_string()),
+            Err(e) => return self.form_error = Some(format!("The backup is damaged: {e}")),
         };
         self.stop_connection();
         let mut raw: Vec<(String, Option<Vec<u8>>)> = vec![(VAULT_RECORD.into(), Some(header.to_bytes()))];
@@ -649,10 +645,9 @@ impl App {
         for event in events {
             match event {
                 Event::Message { from, name, text } => {
-                    let looking = self.route == Route::Chat(from) && !attention::page_hidden();
-                    if let Some(p) = self.messenger.as_ref().map(|m| m.profile().clone())
+                    // Only a hidden tab notifies: a visible one shows the message itself.
+                    if let Some(p) = self.messenger.as_ref().map(Messenger::profile)
                         && p.notifications
-                        && !looking
                         && attention::page_hidden()
                     {
                         attention::notify(

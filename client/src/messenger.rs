@@ -140,6 +140,13 @@ pub struct ChatMessage {
     pub status: Status,
 }
 
+impl ChatMessage {
+    /// Received and not read yet.
+    pub fn is_unread(&self) -> bool {
+        !self.outgoing && self.status == Status::Delivered
+    }
+}
+
 /// An envelope the relay has not confirmed yet; resent after every login.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Outbound {
@@ -198,6 +205,14 @@ fn engine_record_name(key: &StorageKey) -> String {
 
 fn message_name(m: &ChatMessage) -> String {
     format!("msg/{}/{:016x}", m.contact.to_hex(), m.seq)
+}
+
+fn outbox_name(seq: u64) -> String {
+    format!("outbox/{seq:016x}")
+}
+
+fn contact_write(c: &Contact) -> (String, Option<Vec<u8>>) {
+    (format!("contact/{}", c.address.to_hex()), Some(encode(c)))
 }
 
 pub struct Messenger {
@@ -338,7 +353,7 @@ impl Messenger {
                 ChatSummary {
                     contact: c.clone(),
                     activity_ms: last.as_ref().map_or(c.added_at_ms, |m| m.sent_at_ms.max(c.added_at_ms)),
-                    unread: msgs.iter().filter(|m| !m.outgoing && m.status == Status::Delivered).count(),
+                    unread: msgs.iter().filter(|m| m.is_unread()).count(),
                     last,
                 }
             })
@@ -352,7 +367,7 @@ impl Messenger {
     }
 
     pub fn unread_total(&self) -> usize {
-        self.chats.values().flatten().filter(|m| !m.outgoing && m.status == Status::Delivered).count()
+        self.chats.values().flatten().filter(|m| m.is_unread()).count()
     }
 
     /// The safety number and QR payload shared with a contact.
@@ -410,28 +425,32 @@ impl Messenger {
         Ok(fx)
     }
 
-    fn on_sent(&mut self, envelope: MessageId) -> Effects {
-        let mut fx = Effects::default();
-        let Some((&seq, _)) = self.outbox.iter().find(|(_, o)| o.envelope == envelope) else {
-            return fx;
-        };
-        if let Some(o) = self.outbox.remove(&seq) {
-            fx.writes.push((format!("outbox/{seq:016x}"), None));
-            if let Some((contact, mseq)) = o.message {
-                fx.writes.extend(self.set_status(&contact, |m| m.seq == mseq, Status::Sent));
-            }
+    fn outbound_seq(&self, envelope: MessageId) -> Option<u64> {
+        self.outbox.iter().find(|(_, o)| o.envelope == envelope).map(|(&seq, _)| seq)
+    }
+
+    /// Removes an envelope from the outbox; the message it carries takes `status`.
+    fn settle_outbound(&mut self, seq: u64, status: Status) -> RecordWrites {
+        let Some(o) = self.outbox.remove(&seq) else { return Vec::new() };
+        let mut writes = vec![(outbox_name(seq), None)];
+        if let Some((contact, mseq)) = o.message {
+            writes.extend(self.set_status(&contact, |m| m.seq == mseq, status));
         }
-        fx
+        writes
+    }
+
+    fn on_sent(&mut self, envelope: MessageId) -> Effects {
+        let writes = self.outbound_seq(envelope).map(|seq| self.settle_outbound(seq, Status::Sent));
+        Effects { writes: writes.unwrap_or_default(), ..Effects::default() }
     }
 
     fn on_refused(&mut self, code: ErrorCode, message: &str, envelope: MessageId) -> Effects {
         let permanent =
             matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
         let mut fx = Effects::default();
-        let Some((&seq, o)) = self.outbox.iter().find(|(_, o)| o.envelope == envelope) else {
-            return fx;
-        };
-        let to = self.contacts.get(&o.to).map_or("your contact".to_string(), |c| c.name.clone());
+        let Some(seq) = self.outbound_seq(envelope) else { return fx };
+        let to = self.outbox[&seq].to;
+        let to = self.contacts.get(&to).map_or("your contact".to_string(), |c| c.name.clone());
         if !permanent {
             // Kept in the outbox: the next login resends it.
             if code == ErrorCode::MailboxFull {
@@ -439,12 +458,7 @@ impl Messenger {
             }
             return fx;
         }
-        let message_ref = o.message;
-        self.outbox.remove(&seq);
-        fx.writes.push((format!("outbox/{seq:016x}"), None));
-        if let Some((contact, mseq)) = message_ref {
-            fx.writes.extend(self.set_status(&contact, |m| m.seq == mseq, Status::Failed));
-        }
+        fx.writes = self.settle_outbound(seq, Status::Failed);
         fx.events.push(Event::Problem(format!("A message to {to} could not be sent: {message}")));
         fx
     }
@@ -501,7 +515,7 @@ impl Messenger {
                 Body::InviteUsed => {
                     if let Some(c) = self.contacts.get_mut(&from) {
                         c.notice = Some(ContactNotice::InviteUsed);
-                        fx.writes.push((format!("contact/{}", from.to_hex()), Some(encode(&*c))));
+                        fx.writes.push(contact_write(c));
                     }
                 }
                 Body::Receipt { kind, ids } => {
@@ -583,7 +597,7 @@ impl Messenger {
                 Contact { address, identity, name, verified: false, notice: same_name, added_at_ms: now_ms }
             }
         };
-        fx.writes.push((format!("contact/{}", address.to_hex()), Some(encode(&contact))));
+        fx.writes.push(contact_write(&contact));
         self.contacts.insert(address, contact);
         fx
     }
@@ -630,7 +644,7 @@ impl Messenger {
         let seq = self.seq();
         let o = Outbound { envelope: MessageId(envelope), to: *to, payload, message };
         let mut fx = engine_effects(out);
-        fx.writes.push((format!("outbox/{seq:016x}"), Some(encode(&o))));
+        fx.writes.push((outbox_name(seq), Some(encode(&o))));
         self.outbox.insert(seq, o);
         Ok((fx, id))
     }
@@ -698,12 +712,8 @@ impl Messenger {
 
     /// Marks a chat's incoming messages read and tells the sender.
     pub fn mark_read(&mut self, contact: &Address, now_ms: u64, e: &mut dyn Entropy) -> Effects {
-        let ids: Vec<[u8; 16]> = self
-            .messages(contact)
-            .iter()
-            .filter(|m| !m.outgoing && m.status == Status::Delivered)
-            .map(|m| m.id)
-            .collect();
+        let ids: Vec<[u8; 16]> =
+            self.messages(contact).iter().filter(|m| m.is_unread()).map(|m| m.id).collect();
         if ids.is_empty() {
             return Effects::default();
         }
@@ -734,8 +744,7 @@ impl Messenger {
         if verified {
             c.notice = None;
         }
-        let write = (format!("contact/{}", contact.to_hex()), Some(encode(&*c)));
-        Effects { writes: vec![write], ..Effects::default() }
+        Effects { writes: vec![contact_write(c)], ..Effects::default() }
     }
 
     pub fn set_notifications(&mut self, notifications: bool, previews: bool) -> Effects {

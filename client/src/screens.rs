@@ -70,13 +70,13 @@ fn other_tab(app: &App, ctx: &Context<App>) -> Html {
     }
 }
 
+/// The element with this id, as `T`.
+fn element<T: JsCast>(id: &str) -> Option<T> {
+    web_sys::window()?.document()?.get_element_by_id(id)?.dyn_into::<T>().ok()
+}
+
 fn input_value(id: &str) -> String {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id(id))
-        .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
-        .map(|i| i.value())
-        .unwrap_or_default()
+    element::<HtmlInputElement>(id).map(|i| i.value()).unwrap_or_default()
 }
 
 fn welcome(app: &App, ctx: &Context<App>) -> Html {
@@ -123,12 +123,7 @@ fn restore_form(app: &App, ctx: &Context<App>) -> Html {
     let link = ctx.link().clone();
     let on_submit = Callback::from(move |e: SubmitEvent| {
         e.prevent_default();
-        let file = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id("backup-file"))
-            .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
-            .and_then(|i| i.files())
-            .and_then(|f| f.get(0));
+        let file = element::<HtmlInputElement>("backup-file").and_then(|i| i.files()).and_then(|f| f.get(0));
         match file {
             Some(f) => link.send_message(Msg::Import(f, input_value("backup-passphrase"))),
             None => link.send_message(Msg::Toast(Some("Choose a backup file first.".into()))),
@@ -443,11 +438,7 @@ fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, c: &Contact) -> Ht
     });
     let on_submit = Callback::from(move |e: SubmitEvent| {
         e.prevent_default();
-        let area = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id("composer"))
-            .and_then(|e| e.dyn_into::<HtmlTextAreaElement>().ok());
-        if let Some(area) = area {
+        if let Some(area) = element::<HtmlTextAreaElement>("composer") {
             send(&area);
             let _ = area.focus();
         }
@@ -716,11 +707,7 @@ pub fn download(bytes: &[u8]) {
 
 /// Puts a chat's unsent text back into its (new) composer.
 pub fn restore_draft(text: &str) {
-    let area = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("composer"))
-        .and_then(|e| e.dyn_into::<HtmlTextAreaElement>().ok());
-    if let Some(area) = area {
+    if let Some(area) = element::<HtmlTextAreaElement>("composer") {
         area.set_value(text);
     }
 }
