@@ -78,7 +78,7 @@ async fn main() {
         }
         Scenario::Idle { connections, relay_pid } => run_idle(&url, &origin, connections, relay_pid).await,
         Scenario::Durable { senders, size, seconds, window } => {
-            run_durable(&url, senders, size, seconds, window).await
+            run_durable(&url, &origin, senders, size, seconds, window).await
         }
     };
     if let Err(e) = result {
@@ -307,13 +307,22 @@ async fn run_idle(url: &str, origin: &str, connections: usize, pid: u32) -> Resu
     Ok(())
 }
 
-async fn run_durable(url: &str, senders: usize, size: usize, seconds: u64, window: usize) -> Result<()> {
+async fn run_durable(
+    url: &str,
+    origin: &str,
+    senders: usize,
+    size: usize,
+    seconds: u64,
+    window: usize,
+) -> Result<()> {
     let acked = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..senders {
-        // Each sender writes to its own offline mailbox (nobody is logged in to read it).
-        let to = Address::from_identity_key(&Identity::generate()?.public().signing_key);
+        // Each sender writes to its own offline mailbox: opened once by logging in, then left.
+        let owner = Identity::generate()?;
+        drop(login(url, origin, &owner).await?);
+        let to = Address::from_identity_key(&owner.public().signing_key);
         let (mut tx, mut rx, _) = open(url).await?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(window));
         let acks = in_flight.clone();

@@ -44,6 +44,11 @@ pub struct Config {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    /// Tests only: hold a logging-in connection this long between being listed as online and
+    /// its writer learning its mailbox, so tests can make live pushes land in that window.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub test_attach_delay_ms: u64,
 }
 
 /// Abuse and resource limits. Defaults suit a small self-hosted relay.
@@ -60,6 +65,12 @@ pub struct Limits {
     /// Most bytes queued for one mailbox.
     #[arg(long, env = "SOTTO_MAX_QUEUED_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_queued_bytes: u64,
+
+    /// Storage budget of the whole relay, in bytes: envelopes' payloads plus a fixed cost per
+    /// stored record. At the budget, sends are refused with `StoreFull`; reads and acks go on.
+    /// The store file takes up to about twice this on disk.
+    #[arg(long, env = "SOTTO_MAX_STORE_BYTES", default_value_t = 1 << 30)]
+    pub max_store_bytes: u64,
 
     /// Frames per second one connection may send (sustained; bursts up to twice that).
     #[arg(long, env = "SOTTO_RATE_PER_CONNECTION", default_value_t = 200)]

@@ -5,6 +5,7 @@ use crate::hub::{Control, Delivery, Handle};
 use crate::limits::ConnectionRate;
 use crate::server::{LOW_PREKEYS, Relay, unix_now};
 use crate::store::{NewEnvelope, Write, WriteResult};
+use crate::writer::{Admission, IDENTITY_COST, ONE_TIME_PREKEY_COST, Refusal};
 use bytes::Bytes;
 use ed25519_dalek::{Signature as DalekSignature, VerifyingKey};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -239,14 +240,19 @@ impl Session {
         self.address = Some(address);
         self.relay.metrics.authenticated.fetch_add(1, Relaxed);
         let store = self.relay.store.clone();
-        let (queued, remaining) = tokio::task::spawn_blocking(move || {
+        let (queued, remaining, known) = tokio::task::spawn_blocking(move || {
             (
                 store.queued(&address).map(|q| q.0).unwrap_or(0),
                 store.prekeys_remaining(&address).ok().flatten(),
+                store.mailbox_view(&address, &MessageId([0; 16])).is_ok_and(|v| v.exists),
             )
         })
         .await
-        .unwrap_or((0, None));
+        .unwrap_or((0, None, true));
+        // Logging in opens the mailbox: from now on others may send to it.
+        if !known && self.relay.writer.has_room(IDENTITY_COST) {
+            let _ = self.relay.writer.write(Write::Register { identity }).await;
+        }
         self.reply(
             RelayFrame::Authenticated { address, queued: u32::try_from(queued).unwrap_or(u32::MAX) },
             permit,
@@ -256,7 +262,8 @@ impl Session {
         }
         // Attach after the Authenticated reply is queued, so it precedes any delivery.
         let writer = &self.relay.writer;
-        self.relay.hub.attach(address, self.handle.clone(), || writer.allocated());
+        let delay = std::time::Duration::from_millis(self.relay.config.test_attach_delay_ms);
+        self.relay.hub.attach(address, &self.handle, || writer.allocated(), delay).await;
         debug!(?address, "authenticated");
         true
     }
@@ -287,37 +294,48 @@ impl Session {
         let replies = self.replies.clone();
         let envelope =
             NewEnvelope { seq: 0, to, id, received_at: now, expires_at: now + u64::from(ttl_secs), payload };
-        let seq = self.relay.writer.enqueue(
-            envelope,
-            Box::new(move |result| {
-                let frame = match result {
-                    Ok(WriteResult::Enqueued) => {
-                        relay.metrics.envelopes_sent.fetch_add(1, Relaxed);
-                        relay.metrics.envelopes_queued.fetch_add(1, Relaxed);
-                        RelayFrame::Sent { id }
-                    }
-                    Ok(WriteResult::EnqueuedAndAcked) => {
-                        relay.metrics.envelopes_sent.fetch_add(1, Relaxed);
-                        relay.metrics.envelopes_acked.fetch_add(1, Relaxed);
-                        RelayFrame::Sent { id }
-                    }
-                    Ok(WriteResult::Duplicate) => RelayFrame::Sent { id },
-                    Ok(WriteResult::MailboxFull) => {
-                        error(ErrorCode::MailboxFull, "the recipient's mailbox is full", Some(id))
-                    }
-                    _ => {
-                        error(ErrorCode::Internal, "the relay could not store this envelope; retry", Some(id))
-                    }
-                };
-                answer(&relay, &replies, &frame, permit);
-            }),
-        );
-        // Forward to online recipients now, without waiting for the disk. If the commit then
-        // fails, the sender gets an error instead of `Sent` and resends; the recipient drops the
-        // duplicate by id. The recipient's `Ack` is queued after this envelope, so it finds it.
-        if let Some(seq) = seq {
-            let pushed = self.relay.hub.push(&to, Delivery { seq, frame: deliver });
-            self.relay.metrics.envelopes_pushed.fetch_add(pushed as u64, Relaxed);
+        let done: crate::writer::Done = Box::new(move |result| {
+            let frame = match result {
+                Ok(WriteResult::Enqueued) => {
+                    relay.metrics.envelopes_sent.fetch_add(1, Relaxed);
+                    relay.metrics.envelopes_queued.fetch_add(1, Relaxed);
+                    RelayFrame::Sent { id }
+                }
+                Ok(WriteResult::EnqueuedAndAcked) => {
+                    relay.metrics.envelopes_sent.fetch_add(1, Relaxed);
+                    relay.metrics.envelopes_acked.fetch_add(1, Relaxed);
+                    RelayFrame::Sent { id }
+                }
+                Ok(WriteResult::Duplicate) => RelayFrame::Sent { id },
+                Ok(WriteResult::MailboxFull) => {
+                    error(ErrorCode::MailboxFull, "the recipient's mailbox is full", Some(id))
+                }
+                _ => error(ErrorCode::Internal, "the relay could not store this envelope; retry", Some(id)),
+            };
+            answer(&relay, &replies, &frame, permit);
+        });
+        // Admitted envelopes go to online recipients at once, without waiting for the disk,
+        // pushed under the admission lock so that every connection sees them in sequence order.
+        // If the commit then fails, the sender gets an error instead of `Sent` and resends; the
+        // recipient drops the duplicate by id. The recipient's `Ack` is queued after this
+        // envelope, so it finds it.
+        let hub = &self.relay.hub;
+        let metrics = &self.relay.metrics;
+        let admission = self.relay.writer.enqueue(envelope, done, |seq| {
+            let pushed = hub.push(&to, Delivery { seq, frame: deliver });
+            metrics.envelopes_pushed.fetch_add(pushed as u64, Relaxed);
+        });
+        if let Admission::Refused(refusal) = admission {
+            let (code, msg) = match refusal {
+                Refusal::UnknownMailbox => (ErrorCode::UnknownMailbox, "nobody has opened that mailbox"),
+                Refusal::MailboxFull => (ErrorCode::MailboxFull, "the recipient's mailbox is full"),
+                Refusal::StoreFull => (ErrorCode::StoreFull, "the relay's storage is full; try again later"),
+                Refusal::Unavailable => {
+                    (ErrorCode::Internal, "the relay could not store this envelope; retry")
+                }
+            };
+            // `done` was dropped with the permit inside it; this reply goes out unbounded.
+            self.reply(error(code, msg, Some(id)), None);
         }
     }
 
@@ -334,7 +352,7 @@ impl Session {
         self.relay.writer.submit(
             Write::Ack { mailbox, ids },
             Box::new(move |result| {
-                if let Ok(WriteResult::Acked { removed }) = result {
+                if let Ok(WriteResult::Acked { removed, .. }) = result {
                     relay.metrics.envelopes_acked.fetch_add(u64::from(removed), Relaxed);
                     relay.metrics.envelopes_queued.fetch_sub(i64::from(removed), Relaxed);
                 }
@@ -357,6 +375,17 @@ impl Session {
             let msg = format!("at most {MAX_PREKEYS_PER_UPLOAD} one-time prekeys per upload");
             return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
         }
+        let mut ids: Vec<u32> = one_time.iter().map(|k| k.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            let msg = "an upload names the same one-time prekey id twice";
+            return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
+        }
+        let cost = IDENTITY_COST + one_time.len() as u64 * ONE_TIME_PREKEY_COST;
+        if !self.relay.writer.has_room(cost) {
+            let msg = "the relay's storage is full; try again later";
+            return self.reply(error(ErrorCode::StoreFull, msg, None), permit);
+        }
         if !verify(&identity.signing_key, &signed_prekey_message(signed.id, &signed.key), &signed.signature) {
             let msg = "the signed prekey's signature does not verify";
             return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
@@ -367,7 +396,7 @@ impl Session {
             Write::PutPrekeys { identity, signed, one_time },
             Box::new(move |result| {
                 let frame = match result {
-                    Ok(WriteResult::PrekeysStored { one_time }) => RelayFrame::PrekeysStored { one_time },
+                    Ok(WriteResult::PrekeysStored { one_time, .. }) => RelayFrame::PrekeysStored { one_time },
                     Ok(WriteResult::TooManyPrekeys) => error(
                         ErrorCode::InvalidRequest,
                         "the relay keeps no more one-time prekeys for you",
@@ -458,7 +487,8 @@ async fn write_loop<S>(
                 Some(Control::Kick) => None,
                 Some(Control::Close) | None => break,
             },
-            d = deliveries.recv() => match d {
+            // Nothing is delivered before the writer knows its mailbox and has read the backlog.
+            d = deliveries.recv(), if mailbox.is_some() => match d {
                 Some(d) if d.seq > last_sent => { last_sent = d.seq; Some(d.frame) }
                 Some(_) => None,
                 None => break,

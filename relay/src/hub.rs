@@ -47,14 +47,24 @@ pub struct Hub {
 
 impl Hub {
     /// Attaches a connection. It starts lagging so that its writer loads the stored backlog
-    /// once everything allocated so far is committed. `allocated` is read only after the
-    /// connection is listed, so any envelope numbered later is also pushed to it.
-    pub fn attach(&self, address: Address, handle: Arc<Handle>, allocated: impl FnOnce() -> u64) {
+    /// once everything allocated so far is committed; its writer takes no delivery before it
+    /// has handled `Attach`, so no live push can overtake the backlog. `allocated` is read only
+    /// after the connection is listed, so any envelope numbered later is also pushed to it.
+    pub async fn attach(
+        &self,
+        address: Address,
+        handle: &Arc<Handle>,
+        allocated: impl FnOnce() -> u64,
+        test_delay: std::time::Duration,
+    ) {
+        handle.lagging.store(true, Ordering::SeqCst);
         if let Ok(mut online) = self.online.lock() {
             online.entry(address).or_default().push(handle.clone());
         }
         handle.lag_seq.fetch_max(allocated(), Ordering::SeqCst);
-        handle.lagging.store(true, Ordering::SeqCst);
+        if !test_delay.is_zero() {
+            tokio::time::sleep(test_delay).await;
+        }
         let _ = handle.control.send(Control::Attach(address));
     }
 

@@ -51,13 +51,24 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     );
     let relay = Arc::new(server::Relay::new(config.clone(), Arc::new(store))?);
     tokio::spawn(relay.clone().housekeeping());
-    let routes = server::routes(relay);
+    let routes = server::routes(relay.clone());
 
     let listener = listen(config.listen)?;
     let addr = listener.local_addr()?;
     // Tests and scripts read this exact line to learn the port.
     info!("listening on http://{addr}");
-    warp::serve(routes).incoming(listener).graceful(shutdown_signal()).run().await;
+    let failed = relay.clone();
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown_signal() => {},
+            _ = failed.writer.failed() => error!("the store cannot be written; shutting down"),
+        }
+    };
+    warp::serve(routes).incoming(listener).graceful(stop).run().await;
+    if !relay.writer.healthy() {
+        // A supervisor restarts the relay on a freshly opened store.
+        return Err("exiting after a failed write: nothing unacknowledged was lost".into());
+    }
     info!("shut down cleanly");
     Ok(())
 }

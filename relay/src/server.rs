@@ -5,7 +5,7 @@ use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::{Quotas, Store, Write, WriteResult};
-use crate::writer::Writer;
+use crate::writer::{Budgets, Writer};
 use crate::{assets, ws};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -16,6 +16,8 @@ use warp::Filter;
 pub const LOW_PREKEYS: u32 = 20;
 /// Most one-time prekeys the relay keeps for one identity.
 pub const MAX_STORED_PREKEYS: u32 = 1000;
+/// Most expired envelopes one purge removes, so a purge never holds the writer for long.
+const PURGE_BATCH: usize = 50_000;
 
 /// State every connection shares.
 pub struct Relay {
@@ -35,12 +37,12 @@ impl Relay {
             max_bytes: config.limits.max_queued_bytes,
             max_one_time_prekeys: MAX_STORED_PREKEYS,
         };
+        let budgets = Budgets { quotas, max_store_bytes: config.limits.max_store_bytes };
         let metrics = Metrics::default();
-        if let Ok((queued, _)) = store.totals() {
-            metrics.envelopes_queued.store(i64::try_from(queued).unwrap_or(i64::MAX), Relaxed);
-        }
+        let totals = store.totals()?;
+        metrics.envelopes_queued.store(i64::try_from(totals.envelopes).unwrap_or(i64::MAX), Relaxed);
         Ok(Relay {
-            writer: Writer::start(store.clone(), quotas, Duration::from_micros(config.commit_window_us))?,
+            writer: Writer::start(store.clone(), budgets, Duration::from_micros(config.commit_window_us))?,
             limits: Limits::new(&config.limits),
             hub: Hub::default(),
             metrics,
@@ -60,8 +62,8 @@ impl Relay {
         loop {
             tick.tick().await;
             self.limits.housekeeping();
-            if let Ok(WriteResult::Purged { removed }) =
-                self.writer.write(Write::Purge { now: unix_now() }).await
+            if let Ok(WriteResult::Purged { removed, .. }) =
+                self.writer.write(Write::Purge { now: unix_now(), limit: PURGE_BATCH }).await
                 && removed > 0
             {
                 self.metrics.envelopes_expired.fetch_add(removed, Relaxed);
@@ -82,7 +84,12 @@ pub fn routes(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     let metrics_relay = relay.clone();
     let metrics = warp::path("metrics").and(warp::path::end()).and(warp::get()).map(move || {
-        let body = metrics_relay.metrics.render();
+        let mut body = metrics_relay.metrics.render();
+        body.push_str(&format!(
+            "# HELP sotto_store_budget_used_bytes Storage budget in use (payloads plus record costs).\n\
+             # TYPE sotto_store_budget_used_bytes gauge\nsotto_store_budget_used_bytes {}\n",
+            metrics_relay.writer.budget_used()
+        ));
         warp::http::Response::builder()
             .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
             .header("cache-control", "no-store")
@@ -90,10 +97,22 @@ pub fn routes(
             .map(warp::reply::Reply::into_response)
             .unwrap_or_else(|_| warp::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())
     });
+    let health_relay = relay.clone();
+    let health = warp::path("healthz").and(warp::path::end()).and(warp::get()).map(move || {
+        let (status, body) = if health_relay.writer.healthy() {
+            (warp::http::StatusCode::OK, "ok: store writable\n")
+        } else {
+            (warp::http::StatusCode::SERVICE_UNAVAILABLE, "failing: the store cannot be written\n")
+        };
+        warp::reply::with_header(warp::reply::with_status(body, status), "cache-control", "no-store")
+            .into_response()
+    });
     warp::path("ws")
         .and(warp::path::end())
         .and(ws::upgrade(relay))
         .or(metrics)
+        .unify()
+        .or(health)
         .unify()
         .or(assets::routes())
         .unify()

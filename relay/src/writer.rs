@@ -1,88 +1,282 @@
-//! The single writer: a thread that owns every write transaction and commits in groups.
+//! The single writer: a thread that owns every write transaction and commits in groups, and the
+//! admission of envelopes in front of it.
 //!
 //! Each job carries a completion callback that runs after its batch is durably committed, so a
 //! `Sent` can never be acknowledged before the envelope is on disk. Whatever arrived while the
 //! previous commit was running forms the next batch: under load, many sends share one fsync.
 //!
-//! Envelope sequence numbers are allocated here, at queueing time and in queue order. That lets
-//! an online recipient get an envelope before its commit finishes (forwarding does not wait for
-//! the disk), while the committed-sequence watermark tells a lagging connection when the store
-//! holds everything up to a given number (see `connection::write_loop`).
+//! **Admission.** An envelope is judged before anyone sees it: its mailbox must exist, it must
+//! not be a duplicate, and it must fit the mailbox quota and the relay's storage budget. Only an
+//! admitted envelope gets a sequence number and is pushed to the recipient's open connections,
+//! at once and without waiting for the disk. Judging, numbering and pushing happen under one
+//! lock, so pushes reach every connection in sequence order, and the queue to this thread is fed
+//! under the same lock, so batches hold consecutive numbers. The committed-sequence watermark
+//! tells a lagging connection when the store holds everything up to a given number (see
+//! `connection::write_loop`).
+//!
+//! Admission reads the store's view of the mailbox outside the lock and counts on top of it the
+//! envelopes admitted but not yet settled (`pending`). A batch that settles removes its envelopes
+//! from `pending` and bumps `settled`; an admission that read the store before such a change
+//! reads again, so nothing is counted twice or missed.
+//!
+//! **Failure.** A batch that fails to commit (disk full, I/O error) fails every job in it and
+//! stops the writer: the relay then shuts down and exits non-zero, so that a supervisor restarts
+//! it on a freshly opened store. It never stays up unable to write.
 
-use crate::store::{NewEnvelope, Quotas, Store, StoreError, Write, WriteResult};
+use crate::store::{MailboxView, NewEnvelope, Quotas, Store, StoreError, Write, WriteResult};
 use sotto_shared::{Address, MessageId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tracing::error;
 
 /// Most jobs in one transaction: bounds commit latency and transaction size.
 const MAX_BATCH: usize = 8192;
 
+/// What each stored record costs in the storage budget, beyond an envelope's payload: redb's
+/// keys, the index entries and record headers. Rough but fixed, so the budget is predictable.
+pub const ENVELOPE_COST: u64 = 160;
+pub const ONE_TIME_PREKEY_COST: u64 = 64;
+pub const IDENTITY_COST: u64 = 320;
+
 pub type Done = Box<dyn FnOnce(Result<WriteResult, ()>) + Send>;
 
+/// The limits admission enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Budgets {
+    pub quotas: Quotas,
+    /// Budget bytes (payloads plus the fixed costs above) the store may hold in total.
+    pub max_store_bytes: u64,
+}
+
+/// Why an envelope was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nobody ever logged in to that mailbox.
+    UnknownMailbox,
+    MailboxFull,
+    /// The relay's storage budget is used up.
+    StoreFull,
+    /// The store could not be read, or the writer has stopped.
+    Unavailable,
+}
+
+/// The outcome of [`Writer::enqueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Numbered, pushed, and queued for the disk; `done` reports the commit.
+    Accepted { seq: u64 },
+    /// Already stored or queued: nothing is pushed or stored again, and `done` runs once the
+    /// original has settled.
+    Duplicate,
+    /// Refused; `done` is dropped without running.
+    Refused(Refusal),
+}
+
 struct Job {
-    op: Write,
+    /// `None` for a barrier: it only waits for everything queued before it to settle.
+    op: Option<Write>,
     done: Done,
+    /// For an admitted envelope: its mailbox, number and budget cost, to settle afterwards.
+    admitted: Option<(Address, u64, u64)>,
+}
+
+/// An admitted envelope whose batch has not settled yet.
+struct Entry {
+    seq: u64,
+    id: MessageId,
+    size: u64,
+    /// Payload bytes of this and every earlier entry of the mailbox (a running sum).
+    cumulative: u64,
+}
+
+/// The envelopes admitted for one mailbox whose batches have not settled yet, in sequence order
+/// (batches settle in order, so settled ones are always a prefix).
+#[derive(Default)]
+struct Pending {
+    entries: VecDeque<Entry>,
+    ids: HashSet<MessageId>,
+}
+
+impl Pending {
+    fn push(&mut self, seq: u64, id: MessageId, size: u64) {
+        let cumulative = self.entries.back().map_or(0, |e| e.cumulative) + size;
+        self.entries.push_back(Entry { seq, id, size, cumulative });
+        self.ids.insert(id);
+    }
+
+    /// Envelopes and bytes numbered from `from` on: those a store snapshot does not hold yet.
+    fn from(&self, from: u64) -> (u64, u64) {
+        let i = self.entries.partition_point(|e| e.seq < from);
+        match (self.entries.get(i), self.entries.back()) {
+            (Some(first), Some(last)) => {
+                ((self.entries.len() - i) as u64, last.cumulative - (first.cumulative - first.size))
+            }
+            _ => (0, 0),
+        }
+    }
+
+    /// Forgets every entry numbered up to `high`.
+    fn settle(&mut self, high: u64) {
+        while self.entries.front().is_some_and(|e| e.seq <= high) {
+            if let Some(e) = self.entries.pop_front() {
+                self.ids.remove(&e.id);
+            }
+        }
+    }
+}
+
+struct Queue {
+    tx: Sender<Job>,
+    next_seq: u64,
+    pending: HashMap<Address, Pending>,
+    /// Budget bytes stored plus admitted and pending.
+    used: u64,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    budgets: Budgets,
+    queue: Mutex<Queue>,
+    /// Bumped, under the queue lock, whenever settled envelopes leave `pending`.
+    settled: AtomicU64,
+    failed: AtomicBool,
+    stopped: Notify,
 }
 
 pub struct Writer {
-    /// The queue and the next sequence number, locked together so numbers enter in order.
-    queue: Mutex<(Sender<Job>, u64)>,
+    shared: Arc<Shared>,
     committed: watch::Receiver<u64>,
 }
 
 impl Writer {
-    pub fn start(store: Arc<dyn Store>, quotas: Quotas, window: Duration) -> Result<Writer, StoreError> {
+    pub fn start(store: Arc<dyn Store>, budgets: Budgets, window: Duration) -> Result<Writer, StoreError> {
         let next_seq = store.next_seq()?;
+        let t = store.totals()?;
+        let used = t.payload_bytes
+            + t.envelopes * ENVELOPE_COST
+            + t.one_time_prekeys * ONE_TIME_PREKEY_COST
+            + t.owners * IDENTITY_COST;
         let (tx, rx) = channel();
         let (committed_tx, committed) = watch::channel(next_seq - 1);
+        let shared = Arc::new(Shared {
+            store,
+            budgets,
+            queue: Mutex::new(Queue { tx, next_seq, pending: HashMap::new(), used }),
+            settled: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            stopped: Notify::new(),
+        });
+        let thread = shared.clone();
         std::thread::Builder::new()
             .name("sotto-writer".into())
-            .spawn(move || run(store, quotas, window, rx, committed_tx))
+            .spawn(move || run(thread, window, rx, committed_tx))
             .map_err(|e| StoreError::Db(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { queue: Mutex::new((tx, next_seq)), committed })
+        Ok(Writer { shared, committed })
+    }
+
+    fn lock(&self) -> Option<MutexGuard<'_, Queue>> {
+        self.shared.queue.lock().ok()
     }
 
     /// Queues a write; `done` runs on the writer thread once it is durable (or failed).
     /// Callbacks must be quick and must not block.
     pub fn submit(&self, op: Write, done: Done) {
-        match self.queue.lock() {
-            Ok(q) => Self::send(&q.0, Job { op, done }),
-            Err(_) => done(Err(())),
+        match self.lock() {
+            Some(q) => send(&q.tx, Job { op: Some(op), done, admitted: None }),
+            None => done(Err(())),
         }
     }
 
-    /// Queues an envelope under a fresh sequence number, which it returns.
-    pub fn enqueue(&self, mut envelope: NewEnvelope, done: Done) -> Option<u64> {
-        let Ok(mut q) = self.queue.lock() else {
-            done(Err(()));
-            return None;
+    /// Judges an envelope (see the module docs); if admitted, numbers it, calls `push` with its
+    /// number under the admission lock, and queues it for the disk.
+    pub fn enqueue(&self, mut envelope: NewEnvelope, done: Done, push: impl FnOnce(u64)) -> Admission {
+        let (to, id, size) = (envelope.to, envelope.id, envelope.payload.len() as u64);
+        let (view, mut q) = loop {
+            let epoch = self.shared.settled.load(SeqCst);
+            let view = match self.shared.store.mailbox_view(&to, &id) {
+                Ok(view) => view,
+                Err(e) => {
+                    error!("cannot read a mailbox to admit an envelope: {e}");
+                    return Admission::Refused(Refusal::Unavailable);
+                }
+            };
+            let Some(q) = self.lock() else { return Admission::Refused(Refusal::Unavailable) };
+            if self.shared.settled.load(SeqCst) == epoch {
+                break (view, q);
+            }
         };
-        let seq = q.1;
-        q.1 += 1;
+        let in_flight = q.pending.get(&to).map_or((0, 0), |p| p.from(view.next_seq));
+        if view.duplicate || q.pending.get(&to).is_some_and(|p| p.ids.contains(&id)) {
+            send(&q.tx, Job { op: None, done, admitted: None });
+            return Admission::Duplicate;
+        }
+        if let Some(refusal) = self.judge(&view, in_flight, q.used, size) {
+            return Admission::Refused(refusal);
+        }
+        let seq = q.next_seq;
+        q.next_seq += 1;
+        let cost = size + ENVELOPE_COST;
+        q.used += cost;
+        q.pending.entry(to).or_default().push(seq, id, size);
         envelope.seq = seq;
-        Self::send(&q.0, Job { op: Write::Enqueue(envelope), done });
-        Some(seq)
+        push(seq);
+        send(&q.tx, Job { op: Some(Write::Enqueue(envelope)), done, admitted: Some((to, seq, cost)) });
+        Admission::Accepted { seq }
     }
 
-    fn send(tx: &Sender<Job>, job: Job) {
-        if let Err(e) = tx.send(job) {
-            // The writer thread is gone: fail the job, never drop it silently.
-            (e.0.done)(Err(()));
+    /// `in_flight`: pending envelopes numbered from the snapshot's `next_seq` on; those below
+    /// it are already in the snapshot's usage.
+    fn judge(&self, view: &MailboxView, in_flight: (u64, u64), used: u64, size: u64) -> Option<Refusal> {
+        if !view.exists {
+            return Some(Refusal::UnknownMailbox);
         }
+        let (count, bytes) = (view.usage.0 + in_flight.0, view.usage.1 + in_flight.1);
+        let quotas = &self.shared.budgets.quotas;
+        if count + 1 > quotas.max_envelopes || bytes + size > quotas.max_bytes {
+            return Some(Refusal::MailboxFull);
+        }
+        if used + size + ENVELOPE_COST > self.shared.budgets.max_store_bytes {
+            return Some(Refusal::StoreFull);
+        }
+        None
+    }
+
+    /// Whether `extra` more budget bytes fit in the store (for prekeys and identities).
+    pub fn has_room(&self, extra: u64) -> bool {
+        self.lock().is_some_and(|q| q.used + extra <= self.shared.budgets.max_store_bytes)
+    }
+
+    /// Budget bytes in use (stored and pending).
+    pub fn budget_used(&self) -> u64 {
+        self.lock().map(|q| q.used).unwrap_or(0)
     }
 
     /// The highest sequence number allocated so far.
     pub fn allocated(&self) -> u64 {
-        self.queue.lock().map(|q| q.1 - 1).unwrap_or(0)
+        self.lock().map(|q| q.next_seq - 1).unwrap_or(0)
     }
 
     /// Watches the highest sequence number whose job has been committed (or refused).
     pub fn committed(&self) -> watch::Receiver<u64> {
         self.committed.clone()
+    }
+
+    /// Whether the last commit succeeded (the writer stops at the first failure).
+    pub fn healthy(&self) -> bool {
+        !self.shared.failed.load(SeqCst)
+    }
+
+    /// Resolves once the writer has stopped after a failed commit.
+    pub async fn failed(&self) {
+        let stopped = self.shared.stopped.notified();
+        if self.shared.failed.load(SeqCst) {
+            return;
+        }
+        stopped.await;
     }
 
     /// Queues a write and waits for its result.
@@ -98,93 +292,155 @@ impl Writer {
     }
 }
 
-fn run(
-    store: Arc<dyn Store>,
-    quotas: Quotas,
-    window: Duration,
-    rx: Receiver<Job>,
-    committed: watch::Sender<u64>,
-) {
+fn send(tx: &Sender<Job>, job: Job) {
+    if let Err(e) = tx.send(job) {
+        // The writer thread is gone: fail the job, never drop it silently.
+        (e.0.done)(Err(()));
+    }
+}
+
+fn run(shared: Arc<Shared>, window: Duration, rx: Receiver<Job>, committed: watch::Sender<u64>) {
     while let Ok(first) = rx.recv() {
-        let mut ops = Vec::with_capacity(64);
-        let mut dones = Vec::with_capacity(64);
-        ops.push(first.op);
-        dones.push(first.done);
+        let mut jobs = vec![first];
         // Gather for a short window: online recipients already have their envelopes (pushed
-        // at queueing), and acks that arrive within the window cancel the writes entirely.
+        // at admission), and acks that arrive within the window cancel the writes entirely.
         let deadline = Instant::now() + window;
-        while ops.len() < MAX_BATCH {
+        while jobs.len() < MAX_BATCH {
             let job = match deadline.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => rx.recv_timeout(left).ok(),
                 _ => rx.try_recv().ok(),
             };
             let Some(job) = job else { break };
-            ops.push(job.op);
-            dones.push(job.done);
+            jobs.push(job);
         }
-        let high =
-            ops.iter().filter_map(|op| if let Write::Enqueue(e) = op { Some(e.seq) } else { None }).max();
-        let cancelled = acked_in_batch(&ops);
-        let mut kept = Vec::with_capacity(ops.len());
-        for (i, op) in ops.into_iter().enumerate() {
-            if !cancelled[i] {
-                kept.push(op);
+        // A purge commits on its own, after the batch: it never fails client writes beside it.
+        let (purges, jobs): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|j| matches!(j.op, Some(Write::Purge { .. })));
+        let ok = commit(&shared, jobs, &committed)
+            && purges.into_iter().all(|p| commit(&shared, vec![p], &committed));
+        if !ok {
+            shared.failed.store(true, SeqCst);
+            shared.stopped.notify_waiters();
+            // Fail whatever is still queued; later submissions fail as the channel closes.
+            while let Ok(job) = rx.try_recv() {
+                (job.done)(Err(()));
             }
-        }
-        match store.write(kept, &quotas) {
-            Ok(results) => {
-                let mut results = results.into_iter();
-                for (i, done) in dones.into_iter().enumerate() {
-                    if cancelled[i] {
-                        done(Ok(WriteResult::EnqueuedAndAcked));
-                    } else {
-                        done(results.next().ok_or(()));
-                    }
-                }
-            }
-            Err(e) => {
-                log_failure(&e);
-                for done in dones {
-                    done(Err(()));
-                }
-            }
-        }
-        // Even a failed batch advances the watermark: its envelopes will never appear, and a
-        // lagging reader must not wait for them forever.
-        if let Some(high) = high {
-            committed.send_if_modified(|c| {
-                let moved = high > *c;
-                *c = (*c).max(high);
-                moved
-            });
+            return;
         }
     }
+}
+
+/// Applies one batch in one transaction, then settles it: callbacks, the admission counts and
+/// the committed watermark. Returns whether the commit succeeded.
+fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bool {
+    let high = jobs.iter().filter_map(|j| j.admitted.map(|(_, seq, _)| seq)).max();
+    let cancelled = acked_in_batch(&jobs);
+    let mut ops = Vec::with_capacity(jobs.len());
+    let mut dones = Vec::with_capacity(jobs.len());
+    let mut settle = Vec::new();
+    for (job, cancelled) in jobs.into_iter().zip(cancelled) {
+        let stored = match job.op {
+            Some(op) if !cancelled => {
+                ops.push(op);
+                true
+            }
+            _ => false,
+        };
+        dones.push((job.done, stored, cancelled, job.admitted.is_some()));
+        settle.extend(job.admitted);
+    }
+    let results = match shared.store.write(ops, &shared.budgets.quotas) {
+        Ok(results) => Some(results),
+        Err(e) => {
+            error!("write batch failed, nothing in it was acknowledged; the relay will exit: {e}");
+            None
+        }
+    };
+    let ok = results.is_some();
+    // Budget changes: what left the store, and what an envelope's admission counted in vain.
+    let mut freed = 0u64;
+    let mut added = 0u64;
+    let mut outcomes = Vec::with_capacity(dones.len());
+    let mut results_iter = results.map(Vec::into_iter);
+    let mut admitted_costs = settle.iter().map(|(_, _, cost)| *cost);
+    for (_, stored, cancelled, admitted) in &dones {
+        let outcome: Result<WriteResult, ()> = if *cancelled {
+            Ok(WriteResult::EnqueuedAndAcked)
+        } else if !*stored {
+            Ok(WriteResult::Duplicate)
+        } else {
+            results_iter.as_mut().and_then(Iterator::next).ok_or(())
+        };
+        match &outcome {
+            Ok(WriteResult::Acked { removed, bytes }) => freed += bytes + u64::from(*removed) * ENVELOPE_COST,
+            Ok(WriteResult::Purged { removed, bytes }) => freed += bytes + removed * ENVELOPE_COST,
+            Ok(WriteResult::PrekeysStored { added: n, .. }) => added += u64::from(*n) * ONE_TIME_PREKEY_COST,
+            Ok(WriteResult::Bundle { bundle: Some(b), .. }) if b.one_time_prekey.is_some() => {
+                freed += ONE_TIME_PREKEY_COST
+            }
+            Ok(WriteResult::Registered { new: true }) => added += IDENTITY_COST,
+            _ => {}
+        }
+        if *admitted {
+            let cost = admitted_costs.next().unwrap_or(0);
+            if !matches!(outcome, Ok(WriteResult::Enqueued)) {
+                freed += cost;
+            }
+        }
+        outcomes.push(outcome);
+    }
+    let mut highest: HashMap<Address, u64> = HashMap::new();
+    for (to, seq, _) in &settle {
+        let h = highest.entry(*to).or_default();
+        *h = (*h).max(*seq);
+    }
+    if let Ok(mut q) = shared.queue.lock() {
+        for (to, high) in highest {
+            if let Some(p) = q.pending.get_mut(&to) {
+                p.settle(high);
+                if p.entries.is_empty() {
+                    q.pending.remove(&to);
+                }
+            }
+        }
+        q.used = (q.used + added).saturating_sub(freed);
+        shared.settled.fetch_add(1, SeqCst);
+    }
+    for ((done, ..), outcome) in dones.into_iter().zip(outcomes) {
+        done(outcome);
+    }
+    // Even a failed batch advances the watermark: its envelopes will never appear, and a
+    // lagging reader must not wait for them forever.
+    if let Some(high) = high {
+        committed.send_if_modified(|c| {
+            let moved = high > *c;
+            *c = (*c).max(high);
+            moved
+        });
+    }
+    ok
 }
 
 /// Marks each `Enqueue` that a later `Ack` in the same batch acknowledges. Such an envelope is
 /// already stored by its recipient, so the relay need not write it (nor delete it): the sender's
 /// `Sent` is then true without touching the disk. The `Ack` itself is still applied, so it also
 /// removes any older stored copy of the same id.
-fn acked_in_batch(ops: &[Write]) -> Vec<bool> {
+fn acked_in_batch(jobs: &[Job]) -> Vec<bool> {
     let mut last_ack: HashMap<(Address, MessageId), usize> = HashMap::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Write::Ack { mailbox, ids } = op {
+    for (i, job) in jobs.iter().enumerate() {
+        if let Some(Write::Ack { mailbox, ids }) = &job.op {
             for id in ids {
                 last_ack.insert((*mailbox, *id), i);
             }
         }
     }
-    ops.iter()
+    jobs.iter()
         .enumerate()
-        .map(|(i, op)| match op {
-            Write::Enqueue(e) => last_ack.get(&(e.to, e.id)).is_some_and(|&j| j > i),
+        .map(|(i, job)| match &job.op {
+            Some(Write::Enqueue(e)) => last_ack.get(&(e.to, e.id)).is_some_and(|&j| j > i),
             _ => false,
         })
         .collect()
-}
-
-fn log_failure(e: &StoreError) {
-    error!("write batch failed, nothing in it was acknowledged: {e}");
 }
 
 #[cfg(test)]
@@ -192,24 +448,31 @@ mod tests {
     use super::*;
     use crate::store::NewEnvelope;
 
-    fn enqueue(to: u8, id: u8) -> Write {
-        Write::Enqueue(NewEnvelope {
+    fn job(op: Write) -> Job {
+        Job { op: Some(op), done: Box::new(|_| {}), admitted: None }
+    }
+
+    fn enqueue(to: u8, id: u8) -> Job {
+        job(Write::Enqueue(NewEnvelope {
             seq: 0,
             to: Address([to; 32]),
             id: MessageId([id; 16]),
             received_at: 0,
             expires_at: 1,
             payload: vec![],
-        })
+        }))
     }
 
-    fn ack(mailbox: u8, ids: &[u8]) -> Write {
-        Write::Ack { mailbox: Address([mailbox; 32]), ids: ids.iter().map(|i| MessageId([*i; 16])).collect() }
+    fn ack(mailbox: u8, ids: &[u8]) -> Job {
+        job(Write::Ack {
+            mailbox: Address([mailbox; 32]),
+            ids: ids.iter().map(|i| MessageId([*i; 16])).collect(),
+        })
     }
 
     #[test]
     fn only_later_acks_of_the_same_mailbox_cancel() {
-        let ops = [ack(1, &[3]), enqueue(1, 1), enqueue(1, 2), enqueue(1, 3), enqueue(2, 1), ack(1, &[1])];
-        assert_eq!(acked_in_batch(&ops), vec![false, true, false, false, false, false]);
+        let jobs = [ack(1, &[3]), enqueue(1, 1), enqueue(1, 2), enqueue(1, 3), enqueue(2, 1), ack(1, &[1])];
+        assert_eq!(acked_in_batch(&jobs), vec![false, true, false, false, false, false]);
     }
 }

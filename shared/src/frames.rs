@@ -143,6 +143,12 @@ pub enum ErrorCode {
     Internal,
     /// A frame arrived in the wrong order (e.g. a second `Hello`).
     Unexpected,
+    /// Nobody has ever logged in to the mailbox an envelope was sent to.
+    UnknownMailbox,
+    /// The relay's storage budget is used up; reading and acknowledging still work.
+    StoreFull,
+    /// The connection did not complete its handshake, or went silent, in time.
+    Timeout,
 }
 
 impl ErrorCode {
@@ -160,6 +166,9 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::Internal => "internal",
             ErrorCode::Unexpected => "unexpected",
+            ErrorCode::UnknownMailbox => "unknown_mailbox",
+            ErrorCode::StoreFull => "store_full",
+            ErrorCode::Timeout => "timeout",
         }
     }
 }

@@ -182,6 +182,15 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Logs in once and leaves: the mailbox exists from then on (the relay refuses mail for
+    /// mailboxes nobody ever opened), and stays offline.
+    pub async fn open_mailbox(relay: &Relay, identity: &sotto_engine::Identity) {
+        let mut authed = Conn::login(relay, identity).await;
+        let _ = authed.conn.ws.close(None).await;
+    }
+}
+
 /// A fresh random message id.
 pub fn message_id() -> sotto_shared::MessageId {
     let mut id = [0u8; 16];

@@ -110,7 +110,9 @@ async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
     let mut anon = Conn::connect(&relay).await;
     anon.hello().await;
     let id = message_id();
-    let nobody = sotto_shared::Address([0x42; 32]);
+    let away = sotto_engine::Identity::generate().unwrap();
+    Conn::open_mailbox(&relay, &away).await;
+    let nobody = away.address();
     anon.send(&ClientFrame::Send { id, to: nobody, ttl_secs: 60, payload: canary.to_vec() }).await;
     assert_eq!(anon.recv().await, Some(RelayFrame::Sent { id }));
 

@@ -36,6 +36,7 @@ async fn expect_silence(conn: &mut Conn) {
 async fn offline_then_online_delivery_in_order_with_ack_and_redelivery() {
     let relay = Relay::start(&[]).await;
     let bob = Identity::generate().unwrap();
+    Conn::open_mailbox(&relay, &bob).await;
 
     // Sealed sender: an unauthenticated connection may send after hello.
     let mut sender = Conn::connect(&relay).await;
@@ -115,6 +116,7 @@ async fn two_tabs_of_one_identity_both_receive_and_one_ack_clears() {
 async fn expired_envelopes_are_never_delivered_and_are_purged() {
     let relay = Relay::start(&["--purge-interval-secs", "1"]).await;
     let bob = Identity::generate().unwrap();
+    Conn::open_mailbox(&relay, &bob).await;
     let mut sender = Conn::connect(&relay).await;
     sender.hello().await;
     let short = message_id();
@@ -241,6 +243,7 @@ async fn nobody_reads_another_mailbox_and_signatures_cannot_be_forged_or_replaye
     assert!(matches!(anon.recv().await, Some(RelayFrame::Error { code: ErrorCode::NotAuthenticated, .. })));
 
     // Mail for Alice goes to Alice only.
+    Conn::open_mailbox(&relay, &alice).await;
     let id = message_id();
     anon.send(&send(alice.address(), id, b"for alice")).await;
     expect_sent(&mut anon, id).await;
@@ -360,6 +363,7 @@ async fn bad_input_gets_errors_and_others_are_unaffected() {
 async fn a_full_mailbox_says_so() {
     let relay = Relay::start(&["--max-queued-envelopes", "2"]).await;
     let bob = Identity::generate().unwrap();
+    Conn::open_mailbox(&relay, &bob).await;
     let mut sender = Conn::connect(&relay).await;
     sender.hello().await;
     for _ in 0..2 {
@@ -389,6 +393,7 @@ async fn acknowledged_sends_survive_sigkill() {
     ];
     let mut relay = Relay::start_in(dir.path(), "127.0.0.1:0", &flags).await;
     let bob = Identity::generate().unwrap();
+    Conn::open_mailbox(&relay, &bob).await;
     let mut sender = Conn::connect(&relay).await;
     sender.hello().await;
 

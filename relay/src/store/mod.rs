@@ -15,8 +15,9 @@ use sotto_shared::{Address, MessageId};
 use std::path::PathBuf;
 use thiserror::Error;
 
-/// Bumped whenever a table's layout changes; the relay refuses a store of another version.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Bumped whenever a table's layout changes. A store one version older is migrated when opened;
+/// any other version is refused.
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -26,11 +27,16 @@ pub enum StoreError {
     SchemaMismatch { path: PathBuf, found: u64 },
     #[error("stored record is damaged: {0}")]
     Corrupt(String),
+    #[error("stored record has version {found}, this relay reads version {expected}")]
+    RecordVersion { found: u8, expected: u8 },
     #[error("storage error: {0}")]
     Db(String),
 }
 
-/// An envelope as kept for its recipient. Stored records are versioned (`v`).
+/// Version of [`StoredEnvelope`] records.
+pub const ENVELOPE_RECORD_VERSION: u8 = 1;
+
+/// An envelope as kept for its recipient. Stored records are versioned (`v`), checked on read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEnvelope {
     pub v: u8,
@@ -40,6 +46,17 @@ pub struct StoredEnvelope {
     pub received_at: u64,
     pub expires_at: u64,
     pub payload: Vec<u8>,
+}
+
+/// Version of the stored identity record (`identities` table).
+pub const IDENTITY_RECORD_VERSION: u8 = 1;
+
+/// A published identity with its current signed prekey, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredIdentity {
+    pub v: u8,
+    pub identity: IdentityPublic,
+    pub signed: SignedPrekey,
 }
 
 /// An envelope to store for `to`. Its `seq` is allocated by the writer when it is queued, so
@@ -58,13 +75,30 @@ pub struct NewEnvelope {
 #[derive(Debug)]
 pub enum Write {
     Enqueue(NewEnvelope),
-    Ack { mailbox: Address, ids: Vec<MessageId> },
-    PutPrekeys { identity: IdentityPublic, signed: SignedPrekey, one_time: Vec<OneTimePrekey> },
-    TakeBundle { address: Address },
-    Purge { now: u64 },
+    Ack {
+        mailbox: Address,
+        ids: Vec<MessageId>,
+    },
+    /// Records that a mailbox exists (its owner logged in); mail to unknown mailboxes is refused.
+    Register {
+        identity: IdentityPublic,
+    },
+    PutPrekeys {
+        identity: IdentityPublic,
+        signed: SignedPrekey,
+        one_time: Vec<OneTimePrekey>,
+    },
+    TakeBundle {
+        address: Address,
+    },
+    /// Deletes at most `limit` envelopes whose TTL ended by `now`, found through the expiry index.
+    Purge {
+        now: u64,
+        limit: usize,
+    },
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteResult {
     Enqueued,
     /// The recipient acknowledged it in the same batch: nothing needed storing.
@@ -74,10 +108,19 @@ pub enum WriteResult {
     MailboxFull,
     Acked {
         removed: u32,
+        /// Payload bytes freed.
+        bytes: u64,
+    },
+    /// `new`: the mailbox was not known before.
+    Registered {
+        new: bool,
     },
     PrekeysStored {
         one_time: u32,
+        /// How many of them are new (duplicates of stored ones are not counted twice).
+        added: u32,
     },
+
     /// More one-time prekeys than one identity may keep.
     TooManyPrekeys,
     Bundle {
@@ -86,7 +129,33 @@ pub enum WriteResult {
     },
     Purged {
         removed: u64,
+        /// Payload bytes freed.
+        bytes: u64,
     },
+}
+
+/// Counts over the whole store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub envelopes: u64,
+    pub payload_bytes: u64,
+    pub one_time_prekeys: u64,
+    pub owners: u64,
+}
+
+/// What the relay must know about a mailbox before it accepts (and forwards) an envelope for it,
+/// read in one snapshot of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxView {
+    /// The owner has logged in at least once.
+    pub exists: bool,
+    /// An envelope with this id is already stored for the mailbox.
+    pub duplicate: bool,
+    /// Envelopes and payload bytes stored for the mailbox.
+    pub usage: (u64, u64),
+    /// The store's next sequence number in this snapshot: every envelope numbered below it has
+    /// been settled (stored or refused) in this snapshot.
+    pub next_seq: u64,
 }
 
 /// Per-mailbox quotas, checked inside the write transaction.
@@ -113,8 +182,10 @@ pub trait Store: Send + Sync + 'static {
     fn prekeys_remaining(&self, address: &Address) -> Result<Option<u32>, StoreError>;
     /// The next unused envelope sequence number.
     fn next_seq(&self) -> Result<u64, StoreError>;
+    /// The mailbox's state as an envelope `id` for it is admitted.
+    fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError>;
     /// Envelopes and bytes queued for one mailbox.
     fn queued(&self, mailbox: &Address) -> Result<(u64, u64), StoreError>;
-    /// Envelopes and bytes queued across all mailboxes (for metrics at start-up).
-    fn totals(&self) -> Result<(u64, u64), StoreError>;
+    /// What the store holds in all (for metrics and the storage budget at start-up).
+    fn totals(&self) -> Result<Totals, StoreError>;
 }

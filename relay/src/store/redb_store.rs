@@ -1,31 +1,45 @@
 //! The embedded default store: one redb file, `<data-dir>/relay.redb`.
 //!
-//! Tables (keys → values):
+//! Tables (keys → values), schema version 2:
 //! - `meta`: `"schema_version"`, `"next_seq"` → u64
 //! - `envelopes`: (mailbox, seq) → postcard `StoredEnvelope`
-//! - `envelope_ids`: (mailbox, message id) → (seq, payload bytes) (deduplication and acks)
+//! - `envelope_index`: (mailbox, message id) → (seq, payload bytes, expires_at): deduplication
+//!   and acks
+//! - `expiry`: (expires_at, mailbox, seq) → (message id, payload bytes): purging without reading
+//!   every envelope
 //! - `mailboxes`: mailbox → (envelopes, bytes) queued
-//! - `identities`: address → postcard (`IdentityPublic`, `SignedPrekey`)
+//! - `owners`: mailbox → () for every identity that logged in or published prekeys
+//! - `identities`: address → postcard `StoredIdentity`
 //! - `one_time_prekeys`: (address, prekey id) → X25519 public key
 //! - `one_time_counts`: address → number of one-time prekeys held
 
-use super::{NewEnvelope, Quotas, SCHEMA_VERSION, Store, StoreError, StoredEnvelope, Write, WriteResult};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use super::{
+    ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas, SCHEMA_VERSION,
+    Store, StoreError, StoredEnvelope, StoredIdentity, Totals, Write, WriteResult,
+};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+    WriteTransaction,
+};
 use sotto_shared::frames::{IdentityPublic, OneTimePrekey, PrekeyBundle, SignedPrekey};
 use sotto_shared::{Address, MessageId};
 use std::collections::HashMap;
 use std::path::Path;
 
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const ENVELOPES: TableDefinition<([u8; 32], u64), &[u8]> = TableDefinition::new("envelopes");
-const IDS: TableDefinition<([u8; 32], [u8; 16]), (u64, u64)> = TableDefinition::new("envelope_ids");
-const MAILBOXES: TableDefinition<[u8; 32], (u64, u64)> = TableDefinition::new("mailboxes");
-const IDENTITIES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("identities");
-const ONE_TIME: TableDefinition<([u8; 32], u32), [u8; 32]> = TableDefinition::new("one_time_prekeys");
-const ONE_TIME_COUNTS: TableDefinition<[u8; 32], u32> = TableDefinition::new("one_time_counts");
+type Mailbox = [u8; 32];
 
-/// Most expired envelopes one purge removes, so a purge never holds the writer for long.
-const PURGE_BATCH: usize = 50_000;
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const ENVELOPES: TableDefinition<(Mailbox, u64), &[u8]> = TableDefinition::new("envelopes");
+const INDEX: TableDefinition<(Mailbox, [u8; 16]), (u64, u64, u64)> = TableDefinition::new("envelope_index");
+const EXPIRY: TableDefinition<(u64, Mailbox, u64), ([u8; 16], u64)> = TableDefinition::new("expiry");
+const MAILBOXES: TableDefinition<Mailbox, (u64, u64)> = TableDefinition::new("mailboxes");
+const OWNERS: TableDefinition<Mailbox, ()> = TableDefinition::new("owners");
+const IDENTITIES: TableDefinition<Mailbox, &[u8]> = TableDefinition::new("identities");
+const ONE_TIME: TableDefinition<(Mailbox, u32), [u8; 32]> = TableDefinition::new("one_time_prekeys");
+const ONE_TIME_COUNTS: TableDefinition<Mailbox, u32> = TableDefinition::new("one_time_counts");
+
+/// Schema 1's id table, replaced by `envelope_index` (which also holds the expiry time).
+const V1_IDS: TableDefinition<(Mailbox, [u8; 16]), (u64, u64)> = TableDefinition::new("envelope_ids");
 
 macro_rules! db_err {
     ($($t:ty),*) => {$(
@@ -49,12 +63,29 @@ impl From<postcard::Error> for StoreError {
     }
 }
 
+fn decode_envelope(bytes: &[u8]) -> Result<StoredEnvelope, StoreError> {
+    let record: StoredEnvelope = postcard::from_bytes(bytes)?;
+    if record.v != ENVELOPE_RECORD_VERSION {
+        return Err(StoreError::RecordVersion { found: record.v, expected: ENVELOPE_RECORD_VERSION });
+    }
+    Ok(record)
+}
+
+fn decode_identity(bytes: &[u8]) -> Result<StoredIdentity, StoreError> {
+    let record: StoredIdentity = postcard::from_bytes(bytes)?;
+    if record.v != IDENTITY_RECORD_VERSION {
+        return Err(StoreError::RecordVersion { found: record.v, expected: IDENTITY_RECORD_VERSION });
+    }
+    Ok(record)
+}
+
 pub struct RedbStore {
     db: Database,
 }
 
 impl RedbStore {
-    /// Opens (creating if needed) `<data_dir>/relay.redb` and checks its schema version.
+    /// Opens (creating if needed) `<data_dir>/relay.redb`, checks its schema version and
+    /// migrates a store of the previous version.
     pub fn open(data_dir: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
@@ -69,12 +100,20 @@ impl RedbStore {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
+                Some(1) => {
+                    drop(meta);
+                    migrate_v1(&tx)?;
+                    tx.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
+                    tracing::info!("store migrated from schema 1 to {SCHEMA_VERSION}");
+                }
                 Some(found) => return Err(StoreError::SchemaMismatch { path, found }),
             }
             // Create every table so that readers never meet a missing one.
             tx.open_table(ENVELOPES)?;
-            tx.open_table(IDS)?;
+            tx.open_table(INDEX)?;
+            tx.open_table(EXPIRY)?;
             tx.open_table(MAILBOXES)?;
+            tx.open_table(OWNERS)?;
             tx.open_table(IDENTITIES)?;
             tx.open_table(ONE_TIME)?;
             tx.open_table(ONE_TIME_COUNTS)?;
@@ -90,17 +129,55 @@ impl RedbStore {
     }
 }
 
+/// Schema 1 → 2: index envelopes by expiry, note every published identity as a mailbox owner,
+/// and version the identity records.
+fn migrate_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
+    {
+        let envelopes = tx.open_table(ENVELOPES)?;
+        let mut index = tx.open_table(INDEX)?;
+        let mut expiry = tx.open_table(EXPIRY)?;
+        for entry in envelopes.iter()? {
+            let (k, v) = entry?;
+            let (mailbox, seq) = k.value();
+            let e = decode_envelope(v.value())?;
+            let size = e.payload.len() as u64;
+            index.insert((mailbox, e.id.0), (seq, size, e.expires_at))?;
+            expiry.insert((e.expires_at, mailbox, seq), (e.id.0, size))?;
+        }
+        let mut identities = tx.open_table(IDENTITIES)?;
+        let mut owners = tx.open_table(OWNERS)?;
+        let old: Vec<(Mailbox, (IdentityPublic, SignedPrekey))> = identities
+            .iter()?
+            .map(|entry| {
+                let (k, v) = entry?;
+                Ok((k.value(), postcard::from_bytes(v.value())?))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for (address, (identity, signed)) in old {
+            let record = StoredIdentity { v: IDENTITY_RECORD_VERSION, identity, signed };
+            identities.insert(address, postcard::to_allocvec(&record)?.as_slice())?;
+            owners.insert(address, ())?;
+        }
+    }
+    if tx.list_tables()?.any(|t| t.name() == V1_IDS.name()) {
+        tx.delete_table(V1_IDS)?;
+    }
+    Ok(())
+}
+
 /// The tables one write transaction touches, opened once per batch.
 struct Tables<'t> {
     meta: redb::Table<'t, &'static str, u64>,
-    envelopes: redb::Table<'t, ([u8; 32], u64), &'static [u8]>,
-    ids: redb::Table<'t, ([u8; 32], [u8; 16]), (u64, u64)>,
-    mailboxes: redb::Table<'t, [u8; 32], (u64, u64)>,
-    identities: redb::Table<'t, [u8; 32], &'static [u8]>,
-    one_time: redb::Table<'t, ([u8; 32], u32), [u8; 32]>,
-    one_time_counts: redb::Table<'t, [u8; 32], u32>,
+    envelopes: redb::Table<'t, (Mailbox, u64), &'static [u8]>,
+    index: redb::Table<'t, (Mailbox, [u8; 16]), (u64, u64, u64)>,
+    expiry: redb::Table<'t, (u64, Mailbox, u64), ([u8; 16], u64)>,
+    mailboxes: redb::Table<'t, Mailbox, (u64, u64)>,
+    owners: redb::Table<'t, Mailbox, ()>,
+    identities: redb::Table<'t, Mailbox, &'static [u8]>,
+    one_time: redb::Table<'t, (Mailbox, u32), [u8; 32]>,
+    one_time_counts: redb::Table<'t, Mailbox, u32>,
     /// Mailbox usage changed in this batch, written back once at the end of it.
-    usage: HashMap<[u8; 32], (u64, u64)>,
+    usage: HashMap<Mailbox, (u64, u64)>,
 }
 
 impl<'t> Tables<'t> {
@@ -108,8 +185,10 @@ impl<'t> Tables<'t> {
         Ok(Tables {
             meta: tx.open_table(META)?,
             envelopes: tx.open_table(ENVELOPES)?,
-            ids: tx.open_table(IDS)?,
+            index: tx.open_table(INDEX)?,
+            expiry: tx.open_table(EXPIRY)?,
             mailboxes: tx.open_table(MAILBOXES)?,
+            owners: tx.open_table(OWNERS)?,
             identities: tx.open_table(IDENTITIES)?,
             one_time: tx.open_table(ONE_TIME)?,
             one_time_counts: tx.open_table(ONE_TIME_COUNTS)?,
@@ -117,14 +196,14 @@ impl<'t> Tables<'t> {
         })
     }
 
-    fn usage(&self, mailbox: &[u8; 32]) -> Result<(u64, u64), StoreError> {
+    fn usage(&self, mailbox: &Mailbox) -> Result<(u64, u64), StoreError> {
         if let Some(u) = self.usage.get(mailbox) {
             return Ok(*u);
         }
         Ok(self.mailboxes.get(mailbox)?.map(|v| v.value()).unwrap_or((0, 0)))
     }
 
-    fn set_usage(&mut self, mailbox: &[u8; 32], usage: (u64, u64)) {
+    fn set_usage(&mut self, mailbox: &Mailbox, usage: (u64, u64)) {
         self.usage.insert(*mailbox, usage);
     }
 
@@ -139,6 +218,8 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Stores an envelope. The relay admitted it already (see `writer.rs`); the duplicate and
+    /// quota checks here are a backstop that keeps the store consistent on its own.
     fn enqueue(
         &mut self,
         next_seq: &mut u64,
@@ -147,7 +228,7 @@ impl<'t> Tables<'t> {
     ) -> Result<WriteResult, StoreError> {
         let NewEnvelope { seq, to, id, received_at, expires_at, payload } = envelope;
         *next_seq = (*next_seq).max(seq + 1);
-        if self.ids.get((to.0, id.0))?.is_some() {
+        if self.index.get((to.0, id.0))?.is_some() {
             return Ok(WriteResult::Duplicate);
         }
         let (count, bytes) = self.usage(&to.0)?;
@@ -155,29 +236,40 @@ impl<'t> Tables<'t> {
         if count + 1 > quotas.max_envelopes || bytes + size > quotas.max_bytes {
             return Ok(WriteResult::MailboxFull);
         }
-        let record = StoredEnvelope { v: 1, seq, id, received_at, expires_at, payload };
+        let record = StoredEnvelope { v: ENVELOPE_RECORD_VERSION, seq, id, received_at, expires_at, payload };
         let encoded = postcard::to_allocvec(&record)?;
         self.envelopes.insert((to.0, seq), encoded.as_slice())?;
-        self.ids.insert((to.0, id.0), (seq, size))?;
+        self.index.insert((to.0, id.0), (seq, size, expires_at))?;
+        self.expiry.insert((expires_at, to.0, seq), (id.0, size))?;
         self.set_usage(&to.0, (count + 1, bytes + size));
         Ok(WriteResult::Enqueued)
     }
 
     fn ack(&mut self, mailbox: Address, ids: &[MessageId]) -> Result<WriteResult, StoreError> {
         let (mut count, mut bytes) = self.usage(&mailbox.0)?;
-        let mut removed = 0;
+        let (mut removed, mut freed) = (0, 0);
         for id in ids {
-            let Some((seq, size)) = self.ids.remove((mailbox.0, id.0))?.map(|v| v.value()) else { continue };
+            let Some((seq, size, expires_at)) = self.index.remove((mailbox.0, id.0))?.map(|v| v.value())
+            else {
+                continue;
+            };
             self.envelopes.remove((mailbox.0, seq))?;
+            self.expiry.remove((expires_at, mailbox.0, seq))?;
             removed += 1;
+            freed += size;
             count = count.saturating_sub(1);
             bytes = bytes.saturating_sub(size);
         }
         self.set_usage(&mailbox.0, (count, bytes));
-        Ok(WriteResult::Acked { removed })
+        Ok(WriteResult::Acked { removed, bytes: freed })
     }
 
-    fn one_time_count(&self, address: &[u8; 32]) -> Result<u32, StoreError> {
+    fn register(&mut self, identity: &IdentityPublic) -> Result<WriteResult, StoreError> {
+        let old = self.owners.insert(Address::from_identity_key(&identity.signing_key).0, ())?;
+        Ok(WriteResult::Registered { new: old.is_none() })
+    }
+
+    fn one_time_count(&self, address: &Mailbox) -> Result<u32, StoreError> {
         Ok(self.one_time_counts.get(address)?.map(|v| v.value()).unwrap_or(0))
     }
 
@@ -190,28 +282,32 @@ impl<'t> Tables<'t> {
     ) -> Result<WriteResult, StoreError> {
         let address = Address::from_identity_key(&identity.signing_key).0;
         let mut count = self.one_time_count(&address)?;
-        let fresh: Vec<_> = one_time
-            .iter()
-            .filter(|k| self.one_time.get((address, k.id)).map(|v| v.is_none()).unwrap_or(false))
-            .collect();
+        let mut fresh = Vec::with_capacity(one_time.len());
+        for k in one_time {
+            if self.one_time.get((address, k.id))?.is_none() {
+                fresh.push(k);
+            }
+        }
         if count as usize + fresh.len() > quotas.max_one_time_prekeys as usize {
             return Ok(WriteResult::TooManyPrekeys);
         }
-        let record = postcard::to_allocvec(&(identity, signed))?;
-        self.identities.insert(address, record.as_slice())?;
+        let record = StoredIdentity { v: IDENTITY_RECORD_VERSION, identity, signed };
+        self.identities.insert(address, postcard::to_allocvec(&record)?.as_slice())?;
+        self.owners.insert(address, ())?;
+        let added = fresh.len() as u32;
         for k in fresh {
             self.one_time.insert((address, k.id), k.key)?;
             count += 1;
         }
         self.one_time_counts.insert(address, count)?;
-        Ok(WriteResult::PrekeysStored { one_time: count })
+        Ok(WriteResult::PrekeysStored { one_time: count, added })
     }
 
     fn take_bundle(&mut self, address: Address) -> Result<WriteResult, StoreError> {
         let Some(raw) = self.identities.get(address.0)? else {
             return Ok(WriteResult::Bundle { bundle: None, remaining: 0 });
         };
-        let (identity, signed_prekey): (IdentityPublic, SignedPrekey) = postcard::from_bytes(raw.value())?;
+        let StoredIdentity { identity, signed: signed_prekey, .. } = decode_identity(raw.value())?;
         drop(raw);
         // Hand out the oldest one-time prekey (lowest id) exactly once.
         let first = self
@@ -234,25 +330,26 @@ impl<'t> Tables<'t> {
         Ok(WriteResult::Bundle { bundle: Some(Box::new(bundle)), remaining })
     }
 
-    fn purge(&mut self, now: u64) -> Result<WriteResult, StoreError> {
+    /// Walks the expiry index from the oldest deadline: only expired entries are read.
+    fn purge(&mut self, now: u64, limit: usize) -> Result<WriteResult, StoreError> {
         let mut expired = Vec::new();
-        for entry in self.envelopes.iter()? {
+        for entry in self.expiry.range((0, [0; 32], 0)..=(now, [0xff; 32], u64::MAX))? {
             let (k, v) = entry?;
-            let record: StoredEnvelope = postcard::from_bytes(v.value())?;
-            if record.expires_at <= now {
-                expired.push((k.value().0, k.value().1, record.id, record.payload.len() as u64));
-                if expired.len() >= PURGE_BATCH {
-                    break;
-                }
+            expired.push((k.value(), v.value()));
+            if expired.len() >= limit {
+                break;
             }
         }
-        for (mailbox, seq, id, size) in &expired {
+        let mut freed = 0;
+        for ((expires_at, mailbox, seq), (id, size)) in &expired {
+            self.expiry.remove((*expires_at, *mailbox, *seq))?;
             self.envelopes.remove((*mailbox, *seq))?;
-            self.ids.remove((*mailbox, id.0))?;
+            self.index.remove((*mailbox, *id))?;
             let (count, bytes) = self.usage(mailbox)?;
             self.set_usage(mailbox, (count.saturating_sub(1), bytes.saturating_sub(*size)));
+            freed += size;
         }
-        Ok(WriteResult::Purged { removed: expired.len() as u64 })
+        Ok(WriteResult::Purged { removed: expired.len() as u64, bytes: freed })
     }
 }
 
@@ -268,11 +365,12 @@ impl Store for RedbStore {
                 let r = match op {
                     Write::Enqueue(envelope) => t.enqueue(&mut next_seq, quotas, envelope)?,
                     Write::Ack { mailbox, ids } => t.ack(mailbox, &ids)?,
+                    Write::Register { identity } => t.register(&identity)?,
                     Write::PutPrekeys { identity, signed, one_time } => {
                         t.put_prekeys(quotas, identity, signed, &one_time)?
                     }
                     Write::TakeBundle { address } => t.take_bundle(address)?,
-                    Write::Purge { now } => t.purge(now)?,
+                    Write::Purge { now, limit } => t.purge(now, limit)?,
                 };
                 results.push(r);
             }
@@ -297,7 +395,7 @@ impl Store for RedbStore {
         let mut out = Vec::new();
         for entry in table.range((mailbox.0, after.saturating_add(1))..=(mailbox.0, u64::MAX))? {
             let (_, v) = entry?;
-            let record: StoredEnvelope = postcard::from_bytes(v.value())?;
+            let record = decode_envelope(v.value())?;
             if record.expires_at > now {
                 out.push(record);
                 if out.len() >= limit {
@@ -320,23 +418,34 @@ impl Store for RedbStore {
         Ok(meta.get("next_seq")?.map(|v| v.value()).unwrap_or(1))
     }
 
+    fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError> {
+        let tx = self.db.begin_read()?;
+        let exists = tx.open_table(OWNERS)?.get(mailbox.0)?.is_some();
+        let duplicate = tx.open_table(INDEX)?.get((mailbox.0, id.0))?.is_some();
+        let usage = tx.open_table(MAILBOXES)?.get(mailbox.0)?.map(|v| v.value()).unwrap_or((0, 0));
+        let next_seq = tx.open_table(META)?.get("next_seq")?.map(|v| v.value()).unwrap_or(1);
+        Ok(MailboxView { exists, duplicate, usage, next_seq })
+    }
+
     fn queued(&self, mailbox: &Address) -> Result<(u64, u64), StoreError> {
         let tx = self.db.begin_read()?;
         let mailboxes = tx.open_table(MAILBOXES)?;
         Ok(mailboxes.get(mailbox.0)?.map(|v| v.value()).unwrap_or((0, 0)))
     }
 
-    fn totals(&self) -> Result<(u64, u64), StoreError> {
+    fn totals(&self) -> Result<Totals, StoreError> {
         let tx = self.db.begin_read()?;
-        let mailboxes = tx.open_table(MAILBOXES)?;
-        let mut total = (0, 0);
-        for entry in mailboxes.iter()? {
-            let (_, v) = entry?;
-            let (c, b) = v.value();
-            total.0 += c;
-            total.1 += b;
+        let mut totals = Totals::default();
+        for entry in tx.open_table(MAILBOXES)?.iter()? {
+            let (c, b) = entry?.1.value();
+            totals.envelopes += c;
+            totals.payload_bytes += b;
         }
-        Ok(total)
+        for entry in tx.open_table(ONE_TIME_COUNTS)?.iter()? {
+            totals.one_time_prekeys += u64::from(entry?.1.value());
+        }
+        totals.owners = tx.open_table(OWNERS)?.len()?;
+        Ok(totals)
     }
 }
 
@@ -369,7 +478,8 @@ mod tests {
             assert_eq!(r, vec![WriteResult::Enqueued, WriteResult::Duplicate, WriteResult::Enqueued]);
             let r = s.write(vec![enqueue(4, 1, 3, 100), enqueue(5, 1, 4, 100)], &Q).unwrap();
             assert_eq!(r, vec![WriteResult::Enqueued, WriteResult::MailboxFull]);
-            assert_eq!(s.totals().unwrap(), (3, 30));
+            let t = s.totals().unwrap();
+            assert_eq!((t.envelopes, t.payload_bytes), (3, 30));
         }
         let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(s.next_seq().unwrap(), 6, "allocated numbers are never reused, stored or not");
@@ -377,25 +487,135 @@ mod tests {
         assert_eq!(backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3, 4]);
         assert_eq!(s.backlog(&Address([1; 32]), 3, 50, 10).unwrap().len(), 1);
         let ack = Write::Ack { mailbox: Address([1; 32]), ids: vec![MessageId([1; 16]), MessageId([9; 16])] };
-        assert_eq!(s.write(vec![ack], &Q).unwrap(), vec![WriteResult::Acked { removed: 1 }]);
-        assert_eq!(s.totals().unwrap(), (2, 20));
+        assert_eq!(s.write(vec![ack], &Q).unwrap(), vec![WriteResult::Acked { removed: 1, bytes: 10 }]);
+        assert_eq!(s.totals().unwrap().payload_bytes, 20);
         assert_eq!(s.queued(&Address([1; 32])).unwrap(), (2, 20));
         // Another mailbox's ack cannot remove ours.
         s.write(vec![Write::Ack { mailbox: Address([2; 32]), ids: vec![MessageId([2; 16])] }], &Q).unwrap();
-        assert_eq!(s.totals().unwrap(), (2, 20));
+        assert_eq!(s.totals().unwrap().envelopes, 2);
     }
 
     #[test]
-    fn expired_envelopes_are_hidden_then_purged() {
+    fn the_mailbox_view_sees_owners_duplicates_usage_and_the_settled_watermark() {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
-        s.write(vec![enqueue(1, 1, 1, 10), enqueue(2, 1, 2, 100)], &Q).unwrap();
+        let identity = IdentityPublic {
+            signing_key: [7; 32],
+            dh_key: [8; 32],
+            dh_signature: sotto_shared::frames::Signature([0; 64]),
+        };
+        let owner = Address::from_identity_key(&[7; 32]);
+        let view = s.mailbox_view(&owner, &MessageId([1; 16])).unwrap();
+        assert_eq!(view, MailboxView { exists: false, duplicate: false, usage: (0, 0), next_seq: 1 });
+        let r = s.write(vec![Write::Register { identity }, Write::Register { identity }], &Q).unwrap();
+        assert_eq!(r, vec![WriteResult::Registered { new: true }, WriteResult::Registered { new: false }]);
+        s.write(vec![enqueue(4, 0, 1, 100)], &Q).unwrap();
+        let mut e = enqueue(5, 0, 1, 100);
+        if let Write::Enqueue(e) = &mut e {
+            e.to = owner;
+        }
+        s.write(vec![e], &Q).unwrap();
+        let view = s.mailbox_view(&owner, &MessageId([1; 16])).unwrap();
+        assert_eq!(view, MailboxView { exists: true, duplicate: true, usage: (1, 10), next_seq: 6 });
+        assert_eq!(s.totals().unwrap().owners, 1);
+    }
+
+    #[test]
+    fn purge_reads_only_the_expiry_index_and_stops_at_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
+        let q = Quotas { max_envelopes: 100, ..Q };
+        s.write(
+            vec![enqueue(1, 1, 1, 10), enqueue(2, 1, 2, 100), enqueue(3, 2, 3, 5), enqueue(4, 2, 4, 12)],
+            &q,
+        )
+        .unwrap();
         assert_eq!(s.backlog(&Address([1; 32]), 0, 20, 10).unwrap().len(), 1);
         assert_eq!(
-            s.write(vec![Write::Purge { now: 20 }], &Q).unwrap(),
-            vec![WriteResult::Purged { removed: 1 }]
+            s.write(vec![Write::Purge { now: 20, limit: 2 }], &q).unwrap(),
+            vec![WriteResult::Purged { removed: 2, bytes: 20 }]
         );
-        assert_eq!(s.totals().unwrap(), (1, 10));
+        assert_eq!(
+            s.write(vec![Write::Purge { now: 20, limit: 10 }], &q).unwrap(),
+            vec![WriteResult::Purged { removed: 1, bytes: 10 }]
+        );
+        let t = s.totals().unwrap();
+        assert_eq!((t.envelopes, t.payload_bytes), (1, 10));
+        // A purged envelope's id is forgotten, and acking it again removes nothing.
+        let ack = Write::Ack { mailbox: Address([2; 32]), ids: vec![MessageId([3; 16])] };
+        assert_eq!(s.write(vec![ack], &q).unwrap(), vec![WriteResult::Acked { removed: 0, bytes: 0 }]);
+    }
+
+    #[test]
+    fn a_record_of_an_unknown_version_is_refused_on_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
+        let record = StoredEnvelope {
+            v: 9,
+            seq: 1,
+            id: MessageId([1; 16]),
+            received_at: 0,
+            expires_at: 99,
+            payload: vec![],
+        };
+        let tx = s.db.begin_write().unwrap();
+        tx.open_table(ENVELOPES)
+            .unwrap()
+            .insert(([1; 32], 1), postcard::to_allocvec(&record).unwrap().as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+        assert!(matches!(
+            s.backlog(&Address([1; 32]), 0, 50, 10),
+            Err(StoreError::RecordVersion { found: 9, expected: 1 })
+        ));
+    }
+
+    #[test]
+    fn a_schema_1_store_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A schema-1 store as the previous release wrote it.
+            let db = Database::create(dir.path().join("relay.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META).unwrap().insert("schema_version", 1).unwrap();
+            tx.open_table(META).unwrap().insert("next_seq", 3).unwrap();
+            let e = StoredEnvelope {
+                v: 1,
+                seq: 2,
+                id: MessageId([5; 16]),
+                received_at: 1,
+                expires_at: 10,
+                payload: vec![1, 2, 3],
+            };
+            tx.open_table(ENVELOPES)
+                .unwrap()
+                .insert(([1; 32], 2), postcard::to_allocvec(&e).unwrap().as_slice())
+                .unwrap();
+            tx.open_table(V1_IDS).unwrap().insert(([1; 32], [5; 16]), (2, 3)).unwrap();
+            tx.open_table(MAILBOXES).unwrap().insert([1; 32], (1, 3)).unwrap();
+            let identity = IdentityPublic {
+                signing_key: [7; 32],
+                dh_key: [8; 32],
+                dh_signature: sotto_shared::frames::Signature([0; 64]),
+            };
+            let signed =
+                SignedPrekey { id: 1, key: [9; 32], signature: sotto_shared::frames::Signature([0; 64]) };
+            let owner = Address::from_identity_key(&[7; 32]).0;
+            tx.open_table(IDENTITIES)
+                .unwrap()
+                .insert(owner, postcard::to_allocvec(&(identity, signed)).unwrap().as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let owner = Address::from_identity_key(&[7; 32]);
+        assert!(s.mailbox_view(&owner, &MessageId([0; 16])).unwrap().exists);
+        assert!(s.mailbox_view(&Address([1; 32]), &MessageId([5; 16])).unwrap().duplicate);
+        let r = s.write(vec![Write::TakeBundle { address: owner }], &Q).unwrap();
+        assert!(matches!(&r[0], WriteResult::Bundle { bundle: Some(b), .. } if b.signed_prekey.id == 1));
+        let r = s.write(vec![Write::Purge { now: 11, limit: 10 }], &Q).unwrap();
+        assert_eq!(r, vec![WriteResult::Purged { removed: 1, bytes: 3 }]);
     }
 
     #[test]
