@@ -80,6 +80,14 @@ pub struct Limits {
     #[arg(long, env = "SOTTO_RATE_PER_IP", default_value_t = 5_000)]
     pub rate_per_ip: u32,
 
+    /// Envelope payload bytes one IP address (an IPv6 /64) may send per second, sustained.
+    #[arg(long, env = "SOTTO_IP_BYTES_PER_SEC", default_value_t = 1 << 20)]
+    pub ip_bytes_per_sec: u32,
+
+    /// Envelope payload bytes one IP address may send in a burst.
+    #[arg(long, env = "SOTTO_IP_BYTES_BURST", default_value_t = 16 << 20)]
+    pub ip_bytes_burst: u32,
+
     /// Most simultaneous WebSocket connections from one IP address.
     #[arg(long, env = "SOTTO_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
     pub max_connections_per_ip: usize,

@@ -284,6 +284,10 @@ impl Session {
             let msg = format!("ttl must be between 1 and {MAX_TTL_SECS} seconds");
             return self.reply(error(ErrorCode::InvalidRequest, msg, Some(id)), permit);
         }
+        if !self.relay.limits.ip_allows_bytes(self.ip, payload.len()) {
+            let msg = "too much sent from your address; slow down";
+            return self.reply(error(ErrorCode::RateLimited, msg, Some(id)), permit);
+        }
         let now = unix_now();
         let deliver = Bytes::from(encode_relay(&RelayFrame::Deliver {
             id,

@@ -1,5 +1,8 @@
-//! Abuse limits: connection counts (per IP and in total) and frame rates (per connection and
-//! per IP). Rates are token buckets from the `governor` crate.
+//! Abuse limits: connection counts (per IP and in total), frame rates (per connection and per
+//! IP) and envelope bytes per IP. Rates are token buckets from the `governor` crate.
+//!
+//! "Per IP" means per IPv4 address, or per IPv6 /64: one customer of an ISP usually holds a
+//! whole /64, so counting single IPv6 addresses would let one person act as billions.
 
 use governor::clock::DefaultClock;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -14,9 +17,32 @@ use std::sync::Mutex;
 pub type ConnectionRate = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 type IpRate = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
 
+/// The key per-IP limits count under: the address itself for IPv4 (and IPv4-mapped IPv6), its
+/// /64 prefix for IPv6.
+pub fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & (u128::MAX << 64);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
 fn quota(per_second: u32) -> Quota {
     let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(per_second.saturating_mul(2).max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(rate).allow_burst(burst)
+}
+
+fn byte_quota(per_second: u32, burst: u32) -> Quota {
+    let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+    // A burst below one largest envelope would refuse it forever.
+    let floor = u32::try_from(sotto_shared::limits::MAX_ENVELOPE_BYTES).unwrap_or(u32::MAX);
+    let burst = NonZeroU32::new(burst.max(floor)).unwrap_or(NonZeroU32::MIN);
     Quota::per_second(rate).allow_burst(burst)
 }
 
@@ -26,6 +52,8 @@ pub struct Limits {
     per_connection_rate: u32,
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
     ip_rate: IpRate,
+    /// Envelope payload bytes per IP.
+    ip_bytes: IpRate,
 }
 
 impl Limits {
@@ -36,11 +64,13 @@ impl Limits {
             per_connection_rate: config.rate_per_connection,
             open: Mutex::new((0, HashMap::new())),
             ip_rate: RateLimiter::keyed(quota(config.rate_per_ip)),
+            ip_bytes: RateLimiter::keyed(byte_quota(config.ip_bytes_per_sec, config.ip_bytes_burst)),
         }
     }
 
     /// Counts a new connection in, or says which limit it breaks.
     pub fn admit(&self, ip: IpAddr) -> Result<ConnectionSlot<'_>, ErrorCode> {
+        let ip = ip_key(ip);
         let mut open = self.open.lock().map_err(|_| ErrorCode::Internal)?;
         let here = open.1.get(&ip).copied().unwrap_or(0);
         if open.0 >= self.max_total || here >= self.max_per_ip {
@@ -57,13 +87,21 @@ impl Limits {
 
     /// Whether one more frame from `ip` is within the per-IP rate.
     pub fn ip_allows(&self, ip: IpAddr) -> bool {
-        self.ip_rate.check_key(&ip).is_ok()
+        self.ip_rate.check_key(&ip_key(ip)).is_ok()
+    }
+
+    /// Whether `ip` may send an envelope of `bytes` more payload now.
+    pub fn ip_allows_bytes(&self, ip: IpAddr, bytes: usize) -> bool {
+        let n = NonZeroU32::new(u32::try_from(bytes.max(1)).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        matches!(self.ip_bytes.check_key_n(&ip_key(ip), n), Ok(Ok(())))
     }
 
     /// Forgets idle IP buckets so the limiter's memory stays bounded.
     pub fn housekeeping(&self) {
         self.ip_rate.retain_recent();
         self.ip_rate.shrink_to_fit();
+        self.ip_bytes.retain_recent();
+        self.ip_bytes.shrink_to_fit();
     }
 }
 
@@ -84,5 +122,21 @@ impl Drop for ConnectionSlot<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ip_key(a), ip_key(b));
+        assert_ne!(ip_key(a), ip_key(c));
+        assert_eq!(ip_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(ip_key("192.0.2.7".parse().unwrap()), "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 }

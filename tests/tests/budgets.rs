@@ -1,0 +1,232 @@
+//! No stranger can fill the disk, a mailbox or the prekey store, and a full disk does not leave
+//! the relay up but unable to write. Against the real binary.
+
+use sotto_engine::Identity;
+use sotto_shared::frames::{OneTimePrekey, SignedPrekey, signed_prekey_message};
+use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, RelayFrame};
+use sotto_tests::{Conn, Relay, message_id};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn send(to: Address, id: MessageId, body: &[u8]) -> ClientFrame {
+    ClientFrame::Send { id, to, ttl_secs: 3600, payload: body.to_vec() }
+}
+
+async fn http_get(relay: &Relay, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(&relay.addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", relay.addr);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out)
+}
+
+#[tokio::test]
+async fn at_the_storage_budget_sends_are_refused_while_reads_and_acks_go_on() {
+    let relay = Relay::start(&["--max-store-bytes", "300000"]).await;
+    let bob = Identity::generate().unwrap();
+    Conn::open_mailbox(&relay, &bob).await;
+    let mut sender = Conn::connect(&relay).await;
+    sender.hello().await;
+    let body = vec![7u8; 20_000];
+    let mut stored = Vec::new();
+    loop {
+        let id = message_id();
+        sender.send(&send(bob.address(), id, &body)).await;
+        match sender.recv().await {
+            Some(RelayFrame::Sent { id: got }) if got == id => stored.push(id),
+            Some(RelayFrame::Error { code: ErrorCode::StoreFull, id: Some(got), .. }) if got == id => break,
+            other => panic!("expected Sent or StoreFull, got {other:?}"),
+        }
+        assert!(stored.len() < 20, "300 kB held more than 20 envelopes of 20 kB");
+    }
+    assert!(stored.len() >= 13, "only {} envelopes of 20 kB fit in 300 kB", stored.len());
+
+    // Reading and acknowledging still work, and free room for new mail.
+    let mut bob_conn = Conn::login(&relay, &bob).await;
+    assert_eq!(bob_conn.queued as usize, stored.len());
+    let mut got = Vec::new();
+    for _ in 0..stored.len() {
+        match bob_conn.conn.recv().await {
+            Some(RelayFrame::Deliver { id, .. }) => got.push(id),
+            other => panic!("expected Deliver, got {other:?}"),
+        }
+    }
+    assert_eq!(got, stored);
+    bob_conn.conn.send(&ClientFrame::Ack { ids: got }).await;
+    let id = message_id();
+    let mut accepted = false;
+    for _ in 0..50 {
+        sender.send(&send(bob.address(), id, &body)).await;
+        match sender.recv().await {
+            Some(RelayFrame::Sent { .. }) => {
+                accepted = true;
+                break;
+            }
+            Some(RelayFrame::Error { code: ErrorCode::StoreFull, .. }) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(accepted, "acknowledged mail did not free the budget");
+    let (_, metrics) = http_get(&relay, "/metrics").await;
+    assert!(metrics.contains("sotto_errors_total{kind=\"store_full\"}"), "{metrics}");
+    assert!(metrics.contains("sotto_store_budget_used_bytes "), "{metrics}");
+}
+
+#[tokio::test]
+async fn one_address_cannot_send_more_than_its_byte_budget() {
+    let relay = Relay::start(&["--ip-bytes-per-sec", "1000", "--ip-bytes-burst", "200000"]).await;
+    let bob = Identity::generate().unwrap();
+    Conn::open_mailbox(&relay, &bob).await;
+    let mut sender = Conn::connect(&relay).await;
+    sender.hello().await;
+    let body = vec![1u8; 50_000];
+    let mut sent = 0;
+    for _ in 0..6 {
+        let id = message_id();
+        sender.send(&send(bob.address(), id, &body)).await;
+        match sender.recv().await {
+            Some(RelayFrame::Sent { .. }) => sent += 1,
+            Some(RelayFrame::Error { code: ErrorCode::RateLimited, id: Some(got), .. }) => {
+                assert_eq!(got, id)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(sent, 4, "a 200 kB burst takes four envelopes of 50 kB");
+}
+
+fn upload(identity: &Identity, ids: &[u32]) -> ClientFrame {
+    let key = [9u8; 32];
+    ClientFrame::UploadPrekeys {
+        signed_prekey: SignedPrekey { id: 1, key, signature: identity.sign(&signed_prekey_message(1, &key)) },
+        one_time: ids.iter().map(|&id| OneTimePrekey { id, key: [id as u8; 32] }).collect(),
+    }
+}
+
+#[tokio::test]
+async fn an_upload_naming_a_prekey_id_twice_is_refused() {
+    let relay = Relay::start(&[]).await;
+    let alice = Identity::generate().unwrap();
+    let mut conn = Conn::login(&relay, &alice).await.conn;
+    conn.send(&upload(&alice, &[1, 2, 2, 3])).await;
+    assert!(matches!(conn.recv().await, Some(RelayFrame::Error { code: ErrorCode::InvalidRequest, .. })));
+    conn.send(&upload(&alice, &[1, 2, 3])).await;
+    assert_eq!(conn.recv().await, Some(RelayFrame::PrekeysStored { one_time: 3 }));
+}
+
+#[tokio::test]
+async fn healthz_reports_a_writable_store() {
+    let relay = Relay::start(&[]).await;
+    let (status, body) = http_get(&relay, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ok: store writable"));
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mounting a tmpfs needs root (CI and scripts/test.sh run as root)");
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// The disk fills up under a stream of sends: the relay stops (non-zero) instead of staying up
+/// unable to write; once space is freed it starts again and every envelope it acknowledged is
+/// delivered.
+#[tokio::test]
+async fn a_full_disk_stops_the_relay_and_after_space_is_freed_nothing_acknowledged_is_lost() {
+    let fs = Tmpfs::mount("6m");
+    let data: PathBuf = fs.path().join("data");
+    let flags = ["--rate-per-connection", "1000000", "--rate-per-ip", "1000000", "--cache-mib", "1"];
+    let mut relay = Relay::start_in(&data, "127.0.0.1:0", &flags).await;
+    let bob = Identity::generate().unwrap();
+    Conn::open_mailbox(&relay, &bob).await;
+    let mut sender = Conn::connect(&relay).await;
+    sender.hello().await;
+    let body = vec![0x5a; 60_000];
+    let mut acknowledged = HashSet::new();
+    let mut refused = 0;
+    'fill: for _ in 0..400 {
+        let id = message_id();
+        sender.send(&send(bob.address(), id, &body)).await;
+        match sender.recv_within(Duration::from_secs(10)).await {
+            Ok(Some(RelayFrame::Sent { id: got })) => {
+                assert_eq!(got, id);
+                acknowledged.insert(id);
+            }
+            Ok(Some(RelayFrame::Error { code: ErrorCode::Internal, .. })) => refused += 1,
+            Ok(Some(RelayFrame::Error { code: ErrorCode::RateLimited, .. })) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Ok(None) => break 'fill,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), relay.child.wait())
+        .await
+        .expect("the relay keeps running after a failed write")
+        .unwrap();
+    assert!(!status.success(), "the relay must exit non-zero so a supervisor restarts it");
+    assert!(relay.log().contains("the store cannot be written"), "{}", relay.log());
+    assert!(!acknowledged.is_empty(), "nothing fitted before the disk was full");
+    eprintln!("{} acknowledged, {refused} refused before the disk filled", acknowledged.len());
+
+    // Space is freed: the relay starts again on the same store and delivers everything it said
+    // it had stored.
+    fs.resize("64m");
+    let relay = Relay::start_in(&data, "127.0.0.1:0", &flags).await;
+    assert_eq!(http_get(&relay, "/healthz").await.0, 200);
+    let mut bob_conn = Conn::login(&relay, &bob).await;
+    let mut delivered = HashSet::new();
+    for _ in 0..bob_conn.queued {
+        match bob_conn.conn.recv().await {
+            Some(RelayFrame::Deliver { id, .. }) => {
+                delivered.insert(id);
+            }
+            other => panic!("expected Deliver, got {other:?}"),
+        }
+    }
+    let lost = acknowledged.difference(&delivered).count();
+    assert_eq!(lost, 0, "{lost} acknowledged envelopes were lost");
+    // And it writes again.
+    let id = message_id();
+    let mut sender = Conn::connect(&relay).await;
+    sender.hello().await;
+    sender.send(&send(bob.address(), id, b"after")).await;
+    assert_eq!(sender.recv().await, Some(RelayFrame::Sent { id }));
+}
