@@ -23,10 +23,22 @@ pub struct Config {
     #[arg(long = "log", env = "SOTTO_LOG", default_value = "info")]
     pub log: String,
 
-    /// The origin clients use to reach this relay (e.g. https://chat.example.org). Clients sign
-    /// it when they authenticate; when unset, the request's Host header is used.
+    /// The origin clients use to reach this relay (e.g. https://chat.example.org). Browsers
+    /// must present it as `Origin` to open /ws, and clients sign it when they log in. When
+    /// unset, only `http://` origins of the listening address are accepted (for 127.0.0.1 also
+    /// `localhost` and `[::1]`); listening on all interfaces then needs this flag.
     #[arg(long, env = "SOTTO_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
+
+    /// Reverse proxies (CIDR, repeatable or comma-separated) whose `X-Forwarded-For` or
+    /// `Forwarded` header names the real client, so per-IP limits count clients, not the proxy.
+    #[arg(long, env = "SOTTO_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+
+    /// Bearer token that opens /metrics to any address. Without it, /metrics answers only
+    /// loopback clients.
+    #[arg(long, env = "SOTTO_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
 
     /// Memory the store may use to cache its pages, in MiB.
     #[arg(long, env = "SOTTO_CACHE_MIB", default_value_t = 128)]
@@ -44,6 +56,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub timeouts: Timeouts,
 
     /// Tests only: hold a logging-in connection this long between being listed as online and
     /// its writer learning its mailbox, so tests can make live pushes land in that window.
@@ -96,7 +111,41 @@ pub struct Limits {
     #[arg(long, env = "SOTTO_MAX_CONNECTIONS", default_value_t = 50_000)]
     pub max_connections: usize,
 
-    /// Frames the relay buffers for one slow reader before it closes the connection.
+    /// Deliveries the relay buffers for one slow reader before it marks it lagging (the
+    /// reader then re-reads what it missed from the store).
     #[arg(long, env = "SOTTO_MAX_OUTBOUND_FRAMES", default_value_t = 256)]
     pub max_outbound_frames: usize,
+
+    /// Bytes of deliveries the relay buffers for one slow reader (same effect as the count).
+    #[arg(long, env = "SOTTO_MAX_OUTBOUND_BYTES", default_value_t = 1 << 20)]
+    pub max_outbound_bytes: usize,
+}
+
+/// How long the relay waits for peers, in seconds.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Timeouts {
+    /// An HTTP request's headers must arrive within this time (also between keep-alive requests).
+    #[arg(long, env = "SOTTO_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// A new WebSocket must say `Hello` within this time.
+    #[arg(long, env = "SOTTO_HELLO_TIMEOUT_SECS", default_value_t = 10)]
+    pub hello_timeout_secs: u64,
+
+    /// The relay pings a WebSocket that has been quiet this long.
+    #[arg(long, env = "SOTTO_PING_INTERVAL_SECS", default_value_t = 30)]
+    pub ping_interval_secs: u64,
+
+    /// A WebSocket from which nothing (not even a pong) arrives for this long is closed.
+    #[arg(long, env = "SOTTO_IDLE_TIMEOUT_SECS", default_value_t = 75)]
+    pub idle_timeout_secs: u64,
+
+    /// A WebSocket whose reader takes nothing for this long while the relay has frames for it is
+    /// closed.
+    #[arg(long, env = "SOTTO_WRITE_STALL_SECS", default_value_t = 20)]
+    pub write_stall_secs: u64,
+
+    /// On SIGTERM, how long open connections get to receive their pending answers.
+    #[arg(long, env = "SOTTO_DRAIN_SECS", default_value_t = 10)]
+    pub drain_secs: u64,
 }

@@ -20,9 +20,11 @@ use sotto_shared::{
 };
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, Ordering::Relaxed};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, warn};
@@ -41,6 +43,8 @@ struct Session {
     identity: Option<IdentityPublic>,
     address: Option<Address>,
     rate: ConnectionRate,
+    /// Bounds the requests in progress; all permits back means every request was answered.
+    in_flight: Arc<Semaphore>,
 }
 
 fn reply(frame: &RelayFrame, permit: Option<OwnedSemaphorePermit>) -> Control {
@@ -58,6 +62,10 @@ fn answer(
         relay.metrics.error(*code);
     }
     let _ = replies.send(reply(frame, permit));
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n.max(1))
 }
 
 fn error(code: ErrorCode, message: impl Into<String>, id: Option<MessageId>) -> RelayFrame {
@@ -89,6 +97,7 @@ where
         control,
         lagging: AtomicBool::new(false),
         lag_seq: AtomicU64::new(0),
+        queued_bytes: AtomicUsize::new(0),
     });
     let writer = tokio::spawn(write_loop(relay.clone(), sink, delivery_rx, control_rx, handle.clone()));
 
@@ -102,6 +111,7 @@ where
         challenge: None,
         identity: None,
         address: None,
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     };
     session.read_loop(stream).await;
 
@@ -109,6 +119,11 @@ where
         relay.hub.detach(&address, handle.id);
         relay.metrics.authenticated.fetch_sub(1, Relaxed);
     }
+    // Every request read gets its answer before the socket closes (commits take milliseconds;
+    // the bound only matters if the store hangs).
+    let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
+    let drain = Duration::from_secs(relay.config.timeouts.drain_secs.max(1));
+    let _ = tokio::time::timeout(drain, session.in_flight.acquire_many(all)).await;
     let _ = handle.control.send(Control::Close);
     drop(session);
     let _ = writer.await;
@@ -124,10 +139,49 @@ impl Session {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let max_frame = self.relay.config.limits.max_frame_bytes.min(sotto_shared::limits::MAX_FRAME_BYTES);
-        while let Some(msg) = stream.next().await {
-            let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+        let t = &self.relay.config.timeouts;
+        let (hello, ping, idle) =
+            (secs(t.hello_timeout_secs), secs(t.ping_interval_secs), secs(t.idle_timeout_secs));
+        let mut stopping = self.relay.stopping.subscribe();
+        let started = Instant::now();
+        let mut last_heard = started;
+        let mut pinged = false;
+        // One timer, moved only when it fires: frames do not touch the timer wheel.
+        let timer = tokio::time::sleep_until(started + hello.min(ping));
+        tokio::pin!(timer);
+        loop {
+            let msg = tokio::select! {
+                msg = stream.next() => msg,
+                () = &mut timer => {
+                    let now = Instant::now();
+                    let greeted = self.challenge.is_some() || self.address.is_some();
+                    if !greeted && now >= started + hello {
+                        let msg = format!("say hello within {} s", hello.as_secs());
+                        self.reply(error(ErrorCode::Timeout, msg, None), None);
+                        break;
+                    }
+                    if pinged && now >= last_heard + idle {
+                        let msg = format!("nothing heard for {} s", idle.as_secs());
+                        self.reply(error(ErrorCode::Timeout, msg, None), None);
+                        break;
+                    }
+                    if !pinged && now >= last_heard + ping {
+                        let _ = self.replies.send(Control::Ping);
+                        pinged = true;
+                    }
+                    let next = if !greeted { started + hello } else if pinged { last_heard + idle } else { last_heard + ping };
+                    timer.as_mut().reset(next.max(now + Duration::from_millis(10)));
+                    continue;
+                }
+                _ = stopping.wait_for(|s| *s) => break,
+                // The writer gave up on the socket (a reader that stopped reading).
+                () = self.replies.closed() => break,
+            };
+            let Some(msg) = msg else { break };
+            last_heard = Instant::now();
+            pinged = false;
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else { break };
             let bytes = match msg {
                 Ok(Message::Binary(bytes)) => bytes,
                 Ok(Message::Text(_)) => {
@@ -445,6 +499,33 @@ fn verify(key: &[u8; 32], message: &[u8], signature: &Signature) -> bool {
 
 type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
 
+/// Why the writer stopped writing.
+enum Stop {
+    Socket,
+    Store,
+}
+
+/// Queues a frame on the socket; a reader that takes nothing for `stall` is given up on.
+async fn feed<S>(sink: &mut Sink<S>, msg: Message, stall: Duration) -> Result<(), Stop>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(stall, sink.feed(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Stop::Socket),
+    }
+}
+
+async fn flush<S>(sink: &mut Sink<S>, stall: Duration) -> Result<(), Stop>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(stall, sink.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Stop::Socket),
+    }
+}
+
 /// Owns the socket's sending half. Replies and notices go first; deliveries follow in
 /// store order; after a lag, the missed envelopes are re-read from the store.
 async fn write_loop<S>(
@@ -457,6 +538,7 @@ async fn write_loop<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let batch = relay.config.limits.max_outbound_frames.max(1);
+    let stall = secs(relay.config.timeouts.write_stall_secs);
     let mut committed = relay.writer.committed();
     let mut mailbox: Option<Address> = None;
     let mut last_sent = 0u64;
@@ -471,52 +553,50 @@ async fn write_loop<S>(
             if committed.wait_for(|c| *c >= target).await.is_err() {
                 break;
             }
-            match refill(&relay, &mut sink, mb, &mut last_sent, batch).await {
+            match refill(&relay, &mut sink, mb, &mut last_sent, batch, stall).await {
                 Ok(()) => {}
-                Err(Refill::Socket) => break,
-                Err(Refill::Store) => {
+                Err(Stop::Socket) => break,
+                Err(Stop::Store) => {
                     // Keep the flag so the next wake-up tries again.
                     handle.lagging.store(true, Ordering::SeqCst);
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                     let _ = handle.control.send(Control::Kick);
                 }
             }
             continue;
         }
-        let out: Option<Bytes> = tokio::select! {
+        let out: Option<Message> = tokio::select! {
             biased;
             c = control.recv() => match c {
-                Some(Control::Frame(bytes, _permit)) => Some(bytes),
+                Some(Control::Frame(bytes, _permit)) => Some(Message::Binary(bytes)),
+                Some(Control::Ping) => Some(Message::Ping(Bytes::new())),
                 Some(Control::Attach(a)) => { mailbox = Some(a); None }
                 Some(Control::Kick) => None,
                 Some(Control::Close) | None => break,
             },
             // Nothing is delivered before the writer knows its mailbox and has read the backlog.
             d = deliveries.recv(), if mailbox.is_some() => match d {
-                Some(d) if d.seq > last_sent => { last_sent = d.seq; Some(d.frame) }
-                Some(_) => None,
+                Some(d) => {
+                    handle.queued_bytes.fetch_sub(d.frame.len(), Relaxed);
+                    if d.seq > last_sent { last_sent = d.seq; Some(Message::Binary(d.frame)) } else { None }
+                }
                 None => break,
             },
         };
-        if let Some(bytes) = out {
-            relay.metrics.bytes_out.fetch_add(bytes.len() as u64, Relaxed);
+        if let Some(msg) = out {
+            relay.metrics.bytes_out.fetch_add(msg.len() as u64, Relaxed);
             // Queue the frame; flush (one syscall for many frames) once nothing else is ready.
-            if sink.feed(Message::Binary(bytes)).await.is_err() {
+            if feed(&mut sink, msg, stall).await.is_err() {
                 break;
             }
         }
-        if control.is_empty() && deliveries.is_empty() && sink.flush().await.is_err() {
+        if control.is_empty() && deliveries.is_empty() && flush(&mut sink, stall).await.is_err() {
             break;
         }
     }
     // Replies queued before `Close` went out above, in order; flush them before closing.
-    let _ = sink.flush().await;
-    let _ = sink.close().await;
-}
-
-enum Refill {
-    Socket,
-    Store,
+    let _ = flush(&mut sink, stall).await;
+    let _ = tokio::time::timeout(stall, sink.close()).await;
 }
 
 async fn refill<S>(
@@ -525,7 +605,8 @@ async fn refill<S>(
     mailbox: Address,
     last_sent: &mut u64,
     batch: usize,
-) -> Result<(), Refill>
+    stall: Duration,
+) -> Result<(), Stop>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -535,10 +616,10 @@ where
         let envelopes =
             tokio::task::spawn_blocking(move || store.backlog(&mailbox, after, unix_now(), batch))
                 .await
-                .map_err(|_| Refill::Store)?
+                .map_err(|_| Stop::Store)?
                 .map_err(|e| {
                     warn!("backlog read failed: {e}");
-                    Refill::Store
+                    Stop::Store
                 })?;
         let n = envelopes.len();
         for e in envelopes {
@@ -549,10 +630,10 @@ where
             });
             relay.metrics.bytes_out.fetch_add(frame.len() as u64, Relaxed);
             relay.metrics.envelopes_pushed.fetch_add(1, Relaxed);
-            sink.feed(Message::Binary(frame.into())).await.map_err(|_| Refill::Socket)?;
+            feed(sink, Message::Binary(frame.into()), stall).await?;
             *last_sent = e.seq;
         }
-        sink.flush().await.map_err(|_| Refill::Socket)?;
+        flush(sink, stall).await?;
         if n < batch {
             return Ok(());
         }

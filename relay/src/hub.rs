@@ -7,8 +7,9 @@
 use bytes::Bytes;
 use sotto_shared::{Address, RelayFrame, encode_relay};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 /// An envelope ready to go out: its store sequence number and the encoded `Deliver` frame.
@@ -27,6 +28,8 @@ pub enum Control {
     Attach(Address),
     /// Wake the writer (it has lagged deliveries to load).
     Kick,
+    /// Send a WebSocket ping (the connection has been quiet).
+    Ping,
     Close,
 }
 
@@ -38,14 +41,21 @@ pub struct Handle {
     pub lagging: AtomicBool,
     /// The highest sequence number this connection missed while lagging.
     pub lag_seq: AtomicU64,
+    /// Bytes of frames waiting in `deliveries`.
+    pub queued_bytes: AtomicUsize,
 }
 
-#[derive(Default)]
 pub struct Hub {
     online: Mutex<HashMap<Address, Vec<Arc<Handle>>>>,
+    /// Bytes of deliveries one connection may have waiting before it counts as lagging.
+    max_queued_bytes: usize,
 }
 
 impl Hub {
+    pub fn new(max_queued_bytes: usize) -> Hub {
+        Hub { online: Mutex::new(HashMap::new()), max_queued_bytes }
+    }
+
     /// Attaches a connection. It starts lagging so that its writer loads the stored backlog
     /// once everything allocated so far is committed; its writer takes no delivery before it
     /// has handled `Attach`, so no live push can overtake the backlog. `allocated` is read only
@@ -84,16 +94,27 @@ impl Hub {
         let Ok(online) = self.online.lock() else { return 0 };
         let Some(list) = online.get(to) else { return 0 };
         let mut pushed = 0;
+        let len = delivery.frame.len();
         for h in list {
-            match h.deliveries.try_send(delivery.clone()) {
+            // Counted before the send, so the writer's decrement never comes first.
+            let before = h.queued_bytes.fetch_add(len, Ordering::Relaxed);
+            let sent = if before + len <= self.max_queued_bytes {
+                h.deliveries.try_send(delivery.clone())
+            } else {
+                Err(TrySendError::Full(delivery.clone()))
+            };
+            if sent.is_err() {
+                h.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            }
+            match sent {
                 Ok(()) => pushed += 1,
-                Err(mpsc::error::TrySendError::Full(d)) => {
+                Err(TrySendError::Full(d)) => {
                     h.lag_seq.fetch_max(d.seq, Ordering::SeqCst);
                     if !h.lagging.swap(true, Ordering::SeqCst) {
                         let _ = h.control.send(Control::Kick);
                     }
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(TrySendError::Closed(_)) => {}
             }
         }
         pushed

@@ -7,7 +7,9 @@ mod config;
 mod connection;
 mod hub;
 mod limits;
+mod listener;
 mod metrics;
+mod peer;
 mod server;
 mod store;
 mod writer;
@@ -19,7 +21,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpSocket};
+use std::time::Duration;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
@@ -49,14 +51,21 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
         assets = assets::ASSETS.len(),
         "store opened"
     );
-    let relay = Arc::new(server::Relay::new(config.clone(), Arc::new(store))?);
+    let files = listener::raise_file_limit();
+    // A few descriptors go to the store, the listener and logs; each connection takes one.
+    let ceiling =
+        config.limits.max_connections.min(usize::try_from(files.saturating_sub(64)).unwrap_or(usize::MAX));
+    info!(open_files = files, connections = ceiling, "connection ceiling");
+
+    let listener = listener::listen(config.listen)?;
+    let addr = listener.local_addr()?;
+    let origins = peer::allowed_origins(config.public_origin.as_deref(), addr)?;
+    let relay = Arc::new(server::Relay::new(config.clone(), Arc::new(store), origins.clone())?);
     tokio::spawn(relay.clone().housekeeping());
     let routes = server::routes(relay.clone());
-
-    let listener = listen(config.listen)?;
-    let addr = listener.local_addr()?;
     // Tests and scripts read this exact line to learn the port.
     info!("listening on http://{addr}");
+    info!(?origins, "accepting these origins");
     let failed = relay.clone();
     let stop = async move {
         tokio::select! {
@@ -64,23 +73,15 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
             _ = failed.writer.failed() => error!("the store cannot be written; shutting down"),
         }
     };
-    warp::serve(routes).incoming(listener).graceful(stop).run().await;
+    let header_timeout = Duration::from_secs(config.timeouts.header_timeout_secs.max(1));
+    listener::serve(listener, routes, header_timeout, stop).await;
+    relay.drain(Duration::from_secs(config.timeouts.drain_secs)).await;
     if !relay.writer.healthy() {
         // A supervisor restarts the relay on a freshly opened store.
         return Err("exiting after a failed write: nothing unacknowledged was lost".into());
     }
     info!("shut down cleanly");
     Ok(())
-}
-
-/// A listening socket with TCP_NODELAY, which Linux passes on to accepted connections: small
-/// frames must leave at once, not wait for Nagle's algorithm and delayed ACKs (40 ms stalls).
-fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
 }
 
 async fn shutdown_signal() {

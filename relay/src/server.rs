@@ -22,6 +22,10 @@ const PURGE_BATCH: usize = 50_000;
 /// State every connection shares.
 pub struct Relay {
     pub config: Config,
+    /// Origins accepted for WebSockets and signed logins (see `peer::allowed_origins`).
+    pub origins: Vec<String>,
+    /// Turns true when the relay drains its connections to stop.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     pub store: Arc<dyn Store>,
     pub writer: Writer,
     pub hub: Hub,
@@ -31,7 +35,11 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Relay, crate::store::StoreError> {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        origins: Vec<String>,
+    ) -> Result<Relay, crate::store::StoreError> {
         let quotas = Quotas {
             max_envelopes: config.limits.max_queued_envelopes,
             max_bytes: config.limits.max_queued_bytes,
@@ -44,16 +52,32 @@ impl Relay {
         Ok(Relay {
             writer: Writer::start(store.clone(), budgets, Duration::from_micros(config.commit_window_us))?,
             limits: Limits::new(&config.limits),
-            hub: Hub::default(),
+            hub: Hub::new(config.limits.max_outbound_bytes),
             metrics,
             store,
             config,
+            origins,
+            stopping: tokio::sync::watch::Sender::new(false),
             next_connection: AtomicU64::new(1),
         })
     }
 
     pub fn connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Relaxed)
+    }
+
+    /// Asks every connection to finish: no new requests are read, pending answers go out, the
+    /// socket closes. Resolves once all are gone or `within` has passed.
+    pub async fn drain(&self, within: Duration) {
+        self.stopping.send_replace(true);
+        let deadline = tokio::time::Instant::now() + within;
+        while self.metrics.connections.load(Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = self.metrics.connections.load(Relaxed);
+        if left > 0 {
+            tracing::warn!(left, "connections still open after the drain period");
+        }
     }
 
     /// Purges expired envelopes and idle rate-limit state, forever.
@@ -83,20 +107,38 @@ pub fn routes(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     let metrics_relay = relay.clone();
-    let metrics = warp::path("metrics").and(warp::path::end()).and(warp::get()).map(move || {
-        let mut body = metrics_relay.metrics.render();
-        body.push_str(&format!(
-            "# HELP sotto_store_budget_used_bytes Storage budget in use (payloads plus record costs).\n\
-             # TYPE sotto_store_budget_used_bytes gauge\nsotto_store_budget_used_bytes {}\n",
-            metrics_relay.writer.budget_used()
-        ));
-        warp::http::Response::builder()
-            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-            .header("cache-control", "no-store")
-            .body(body)
-            .map(warp::reply::Reply::into_response)
-            .unwrap_or_else(|_| warp::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())
-    });
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(ws::client_ip(relay.config.trusted_proxy.clone()))
+        .and(warp::header::optional::<String>("authorization"))
+        .map(move |ip: std::net::IpAddr, authorization: Option<String>| {
+            // Loopback only, unless the operator set a token (then anyone holding it).
+            let allowed = match &metrics_relay.config.metrics_token {
+                Some(token) => {
+                    authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).is_some_and(|given| {
+                        bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.as_bytes()))
+                    })
+                }
+                None => ip.is_loopback(),
+            };
+            if !allowed {
+                return warp::reply::with_status("Not found", warp::http::StatusCode::NOT_FOUND)
+                    .into_response();
+            }
+            let mut body = metrics_relay.metrics.render();
+            body.push_str(&format!(
+                "# HELP sotto_store_budget_used_bytes Storage budget in use (payloads plus record costs).\n\
+                 # TYPE sotto_store_budget_used_bytes gauge\nsotto_store_budget_used_bytes {}\n",
+                metrics_relay.writer.budget_used()
+            ));
+            warp::http::Response::builder()
+                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .header("cache-control", "no-store")
+                .body(body)
+                .map(warp::reply::Reply::into_response)
+                .unwrap_or_else(|_| warp::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        });
     let health_relay = relay.clone();
     let health = warp::path("healthz").and(warp::path::end()).and(warp::get()).map(move || {
         let (status, body) = if health_relay.writer.healthy() {

@@ -1,8 +1,9 @@
 //! The `/ws` endpoint: the WebSocket upgrade, with a lean per-connection configuration.
 
+use crate::peer::{self, Peer};
 use crate::server::Relay;
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -50,6 +51,24 @@ pub async fn recover(err: warp::Rejection) -> Result<warp::reply::Response, Infa
     Ok(warp::reply::with_status(text, status).into_response())
 }
 
+/// The client's address as the per-IP limits count it: the TCP peer, or for a trusted reverse
+/// proxy the client it names.
+pub fn client_ip(
+    trusted: Vec<ipnet::IpNet>,
+) -> impl Filter<Extract = (IpAddr,), Error = warp::Rejection> + Clone {
+    warp::ext::optional::<Peer>()
+        .and(warp::header::optional::<String>("forwarded"))
+        .and(warp::header::optional::<String>("x-forwarded-for"))
+        .map(move |peer: Option<Peer>, forwarded: Option<String>, xff: Option<String>| {
+            let peer = peer.map(|p| p.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            peer::client_ip(peer, forwarded.as_deref(), xff.as_deref(), &trusted)
+        })
+}
+
+fn forbidden(text: &'static str) -> warp::reply::Response {
+    warp::reply::with_status(text, StatusCode::FORBIDDEN).into_response()
+}
+
 /// `GET /ws` with a WebSocket handshake.
 pub fn upgrade(
     relay: Arc<Relay>,
@@ -59,15 +78,17 @@ pub fn upgrade(
         .and(warp::header::optional::<String>("sec-websocket-key"))
         .and(warp::header::optional::<String>("sec-websocket-version"))
         .and(warp::header::optional::<String>("host"))
+        .and(warp::header::optional::<String>("origin"))
         .and(warp::ext::optional::<OnUpgrade>())
-        .and(warp::addr::remote())
+        .and(client_ip(relay.config.trusted_proxy.clone()))
         .and_then(
             move |upgrade: Option<String>,
                   key: Option<String>,
                   version: Option<String>,
                   host: Option<String>,
+                  origin: Option<String>,
                   on_upgrade: Option<OnUpgrade>,
-                  peer: Option<SocketAddr>| {
+                  ip: IpAddr| {
                 let relay = relay.clone();
                 async move {
                     let is_ws = upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
@@ -75,20 +96,24 @@ pub fn upgrade(
                     let (Some(key), Some(on_upgrade), true) = (key, on_upgrade, is_ws) else {
                         return Ok(not_websocket());
                     };
-                    let origin = relay
-                        .config
-                        .public_origin
-                        .clone()
-                        .unwrap_or_else(|| format!("http://{}", host.unwrap_or_default()));
+                    // Browsers always send `Origin`: a page of another site may not open a socket.
+                    let login_origin = match origin {
+                        Some(o) if relay.origins.contains(&o) => o,
+                        Some(_) => return Ok(forbidden("This origin may not use this relay.")),
+                        // Native clients: the origin they reached, if it is one of ours.
+                        None => {
+                            let reached = format!("http://{}", host.unwrap_or_default());
+                            if relay.origins.contains(&reached) { reached } else { relay.origins[0].clone() }
+                        }
+                    };
                     let config = ws_config();
-                    let ip = peer.map(|p| p.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
                     tokio::spawn(async move {
                         match on_upgrade.await {
                             Ok(upgraded) => {
                                 let io = hyper_util::rt::TokioIo::new(upgraded);
                                 let socket =
                                     WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                                crate::connection::serve(relay, socket, ip, origin).await;
+                                crate::connection::serve(relay, socket, ip, login_origin).await;
                             }
                             Err(e) => debug!("websocket upgrade failed: {e}"),
                         }

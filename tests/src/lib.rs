@@ -191,6 +191,18 @@ impl Conn {
     }
 }
 
+/// A plain `GET` over HTTP/1.1: the status code and the whole response.
+pub async fn http_get(relay: &Relay, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(&relay.addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", relay.addr);
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out)
+}
+
 /// A fresh random message id.
 pub fn message_id() -> sotto_shared::MessageId {
     let mut id = [0u8; 16];

@@ -4,24 +4,13 @@
 use sotto_engine::Identity;
 use sotto_shared::frames::{OneTimePrekey, SignedPrekey, signed_prekey_message};
 use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, RelayFrame};
-use sotto_tests::{Conn, Relay, message_id};
+use sotto_tests::{Conn, Relay, http_get, message_id};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn send(to: Address, id: MessageId, body: &[u8]) -> ClientFrame {
     ClientFrame::Send { id, to, ttl_secs: 3600, payload: body.to_vec() }
-}
-
-async fn http_get(relay: &Relay, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(&relay.addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", relay.addr);
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, out)
 }
 
 #[tokio::test]
