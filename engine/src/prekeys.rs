@@ -8,6 +8,12 @@ use crate::random::Entropy;
 use serde::{Deserialize, Serialize};
 use sotto_shared::frames::{OneTimePrekey, PrekeyBundle, SignedPrekey, signed_prekey_message};
 use std::collections::BTreeMap;
+
+/// Most one-time prekey secrets a device keeps: twice what a relay holds for it, so that a
+/// stranger who drains the relay (and makes the device top up) cannot grow its storage. The
+/// oldest go first; a late first message that used an evicted one cannot be opened and is
+/// answered like a spent invite (`UnknownPrekey`).
+pub const MAX_ONE_TIME_SECRETS: usize = 2 * sotto_shared::limits::MAX_STORED_ONE_TIME_PREKEYS as usize;
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -90,6 +96,11 @@ impl Prekeys {
             out.push(OneTimePrekey { id, key: x25519_public(&StaticSecret::from(secret)) });
             self.one_time.insert(id, secret);
         }
+        while self.one_time.len() > MAX_ONE_TIME_SECRETS {
+            if let Some((_, mut oldest)) = self.one_time.pop_first() {
+                oldest.zeroize();
+            }
+        }
         Ok(out)
     }
 
@@ -148,4 +159,23 @@ pub fn verify_bundle(bundle: &PrekeyBundle) -> Result<(), EngineError> {
     let spk = &bundle.signed_prekey;
     verify(&bundle.identity.signing_key, &signed_prekey_message(spk.id, &spk.key), &spk.signature)
         .map_err(|_| EngineError::BadSignature("signed prekey"))
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+    use crate::random::OsEntropy;
+
+    #[test]
+    fn a_device_keeps_a_bounded_number_of_one_time_secrets_the_newest() {
+        let mut e = OsEntropy;
+        let mut p = Prekeys::new(&mut e).unwrap();
+        let mut last = Vec::new();
+        for _ in 0..(MAX_ONE_TIME_SECRETS / 100 + 5) {
+            last = p.generate_one_time(100, &mut e).unwrap();
+        }
+        assert_eq!(p.one_time_count(), MAX_ONE_TIME_SECRETS);
+        assert!(last.iter().all(|k| p.one_time_secret(k.id).is_some()), "the newest are kept");
+        assert!(p.one_time_secret(1).is_none() && p.one_time_secret(2).is_none(), "the oldest went first");
+    }
 }

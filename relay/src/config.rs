@@ -103,6 +103,15 @@ pub struct Limits {
     #[arg(long, env = "SOTTO_IP_BYTES_BURST", default_value_t = 16 << 20)]
     pub ip_bytes_burst: u32,
 
+    /// Prekey bundles one IP address may fetch per minute (bursts up to the same number).
+    #[arg(long, env = "SOTTO_BUNDLES_PER_IP_MINUTE", default_value_t = 60)]
+    pub bundles_per_ip_minute: u32,
+
+    /// One-time prekeys handed out per identity per minute (bursts up to the same number);
+    /// past it, bundles come without one, so nobody can drain an identity's prekeys.
+    #[arg(long, env = "SOTTO_ONE_TIME_PER_TARGET_MINUTE", default_value_t = 10)]
+    pub one_time_per_target_minute: u32,
+
     /// Most simultaneous WebSocket connections from one IP address.
     #[arg(long, env = "SOTTO_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
     pub max_connections_per_ip: usize,

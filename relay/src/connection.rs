@@ -311,8 +311,11 @@ impl Session {
             RelayFrame::Authenticated { address, queued: u32::try_from(queued).unwrap_or(u32::MAX) },
             permit,
         );
-        if let Some(remaining) = remaining.filter(|r| *r < LOW_PREKEYS) {
+        if let Some(remaining) = remaining.filter(|r| *r < LOW_PREKEYS)
+            && self.relay.limits.low_notice_due(&address)
+        {
             self.reply(RelayFrame::PrekeysLow { remaining }, None);
+            self.relay.limits.low_notice_sent(&address);
         }
         // Attach after the Authenticated reply is queued, so it precedes any delivery.
         let writer = &self.relay.writer;
@@ -468,17 +471,28 @@ impl Session {
     }
 
     fn fetch_bundle(&self, address: Address, permit: Option<OwnedSemaphorePermit>) {
+        if !self.relay.limits.bundle_allowed(self.ip) {
+            let msg = "too many prekey bundles fetched; slow down";
+            return self.reply(error(ErrorCode::RateLimited, msg, None), permit);
+        }
+        // Past the per-identity rate the bundle comes without a one-time prekey: X3DH still
+        // works, and nobody can drain an identity's prekeys.
+        let one_time = self.relay.limits.one_time_allowed(&address);
         let replies = self.replies.clone();
         let relay = self.relay.clone();
         self.relay.writer.submit(
-            Write::TakeBundle { address },
+            Write::TakeBundle { address, one_time },
             Box::new(move |result| {
                 let frame = match result {
                     Ok(WriteResult::Bundle { bundle, remaining }) => {
                         if let Some(b) = &bundle {
                             relay.metrics.prekey_bundles.fetch_add(1, Relaxed);
-                            if b.one_time_prekey.is_some() && remaining < LOW_PREKEYS {
-                                relay.hub.notify(&address, RelayFrame::PrekeysLow { remaining });
+                            if b.one_time_prekey.is_some()
+                                && remaining < LOW_PREKEYS
+                                && relay.limits.low_notice_due(&address)
+                                && relay.hub.notify(&address, RelayFrame::PrekeysLow { remaining }) > 0
+                            {
+                                relay.limits.low_notice_sent(&address);
                             }
                         }
                         RelayFrame::Bundle { address, bundle }

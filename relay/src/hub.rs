@@ -120,15 +120,14 @@ impl Hub {
         pushed
     }
 
-    /// Sends a control frame to every connection of `to`.
-    pub fn notify(&self, to: &Address, frame: RelayFrame) {
-        if let Ok(online) = self.online.lock()
-            && let Some(list) = online.get(to)
-        {
-            let bytes = Bytes::from(encode_relay(&frame));
-            for h in list {
-                let _ = h.control.send(Control::Frame(bytes.clone(), None));
-            }
+    /// Sends a control frame to every connection of `to`; returns how many there were.
+    pub fn notify(&self, to: &Address, frame: RelayFrame) -> usize {
+        let Ok(online) = self.online.lock() else { return 0 };
+        let Some(list) = online.get(to) else { return 0 };
+        let bytes = Bytes::from(encode_relay(&frame));
+        for h in list {
+            let _ = h.control.send(Control::Frame(bytes.clone(), None));
         }
+        list.len()
     }
 }

@@ -8,11 +8,13 @@ use governor::clock::DefaultClock;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
-use sotto_shared::ErrorCode;
+use sotto_shared::limits::PREKEYS_LOW_INTERVAL_SECS;
+use sotto_shared::{Address, ErrorCode};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 pub type ConnectionRate = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 type IpRate = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
@@ -38,6 +40,11 @@ fn quota(per_second: u32) -> Quota {
     Quota::per_second(rate).allow_burst(burst)
 }
 
+fn per_minute(n: u32) -> Quota {
+    let n = NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(n).allow_burst(n)
+}
+
 fn byte_quota(per_second: u32, burst: u32) -> Quota {
     let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
     // A burst below one largest envelope would refuse it forever.
@@ -54,6 +61,10 @@ pub struct Limits {
     ip_rate: IpRate,
     /// Envelope payload bytes per IP.
     ip_bytes: IpRate,
+    bundles_per_ip: IpRate,
+    one_time_per_target: RateLimiter<Address, DefaultKeyedStateStore<Address>, DefaultClock>,
+    /// When each identity was last told its prekeys run low.
+    low_notices: Mutex<HashMap<Address, Instant>>,
 }
 
 impl Limits {
@@ -65,6 +76,32 @@ impl Limits {
             open: Mutex::new((0, HashMap::new())),
             ip_rate: RateLimiter::keyed(quota(config.rate_per_ip)),
             ip_bytes: RateLimiter::keyed(byte_quota(config.ip_bytes_per_sec, config.ip_bytes_burst)),
+            bundles_per_ip: RateLimiter::keyed(per_minute(config.bundles_per_ip_minute)),
+            one_time_per_target: RateLimiter::keyed(per_minute(config.one_time_per_target_minute)),
+            low_notices: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `ip` may fetch one more prekey bundle now.
+    pub fn bundle_allowed(&self, ip: IpAddr) -> bool {
+        self.bundles_per_ip.check_key(&ip_key(ip)).is_ok()
+    }
+
+    /// Whether one more one-time prekey of `target` may be handed out now.
+    pub fn one_time_allowed(&self, target: &Address) -> bool {
+        self.one_time_per_target.check_key(target).is_ok()
+    }
+
+    /// Whether `owner` may be told now that its prekeys run low (at most once a minute).
+    pub fn low_notice_due(&self, owner: &Address) -> bool {
+        let interval = Duration::from_secs(PREKEYS_LOW_INTERVAL_SECS);
+        self.low_notices.lock().is_ok_and(|last| last.get(owner).is_none_or(|t| t.elapsed() >= interval))
+    }
+
+    /// Notes that `owner` was told (a notice nobody received does not count).
+    pub fn low_notice_sent(&self, owner: &Address) {
+        if let Ok(mut last) = self.low_notices.lock() {
+            last.insert(*owner, Instant::now());
         }
     }
 
@@ -102,6 +139,14 @@ impl Limits {
         self.ip_rate.shrink_to_fit();
         self.ip_bytes.retain_recent();
         self.ip_bytes.shrink_to_fit();
+        self.bundles_per_ip.retain_recent();
+        self.bundles_per_ip.shrink_to_fit();
+        self.one_time_per_target.retain_recent();
+        self.one_time_per_target.shrink_to_fit();
+        if let Ok(mut last) = self.low_notices.lock() {
+            let interval = Duration::from_secs(PREKEYS_LOW_INTERVAL_SECS);
+            last.retain(|_, t| t.elapsed() < interval);
+        }
     }
 }
 

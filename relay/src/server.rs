@@ -14,8 +14,6 @@ use warp::Filter;
 
 /// A mailbox owner is told to upload more one-time prekeys when fewer than this remain.
 pub const LOW_PREKEYS: u32 = 20;
-/// Most one-time prekeys the relay keeps for one identity.
-pub const MAX_STORED_PREKEYS: u32 = 1000;
 /// Most expired envelopes one purge removes, so a purge never holds the writer for long.
 const PURGE_BATCH: usize = 50_000;
 
@@ -43,7 +41,7 @@ impl Relay {
         let quotas = Quotas {
             max_envelopes: config.limits.max_queued_envelopes,
             max_bytes: config.limits.max_queued_bytes,
-            max_one_time_prekeys: MAX_STORED_PREKEYS,
+            max_one_time_prekeys: sotto_shared::limits::MAX_STORED_ONE_TIME_PREKEYS,
         };
         let budgets = Budgets { quotas, max_store_bytes: config.limits.max_store_bytes };
         let metrics = Metrics::default();

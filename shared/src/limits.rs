@@ -14,3 +14,8 @@ pub const MAX_ACK_IDS: usize = 512;
 pub const MAX_TEXT_BYTES: usize = 256;
 /// Size of the relay's authentication challenge nonce.
 pub const CHALLENGE_BYTES: usize = 32;
+/// Most one-time prekeys a relay keeps for one identity.
+pub const MAX_STORED_ONE_TIME_PREKEYS: u32 = 1000;
+/// Shortest time between two `PrekeysLow` notices to one identity, so that someone draining
+/// prekeys cannot make the owner mint keys without end.
+pub const PREKEYS_LOW_INTERVAL_SECS: u64 = 60;

@@ -285,18 +285,38 @@ test("6. no plaintext reached the relay's data dir or log", async () => {
   // A control the search must find: an opaque payload the relay stores as given.
   const canary = "CONTROL-CANARY-stored-as-given";
   await ada.page.evaluate(async (canary) => {
+    // A throwaway identity opens its own mailbox (the relay refuses mail for mailboxes nobody
+    // opened), then sends the canary there; it stays stored because nobody acknowledges it.
     const enc = new TextEncoder();
+    const key = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+    const pub = new Uint8Array(await crypto.subtle.exportKey("raw", key.publicKey));
+    const sign = async (bytes) => new Uint8Array(await crypto.subtle.sign("Ed25519", key.privateKey, bytes));
+    const dh = crypto.getRandomValues(new Uint8Array(32));
+    const dhSignature = await sign(new Uint8Array([...enc.encode("sotto-identity-dh-v1"), ...dh]));
+    const address = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array([...enc.encode("sotto-address-v1"), ...pub])));
     const ws = new WebSocket(location.origin.replace("http", "ws") + "/ws");
     ws.binaryType = "arraybuffer";
-    const replies = [];
+    const frames = [];
+    let wake = () => {};
+    ws.onmessage = (e) => { frames.push(new Uint8Array(e.data)); wake(); };
+    const next = (variant) => new Promise((resolve) => {
+      const look = () => { const f = frames.find((f) => f[1] === variant); if (f) resolve(f); else wake = look; };
+      look();
+    });
     await new Promise((r) => (ws.onopen = r));
-    const done = new Promise((r) => (ws.onmessage = (e) => { replies.push(e.data); if (replies.length === 2) r(); }));
     const client = enc.encode("canary");
     ws.send(new Uint8Array([1, 0, client.length, ...client])); // Hello
+    const welcome = await next(0);
+    const nameLength = welcome[3];
+    const challenge = welcome.slice(4 + nameLength, 4 + nameLength + 32);
+    const origin = enc.encode(location.origin);
+    const signature = await sign(new Uint8Array([...enc.encode("sotto-auth-v1"), origin.length >> 8, origin.length & 255, ...origin, ...challenge]));
+    ws.send(new Uint8Array([1, 1, ...pub, ...dh, ...dhSignature, ...signature])); // Authenticate
+    await next(1); // Authenticated
     const payload = enc.encode(canary);
     const id = crypto.getRandomValues(new Uint8Array(16));
-    ws.send(new Uint8Array([1, 2, ...id, ...new Array(32).fill(0x42), 60, payload.length, ...payload])); // Send
-    await done;
+    ws.send(new Uint8Array([1, 2, ...id, ...address, 60, payload.length, ...payload])); // Send
+    await next(2); // Sent
     ws.close();
   }, canary);
   await relay.stop();

@@ -109,6 +109,32 @@ async fn an_upload_naming_a_prekey_id_twice_is_refused() {
     assert_eq!(conn.recv().await, Some(RelayFrame::PrekeysStored { one_time: 3 }));
 }
 
+/// One IP fetching bundles fast gets refused past its rate; an identity hands out a bounded
+/// number of one-time prekeys per minute, then bundles come without one.
+#[tokio::test]
+async fn nobody_can_drain_an_identitys_one_time_prekeys() {
+    let relay = Relay::start(&["--bundles-per-ip-minute", "25", "--one-time-per-target-minute", "10"]).await;
+    let alice = Identity::generate().unwrap();
+    let mut owner = Conn::login(&relay, &alice).await.conn;
+    owner.send(&upload(&alice, &(1..=200).collect::<Vec<_>>())).await;
+    assert_eq!(owner.recv().await, Some(RelayFrame::PrekeysStored { one_time: 200 }));
+    let mut fetcher = Conn::connect(&relay).await;
+    fetcher.hello().await;
+    let (mut with_one_time, mut without, mut refused) = (0, 0, 0);
+    for _ in 0..30 {
+        fetcher.send(&ClientFrame::FetchBundle { address: alice.address() }).await;
+        match fetcher.recv().await {
+            Some(RelayFrame::Bundle { bundle: Some(b), .. }) if b.one_time_prekey.is_some() => {
+                with_one_time += 1
+            }
+            Some(RelayFrame::Bundle { bundle: Some(_), .. }) => without += 1,
+            Some(RelayFrame::Error { code: ErrorCode::RateLimited, .. }) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((with_one_time, without, refused), (10, 15, 5));
+}
+
 #[tokio::test]
 async fn healthz_reports_a_writable_store() {
     let relay = Relay::start(&[]).await;

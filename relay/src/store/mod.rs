@@ -88,8 +88,10 @@ pub enum Write {
         signed: SignedPrekey,
         one_time: Vec<OneTimePrekey>,
     },
+    /// Reads a bundle; `one_time` also hands out (and deletes) the oldest one-time prekey.
     TakeBundle {
         address: Address,
+        one_time: bool,
     },
     /// Deletes at most `limit` envelopes whose TTL ended by `now`, found through the expiry index.
     Purge {

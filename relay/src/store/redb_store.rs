@@ -303,19 +303,22 @@ impl<'t> Tables<'t> {
         Ok(WriteResult::PrekeysStored { one_time: count, added })
     }
 
-    fn take_bundle(&mut self, address: Address) -> Result<WriteResult, StoreError> {
+    fn take_bundle(&mut self, address: Address, with_one_time: bool) -> Result<WriteResult, StoreError> {
         let Some(raw) = self.identities.get(address.0)? else {
             return Ok(WriteResult::Bundle { bundle: None, remaining: 0 });
         };
         let StoredIdentity { identity, signed: signed_prekey, .. } = decode_identity(raw.value())?;
         drop(raw);
         // Hand out the oldest one-time prekey (lowest id) exactly once.
-        let first = self
-            .one_time
-            .range((address.0, 0)..=(address.0, u32::MAX))?
-            .next()
-            .transpose()?
-            .map(|(k, v)| (k.value().1, v.value()));
+        let first = if with_one_time {
+            self.one_time
+                .range((address.0, 0)..=(address.0, u32::MAX))?
+                .next()
+                .transpose()?
+                .map(|(k, v)| (k.value().1, v.value()))
+        } else {
+            None
+        };
         let mut remaining = self.one_time_count(&address.0)?;
         let one_time_prekey = match first {
             Some((id, key)) => {
@@ -369,7 +372,7 @@ impl Store for RedbStore {
                     Write::PutPrekeys { identity, signed, one_time } => {
                         t.put_prekeys(quotas, identity, signed, &one_time)?
                     }
-                    Write::TakeBundle { address } => t.take_bundle(address)?,
+                    Write::TakeBundle { address, one_time } => t.take_bundle(address, one_time)?,
                     Write::Purge { now, limit } => t.purge(now, limit)?,
                 };
                 results.push(r);
@@ -612,7 +615,7 @@ mod tests {
         let owner = Address::from_identity_key(&[7; 32]);
         assert!(s.mailbox_view(&owner, &MessageId([0; 16])).unwrap().exists);
         assert!(s.mailbox_view(&Address([1; 32]), &MessageId([5; 16])).unwrap().duplicate);
-        let r = s.write(vec![Write::TakeBundle { address: owner }], &Q).unwrap();
+        let r = s.write(vec![Write::TakeBundle { address: owner, one_time: true }], &Q).unwrap();
         assert!(matches!(&r[0], WriteResult::Bundle { bundle: Some(b), .. } if b.signed_prekey.id == 1));
         let r = s.write(vec![Write::Purge { now: 11, limit: 10 }], &Q).unwrap();
         assert_eq!(r, vec![WriteResult::Purged { removed: 1, bytes: 3 }]);
