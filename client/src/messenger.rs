@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sotto_engine::EngineError;
-use sotto_engine::device::{Device, ENVELOPE_TTL_SECS, Output, PREKEY_BATCH, StorageKey};
+use sotto_engine::device::{Device, Output, PREKEY_BATCH, StorageKey};
 use sotto_engine::message::{Body, MAX_TEXT_BYTES, Message, ReceiptKind, VERSION};
 use sotto_engine::prekeys::verify_bundle;
 use sotto_engine::random::Entropy;
@@ -200,6 +200,7 @@ fn engine_record_name(key: &StorageKey) -> String {
         StorageKey::Identity => "identity".into(),
         StorageKey::Prekeys => "prekeys".into(),
         StorageKey::Conversation(a) => format!("session/{}", a.to_hex()),
+        StorageKey::DeliveryTokens => "tokens".into(),
     }
 }
 
@@ -276,6 +277,7 @@ impl Messenger {
             match kind {
                 "identity" => engine.push((StorageKey::Identity, bytes)),
                 "prekeys" => engine.push((StorageKey::Prekeys, bytes)),
+                "tokens" => engine.push((StorageKey::DeliveryTokens, bytes)),
                 "session" => {
                     let a = Address::from_hex(rest).ok_or_else(|| AppError::Damaged(name.clone()))?;
                     engine.push((StorageKey::Conversation(a), bytes));
@@ -416,12 +418,10 @@ impl Messenger {
             self.profile.signed_prekey_at_ms = now_ms;
             fx.writes.push(self.profile_write());
         }
-        fx.frames.extend(self.outbox.values().map(|o| ClientFrame::Send {
-            id: o.envelope,
-            to: o.to,
-            ttl_secs: ENVELOPE_TTL_SECS,
-            payload: o.payload.clone(),
-        }));
+        fx.frames.push(self.device.publish_delivery_token()?);
+        fx.frames.extend(
+            self.outbox.values().map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone())),
+        );
         Ok(fx)
     }
 
@@ -537,10 +537,10 @@ impl Messenger {
     /// they can be told (`tell_invite_used`).
     fn on_spent_invite(&mut self, payload: &[u8]) -> Effects {
         let mut fx = Effects::default();
-        let Ok((sender, _)) = sotto_engine::envelope::open_envelope(self.device.identity(), payload) else {
+        let Ok(opened) = sotto_engine::envelope::open_envelope(self.device.identity(), payload) else {
             return fx;
         };
-        let address = Address::from_identity_key(&sender.signing_key);
+        let address = Address::from_identity_key(&opened.sender.signing_key);
         if !self.contacts.contains_key(&address) && self.refusing.insert(address) {
             fx.frames.push(ClientFrame::FetchBundle { address });
             fx.events.push(Event::Problem(

@@ -37,8 +37,11 @@ impl Person {
             };
         }
         for f in fx.frames.into_iter().filter(|_| self.online) {
-            if let ClientFrame::Send { id, payload, .. } = f {
-                self.sent.push((id, payload));
+            match f {
+                ClientFrame::Send { id, payload, .. } | ClientFrame::SendAsContact { id, payload, .. } => {
+                    self.sent.push((id, payload))
+                }
+                _ => {}
             }
         }
         fx.events

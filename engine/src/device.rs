@@ -32,6 +32,8 @@ pub enum StorageKey {
     Identity,
     Prekeys,
     Conversation(Address),
+    /// Contacts' delivery tokens (one record for all).
+    DeliveryTokens,
 }
 
 /// Records to write (`Some`) or delete (`None`), all in one transaction.
@@ -82,7 +84,9 @@ impl Output {
     /// The first envelope this output sends: its id and payload.
     pub fn envelope(&self) -> Option<(MessageId, &[u8])> {
         self.send.iter().find_map(|f| match f {
-            ClientFrame::Send { id, payload, .. } => Some((*id, payload.as_slice())),
+            ClientFrame::Send { id, payload, .. } | ClientFrame::SendAsContact { id, payload, .. } => {
+                Some((*id, payload.as_slice()))
+            }
             _ => None,
         })
     }
@@ -92,6 +96,9 @@ pub struct Device {
     identity: Identity,
     prekeys: Prekeys,
     conversations: HashMap<Address, Conversation>,
+    /// Delivery tokens contacts gave us (inside their sealed envelopes): sending with one is
+    /// sending as a contact, not as a stranger held to the relay's small first-contact quota.
+    delivery_tokens: BTreeMap<Address, [u8; 32]>,
 }
 
 impl Device {
@@ -101,6 +108,7 @@ impl Device {
             identity: Identity::generate_with(entropy)?,
             prekeys: Prekeys::new(entropy)?,
             conversations: HashMap::new(),
+            delivery_tokens: BTreeMap::new(),
         };
         let mut out = device.publish_prekeys(PREKEY_BATCH, entropy)?;
         out.persist.push((StorageKey::Identity, Some(device.identity.to_bytes().to_vec())));
@@ -110,6 +118,7 @@ impl Device {
     /// Rebuilds a device from what `Storage::load_all` returned.
     pub fn restore(records: Vec<(StorageKey, Vec<u8>)>) -> Result<Device, EngineError> {
         let (mut identity, mut prekeys, mut conversations) = (None, None, HashMap::new());
+        let mut delivery_tokens = BTreeMap::new();
         for (key, bytes) in records {
             match key {
                 StorageKey::Identity => identity = Some(Identity::from_bytes(&bytes)?),
@@ -117,6 +126,7 @@ impl Device {
                 StorageKey::Conversation(address) => {
                     conversations.insert(address, Conversation::from_bytes(&bytes)?);
                 }
+                StorageKey::DeliveryTokens => delivery_tokens = decode_tokens(&bytes)?,
             }
         }
         let missing = |what: &str| EngineError::BadEncoding(format!("no stored {what}"));
@@ -124,6 +134,7 @@ impl Device {
             identity: identity.ok_or_else(|| missing("identity"))?,
             prekeys: prekeys.ok_or_else(|| missing("prekeys"))?,
             conversations,
+            delivery_tokens,
         })
     }
 
@@ -208,10 +219,27 @@ impl Device {
         let remote = *conversation.remote();
         let payload = seal_envelope(&self.identity, &remote, &wire, entropy)?;
         Ok(Output {
-            send: vec![ClientFrame::Send { id: envelope_id, to: *to, ttl_secs: ENVELOPE_TTL_SECS, payload }],
+            send: vec![self.envelope_frame(envelope_id, *to, payload)],
             persist: vec![self.conversation_record(to)],
             received: Vec::new(),
         })
+    }
+
+    /// The frame that sends (or resends) a sealed envelope to `to`: as a contact when `to` gave
+    /// us its delivery token, else as a stranger.
+    pub fn envelope_frame(&self, id: MessageId, to: Address, payload: Vec<u8>) -> ClientFrame {
+        let ttl_secs = ENVELOPE_TTL_SECS;
+        match self.delivery_tokens.get(&to) {
+            Some(token) => ClientFrame::SendAsContact { id, to, ttl_secs, token: *token, payload },
+            None => ClientFrame::Send { id, to, ttl_secs, payload },
+        }
+    }
+
+    /// Tells the relay (after login) the hash of our delivery token, so that contacts who
+    /// present the token are not held to the stranger quota.
+    pub fn publish_delivery_token(&self) -> Result<ClientFrame, EngineError> {
+        let hash = sotto_shared::frames::delivery_token_hash(&*self.identity.delivery_token()?);
+        Ok(ClientFrame::PublishDeliveryToken { hash })
     }
 
     /// Handles a `Deliver` from the relay. Envelopes that cannot be read are acknowledged too
@@ -234,7 +262,8 @@ impl Device {
     }
 
     fn open(&mut self, payload: &[u8], entropy: &mut dyn Entropy) -> Result<(Received, Writes), EngineError> {
-        let (sender, wire) = open_envelope(&self.identity, payload)?;
+        let opened = open_envelope(&self.identity, payload)?;
+        let (sender, wire) = (opened.sender, opened.message);
         let address = Address::from_identity_key(&sender.signing_key);
         let prekeys_before = self.prekeys.one_time_count();
         let plaintext = match self.conversations.get_mut(&address) {
@@ -257,7 +286,18 @@ impl Device {
         if self.prekeys.one_time_count() != prekeys_before {
             persist.push(self.prekeys_record());
         }
+        // Only after the message decrypted: the token is the sender's, not a forger's.
+        if let Some(token) = opened.delivery_token
+            && self.delivery_tokens.insert(address, token) != Some(token)
+        {
+            persist.push(self.tokens_record()?);
+        }
         Ok((Received { from: sender, message }, persist))
+    }
+
+    fn tokens_record(&self) -> Result<(StorageKey, Option<Vec<u8>>), EngineError> {
+        let record = TokensRecord { v: TOKENS_VERSION, tokens: self.delivery_tokens.clone() };
+        Ok((StorageKey::DeliveryTokens, Some(postcard::to_allocvec(&record)?)))
     }
 
     fn prekeys_record(&self) -> (StorageKey, Option<Vec<u8>>) {
@@ -267,6 +307,23 @@ impl Device {
     fn conversation_record(&self, address: &Address) -> (StorageKey, Option<Vec<u8>>) {
         (StorageKey::Conversation(*address), self.conversations.get(address).map(|c| c.to_bytes().to_vec()))
     }
+}
+
+const TOKENS_VERSION: u8 = 1;
+
+/// The stored form of contacts' delivery tokens (versioned).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TokensRecord {
+    v: u8,
+    tokens: BTreeMap<Address, [u8; 32]>,
+}
+
+fn decode_tokens(bytes: &[u8]) -> Result<BTreeMap<Address, [u8; 32]>, EngineError> {
+    let record: TokensRecord = postcard::from_bytes(bytes)?;
+    if record.v != TOKENS_VERSION {
+        return Err(EngineError::UnsupportedVersion(record.v));
+    }
+    Ok(record.tokens)
 }
 
 /// A text message with a fresh id, stamped with the caller's clock.
@@ -337,5 +394,39 @@ mod tests {
         let (out, result) = alice.receive(MessageId([9; 16]), b"garbage", e);
         assert!(result.is_err());
         assert_eq!(out.send.len(), 1);
+    }
+
+    #[test]
+    fn a_reply_carries_the_delivery_token_the_first_message_brought() {
+        let e = &mut OsEntropy;
+        let (mut alice, _) = Device::create(e).unwrap();
+        let (mut bob, _) = Device::create(e).unwrap();
+        // Before hearing from Bob, Alice can only send as a stranger.
+        let (bundle, _) = bob.invite_bundle(e).unwrap();
+        alice.start_conversation(&bundle, e).unwrap();
+        let out = alice.send(&bob.address(), &text("hi", 1, e).unwrap(), MessageId([1; 16]), e).unwrap();
+        assert!(matches!(out.send[0], ClientFrame::Send { .. }));
+        let (id, payload) = deliver(&out);
+        let (got, result) = bob.receive(id, &payload, e);
+        result.unwrap();
+        assert!(got.persist.iter().any(|(k, _)| *k == StorageKey::DeliveryTokens));
+        // Bob answers as Alice's contact, with the token whose hash Alice publishes.
+        let out = bob.send(&alice.address(), &text("hello", 2, e).unwrap(), MessageId([2; 16]), e).unwrap();
+        let ClientFrame::SendAsContact { token, .. } = out.send[0] else { panic!("sent as a stranger") };
+        let ClientFrame::PublishDeliveryToken { hash } = alice.publish_delivery_token().unwrap() else {
+            panic!("no token frame")
+        };
+        assert_eq!(sotto_shared::frames::delivery_token_hash(&token), hash);
+        // The token survives a restart.
+        let mut store = MemoryStorage::default();
+        store.commit(&got.persist).unwrap();
+        let mut records = store.load_all().unwrap();
+        records.push((StorageKey::Identity, bob.identity.to_bytes().to_vec()));
+        records.push((StorageKey::Prekeys, bob.prekeys.to_bytes().to_vec()));
+        let bob = Device::restore(records).unwrap();
+        assert!(matches!(
+            bob.envelope_frame(MessageId([3; 16]), alice.address(), vec![]),
+            ClientFrame::SendAsContact { token: t, .. } if t == token
+        ));
     }
 }

@@ -5,7 +5,9 @@
 //! key || nonce = HKDF-SHA256(salt = eph_pub || recipient_dh, ikm = DH(eph, recipient_dh),
 //!                            info = "sotto-seal-v1"), AD = "sotto-seal-v1" || eph_pub ||
 //! recipient Ed25519 key. Encoding: postcard `Sealed { v: 1, ephemeral, ciphertext }`, the
-//! plaintext a postcard `SealedContent { v: 1, sender, message }`.
+//! plaintext a postcard `SealedContent { v: 2, sender, delivery_token, message }`: the sender's
+//! delivery token travels with every message, so the recipient can answer as a contact.
+//! Content of version 1 (without the token) is still read.
 
 use crate::EngineError;
 use crate::identity::{Identity, verify_identity};
@@ -18,6 +20,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 const VERSION: u8 = 1;
+const CONTENT_VERSION: u8 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Sealed {
@@ -30,7 +33,24 @@ struct Sealed {
 struct SealedContent {
     v: u8,
     sender: IdentityPublic,
+    delivery_token: [u8; 32],
     message: WireMessage,
+}
+
+/// Content before delivery tokens.
+#[derive(Deserialize)]
+struct SealedContentV1 {
+    v: u8,
+    sender: IdentityPublic,
+    message: WireMessage,
+}
+
+/// What an opened envelope holds.
+pub struct Opened {
+    pub sender: IdentityPublic,
+    /// The sender's delivery token (absent from older clients' envelopes).
+    pub delivery_token: Option<[u8; 32]>,
+    pub message: WireMessage,
 }
 
 /// The AEAD key, nonce and associated data of one sealed envelope.
@@ -68,16 +88,18 @@ pub fn seal_envelope(
     let shared = x25519(&eph, &recipient.dh_key)?;
     let k = keys(&shared, &ephemeral, recipient)?;
     let content = Zeroizing::new(postcard::to_allocvec(&SealedContent {
-        v: VERSION,
+        v: CONTENT_VERSION,
         sender: sender.public(),
+        delivery_token: *sender.delivery_token()?,
         message: message.clone(),
     })?);
     let ciphertext = seal(&k.key, &k.nonce, &k.ad, &content)?;
     Ok(postcard::to_allocvec(&Sealed { v: VERSION, ephemeral, ciphertext })?)
 }
 
-/// Opens an envelope addressed to `me`: the sender's (verified) identity and the message.
-pub fn open_envelope(me: &Identity, bytes: &[u8]) -> Result<(IdentityPublic, WireMessage), EngineError> {
+/// Opens an envelope addressed to `me`: the sender's (verified) identity, its delivery token and
+/// the message.
+pub fn open_envelope(me: &Identity, bytes: &[u8]) -> Result<Opened, EngineError> {
     let sealed: Sealed = postcard::from_bytes(bytes)?;
     if sealed.v != VERSION {
         return Err(EngineError::UnsupportedVersion(sealed.v));
@@ -85,10 +107,19 @@ pub fn open_envelope(me: &Identity, bytes: &[u8]) -> Result<(IdentityPublic, Wir
     let shared = x25519(me.dh_secret(), &sealed.ephemeral)?;
     let k = keys(&shared, &sealed.ephemeral, &me.public())?;
     let content = Zeroizing::new(open(&k.key, &k.nonce, &k.ad, &sealed.ciphertext)?);
-    let content: SealedContent = postcard::from_bytes(&content)?;
-    if content.v != VERSION {
-        return Err(EngineError::UnsupportedVersion(content.v));
-    }
-    verify_identity(&content.sender)?;
-    Ok((content.sender, content.message))
+    let opened = match content.first().copied() {
+        Some(CONTENT_VERSION) => {
+            let c: SealedContent = postcard::from_bytes(&content)?;
+            Opened { sender: c.sender, delivery_token: Some(c.delivery_token), message: c.message }
+        }
+        Some(1) => {
+            let c: SealedContentV1 = postcard::from_bytes(&content)?;
+            debug_assert_eq!(c.v, 1);
+            Opened { sender: c.sender, delivery_token: None, message: c.message }
+        }
+        Some(v) => return Err(EngineError::UnsupportedVersion(v)),
+        None => return Err(EngineError::BadEncoding("empty sealed content".into())),
+    };
+    verify_identity(&opened.sender)?;
+    Ok(opened)
 }

@@ -79,6 +79,21 @@ impl Identity {
         Address::from_identity_key(&self.signing.verifying_key().to_bytes())
     }
 
+    /// The secret that lets contacts send to this identity's mailbox as contacts (the relay
+    /// stores only its hash). Derived from the signing key, so it needs no storage of its own;
+    /// it changes only with the identity.
+    pub fn delivery_token(&self) -> Result<zeroize::Zeroizing<[u8; 32]>, EngineError> {
+        let mut token = zeroize::Zeroizing::new([0u8; 32]);
+        let seed = zeroize::Zeroizing::new(self.signing.to_bytes());
+        crate::primitives::hkdf_sha256(
+            &[0; 32],
+            seed.as_slice(),
+            b"sotto-delivery-token-v1",
+            &mut token[..],
+        )?;
+        Ok(token)
+    }
+
     pub fn sign(&self, message: &[u8]) -> Signature {
         Signature(self.signing.sign(message).to_bytes())
     }

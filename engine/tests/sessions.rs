@@ -44,7 +44,8 @@ impl Party {
     }
 
     fn receive(&mut self, payload: &[u8]) -> Result<String, EngineError> {
-        let (sender, wire) = open_envelope(&self.identity, payload)?;
+        let opened = open_envelope(&self.identity, payload)?;
+        let (sender, wire) = (opened.sender, opened.message);
         let plaintext = match self.peer.as_mut() {
             Some(c) => c.decrypt(&self.identity, &mut self.prekeys, &sender, &wire, self.entropy.as_mut())?,
             None => {
@@ -149,7 +150,8 @@ fn both_start_at_once_and_converge() {
 }
 
 fn ratchet_message(payload: &[u8], me: &Identity) -> (IdentityPublic, WireMessage) {
-    open_envelope(me, payload).unwrap()
+    let opened = open_envelope(me, payload).unwrap();
+    (opened.sender, opened.message)
 }
 
 #[test]

@@ -8,7 +8,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use sotto_engine::Identity;
-use sotto_shared::frames::auth_message;
+use sotto_shared::frames::{auth_message, delivery_token_hash};
 use sotto_shared::{Address, ClientFrame, MessageId, RelayFrame, decode_relay, encode_client};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -116,7 +116,7 @@ async fn open(url: &str) -> Result<(SplitSink<Ws, Message>, SplitStream<Ws>, [u8
     }
 }
 
-/// Connects and authenticates as `identity`.
+/// Connects, authenticates as `identity` and publishes its delivery token, as the app does.
 async fn login(
     url: &str,
     origin: &str,
@@ -125,13 +125,20 @@ async fn login(
     let (mut tx, mut rx, challenge) = open(url).await?;
     let signature = identity.sign(&auth_message(origin, &challenge));
     send(&mut tx, &ClientFrame::Authenticate { identity: Box::new(identity.public()), signature }).await?;
+    let hash = delivery_token_hash(&*identity.delivery_token()?);
+    send(&mut tx, &ClientFrame::PublishDeliveryToken { hash }).await?;
     loop {
         match recv(&mut rx).await? {
-            RelayFrame::Authenticated { .. } => return Ok((tx, rx)),
-            RelayFrame::PrekeysLow { .. } => continue,
+            RelayFrame::DeliveryTokenPublished => return Ok((tx, rx)),
+            RelayFrame::Authenticated { .. } | RelayFrame::PrekeysLow { .. } => continue,
             other => return Err(format!("expected Authenticated, got {other:?}").into()),
         }
     }
+}
+
+/// A send as the recipient's contact (holding its delivery token), as the app sends.
+fn contact_send(to: Address, token: [u8; 32], payload: Vec<u8>) -> ClientFrame {
+    ClientFrame::SendAsContact { id: random_id(), to, ttl_secs: 600, token, payload }
 }
 
 fn random_id() -> MessageId {
@@ -168,7 +175,7 @@ async fn run_pairs(
     let mut addresses = Vec::new();
     for _ in 0..pairs {
         let identity = Identity::generate()?;
-        addresses.push(identity.address());
+        addresses.push((identity.address(), *identity.delivery_token()?));
         let (mut tx, mut rx) = login(url, origin, &identity).await?;
         let delivered = delivered.clone();
         let measuring = measuring.clone();
@@ -200,7 +207,7 @@ async fn run_pairs(
     let per_sender_interval =
         if rate > 0 { Some(Duration::from_secs_f64(pairs as f64 / rate as f64)) } else { None };
     let mut senders = Vec::new();
-    for to in addresses {
+    for (to, token) in addresses {
         let (mut tx, mut rx, _) = open(url).await?;
         let sent = sent.clone();
         let stop = stop.clone();
@@ -232,8 +239,7 @@ async fn run_pairs(
                         Err(_) => break,
                     },
                 }
-                let frame =
-                    ClientFrame::Send { id: random_id(), to, ttl_secs: 600, payload: stamped(size, epoch) };
+                let frame = contact_send(to, token, stamped(size, epoch));
                 if send(&mut tx, &frame).await.is_err() {
                     break;
                 }
@@ -322,7 +328,7 @@ async fn run_durable(
         // Each sender writes to its own offline mailbox: opened once by logging in, then left.
         let owner = Identity::generate()?;
         drop(login(url, origin, &owner).await?);
-        let to = Address::from_identity_key(&owner.public().signing_key);
+        let (to, token) = (owner.address(), *owner.delivery_token()?);
         let (mut tx, mut rx, _) = open(url).await?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(window));
         let acks = in_flight.clone();
@@ -350,8 +356,7 @@ async fn run_durable(
                     Ok(p) => p.forget(),
                     Err(_) => break,
                 }
-                let frame =
-                    ClientFrame::Send { id: random_id(), to, ttl_secs: 600, payload: payload.clone() };
+                let frame = contact_send(to, token, payload.clone());
                 if send(&mut tx, &frame).await.is_err() {
                     break;
                 }

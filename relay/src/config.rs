@@ -81,6 +81,11 @@ pub struct Limits {
     #[arg(long, env = "SOTTO_MAX_QUEUED_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_queued_bytes: u64,
 
+    /// Of those, how many may come from senders without the mailbox's delivery token (first
+    /// contacts, or strangers who only know the address).
+    #[arg(long, env = "SOTTO_MAX_STRANGER_ENVELOPES", default_value_t = 50)]
+    pub max_stranger_envelopes: u64,
+
     /// Storage budget of the whole relay, in bytes: envelopes' payloads plus a fixed cost per
     /// stored record. At the budget, sends are refused with `StoreFull`; reads and acks go on.
     /// The store file takes up to about twice this on disk.

@@ -12,7 +12,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use sotto_shared::codec::{SUPPORTED_VERSIONS, WIRE_VERSION};
 use sotto_shared::frames::{
-    IdentityPublic, Signature, auth_message, identity_dh_message, signed_prekey_message,
+    IdentityPublic, Signature, auth_message, delivery_token_hash, identity_dh_message, signed_prekey_message,
 };
 use sotto_shared::limits::{MAX_ACK_IDS, MAX_ENVELOPE_BYTES, MAX_PREKEYS_PER_UPLOAD, MAX_TTL_SECS};
 use sotto_shared::{
@@ -203,7 +203,7 @@ impl Session {
             self.relay.metrics.bytes_in.fetch_add(bytes.len() as u64, Relaxed);
             if self.rate.check().is_err() || !self.relay.limits.ip_allows(self.ip) {
                 let id = match decode_client(&bytes) {
-                    Ok(ClientFrame::Send { id, .. }) => Some(id),
+                    Ok(ClientFrame::Send { id, .. } | ClientFrame::SendAsContact { id, .. }) => Some(id),
                     _ => None,
                 };
                 self.reply(error(ErrorCode::RateLimited, "too many frames; slow down", id), Some(permit));
@@ -260,7 +260,13 @@ impl Session {
             ClientFrame::Authenticate { identity, signature } => {
                 return self.authenticate(*identity, signature, permit).await;
             }
-            ClientFrame::Send { id, to, ttl_secs, payload } => self.send(id, to, ttl_secs, payload, permit),
+            ClientFrame::Send { id, to, ttl_secs, payload } => {
+                self.send(id, to, ttl_secs, None, payload, permit)
+            }
+            ClientFrame::SendAsContact { id, to, ttl_secs, token, payload } => {
+                self.send(id, to, ttl_secs, Some(delivery_token_hash(&token)), payload, permit)
+            }
+            ClientFrame::PublishDeliveryToken { hash } => self.publish_token(hash, permit),
             ClientFrame::Ack { ids } => self.ack(ids, permit),
             ClientFrame::UploadPrekeys { signed_prekey, one_time } => {
                 self.upload(signed_prekey, one_time, permit)
@@ -325,11 +331,32 @@ impl Session {
         true
     }
 
+    fn publish_token(&self, hash: [u8; 32], permit: Option<OwnedSemaphorePermit>) {
+        let Some(mailbox) = self.address else {
+            let msg = "authenticate to publish a delivery token";
+            return self.reply(error(ErrorCode::NotAuthenticated, msg, None), permit);
+        };
+        let replies = self.replies.clone();
+        let relay = self.relay.clone();
+        self.relay.writer.submit(
+            Write::PublishToken { mailbox, hash },
+            Box::new(move |result| {
+                let frame = match result {
+                    Ok(WriteResult::TokenPublished) => RelayFrame::DeliveryTokenPublished,
+                    _ => error(ErrorCode::Internal, "the relay could not store the token; retry", None),
+                };
+                answer(&relay, &replies, &frame, permit);
+            }),
+        );
+    }
+
+    /// `token_hash`: the hash of the delivery token the sender presented, if any.
     fn send(
         &self,
         id: MessageId,
         to: Address,
         ttl_secs: u32,
+        token_hash: Option<[u8; 32]>,
         payload: Vec<u8>,
         permit: Option<OwnedSemaphorePermit>,
     ) {
@@ -353,8 +380,8 @@ impl Session {
         }));
         let relay = self.relay.clone();
         let replies = self.replies.clone();
-        let envelope =
-            NewEnvelope { seq: 0, to, id, received_at: now, expires_at: now + u64::from(ttl_secs), payload };
+        let expires_at = now + u64::from(ttl_secs);
+        let envelope = NewEnvelope { seq: 0, to, id, received_at: now, expires_at, payload, stranger: true };
         let done: crate::writer::Done = Box::new(move |result| {
             let frame = match result {
                 Ok(WriteResult::Enqueued) => {
@@ -382,7 +409,7 @@ impl Session {
         // envelope, so it finds it.
         let hub = &self.relay.hub;
         let metrics = &self.relay.metrics;
-        let admission = self.relay.writer.enqueue(envelope, done, |seq| {
+        let admission = self.relay.writer.enqueue(envelope, token_hash, done, |seq| {
             let pushed = hub.push(&to, Delivery { seq, frame: deliver });
             metrics.envelopes_pushed.fetch_add(pushed as u64, Relaxed);
         });
@@ -390,6 +417,10 @@ impl Session {
             let (code, msg) = match refusal {
                 Refusal::UnknownMailbox => (ErrorCode::UnknownMailbox, "nobody has opened that mailbox"),
                 Refusal::MailboxFull => (ErrorCode::MailboxFull, "the recipient's mailbox is full"),
+                Refusal::StrangersFull => (
+                    ErrorCode::MailboxFull,
+                    "the recipient takes no more mail from senders it has not answered yet",
+                ),
                 Refusal::StoreFull => (ErrorCode::StoreFull, "the relay's storage is full; try again later"),
                 Refusal::Unavailable => {
                     (ErrorCode::Internal, "the relay could not store this envelope; retry")

@@ -63,13 +63,14 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let relay = Arc::new(server::Relay::new(config.clone(), Arc::new(store), origins.clone())?);
     tokio::spawn(relay.clone().housekeeping());
     let routes = server::routes(relay.clone());
+    let signal = shutdown_signal();
     // Tests and scripts read this exact line to learn the port.
     info!("listening on http://{addr}");
     info!(?origins, "accepting these origins");
     let failed = relay.clone();
     let stop = async move {
         tokio::select! {
-            _ = shutdown_signal() => {},
+            _ = signal => {},
             _ = failed.writer.failed() => error!("the store cannot be written; shutting down"),
         }
     };
@@ -84,23 +85,27 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled: a SIGTERM right after the "listening" line must not kill the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
             Err(_) => {
                 let _ = ctrl_c.await;
-                return;
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
         }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        info!("shutdown requested");
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    info!("shutdown requested");
 }

@@ -41,6 +41,7 @@ impl Relay {
         let quotas = Quotas {
             max_envelopes: config.limits.max_queued_envelopes,
             max_bytes: config.limits.max_queued_bytes,
+            max_stranger_envelopes: config.limits.max_stranger_envelopes,
             max_one_time_prekeys: sotto_shared::limits::MAX_STORED_ONE_TIME_PREKEYS,
         };
         let budgets = Budgets { quotas, max_store_bytes: config.limits.max_store_bytes };

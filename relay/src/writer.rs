@@ -58,6 +58,8 @@ pub enum Refusal {
     /// Nobody ever logged in to that mailbox.
     UnknownMailbox,
     MailboxFull,
+    /// The mailbox holds as much mail from senders without its delivery token as it may.
+    StrangersFull,
     /// The relay's storage budget is used up.
     StoreFull,
     /// The store could not be read, or the writer has stopped.
@@ -89,8 +91,16 @@ struct Entry {
     seq: u64,
     id: MessageId,
     size: u64,
+    stranger: bool,
     /// Payload bytes of this and every earlier entry of the mailbox (a running sum).
     cumulative: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct InFlight {
+    count: u64,
+    bytes: u64,
+    strangers: u64,
 }
 
 /// The envelopes admitted for one mailbox whose batches have not settled yet, in sequence order
@@ -102,20 +112,24 @@ struct Pending {
 }
 
 impl Pending {
-    fn push(&mut self, seq: u64, id: MessageId, size: u64) {
+    fn push(&mut self, seq: u64, id: MessageId, size: u64, stranger: bool) {
         let cumulative = self.entries.back().map_or(0, |e| e.cumulative) + size;
-        self.entries.push_back(Entry { seq, id, size, cumulative });
+        self.entries.push_back(Entry { seq, id, size, stranger, cumulative });
         self.ids.insert(id);
     }
 
-    /// Envelopes and bytes numbered from `from` on: those a store snapshot does not hold yet.
-    fn from(&self, from: u64) -> (u64, u64) {
+    /// What is numbered from `from` on (what a store snapshot does not hold yet): envelopes,
+    /// bytes, and envelopes from strangers.
+    fn from(&self, from: u64) -> InFlight {
         let i = self.entries.partition_point(|e| e.seq < from);
         match (self.entries.get(i), self.entries.back()) {
-            (Some(first), Some(last)) => {
-                ((self.entries.len() - i) as u64, last.cumulative - (first.cumulative - first.size))
-            }
-            _ => (0, 0),
+            (Some(first), Some(last)) => InFlight {
+                count: (self.entries.len() - i) as u64,
+                bytes: last.cumulative - (first.cumulative - first.size),
+                // Strangers' mail is capped small, so counting it is cheap.
+                strangers: self.entries.range(i..).filter(|e| e.stranger).count() as u64,
+            },
+            _ => InFlight::default(),
         }
     }
 
@@ -192,8 +206,16 @@ impl Writer {
     }
 
     /// Judges an envelope (see the module docs); if admitted, numbers it, calls `push` with its
-    /// number under the admission lock, and queues it for the disk.
-    pub fn enqueue(&self, mut envelope: NewEnvelope, done: Done, push: impl FnOnce(u64)) -> Admission {
+    /// number under the admission lock, and queues it for the disk. `token_hash` is the hash of
+    /// the delivery token the sender presented, if any: a sender without the mailbox's token is
+    /// a stranger, held to the small stranger quota.
+    pub fn enqueue(
+        &self,
+        mut envelope: NewEnvelope,
+        token_hash: Option<[u8; 32]>,
+        done: Done,
+        push: impl FnOnce(u64),
+    ) -> Admission {
         let (to, id, size) = (envelope.to, envelope.id, envelope.payload.len() as u64);
         let (view, mut q) = loop {
             let epoch = self.shared.settled.load(SeqCst);
@@ -209,20 +231,22 @@ impl Writer {
                 break (view, q);
             }
         };
-        let in_flight = q.pending.get(&to).map_or((0, 0), |p| p.from(view.next_seq));
+        let in_flight = q.pending.get(&to).map_or_else(InFlight::default, |p| p.from(view.next_seq));
+        let stranger = view.token_hash.is_none() || token_hash != view.token_hash;
         if view.duplicate || q.pending.get(&to).is_some_and(|p| p.ids.contains(&id)) {
             send(&q.tx, Job { op: None, done, admitted: None });
             return Admission::Duplicate;
         }
-        if let Some(refusal) = self.judge(&view, in_flight, q.used, size) {
+        if let Some(refusal) = self.judge(&view, in_flight, stranger, q.used, size) {
             return Admission::Refused(refusal);
         }
         let seq = q.next_seq;
         q.next_seq += 1;
         let cost = size + ENVELOPE_COST;
         q.used += cost;
-        q.pending.entry(to).or_default().push(seq, id, size);
+        q.pending.entry(to).or_default().push(seq, id, size, stranger);
         envelope.seq = seq;
+        envelope.stranger = stranger;
         push(seq);
         send(&q.tx, Job { op: Some(Write::Enqueue(envelope)), done, admitted: Some((to, seq, cost)) });
         Admission::Accepted { seq }
@@ -230,14 +254,24 @@ impl Writer {
 
     /// `in_flight`: pending envelopes numbered from the snapshot's `next_seq` on; those below
     /// it are already in the snapshot's usage.
-    fn judge(&self, view: &MailboxView, in_flight: (u64, u64), used: u64, size: u64) -> Option<Refusal> {
+    fn judge(
+        &self,
+        view: &MailboxView,
+        in_flight: InFlight,
+        stranger: bool,
+        used: u64,
+        size: u64,
+    ) -> Option<Refusal> {
         if !view.exists {
             return Some(Refusal::UnknownMailbox);
         }
-        let (count, bytes) = (view.usage.0 + in_flight.0, view.usage.1 + in_flight.1);
+        let (count, bytes) = (view.usage.0 + in_flight.count, view.usage.1 + in_flight.bytes);
         let quotas = &self.shared.budgets.quotas;
         if count + 1 > quotas.max_envelopes || bytes + size > quotas.max_bytes {
             return Some(Refusal::MailboxFull);
+        }
+        if stranger && view.strangers + in_flight.strangers + 1 > quotas.max_stranger_envelopes {
+            return Some(Refusal::StrangersFull);
         }
         if used + size + ENVELOPE_COST > self.shared.budgets.max_store_bytes {
             return Some(Refusal::StoreFull);
@@ -460,6 +494,7 @@ mod tests {
             received_at: 0,
             expires_at: 1,
             payload: vec![],
+            stranger: false,
         }))
     }
 

@@ -68,6 +68,12 @@ pub enum ClientFrame {
     FetchBundle { address: Address },
     /// Keep-alive; the relay answers `Pong` with the same value.
     Ping { nonce: u64 },
+    /// Sets the mailbox's delivery token: `hash` is [`delivery_token_hash`] of a secret the
+    /// owner gives only to its contacts (authenticated only).
+    PublishDeliveryToken { hash: [u8; 32] },
+    /// `Send` by someone who holds the recipient's delivery token: counted against the
+    /// mailbox's quota for contacts instead of the small one for strangers.
+    SendAsContact { id: MessageId, to: Address, ttl_secs: u32, token: [u8; 32], payload: Vec<u8> },
 }
 
 /// Relay → client.
@@ -116,6 +122,8 @@ pub enum RelayFrame {
         message: String,
         id: Option<MessageId>,
     },
+    /// The delivery token hash was stored.
+    DeliveryTokenPublished,
 }
 
 /// Why the relay refused something. Each has its own code so clients can react precisely.
@@ -185,6 +193,16 @@ pub fn auth_message(origin: &str, challenge: &[u8; 32]) -> Vec<u8> {
     m.extend_from_slice(&origin[..usize::from(len)]);
     m.extend_from_slice(challenge);
     m
+}
+
+/// What a relay stores of a delivery token: `SHA-256("sotto-delivery-token-v1" || token)`, so
+/// a stolen relay database cannot be used to send as a contact.
+pub fn delivery_token_hash(token: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"sotto-delivery-token-v1");
+    h.update(token);
+    h.finalize().into()
 }
 
 /// The bytes an identity signs over its X25519 key.

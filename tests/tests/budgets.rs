@@ -187,7 +187,16 @@ impl Drop for Tmpfs {
 async fn a_full_disk_stops_the_relay_and_after_space_is_freed_nothing_acknowledged_is_lost() {
     let fs = Tmpfs::mount("6m");
     let data: PathBuf = fs.path().join("data");
-    let flags = ["--rate-per-connection", "1000000", "--rate-per-ip", "1000000", "--cache-mib", "1"];
+    let flags = [
+        "--rate-per-connection",
+        "1000000",
+        "--rate-per-ip",
+        "1000000",
+        "--cache-mib",
+        "1",
+        "--max-stranger-envelopes",
+        "100000",
+    ];
     let mut relay = Relay::start_in(&data, "127.0.0.1:0", &flags).await;
     let bob = Identity::generate().unwrap();
     Conn::open_mailbox(&relay, &bob).await;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-const UNLIMITED: [&str; 8] = [
+const UNLIMITED: [&str; 10] = [
+    "--max-stranger-envelopes",
+    "10000000",
     "--rate-per-connection",
     "1000000",
     "--rate-per-ip",
@@ -230,4 +232,59 @@ async fn mail_for_a_mailbox_nobody_opened_is_refused() {
     Conn::open_mailbox(&relay, &stranger).await;
     sender.send(&send(stranger.address(), id, b"to somebody")).await;
     assert_eq!(sender.recv().await, Some(RelayFrame::Sent { id }));
+}
+
+/// A stranger who knows an address can fill only the small stranger quota; contacts, who hold
+/// the mailbox's delivery token, still get through. A wrong token counts as none.
+#[tokio::test]
+async fn strangers_cannot_crowd_out_contacts() {
+    let relay = Relay::start(&["--max-stranger-envelopes", "5"]).await;
+    let bob = Identity::generate().unwrap();
+    let mut bob_conn = Conn::login(&relay, &bob).await.conn;
+    let token = *bob.delivery_token().unwrap();
+    let hash = sotto_shared::frames::delivery_token_hash(&token);
+    bob_conn.send(&ClientFrame::PublishDeliveryToken { hash }).await;
+    assert_eq!(bob_conn.recv().await, Some(RelayFrame::DeliveryTokenPublished));
+    drop(bob_conn);
+
+    let mut stranger = Conn::connect(&relay).await;
+    stranger.hello().await;
+    for i in 0..6 {
+        let id = message_id();
+        stranger.send(&send(bob.address(), id, b"spam")).await;
+        match stranger.recv().await {
+            Some(RelayFrame::Sent { .. }) => assert!(i < 5),
+            Some(RelayFrame::Error { code: ErrorCode::MailboxFull, id: Some(got), .. }) => {
+                assert_eq!((i, got), (5, id))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let as_contact = |token: [u8; 32], id| ClientFrame::SendAsContact {
+        id,
+        to: bob.address(),
+        ttl_secs: 3600,
+        token,
+        payload: b"from a friend".to_vec(),
+    };
+    let mut wrong = token;
+    wrong[0] ^= 1;
+    let id = message_id();
+    stranger.send(&as_contact(wrong, id)).await;
+    assert!(matches!(stranger.recv().await, Some(RelayFrame::Error { code: ErrorCode::MailboxFull, .. })));
+    let mut friend = Conn::connect(&relay).await;
+    friend.hello().await;
+    for _ in 0..20 {
+        let id = message_id();
+        friend.send(&as_contact(token, id)).await;
+        assert_eq!(friend.recv().await, Some(RelayFrame::Sent { id }));
+    }
+    assert_eq!(Conn::login(&relay, &bob).await.queued, 25);
+
+    // Only the owner may set the token.
+    stranger.send(&ClientFrame::PublishDeliveryToken { hash: [0; 32] }).await;
+    assert!(matches!(
+        stranger.recv().await,
+        Some(RelayFrame::Error { code: ErrorCode::NotAuthenticated, .. })
+    ));
 }

@@ -118,6 +118,8 @@ async fn a_reader_that_stops_reading_is_cut_off() {
         "100000000",
         "--ip-bytes-burst",
         "200000000",
+        "--max-stranger-envelopes",
+        "100000",
     ])
     .await;
     let bob = Identity::generate().unwrap();
@@ -251,7 +253,16 @@ async fn metrics_answer_loopback_or_the_token_only() {
 #[tokio::test]
 async fn sigterm_answers_pending_sends_then_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let flags = ["--rate-per-connection", "1000000", "--rate-per-ip", "1000000", "--log", "info"];
+    let flags = [
+        "--rate-per-connection",
+        "1000000",
+        "--rate-per-ip",
+        "1000000",
+        "--max-stranger-envelopes",
+        "100000",
+        "--log",
+        "info",
+    ];
     let mut relay = Relay::start_in(dir.path(), "127.0.0.1:0", &flags).await;
     assert!(relay.log().contains("connection ceiling"), "{}", relay.log());
     let bob = Identity::generate().unwrap();

@@ -267,7 +267,16 @@ async fn nobody_reads_another_mailbox_and_signatures_cannot_be_forged_or_replaye
 
 #[tokio::test]
 async fn bad_input_gets_errors_and_others_are_unaffected() {
-    let relay = Relay::start(&["--rate-per-connection", "50", "--max-connections-per-ip", "6"]).await;
+    // The stranger quota is lifted: this is about rates (tests/delivery.rs covers strangers).
+    let relay = Relay::start(&[
+        "--rate-per-connection",
+        "50",
+        "--max-connections-per-ip",
+        "6",
+        "--max-stranger-envelopes",
+        "100000",
+    ])
+    .await;
     let bob = Identity::generate().unwrap();
     let mut bob_conn = Conn::login(&relay, &bob).await.conn;
     let mut good = Conn::connect(&relay).await;
@@ -401,6 +410,8 @@ async fn acknowledged_sends_survive_sigkill() {
         "--rate-per-ip",
         "1000000",
         "--max-queued-envelopes",
+        "10000000",
+        "--max-stranger-envelopes",
         "10000000",
     ];
     let mut relay = Relay::start_in(dir.path(), "127.0.0.1:0", &flags).await;

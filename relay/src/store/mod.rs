@@ -69,6 +69,8 @@ pub struct NewEnvelope {
     pub received_at: u64,
     pub expires_at: u64,
     pub payload: Vec<u8>,
+    /// Sent without the mailbox's delivery token: counted against the stranger quota.
+    pub stranger: bool,
 }
 
 /// One change, applied together with the rest of its batch.
@@ -82,6 +84,11 @@ pub enum Write {
     /// Records that a mailbox exists (its owner logged in); mail to unknown mailboxes is refused.
     Register {
         identity: IdentityPublic,
+    },
+    /// Sets the hash of the mailbox's delivery token.
+    PublishToken {
+        mailbox: Address,
+        hash: [u8; 32],
     },
     PutPrekeys {
         identity: IdentityPublic,
@@ -117,6 +124,7 @@ pub enum WriteResult {
     Registered {
         new: bool,
     },
+    TokenPublished,
     PrekeysStored {
         one_time: u32,
         /// How many of them are new (duplicates of stored ones are not counted twice).
@@ -151,6 +159,10 @@ pub struct Totals {
 pub struct MailboxView {
     /// The owner has logged in at least once.
     pub exists: bool,
+    /// The hash of the owner's delivery token, once published.
+    pub token_hash: Option<[u8; 32]>,
+    /// Envelopes stored from senders without the token.
+    pub strangers: u64,
     /// An envelope with this id is already stored for the mailbox.
     pub duplicate: bool,
     /// Envelopes and payload bytes stored for the mailbox.
@@ -165,6 +177,8 @@ pub struct MailboxView {
 pub struct Quotas {
     pub max_envelopes: u64,
     pub max_bytes: u64,
+    /// Of `max_envelopes`, how many may come from senders without the delivery token.
+    pub max_stranger_envelopes: u64,
     pub max_one_time_prekeys: u32,
 }
 

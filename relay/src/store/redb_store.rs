@@ -3,12 +3,13 @@
 //! Tables (keys → values), schema version 2:
 //! - `meta`: `"schema_version"`, `"next_seq"` → u64
 //! - `envelopes`: (mailbox, seq) → postcard `StoredEnvelope`
-//! - `envelope_index`: (mailbox, message id) → (seq, payload bytes, expires_at): deduplication
-//!   and acks
-//! - `expiry`: (expires_at, mailbox, seq) → (message id, payload bytes): purging without reading
-//!   every envelope
-//! - `mailboxes`: mailbox → (envelopes, bytes) queued
-//! - `owners`: mailbox → () for every identity that logged in or published prekeys
+//! - `envelope_index`: (mailbox, message id) → (seq, payload bytes, expires_at, from a stranger):
+//!   deduplication and acks
+//! - `expiry`: (expires_at, mailbox, seq) → (message id, payload bytes, from a stranger): purging
+//!   without reading every envelope
+//! - `mailbox_usage`: mailbox → (envelopes, bytes, envelopes from strangers) queued
+//! - `owners`: mailbox → delivery token hash (zeros until published), for every identity that
+//!   logged in or published prekeys
 //! - `identities`: address → postcard `StoredIdentity`
 //! - `one_time_prekeys`: (address, prekey id) → X25519 public key
 //! - `one_time_counts`: address → number of one-time prekeys held
@@ -18,8 +19,7 @@ use super::{
     Store, StoreError, StoredEnvelope, StoredIdentity, Totals, Write, WriteResult,
 };
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
-    WriteTransaction,
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use sotto_shared::frames::{IdentityPublic, OneTimePrekey, PrekeyBundle, SignedPrekey};
 use sotto_shared::{Address, MessageId};
@@ -27,19 +27,29 @@ use std::collections::HashMap;
 use std::path::Path;
 
 type Mailbox = [u8; 32];
+/// `envelope_index` value: (seq, payload bytes, expires_at, from a stranger).
+type IndexEntry = (u64, u64, u64, bool);
+/// `expiry` key (expires_at, mailbox, seq) and value (message id, payload bytes, from a stranger).
+type ExpiryKey = (u64, Mailbox, u64);
+type ExpiryEntry = ([u8; 16], u64, bool);
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ENVELOPES: TableDefinition<(Mailbox, u64), &[u8]> = TableDefinition::new("envelopes");
-const INDEX: TableDefinition<(Mailbox, [u8; 16]), (u64, u64, u64)> = TableDefinition::new("envelope_index");
-const EXPIRY: TableDefinition<(u64, Mailbox, u64), ([u8; 16], u64)> = TableDefinition::new("expiry");
-const MAILBOXES: TableDefinition<Mailbox, (u64, u64)> = TableDefinition::new("mailboxes");
-const OWNERS: TableDefinition<Mailbox, ()> = TableDefinition::new("owners");
+const INDEX: TableDefinition<(Mailbox, [u8; 16]), IndexEntry> = TableDefinition::new("envelope_index");
+const EXPIRY: TableDefinition<ExpiryKey, ExpiryEntry> = TableDefinition::new("expiry");
+const USAGE: TableDefinition<Mailbox, (u64, u64, u64)> = TableDefinition::new("mailbox_usage");
+const OWNERS: TableDefinition<Mailbox, [u8; 32]> = TableDefinition::new("owners");
+
+/// An owner's token hash before one is published.
+const NO_TOKEN: [u8; 32] = [0; 32];
 const IDENTITIES: TableDefinition<Mailbox, &[u8]> = TableDefinition::new("identities");
 const ONE_TIME: TableDefinition<(Mailbox, u32), [u8; 32]> = TableDefinition::new("one_time_prekeys");
 const ONE_TIME_COUNTS: TableDefinition<Mailbox, u32> = TableDefinition::new("one_time_counts");
 
 /// Schema 1's id table, replaced by `envelope_index` (which also holds the expiry time).
 const V1_IDS: TableDefinition<(Mailbox, [u8; 16]), (u64, u64)> = TableDefinition::new("envelope_ids");
+/// Schema 1's usage table, replaced by `mailbox_usage` (which also counts strangers' mail).
+const V1_MAILBOXES: TableDefinition<Mailbox, (u64, u64)> = TableDefinition::new("mailboxes");
 
 macro_rules! db_err {
     ($($t:ty),*) => {$(
@@ -83,6 +93,20 @@ pub struct RedbStore {
     db: Database,
 }
 
+/// One mailbox's row in `mailbox_usage`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    count: u64,
+    bytes: u64,
+    strangers: u64,
+}
+
+impl From<(u64, u64, u64)> for Usage {
+    fn from((count, bytes, strangers): (u64, u64, u64)) -> Self {
+        Usage { count, bytes, strangers }
+    }
+}
+
 impl RedbStore {
     /// Opens (creating if needed) `<data_dir>/relay.redb`, checks its schema version and
     /// migrates a store of the previous version.
@@ -112,7 +136,7 @@ impl RedbStore {
             tx.open_table(ENVELOPES)?;
             tx.open_table(INDEX)?;
             tx.open_table(EXPIRY)?;
-            tx.open_table(MAILBOXES)?;
+            tx.open_table(USAGE)?;
             tx.open_table(OWNERS)?;
             tx.open_table(IDENTITIES)?;
             tx.open_table(ONE_TIME)?;
@@ -141,8 +165,16 @@ fn migrate_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
             let (mailbox, seq) = k.value();
             let e = decode_envelope(v.value())?;
             let size = e.payload.len() as u64;
-            index.insert((mailbox, e.id.0), (seq, size, e.expires_at))?;
-            expiry.insert((e.expires_at, mailbox, seq), (e.id.0, size))?;
+            // Mail stored before delivery tokens existed counts as contacts' mail.
+            index.insert((mailbox, e.id.0), (seq, size, e.expires_at, false))?;
+            expiry.insert((e.expires_at, mailbox, seq), (e.id.0, size, false))?;
+        }
+        let old = tx.open_table(V1_MAILBOXES)?;
+        let mut usage = tx.open_table(USAGE)?;
+        for entry in old.iter()? {
+            let (k, v) = entry?;
+            let (count, bytes) = v.value();
+            usage.insert(k.value(), (count, bytes, 0))?;
         }
         let mut identities = tx.open_table(IDENTITIES)?;
         let mut owners = tx.open_table(OWNERS)?;
@@ -156,12 +188,11 @@ fn migrate_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
         for (address, (identity, signed)) in old {
             let record = StoredIdentity { v: IDENTITY_RECORD_VERSION, identity, signed };
             identities.insert(address, postcard::to_allocvec(&record)?.as_slice())?;
-            owners.insert(address, ())?;
+            owners.insert(address, NO_TOKEN)?;
         }
     }
-    if tx.list_tables()?.any(|t| t.name() == V1_IDS.name()) {
-        tx.delete_table(V1_IDS)?;
-    }
+    tx.delete_table(V1_IDS)?;
+    tx.delete_table(V1_MAILBOXES)?;
     Ok(())
 }
 
@@ -169,15 +200,15 @@ fn migrate_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
 struct Tables<'t> {
     meta: redb::Table<'t, &'static str, u64>,
     envelopes: redb::Table<'t, (Mailbox, u64), &'static [u8]>,
-    index: redb::Table<'t, (Mailbox, [u8; 16]), (u64, u64, u64)>,
-    expiry: redb::Table<'t, (u64, Mailbox, u64), ([u8; 16], u64)>,
-    mailboxes: redb::Table<'t, Mailbox, (u64, u64)>,
-    owners: redb::Table<'t, Mailbox, ()>,
+    index: redb::Table<'t, (Mailbox, [u8; 16]), IndexEntry>,
+    expiry: redb::Table<'t, ExpiryKey, ExpiryEntry>,
+    mailboxes: redb::Table<'t, Mailbox, (u64, u64, u64)>,
+    owners: redb::Table<'t, Mailbox, [u8; 32]>,
     identities: redb::Table<'t, Mailbox, &'static [u8]>,
     one_time: redb::Table<'t, (Mailbox, u32), [u8; 32]>,
     one_time_counts: redb::Table<'t, Mailbox, u32>,
     /// Mailbox usage changed in this batch, written back once at the end of it.
-    usage: HashMap<Mailbox, (u64, u64)>,
+    usage: HashMap<Mailbox, Usage>,
 }
 
 impl<'t> Tables<'t> {
@@ -187,7 +218,7 @@ impl<'t> Tables<'t> {
             envelopes: tx.open_table(ENVELOPES)?,
             index: tx.open_table(INDEX)?,
             expiry: tx.open_table(EXPIRY)?,
-            mailboxes: tx.open_table(MAILBOXES)?,
+            mailboxes: tx.open_table(USAGE)?,
             owners: tx.open_table(OWNERS)?,
             identities: tx.open_table(IDENTITIES)?,
             one_time: tx.open_table(ONE_TIME)?,
@@ -196,25 +227,37 @@ impl<'t> Tables<'t> {
         })
     }
 
-    fn usage(&self, mailbox: &Mailbox) -> Result<(u64, u64), StoreError> {
+    fn usage(&self, mailbox: &Mailbox) -> Result<Usage, StoreError> {
         if let Some(u) = self.usage.get(mailbox) {
             return Ok(*u);
         }
-        Ok(self.mailboxes.get(mailbox)?.map(|v| v.value()).unwrap_or((0, 0)))
+        Ok(self.mailboxes.get(mailbox)?.map(|v| Usage::from(v.value())).unwrap_or_default())
     }
 
-    fn set_usage(&mut self, mailbox: &Mailbox, usage: (u64, u64)) {
+    fn set_usage(&mut self, mailbox: &Mailbox, usage: Usage) {
         self.usage.insert(*mailbox, usage);
     }
 
     fn flush_usage(&mut self) -> Result<(), StoreError> {
         for (mailbox, usage) in std::mem::take(&mut self.usage) {
-            if usage.0 == 0 {
+            if usage.count == 0 {
                 self.mailboxes.remove(mailbox)?;
             } else {
-                self.mailboxes.insert(mailbox, usage)?;
+                self.mailboxes.insert(mailbox, (usage.count, usage.bytes, usage.strangers))?;
             }
         }
+        Ok(())
+    }
+
+    /// Takes one envelope out of a mailbox's usage.
+    fn release(&mut self, mailbox: &Mailbox, size: u64, stranger: bool) -> Result<(), StoreError> {
+        let mut u = self.usage(mailbox)?;
+        u.count = u.count.saturating_sub(1);
+        u.bytes = u.bytes.saturating_sub(size);
+        if stranger {
+            u.strangers = u.strangers.saturating_sub(1);
+        }
+        self.set_usage(mailbox, u);
         Ok(())
     }
 
@@ -226,47 +269,58 @@ impl<'t> Tables<'t> {
         quotas: &Quotas,
         envelope: NewEnvelope,
     ) -> Result<WriteResult, StoreError> {
-        let NewEnvelope { seq, to, id, received_at, expires_at, payload } = envelope;
+        let NewEnvelope { seq, to, id, received_at, expires_at, payload, stranger } = envelope;
         *next_seq = (*next_seq).max(seq + 1);
         if self.index.get((to.0, id.0))?.is_some() {
             return Ok(WriteResult::Duplicate);
         }
-        let (count, bytes) = self.usage(&to.0)?;
+        let u = self.usage(&to.0)?;
         let size = payload.len() as u64;
-        if count + 1 > quotas.max_envelopes || bytes + size > quotas.max_bytes {
+        if u.count + 1 > quotas.max_envelopes
+            || u.bytes + size > quotas.max_bytes
+            || (stranger && u.strangers + 1 > quotas.max_stranger_envelopes)
+        {
             return Ok(WriteResult::MailboxFull);
         }
         let record = StoredEnvelope { v: ENVELOPE_RECORD_VERSION, seq, id, received_at, expires_at, payload };
         let encoded = postcard::to_allocvec(&record)?;
         self.envelopes.insert((to.0, seq), encoded.as_slice())?;
-        self.index.insert((to.0, id.0), (seq, size, expires_at))?;
-        self.expiry.insert((expires_at, to.0, seq), (id.0, size))?;
-        self.set_usage(&to.0, (count + 1, bytes + size));
+        self.index.insert((to.0, id.0), (seq, size, expires_at, stranger))?;
+        self.expiry.insert((expires_at, to.0, seq), (id.0, size, stranger))?;
+        let strangers = u.strangers + u64::from(stranger);
+        self.set_usage(&to.0, Usage { count: u.count + 1, bytes: u.bytes + size, strangers });
         Ok(WriteResult::Enqueued)
     }
 
     fn ack(&mut self, mailbox: Address, ids: &[MessageId]) -> Result<WriteResult, StoreError> {
-        let (mut count, mut bytes) = self.usage(&mailbox.0)?;
         let (mut removed, mut freed) = (0, 0);
         for id in ids {
-            let Some((seq, size, expires_at)) = self.index.remove((mailbox.0, id.0))?.map(|v| v.value())
+            let Some((seq, size, expires_at, stranger)) =
+                self.index.remove((mailbox.0, id.0))?.map(|v| v.value())
             else {
                 continue;
             };
             self.envelopes.remove((mailbox.0, seq))?;
             self.expiry.remove((expires_at, mailbox.0, seq))?;
+            self.release(&mailbox.0, size, stranger)?;
             removed += 1;
             freed += size;
-            count = count.saturating_sub(1);
-            bytes = bytes.saturating_sub(size);
         }
-        self.set_usage(&mailbox.0, (count, bytes));
         Ok(WriteResult::Acked { removed, bytes: freed })
     }
 
     fn register(&mut self, identity: &IdentityPublic) -> Result<WriteResult, StoreError> {
-        let old = self.owners.insert(Address::from_identity_key(&identity.signing_key).0, ())?;
-        Ok(WriteResult::Registered { new: old.is_none() })
+        let address = Address::from_identity_key(&identity.signing_key).0;
+        if self.owners.get(address)?.is_some() {
+            return Ok(WriteResult::Registered { new: false });
+        }
+        self.owners.insert(address, NO_TOKEN)?;
+        Ok(WriteResult::Registered { new: true })
+    }
+
+    fn publish_token(&mut self, mailbox: Address, hash: [u8; 32]) -> Result<WriteResult, StoreError> {
+        self.owners.insert(mailbox.0, hash)?;
+        Ok(WriteResult::TokenPublished)
     }
 
     fn one_time_count(&self, address: &Mailbox) -> Result<u32, StoreError> {
@@ -293,7 +347,9 @@ impl<'t> Tables<'t> {
         }
         let record = StoredIdentity { v: IDENTITY_RECORD_VERSION, identity, signed };
         self.identities.insert(address, postcard::to_allocvec(&record)?.as_slice())?;
-        self.owners.insert(address, ())?;
+        if self.owners.get(address)?.is_none() {
+            self.owners.insert(address, NO_TOKEN)?;
+        }
         let added = fresh.len() as u32;
         for k in fresh {
             self.one_time.insert((address, k.id), k.key)?;
@@ -344,12 +400,11 @@ impl<'t> Tables<'t> {
             }
         }
         let mut freed = 0;
-        for ((expires_at, mailbox, seq), (id, size)) in &expired {
+        for ((expires_at, mailbox, seq), (id, size, stranger)) in &expired {
             self.expiry.remove((*expires_at, *mailbox, *seq))?;
             self.envelopes.remove((*mailbox, *seq))?;
             self.index.remove((*mailbox, *id))?;
-            let (count, bytes) = self.usage(mailbox)?;
-            self.set_usage(mailbox, (count.saturating_sub(1), bytes.saturating_sub(*size)));
+            self.release(mailbox, *size, *stranger)?;
             freed += size;
         }
         Ok(WriteResult::Purged { removed: expired.len() as u64, bytes: freed })
@@ -369,6 +424,7 @@ impl Store for RedbStore {
                     Write::Enqueue(envelope) => t.enqueue(&mut next_seq, quotas, envelope)?,
                     Write::Ack { mailbox, ids } => t.ack(mailbox, &ids)?,
                     Write::Register { identity } => t.register(&identity)?,
+                    Write::PublishToken { mailbox, hash } => t.publish_token(mailbox, hash)?,
                     Write::PutPrekeys { identity, signed, one_time } => {
                         t.put_prekeys(quotas, identity, signed, &one_time)?
                     }
@@ -423,24 +479,31 @@ impl Store for RedbStore {
 
     fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError> {
         let tx = self.db.begin_read()?;
-        let exists = tx.open_table(OWNERS)?.get(mailbox.0)?.is_some();
+        let owner = tx.open_table(OWNERS)?.get(mailbox.0)?.map(|v| v.value());
         let duplicate = tx.open_table(INDEX)?.get((mailbox.0, id.0))?.is_some();
-        let usage = tx.open_table(MAILBOXES)?.get(mailbox.0)?.map(|v| v.value()).unwrap_or((0, 0));
+        let u = tx.open_table(USAGE)?.get(mailbox.0)?.map(|v| Usage::from(v.value())).unwrap_or_default();
         let next_seq = tx.open_table(META)?.get("next_seq")?.map(|v| v.value()).unwrap_or(1);
-        Ok(MailboxView { exists, duplicate, usage, next_seq })
+        Ok(MailboxView {
+            exists: owner.is_some(),
+            token_hash: owner.filter(|h| *h != NO_TOKEN),
+            strangers: u.strangers,
+            duplicate,
+            usage: (u.count, u.bytes),
+            next_seq,
+        })
     }
 
     fn queued(&self, mailbox: &Address) -> Result<(u64, u64), StoreError> {
         let tx = self.db.begin_read()?;
-        let mailboxes = tx.open_table(MAILBOXES)?;
-        Ok(mailboxes.get(mailbox.0)?.map(|v| v.value()).unwrap_or((0, 0)))
+        let u = tx.open_table(USAGE)?.get(mailbox.0)?.map(|v| Usage::from(v.value())).unwrap_or_default();
+        Ok((u.count, u.bytes))
     }
 
     fn totals(&self) -> Result<Totals, StoreError> {
         let tx = self.db.begin_read()?;
         let mut totals = Totals::default();
-        for entry in tx.open_table(MAILBOXES)?.iter()? {
-            let (c, b) = entry?.1.value();
+        for entry in tx.open_table(USAGE)?.iter()? {
+            let (c, b, _) = entry?.1.value();
             totals.envelopes += c;
             totals.payload_bytes += b;
         }
@@ -456,7 +519,8 @@ impl Store for RedbStore {
 mod tests {
     use super::*;
 
-    const Q: Quotas = Quotas { max_envelopes: 3, max_bytes: 1000, max_one_time_prekeys: 5 };
+    const Q: Quotas =
+        Quotas { max_envelopes: 3, max_bytes: 1000, max_stranger_envelopes: 3, max_one_time_prekeys: 5 };
 
     fn enqueue(seq: u64, to: u8, id: u8, expires_at: u64) -> Write {
         Write::Enqueue(NewEnvelope {
@@ -466,6 +530,7 @@ mod tests {
             received_at: 1,
             expires_at,
             payload: vec![id; 10],
+            stranger: false,
         })
     }
 
@@ -509,7 +574,15 @@ mod tests {
         };
         let owner = Address::from_identity_key(&[7; 32]);
         let view = s.mailbox_view(&owner, &MessageId([1; 16])).unwrap();
-        assert_eq!(view, MailboxView { exists: false, duplicate: false, usage: (0, 0), next_seq: 1 });
+        let empty = MailboxView {
+            exists: false,
+            token_hash: None,
+            strangers: 0,
+            duplicate: false,
+            usage: (0, 0),
+            next_seq: 1,
+        };
+        assert_eq!(view, empty);
         let r = s.write(vec![Write::Register { identity }, Write::Register { identity }], &Q).unwrap();
         assert_eq!(r, vec![WriteResult::Registered { new: true }, WriteResult::Registered { new: false }]);
         s.write(vec![enqueue(4, 0, 1, 100)], &Q).unwrap();
@@ -519,7 +592,14 @@ mod tests {
         }
         s.write(vec![e], &Q).unwrap();
         let view = s.mailbox_view(&owner, &MessageId([1; 16])).unwrap();
-        assert_eq!(view, MailboxView { exists: true, duplicate: true, usage: (1, 10), next_seq: 6 });
+        assert_eq!(view, MailboxView { exists: true, duplicate: true, usage: (1, 10), next_seq: 6, ..empty });
+        s.write(vec![Write::PublishToken { mailbox: owner, hash: [3; 32] }], &Q).unwrap();
+        s.write(vec![Write::Register { identity }], &Q).unwrap();
+        assert_eq!(
+            s.mailbox_view(&owner, &MessageId([1; 16])).unwrap().token_hash,
+            Some([3; 32]),
+            "kept on login"
+        );
         assert_eq!(s.totals().unwrap().owners, 1);
     }
 
@@ -595,7 +675,7 @@ mod tests {
                 .insert(([1; 32], 2), postcard::to_allocvec(&e).unwrap().as_slice())
                 .unwrap();
             tx.open_table(V1_IDS).unwrap().insert(([1; 32], [5; 16]), (2, 3)).unwrap();
-            tx.open_table(MAILBOXES).unwrap().insert([1; 32], (1, 3)).unwrap();
+            tx.open_table(V1_MAILBOXES).unwrap().insert([1; 32], (1, 3)).unwrap();
             let identity = IdentityPublic {
                 signing_key: [7; 32],
                 dh_key: [8; 32],
