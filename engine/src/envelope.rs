@@ -39,6 +39,7 @@ struct SealedContent {
 
 /// Content before delivery tokens.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct SealedContentV1 {
     v: u8,
     sender: IdentityPublic,
@@ -122,4 +123,42 @@ pub fn open_envelope(me: &Identity, bytes: &[u8]) -> Result<Opened, EngineError>
     };
     verify_identity(&opened.sender)?;
     Ok(opened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::OsEntropy;
+
+    fn wire() -> WireMessage {
+        let mut alice = crate::prekeys::Prekeys::new(&mut OsEntropy).unwrap();
+        let bob = Identity::generate().unwrap();
+        let bundle = alice.invite_bundle(&bob, &mut OsEntropy).unwrap();
+        let me = Identity::generate().unwrap();
+        let mut c = crate::session::Conversation::initiate(&me, &bundle, &mut OsEntropy).unwrap();
+        c.encrypt(b"hi").unwrap()
+    }
+
+    #[test]
+    fn the_sender_and_its_delivery_token_travel_sealed() {
+        let (alice, bob) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        let sealed = seal_envelope(&alice, &bob.public(), &wire(), &mut OsEntropy).unwrap();
+        let opened = open_envelope(&bob, &sealed).unwrap();
+        assert_eq!(opened.sender, alice.public());
+        assert_eq!(opened.delivery_token, Some(*alice.delivery_token().unwrap()));
+        assert!(open_envelope(&alice, &sealed).is_err(), "only the recipient opens it");
+    }
+
+    #[test]
+    fn content_of_version_1_still_opens_without_a_token() {
+        let (alice, bob) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        let eph = StaticSecret::from([9u8; 32]);
+        let ephemeral = x25519_public(&eph);
+        let k = keys(&x25519(&eph, &bob.public().dh_key).unwrap(), &ephemeral, &bob.public()).unwrap();
+        let content = SealedContentV1 { v: 1, sender: alice.public(), message: wire() };
+        let ciphertext = seal(&k.key, &k.nonce, &k.ad, &postcard::to_allocvec(&content).unwrap()).unwrap();
+        let sealed = postcard::to_allocvec(&Sealed { v: VERSION, ephemeral, ciphertext }).unwrap();
+        let opened = open_envelope(&bob, &sealed).unwrap();
+        assert_eq!((opened.sender, opened.delivery_token), (alice.public(), None));
+    }
 }

@@ -269,7 +269,8 @@ fn pinned_transcript_v1() {
 
 const PINNED_ALICE_KEY: &str = "0b826b375848b781a797e492e621c2fcac4ca5c752cf4624c2e0c980824d2b38";
 const PINNED_SAFETY_NUMBER: &str = "10434 11074 86539 74669 71522 72513 65256 75466 03142 47221 09732 60530";
-const PINNED_TRANSCRIPT: &str = "12b2b2eb92a5a41a46a84d16c077ddb05024d8cb1eeb54c881a903902e5ef48f";
+// Sealed content version 2 (the sender's delivery token inside) changed the transcript.
+const PINNED_TRANSCRIPT: &str = "d4bd77f170d08517c50043aa37206641199e34a3247aab68acf4ff3a71d86344";
 
 #[derive(Debug, Clone)]
 enum Step {
