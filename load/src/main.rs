@@ -25,6 +25,11 @@ struct Cli {
     /// The relay, as host:port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     relay: String,
+    /// Give every connection its own client address in `X-Forwarded-For` (10.0.0.0/8), as a
+    /// reverse proxy in front of many people would; the relay must trust 127.0.0.1 as a proxy.
+    /// This measures the relay with its default per-IP limits in force.
+    #[arg(long)]
+    forwarded_clients: bool,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -70,6 +75,7 @@ enum Scenario {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    FORWARDED_CLIENTS.store(cli.forwarded_clients, Relaxed);
     let origin = format!("http://{}", cli.relay);
     let url = format!("ws://{}/ws", cli.relay);
     let result = match cli.scenario {
@@ -105,9 +111,19 @@ async fn recv(ws: &mut SplitStream<Ws>) -> Result<RelayFrame> {
     }
 }
 
+/// Whether connections name their own client address (`--forwarded-clients`), and the next one.
+static FORWARDED_CLIENTS: AtomicBool = AtomicBool::new(false);
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
+
 /// Connects and says hello; returns both halves.
 async fn open(url: &str) -> Result<(SplitSink<Ws, Message>, SplitStream<Ws>, [u8; 32])> {
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)?;
+    if FORWARDED_CLIENTS.load(Relaxed) {
+        let n = NEXT_CLIENT.fetch_add(1, Relaxed);
+        let ip = std::net::Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8);
+        request.headers_mut().insert("x-forwarded-for", ip.to_string().parse()?);
+    }
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
     let (mut tx, mut rx) = ws.split();
     send(&mut tx, &ClientFrame::Hello { client: "sotto-load".into() }).await?;
     match recv(&mut rx).await? {
