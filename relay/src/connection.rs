@@ -45,6 +45,8 @@ struct Session {
     rate: ConnectionRate,
     /// Bounds the requests in progress; all permits back means every request was answered.
     in_flight: Arc<Semaphore>,
+    /// The last delivery token presented and its hash.
+    last_token: Option<([u8; 32], [u8; 32])>,
 }
 
 fn reply(frame: &RelayFrame, permit: Option<OwnedSemaphorePermit>) -> Control {
@@ -112,6 +114,7 @@ where
         identity: None,
         address: None,
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        last_token: None,
     };
     session.read_loop(stream).await;
 
@@ -143,7 +146,16 @@ impl Session {
         let t = &self.relay.config.timeouts;
         let (hello, ping, idle) =
             (secs(t.hello_timeout_secs), secs(t.ping_interval_secs), secs(t.idle_timeout_secs));
+        // Made once, not per frame: the relay stopping, or the writer giving up on the socket (a
+        // reader that stopped reading).
         let mut stopping = self.relay.stopping.subscribe();
+        let stop = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
+        tokio::pin!(stop);
+        let replies = self.replies.clone();
+        let writer_gone = replies.closed();
+        tokio::pin!(writer_gone);
         let started = Instant::now();
         let mut last_heard = started;
         let mut pinged = false;
@@ -174,9 +186,8 @@ impl Session {
                     timer.as_mut().reset(next.max(now + Duration::from_millis(10)));
                     continue;
                 }
-                _ = stopping.wait_for(|s| *s) => break,
-                // The writer gave up on the socket (a reader that stopped reading).
-                () = self.replies.closed() => break,
+                () = &mut stop => break,
+                () = &mut writer_gone => break,
             };
             let Some(msg) = msg else { break };
             last_heard = Instant::now();
@@ -264,7 +275,8 @@ impl Session {
                 self.send(id, to, ttl_secs, None, payload, permit)
             }
             ClientFrame::SendAsContact { id, to, ttl_secs, token, payload } => {
-                self.send(id, to, ttl_secs, Some(delivery_token_hash(&token)), payload, permit)
+                let hash = self.token_hash(token);
+                self.send(id, to, ttl_secs, Some(hash), payload, permit)
             }
             ClientFrame::PublishDeliveryToken { hash } => self.publish_token(hash, permit),
             ClientFrame::Ack { ids } => self.ack(ids, permit),
@@ -329,6 +341,19 @@ impl Session {
         self.relay.hub.attach(address, &self.handle, || writer.allocated(), delay).await;
         debug!(?address, "authenticated");
         true
+    }
+
+    /// The hash of a presented delivery token; a sender usually presents the same one again
+    /// and again, so the last is remembered.
+    fn token_hash(&mut self, token: [u8; 32]) -> [u8; 32] {
+        match self.last_token {
+            Some((t, h)) if t == token => h,
+            _ => {
+                let h = delivery_token_hash(&token);
+                self.last_token = Some((token, h));
+                h
+            }
+        }
     }
 
     fn publish_token(&self, hash: [u8; 32], permit: Option<OwnedSemaphorePermit>) {

@@ -23,7 +23,7 @@
 //! stops the writer: the relay then shuts down and exits non-zero, so that a supervisor restarts
 //! it on a freshly opened store. It never stays up unable to write.
 
-use crate::store::{MailboxView, NewEnvelope, Quotas, Store, StoreError, Write, WriteResult};
+use crate::store::{MailboxView, NewEnvelope, Quotas, Snapshot, Store, StoreError, Write, WriteResult};
 use sotto_shared::{Address, MessageId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -157,6 +157,9 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Bumped, under the queue lock, whenever settled envelopes leave `pending`.
     settled: AtomicU64,
+    /// The store snapshot admissions share, with the `settled` value it was taken at; dropped
+    /// when a batch settles.
+    snapshot: Mutex<Option<(u64, Arc<dyn Snapshot>)>>,
     failed: AtomicBool,
     stopped: Notify,
 }
@@ -181,6 +184,7 @@ impl Writer {
             budgets,
             queue: Mutex::new(Queue { tx, next_seq, pending: HashMap::new(), used }),
             settled: AtomicU64::new(0),
+            snapshot: Mutex::new(None),
             failed: AtomicBool::new(false),
             stopped: Notify::new(),
         });
@@ -218,8 +222,14 @@ impl Writer {
     ) -> Admission {
         let (to, id, size) = (envelope.to, envelope.id, envelope.payload.len() as u64);
         let (view, mut q) = loop {
-            let epoch = self.shared.settled.load(SeqCst);
-            let view = match self.shared.store.mailbox_view(&to, &id) {
+            let (epoch, snapshot) = match self.snapshot() {
+                Ok(s) => s,
+                Err(e) => {
+                    error!("cannot read the store to admit an envelope: {e}");
+                    return Admission::Refused(Refusal::Unavailable);
+                }
+            };
+            let view = match snapshot.mailbox_view(&to, &id) {
                 Ok(view) => view,
                 Err(e) => {
                     error!("cannot read a mailbox to admit an envelope: {e}");
@@ -250,6 +260,26 @@ impl Writer {
         push(seq);
         send(&q.tx, Job { op: Some(Write::Enqueue(envelope)), done, admitted: Some((to, seq, cost)) });
         Admission::Accepted { seq }
+    }
+
+    /// The shared snapshot and the `settled` value it is good for, taking a new one if a batch
+    /// settled since. The value is read before the snapshot is taken, so a snapshot is never
+    /// older than its label (see the module docs for why a newer one is fine).
+    fn snapshot(&self) -> Result<(u64, Arc<dyn Snapshot>), StoreError> {
+        let epoch = self.shared.settled.load(SeqCst);
+        if let Ok(cached) = self.shared.snapshot.lock()
+            && let Some((at, snapshot)) = cached.as_ref()
+            && *at == epoch
+        {
+            return Ok((epoch, snapshot.clone()));
+        }
+        let snapshot: Arc<dyn Snapshot> = Arc::from(self.shared.store.snapshot()?);
+        if let Ok(mut cached) = self.shared.snapshot.lock()
+            && cached.as_ref().is_none_or(|(at, _)| *at < epoch)
+        {
+            *cached = Some((epoch, snapshot.clone()));
+        }
+        Ok((epoch, snapshot))
     }
 
     /// `in_flight`: pending envelopes numbered from the snapshot's `next_seq` on; those below
@@ -439,6 +469,10 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         }
         q.used = (q.used + added).saturating_sub(freed);
         shared.settled.fetch_add(1, SeqCst);
+    }
+    // Release the old snapshot's pages; the next admission takes a fresh one.
+    if let Ok(mut cached) = shared.snapshot.lock() {
+        *cached = None;
     }
     for ((done, ..), outcome) in dones.into_iter().zip(outcomes) {
         done(outcome);

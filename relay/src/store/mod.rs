@@ -182,6 +182,12 @@ pub struct Quotas {
     pub max_one_time_prekeys: u32,
 }
 
+/// A read-only view of the store at one moment.
+pub trait Snapshot: Send + Sync {
+    /// The mailbox's state as an envelope `id` for it is admitted.
+    fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError>;
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Applies `batch` in one durable transaction; results are in batch order. When this
     /// returns `Ok`, every result is on disk.
@@ -198,8 +204,13 @@ pub trait Store: Send + Sync + 'static {
     fn prekeys_remaining(&self, address: &Address) -> Result<Option<u32>, StoreError>;
     /// The next unused envelope sequence number.
     fn next_seq(&self) -> Result<u64, StoreError>;
-    /// The mailbox's state as an envelope `id` for it is admitted.
-    fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError>;
+    /// A consistent read-only view of the store as it is now, for admitting envelopes. Taking
+    /// one costs more than using it: the writer shares one until its next commit settles.
+    fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError>;
+    /// The mailbox's state as an envelope `id` for it is admitted, in a fresh snapshot.
+    fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError> {
+        self.snapshot()?.mailbox_view(mailbox, id)
+    }
     /// Envelopes and bytes queued for one mailbox.
     fn queued(&self, mailbox: &Address) -> Result<(u64, u64), StoreError>;
     /// What the store holds in all (for metrics and the storage budget at start-up).

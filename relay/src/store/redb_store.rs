@@ -5,9 +5,10 @@
 //! - `envelopes`: (mailbox, seq) → postcard `StoredEnvelope`
 //! - `envelope_index`: (mailbox, message id) → (seq, payload bytes, expires_at, from a stranger):
 //!   deduplication and acks
-//! - `expiry`: (expires_at, mailbox, seq) → (message id, payload bytes, from a stranger): purging
-//!   without reading every envelope
-//! - `mailbox_usage`: mailbox → (envelopes, bytes, envelopes from strangers) queued
+//! - `expiry`: (earliest expiry, mailbox) → () for every mailbox holding mail: a purge visits
+//!   only mailboxes with something due, and never decodes an envelope. One entry per mailbox,
+//!   moved only when an earlier deadline arrives, so a send costs no extra write.
+//! - `mailbox_usage`: mailbox → (envelopes, bytes, envelopes from strangers, earliest expiry)
 //! - `owners`: mailbox → delivery token hash (zeros until published), for every identity that
 //!   logged in or published prekeys
 //! - `identities`: address → postcard `StoredIdentity`
@@ -16,7 +17,7 @@
 
 use super::{
     ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas, SCHEMA_VERSION,
-    Store, StoreError, StoredEnvelope, StoredIdentity, Totals, Write, WriteResult,
+    Snapshot, Store, StoreError, StoredEnvelope, StoredIdentity, Totals, Write, WriteResult,
 };
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
@@ -29,15 +30,12 @@ use std::path::Path;
 type Mailbox = [u8; 32];
 /// `envelope_index` value: (seq, payload bytes, expires_at, from a stranger).
 type IndexEntry = (u64, u64, u64, bool);
-/// `expiry` key (expires_at, mailbox, seq) and value (message id, payload bytes, from a stranger).
-type ExpiryKey = (u64, Mailbox, u64);
-type ExpiryEntry = ([u8; 16], u64, bool);
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ENVELOPES: TableDefinition<(Mailbox, u64), &[u8]> = TableDefinition::new("envelopes");
 const INDEX: TableDefinition<(Mailbox, [u8; 16]), IndexEntry> = TableDefinition::new("envelope_index");
-const EXPIRY: TableDefinition<ExpiryKey, ExpiryEntry> = TableDefinition::new("expiry");
-const USAGE: TableDefinition<Mailbox, (u64, u64, u64)> = TableDefinition::new("mailbox_usage");
+const EXPIRY: TableDefinition<(u64, Mailbox), ()> = TableDefinition::new("expiry");
+const USAGE: TableDefinition<Mailbox, (u64, u64, u64, u64)> = TableDefinition::new("mailbox_usage");
 const OWNERS: TableDefinition<Mailbox, [u8; 32]> = TableDefinition::new("owners");
 
 /// An owner's token hash before one is published.
@@ -99,11 +97,13 @@ struct Usage {
     count: u64,
     bytes: u64,
     strangers: u64,
+    /// No envelope of the mailbox expires before this (it may be earlier than the true earliest).
+    earliest: u64,
 }
 
-impl From<(u64, u64, u64)> for Usage {
-    fn from((count, bytes, strangers): (u64, u64, u64)) -> Self {
-        Usage { count, bytes, strangers }
+impl From<(u64, u64, u64, u64)> for Usage {
+    fn from((count, bytes, strangers, earliest): (u64, u64, u64, u64)) -> Self {
+        Usage { count, bytes, strangers, earliest }
     }
 }
 
@@ -153,28 +153,31 @@ impl RedbStore {
     }
 }
 
-/// Schema 1 → 2: index envelopes by expiry, note every published identity as a mailbox owner,
-/// and version the identity records.
+/// Schema 1 → 2: index envelopes (with their expiry), note every published identity as a mailbox
+/// owner, and version the identity records.
 fn migrate_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
     {
         let envelopes = tx.open_table(ENVELOPES)?;
         let mut index = tx.open_table(INDEX)?;
-        let mut expiry = tx.open_table(EXPIRY)?;
+        let mut earliest: HashMap<Mailbox, u64> = HashMap::new();
         for entry in envelopes.iter()? {
             let (k, v) = entry?;
             let (mailbox, seq) = k.value();
             let e = decode_envelope(v.value())?;
-            let size = e.payload.len() as u64;
             // Mail stored before delivery tokens existed counts as contacts' mail.
-            index.insert((mailbox, e.id.0), (seq, size, e.expires_at, false))?;
-            expiry.insert((e.expires_at, mailbox, seq), (e.id.0, size, false))?;
+            index.insert((mailbox, e.id.0), (seq, e.payload.len() as u64, e.expires_at, false))?;
+            let t = earliest.entry(mailbox).or_insert(u64::MAX);
+            *t = (*t).min(e.expires_at);
         }
         let old = tx.open_table(V1_MAILBOXES)?;
         let mut usage = tx.open_table(USAGE)?;
+        let mut expiry = tx.open_table(EXPIRY)?;
         for entry in old.iter()? {
             let (k, v) = entry?;
             let (count, bytes) = v.value();
-            usage.insert(k.value(), (count, bytes, 0))?;
+            let t = earliest.get(&k.value()).copied().unwrap_or(0);
+            usage.insert(k.value(), (count, bytes, 0, t))?;
+            expiry.insert((t, k.value()), ())?;
         }
         let mut identities = tx.open_table(IDENTITIES)?;
         let mut owners = tx.open_table(OWNERS)?;
@@ -201,14 +204,15 @@ struct Tables<'t> {
     meta: redb::Table<'t, &'static str, u64>,
     envelopes: redb::Table<'t, (Mailbox, u64), &'static [u8]>,
     index: redb::Table<'t, (Mailbox, [u8; 16]), IndexEntry>,
-    expiry: redb::Table<'t, ExpiryKey, ExpiryEntry>,
-    mailboxes: redb::Table<'t, Mailbox, (u64, u64, u64)>,
+    expiry: redb::Table<'t, (u64, Mailbox), ()>,
+    mailboxes: redb::Table<'t, Mailbox, (u64, u64, u64, u64)>,
     owners: redb::Table<'t, Mailbox, [u8; 32]>,
     identities: redb::Table<'t, Mailbox, &'static [u8]>,
     one_time: redb::Table<'t, (Mailbox, u32), [u8; 32]>,
     one_time_counts: redb::Table<'t, Mailbox, u32>,
-    /// Mailbox usage changed in this batch, written back once at the end of it.
-    usage: HashMap<Mailbox, Usage>,
+    /// Mailbox usage touched in this batch: as stored, and as it is now (written back once at
+    /// the end of the batch).
+    usage: HashMap<Mailbox, (Usage, Usage)>,
 }
 
 impl<'t> Tables<'t> {
@@ -227,23 +231,39 @@ impl<'t> Tables<'t> {
         })
     }
 
-    fn usage(&self, mailbox: &Mailbox) -> Result<Usage, StoreError> {
-        if let Some(u) = self.usage.get(mailbox) {
-            return Ok(*u);
+    fn usage(&mut self, mailbox: &Mailbox) -> Result<Usage, StoreError> {
+        if let Some((_, now)) = self.usage.get(mailbox) {
+            return Ok(*now);
         }
-        Ok(self.mailboxes.get(mailbox)?.map(|v| Usage::from(v.value())).unwrap_or_default())
+        let stored = self.mailboxes.get(mailbox)?.map(|v| Usage::from(v.value())).unwrap_or_default();
+        self.usage.insert(*mailbox, (stored, stored));
+        Ok(stored)
     }
 
+    /// Call after `usage` for the same mailbox.
     fn set_usage(&mut self, mailbox: &Mailbox, usage: Usage) {
-        self.usage.insert(*mailbox, usage);
+        self.usage.entry(*mailbox).or_insert((Usage::default(), usage)).1 = usage;
     }
 
+    /// Writes back the usage rows this batch changed, and moves each mailbox's expiry entry
+    /// when its earliest deadline changed (or drops it with the last envelope).
     fn flush_usage(&mut self) -> Result<(), StoreError> {
-        for (mailbox, usage) in std::mem::take(&mut self.usage) {
+        for (mailbox, (stored, usage)) in std::mem::take(&mut self.usage) {
+            let old_key = (stored.count > 0).then_some((stored.earliest, mailbox));
+            let new_key = (usage.count > 0).then_some((usage.earliest, mailbox));
+            if old_key != new_key {
+                if let Some(k) = old_key {
+                    self.expiry.remove(k)?;
+                }
+                if let Some(k) = new_key {
+                    self.expiry.insert(k, ())?;
+                }
+            }
             if usage.count == 0 {
                 self.mailboxes.remove(mailbox)?;
             } else {
-                self.mailboxes.insert(mailbox, (usage.count, usage.bytes, usage.strangers))?;
+                self.mailboxes
+                    .insert(mailbox, (usage.count, usage.bytes, usage.strangers, usage.earliest))?;
             }
         }
         Ok(())
@@ -286,22 +306,29 @@ impl<'t> Tables<'t> {
         let encoded = postcard::to_allocvec(&record)?;
         self.envelopes.insert((to.0, seq), encoded.as_slice())?;
         self.index.insert((to.0, id.0), (seq, size, expires_at, stranger))?;
-        self.expiry.insert((expires_at, to.0, seq), (id.0, size, stranger))?;
-        let strangers = u.strangers + u64::from(stranger);
-        self.set_usage(&to.0, Usage { count: u.count + 1, bytes: u.bytes + size, strangers });
+        // An ack leaves `earliest` as it was: possibly too early, which only makes a purge look
+        // at the mailbox once for nothing (and then correct it).
+        let earliest = if u.count == 0 { expires_at } else { u.earliest.min(expires_at) };
+        self.set_usage(
+            &to.0,
+            Usage {
+                count: u.count + 1,
+                bytes: u.bytes + size,
+                strangers: u.strangers + u64::from(stranger),
+                earliest,
+            },
+        );
         Ok(WriteResult::Enqueued)
     }
 
     fn ack(&mut self, mailbox: Address, ids: &[MessageId]) -> Result<WriteResult, StoreError> {
         let (mut removed, mut freed) = (0, 0);
         for id in ids {
-            let Some((seq, size, expires_at, stranger)) =
-                self.index.remove((mailbox.0, id.0))?.map(|v| v.value())
+            let Some((seq, size, _, stranger)) = self.index.remove((mailbox.0, id.0))?.map(|v| v.value())
             else {
                 continue;
             };
             self.envelopes.remove((mailbox.0, seq))?;
-            self.expiry.remove((expires_at, mailbox.0, seq))?;
             self.release(&mailbox.0, size, stranger)?;
             removed += 1;
             freed += size;
@@ -389,25 +416,65 @@ impl<'t> Tables<'t> {
         Ok(WriteResult::Bundle { bundle: Some(Box::new(bundle)), remaining })
     }
 
-    /// Walks the expiry index from the oldest deadline: only expired entries are read.
+    /// Visits the mailboxes whose earliest deadline has passed (through the expiry index) and
+    /// deletes their expired envelopes, reading only their index entries; at most `limit`.
     fn purge(&mut self, now: u64, limit: usize) -> Result<WriteResult, StoreError> {
-        let mut expired = Vec::new();
-        for entry in self.expiry.range((0, [0; 32], 0)..=(now, [0xff; 32], u64::MAX))? {
-            let (k, v) = entry?;
-            expired.push((k.value(), v.value()));
-            if expired.len() >= limit {
+        let mut due = Vec::new();
+        for entry in self.expiry.range((0, [0; 32])..=(now, [0xff; 32]))? {
+            due.push(entry?.0.value().1);
+        }
+        let (mut removed, mut freed) = (0u64, 0u64);
+        for mailbox in due {
+            let mut expired = Vec::new();
+            let mut earliest = u64::MAX;
+            for entry in self.index.range((mailbox, [0; 16])..=(mailbox, [0xff; 16]))? {
+                let (k, v) = entry?;
+                let (seq, size, expires_at, stranger) = v.value();
+                if expires_at <= now && removed as usize + expired.len() < limit {
+                    expired.push((k.value().1, seq, size, stranger));
+                } else {
+                    earliest = earliest.min(expires_at);
+                }
+            }
+            for (id, seq, size, stranger) in &expired {
+                self.index.remove((mailbox, *id))?;
+                self.envelopes.remove((mailbox, *seq))?;
+                self.release(&mailbox, *size, *stranger)?;
+                freed += size;
+            }
+            removed += expired.len() as u64;
+            let mut u = self.usage(&mailbox)?;
+            u.earliest = earliest;
+            self.set_usage(&mailbox, u);
+            if removed as usize >= limit {
                 break;
             }
         }
-        let mut freed = 0;
-        for ((expires_at, mailbox, seq), (id, size, stranger)) in &expired {
-            self.expiry.remove((*expires_at, *mailbox, *seq))?;
-            self.envelopes.remove((*mailbox, *seq))?;
-            self.index.remove((*mailbox, *id))?;
-            self.release(mailbox, *size, *stranger)?;
-            freed += size;
-        }
-        Ok(WriteResult::Purged { removed: expired.len() as u64, bytes: freed })
+        Ok(WriteResult::Purged { removed, bytes: freed })
+    }
+}
+
+/// Tables opened once in one read transaction (opening a table costs more than a lookup).
+struct RedbSnapshot {
+    owners: redb::ReadOnlyTable<Mailbox, [u8; 32]>,
+    index: redb::ReadOnlyTable<(Mailbox, [u8; 16]), IndexEntry>,
+    usage: redb::ReadOnlyTable<Mailbox, (u64, u64, u64, u64)>,
+    next_seq: u64,
+}
+
+impl Snapshot for RedbSnapshot {
+    fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError> {
+        let owner = self.owners.get(mailbox.0)?.map(|v| v.value());
+        let duplicate = self.index.get((mailbox.0, id.0))?.is_some();
+        let u = self.usage.get(mailbox.0)?.map(|v| Usage::from(v.value())).unwrap_or_default();
+        Ok(MailboxView {
+            exists: owner.is_some(),
+            token_hash: owner.filter(|h| *h != NO_TOKEN),
+            strangers: u.strangers,
+            duplicate,
+            usage: (u.count, u.bytes),
+            next_seq: self.next_seq,
+        })
     }
 }
 
@@ -477,20 +544,15 @@ impl Store for RedbStore {
         Ok(meta.get("next_seq")?.map(|v| v.value()).unwrap_or(1))
     }
 
-    fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError> {
+    fn snapshot(&self) -> Result<Box<dyn Snapshot>, StoreError> {
         let tx = self.db.begin_read()?;
-        let owner = tx.open_table(OWNERS)?.get(mailbox.0)?.map(|v| v.value());
-        let duplicate = tx.open_table(INDEX)?.get((mailbox.0, id.0))?.is_some();
-        let u = tx.open_table(USAGE)?.get(mailbox.0)?.map(|v| Usage::from(v.value())).unwrap_or_default();
         let next_seq = tx.open_table(META)?.get("next_seq")?.map(|v| v.value()).unwrap_or(1);
-        Ok(MailboxView {
-            exists: owner.is_some(),
-            token_hash: owner.filter(|h| *h != NO_TOKEN),
-            strangers: u.strangers,
-            duplicate,
-            usage: (u.count, u.bytes),
+        Ok(Box::new(RedbSnapshot {
+            owners: tx.open_table(OWNERS)?,
+            index: tx.open_table(INDEX)?,
+            usage: tx.open_table(USAGE)?,
             next_seq,
-        })
+        }))
     }
 
     fn queued(&self, mailbox: &Address) -> Result<(u64, u64), StoreError> {
@@ -503,7 +565,7 @@ impl Store for RedbStore {
         let tx = self.db.begin_read()?;
         let mut totals = Totals::default();
         for entry in tx.open_table(USAGE)?.iter()? {
-            let (c, b, _) = entry?.1.value();
+            let (c, b, ..) = entry?.1.value();
             totals.envelopes += c;
             totals.payload_bytes += b;
         }
