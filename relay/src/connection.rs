@@ -84,8 +84,13 @@ where
         Err(code) => {
             relay.metrics.error(code);
             let frame = error(code, "too many connections; try again later", None);
-            let _ = sink.send(Message::Binary(encode_relay(&frame).into())).await;
-            let _ = sink.close().await;
+            // Boxed, like every rarely taken path below: a future's size is that of its largest
+            // state, and tens of thousands of idle connections each hold one.
+            Box::pin(async move {
+                let _ = sink.send(Message::Binary(encode_relay(&frame).into())).await;
+                let _ = sink.close().await;
+            })
+            .await;
             return;
         }
     };
@@ -126,7 +131,7 @@ where
     // the bound only matters if the store hangs).
     let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
     let drain = Duration::from_secs(relay.config.timeouts.drain_secs.max(1));
-    let _ = tokio::time::timeout(drain, session.in_flight.acquire_many(all)).await;
+    let _ = Box::pin(tokio::time::timeout(drain, session.in_flight.acquire_many(all))).await;
     let _ = handle.control.send(Control::Close);
     drop(session);
     let _ = writer.await;
@@ -269,7 +274,7 @@ impl Session {
                 self.reply(error(ErrorCode::NotAuthenticated, "send hello first", None), permit);
             }
             ClientFrame::Authenticate { identity, signature } => {
-                return self.authenticate(*identity, signature, permit).await;
+                return Box::pin(self.authenticate(*identity, signature, permit)).await;
             }
             ClientFrame::Send { id, to, ttl_secs, payload } => {
                 self.send(id, to, ttl_secs, None, payload, permit)
@@ -620,16 +625,19 @@ async fn write_loop<S>(
         {
             // What was dropped may still be on its way to the disk: wait until it is committed.
             let target = handle.lag_seq.load(Ordering::SeqCst);
-            if committed.wait_for(|c| *c >= target).await.is_err() {
-                break;
-            }
-            match refill(&relay, &mut sink, mb, &mut last_sent, batch, stall).await {
+            let caught_up = Box::pin(async {
+                if committed.wait_for(|c| *c >= target).await.is_err() {
+                    return Err(Stop::Socket);
+                }
+                refill(&relay, &mut sink, mb, &mut last_sent, batch, stall).await
+            });
+            match caught_up.await {
                 Ok(()) => {}
                 Err(Stop::Socket) => break,
                 Err(Stop::Store) => {
                     // Keep the flag so the next wake-up tries again.
                     handle.lagging.store(true, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Box::pin(tokio::time::sleep(Duration::from_millis(200))).await;
                     let _ = handle.control.send(Control::Kick);
                 }
             }
