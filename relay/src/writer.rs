@@ -157,8 +157,8 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Bumped, under the queue lock, whenever settled envelopes leave `pending`.
     settled: AtomicU64,
-    /// The store snapshot admissions share, with the `settled` value it was taken at; dropped
-    /// when a batch settles.
+    /// The store snapshot admissions share, labelled with the `settled` value it is good from
+    /// (taken by the writer after each commit).
     snapshot: Mutex<Option<(u64, Arc<dyn Snapshot>)>>,
     failed: AtomicBool,
     stopped: Notify,
@@ -262,24 +262,20 @@ impl Writer {
         Admission::Accepted { seq }
     }
 
-    /// The shared snapshot and the `settled` value it is good for, taking a new one if a batch
-    /// settled since. The value is read before the snapshot is taken, so a snapshot is never
-    /// older than its label (see the module docs for why a newer one is fine).
+    /// A snapshot to admit with and the `settled` value to check against. The writer publishes
+    /// one labelled with the value *after* its batch settles, before it settles: so a snapshot
+    /// is never older than the value read here, and one that is newer holds the batch that
+    /// `pending` still lists, whose numbers fall below the snapshot's `next_seq` and so are not
+    /// counted twice. Without a usable one (at start, or after a failed read) it takes its own.
     fn snapshot(&self) -> Result<(u64, Arc<dyn Snapshot>), StoreError> {
         let epoch = self.shared.settled.load(SeqCst);
         if let Ok(cached) = self.shared.snapshot.lock()
             && let Some((at, snapshot)) = cached.as_ref()
-            && *at == epoch
+            && *at >= epoch
         {
             return Ok((epoch, snapshot.clone()));
         }
-        let snapshot: Arc<dyn Snapshot> = Arc::from(self.shared.store.snapshot()?);
-        if let Ok(mut cached) = self.shared.snapshot.lock()
-            && cached.as_ref().is_none_or(|(at, _)| *at < epoch)
-        {
-            *cached = Some((epoch, snapshot.clone()));
-        }
-        Ok((epoch, snapshot))
+        Ok((epoch, Arc::from(self.shared.store.snapshot()?)))
     }
 
     /// `in_flight`: pending envelopes numbered from the snapshot's `next_seq` on; those below
@@ -453,6 +449,17 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         }
         outcomes.push(outcome);
     }
+    // The writer takes the snapshot admissions will share, right after its commit and before
+    // it settles: admissions never open a read transaction themselves (which could wait on a
+    // commit in progress), and a snapshot newer than the `settled` value it is read with is
+    // consistent with `pending` (see `Writer::snapshot`).
+    if ok {
+        let next = shared.settled.load(SeqCst) + 1;
+        let fresh = shared.store.snapshot().ok().map(|s| (next, Arc::from(s)));
+        if let Ok(mut cached) = shared.snapshot.lock() {
+            *cached = fresh;
+        }
+    }
     let mut highest: HashMap<Address, u64> = HashMap::new();
     for (to, seq, _) in &settle {
         let h = highest.entry(*to).or_default();
@@ -469,10 +476,6 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         }
         q.used = (q.used + added).saturating_sub(freed);
         shared.settled.fetch_add(1, SeqCst);
-    }
-    // Release the old snapshot's pages; the next admission takes a fresh one.
-    if let Ok(mut cached) = shared.snapshot.lock() {
-        *cached = None;
     }
     for ((done, ..), outcome) in dones.into_iter().zip(outcomes) {
         done(outcome);
