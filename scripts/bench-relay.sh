@@ -13,7 +13,8 @@ port=${SOTTO_BENCH_PORT:-18080}
 # behind its own address, as a reverse proxy in front of many people would.
 lifted=(--max-connections-per-ip 100000 --rate-per-ip 100000000 --rate-per-connection 1000000
   --ip-bytes-per-sec 4000000000 --ip-bytes-burst 4000000000
-  --max-queued-envelopes 100000000 --max-queued-bytes 100000000000 --max-store-bytes 100000000000)
+  --max-queued-envelopes 100000000 --max-queued-bytes 100000000000 --max-store-bytes 100000000000
+  --new-mailboxes-per-ip-hour 100000000)
 defaults=(--trusted-proxy 127.0.0.1/32)
 
 scenario() {

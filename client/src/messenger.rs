@@ -638,8 +638,15 @@ impl Messenger {
         e.fill(&mut id)?;
         let mut envelope = [0u8; 16];
         e.fill(&mut envelope)?;
+        // `InviteUsed` is the one automatic reply to someone who is not a contact: anyone can
+        // provoke it, so it must not hand out our delivery token.
+        let to_stranger = matches!(body, Body::InviteUsed);
         let msg = Message { v: VERSION, id, sent_at_ms: now_ms, expires_after_secs: None, body };
-        let out = self.device.send(to, &msg, MessageId(envelope), e)?;
+        let out = if to_stranger {
+            self.device.send_withholding_token(to, &msg, MessageId(envelope), e)?
+        } else {
+            self.device.send(to, &msg, MessageId(envelope), e)?
+        };
         let payload = out.envelope().map(|(_, p)| p.to_vec()).ok_or(EngineError::Internal("no envelope"))?;
         let seq = self.seq();
         let o = Outbound { envelope: MessageId(envelope), to: *to, payload, message };

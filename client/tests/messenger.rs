@@ -289,6 +289,8 @@ fn a_spent_invite_link_is_refused_and_the_second_person_is_told() {
     ada.flush_to(&mut cy);
     let c = cy.m.contact(&ada.m.address()).unwrap();
     assert_eq!(c.notice, Some(ContactNotice::InviteUsed));
+    // The automatic answer to a stranger does not hand over Ada's delivery token.
+    assert!(!cy.store.contains_key("tokens"), "Cy learned a delivery token from the notice");
     assert_eq!(
         cy.m.send_text(&ada.m.address(), "hello?", NOW, &mut OsEntropy).unwrap_err(),
         AppError::InviteUsed

@@ -205,7 +205,8 @@ impl Device {
         self.conversations.contains_key(with)
     }
 
-    /// Encrypts and seals `message` for `to`; `envelope_id` is the relay-level id to resend with.
+    /// Encrypts and seals `message` for `to`, a contact (it learns our delivery token);
+    /// `envelope_id` is the relay-level id to resend with.
     pub fn send(
         &mut self,
         to: &Address,
@@ -213,11 +214,34 @@ impl Device {
         envelope_id: MessageId,
         entropy: &mut dyn Entropy,
     ) -> Result<Output, EngineError> {
+        self.seal_and_send(to, message, envelope_id, true, entropy)
+    }
+
+    /// Like `send`, but keeps our delivery token: for automatic replies to people who are not
+    /// contacts (anyone could provoke one, and the token lets its holder send as a contact).
+    pub fn send_withholding_token(
+        &mut self,
+        to: &Address,
+        message: &Message,
+        envelope_id: MessageId,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Output, EngineError> {
+        self.seal_and_send(to, message, envelope_id, false, entropy)
+    }
+
+    fn seal_and_send(
+        &mut self,
+        to: &Address,
+        message: &Message,
+        envelope_id: MessageId,
+        share_token: bool,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Output, EngineError> {
         let plaintext = zeroize::Zeroizing::new(message.encode()?);
         let conversation = self.conversations.get_mut(to).ok_or(EngineError::NoSession)?;
         let wire = conversation.encrypt(&plaintext)?;
         let remote = *conversation.remote();
-        let payload = seal_envelope(&self.identity, &remote, &wire, entropy)?;
+        let payload = seal_envelope(&self.identity, &remote, &wire, share_token, entropy)?;
         Ok(Output {
             send: vec![self.envelope_frame(envelope_id, *to, payload)],
             persist: vec![self.conversation_record(to)],

@@ -6,7 +6,8 @@
 //!                            info = "sotto-seal-v1"), AD = "sotto-seal-v1" || eph_pub ||
 //! recipient Ed25519 key. Encoding: postcard `Sealed { v: 1, ephemeral, ciphertext }`, the
 //! plaintext a postcard `SealedContent { v: 2, sender, delivery_token, message }`: the sender's
-//! delivery token travels with every message, so the recipient can answer as a contact.
+//! delivery token travels with its messages to contacts, so they can answer as contacts (it is
+//! withheld from automatic replies to strangers).
 //! Content of version 1 (without the token) is still read.
 
 use crate::EngineError;
@@ -33,7 +34,7 @@ struct Sealed {
 struct SealedContent {
     v: u8,
     sender: IdentityPublic,
-    delivery_token: [u8; 32],
+    delivery_token: Option<[u8; 32]>,
     message: WireMessage,
 }
 
@@ -76,11 +77,13 @@ fn keys(
     Ok(SealKeys { key, nonce, ad })
 }
 
-/// Seals `message` from `sender` for `recipient`.
+/// Seals `message` from `sender` for `recipient`, with the sender's delivery token if
+/// `share_token` (only for contacts: whoever holds it may send as a contact).
 pub fn seal_envelope(
     sender: &Identity,
     recipient: &IdentityPublic,
     message: &WireMessage,
+    share_token: bool,
     entropy: &mut dyn Entropy,
 ) -> Result<Vec<u8>, EngineError> {
     verify_identity(recipient)?;
@@ -91,7 +94,7 @@ pub fn seal_envelope(
     let content = Zeroizing::new(postcard::to_allocvec(&SealedContent {
         v: CONTENT_VERSION,
         sender: sender.public(),
-        delivery_token: *sender.delivery_token()?,
+        delivery_token: if share_token { Some(*sender.delivery_token()?) } else { None },
         message: message.clone(),
     })?);
     let ciphertext = seal(&k.key, &k.nonce, &k.ad, &content)?;
@@ -111,7 +114,7 @@ pub fn open_envelope(me: &Identity, bytes: &[u8]) -> Result<Opened, EngineError>
     let opened = match content.first().copied() {
         Some(CONTENT_VERSION) => {
             let c: SealedContent = postcard::from_bytes(&content)?;
-            Opened { sender: c.sender, delivery_token: Some(c.delivery_token), message: c.message }
+            Opened { sender: c.sender, delivery_token: c.delivery_token, message: c.message }
         }
         Some(1) => {
             let c: SealedContentV1 = postcard::from_bytes(&content)?;
@@ -142,11 +145,13 @@ mod tests {
     #[test]
     fn the_sender_and_its_delivery_token_travel_sealed() {
         let (alice, bob) = (Identity::generate().unwrap(), Identity::generate().unwrap());
-        let sealed = seal_envelope(&alice, &bob.public(), &wire(), &mut OsEntropy).unwrap();
+        let sealed = seal_envelope(&alice, &bob.public(), &wire(), true, &mut OsEntropy).unwrap();
         let opened = open_envelope(&bob, &sealed).unwrap();
         assert_eq!(opened.sender, alice.public());
         assert_eq!(opened.delivery_token, Some(*alice.delivery_token().unwrap()));
         assert!(open_envelope(&alice, &sealed).is_err(), "only the recipient opens it");
+        let withheld = seal_envelope(&alice, &bob.public(), &wire(), false, &mut OsEntropy).unwrap();
+        assert_eq!(open_envelope(&bob, &withheld).unwrap().delivery_token, None);
     }
 
     #[test]

@@ -25,13 +25,13 @@ pub struct Config {
 
     /// The origin clients use to reach this relay (e.g. https://chat.example.org). Browsers
     /// must present it as `Origin` to open /ws, and clients sign it when they log in. When
-    /// unset, only `http://` origins of the listening address are accepted (for 127.0.0.1 also
-    /// `localhost` and `[::1]`); listening on all interfaces then needs this flag.
+    /// unset, only `http://` origins of the listening address are accepted (for a loopback
+    /// address also `localhost`); listening on all interfaces then needs this flag.
     #[arg(long, env = "SOTTO_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
 
-    /// Reverse proxies (CIDR, repeatable or comma-separated) whose `X-Forwarded-For` or
-    /// `Forwarded` header names the real client, so per-IP limits count clients, not the proxy.
+    /// Reverse proxies (CIDR, repeatable or comma-separated) whose `X-Forwarded-For` header
+    /// names the real client, so per-IP limits count clients, not the proxy.
     #[arg(long, env = "SOTTO_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxy: Vec<ipnet::IpNet>,
 
@@ -107,6 +107,11 @@ pub struct Limits {
     /// Envelope payload bytes one IP address may send in a burst.
     #[arg(long, env = "SOTTO_IP_BYTES_BURST", default_value_t = 16 << 20)]
     pub ip_bytes_burst: u32,
+
+    /// New mailboxes (first logins) one IP address may open per hour: each costs storage that
+    /// stays.
+    #[arg(long, env = "SOTTO_NEW_MAILBOXES_PER_IP_HOUR", default_value_t = 30)]
+    pub new_mailboxes_per_ip_hour: u32,
 
     /// Prekey bundles one IP address may fetch per minute (bursts up to the same number).
     #[arg(long, env = "SOTTO_BUNDLES_PER_IP_MINUTE", default_value_t = 60)]

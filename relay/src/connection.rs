@@ -66,6 +66,13 @@ fn answer(
     let _ = replies.send(reply(frame, permit));
 }
 
+/// The answer when a login could not open the mailbox (too many new ones from one address, or
+/// the storage budget), so nothing may be stored for it yet.
+fn not_registered() -> RelayFrame {
+    let msg = "this mailbox is not open yet (too many new mailboxes from your address, or the relay is full); log in again later";
+    error(ErrorCode::RateLimited, msg, None)
+}
+
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n.max(1))
 }
@@ -277,11 +284,15 @@ impl Session {
                 return Box::pin(self.authenticate(*identity, signature, permit)).await;
             }
             ClientFrame::Send { id, to, ttl_secs, payload } => {
-                self.send(id, to, ttl_secs, None, payload, permit)
+                if let Some(refusal) = self.send(id, to, ttl_secs, None, payload, permit) {
+                    self.refuse(refusal).await;
+                }
             }
             ClientFrame::SendAsContact { id, to, ttl_secs, token, payload } => {
                 let hash = self.token_hash(token);
-                self.send(id, to, ttl_secs, Some(hash), payload, permit)
+                if let Some(refusal) = self.send(id, to, ttl_secs, Some(hash), payload, permit) {
+                    self.refuse(refusal).await;
+                }
             }
             ClientFrame::PublishDeliveryToken { hash } => self.publish_token(hash, permit),
             ClientFrame::Ack { ids } => self.ack(ids, permit),
@@ -327,7 +338,11 @@ impl Session {
         .await
         .unwrap_or((0, None, true));
         // Logging in opens the mailbox: from now on others may send to it.
-        if !known && self.relay.writer.has_room(IDENTITY_COST) {
+        // New mailboxes cost storage that never expires: a bounded number per address.
+        if !known
+            && self.relay.writer.has_room(IDENTITY_COST)
+            && self.relay.limits.new_mailbox_allowed(self.ip)
+        {
             let _ = self.relay.writer.write(Write::Register { identity }).await;
         }
         self.reply(
@@ -373,6 +388,7 @@ impl Session {
             Box::new(move |result| {
                 let frame = match result {
                     Ok(WriteResult::TokenPublished) => RelayFrame::DeliveryTokenPublished,
+                    Ok(WriteResult::NotRegistered) => not_registered(),
                     _ => error(ErrorCode::Internal, "the relay could not store the token; retry", None),
                 };
                 answer(&relay, &replies, &frame, permit);
@@ -380,7 +396,8 @@ impl Session {
         );
     }
 
-    /// `token_hash`: the hash of the delivery token the sender presented, if any.
+    /// `token_hash`: the hash of the delivery token the sender presented, if any. Returns the
+    /// answer to a send refused at admission, for `refuse`.
     fn send(
         &self,
         id: MessageId,
@@ -389,18 +406,21 @@ impl Session {
         token_hash: Option<[u8; 32]>,
         payload: Vec<u8>,
         permit: Option<OwnedSemaphorePermit>,
-    ) {
+    ) -> Option<RelayFrame> {
         if payload.len() > MAX_ENVELOPE_BYTES {
             let msg = format!("envelope of {} bytes exceeds {MAX_ENVELOPE_BYTES}", payload.len());
-            return self.reply(error(ErrorCode::TooLarge, msg, Some(id)), permit);
+            self.reply(error(ErrorCode::TooLarge, msg, Some(id)), permit);
+            return None;
         }
         if ttl_secs == 0 || ttl_secs > MAX_TTL_SECS {
             let msg = format!("ttl must be between 1 and {MAX_TTL_SECS} seconds");
-            return self.reply(error(ErrorCode::InvalidRequest, msg, Some(id)), permit);
+            self.reply(error(ErrorCode::InvalidRequest, msg, Some(id)), permit);
+            return None;
         }
         if !self.relay.limits.ip_allows_bytes(self.ip, payload.len()) {
             let msg = "too much sent from your address; slow down";
-            return self.reply(error(ErrorCode::RateLimited, msg, Some(id)), permit);
+            self.reply(error(ErrorCode::RateLimited, msg, Some(id)), permit);
+            return None;
         }
         let now = unix_now();
         let deliver = Bytes::from(encode_relay(&RelayFrame::Deliver {
@@ -456,9 +476,17 @@ impl Session {
                     (ErrorCode::Internal, "the relay could not store this envelope; retry")
                 }
             };
-            // `done` was dropped with the permit inside it; this reply goes out unbounded.
-            self.reply(error(code, msg, Some(id)), None);
+            return Some(error(code, msg, Some(id)));
         }
+        None
+    }
+
+    /// Answers a send refused at admission. Its permit went back with the dropped callback; the
+    /// answer takes a new one, so a client that floods refused sends and reads nothing is held
+    /// back like any other (reading stops at `MAX_IN_FLIGHT` unanswered requests).
+    async fn refuse(&self, frame: RelayFrame) {
+        let permit = self.in_flight.clone().acquire_owned().await.ok();
+        self.reply(frame, permit);
     }
 
     fn ack(&self, ids: Vec<MessageId>, permit: Option<OwnedSemaphorePermit>) {
@@ -519,6 +547,7 @@ impl Session {
             Box::new(move |result| {
                 let frame = match result {
                     Ok(WriteResult::PrekeysStored { one_time, .. }) => RelayFrame::PrekeysStored { one_time },
+                    Ok(WriteResult::NotRegistered) => not_registered(),
                     Ok(WriteResult::TooManyPrekeys) => error(
                         ErrorCode::InvalidRequest,
                         "the relay keeps no more one-time prekeys for you",

@@ -40,6 +40,11 @@ fn quota(per_second: u32) -> Quota {
     Quota::per_second(rate).allow_burst(burst)
 }
 
+fn per_hour(n: u32) -> Quota {
+    let n = NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_hour(n).allow_burst(n)
+}
+
 fn per_minute(n: u32) -> Quota {
     let n = NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
     Quota::per_minute(n).allow_burst(n)
@@ -62,6 +67,7 @@ pub struct Limits {
     /// Envelope payload bytes per IP.
     ip_bytes: IpRate,
     bundles_per_ip: IpRate,
+    new_mailboxes_per_ip: IpRate,
     one_time_per_target: RateLimiter<Address, DefaultKeyedStateStore<Address>, DefaultClock>,
     /// When each identity was last told its prekeys run low.
     low_notices: Mutex<HashMap<Address, Instant>>,
@@ -77,9 +83,15 @@ impl Limits {
             ip_rate: RateLimiter::keyed(quota(config.rate_per_ip)),
             ip_bytes: RateLimiter::keyed(byte_quota(config.ip_bytes_per_sec, config.ip_bytes_burst)),
             bundles_per_ip: RateLimiter::keyed(per_minute(config.bundles_per_ip_minute)),
+            new_mailboxes_per_ip: RateLimiter::keyed(per_hour(config.new_mailboxes_per_ip_hour)),
             one_time_per_target: RateLimiter::keyed(per_minute(config.one_time_per_target_minute)),
             low_notices: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether `ip` may open one more mailbox now.
+    pub fn new_mailbox_allowed(&self, ip: IpAddr) -> bool {
+        self.new_mailboxes_per_ip.check_key(&ip_key(ip)).is_ok()
     }
 
     /// Whether `ip` may fetch one more prekey bundle now.
@@ -141,6 +153,8 @@ impl Limits {
         self.ip_bytes.shrink_to_fit();
         self.bundles_per_ip.retain_recent();
         self.bundles_per_ip.shrink_to_fit();
+        self.new_mailboxes_per_ip.retain_recent();
+        self.new_mailboxes_per_ip.shrink_to_fit();
         self.one_time_per_target.retain_recent();
         self.one_time_per_target.shrink_to_fit();
         if let Ok(mut last) = self.low_notices.lock() {

@@ -56,6 +56,9 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let ceiling =
         config.limits.max_connections.min(usize::try_from(files.saturating_sub(64)).unwrap_or(usize::MAX));
     info!(open_files = files, connections = ceiling, "connection ceiling");
+    // Past it, connections are refused politely instead of accept() failing for lack of files.
+    let mut config = config;
+    config.limits.max_connections = ceiling;
 
     let listener = listener::listen(config.listen)?;
     let addr = listener.local_addr()?;

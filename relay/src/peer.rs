@@ -9,35 +9,33 @@ use std::net::{IpAddr, SocketAddr};
 pub struct Peer(pub SocketAddr);
 
 /// The client's address. A peer that is one of the `trusted` proxies is replaced by the nearest
-/// untrusted hop named in `Forwarded` (preferred) or `X-Forwarded-For`, read from the right, as
-/// each proxy appends the address it saw.
-pub fn client_ip(
-    peer: IpAddr,
-    forwarded: Option<&str>,
-    x_forwarded_for: Option<&str>,
-    trusted: &[IpNet],
-) -> IpAddr {
+/// untrusted hop named in `X-Forwarded-For` (all its lines, in order), read from the right, as
+/// each proxy appends the address it saw. `Forwarded` is not read: common proxies pass a
+/// client's own `Forwarded` header through unchanged, so it could name anyone.
+pub fn client_ip(peer: IpAddr, x_forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
+    let peer = canonical(peer);
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    let hops: Vec<IpAddr> = match (forwarded, x_forwarded_for) {
-        (Some(f), _) => f
-            .split(',')
-            .filter_map(|element| {
-                element.split(';').find_map(|pair| {
-                    let (key, value) = pair.trim().split_once('=')?;
-                    key.trim().eq_ignore_ascii_case("for").then(|| parse_node(value))?
-                })
-            })
-            .collect(),
-        (None, Some(x)) => x.split(',').filter_map(parse_node).collect(),
-        (None, None) => Vec::new(),
-    };
+    let hops: Vec<IpAddr> = x_forwarded_for
+        .iter()
+        .flat_map(|line| line.split(','))
+        .filter_map(parse_node)
+        .map(canonical)
+        .collect();
     hops.iter().rev().find(|ip| !is_trusted(ip)).or(hops.first()).copied().unwrap_or(peer)
 }
 
-/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:80`, `"[2001:db8::1]:4711"`, `2001:db8::1`.
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`, as a dual-stack listener reports IPv4 peers) as IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:80`, `[2001:db8::1]:4711`, `2001:db8::1`.
 fn parse_node(text: &str) -> Option<IpAddr> {
     let text = text.trim().trim_matches('"');
     if let Ok(ip) = text.parse() {
@@ -90,25 +88,17 @@ mod tests {
         let trusted = nets(&["10.0.0.0/8"]);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         // An untrusted peer's headers are ignored.
-        assert_eq!(client_ip(ip("203.0.113.9"), None, Some("1.1.1.1"), &trusted), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("203.0.113.9"), &["1.1.1.1"], &trusted), ip("203.0.113.9"));
         // A spoofed left-hand entry is skipped: the nearest untrusted hop counts.
-        assert_eq!(
-            client_ip(proxy, None, Some("1.1.1.1, 198.51.100.7, 10.0.0.5"), &trusted),
-            ip("198.51.100.7")
-        );
-        assert_eq!(
-            client_ip(
-                proxy,
-                Some("for=1.1.1.1, for=\"[2001:db8::1]:4711\";proto=https"),
-                Some("9.9.9.9"),
-                &trusted
-            ),
-            ip("2001:db8::1")
-        );
-        assert_eq!(client_ip(proxy, Some("for=198.51.100.7:80"), None, &trusted), ip("198.51.100.7"));
+        assert_eq!(client_ip(proxy, &["1.1.1.1, 198.51.100.7, 10.0.0.5"], &trusted), ip("198.51.100.7"));
+        // Every line of the header counts, in order (a proxy may add a line of its own).
+        assert_eq!(client_ip(proxy, &["1.1.1.1", "198.51.100.8"], &trusted), ip("198.51.100.8"));
+        assert_eq!(client_ip(proxy, &["[2001:db8::1]:4711"], &trusted), ip("2001:db8::1"));
         // A trusted proxy that names nobody is the client.
-        assert_eq!(client_ip(proxy, None, None, &trusted), proxy);
-        assert_eq!(client_ip(proxy, None, Some("garbage"), &trusted), proxy);
+        assert_eq!(client_ip(proxy, &[], &trusted), proxy);
+        assert_eq!(client_ip(proxy, &["garbage"], &trusted), proxy);
+        // A dual-stack listener's IPv4-mapped peer is trusted as the IPv4 address it is.
+        assert_eq!(client_ip(ip("::ffff:10.0.0.2"), &["198.51.100.9"], &trusted), ip("198.51.100.9"));
     }
 
     #[test]

@@ -109,17 +109,21 @@ pub fn routes(
     let metrics = warp::path("metrics")
         .and(warp::path::end())
         .and(warp::get())
-        .and(ws::client_ip(relay.config.trusted_proxy.clone()))
+        .and(warp::ext::optional::<crate::peer::Peer>())
         .and(warp::header::optional::<String>("authorization"))
-        .map(move |ip: std::net::IpAddr, authorization: Option<String>| {
-            // Loopback only, unless the operator set a token (then anyone holding it).
+        .map(move |peer: Option<crate::peer::Peer>, authorization: Option<String>| {
+            // Loopback only, unless the operator set a token (then anyone holding it). The TCP
+            // peer decides, never a forwarded header; a trusted proxy on loopback relays
+            // strangers, so through it only the token opens the page.
+            let ip = ws::tcp_peer(peer);
+            let proxied = metrics_relay.config.trusted_proxy.iter().any(|net| net.contains(&ip));
             let allowed = match &metrics_relay.config.metrics_token {
                 Some(token) => {
                     authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).is_some_and(|given| {
                         bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.as_bytes()))
                     })
                 }
-                None => ip.is_loopback(),
+                None => ip.is_loopback() && !proxied,
             };
             if !allowed {
                 return warp::reply::with_status("Not found", warp::http::StatusCode::NOT_FOUND)

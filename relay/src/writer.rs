@@ -24,6 +24,7 @@
 //! it on a freshly opened store. It never stays up unable to write.
 
 use crate::store::{MailboxView, NewEnvelope, Quotas, Snapshot, Store, StoreError, Write, WriteResult};
+use arc_swap::ArcSwapOption;
 use sotto_shared::{Address, MessageId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -159,7 +160,7 @@ struct Shared {
     settled: AtomicU64,
     /// The store snapshot admissions share, labelled with the `settled` value it is good from
     /// (taken by the writer after each commit).
-    snapshot: Mutex<Option<(u64, Arc<dyn Snapshot>)>>,
+    snapshot: ArcSwapOption<(u64, Arc<dyn Snapshot>)>,
     failed: AtomicBool,
     stopped: Notify,
 }
@@ -184,7 +185,7 @@ impl Writer {
             budgets,
             queue: Mutex::new(Queue { tx, next_seq, pending: HashMap::new(), used }),
             settled: AtomicU64::new(0),
-            snapshot: Mutex::new(None),
+            snapshot: ArcSwapOption::empty(),
             failed: AtomicBool::new(false),
             stopped: Notify::new(),
         });
@@ -269,11 +270,11 @@ impl Writer {
     /// counted twice. Without a usable one (at start, or after a failed read) it takes its own.
     fn snapshot(&self) -> Result<(u64, Arc<dyn Snapshot>), StoreError> {
         let epoch = self.shared.settled.load(SeqCst);
-        if let Ok(cached) = self.shared.snapshot.lock()
-            && let Some((at, snapshot)) = cached.as_ref()
-            && *at >= epoch
+        // Lock-free: every send reads it.
+        if let Some(cached) = self.shared.snapshot.load().as_ref()
+            && cached.0 >= epoch
         {
-            return Ok((epoch, snapshot.clone()));
+            return Ok((epoch, cached.1.clone()));
         }
         Ok((epoch, Arc::from(self.shared.store.snapshot()?)))
     }
@@ -427,14 +428,18 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         let outcome: Result<WriteResult, ()> = if *cancelled {
             Ok(WriteResult::EnqueuedAndAcked)
         } else if !*stored {
-            Ok(WriteResult::Duplicate)
+            // A duplicate's barrier: the original was in this batch or an earlier one, so it
+            // is stored now, unless this batch failed.
+            if ok { Ok(WriteResult::Duplicate) } else { Err(()) }
         } else {
             results_iter.as_mut().and_then(Iterator::next).ok_or(())
         };
         match &outcome {
             Ok(WriteResult::Acked { removed, bytes }) => freed += bytes + u64::from(*removed) * ENVELOPE_COST,
             Ok(WriteResult::Purged { removed, bytes }) => freed += bytes + removed * ENVELOPE_COST,
-            Ok(WriteResult::PrekeysStored { added: n, .. }) => added += u64::from(*n) * ONE_TIME_PREKEY_COST,
+            Ok(WriteResult::PrekeysStored { added: n, new_owner, .. }) => {
+                added += u64::from(*n) * ONE_TIME_PREKEY_COST + if *new_owner { IDENTITY_COST } else { 0 }
+            }
             Ok(WriteResult::Bundle { bundle: Some(b), .. }) if b.one_time_prekey.is_some() => {
                 freed += ONE_TIME_PREKEY_COST
             }
@@ -455,10 +460,8 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
     // consistent with `pending` (see `Writer::snapshot`).
     if ok {
         let next = shared.settled.load(SeqCst) + 1;
-        let fresh = shared.store.snapshot().ok().map(|s| (next, Arc::from(s)));
-        if let Ok(mut cached) = shared.snapshot.lock() {
-            *cached = fresh;
-        }
+        let fresh = shared.store.snapshot().ok().map(|s| Arc::new((next, Arc::<dyn Snapshot>::from(s))));
+        shared.snapshot.store(fresh);
     }
     let mut highest: HashMap<Address, u64> = HashMap::new();
     for (to, seq, _) in &settle {

@@ -53,16 +53,20 @@ pub async fn recover(err: warp::Rejection) -> Result<warp::reply::Response, Infa
 
 /// The client's address as the per-IP limits count it: the TCP peer, or for a trusted reverse
 /// proxy the client it names.
-pub fn client_ip(
-    trusted: Vec<ipnet::IpNet>,
-) -> impl Filter<Extract = (IpAddr,), Error = warp::Rejection> + Clone {
-    warp::ext::optional::<Peer>()
-        .and(warp::header::optional::<String>("forwarded"))
-        .and(warp::header::optional::<String>("x-forwarded-for"))
-        .map(move |peer: Option<Peer>, forwarded: Option<String>, xff: Option<String>| {
-            let peer = peer.map(|p| p.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            peer::client_ip(peer, forwarded.as_deref(), xff.as_deref(), &trusted)
-        })
+pub fn client_ip(trusted: Vec<ipnet::IpNet>) -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
+    warp::ext::optional::<Peer>().and(warp::header::headers_cloned()).map(
+        move |peer: Option<Peer>, headers: warp::http::HeaderMap| {
+            let lines: Vec<&str> =
+                headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+            peer::client_ip(tcp_peer(peer), &lines, &trusted)
+        },
+    )
+}
+
+/// The TCP peer itself, never what a header says (for decisions a proxy must not open, such as
+/// loopback-only `/metrics`).
+pub fn tcp_peer(peer: Option<Peer>) -> IpAddr {
+    peer.map(|p| peer::canonical(p.0.ip())).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 fn forbidden(text: &'static str) -> warp::reply::Response {

@@ -135,6 +135,35 @@ async fn nobody_can_drain_an_identitys_one_time_prekeys() {
     assert_eq!((with_one_time, without, refused), (10, 15, 5));
 }
 
+/// Each new mailbox costs storage that stays: one address opens a bounded number per hour.
+/// Past it, a login still works (to read), but nothing is stored for the new mailbox.
+#[tokio::test]
+async fn one_address_opens_a_bounded_number_of_mailboxes() {
+    let relay = Relay::start(&["--new-mailboxes-per-ip-hour", "2"]).await;
+    let people: Vec<Identity> = (0..3).map(|_| Identity::generate().unwrap()).collect();
+    let mut conns = Vec::new();
+    for p in &people {
+        conns.push(Conn::login(&relay, p).await.conn);
+    }
+    let mut sender = Conn::connect(&relay).await;
+    sender.hello().await;
+    for (i, p) in people.iter().enumerate() {
+        let id = message_id();
+        sender.send(&send(p.address(), id, b"hi")).await;
+        match sender.recv().await {
+            Some(RelayFrame::Sent { .. }) => assert!(i < 2),
+            Some(RelayFrame::Error { code: ErrorCode::UnknownMailbox, .. }) => assert_eq!(i, 2),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The third may neither publish prekeys nor a token for its unopened mailbox.
+    conns[2].send(&upload(&people[2], &[1])).await;
+    assert!(matches!(conns[2].recv().await, Some(RelayFrame::Error { code: ErrorCode::RateLimited, .. })));
+    let hash = sotto_shared::frames::delivery_token_hash(&people[2].delivery_token().unwrap());
+    conns[2].send(&ClientFrame::PublishDeliveryToken { hash }).await;
+    assert!(matches!(conns[2].recv().await, Some(RelayFrame::Error { code: ErrorCode::RateLimited, .. })));
+}
+
 #[tokio::test]
 async fn healthz_reports_a_writable_store() {
     let relay = Relay::start(&[]).await;

@@ -213,7 +213,9 @@ async fn behind_a_trusted_proxy_limits_count_the_clients_it_names() {
     for _ in 0..2 {
         held.push(ws_with_headers(&relay, &a).await.unwrap());
     }
-    let mut third = ws_with_headers(&relay, &a).await.unwrap();
+    // A client's own `Forwarded` header names nobody: only `X-Forwarded-For` is read.
+    let spoof = [("x-forwarded-for", "198.51.100.1"), ("forwarded", "for=192.0.2.77")];
+    let mut third = ws_with_headers(&relay, &spoof).await.unwrap();
     let Some(Ok(Message::Binary(b))) = third.next().await else { panic!("no refusal") };
     assert!(matches!(decode_relay(&b), Ok(RelayFrame::Error { code: ErrorCode::TooManyConnections, .. })));
     // Another client behind the same proxy is counted on its own.
@@ -234,13 +236,18 @@ async fn get_metrics(relay: &Relay, headers: &str) -> String {
 
 #[tokio::test]
 async fn metrics_answer_loopback_or_the_token_only() {
-    let relay = Relay::start(&["--trusted-proxy", "127.0.0.0/8"]).await;
-    let remote = "X-Forwarded-For: 203.0.113.5\r\n";
+    // Directly on loopback: open; a forwarded header from an untrusted peer changes nothing.
+    let relay = Relay::start(&[]).await;
     assert!(get_metrics(&relay, "").await.starts_with("HTTP/1.1 200"));
-    assert!(get_metrics(&relay, remote).await.starts_with("HTTP/1.1 404"));
+    assert!(get_metrics(&relay, "X-Forwarded-For: 203.0.113.5\r\n").await.starts_with("HTTP/1.1 200"));
 
+    // Behind a trusted proxy on loopback, everyone arrives from loopback: only the token opens
+    // it, whatever the forwarded headers claim.
     let relay = Relay::start(&["--trusted-proxy", "127.0.0.0/8", "--metrics-token", "s3cret"]).await;
+    let remote = "X-Forwarded-For: 203.0.113.5\r\n";
     assert!(get_metrics(&relay, remote).await.starts_with("HTTP/1.1 404"));
+    assert!(get_metrics(&relay, "X-Forwarded-For: 127.0.0.1\r\n").await.starts_with("HTTP/1.1 404"));
+    assert!(get_metrics(&relay, "Forwarded: for=unknown\r\n").await.starts_with("HTTP/1.1 404"));
     let wrong = format!("{remote}Authorization: Bearer wrong\r\n");
     assert!(get_metrics(&relay, &wrong).await.starts_with("HTTP/1.1 404"));
     let right = format!("{remote}Authorization: Bearer s3cret\r\n");

@@ -129,7 +129,11 @@ pub enum WriteResult {
         one_time: u32,
         /// How many of them are new (duplicates of stored ones are not counted twice).
         added: u32,
+        /// The identity record was created by this upload.
+        new_owner: bool,
     },
+    /// Prekeys or a token for a mailbox that was never opened by a login.
+    NotRegistered,
 
     /// More one-time prekeys than one identity may keep.
     TooManyPrekeys,

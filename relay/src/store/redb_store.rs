@@ -175,6 +175,9 @@ fn migrate_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
         for entry in old.iter()? {
             let (k, v) = entry?;
             let (count, bytes) = v.value();
+            if count == 0 {
+                continue;
+            }
             let t = earliest.get(&k.value()).copied().unwrap_or(0);
             usage.insert(k.value(), (count, bytes, 0, t))?;
             expiry.insert((t, k.value()), ())?;
@@ -345,7 +348,11 @@ impl<'t> Tables<'t> {
         Ok(WriteResult::Registered { new: true })
     }
 
+    /// Only for an opened mailbox: a token creates nothing.
     fn publish_token(&mut self, mailbox: Address, hash: [u8; 32]) -> Result<WriteResult, StoreError> {
+        if self.owners.get(mailbox.0)?.is_none() {
+            return Ok(WriteResult::NotRegistered);
+        }
         self.owners.insert(mailbox.0, hash)?;
         Ok(WriteResult::TokenPublished)
     }
@@ -362,6 +369,11 @@ impl<'t> Tables<'t> {
         one_time: &[OneTimePrekey],
     ) -> Result<WriteResult, StoreError> {
         let address = Address::from_identity_key(&identity.signing_key).0;
+        // Uploads go to mailboxes a login opened (logins are limited per address).
+        if self.owners.get(address)?.is_none() {
+            return Ok(WriteResult::NotRegistered);
+        }
+        let new_owner = self.identities.get(address)?.is_none();
         let mut count = self.one_time_count(&address)?;
         let mut fresh = Vec::with_capacity(one_time.len());
         for k in one_time {
@@ -374,16 +386,13 @@ impl<'t> Tables<'t> {
         }
         let record = StoredIdentity { v: IDENTITY_RECORD_VERSION, identity, signed };
         self.identities.insert(address, postcard::to_allocvec(&record)?.as_slice())?;
-        if self.owners.get(address)?.is_none() {
-            self.owners.insert(address, NO_TOKEN)?;
-        }
         let added = fresh.len() as u32;
         for k in fresh {
             self.one_time.insert((address, k.id), k.key)?;
             count += 1;
         }
         self.one_time_counts.insert(address, count)?;
-        Ok(WriteResult::PrekeysStored { one_time: count, added })
+        Ok(WriteResult::PrekeysStored { one_time: count, added, new_owner })
     }
 
     fn take_bundle(&mut self, address: Address, with_one_time: bool) -> Result<WriteResult, StoreError> {
