@@ -203,6 +203,25 @@ pub async fn http_get(relay: &Relay, path: &str) -> (u16, String) {
     (status, out)
 }
 
+/// Relay flags that lift rates and quotas, for tests that stream envelopes from one address.
+pub const LIFTED: &[&str] = &[
+    "--rate-per-connection",
+    "1000000",
+    "--rate-per-ip",
+    "1000000",
+    "--max-queued-envelopes",
+    "10000000",
+    "--max-stranger-envelopes",
+    "10000000",
+    "--max-connections-per-ip",
+    "1000",
+];
+
+/// A plain (stranger's) send with a one-hour TTL.
+pub fn send_frame(to: sotto_shared::Address, id: sotto_shared::MessageId, body: &[u8]) -> ClientFrame {
+    ClientFrame::Send { id, to, ttl_secs: 3600, payload: body.to_vec() }
+}
+
 /// A fresh random message id.
 pub fn message_id() -> sotto_shared::MessageId {
     let mut id = [0u8; 16];

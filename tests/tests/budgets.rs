@@ -3,15 +3,11 @@
 
 use sotto_engine::Identity;
 use sotto_shared::frames::{OneTimePrekey, SignedPrekey, signed_prekey_message};
-use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, RelayFrame};
-use sotto_tests::{Conn, Relay, http_get, message_id};
+use sotto_shared::{ClientFrame, ErrorCode, RelayFrame};
+use sotto_tests::{Conn, LIFTED, Relay, http_get, message_id, send_frame as send};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-fn send(to: Address, id: MessageId, body: &[u8]) -> ClientFrame {
-    ClientFrame::Send { id, to, ttl_secs: 3600, payload: body.to_vec() }
-}
 
 #[tokio::test]
 async fn at_the_storage_budget_sends_are_refused_while_reads_and_acks_go_on() {
@@ -216,16 +212,7 @@ impl Drop for Tmpfs {
 async fn a_full_disk_stops_the_relay_and_after_space_is_freed_nothing_acknowledged_is_lost() {
     let fs = Tmpfs::mount("6m");
     let data: PathBuf = fs.path().join("data");
-    let flags = [
-        "--rate-per-connection",
-        "1000000",
-        "--rate-per-ip",
-        "1000000",
-        "--cache-mib",
-        "1",
-        "--max-stranger-envelopes",
-        "100000",
-    ];
+    let flags = [LIFTED, &["--cache-mib", "1"]].concat();
     let mut relay = Relay::start_in(&data, "127.0.0.1:0", &flags).await;
     let bob = Identity::generate().unwrap();
     Conn::open_mailbox(&relay, &bob).await;

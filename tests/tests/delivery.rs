@@ -4,28 +4,11 @@
 use futures_util::{SinkExt, StreamExt};
 use sotto_engine::Identity;
 use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, RelayFrame, decode_relay, encode_client};
-use sotto_tests::{Conn, Relay, message_id};
+use sotto_tests::{Conn, LIFTED, Relay, message_id, send_frame as send};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-
-const UNLIMITED: [&str; 10] = [
-    "--max-stranger-envelopes",
-    "10000000",
-    "--rate-per-connection",
-    "1000000",
-    "--rate-per-ip",
-    "1000000",
-    "--max-queued-envelopes",
-    "10000000",
-    "--max-connections-per-ip",
-    "1000",
-];
-
-fn send(to: Address, id: MessageId, body: &[u8]) -> ClientFrame {
-    ClientFrame::Send { id, to, ttl_secs: 3600, payload: body.to_vec() }
-}
 
 /// A sender that streams `count` envelopes to `to` without waiting, and reports which were
 /// answered `Sent`, in the order it sent them.
@@ -115,7 +98,7 @@ fn assert_complete_and_ordered(per_sender: &[Vec<MessageId>], delivered: &[Messa
 
 #[tokio::test]
 async fn fifty_concurrent_senders_reach_one_online_recipient_completely_and_in_order() {
-    let relay = Relay::start(&UNLIMITED).await;
+    let relay = Relay::start(LIFTED).await;
     let bob = Identity::generate().unwrap();
     let bob_conn = Conn::login(&relay, &bob).await.conn;
     let (out, mut delivered) = mpsc::unbounded_channel();
@@ -149,7 +132,7 @@ async fn fifty_concurrent_senders_reach_one_online_recipient_completely_and_in_o
 /// live pushes surely land in that window.
 #[tokio::test]
 async fn a_login_during_a_stream_of_sends_gets_the_whole_backlog_then_the_live_ones() {
-    let mut flags = UNLIMITED.to_vec();
+    let mut flags = LIFTED.to_vec();
     flags.extend(["--test-attach-delay-ms", "300"]);
     let relay = Relay::start(&flags).await;
     let bob = Identity::generate().unwrap();

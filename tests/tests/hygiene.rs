@@ -4,7 +4,7 @@
 use futures_util::{SinkExt, StreamExt};
 use sotto_engine::Identity;
 use sotto_shared::{ClientFrame, ErrorCode, RelayFrame, decode_relay, encode_client};
-use sotto_tests::{Conn, Relay, message_id};
+use sotto_tests::{Conn, LIFTED, Relay, message_id};
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -260,16 +260,7 @@ async fn metrics_answer_loopback_or_the_token_only() {
 #[tokio::test]
 async fn sigterm_answers_pending_sends_then_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let flags = [
-        "--rate-per-connection",
-        "1000000",
-        "--rate-per-ip",
-        "1000000",
-        "--max-stranger-envelopes",
-        "100000",
-        "--log",
-        "info",
-    ];
+    let flags = [LIFTED, &["--log", "info"]].concat();
     let mut relay = Relay::start_in(dir.path(), "127.0.0.1:0", &flags).await;
     assert!(relay.log().contains("connection ceiling"), "{}", relay.log());
     let bob = Identity::generate().unwrap();

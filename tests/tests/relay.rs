@@ -4,13 +4,9 @@
 use sotto_engine::Identity;
 use sotto_shared::frames::{OneTimePrekey, SignedPrekey, auth_message, signed_prekey_message};
 use sotto_shared::{ClientFrame, ErrorCode, MessageId, RelayFrame};
-use sotto_tests::{Authed, Conn, Relay, message_id};
+use sotto_tests::{Authed, Conn, LIFTED, Relay, message_id, send_frame as send};
 use std::collections::HashSet;
 use std::time::Duration;
-
-fn send(to: sotto_shared::Address, id: MessageId, body: &[u8]) -> ClientFrame {
-    ClientFrame::Send { id, to, ttl_secs: 3600, payload: body.to_vec() }
-}
 
 async fn expect_sent(conn: &mut Conn, id: MessageId) {
     match conn.recv().await {
@@ -404,17 +400,8 @@ async fn a_full_mailbox_says_so() {
 #[tokio::test]
 async fn acknowledged_sends_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let flags = [
-        "--rate-per-connection",
-        "1000000",
-        "--rate-per-ip",
-        "1000000",
-        "--max-queued-envelopes",
-        "10000000",
-        "--max-stranger-envelopes",
-        "10000000",
-    ];
-    let mut relay = Relay::start_in(dir.path(), "127.0.0.1:0", &flags).await;
+    let flags = LIFTED;
+    let mut relay = Relay::start_in(dir.path(), "127.0.0.1:0", flags).await;
     let bob = Identity::generate().unwrap();
     Conn::open_mailbox(&relay, &bob).await;
     let mut sender = Conn::connect(&relay).await;
@@ -449,7 +436,7 @@ async fn acknowledged_sends_survive_sigkill() {
     let acked = acked.await.unwrap();
     assert!(!acked.is_empty(), "nothing was acknowledged before the kill");
 
-    let relay = Relay::start_in(dir.path(), "127.0.0.1:0", &flags).await;
+    let relay = Relay::start_in(dir.path(), "127.0.0.1:0", flags).await;
     let Authed { mut conn, queued, .. } = Conn::login(&relay, &bob).await;
     assert!(queued as usize >= acked.len(), "{queued} queued < {} acknowledged", acked.len());
     let mut received = HashSet::new();
