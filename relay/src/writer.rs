@@ -14,10 +14,14 @@
 //! tells a lagging connection when the store holds everything up to a given number (see
 //! `connection::write_loop`).
 //!
-//! Admission reads the store's view of the mailbox outside the lock and counts on top of it the
-//! envelopes admitted but not yet settled (`pending`). A batch that settles removes its envelopes
-//! from `pending` and bumps `settled`; an admission that read the store before such a change
-//! reads again, so nothing is counted twice or missed.
+//! Admission reads the store's view of the mailbox outside the lock, from a snapshot the writer
+//! takes after each commit and shares, and counts on top of it the envelopes admitted but not
+//! in that snapshot (`pending`, numbered from the snapshot's `next_seq` on). The writer never
+//! takes the admission lock per batch: entries below a snapshot's `next_seq` are in it (or were
+//! refused), and admissions drop them lazily under the lock. `pruned_below` records how far
+//! entries were dropped; an admission whose snapshot is older than that reads again, so
+//! nothing is counted twice or missed. Now and then the writer sweeps mailboxes nobody sends
+//! to any more.
 //!
 //! **Failure.** A batch that fails to commit (disk full, I/O error) fails every job in it and
 //! stops the writer: the relay then shuts down and exits non-zero, so that a supervisor restarts
@@ -36,6 +40,8 @@ use tracing::error;
 
 /// Most jobs in one transaction: bounds commit latency and transaction size.
 const MAX_BATCH: usize = 8192;
+/// How often the writer drops settled entries of mailboxes nobody sends to any more.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What each stored record costs in the storage budget, beyond an envelope's payload: redb's
 /// keys, the index entries and record headers. Rough but fixed, so the budget is predictable.
@@ -148,19 +154,21 @@ struct Queue {
     tx: Sender<Job>,
     next_seq: u64,
     pending: HashMap<Address, Pending>,
-    /// Budget bytes stored plus admitted and pending.
-    used: u64,
+    /// Pending entries numbered below this may have been dropped: a snapshot must be at least
+    /// this new (its `next_seq`) to be judged with.
+    pruned_below: u64,
 }
 
 struct Shared {
     store: Arc<dyn Store>,
     budgets: Budgets,
     queue: Mutex<Queue>,
-    /// Bumped, under the queue lock, whenever settled envelopes leave `pending`.
-    settled: AtomicU64,
-    /// The store snapshot admissions share, labelled with the `settled` value it is good from
-    /// (taken by the writer after each commit).
+    /// Budget bytes stored plus admitted and pending.
+    used: AtomicU64,
+    /// The store snapshot admissions share, with its `next_seq` (taken by the writer after each
+    /// commit).
     snapshot: ArcSwapOption<(u64, Arc<dyn Snapshot>)>,
+    last_sweep: Mutex<Instant>,
     failed: AtomicBool,
     stopped: Notify,
 }
@@ -183,9 +191,10 @@ impl Writer {
         let shared = Arc::new(Shared {
             store,
             budgets,
-            queue: Mutex::new(Queue { tx, next_seq, pending: HashMap::new(), used }),
-            settled: AtomicU64::new(0),
+            queue: Mutex::new(Queue { tx, next_seq, pending: HashMap::new(), pruned_below: 0 }),
+            used: AtomicU64::new(used),
             snapshot: ArcSwapOption::empty(),
+            last_sweep: Mutex::new(Instant::now()),
             failed: AtomicBool::new(false),
             stopped: Notify::new(),
         });
@@ -222,8 +231,9 @@ impl Writer {
         push: impl FnOnce(u64),
     ) -> Admission {
         let (to, id, size) = (envelope.to, envelope.id, envelope.payload.len() as u64);
+        let mut fresh = false;
         let (view, mut q) = loop {
-            let (epoch, snapshot) = match self.snapshot() {
+            let snapshot = match self.snapshot(fresh) {
                 Ok(s) => s,
                 Err(e) => {
                     error!("cannot read the store to admit an envelope: {e}");
@@ -238,23 +248,34 @@ impl Writer {
                 }
             };
             let Some(q) = self.lock() else { return Admission::Refused(Refusal::Unavailable) };
-            if self.shared.settled.load(SeqCst) == epoch {
+            if view.next_seq >= q.pruned_below {
                 break (view, q);
             }
+            // Another admission judged with a newer snapshot and dropped what this one would
+            // need: read again (the shared snapshot first, the store if that is still older).
+            fresh = self.shared.snapshot.load().as_ref().is_some_and(|c| c.0 <= view.next_seq);
         };
+        // What the snapshot holds leaves `pending`.
+        if let Some(p) = q.pending.get_mut(&to) {
+            p.settle(view.next_seq.saturating_sub(1));
+            if p.entries.is_empty() {
+                q.pending.remove(&to);
+            }
+            q.pruned_below = q.pruned_below.max(view.next_seq);
+        }
         let in_flight = q.pending.get(&to).map_or_else(InFlight::default, |p| p.from(view.next_seq));
         let stranger = view.token_hash.is_none() || token_hash != view.token_hash;
         if view.duplicate || q.pending.get(&to).is_some_and(|p| p.ids.contains(&id)) {
             send(&q.tx, Job { op: None, done, admitted: None });
             return Admission::Duplicate;
         }
-        if let Some(refusal) = self.judge(&view, in_flight, stranger, q.used, size) {
+        if let Some(refusal) = self.judge(&view, in_flight, stranger, self.shared.used.load(SeqCst), size) {
             return Admission::Refused(refusal);
         }
         let seq = q.next_seq;
         q.next_seq += 1;
         let cost = size + ENVELOPE_COST;
-        q.used += cost;
+        self.shared.used.fetch_add(cost, SeqCst);
         q.pending.entry(to).or_default().push(seq, id, size, stranger);
         envelope.seq = seq;
         envelope.stranger = stranger;
@@ -263,20 +284,13 @@ impl Writer {
         Admission::Accepted { seq }
     }
 
-    /// A snapshot to admit with and the `settled` value to check against. The writer publishes
-    /// one labelled with the value *after* its batch settles, before it settles: so a snapshot
-    /// is never older than the value read here, and one that is newer holds the batch that
-    /// `pending` still lists, whose numbers fall below the snapshot's `next_seq` and so are not
-    /// counted twice. Without a usable one (at start, or after a failed read) it takes its own.
-    fn snapshot(&self) -> Result<(u64, Arc<dyn Snapshot>), StoreError> {
-        let epoch = self.shared.settled.load(SeqCst);
-        // Lock-free: every send reads it.
-        if let Some(cached) = self.shared.snapshot.load().as_ref()
-            && cached.0 >= epoch
-        {
-            return Ok((epoch, cached.1.clone()));
+    /// The snapshot to admit with: the one the writer shares (read lock-free, as every send
+    /// does), or a new one from the store when there is none or it is too old (`fresh`).
+    fn snapshot(&self, fresh: bool) -> Result<Arc<dyn Snapshot>, StoreError> {
+        if !fresh && let Some(cached) = self.shared.snapshot.load().as_ref() {
+            return Ok(cached.1.clone());
         }
-        Ok((epoch, Arc::from(self.shared.store.snapshot()?)))
+        Ok(Arc::from(self.shared.store.snapshot()?))
     }
 
     /// `in_flight`: pending envelopes numbered from the snapshot's `next_seq` on; those below
@@ -308,12 +322,12 @@ impl Writer {
 
     /// Whether `extra` more budget bytes fit in the store (for prekeys and identities).
     pub fn has_room(&self, extra: u64) -> bool {
-        self.lock().is_some_and(|q| q.used + extra <= self.shared.budgets.max_store_bytes)
+        self.shared.used.load(SeqCst) + extra <= self.shared.budgets.max_store_bytes
     }
 
     /// Budget bytes in use (stored and pending).
     pub fn budget_used(&self) -> u64 {
-        self.lock().map(|q| q.used).unwrap_or(0)
+        self.shared.used.load(SeqCst)
     }
 
     /// The highest sequence number allocated so far.
@@ -410,8 +424,17 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         dones.push((job.done, stored, cancelled, job.admitted.is_some()));
         settle.extend(job.admitted);
     }
+    // Numbers of envelopes never written (cancelled by an ack) are used up all the same.
+    let numbered = high.map(|h| Write::Numbered { below: h + 1 });
+    let marker = numbered.is_some();
+    ops.extend(numbered);
     let results = match shared.store.write(ops, &shared.budgets.quotas) {
-        Ok(results) => Some(results),
+        Ok(mut results) => {
+            if marker {
+                results.pop();
+            }
+            Some(results)
+        }
         Err(e) => {
             error!("write batch failed, nothing in it was acknowledged; the relay will exit: {e}");
             None
@@ -454,31 +477,16 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         }
         outcomes.push(outcome);
     }
-    // The writer takes the snapshot admissions will share, right after its commit and before
-    // it settles: admissions never open a read transaction themselves (which could wait on a
-    // commit in progress), and a snapshot newer than the `settled` value it is read with is
-    // consistent with `pending` (see `Writer::snapshot`).
-    if ok {
-        let next = shared.settled.load(SeqCst) + 1;
-        let fresh = shared.store.snapshot().ok().map(|s| Arc::new((next, Arc::<dyn Snapshot>::from(s))));
-        shared.snapshot.store(fresh);
-    }
-    let mut highest: HashMap<Address, u64> = HashMap::new();
-    for (to, seq, _) in &settle {
-        let h = highest.entry(*to).or_default();
-        *h = (*h).max(*seq);
-    }
-    if let Ok(mut q) = shared.queue.lock() {
-        for (to, high) in highest {
-            if let Some(p) = q.pending.get_mut(&to) {
-                p.settle(high);
-                if p.entries.is_empty() {
-                    q.pending.remove(&to);
-                }
-            }
-        }
-        q.used = (q.used + added).saturating_sub(freed);
-        shared.settled.fetch_add(1, SeqCst);
+    // Budget: what left the store, and what admission counted for envelopes never stored.
+    shared.used.fetch_add(added, SeqCst);
+    let _ = shared.used.fetch_update(SeqCst, SeqCst, |u| Some(u.saturating_sub(freed)));
+    // The snapshot admissions will share, taken right after the commit: they never open a read
+    // transaction themselves (which could wait on a commit in progress).
+    if ok && let Ok(fresh) = shared.store.snapshot() {
+        let fresh: Arc<dyn Snapshot> = Arc::from(fresh);
+        let next_seq = fresh.next_seq();
+        shared.snapshot.store(Some(Arc::new((next_seq, fresh))));
+        sweep(shared, next_seq);
     }
     for ((done, ..), outcome) in dones.into_iter().zip(outcomes) {
         done(outcome);
@@ -493,6 +501,28 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         });
     }
     ok
+}
+
+/// Every second or so, drops from `pending` what the writer's newest snapshot holds, in all
+/// mailboxes (admissions only prune the mailbox they send to).
+fn sweep(shared: &Shared, below: u64) {
+    let due = shared.last_sweep.lock().is_ok_and(|mut last| {
+        let due = last.elapsed() >= SWEEP_INTERVAL;
+        if due {
+            *last = Instant::now();
+        }
+        due
+    });
+    if !due {
+        return;
+    }
+    if let Ok(mut q) = shared.queue.lock() {
+        q.pending.retain(|_, p| {
+            p.settle(below.saturating_sub(1));
+            !p.entries.is_empty()
+        });
+        q.pruned_below = q.pruned_below.max(below);
+    }
 }
 
 /// Marks each `Enqueue` that a later `Ack` in the same batch acknowledges. Such an envelope is

@@ -100,6 +100,12 @@ pub enum Write {
         address: Address,
         one_time: bool,
     },
+    /// Every sequence number below `below` has been handed out (some envelopes are never
+    /// written, such as those acknowledged within the commit window): the store's `next_seq`
+    /// moves past them.
+    Numbered {
+        below: u64,
+    },
     /// Deletes at most `limit` envelopes whose TTL ended by `now`, found through the expiry index.
     Purge {
         now: u64,
@@ -125,6 +131,7 @@ pub enum WriteResult {
         new: bool,
     },
     TokenPublished,
+    Numbered,
     PrekeysStored {
         one_time: u32,
         /// How many of them are new (duplicates of stored ones are not counted twice).
@@ -188,6 +195,8 @@ pub struct Quotas {
 
 /// A read-only view of the store at one moment.
 pub trait Snapshot: Send + Sync {
+    /// Every envelope numbered below this was settled (stored or not) in this snapshot.
+    fn next_seq(&self) -> u64;
     /// The mailbox's state as an envelope `id` for it is admitted.
     fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError>;
 }

@@ -472,6 +472,10 @@ struct RedbSnapshot {
 }
 
 impl Snapshot for RedbSnapshot {
+    fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     fn mailbox_view(&self, mailbox: &Address, id: &MessageId) -> Result<MailboxView, StoreError> {
         let owner = self.owners.get(mailbox.0)?.map(|v| v.value());
         let duplicate = self.index.get((mailbox.0, id.0))?.is_some();
@@ -506,6 +510,10 @@ impl Store for RedbStore {
                     }
                     Write::TakeBundle { address, one_time } => t.take_bundle(address, one_time)?,
                     Write::Purge { now, limit } => t.purge(now, limit)?,
+                    Write::Numbered { below } => {
+                        next_seq = next_seq.max(below);
+                        WriteResult::Numbered
+                    }
                 };
                 results.push(r);
             }
