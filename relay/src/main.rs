@@ -78,7 +78,8 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let header_timeout = Duration::from_secs(config.timeouts.header_timeout_secs.max(1));
-    listener::serve(listener, routes, header_timeout, stop).await;
+    // The accept loop runs on the runtime's workers; the main thread only waits for it.
+    let _ = tokio::spawn(listener::serve(listener, routes, header_timeout, stop)).await;
     relay.drain(Duration::from_secs(config.timeouts.drain_secs)).await;
     if !relay.writer.healthy() {
         // A supervisor restarts the relay on a freshly opened store.
