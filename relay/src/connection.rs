@@ -137,7 +137,7 @@ where
     // Every request read gets its answer before the socket closes (commits take milliseconds;
     // the bound only matters if the store hangs).
     let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
-    let drain = Duration::from_secs(relay.config.timeouts.drain_secs.max(1));
+    let drain = secs(relay.config.timeouts.drain_secs);
     let _ = Box::pin(tokio::time::timeout(drain, session.in_flight.acquire_many(all))).await;
     let _ = handle.control.send(Control::Close);
     drop(session);

@@ -89,8 +89,8 @@ struct Job {
     /// `None` for a barrier: it only waits for everything queued before it to settle.
     op: Option<Write>,
     done: Done,
-    /// For an admitted envelope: its mailbox, number and budget cost, to settle afterwards.
-    admitted: Option<(Address, u64, u64)>,
+    /// For an admitted envelope: its number and budget cost, to account for afterwards.
+    admitted: Option<(u64, u64)>,
 }
 
 /// An admitted envelope whose batch has not settled yet.
@@ -280,7 +280,7 @@ impl Writer {
         envelope.seq = seq;
         envelope.stranger = stranger;
         push(seq);
-        send(&q.tx, Job { op: Some(Write::Enqueue(envelope)), done, admitted: Some((to, seq, cost)) });
+        send(&q.tx, Job { op: Some(Write::Enqueue(envelope)), done, admitted: Some((seq, cost)) });
         Admission::Accepted { seq }
     }
 
@@ -405,14 +405,13 @@ fn run(shared: Arc<Shared>, window: Duration, rx: Receiver<Job>, committed: watc
     }
 }
 
-/// Applies one batch in one transaction, then settles it: callbacks, the admission counts and
-/// the committed watermark. Returns whether the commit succeeded.
+/// Applies one batch in one transaction, then settles it: callbacks, the budget, the shared
+/// snapshot and the committed watermark. Returns whether the commit succeeded.
 fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bool {
-    let high = jobs.iter().filter_map(|j| j.admitted.map(|(_, seq, _)| seq)).max();
+    let high = jobs.iter().filter_map(|j| j.admitted.map(|(seq, _)| seq)).max();
     let cancelled = acked_in_batch(&jobs);
     let mut ops = Vec::with_capacity(jobs.len());
     let mut dones = Vec::with_capacity(jobs.len());
-    let mut settle = Vec::new();
     for (job, cancelled) in jobs.into_iter().zip(cancelled) {
         let stored = match job.op {
             Some(op) if !cancelled => {
@@ -421,8 +420,7 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
             }
             _ => false,
         };
-        dones.push((job.done, stored, cancelled, job.admitted.is_some()));
-        settle.extend(job.admitted);
+        dones.push((job.done, stored, cancelled, job.admitted.map(|(_, cost)| cost)));
     }
     // Numbers of envelopes never written (cancelled by an ack) are used up all the same.
     let numbered = high.map(|h| Write::Numbered { below: h + 1 });
@@ -446,8 +444,7 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
     let mut added = 0u64;
     let mut outcomes = Vec::with_capacity(dones.len());
     let mut results_iter = results.map(Vec::into_iter);
-    let mut admitted_costs = settle.iter().map(|(_, _, cost)| *cost);
-    for (_, stored, cancelled, admitted) in &dones {
+    for (_, stored, cancelled, admitted_cost) in &dones {
         let outcome: Result<WriteResult, ()> = if *cancelled {
             Ok(WriteResult::EnqueuedAndAcked)
         } else if !*stored {
@@ -469,11 +466,10 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
             Ok(WriteResult::Registered { new: true }) => added += IDENTITY_COST,
             _ => {}
         }
-        if *admitted {
-            let cost = admitted_costs.next().unwrap_or(0);
-            if !matches!(outcome, Ok(WriteResult::Enqueued)) {
-                freed += cost;
-            }
+        if let Some(cost) = admitted_cost
+            && !matches!(outcome, Ok(WriteResult::Enqueued))
+        {
+            freed += cost;
         }
         outcomes.push(outcome);
     }
