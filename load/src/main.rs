@@ -123,7 +123,12 @@ async fn open(url: &str) -> Result<(SplitSink<Ws, Message>, SplitStream<Ws>, [u8
         let ip = std::net::Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8);
         request.headers_mut().insert("x-forwarded-for", ip.to_string().parse()?);
     }
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+    // tungstenite zero-fills its whole read buffer (128 KiB by default) on every read: with
+    // thousands of small frames a second that memset was half the tool's CPU, competing with
+    // the relay for the same two cores and inflating every latency it measured.
+    let config =
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4 * 1024);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
     let (mut tx, mut rx) = ws.split();
     send(&mut tx, &ClientFrame::Hello { client: "sotto-load".into() }).await?;
     match recv(&mut rx).await? {
