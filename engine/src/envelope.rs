@@ -27,6 +27,7 @@ const CONTENT_VERSION: u8 = 2;
 struct Sealed {
     v: u8,
     ephemeral: [u8; 32],
+    #[serde(with = "serde_bytes")]
     ciphertext: Vec<u8>,
 }
 

@@ -46,6 +46,7 @@ impl Header {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RatchetMessage {
     pub header: Header,
+    #[serde(with = "serde_bytes")]
     pub ciphertext: Vec<u8>,
 }
 

@@ -92,6 +92,23 @@ mod tests {
         }
     }
 
+    /// Payloads are encoded as one byte string; the bytes on the wire are pinned so that a
+    /// change of encoding (which would break deployed clients) cannot pass unnoticed.
+    #[test]
+    fn payload_bytes_are_pinned() {
+        let f = RelayFrame::Deliver { id: MessageId([7; 16]), received_at: 300, payload: vec![1, 2, 3] };
+        let mut want = vec![WIRE_VERSION, 3];
+        want.extend([7; 16]);
+        want.extend([0xac, 0x02, 3, 1, 2, 3]);
+        assert_eq!(encode_relay(&f), want);
+        let f = ClientFrame::Send { id: MessageId([7; 16]), to: Address([9; 32]), ttl_secs: 1, payload: vec![0xff; 2] };
+        let mut want = vec![WIRE_VERSION, 2];
+        want.extend([7; 16]);
+        want.extend([9; 32]);
+        want.extend([1, 2, 0xff, 0xff]);
+        assert_eq!(encode_client(&f), want);
+    }
+
     #[test]
     fn roundtrip_relay_frame() {
         let f = RelayFrame::Error { code: ErrorCode::RateLimited, message: "slow down".into(), id: None };

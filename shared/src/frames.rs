@@ -59,7 +59,13 @@ pub enum ClientFrame {
     /// `"sotto-auth-v1" || len(origin) (u16 BE) || origin || challenge`.
     Authenticate { identity: Box<IdentityPublic>, signature: Signature },
     /// Sealed-sender send of an opaque envelope to a mailbox.
-    Send { id: MessageId, to: Address, ttl_secs: u32, payload: Vec<u8> },
+    Send {
+        id: MessageId,
+        to: Address,
+        ttl_secs: u32,
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
     /// The recipient has stored these envelopes; the relay may delete them.
     Ack { ids: Vec<MessageId> },
     /// Replace the signed prekey and add one-time prekeys (authenticated only).
@@ -73,7 +79,14 @@ pub enum ClientFrame {
     PublishDeliveryToken { hash: [u8; 32] },
     /// `Send` by someone who holds the recipient's delivery token: counted against the
     /// mailbox's quota for contacts instead of the small one for strangers.
-    SendAsContact { id: MessageId, to: Address, ttl_secs: u32, token: [u8; 32], payload: Vec<u8> },
+    SendAsContact {
+        id: MessageId,
+        to: Address,
+        ttl_secs: u32,
+        token: [u8; 32],
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
 }
 
 /// Relay → client.
@@ -98,6 +111,7 @@ pub enum RelayFrame {
     Deliver {
         id: MessageId,
         received_at: u64,
+        #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
     /// Answer to `FetchBundle`; `None` when the mailbox has published no prekeys.

@@ -45,6 +45,7 @@ pub struct StoredEnvelope {
     pub id: MessageId,
     pub received_at: u64,
     pub expires_at: u64,
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
 }
 
