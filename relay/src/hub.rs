@@ -5,8 +5,8 @@
 //! from the store, in order (see `connection::write_loop`).
 
 use bytes::Bytes;
+use foldhash::{HashMap, HashMapExt};
 use sotto_shared::{Address, RelayFrame, encode_relay};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::error::TrySendError;

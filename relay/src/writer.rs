@@ -30,7 +30,10 @@
 use crate::store::{MailboxView, NewEnvelope, Quotas, Snapshot, Store, StoreError, Write, WriteResult};
 use arc_swap::ArcSwapOption;
 use sotto_shared::{Address, MessageId};
-use std::collections::{HashMap, HashSet, VecDeque};
+// Keys are 32-byte addresses and 16-byte ids on every send's path: foldhash (randomly seeded,
+// so still resistant to chosen collisions) hashes them several times faster than SipHash.
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -255,20 +258,23 @@ impl Writer {
             // need: read again (the shared snapshot first, the store if that is still older).
             fresh = self.shared.snapshot.load().as_ref().is_some_and(|c| c.0 <= view.next_seq);
         };
-        // What the snapshot holds leaves `pending`.
-        if let Some(p) = q.pending.get_mut(&to) {
-            p.settle(view.next_seq.saturating_sub(1));
-            if p.entries.is_empty() {
-                q.pending.remove(&to);
-            }
+        if !view.exists {
+            // Before `pending` gets an entry: sends to made-up addresses must cost no memory.
+            return Admission::Refused(Refusal::UnknownMailbox);
+        }
+        let q = &mut *q;
+        let stranger = view.token_hash.is_none() || token_hash != view.token_hash;
+        // What the snapshot holds leaves `pending` (an emptied entry is removed by the sweep).
+        let pending = q.pending.entry(to).or_default();
+        if !pending.entries.is_empty() {
+            pending.settle(view.next_seq.saturating_sub(1));
             q.pruned_below = q.pruned_below.max(view.next_seq);
         }
-        let in_flight = q.pending.get(&to).map_or_else(InFlight::default, |p| p.from(view.next_seq));
-        let stranger = view.token_hash.is_none() || token_hash != view.token_hash;
-        if view.duplicate || q.pending.get(&to).is_some_and(|p| p.ids.contains(&id)) {
+        if view.duplicate || pending.ids.contains(&id) {
             send(&q.tx, Job { op: None, done, admitted: None });
             return Admission::Duplicate;
         }
+        let in_flight = pending.from(view.next_seq);
         if let Some(refusal) = self.judge(&view, in_flight, stranger, self.shared.used.load(SeqCst), size) {
             return Admission::Refused(refusal);
         }
@@ -276,7 +282,7 @@ impl Writer {
         q.next_seq += 1;
         let cost = size + ENVELOPE_COST;
         self.shared.used.fetch_add(cost, SeqCst);
-        q.pending.entry(to).or_default().push(seq, id, size, stranger);
+        pending.push(seq, id, size, stranger);
         envelope.seq = seq;
         envelope.stranger = stranger;
         push(seq);

@@ -101,7 +101,12 @@ mod tests {
         want.extend([7; 16]);
         want.extend([0xac, 0x02, 3, 1, 2, 3]);
         assert_eq!(encode_relay(&f), want);
-        let f = ClientFrame::Send { id: MessageId([7; 16]), to: Address([9; 32]), ttl_secs: 1, payload: vec![0xff; 2] };
+        let f = ClientFrame::Send {
+            id: MessageId([7; 16]),
+            to: Address([9; 32]),
+            ttl_secs: 1,
+            payload: vec![0xff; 2],
+        };
         let mut want = vec![WIRE_VERSION, 2];
         want.extend([7; 16]);
         want.extend([9; 32]);

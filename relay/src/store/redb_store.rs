@@ -19,12 +19,12 @@ use super::{
     ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas, SCHEMA_VERSION,
     Snapshot, Store, StoreError, StoredEnvelope, StoredIdentity, Totals, Write, WriteResult,
 };
+use foldhash::{HashMap, HashMapExt};
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use sotto_shared::frames::{IdentityPublic, OneTimePrekey, PrekeyBundle, SignedPrekey};
 use sotto_shared::{Address, MessageId};
-use std::collections::HashMap;
 use std::path::Path;
 
 type Mailbox = [u8; 32];
