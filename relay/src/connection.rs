@@ -1,7 +1,7 @@
 //! One WebSocket connection: a reader that handles client frames, and a writer that owns the
 //! socket's sending half and interleaves replies with deliveries.
 
-use crate::hub::{Control, Delivery, Handle};
+use crate::hub::{Control, Delivery, Handle, Outgoing};
 use crate::limits::ConnectionRate;
 use crate::server::{LOW_PREKEYS, Relay, unix_now};
 use crate::store::{NewEnvelope, Write, WriteResult};
@@ -20,10 +20,11 @@ use sotto_shared::{
 };
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, Ordering::Relaxed};
+use std::sync::atomic::{Ordering, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -37,8 +38,8 @@ struct Session {
     relay: Arc<Relay>,
     origin: String,
     ip: IpAddr,
+    /// Where replies go: the connection's outbox, written by its writer task.
     handle: Arc<Handle>,
-    replies: mpsc::UnboundedSender<Control>,
     challenge: Option<[u8; 32]>,
     identity: Option<IdentityPublic>,
     address: Option<Address>,
@@ -54,16 +55,11 @@ fn reply(frame: &RelayFrame, permit: Option<OwnedSemaphorePermit>) -> Control {
 }
 
 /// Queues a reply on the connection, counting error frames in the metrics.
-fn answer(
-    relay: &Relay,
-    replies: &mpsc::UnboundedSender<Control>,
-    frame: &RelayFrame,
-    permit: Option<OwnedSemaphorePermit>,
-) {
+fn answer(relay: &Relay, handle: &Handle, frame: &RelayFrame, permit: Option<OwnedSemaphorePermit>) {
     if let RelayFrame::Error { code, .. } = frame {
         relay.metrics.error(*code);
     }
-    let _ = replies.send(reply(frame, permit));
+    handle.control(reply(frame, permit));
 }
 
 /// The answer when a login could not open the mailbox (too many new ones from one address, or
@@ -102,18 +98,8 @@ where
         }
     };
     relay.metrics.connections.fetch_add(1, Relaxed);
-    let (deliveries, delivery_rx) = mpsc::channel(relay.config.limits.max_outbound_frames.max(1));
-    let (control, control_rx) = mpsc::unbounded_channel();
-    let replies = control.clone();
-    let handle = Arc::new(Handle {
-        id: relay.connection_id(),
-        deliveries,
-        control,
-        lagging: AtomicBool::new(false),
-        lag_seq: AtomicU64::new(0),
-        queued_bytes: AtomicUsize::new(0),
-    });
-    let writer = tokio::spawn(write_loop(relay.clone(), sink, delivery_rx, control_rx, handle.clone()));
+    let handle = Arc::new(Handle::new(relay.connection_id()));
+    let mut writer = tokio::spawn(write_loop(relay.clone(), sink, handle.clone()));
 
     let mut session = Session {
         rate: relay.limits.connection_rate(),
@@ -121,14 +107,13 @@ where
         origin,
         ip,
         handle: handle.clone(),
-        replies,
         challenge: None,
         identity: None,
         address: None,
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         last_token: None,
     };
-    session.read_loop(stream).await;
+    let writer_done = session.read_loop(stream, &mut writer).await;
 
     if let Some(address) = session.address {
         relay.hub.detach(&address, handle.id);
@@ -139,18 +124,22 @@ where
     let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
     let drain = secs(relay.config.timeouts.drain_secs);
     let _ = Box::pin(tokio::time::timeout(drain, session.in_flight.acquire_many(all))).await;
-    let _ = handle.control.send(Control::Close);
+    handle.control(Control::Close);
     drop(session);
-    let _ = writer.await;
+    if !writer_done {
+        let _ = writer.await;
+    }
     relay.metrics.connections.fetch_sub(1, Relaxed);
 }
 
 impl Session {
     fn reply(&self, frame: RelayFrame, permit: Option<OwnedSemaphorePermit>) {
-        answer(&self.relay, &self.replies, &frame, permit);
+        answer(&self.relay, &self.handle, &frame, permit);
     }
 
-    async fn read_loop<S>(&mut self, mut stream: SplitStream<WebSocketStream<S>>)
+    /// Reads until the client leaves, the relay stops, or the writer gives up on the socket
+    /// (then returns `true`: `writer` has finished and must not be awaited again).
+    async fn read_loop<S>(&mut self, mut stream: SplitStream<WebSocketStream<S>>, writer: &mut JoinHandle<()>) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -165,9 +154,6 @@ impl Session {
             let _ = stopping.wait_for(|s| *s).await;
         };
         tokio::pin!(stop);
-        let replies = self.replies.clone();
-        let writer_gone = replies.closed();
-        tokio::pin!(writer_gone);
         let started = Instant::now();
         let mut last_heard = started;
         let mut pinged = false;
@@ -191,7 +177,7 @@ impl Session {
                         break;
                     }
                     if !pinged && now >= last_heard + ping {
-                        let _ = self.replies.send(Control::Ping);
+                        self.handle.control(Control::Ping);
                         pinged = true;
                     }
                     let next = if !greeted { started + hello } else if pinged { last_heard + idle } else { last_heard + ping };
@@ -199,7 +185,7 @@ impl Session {
                     continue;
                 }
                 () = &mut stop => break,
-                () = &mut writer_gone => break,
+                _ = &mut *writer => return true,
             };
             let Some(msg) = msg else { break };
             last_heard = Instant::now();
@@ -256,6 +242,7 @@ impl Session {
                 Err(e) => self.reply(error(ErrorCode::Malformed, e.to_string(), None), Some(permit)),
             }
         }
+        false
     }
 
     /// Handles one frame; `false` ends the connection.
@@ -381,7 +368,7 @@ impl Session {
             let msg = "authenticate to publish a delivery token";
             return self.reply(error(ErrorCode::NotAuthenticated, msg, None), permit);
         };
-        let replies = self.replies.clone();
+        let handle = self.handle.clone();
         let relay = self.relay.clone();
         self.relay.writer.submit(
             Write::PublishToken { mailbox, hash },
@@ -391,7 +378,7 @@ impl Session {
                     Ok(WriteResult::NotRegistered) => not_registered(),
                     _ => error(ErrorCode::Internal, "the relay could not store the token; retry", None),
                 };
-                answer(&relay, &replies, &frame, permit);
+                answer(&relay, &handle, &frame, permit);
             }),
         );
     }
@@ -429,7 +416,7 @@ impl Session {
             payload: payload.clone(),
         }));
         let relay = self.relay.clone();
-        let replies = self.replies.clone();
+        let handle = self.handle.clone();
         let expires_at = now + u64::from(ttl_secs);
         let envelope = NewEnvelope { seq: 0, to, id, received_at: now, expires_at, payload, stranger: true };
         let done: crate::writer::Done = Box::new(move |result| {
@@ -450,7 +437,7 @@ impl Session {
                 }
                 _ => error(ErrorCode::Internal, "the relay could not store this envelope; retry", Some(id)),
             };
-            answer(&relay, &replies, &frame, permit);
+            answer(&relay, &handle, &frame, permit);
         });
         // Admitted envelopes go to online recipients at once, without waiting for the disk,
         // pushed under the admission lock so that every connection sees them in sequence order.
@@ -540,7 +527,7 @@ impl Session {
             let msg = "the signed prekey's signature does not verify";
             return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
         }
-        let replies = self.replies.clone();
+        let handle = self.handle.clone();
         let relay = self.relay.clone();
         self.relay.writer.submit(
             Write::PutPrekeys { identity, signed, one_time },
@@ -555,7 +542,7 @@ impl Session {
                     ),
                     _ => error(ErrorCode::Internal, "the relay could not store the prekeys; retry", None),
                 };
-                answer(&relay, &replies, &frame, permit);
+                answer(&relay, &handle, &frame, permit);
             }),
         );
     }
@@ -568,7 +555,7 @@ impl Session {
         // Past the per-identity rate the bundle comes without a one-time prekey: X3DH still
         // works, and nobody can drain an identity's prekeys.
         let one_time = self.relay.limits.one_time_allowed(&address);
-        let replies = self.replies.clone();
+        let handle = self.handle.clone();
         let relay = self.relay.clone();
         self.relay.writer.submit(
             Write::TakeBundle { address, one_time },
@@ -589,7 +576,7 @@ impl Session {
                     }
                     _ => error(ErrorCode::Internal, "the relay could not read prekeys; retry", None),
                 };
-                answer(&relay, &replies, &frame, permit);
+                answer(&relay, &handle, &frame, permit);
             }),
         );
     }
@@ -632,13 +619,8 @@ where
 
 /// Owns the socket's sending half. Replies and notices go first; deliveries follow in
 /// store order; after a lag, the missed envelopes are re-read from the store.
-async fn write_loop<S>(
-    relay: Arc<Relay>,
-    mut sink: Sink<S>,
-    mut deliveries: mpsc::Receiver<Delivery>,
-    mut control: mpsc::UnboundedReceiver<Control>,
-    handle: Arc<Handle>,
-) where
+async fn write_loop<S>(relay: Arc<Relay>, mut sink: Sink<S>, handle: Arc<Handle>)
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let batch = relay.config.limits.max_outbound_frames.max(1);
@@ -667,28 +649,26 @@ async fn write_loop<S>(
                     // Keep the flag so the next wake-up tries again.
                     handle.lagging.store(true, Ordering::SeqCst);
                     Box::pin(tokio::time::sleep(Duration::from_millis(200))).await;
-                    let _ = handle.control.send(Control::Kick);
+                    handle.control(Control::Kick);
                 }
             }
             continue;
         }
-        let out: Option<Message> = tokio::select! {
-            biased;
-            c = control.recv() => match c {
-                Some(Control::Frame(bytes, _permit)) => Some(Message::Binary(bytes)),
-                Some(Control::Ping) => Some(Message::Ping(Bytes::new())),
-                Some(Control::Attach(a)) => { mailbox = Some(a); None }
-                Some(Control::Kick) => None,
-                Some(Control::Close) | None => break,
-            },
-            // Nothing is delivered before the writer knows its mailbox and has read the backlog.
-            d = deliveries.recv(), if mailbox.is_some() => match d {
-                Some(d) => {
-                    handle.queued_bytes.fetch_sub(d.frame.len(), Relaxed);
-                    if d.seq > last_sent { last_sent = d.seq; Some(Message::Binary(d.frame)) } else { None }
-                }
-                None => break,
-            },
+        // Nothing is delivered before the writer knows its mailbox and has read the backlog.
+        let out = match handle.next(mailbox.is_some()).await {
+            Outgoing::Control(Control::Frame(bytes, _permit)) => Some(Message::Binary(bytes)),
+            Outgoing::Control(Control::Ping) => Some(Message::Ping(Bytes::new())),
+            Outgoing::Control(Control::Attach(a)) => {
+                mailbox = Some(a);
+                None
+            }
+            Outgoing::Control(Control::Kick) => None,
+            Outgoing::Control(Control::Close) | Outgoing::Closed => break,
+            Outgoing::Delivery(d) if d.seq > last_sent => {
+                last_sent = d.seq;
+                Some(Message::Binary(d.frame))
+            }
+            Outgoing::Delivery(_) => None,
         };
         if let Some(msg) = out {
             relay.metrics.bytes_out.fetch_add(msg.len() as u64, Relaxed);
@@ -697,10 +677,13 @@ async fn write_loop<S>(
                 break;
             }
         }
-        if control.is_empty() && deliveries.is_empty() && flush(&mut sink, stall).await.is_err() {
+        if handle.is_idle(mailbox.is_some()) && flush(&mut sink, stall).await.is_err() {
             break;
         }
     }
+    // Whatever is still queued will not be written: release it (and the permits of its
+    // replies, which the reader's drain waits for) and take nothing more.
+    handle.close();
     // Replies queued before `Close` went out above, in order; flush them before closing.
     let _ = flush(&mut sink, stall).await;
     let _ = tokio::time::timeout(stall, sink.close()).await;

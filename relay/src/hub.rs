@@ -7,10 +7,10 @@
 use bytes::Bytes;
 use foldhash::{HashMap, HashMapExt};
 use sotto_shared::{Address, RelayFrame, encode_relay};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 /// An envelope ready to go out: its store sequence number and the encoded `Deliver` frame.
 #[derive(Clone)]
@@ -33,27 +33,133 @@ pub enum Control {
     Close,
 }
 
-/// A connection as the hub sees it.
+/// A connection as the hub sees it: what waits to be written to its socket. One lock and one
+/// wake-up per connection instead of two channels: an idle connection's queues hold no memory
+/// (tokio's channels allocate a block of 32 slots each up front, 3 KiB per connection).
 pub struct Handle {
     pub id: u64,
-    pub deliveries: mpsc::Sender<Delivery>,
-    pub control: mpsc::UnboundedSender<Control>,
+    outbox: Mutex<Outbox>,
+    wake: Notify,
     pub lagging: AtomicBool,
     /// The highest sequence number this connection missed while lagging.
     pub lag_seq: AtomicU64,
+}
+
+#[derive(Default)]
+struct Outbox {
+    control: VecDeque<Control>,
+    deliveries: VecDeque<Delivery>,
     /// Bytes of frames waiting in `deliveries`.
-    pub queued_bytes: AtomicUsize,
+    delivery_bytes: usize,
+    /// The writer has stopped: nothing more is queued (so permits are released at once).
+    closed: bool,
+}
+
+/// What a connection's writer takes next.
+pub enum Outgoing {
+    Control(Control),
+    Delivery(Delivery),
+    /// The writer was closed (`Control::Close` goes through `Control`).
+    Closed,
+}
+
+enum Queued {
+    Yes,
+    Full(Delivery),
+    Closed,
+}
+
+impl Handle {
+    pub fn new(id: u64) -> Handle {
+        Handle {
+            id,
+            outbox: Mutex::new(Outbox::default()),
+            wake: Notify::new(),
+            lagging: AtomicBool::new(false),
+            lag_seq: AtomicU64::new(0),
+        }
+    }
+
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        // Nothing panics while holding it; if something ever did, the queue is still consistent.
+        self.outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues a reply or notice; dropped (with its permit) once the writer has stopped.
+    pub fn control(&self, c: Control) {
+        let mut outbox = self.outbox();
+        if !outbox.closed {
+            outbox.control.push_back(c);
+            drop(outbox);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Queues a delivery unless `max_frames` or `max_bytes` are already waiting.
+    fn deliver(&self, d: Delivery, max_frames: usize, max_bytes: usize) -> Queued {
+        let mut outbox = self.outbox();
+        if outbox.closed {
+            return Queued::Closed;
+        }
+        if outbox.deliveries.len() >= max_frames || outbox.delivery_bytes + d.frame.len() > max_bytes {
+            return Queued::Full(d);
+        }
+        outbox.delivery_bytes += d.frame.len();
+        outbox.deliveries.push_back(d);
+        drop(outbox);
+        self.wake.notify_one();
+        Queued::Yes
+    }
+
+    /// The next thing to write: replies and notices first, then deliveries (only once
+    /// `deliveries` is true, i.e. the writer has read the backlog of its mailbox).
+    pub async fn next(&self, deliveries: bool) -> Outgoing {
+        loop {
+            {
+                let mut outbox = self.outbox();
+                if let Some(c) = outbox.control.pop_front() {
+                    return Outgoing::Control(c);
+                }
+                if deliveries && let Some(d) = outbox.deliveries.pop_front() {
+                    outbox.delivery_bytes -= d.frame.len();
+                    return Outgoing::Delivery(d);
+                }
+                if outbox.closed {
+                    return Outgoing::Closed;
+                }
+            }
+            // A notification sent since the check above is kept for this wait (one permit).
+            self.wake.notified().await;
+        }
+    }
+
+    /// Whether nothing is ready for the writer (it flushes the socket then).
+    pub fn is_idle(&self, deliveries: bool) -> bool {
+        let outbox = self.outbox();
+        outbox.control.is_empty() && (!deliveries || outbox.deliveries.is_empty())
+    }
+
+    /// The writer has stopped: drop what waits (releasing the permits of unsent replies) and
+    /// refuse more.
+    pub fn close(&self) {
+        let mut outbox = self.outbox();
+        outbox.closed = true;
+        outbox.control = VecDeque::new();
+        outbox.deliveries = VecDeque::new();
+        outbox.delivery_bytes = 0;
+    }
 }
 
 pub struct Hub {
     online: Mutex<HashMap<Address, Vec<Arc<Handle>>>>,
-    /// Bytes of deliveries one connection may have waiting before it counts as lagging.
+    /// Deliveries (and their bytes) one connection may have waiting before it counts as lagging.
+    max_queued_frames: usize,
     max_queued_bytes: usize,
 }
 
 impl Hub {
-    pub fn new(max_queued_bytes: usize) -> Hub {
-        Hub { online: Mutex::new(HashMap::new()), max_queued_bytes }
+    pub fn new(max_queued_frames: usize, max_queued_bytes: usize) -> Hub {
+        Hub { online: Mutex::new(HashMap::new()), max_queued_frames: max_queued_frames.max(1), max_queued_bytes }
     }
 
     /// Attaches a connection. It starts lagging so that its writer loads the stored backlog
@@ -75,7 +181,7 @@ impl Hub {
         if !test_delay.is_zero() {
             tokio::time::sleep(test_delay).await;
         }
-        let _ = handle.control.send(Control::Attach(address));
+        handle.control(Control::Attach(address));
     }
 
     pub fn detach(&self, address: &Address, id: u64) {
@@ -94,27 +200,16 @@ impl Hub {
         let Ok(online) = self.online.lock() else { return 0 };
         let Some(list) = online.get(to) else { return 0 };
         let mut pushed = 0;
-        let len = delivery.frame.len();
         for h in list {
-            // Counted before the send, so the writer's decrement never comes first.
-            let before = h.queued_bytes.fetch_add(len, Ordering::Relaxed);
-            let sent = if before + len <= self.max_queued_bytes {
-                h.deliveries.try_send(delivery.clone())
-            } else {
-                Err(TrySendError::Full(delivery.clone()))
-            };
-            if sent.is_err() {
-                h.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            }
-            match sent {
-                Ok(()) => pushed += 1,
-                Err(TrySendError::Full(d)) => {
+            match h.deliver(delivery.clone(), self.max_queued_frames, self.max_queued_bytes) {
+                Queued::Yes => pushed += 1,
+                Queued::Full(d) => {
                     h.lag_seq.fetch_max(d.seq, Ordering::SeqCst);
                     if !h.lagging.swap(true, Ordering::SeqCst) {
-                        let _ = h.control.send(Control::Kick);
+                        h.control(Control::Kick);
                     }
                 }
-                Err(TrySendError::Closed(_)) => {}
+                Queued::Closed => {}
             }
         }
         pushed
@@ -126,7 +221,7 @@ impl Hub {
         let Some(list) = online.get(to) else { return 0 };
         let bytes = Bytes::from(encode_relay(&frame));
         for h in list {
-            let _ = h.control.send(Control::Frame(bytes.clone(), None));
+            h.control(Control::Frame(bytes.clone(), None));
         }
         list.len()
     }

@@ -51,7 +51,7 @@ impl Relay {
         Ok(Relay {
             writer: Writer::start(store.clone(), budgets, Duration::from_micros(config.commit_window_us))?,
             limits: Limits::new(&config.limits),
-            hub: Hub::new(config.limits.max_outbound_bytes),
+            hub: Hub::new(config.limits.max_outbound_frames, config.limits.max_outbound_bytes),
             metrics,
             store,
             config,

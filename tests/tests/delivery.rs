@@ -126,6 +126,32 @@ async fn fifty_concurrent_senders_reach_one_online_recipient_completely_and_in_o
     reader.abort();
 }
 
+/// A reader whose outbound queue is always full (one byte allowed) gets every envelope by the
+/// lag path: marked lagging at each push, it waits for the commit and re-reads the store. All
+/// arrive, once each and in order, while 20 senders stream concurrently.
+#[tokio::test]
+async fn a_reader_that_cannot_keep_up_catches_up_from_the_store_in_order() {
+    let mut flags = LIFTED.to_vec();
+    flags.extend(["--max-outbound-bytes", "1"]);
+    let relay = Relay::start(&flags).await;
+    let bob = Identity::generate().unwrap();
+    let bob_conn = Conn::login(&relay, &bob).await.conn;
+    let (out, mut delivered) = mpsc::unbounded_channel();
+    let reader = receive_and_ack(bob_conn, out);
+    let senders: Vec<_> = (0..20)
+        .map(|_| {
+            let relay = &relay;
+            stream_sends(relay, bob.address(), 100, None)
+        })
+        .collect();
+    let per_sender = futures_util::future::join_all(senders).await;
+    let total: usize = per_sender.iter().map(Vec::len).sum();
+    assert_eq!(total, 20 * 100, "every send was answered Sent");
+    let got = collect(&mut delivered, total, Duration::from_secs(10)).await;
+    assert_complete_and_ordered(&per_sender, &got);
+    reader.abort();
+}
+
 /// A login while envelopes stream in: the whole backlog promised by `Authenticated{queued}`
 /// arrives first, oldest first, then the live ones, none skipped. The relay is told to hold
 /// the login between listing the connection as online and its writer learning the mailbox, so
