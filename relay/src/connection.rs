@@ -139,7 +139,11 @@ impl Session {
 
     /// Reads until the client leaves, the relay stops, or the writer gives up on the socket
     /// (then returns `true`: `writer` has finished and must not be awaited again).
-    async fn read_loop<S>(&mut self, mut stream: SplitStream<WebSocketStream<S>>, writer: &mut JoinHandle<()>) -> bool
+    async fn read_loop<S>(
+        &mut self,
+        mut stream: SplitStream<WebSocketStream<S>>,
+        writer: &mut JoinHandle<()>,
+    ) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {

@@ -159,7 +159,11 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(max_queued_frames: usize, max_queued_bytes: usize) -> Hub {
-        Hub { online: Mutex::new(HashMap::new()), max_queued_frames: max_queued_frames.max(1), max_queued_bytes }
+        Hub {
+            online: Mutex::new(HashMap::new()),
+            max_queued_frames: max_queued_frames.max(1),
+            max_queued_bytes,
+        }
     }
 
     /// Attaches a connection. It starts lagging so that its writer loads the stored backlog

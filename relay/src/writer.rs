@@ -54,6 +54,8 @@ pub const IDENTITY_COST: u64 = 320;
 
 pub type Done = Box<dyn FnOnce(Result<WriteResult, ()>) + Send>;
 
+type Completion = (Done, Result<WriteResult, ()>);
+
 /// The limits admission enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct Budgets {
@@ -172,6 +174,11 @@ struct Shared {
     /// commit).
     snapshot: ArcSwapOption<(u64, Arc<dyn Snapshot>)>,
     last_sweep: Mutex<Instant>,
+    /// Where a committed batch's callbacks run: a task on the runtime, so that the wake-ups
+    /// they cause (a reply queued on each connection) stay inside it. Run on this thread, each
+    /// would wake a runtime worker from outside, thousands of times a second. `None` outside a
+    /// runtime (unit tests): callbacks run on the writer thread.
+    completions: Option<tokio::sync::mpsc::UnboundedSender<Vec<Completion>>>,
     failed: AtomicBool,
     stopped: Notify,
 }
@@ -191,6 +198,17 @@ impl Writer {
             + t.owners * IDENTITY_COST;
         let (tx, rx) = channel();
         let (committed_tx, committed) = watch::channel(next_seq - 1);
+        let completions = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Completion>>();
+            runtime.spawn(async move {
+                while let Some(batch) = rx.recv().await {
+                    for (done, outcome) in batch {
+                        done(outcome);
+                    }
+                }
+            });
+            tx
+        });
         let shared = Arc::new(Shared {
             store,
             budgets,
@@ -198,6 +216,7 @@ impl Writer {
             used: AtomicU64::new(used),
             snapshot: ArcSwapOption::empty(),
             last_sweep: Mutex::new(Instant::now()),
+            completions,
             failed: AtomicBool::new(false),
             stopped: Notify::new(),
         });
@@ -490,8 +509,15 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         shared.snapshot.store(Some(Arc::new((next_seq, fresh))));
         sweep(shared, next_seq);
     }
-    for ((done, ..), outcome) in dones.into_iter().zip(outcomes) {
-        done(outcome);
+    let batch: Vec<Completion> = dones.into_iter().zip(outcomes).map(|((done, ..), o)| (done, o)).collect();
+    match &shared.completions {
+        Some(tx) => {
+            if let Err(unsent) = tx.send(batch) {
+                // The runtime is shutting down: answer from here.
+                unsent.0.into_iter().for_each(|(done, outcome)| done(outcome));
+            }
+        }
+        None => batch.into_iter().for_each(|(done, outcome)| done(outcome)),
     }
     // Even a failed batch advances the watermark: its envelopes will never appear, and a
     // lagging reader must not wait for them forever.
