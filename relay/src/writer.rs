@@ -400,19 +400,22 @@ fn send(tx: &Sender<Job>, job: Job) {
 }
 
 fn run(shared: Arc<Shared>, window: Duration, rx: Receiver<Job>, committed: watch::Sender<u64>) {
+    let mut backlog = false;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         // Gather for a short window: online recipients already have their envelopes (pushed
         // at admission), and acks that arrive within the window cancel the writes entirely.
-        let deadline = Instant::now() + window;
+        // The thread sleeps through the window and then takes what came: blocked on the
+        // channel instead, it would be woken (a futex call and a context switch on both
+        // sides) by every single send. After a full batch more is waiting: no window then.
+        if !backlog {
+            std::thread::sleep(window);
+        }
         while jobs.len() < MAX_BATCH {
-            let job = match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => rx.recv_timeout(left).ok(),
-                _ => rx.try_recv().ok(),
-            };
-            let Some(job) = job else { break };
+            let Ok(job) = rx.try_recv() else { break };
             jobs.push(job);
         }
+        backlog = jobs.len() >= MAX_BATCH;
         // A purge commits on its own, after the batch: it never fails client writes beside it.
         let (purges, jobs): (Vec<Job>, Vec<Job>) =
             jobs.into_iter().partition(|j| matches!(j.op, Some(Write::Purge { .. })));
