@@ -7,7 +7,6 @@
 
 use crate::attention;
 use crate::backup::{self, VAULT_RECORD};
-use crate::messenger::{AppError, Effects, Event, InvitePreview, Messenger};
 use crate::route::Route;
 use crate::socket::{NetEvent, Socket};
 use crate::store::Store;
@@ -16,6 +15,7 @@ use gloo::events::EventListener;
 use gloo::timers::callback::{Interval, Timeout};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
+use sotto_messenger::{ConversationId, Effects, Event, InvitePreview, Messenger, MessengerError};
 use sotto_shared::{Address, ClientFrame, RelayFrame};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -91,7 +91,7 @@ pub enum Msg {
     Tick,
     Committed(Vec<ClientFrame>),
     StoreFailed(String),
-    SendText(Address, String),
+    SendText(ConversationId, String),
     MakeInvite,
     Accept(Box<InvitePreview>),
     SetVerified(Address, bool),
@@ -127,7 +127,7 @@ pub struct App {
     /// How many of the open chat's newest messages are rendered.
     pub history_window: usize,
     /// Unsent text per chat (in memory only).
-    pub drafts: Rc<RefCell<HashMap<Address, String>>>,
+    pub drafts: Rc<RefCell<HashMap<ConversationId, String>>>,
     store: Option<Store>,
     /// The vault header while the unlock screen shows.
     locked: Option<VaultHeader>,
@@ -140,7 +140,7 @@ pub struct App {
     _ping: Option<Interval>,
     _listeners: Vec<EventListener>,
     /// The chat and message count the view last scrolled to the end for.
-    scrolled_for: Option<(Address, usize)>,
+    scrolled_for: Option<(ConversationId, usize)>,
 }
 
 impl Component for App {
@@ -304,7 +304,7 @@ impl Component for App {
             Msg::Accept(preview) => {
                 let result = self.with(|m| m.accept_invite(&preview, now_ms(), &mut OsEntropy));
                 if matches!(result, Some(Ok(_))) {
-                    navigate(&Route::Chat(preview.address));
+                    navigate(&Route::Chat(ConversationId::Direct(preview.address)));
                 }
                 self.apply_result(ctx, result);
             }
@@ -610,7 +610,7 @@ impl App {
     }
 
     /// The chat open in a visible page: what arrives there is read.
-    fn reading(&self) -> Option<Address> {
+    fn reading(&self) -> Option<ConversationId> {
         match self.route {
             Route::Chat(who) if !attention::page_hidden() => Some(who),
             _ => None,
@@ -629,7 +629,7 @@ impl App {
         }
     }
 
-    fn apply_result(&mut self, ctx: &Context<Self>, result: Option<Result<Effects, AppError>>) {
+    fn apply_result(&mut self, ctx: &Context<Self>, result: Option<Result<Effects, MessengerError>>) {
         match result {
             Some(Ok(fx)) => self.apply(ctx, fx),
             Some(Err(e)) => self.toast = Some(e.to_string()),
@@ -644,7 +644,7 @@ impl App {
         self.commit(ctx, Vec::new(), fx, false);
         for event in events {
             match event {
-                Event::Message { from, name, text } => {
+                Event::Message { conversation, name, text } => {
                     // Only a hidden tab notifies: a visible one shows the message itself.
                     if let Some(p) = self.messenger.as_ref().map(Messenger::profile)
                         && p.notifications
@@ -653,7 +653,7 @@ impl App {
                         attention::notify(
                             &name,
                             p.previews.then_some(text.as_str()),
-                            Route::Chat(from).hash(),
+                            Route::Chat(conversation).hash(),
                         );
                     }
                 }
@@ -667,7 +667,9 @@ impl App {
     fn commit(&mut self, ctx: &Context<Self>, raw: Vec<(String, Option<Vec<u8>>)>, fx: Effects, clear: bool) {
         let (Some(store), Some(vault)) = (&self.store, &self.vault) else { return };
         let mut writes = raw;
-        for (name, value) in fx.writes {
+        for (key, value) in fx.writes {
+            // The record's name is the storage key and the vault's associated data.
+            let name = key.to_string();
             let sealed = match value {
                 Some(v) => match vault.seal(&name, &v, &mut OsEntropy) {
                     Ok(s) => Some(s),

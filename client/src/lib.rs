@@ -1,7 +1,7 @@
 //! The Sotto web app. The UI (Yew) and the browser plumbing exist only on wasm32; what they
 //! build on (the messenger, routes, backups, QR codes) is tested natively.
 //!
-//! - `messenger`: contacts, history, outbox on top of the engine's `Device` (sans-IO)
+//! - the messenger (contacts, conversations, outbox) is the `sotto-messenger` crate
 //! - `backup`, `route`, `qr`, `onboarding`: small pure pieces
 //! - wasm32 only: `app` (life cycle and actions), `screens` (views), `store` (IndexedDB),
 //!   `socket` (WebSocket), `tabs` (one leading tab), `attention` (title, notifications)
@@ -22,7 +22,6 @@ pub mod store;
 mod tabs;
 
 pub mod backup;
-pub mod messenger;
 pub mod onboarding;
 pub mod qr;
 pub mod route;

@@ -1,12 +1,14 @@
 //! The screens, addressed by the URL fragment (never sent to the relay).
 
+use sotto_messenger::ConversationId;
 use sotto_shared::Address;
 use sotto_shared::invite::INVITE_PATH;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     Chats,
-    Chat(Address),
+    Chat(ConversationId),
+    /// The safety number shared with a contact.
     Safety(Address),
     /// An invite link was opened; the payload is checked when shown.
     Invite(String),
@@ -22,7 +24,7 @@ impl Route {
         let path = hash.trim_start_matches('#').trim_start_matches('/');
         let (head, rest) = path.split_once('/').unwrap_or((path, ""));
         match head {
-            "chat" => Address::from_hex(rest).map_or(Route::Chats, Route::Chat),
+            "chat" => ConversationId::parse(rest).map_or(Route::Chats, Route::Chat),
             "safety" => Address::from_hex(rest).map_or(Route::Chats, Route::Safety),
             "invite" => Route::Invite(rest.to_string()),
             "new" => Route::NewInvite,
@@ -34,7 +36,7 @@ impl Route {
     pub fn hash(&self) -> String {
         match self {
             Route::Chats => "#/".into(),
-            Route::Chat(a) => format!("#/chat/{}", a.to_hex()),
+            Route::Chat(c) => format!("#/chat/{c}"),
             Route::Safety(a) => format!("#/safety/{}", a.to_hex()),
             Route::Invite(p) => format!("{INVITE_PATH}{p}"),
             Route::NewInvite => "#/new".into(),
@@ -52,7 +54,7 @@ mod tests {
         let a = Address([0xab; 32]);
         for r in [
             Route::Chats,
-            Route::Chat(a),
+            Route::Chat(ConversationId::Direct(a)),
             Route::Safety(a),
             Route::Invite("xyz".into()),
             Route::NewInvite,
@@ -63,5 +65,7 @@ mod tests {
         assert_eq!(Route::parse(""), Route::Chats);
         assert_eq!(Route::parse("#/chat/zz"), Route::Chats);
         assert_eq!(Route::parse("#/nonsense"), Route::Chats);
+        // Links written before conversations had ids still open the same chat.
+        assert_eq!(Route::parse(&format!("#/chat/{}", a.to_hex())), Route::Chat(ConversationId::Direct(a)));
     }
 }

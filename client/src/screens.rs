@@ -4,10 +4,10 @@
 //! markup is shown literally.
 
 use crate::app::{App, Conn, Msg, Phase, now_ms, target};
-use crate::messenger::{ChatMessage, ChatSummary, Contact, ContactNotice, Messenger, Status};
 use crate::onboarding::validate_display_name;
 use crate::qr;
 use crate::route::Route;
+use sotto_messenger::{ChatMessage, ChatSummary, Contact, ContactNotice, ConversationId, Messenger, Status};
 use sotto_shared::invite::Invite;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlTextAreaElement, KeyboardEvent};
@@ -255,8 +255,8 @@ fn ready(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
                 <p>{ "Choose a chat, or invite someone to start one." }</p>
             </section>
         },
-        Route::Chat(a) => match m.contact(a) {
-            Some(c) => conversation(app, ctx, m, c),
+        Route::Chat(chat) => match chat.peer().and_then(|a| m.contact(&a)) {
+            Some(c) => conversation(app, ctx, m, *chat, c),
             None => not_found(),
         },
         Route::Safety(a) => match m.contact(a) {
@@ -296,14 +296,14 @@ fn ready(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
 }
 
 fn chat_row(r: &ChatSummary, route: &Route) -> Html {
-    let current = *route == Route::Chat(r.contact.address) || *route == Route::Safety(r.contact.address);
+    let current = *route == Route::Chat(r.conversation) || *route == Route::Safety(r.contact.address);
     let preview = r.last.as_ref().map_or_else(
         || "New contact: say hello".to_string(),
         |m| if m.outgoing { format!("You: {}", m.text) } else { m.text.clone() },
     );
     html! {
         <li key={r.contact.address.to_hex()}>
-            <a href={Route::Chat(r.contact.address).hash()} class="chat-row" aria-current={current.then_some("page")}
+            <a href={Route::Chat(r.conversation).hash()} class="chat-row" aria-current={current.then_some("page")}
                 data-testid="chat-row">
                 <div class="avatar" aria-hidden="true">{ initial(&r.contact.name) }</div>
                 <div class="row-main">
@@ -407,8 +407,7 @@ fn key_banner(m: &Messenger, c: &Contact) -> Html {
     }
 }
 
-fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
-    let to = c.address;
+fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, to: ConversationId, c: &Contact) -> Html {
     let link = ctx.link().clone();
     let drafts = app.drafts.clone();
     let send = move |area: &HtmlTextAreaElement| {
@@ -443,7 +442,7 @@ fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, c: &Contact) -> Ht
             let _ = area.focus();
         }
     });
-    let all = m.messages(&c.address);
+    let all = m.messages(&to);
     // Long histories render their newest part; older messages come on request.
     let messages = &all[all.len().saturating_sub(app.history_window)..];
     let hidden = all.len() - messages.len();
@@ -554,7 +553,7 @@ fn invite_preview(ctx: &Context<App>, m: &Messenger, payload: &str) -> Html {
             </>
         },
         Ok(p) if p.known => {
-            let open = Route::Chat(p.address).hash();
+            let open = Route::Chat(ConversationId::Direct(p.address)).hash();
             html! {
                 <>
                     <h2 id="invite-title">{ format!("{} is already in your chats", p.invite.display_name) }</h2>
@@ -595,7 +594,7 @@ fn safety(ctx: &Context<App>, m: &Messenger, c: &Contact) -> Html {
     html! {
         <section class="sheet" aria-labelledby="safety-title">
             <header class="pane-head">
-                <a class="icon-button" href={Route::Chat(c.address).hash()} aria-label="Back to chat">{ "‹" }</a>
+                <a class="icon-button" href={Route::Chat(ConversationId::Direct(c.address)).hash()} aria-label="Back to chat">{ "‹" }</a>
                 <h2 id="safety-title">{ format!("Safety number with {}", c.name) }</h2>
             </header>
             <div class="sheet-body">

@@ -1,8 +1,8 @@
 //! The messenger between two people, natively: frames are handed from one to the other the
 //! way the relay would, and every step is restored from the records it wrote.
 
-use sotto_client::messenger::{AppError, ContactNotice, Effects, Event, Messenger, Status};
 use sotto_engine::random::OsEntropy;
+use sotto_messenger::{ContactNotice, ConversationId, Effects, Event, Messenger, MessengerError, Status};
 use sotto_shared::invite::InviteError;
 use sotto_shared::{ClientFrame, MessageId, RelayFrame};
 use std::collections::BTreeMap;
@@ -32,8 +32,8 @@ impl Person {
     fn apply(&mut self, fx: Effects) -> Vec<Event> {
         for (k, v) in fx.writes {
             match v {
-                Some(v) => self.store.insert(k, v),
-                None => self.store.remove(&k),
+                Some(v) => self.store.insert(k.to_string(), v),
+                None => self.store.remove(&k.to_string()),
             };
         }
         for f in fx.frames.into_iter().filter(|_| self.online) {
@@ -102,12 +102,15 @@ fn invite_chat_receipts_and_reload() {
     assert_eq!(ada.m.chat_list()[0].contact.name, "Bo");
     assert_eq!(bo.m.chat_list()[0].contact.name, "Ada");
 
-    let fx = ada.m.send_text(&bo.m.address(), "hi Bo 👋 <b>x</b>", NOW + 1, &mut OsEntropy).unwrap();
+    let fx = ada
+        .m
+        .send_text(&ConversationId::Direct(bo.m.address()), "hi Bo 👋 <b>x</b>", NOW + 1, &mut OsEntropy)
+        .unwrap();
     ada.apply(fx);
-    assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Sending);
+    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Sending);
     ada.reload();
     let events = ada.flush_to(&mut bo);
-    assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Sent);
+    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Sent);
     assert!(
         matches!(&events[0], Event::Message { name, text, .. } if name == "Ada" && text == "hi Bo 👋 <b>x</b>")
     );
@@ -116,24 +119,31 @@ fn invite_chat_receipts_and_reload() {
 
     // Bo's device answers with a delivery receipt; reading sends a read receipt.
     bo.flush_to(&mut ada);
-    assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Delivered);
+    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Delivered);
     bo.reload();
-    let fx = bo.m.mark_read(&ada.m.address(), NOW + 2, &mut OsEntropy);
+    let fx = bo.m.mark_read(&ConversationId::Direct(ada.m.address()), NOW + 2, &mut OsEntropy);
     bo.apply(fx);
     assert_eq!(bo.m.unread_total(), 0);
     bo.flush_to(&mut ada);
-    assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Read);
+    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Read);
 
     // Replies, reloads, and the history survives in order.
     for i in 0..5 {
         let fx =
-            bo.m.send_text(&ada.m.address(), &format!("reply {i}"), NOW + 10 + i, &mut OsEntropy).unwrap();
+            bo.m.send_text(
+                &ConversationId::Direct(ada.m.address()),
+                &format!("reply {i}"),
+                NOW + 10 + i,
+                &mut OsEntropy,
+            )
+            .unwrap();
         bo.apply(fx);
     }
     bo.reload();
     bo.flush_to(&mut ada);
     ada.reload();
-    let texts: Vec<_> = ada.m.messages(&bo.m.address()).iter().map(|m| m.text.clone()).collect();
+    let texts: Vec<_> =
+        ada.m.messages(&ConversationId::Direct(bo.m.address())).iter().map(|m| m.text.clone()).collect();
     assert_eq!(texts, ["hi Bo 👋 <b>x</b>", "reply 0", "reply 1", "reply 2", "reply 3", "reply 4"]);
     assert_eq!(ada.m.chat_list()[0].last.as_ref().unwrap().text, "reply 4");
 
@@ -151,15 +161,16 @@ fn invite_chat_receipts_and_reload() {
 fn a_message_arriving_in_the_open_chat_is_read_at_once() {
     let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
     connect(&mut ada, &mut bo);
-    bo.m.set_reading(Some(ada.m.address()));
-    let fx = ada.m.send_text(&bo.m.address(), "seen live", NOW, &mut OsEntropy).unwrap();
+    bo.m.set_reading(Some(ConversationId::Direct(ada.m.address())));
+    let fx =
+        ada.m.send_text(&ConversationId::Direct(bo.m.address()), "seen live", NOW, &mut OsEntropy).unwrap();
     ada.apply(fx);
     ada.flush_to(&mut bo);
-    assert_eq!(bo.m.messages(&ada.m.address())[0].status, Status::Read);
+    assert_eq!(bo.m.messages(&ConversationId::Direct(ada.m.address()))[0].status, Status::Read);
     assert_eq!(bo.m.unread_total(), 0);
     assert_eq!(bo.sent.len(), 1, "one receipt, not two");
     bo.flush_to(&mut ada);
-    assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Read);
+    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Read);
 }
 
 #[test]
@@ -167,21 +178,26 @@ fn a_backlog_is_answered_with_one_receipt() {
     let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
     connect(&mut ada, &mut bo);
     for i in 0..20 {
-        let fx = ada.m.send_text(&bo.m.address(), &format!("m{i}"), NOW + i, &mut OsEntropy).unwrap();
+        let fx = ada
+            .m
+            .send_text(&ConversationId::Direct(bo.m.address()), &format!("m{i}"), NOW + i, &mut OsEntropy)
+            .unwrap();
         ada.apply(fx);
     }
     ada.flush_to(&mut bo);
     assert_eq!(bo.sent.len(), 1, "one receipt for twenty messages");
     assert!(!bo.m.receipts_due());
     bo.flush_to(&mut ada);
-    assert!(ada.m.messages(&bo.m.address()).iter().all(|m| m.status == Status::Delivered));
+    assert!(
+        ada.m.messages(&ConversationId::Direct(bo.m.address())).iter().all(|m| m.status == Status::Delivered)
+    );
 }
 
 #[test]
 fn redelivery_is_shown_once_and_outbox_resends_after_reconnect() {
     let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
     connect(&mut ada, &mut bo);
-    let fx = ada.m.send_text(&bo.m.address(), "once", NOW, &mut OsEntropy).unwrap();
+    let fx = ada.m.send_text(&ConversationId::Direct(bo.m.address()), "once", NOW, &mut OsEntropy).unwrap();
     ada.apply(fx);
     let (id, payload) = ada.sent[0].clone();
     // The relay's `Sent` is lost with the connection: the next login resends the same envelope.
@@ -192,7 +208,7 @@ fn redelivery_is_shown_once_and_outbox_resends_after_reconnect() {
     ada.flush_to(&mut bo);
     let again = bo.frame(RelayFrame::Deliver { id, received_at: 0, payload });
     assert!(again.is_empty());
-    assert_eq!(bo.m.messages(&ada.m.address()).len(), 1);
+    assert_eq!(bo.m.messages(&ConversationId::Direct(ada.m.address())).len(), 1);
 }
 
 #[test]
@@ -201,18 +217,21 @@ fn bad_invites_are_refused_in_plain_words() {
     let (link, fx) = ada.m.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
     ada.apply(fx);
     let payload = link.rsplit('/').next().unwrap().to_string();
-    assert_eq!(ada.m.preview_invite(&payload, NOW).unwrap_err(), AppError::OwnInvite);
+    assert_eq!(ada.m.preview_invite(&payload, NOW).unwrap_err(), MessengerError::OwnInvite);
     let week_later = NOW + 8 * 24 * 3600 * 1000;
     assert_eq!(
         bo.m.preview_invite(&payload, week_later).unwrap_err(),
-        AppError::Invite(InviteError::Expired)
+        MessengerError::Invite(InviteError::Expired)
     );
-    assert_eq!(bo.m.preview_invite("garbage", NOW).unwrap_err(), AppError::Invite(InviteError::Malformed));
+    assert_eq!(
+        bo.m.preview_invite("garbage", NOW).unwrap_err(),
+        MessengerError::Invite(InviteError::Malformed)
+    );
     // A link whose signed prekey was swapped for another key does not verify.
     let mut invite = sotto_shared::invite::Invite::decode(&payload, NOW / 1000).unwrap();
     invite.bundle.signed_prekey.key[0] ^= 1;
-    assert_eq!(bo.m.preview_invite(&invite.encode(), NOW).unwrap_err(), AppError::ForgedInvite);
-    assert!(AppError::ForgedInvite.to_string().contains("ask for a new one"));
+    assert_eq!(bo.m.preview_invite(&invite.encode(), NOW).unwrap_err(), MessengerError::ForgedInvite);
+    assert!(MessengerError::ForgedInvite.to_string().contains("ask for a new one"));
 }
 
 #[test]
@@ -230,10 +249,10 @@ fn refused_sends_fail_visibly_and_empty_text_is_refused() {
     let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
     connect(&mut ada, &mut bo);
     assert_eq!(
-        ada.m.send_text(&bo.m.address(), "  \n", NOW, &mut OsEntropy).unwrap_err(),
-        AppError::EmptyMessage
+        ada.m.send_text(&ConversationId::Direct(bo.m.address()), "  \n", NOW, &mut OsEntropy).unwrap_err(),
+        MessengerError::EmptyMessage
     );
-    let fx = ada.m.send_text(&bo.m.address(), "x", NOW, &mut OsEntropy).unwrap();
+    let fx = ada.m.send_text(&ConversationId::Direct(bo.m.address()), "x", NOW, &mut OsEntropy).unwrap();
     ada.apply(fx);
     let (id, _) = ada.sent.pop().unwrap();
     let events = ada.frame(RelayFrame::Error {
@@ -242,7 +261,7 @@ fn refused_sends_fail_visibly_and_empty_text_is_refused() {
         id: Some(id),
     });
     assert!(matches!(&events[0], Event::Problem(p) if p.contains("could not be sent")));
-    assert_eq!(ada.m.messages(&bo.m.address())[0].status, Status::Failed);
+    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Failed);
     assert_eq!(ada.m.pending(), 0);
 }
 
@@ -292,8 +311,8 @@ fn a_spent_invite_link_is_refused_and_the_second_person_is_told() {
     // The automatic answer to a stranger does not hand over Ada's delivery token.
     assert!(!cy.store.contains_key("tokens"), "Cy learned a delivery token from the notice");
     assert_eq!(
-        cy.m.send_text(&ada.m.address(), "hello?", NOW, &mut OsEntropy).unwrap_err(),
-        AppError::InviteUsed
+        cy.m.send_text(&ConversationId::Direct(ada.m.address()), "hello?", NOW, &mut OsEntropy).unwrap_err(),
+        MessengerError::InviteUsed
     );
     // A second bundle answer (a replay) does nothing.
     let fx = ada.m.on_frame(

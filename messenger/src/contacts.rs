@@ -1,0 +1,107 @@
+//! The people we talk to: their identity, name, verification and any warning about them.
+
+use serde::{Deserialize, Serialize};
+use sotto_shared::Address;
+use sotto_shared::frames::IdentityPublic;
+use std::collections::BTreeMap;
+
+/// Why a contact deserves a second look (shown as a banner in the chat).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContactNotice {
+    /// The same address presented a different identity key.
+    Changed,
+    /// A contact with the same name already exists under another key (they may have started
+    /// over on a new device, or someone is impersonating them).
+    SameNameAs(Address),
+    /// The invite link we accepted had already been used: they cannot read this chat.
+    InviteUsed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub address: Address,
+    pub identity: IdentityPublic,
+    pub name: String,
+    pub verified: bool,
+    pub notice: Option<ContactNotice>,
+    pub added_at_ms: u64,
+}
+
+/// Longest display name kept (in characters); control characters are dropped.
+const MAX_NAME_CHARS: usize = 64;
+
+#[derive(Default)]
+pub struct Contacts {
+    by_address: BTreeMap<Address, Contact>,
+}
+
+impl Contacts {
+    pub fn get(&self, address: &Address) -> Option<&Contact> {
+        self.by_address.get(address)
+    }
+
+    pub fn contains(&self, address: &Address) -> bool {
+        self.by_address.contains_key(address)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Contact> {
+        self.by_address.values()
+    }
+
+    /// A contact as restored from storage.
+    pub fn restore(&mut self, contact: Contact) {
+        self.by_address.insert(contact.address, contact);
+    }
+
+    /// Adds or updates a contact; returns it and whether it is new. A changed identity key
+    /// loses verification and is flagged; a new contact whose name another already has is
+    /// flagged too.
+    pub fn upsert(
+        &mut self,
+        address: Address,
+        identity: IdentityPublic,
+        name: &str,
+        now_ms: u64,
+    ) -> (&Contact, bool) {
+        let name: String = name.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+        let (contact, added) = match self.by_address.get(&address) {
+            Some(c) => {
+                let mut c = c.clone();
+                if c.identity != identity {
+                    c.identity = identity;
+                    c.verified = false;
+                    c.notice = Some(ContactNotice::Changed);
+                }
+                c.name = name;
+                (c, false)
+            }
+            None => {
+                let same_name = self
+                    .by_address
+                    .values()
+                    .find(|c| c.name.to_lowercase() == name.to_lowercase())
+                    .map(|c| ContactNotice::SameNameAs(c.address));
+                (
+                    Contact {
+                        address,
+                        identity,
+                        name,
+                        verified: false,
+                        notice: same_name,
+                        added_at_ms: now_ms,
+                    },
+                    true,
+                )
+            }
+        };
+        self.by_address.insert(address, contact);
+        (&self.by_address[&address], added)
+    }
+
+    /// Changes a contact in place; returns it for writing, or `None` if unknown.
+    pub fn update(&mut self, address: &Address, change: impl FnOnce(&mut Contact)) -> Option<&Contact> {
+        let c = self.by_address.get_mut(address)?;
+        change(c);
+        Some(c)
+    }
+}

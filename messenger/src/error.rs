@@ -1,0 +1,30 @@
+//! What can go wrong, in words a person can act on.
+
+use sotto_engine::EngineError;
+use sotto_engine::message::MAX_TEXT_BYTES;
+use sotto_shared::invite::InviteError;
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MessengerError {
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Invite(#[from] InviteError),
+    #[error("this invite link is not signed correctly; ask for a new one")]
+    ForgedInvite,
+    #[error("this is your own invite link: send it to the person you want to talk to")]
+    OwnInvite,
+    #[error("write something first")]
+    EmptyMessage,
+    #[error("that message is too long: keep it under {} KiB", MAX_TEXT_BYTES / 1024)]
+    TooLong,
+    #[error("this contact is not in your chats")]
+    UnknownContact,
+    #[error(
+        "the invite link you accepted had already been used, so they cannot read this chat: ask them for a new link"
+    )]
+    InviteUsed,
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+}

@@ -1,0 +1,50 @@
+//! Invite links: one-time contact links whose secret rides in the URL fragment.
+
+use crate::error::MessengerError;
+use sotto_engine::prekeys::verify_bundle;
+use sotto_shared::Address;
+use sotto_shared::frames::PrekeyBundle;
+use sotto_shared::invite::{INVITE_LIFETIME_SECS, Invite};
+
+/// What an invite link shows before it is accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvitePreview {
+    pub invite: Invite,
+    pub address: Address,
+    pub fingerprint: String,
+    /// Already a contact: accepting would only open the chat.
+    pub known: bool,
+}
+
+/// The link for a fresh invite bundle.
+pub fn link(bundle: PrekeyBundle, display_name: &str, relay_origin: &str, now_ms: u64) -> String {
+    Invite {
+        bundle,
+        display_name: display_name.into(),
+        relay: relay_origin.into(),
+        expires_at: now_ms / 1000 + INVITE_LIFETIME_SECS,
+    }
+    .link()
+}
+
+/// Checks an invite payload (from the URL fragment) before showing it: unexpired, signed by
+/// the identity it names, and not our own.
+pub fn preview(
+    payload: &str,
+    now_ms: u64,
+    own: Address,
+    known: impl Fn(&Address) -> bool,
+) -> Result<InvitePreview, MessengerError> {
+    let invite = Invite::decode(payload, now_ms / 1000)?;
+    verify_bundle(&invite.bundle).map_err(|_| MessengerError::ForgedInvite)?;
+    let address = Address::from_identity_key(&invite.bundle.identity.signing_key);
+    if address == own {
+        return Err(MessengerError::OwnInvite);
+    }
+    Ok(InvitePreview {
+        fingerprint: sotto_engine::identity::fingerprint(&invite.bundle.identity),
+        known: known(&address),
+        address,
+        invite,
+    })
+}

@@ -1,0 +1,38 @@
+//! What Sotto knows beyond the engine: the profile, contacts, conversations and their history,
+//! the outbox and receipts, invite links. Sans-IO like the engine it wraps (no browser or
+//! network types), so it is tested natively and shared by the web app, the tests, the load
+//! tool and bots.
+//!
+//! Every call returns [`Effects`]: records to write, frames for the relay and events for the
+//! person. Frames are only sent while the connection is authenticated; anything that must
+//! survive a disconnection (a text, a receipt, a profile) goes through the outbox, which is
+//! persisted and resent in order after every login until the relay answers `Sent`.
+//!
+//! - [`messenger`]: the facade, turning frames and actions into effects
+//! - [`conversation`]: what a chat is named by; [`contacts`], [`history`], [`outbox`],
+//!   [`receipts`], [`invites`], [`profile`]: one concern each, none importing another's facade
+//! - [`records`]: typed record names and versioned bodies; [`effects`], [`error`]
+
+#![forbid(unsafe_code)]
+
+pub mod contacts;
+pub mod conversation;
+pub mod effects;
+pub mod error;
+pub mod history;
+pub mod invites;
+pub mod messenger;
+pub mod outbox;
+pub mod profile;
+pub mod receipts;
+pub mod records;
+
+pub use contacts::{Contact, ContactNotice};
+pub use conversation::ConversationId;
+pub use effects::{Effects, Event};
+pub use error::MessengerError;
+pub use history::{ChatMessage, Status};
+pub use invites::InvitePreview;
+pub use messenger::{ChatSummary, Messenger};
+pub use profile::Profile;
+pub use records::{RecordKey, RecordWrite, RecordWrites};

@@ -1,0 +1,552 @@
+//! The facade the app, tests, load tool and bots call: it owns the engine's `Device` and the
+//! stores of this crate, and turns relay frames and the person's actions into [`Effects`].
+
+use crate::contacts::{Contact, ContactNotice, Contacts};
+use crate::conversation::ConversationId;
+use crate::effects::{Effects, Event};
+use crate::error::MessengerError;
+use crate::history::{ChatMessage, ChatMessageV1, History, Status};
+use crate::invites::{self, InvitePreview};
+use crate::outbox::{Outbound, OutboundV1, Outbox};
+use crate::profile::Profile;
+use crate::receipts::Receipts;
+use crate::records::{RecordKey, RecordWrite, RecordWrites, decode, decode_upgrading, encode};
+use sotto_engine::EngineError;
+use sotto_engine::device::{Device, PREKEY_BATCH};
+use sotto_engine::message::{Body, MAX_TEXT_BYTES, Message, ReceiptKind, VERSION};
+use sotto_engine::prekeys::verify_bundle;
+use sotto_engine::random::Entropy;
+use sotto_engine::safety;
+use sotto_shared::frames::{ErrorCode, IdentityPublic, PrekeyBundle};
+use sotto_shared::{Address, ClientFrame, MessageId, RelayFrame};
+use std::collections::HashSet;
+
+/// One row of the chat list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatSummary {
+    pub conversation: ConversationId,
+    /// The other person of a direct chat.
+    pub contact: Contact,
+    pub last: Option<ChatMessage>,
+    pub unread: usize,
+    pub activity_ms: u64,
+}
+
+pub struct Messenger {
+    device: Device,
+    profile: Profile,
+    contacts: Contacts,
+    history: History,
+    outbox: Outbox,
+    /// The next local sequence number (messages and outbox entries share it).
+    next_seq: u64,
+    /// Strangers who used a spent invite link, whose bundle was asked for to tell them so.
+    refusing: HashSet<Address>,
+    /// The conversation open in a visible page, if any (see `set_reading`).
+    reading: Option<ConversationId>,
+    receipts: Receipts,
+}
+
+impl Messenger {
+    fn with(device: Device, profile: Profile) -> Messenger {
+        Messenger {
+            device,
+            profile,
+            contacts: Contacts::default(),
+            history: History::default(),
+            outbox: Outbox::default(),
+            next_seq: 1,
+            refusing: HashSet::new(),
+            reading: None,
+            receipts: Receipts::default(),
+        }
+    }
+
+    /// A new identity named `display_name`.
+    pub fn create(
+        display_name: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<(Self, Effects), MessengerError> {
+        let (device, out) = Device::create(e)?;
+        let m = Messenger::with(device, Profile::new(display_name, now_ms));
+        // The upload in `out` is dropped: prekeys are published after the first login.
+        let mut fx = Effects::from_engine(out);
+        fx.frames.clear();
+        fx.writes.push(m.profile_write());
+        Ok((m, fx))
+    }
+
+    /// Rebuilds everything from the stored records, by name. Names this version does not
+    /// know (a newer version's) are kept in storage and ignored here.
+    pub fn restore(records: Vec<(String, Vec<u8>)>) -> Result<Self, MessengerError> {
+        let mut engine = Vec::new();
+        let mut profile = None;
+        let (mut contacts, mut history, mut outbox) =
+            (Contacts::default(), History::default(), Outbox::default());
+        let mut next_seq = 1;
+        for (name, bytes) in records {
+            let Some(key) = RecordKey::parse(&name) else { continue };
+            match &key {
+                RecordKey::Engine(k) => engine.push((k.clone(), bytes)),
+                RecordKey::Profile => profile = Some(decode::<Profile>(&key, &bytes)?),
+                RecordKey::Contact(_) => contacts.restore(decode(&key, &bytes)?),
+                RecordKey::Message(..) => {
+                    let m: ChatMessage = decode_upgrading::<_, ChatMessageV1>(&key, &bytes)?;
+                    next_seq = next_seq.max(m.seq + 1);
+                    history.restore(m);
+                }
+                RecordKey::Outbox(seq) => {
+                    next_seq = next_seq.max(seq + 1);
+                    outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
+                }
+            }
+        }
+        history.restored();
+        let profile = profile.ok_or_else(|| MessengerError::Damaged("no profile".into()))?;
+        let mut m = Messenger::with(Device::restore(engine)?, profile);
+        (m.contacts, m.history, m.outbox, m.next_seq) = (contacts, history, outbox, next_seq);
+        Ok(m)
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    pub fn address(&self) -> Address {
+        self.device.address()
+    }
+
+    pub fn identity(&self) -> IdentityPublic {
+        self.device.identity().public()
+    }
+
+    pub fn contact(&self, address: &Address) -> Option<&Contact> {
+        self.contacts.get(address)
+    }
+
+    pub fn messages(&self, conversation: &ConversationId) -> &[ChatMessage] {
+        self.history.messages(conversation)
+    }
+
+    /// Envelopes waiting for the relay.
+    pub fn pending(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// The chat list, most recent activity first.
+    pub fn chat_list(&self) -> Vec<ChatSummary> {
+        let mut rows: Vec<ChatSummary> = self
+            .contacts
+            .iter()
+            .map(|c| {
+                let conversation = ConversationId::Direct(c.address);
+                let last = self.messages(&conversation).last().cloned();
+                ChatSummary {
+                    conversation,
+                    contact: c.clone(),
+                    activity_ms: last.as_ref().map_or(c.added_at_ms, |m| m.sent_at_ms.max(c.added_at_ms)),
+                    unread: self.history.unread(&conversation),
+                    last,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.activity_ms
+                .cmp(&a.activity_ms)
+                .then(b.last.as_ref().map(|m| m.seq).cmp(&a.last.as_ref().map(|m| m.seq)))
+        });
+        rows
+    }
+
+    pub fn unread_total(&self) -> usize {
+        self.history.unread_total()
+    }
+
+    /// The safety number and QR payload shared with a contact.
+    pub fn safety(&self, contact: &Address) -> Option<(String, Vec<u8>)> {
+        let c = self.contacts.get(contact)?;
+        let me = self.identity();
+        Some((safety::safety_number(&me, &c.identity), safety::qr_payload(&me, &c.identity)))
+    }
+
+    /// The relay login frame for a `Welcome` challenge.
+    pub fn authenticate(&self, origin: &str, challenge: &[u8; 32]) -> ClientFrame {
+        self.device.authenticate(origin, challenge)
+    }
+
+    /// Handles one frame from the relay.
+    pub fn on_frame(&mut self, frame: RelayFrame, now_ms: u64, e: &mut dyn Entropy) -> Effects {
+        let result = match frame {
+            RelayFrame::Authenticated { .. } => self.on_login(now_ms, e),
+            RelayFrame::Sent { id } => Ok(self.on_sent(id)),
+            RelayFrame::Deliver { id, payload, .. } => Ok(self.on_deliver(id, &payload, now_ms, e)),
+            RelayFrame::PrekeysLow { remaining } => {
+                self.device.prekeys_low(remaining, e).map(Effects::from_engine).map_err(MessengerError::from)
+            }
+            RelayFrame::PrekeysStored { .. } if !self.profile.prekeys_published => {
+                self.profile.prekeys_published = true;
+                Ok(Effects { writes: vec![self.profile_write()], ..Effects::default() })
+            }
+            RelayFrame::Error { code, message, id: Some(id) } => Ok(self.on_refused(code, &message, id)),
+            RelayFrame::Bundle { address, bundle: Some(bundle) } if self.refusing.remove(&address) => {
+                self.tell_invite_used(&address, &bundle, now_ms, e)
+            }
+            _ => Ok(Effects::default()),
+        };
+        result.unwrap_or_else(|err| Effects {
+            events: vec![Event::Problem(err.to_string())],
+            ..Effects::default()
+        })
+    }
+
+    fn on_login(&mut self, now_ms: u64, e: &mut dyn Entropy) -> Result<Effects, MessengerError> {
+        let mut fx = Effects::default();
+        if !self.profile.prekeys_published {
+            fx.merge(Effects::from_engine(self.device.publish_prekeys(PREKEY_BATCH, e)?));
+        } else if self.profile.rotation_due(now_ms) {
+            fx.merge(Effects::from_engine(self.device.rotate_signed_prekey(e)?));
+            self.profile.signed_prekey_at_ms = now_ms;
+            fx.writes.push(self.profile_write());
+        }
+        fx.frames.push(self.device.publish_delivery_token()?);
+        fx.frames.extend(
+            self.outbox.iter().map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone())),
+        );
+        Ok(fx)
+    }
+
+    /// Removes an envelope from the outbox; the message it carries takes `status`.
+    fn settle_outbound(&mut self, seq: u64, status: Status) -> RecordWrites {
+        let Some((o, delete)) = self.outbox.remove(seq) else { return Vec::new() };
+        let mut writes = vec![delete];
+        if let Some((conversation, mseq)) = o.message {
+            writes.extend(self.history.set_status(&conversation, |m| m.seq == mseq, status));
+        }
+        writes
+    }
+
+    fn on_sent(&mut self, envelope: MessageId) -> Effects {
+        let seq = self.outbox.find(envelope).map(|(seq, _)| seq);
+        let writes = seq.map(|seq| self.settle_outbound(seq, Status::Sent)).unwrap_or_default();
+        Effects { writes, ..Effects::default() }
+    }
+
+    fn on_refused(&mut self, code: ErrorCode, message: &str, envelope: MessageId) -> Effects {
+        let permanent =
+            matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
+        let mut fx = Effects::default();
+        let Some((seq, o)) = self.outbox.find(envelope) else { return fx };
+        let to = self.contacts.get(&o.to).map_or("your contact".to_string(), |c| c.name.clone());
+        if !permanent {
+            // Kept in the outbox: the next login resends it.
+            if code == ErrorCode::MailboxFull {
+                fx.events.push(Event::Problem(format!("{to}'s mailbox is full; Sotto will keep trying.")));
+            }
+            return fx;
+        }
+        fx.writes = self.settle_outbound(seq, Status::Failed);
+        fx.events.push(Event::Problem(format!("A message to {to} could not be sent: {message}")));
+        fx
+    }
+
+    fn on_deliver(
+        &mut self,
+        envelope: MessageId,
+        payload: &[u8],
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Effects {
+        let (out, result) = self.device.receive(envelope, payload, e);
+        let received = out.received.clone();
+        let mut fx = Effects::from_engine(out);
+        match result {
+            Ok(()) => {}
+            Err(EngineError::UnknownPrekey) => fx.merge(self.on_spent_invite(payload)),
+            Err(other) => fx
+                .events
+                .push(Event::Problem(format!("A message could not be read and was dropped: {other}"))),
+        }
+        for r in received {
+            let from = Address::from_identity_key(&r.from.signing_key);
+            let conversation = ConversationId::Direct(from);
+            match r.message.body {
+                Body::Profile { display_name } => {
+                    fx.merge(self.upsert_contact(from, r.from, &display_name, now_ms));
+                }
+                Body::Text(text) => {
+                    if !self.history.first_sight(r.message.id) {
+                        continue;
+                    }
+                    if !self.contacts.contains(&from) {
+                        let name = format!("Unknown {}", &from.to_hex()[..8]);
+                        fx.merge(self.upsert_contact(from, r.from, &name, now_ms));
+                    }
+                    // In the chat the person is looking at, a message is read on arrival: one
+                    // "read" receipt replaces "delivered" then "read".
+                    let read_now = self.reading == Some(conversation);
+                    let m = ChatMessage {
+                        seq: self.seq(),
+                        id: r.message.id,
+                        conversation,
+                        outgoing: false,
+                        text: text.clone(),
+                        sent_at_ms: r.message.sent_at_ms,
+                        status: if read_now { Status::Read } else { Status::Delivered },
+                    };
+                    fx.writes.push(self.history.push(m));
+                    let name = self.contacts.get(&from).map(|c| c.name.clone()).unwrap_or_default();
+                    fx.events.push(Event::Message { conversation, name, text });
+                    self.receipts.owe(conversation, read_now, r.message.id);
+                }
+                Body::InviteUsed => {
+                    let flagged = self.contacts.update(&from, |c| c.notice = Some(ContactNotice::InviteUsed));
+                    fx.writes.extend(flagged.map(contact_write));
+                }
+                Body::Receipt { kind, ids } => {
+                    let status = match kind {
+                        ReceiptKind::Delivered => Status::Delivered,
+                        ReceiptKind::Read => Status::Read,
+                    };
+                    let ids: HashSet<_> = ids.into_iter().collect();
+                    // Statuses only move forward: a late "delivered" never undoes "read".
+                    fx.writes.extend(self.history.set_status(
+                        &conversation,
+                        |m| m.outgoing && ids.contains(&m.id),
+                        status,
+                    ));
+                }
+            }
+        }
+        fx
+    }
+
+    /// A first message used a one-time key we no longer have: someone accepted an invite link
+    /// that was already used. Their messages cannot be read; ask the relay for their bundle so
+    /// they can be told (`tell_invite_used`).
+    fn on_spent_invite(&mut self, payload: &[u8]) -> Effects {
+        let mut fx = Effects::default();
+        let Ok(opened) = sotto_engine::envelope::open_envelope(self.device.identity(), payload) else {
+            return fx;
+        };
+        let address = Address::from_identity_key(&opened.sender.signing_key);
+        if !self.contacts.contains(&address) && self.refusing.insert(address) {
+            fx.frames.push(ClientFrame::FetchBundle { address });
+            fx.events.push(Event::Problem(
+                "Someone opened an invite link of yours that was already used. They are being told to ask you for a new one."
+                    .into(),
+            ));
+        }
+        fx
+    }
+
+    fn tell_invite_used(
+        &mut self,
+        to: &Address,
+        bundle: &PrekeyBundle,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        verify_bundle(bundle).map_err(|_| MessengerError::ForgedInvite)?;
+        if Address::from_identity_key(&bundle.identity.signing_key) != *to {
+            return Err(MessengerError::ForgedInvite);
+        }
+        let mut fx = Effects::from_engine(self.device.start_conversation(bundle, e)?);
+        fx.merge(self.send_body(to, Body::InviteUsed, None, now_ms, e)?.0);
+        Ok(fx)
+    }
+
+    fn upsert_contact(
+        &mut self,
+        address: Address,
+        identity: IdentityPublic,
+        name: &str,
+        now_ms: u64,
+    ) -> Effects {
+        let (contact, added) = self.contacts.upsert(address, identity, name, now_ms);
+        let mut fx = Effects { writes: vec![contact_write(contact)], ..Effects::default() };
+        if added {
+            fx.events.push(Event::ContactAdded(address));
+        }
+        fx
+    }
+
+    fn seq(&mut self) -> u64 {
+        let s = self.next_seq;
+        self.next_seq += 1;
+        s
+    }
+
+    /// Encrypts `body` for `to` and puts the envelope in the outbox.
+    fn send_body(
+        &mut self,
+        to: &Address,
+        body: Body,
+        message: Option<(ConversationId, u64)>,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<(Effects, [u8; 16]), MessengerError> {
+        let mut id = [0u8; 16];
+        e.fill(&mut id)?;
+        let mut envelope = [0u8; 16];
+        e.fill(&mut envelope)?;
+        // `InviteUsed` is the one automatic reply to someone who is not a contact: anyone can
+        // provoke it, so it must not hand out our delivery token.
+        let to_stranger = matches!(body, Body::InviteUsed);
+        let msg = Message { v: VERSION, id, sent_at_ms: now_ms, expires_after_secs: None, body };
+        let out = if to_stranger {
+            self.device.send_withholding_token(to, &msg, MessageId(envelope), e)?
+        } else {
+            self.device.send(to, &msg, MessageId(envelope), e)?
+        };
+        let payload = out.envelope().map(|(_, p)| p.to_vec()).ok_or(EngineError::Internal("no envelope"))?;
+        let seq = self.seq();
+        let mut fx = Effects::from_engine(out);
+        fx.writes.push(
+            self.outbox.insert(seq, Outbound { envelope: MessageId(envelope), to: *to, payload, message }),
+        );
+        Ok((fx, id))
+    }
+
+    /// Sends a text to a conversation.
+    pub fn send_text(
+        &mut self,
+        conversation: &ConversationId,
+        text: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        if text.trim().is_empty() {
+            return Err(MessengerError::EmptyMessage);
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(MessengerError::TooLong);
+        }
+        let ConversationId::Direct(to) = *conversation;
+        match self.contacts.get(&to) {
+            None => return Err(MessengerError::UnknownContact),
+            Some(c) if c.notice == Some(ContactNotice::InviteUsed) => return Err(MessengerError::InviteUsed),
+            Some(_) => {}
+        }
+        let seq = self.seq();
+        // The chat message takes the id inside the envelope, so receipts can name it.
+        let (mut fx, id) =
+            self.send_body(&to, Body::Text(text.into()), Some((*conversation, seq)), now_ms, e)?;
+        let m = ChatMessage {
+            seq,
+            id,
+            conversation: *conversation,
+            outgoing: true,
+            text: text.into(),
+            sent_at_ms: now_ms,
+            status: Status::Sending,
+        };
+        fx.writes.push(self.history.push(m));
+        Ok(fx)
+    }
+
+    /// The conversation the person is looking at (open in a visible page), or `None`.
+    /// Messages arriving there count as read.
+    pub fn set_reading(&mut self, conversation: Option<ConversationId>) {
+        self.reading = conversation;
+    }
+
+    /// Receipts are owed: the app calls `flush_receipts` shortly.
+    pub fn receipts_due(&self) -> bool {
+        !self.receipts.is_empty()
+    }
+
+    /// Sends the owed receipts, one per conversation and kind.
+    pub fn flush_receipts(&mut self, now_ms: u64, e: &mut dyn Entropy) -> Effects {
+        let mut fx = Effects::default();
+        for (conversation, kind, ids) in self.receipts.take() {
+            let ConversationId::Direct(to) = conversation;
+            match self.send_body(&to, Body::Receipt { kind, ids }, None, now_ms, e) {
+                Ok((more, _)) => fx.merge(more),
+                Err(err) => fx.events.push(Event::Problem(err.to_string())),
+            }
+        }
+        fx
+    }
+
+    /// Marks a conversation's incoming messages read and tells the sender.
+    pub fn mark_read(&mut self, conversation: &ConversationId, now_ms: u64, e: &mut dyn Entropy) -> Effects {
+        let ids: Vec<[u8; 16]> =
+            self.messages(conversation).iter().filter(|m| m.is_unread()).map(|m| m.id).collect();
+        if ids.is_empty() {
+            return Effects::default();
+        }
+        let set: HashSet<_> = ids.iter().copied().collect();
+        // "Read" supersedes any "delivered" still owed for these.
+        self.receipts.superseded_by_read(*conversation, &set);
+        let mut fx = Effects {
+            writes: self.history.set_status(conversation, |m| set.contains(&m.id), Status::Read),
+            ..Effects::default()
+        };
+        let ConversationId::Direct(to) = *conversation;
+        match self.send_body(&to, Body::Receipt { kind: ReceiptKind::Read, ids }, None, now_ms, e) {
+            Ok((more, _)) => fx.merge(more),
+            Err(err) => fx.events.push(Event::Problem(err.to_string())),
+        }
+        fx
+    }
+
+    pub fn set_verified(&mut self, contact: &Address, verified: bool) -> Effects {
+        let changed = self.contacts.update(contact, |c| {
+            c.verified = verified;
+            if verified {
+                c.notice = None;
+            }
+        });
+        Effects { writes: changed.map(contact_write).into_iter().collect(), ..Effects::default() }
+    }
+
+    pub fn set_notifications(&mut self, notifications: bool, previews: bool) -> Effects {
+        self.profile.notifications = notifications;
+        self.profile.previews = previews;
+        Effects { writes: vec![self.profile_write()], ..Effects::default() }
+    }
+
+    /// A one-time contact link for `relay_origin`.
+    pub fn create_invite(
+        &mut self,
+        relay_origin: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<(String, Effects), MessengerError> {
+        let (bundle, out) = self.device.invite_bundle(e)?;
+        let link = invites::link(bundle, &self.profile.display_name, relay_origin, now_ms);
+        Ok((link, Effects::from_engine(out)))
+    }
+
+    /// Checks an invite payload (from the URL fragment) before showing it.
+    pub fn preview_invite(&self, payload: &str, now_ms: u64) -> Result<InvitePreview, MessengerError> {
+        invites::preview(payload, now_ms, self.address(), |a| self.contacts.contains(a))
+    }
+
+    /// Accepts an invite: starts the session and introduces ourselves.
+    pub fn accept_invite(
+        &mut self,
+        preview: &InvitePreview,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        if preview.known {
+            return Ok(Effects::default());
+        }
+        let invite = &preview.invite;
+        let mut fx = Effects::from_engine(self.device.start_conversation(&invite.bundle, e)?);
+        fx.merge(self.upsert_contact(preview.address, invite.bundle.identity, &invite.display_name, now_ms));
+        let hello = Body::Profile { display_name: self.profile.display_name.clone() };
+        fx.merge(self.send_body(&preview.address, hello, None, now_ms, e)?.0);
+        Ok(fx)
+    }
+
+    fn profile_write(&self) -> RecordWrite {
+        (RecordKey::Profile, Some(encode(&self.profile)))
+    }
+}
+
+fn contact_write(c: &Contact) -> RecordWrite {
+    (RecordKey::Contact(c.address), Some(encode(c)))
+}

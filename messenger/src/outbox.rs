@@ -1,0 +1,102 @@
+//! Envelopes the relay has not confirmed yet, persisted and resent in order after every login
+//! until the relay answers `Sent`.
+
+use crate::conversation::ConversationId;
+use crate::records::{RecordKey, RecordWrite, encode};
+use serde::{Deserialize, Serialize};
+use sotto_shared::{Address, MessageId};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outbound {
+    pub envelope: MessageId,
+    /// The mailbox it goes to.
+    pub to: Address,
+    pub payload: Vec<u8>,
+    /// The chat message it carries (conversation, local sequence number), whose status
+    /// follows the envelope's.
+    pub message: Option<(ConversationId, u64)>,
+}
+
+/// An outbound envelope as record version 1 stored it.
+#[derive(Deserialize)]
+pub(crate) struct OutboundV1 {
+    envelope: MessageId,
+    to: Address,
+    payload: Vec<u8>,
+    message: Option<(Address, u64)>,
+}
+
+impl From<OutboundV1> for Outbound {
+    fn from(o: OutboundV1) -> Outbound {
+        Outbound {
+            envelope: o.envelope,
+            to: o.to,
+            payload: o.payload,
+            message: o.message.map(|(a, seq)| (ConversationId::Direct(a), seq)),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Outbox {
+    by_seq: BTreeMap<u64, Outbound>,
+}
+
+impl Outbox {
+    pub fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_seq.is_empty()
+    }
+
+    /// In the order they were queued.
+    pub fn iter(&self) -> impl Iterator<Item = &Outbound> {
+        self.by_seq.values()
+    }
+
+    /// Queues an envelope under local sequence number `seq`; returns its record.
+    pub fn insert(&mut self, seq: u64, o: Outbound) -> RecordWrite {
+        let write = (RecordKey::Outbox(seq), Some(encode(&o)));
+        self.by_seq.insert(seq, o);
+        write
+    }
+
+    /// The queued envelope `envelope`, with its sequence number.
+    pub fn find(&self, envelope: MessageId) -> Option<(u64, &Outbound)> {
+        self.by_seq.iter().find(|(_, o)| o.envelope == envelope).map(|(&seq, o)| (seq, o))
+    }
+
+    /// Removes an envelope; returns it and its record's deletion.
+    pub fn remove(&mut self, seq: u64) -> Option<(Outbound, RecordWrite)> {
+        self.by_seq.remove(&seq).map(|o| (o, (RecordKey::Outbox(seq), None)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::decode_upgrading;
+
+    #[derive(Serialize)]
+    struct WrittenByV1 {
+        envelope: MessageId,
+        to: Address,
+        payload: Vec<u8>,
+        message: Option<(Address, u64)>,
+    }
+
+    #[test]
+    fn version_1_entries_carry_their_message_into_a_direct_conversation() {
+        let a = Address([3; 32]);
+        let old =
+            WrittenByV1 { envelope: MessageId([1; 16]), to: a, payload: vec![7; 5], message: Some((a, 4)) };
+        let mut bytes = vec![1];
+        bytes.extend(postcard::to_allocvec(&old).unwrap());
+        let o: Outbound = decode_upgrading::<_, OutboundV1>(&RecordKey::Outbox(2), &bytes).unwrap();
+        assert_eq!(o.message, Some((ConversationId::Direct(a), 4)));
+        assert_eq!((o.envelope, o.to, o.payload), (MessageId([1; 16]), a, vec![7; 5]));
+    }
+}

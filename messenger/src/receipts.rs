@@ -1,0 +1,55 @@
+//! Receipts owed to senders, sent together: a backlog of a hundred messages is answered with
+//! one receipt per conversation and kind.
+
+use crate::conversation::ConversationId;
+use sotto_engine::message::ReceiptKind;
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(Default)]
+pub struct Receipts {
+    owed: BTreeMap<(ConversationId, ReceiptOwed), Vec<[u8; 16]>>,
+}
+
+/// Which receipt is owed (ordered, unlike the engine's kind, to key a map).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ReceiptOwed {
+    Delivered,
+    Read,
+}
+
+impl Receipts {
+    pub fn is_empty(&self) -> bool {
+        self.owed.is_empty()
+    }
+
+    /// Owes a receipt for message `id` in `conversation`: "read" if it was read on arrival.
+    pub fn owe(&mut self, conversation: ConversationId, read: bool, id: [u8; 16]) {
+        let kind = if read { ReceiptOwed::Read } else { ReceiptOwed::Delivered };
+        self.owed.entry((conversation, kind)).or_default().push(id);
+    }
+
+    /// The messages `ids` are read: a "delivered" still owed for them is no longer needed.
+    pub fn superseded_by_read(&mut self, conversation: ConversationId, ids: &HashSet<[u8; 16]>) {
+        let key = (conversation, ReceiptOwed::Delivered);
+        if let Some(owed) = self.owed.get_mut(&key) {
+            owed.retain(|id| !ids.contains(id));
+            if owed.is_empty() {
+                self.owed.remove(&key);
+            }
+        }
+    }
+
+    /// Everything owed, by conversation and kind; nothing is owed afterwards.
+    pub fn take(&mut self) -> Vec<(ConversationId, ReceiptKind, Vec<[u8; 16]>)> {
+        std::mem::take(&mut self.owed)
+            .into_iter()
+            .map(|((c, kind), ids)| {
+                let kind = match kind {
+                    ReceiptOwed::Delivered => ReceiptKind::Delivered,
+                    ReceiptOwed::Read => ReceiptKind::Read,
+                };
+                (c, kind, ids)
+            })
+            .collect()
+    }
+}

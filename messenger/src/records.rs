@@ -1,0 +1,142 @@
+//! Record names and bodies. A name is a [`RecordKey`], written as text only at the storage
+//! edge (the names are also the vault's associated data, so their text never changes). A body
+//! is a version byte and postcard.
+
+use crate::conversation::ConversationId;
+use crate::error::MessengerError;
+use serde::{Serialize, de::DeserializeOwned};
+use sotto_engine::device::StorageKey;
+use sotto_shared::Address;
+use std::fmt;
+
+/// Version 2 names conversations by [`ConversationId`] where version 1 held a contact's
+/// address; other records are the same in both.
+const RECORD_VERSION: u8 = 2;
+
+/// A record to write (`Some`) or delete (`None`).
+pub type RecordWrite = (RecordKey, Option<Vec<u8>>);
+
+/// Records to write or delete in one transaction.
+pub type RecordWrites = Vec<RecordWrite>;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RecordKey {
+    /// The engine's own records (identity, prekeys, sessions, delivery tokens).
+    Engine(StorageKey),
+    Profile,
+    Contact(Address),
+    /// A chat message, by conversation and local sequence number.
+    Message(ConversationId, u64),
+    /// An envelope the relay has not confirmed yet, by local sequence number.
+    Outbox(u64),
+}
+
+impl From<StorageKey> for RecordKey {
+    fn from(key: StorageKey) -> RecordKey {
+        RecordKey::Engine(key)
+    }
+}
+
+impl fmt::Display for RecordKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordKey::Engine(StorageKey::Identity) => f.write_str("identity"),
+            RecordKey::Engine(StorageKey::Prekeys) => f.write_str("prekeys"),
+            RecordKey::Engine(StorageKey::DeliveryTokens) => f.write_str("tokens"),
+            RecordKey::Engine(StorageKey::Conversation(a)) => write!(f, "session/{}", a.to_hex()),
+            RecordKey::Profile => f.write_str("profile"),
+            RecordKey::Contact(a) => write!(f, "contact/{}", a.to_hex()),
+            RecordKey::Message(c, seq) => write!(f, "msg/{c}/{seq:016x}"),
+            RecordKey::Outbox(seq) => write!(f, "outbox/{seq:016x}"),
+        }
+    }
+}
+
+impl RecordKey {
+    /// Parses a name [`fmt::Display`] wrote; `None` for anything else (a newer version's
+    /// records are then kept, not misread).
+    pub fn parse(name: &str) -> Option<RecordKey> {
+        let (kind, rest) = name.split_once('/').unwrap_or((name, ""));
+        let seq = |text: &str| u64::from_str_radix(text, 16).ok();
+        Some(match (kind, rest) {
+            ("identity", "") => StorageKey::Identity.into(),
+            ("prekeys", "") => StorageKey::Prekeys.into(),
+            ("tokens", "") => StorageKey::DeliveryTokens.into(),
+            ("session", a) => StorageKey::Conversation(Address::from_hex(a)?).into(),
+            ("profile", "") => RecordKey::Profile,
+            ("contact", a) => RecordKey::Contact(Address::from_hex(a)?),
+            ("msg", rest) => {
+                let (c, s) = rest.rsplit_once('/')?;
+                RecordKey::Message(ConversationId::parse(c)?, seq(s)?)
+            }
+            ("outbox", s) => RecordKey::Outbox(seq(s)?),
+            _ => return None,
+        })
+    }
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    // Serializing our own owned records to a Vec cannot fail.
+    if let Ok(v) = postcard::to_extend(value, Vec::new()) {
+        out.extend(v);
+    }
+    out
+}
+
+/// A record whose layout is the same in versions 1 and 2.
+pub fn decode<T: DeserializeOwned>(key: &RecordKey, bytes: &[u8]) -> Result<T, MessengerError> {
+    decode_upgrading::<T, T>(key, bytes)
+}
+
+/// A record whose version-1 layout was `V1`.
+pub fn decode_upgrading<T: DeserializeOwned, V1: DeserializeOwned + Into<T>>(
+    key: &RecordKey,
+    bytes: &[u8],
+) -> Result<T, MessengerError> {
+    let damaged = |e: postcard::Error| MessengerError::Damaged(format!("{key}: {e}"));
+    match bytes.split_first() {
+        Some((&RECORD_VERSION, body)) => postcard::from_bytes(body).map_err(damaged),
+        Some((1, body)) => postcard::from_bytes::<V1>(body).map(Into::into).map_err(damaged),
+        Some((v, _)) => Err(MessengerError::Damaged(format!("{key}: unknown record version {v}"))),
+        None => Err(MessengerError::Damaged(format!("{key}: empty"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_keep_their_text() {
+        let a = Address([0xab; 32]);
+        let hex = a.to_hex();
+        let cases = [
+            (RecordKey::Engine(StorageKey::Identity), "identity".to_string()),
+            (StorageKey::Prekeys.into(), "prekeys".into()),
+            (StorageKey::DeliveryTokens.into(), "tokens".into()),
+            (StorageKey::Conversation(a).into(), format!("session/{hex}")),
+            (RecordKey::Profile, "profile".into()),
+            (RecordKey::Contact(a), format!("contact/{hex}")),
+            (RecordKey::Message(ConversationId::Direct(a), 0x2a), format!("msg/{hex}/000000000000002a")),
+            (RecordKey::Outbox(7), "outbox/0000000000000007".into()),
+        ];
+        for (key, name) in cases {
+            assert_eq!(key.to_string(), name);
+            assert_eq!(RecordKey::parse(&name), Some(key));
+        }
+        for bad in ["", "identity/x", "session/zz", "msg/zz/1", "msg/{hex}", "outbox/g", "later/1"] {
+            assert_eq!(RecordKey::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_damage_not_panics() {
+        let key = RecordKey::Profile;
+        assert!(matches!(decode::<u32>(&key, &[]), Err(MessengerError::Damaged(_))));
+        assert!(matches!(decode::<u32>(&key, &[9, 1]), Err(MessengerError::Damaged(_))));
+        assert!(matches!(decode::<String>(&key, &[2, 200]), Err(MessengerError::Damaged(_))));
+        assert_eq!(decode::<u32>(&key, &encode(&5u32)), Ok(5));
+        assert_eq!(decode::<u32>(&key, &[1, 5]), Ok(5), "version 1 of an unchanged record");
+    }
+}
