@@ -15,7 +15,10 @@ use gloo::events::EventListener;
 use gloo::timers::callback::{Interval, Timeout};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
-use sotto_messenger::{ConversationId, Effects, Event, InvitePreview, Messenger, MessengerError};
+use sotto_messenger::{
+    Connection, ConversationId, Effects, Event, InvitePreview, Link, Messenger, MessengerError, Received,
+    Tick,
+};
 use sotto_shared::{Address, ClientFrame, RelayFrame};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -23,13 +26,11 @@ use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-/// Reconnection delays grow from this…
-const BACKOFF_START_MS: f64 = 500.0;
-/// …to at most this.
-const BACKOFF_MAX_MS: f64 = 30_000.0;
-/// A ping this often; no frame for `STALE_MS` means the connection is dead.
-const PING_EVERY_MS: u32 = 20_000;
-const STALE_MS: f64 = 50_000.0;
+/// How often the connection machine looks at the clock (it pings and gives up on its own
+/// schedule, see `sotto_messenger::connection`).
+const TICK_MS: u32 = 5_000;
+/// Our name in `Hello`.
+const CLIENT: &str = concat!("sotto-web/", env!("CARGO_PKG_VERSION"));
 /// Receipts wait this long, so a burst of deliveries is answered with one receipt per contact.
 const RECEIPT_DELAY_MS: u32 = 30;
 /// Messages rendered when a chat opens, and added by each "show earlier".
@@ -66,13 +67,6 @@ pub enum Phase {
     Ready,
     /// Nothing can work (no storage, damaged data).
     Fatal(String),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Conn {
-    Offline,
-    Connecting,
-    Online,
 }
 
 pub enum Msg {
@@ -116,7 +110,7 @@ pub enum Msg {
 pub struct App {
     pub phase: Phase,
     pub route: Route,
-    pub conn: Conn,
+    pub connection: Connection,
     pub messenger: Option<Messenger>,
     pub toast: Option<String>,
     pub invite_link: Option<String>,
@@ -133,10 +127,8 @@ pub struct App {
     locked: Option<VaultHeader>,
     vault: Option<Rc<Vault>>,
     socket: Option<Socket>,
-    attempt: u32,
     retry: Option<Timeout>,
     receipt_timer: Option<Timeout>,
-    last_frame_ms: f64,
     _ping: Option<Interval>,
     _listeners: Vec<EventListener>,
     /// The chat and message count the view last scrolled to the end for.
@@ -168,7 +160,7 @@ impl Component for App {
         App {
             phase: Phase::Starting,
             route: current_route(),
-            conn: Conn::Offline,
+            connection: Connection::new(&origin(), CLIENT),
             messenger: None,
             toast: None,
             invite_link: None,
@@ -181,10 +173,8 @@ impl Component for App {
             locked: None,
             vault: None,
             socket: None,
-            attempt: 0,
             retry: None,
             receipt_timer: None,
-            last_frame_ms: 0.0,
             _ping: None,
             _listeners: listeners,
             scrolled_for: None,
@@ -265,19 +255,21 @@ impl Component for App {
             }
             Msg::Net(event) => self.on_net(ctx, event),
             Msg::Reconnect => {
-                if self.phase == Phase::Ready && self.conn == Conn::Offline {
+                if self.phase == Phase::Ready && self.connection.link() == Link::Offline {
                     self.connect(ctx);
                 }
             }
-            Msg::Tick => {
-                if self.conn == Conn::Online && js_sys::Date::now() - self.last_frame_ms > STALE_MS {
-                    self.disconnected(ctx);
-                } else if let Some(s) = &self.socket {
-                    s.send(&ClientFrame::Ping { nonce: now_ms() });
+            Msg::Tick => match self.connection.tick(now_ms()) {
+                Tick::Ping(ping) => {
+                    if let Some(s) = &self.socket {
+                        s.send(&ping);
+                    }
                 }
-            }
+                Tick::Stale => self.disconnected(ctx),
+                Tick::Nothing => {}
+            },
             Msg::Committed(frames) => {
-                if self.conn == Conn::Online
+                if self.connection.link() == Link::Online
                     && let Some(s) = &self.socket
                 {
                     for f in &frames {
@@ -522,7 +514,7 @@ impl App {
         self.messenger = Some(m);
         self.phase = Phase::Ready;
         let link = ctx.link().clone();
-        self._ping = Some(Interval::new(PING_EVERY_MS, move || link.send_message(Msg::Tick)));
+        self._ping = Some(Interval::new(TICK_MS, move || link.send_message(Msg::Tick)));
         self.read_current(ctx);
         self.connect(ctx);
     }
@@ -531,7 +523,7 @@ impl App {
         self.socket = None;
         self.retry = None;
         self._ping = None;
-        self.conn = Conn::Offline;
+        self.connection.stopped();
     }
 
     fn stop(&mut self, phase: Phase) {
@@ -548,7 +540,7 @@ impl App {
         match Socket::connect(&url, ctx.link().callback(Msg::Net)) {
             Ok(s) => {
                 self.socket = Some(s);
-                self.conn = Conn::Connecting;
+                self.connection.connecting();
             }
             Err(_) => self.disconnected(ctx),
         }
@@ -556,45 +548,44 @@ impl App {
 
     fn disconnected(&mut self, ctx: &Context<Self>) {
         self.socket = None;
-        self.conn = Conn::Offline;
         if self.phase != Phase::Ready {
+            self.connection.stopped();
             return;
         }
-        // Exponential backoff with jitter, so a relay restart is not met by a stampede.
-        let base = (BACKOFF_START_MS * 2f64.powi(self.attempt.min(10) as i32)).min(BACKOFF_MAX_MS);
-        let delay = base * (0.8 + 0.4 * js_sys::Math::random());
-        self.attempt += 1;
+        let delay = self.connection.closed(js_sys::Math::random());
         let link = ctx.link().clone();
         self.retry = Some(Timeout::new(delay as u32, move || link.send_message(Msg::Reconnect)));
     }
 
     fn on_net(&mut self, ctx: &Context<Self>, event: NetEvent) {
-        self.last_frame_ms = js_sys::Date::now();
         match event {
             NetEvent::Open => {
+                let hello = self.connection.opened(now_ms());
                 if let Some(s) = &self.socket {
-                    s.send(&ClientFrame::Hello {
-                        client: concat!("sotto-web/", env!("CARGO_PKG_VERSION")).into(),
-                    });
+                    s.send(&hello);
                 }
             }
             NetEvent::Closed => self.disconnected(ctx),
             NetEvent::Unreadable(e) => {
                 self.toast = Some(format!("The relay sent something this app cannot read: {e}"))
             }
-            NetEvent::Frame(RelayFrame::Welcome { challenge, .. }) => {
-                if let (Some(s), Some(m)) = (&self.socket, &self.messenger) {
-                    s.send(&m.authenticate(&origin(), &challenge));
-                }
-            }
-            NetEvent::Frame(RelayFrame::Error { code, message, id: None }) => {
-                self.toast = Some(format!("The relay refused a request ({}): {message}", code.as_str()));
-            }
             NetEvent::Frame(frame) => {
-                if matches!(frame, RelayFrame::Authenticated { .. }) {
-                    self.conn = Conn::Online;
-                    self.attempt = 0;
-                }
+                let Some(m) = &self.messenger else { return };
+                let frame = match self.connection.received(frame, now_ms(), |o, c| m.authenticate(o, c)) {
+                    Received::Reply(login) => {
+                        if let Some(s) = &self.socket {
+                            s.send(&login);
+                        }
+                        return;
+                    }
+                    Received::Done => return,
+                    Received::Pass(RelayFrame::Error { code, message, id: None }) => {
+                        self.toast =
+                            Some(format!("The relay refused a request ({}): {message}", code.as_str()));
+                        return;
+                    }
+                    Received::LoggedIn(frame) | Received::Pass(frame) => frame,
+                };
                 if let Some(fx) = self.with(|m| m.on_frame(frame, now_ms(), &mut OsEntropy)) {
                     self.apply(ctx, fx);
                 }

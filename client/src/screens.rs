@@ -3,11 +3,13 @@
 //! Text is always inserted as text nodes (Yew escapes it), never as HTML: a message containing
 //! markup is shown literally.
 
-use crate::app::{App, Conn, Msg, Phase, now_ms, target};
+use crate::app::{App, Msg, Phase, now_ms, target};
 use crate::onboarding::validate_display_name;
 use crate::qr;
 use crate::route::Route;
-use sotto_messenger::{ChatMessage, ChatSummary, Contact, ContactNotice, ConversationId, Messenger, Status};
+use sotto_messenger::{
+    ChatMessage, ChatSummary, Contact, ContactNotice, ConversationId, Link, Messenger, Status,
+};
 use sotto_shared::invite::Invite;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlTextAreaElement, KeyboardEvent};
@@ -228,19 +230,20 @@ fn timeline(messages: &[ChatMessage]) -> Html {
 }
 
 fn status_line(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
-    let (class, text) = match app.conn {
-        Conn::Online => ("online", "Online".to_string()),
-        Conn::Connecting => ("connecting", "Connecting…".to_string()),
-        Conn::Offline => ("offline", "Offline".to_string()),
+    let link = app.connection.link();
+    let (class, text) = match link {
+        Link::Online => ("online", "Online"),
+        Link::Connecting | Link::LoggingIn => ("connecting", "Connecting…"),
+        Link::Offline => ("offline", "Offline"),
     };
     let pending = m.pending();
     html! {
         <p class={classes!("conn", class)} role="status" data-testid="connection">
             <span class="dot" aria-hidden="true"></span>{ text }
-            if pending > 0 && app.conn != Conn::Online {
+            if pending > 0 && link != Link::Online {
                 <span>{ format!(" · {pending} queued") }</span>
             }
-            if app.conn == Conn::Offline {
+            if link == Link::Offline {
                 <button class="link" onclick={ctx.link().callback(|_| Msg::Reconnect)} aria-label="Retry now" title="Retry now">{ "↻" }</button>
             }
         </p>

@@ -17,7 +17,7 @@ use crate::message::{Body, Message};
 use crate::prekeys::Prekeys;
 use crate::random::Entropy;
 use crate::session::Conversation;
-use sotto_shared::frames::{IdentityPublic, PrekeyBundle, auth_message};
+use sotto_shared::frames::{IdentityPublic, PrekeyBundle};
 use sotto_shared::{Address, ClientFrame, MessageId};
 use std::collections::{BTreeMap, HashMap};
 
@@ -148,10 +148,7 @@ impl Device {
 
     /// The relay login frame for a `Welcome` challenge.
     pub fn authenticate(&self, origin: &str, challenge: &[u8; 32]) -> ClientFrame {
-        ClientFrame::Authenticate {
-            identity: Box::new(self.identity.public()),
-            signature: self.identity.sign(&auth_message(origin, challenge)),
-        }
+        self.identity.login_frame(origin, challenge)
     }
 
     /// Makes `n` one-time prekeys and uploads them with the current signed prekey.

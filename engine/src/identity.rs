@@ -6,7 +6,8 @@ use crate::random::{Entropy, OsEntropy};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sotto_shared::Address;
-use sotto_shared::frames::{IdentityPublic, Signature, identity_dh_message};
+use sotto_shared::ClientFrame;
+use sotto_shared::frames::{IdentityPublic, Signature, auth_message, identity_dh_message};
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -96,6 +97,15 @@ impl Identity {
 
     pub fn sign(&self, message: &[u8]) -> Signature {
         Signature(self.signing.sign(message).to_bytes())
+    }
+
+    /// The relay login for a `Welcome` challenge: the challenge signed, bound to the relay's
+    /// origin.
+    pub fn login_frame(&self, origin: &str, challenge: &[u8; 32]) -> ClientFrame {
+        ClientFrame::Authenticate {
+            identity: Box::new(self.public()),
+            signature: self.sign(&auth_message(origin, challenge)),
+        }
     }
 
     pub(crate) fn dh_secret(&self) -> &StaticSecret {

@@ -8,7 +8,8 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use sotto_engine::Identity;
-use sotto_shared::frames::{auth_message, delivery_token_hash};
+use sotto_messenger::{Connection, Received};
+use sotto_shared::frames::delivery_token_hash;
 use sotto_shared::{Address, ClientFrame, MessageId, RelayFrame, decode_relay, encode_client};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -115,8 +116,8 @@ async fn recv(ws: &mut SplitStream<Ws>) -> Result<RelayFrame> {
 static FORWARDED_CLIENTS: AtomicBool = AtomicBool::new(false);
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
 
-/// Connects and says hello; returns both halves.
-async fn open(url: &str) -> Result<(SplitSink<Ws, Message>, SplitStream<Ws>, [u8; 32])> {
+/// Connects and says hello; returns both halves, the relay's challenge still unread.
+async fn connect(url: &str, origin: &str) -> Result<(SplitSink<Ws, Message>, SplitStream<Ws>, Connection)> {
     let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)?;
     if FORWARDED_CLIENTS.load(Relaxed) {
         let n = NEXT_CLIENT.fetch_add(1, Relaxed);
@@ -129,10 +130,17 @@ async fn open(url: &str) -> Result<(SplitSink<Ws, Message>, SplitStream<Ws>, [u8
     let config =
         tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4 * 1024);
     let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
-    let (mut tx, mut rx) = ws.split();
-    send(&mut tx, &ClientFrame::Hello { client: "sotto-load".into() }).await?;
+    let (mut tx, rx) = ws.split();
+    let mut link = Connection::new(origin, "sotto-load");
+    send(&mut tx, &link.opened(0)).await?;
+    Ok((tx, rx, link))
+}
+
+/// An anonymous connection (a sealed sender), greeted.
+async fn open(url: &str, origin: &str) -> Result<(SplitSink<Ws, Message>, SplitStream<Ws>)> {
+    let (tx, mut rx, _) = connect(url, origin).await?;
     match recv(&mut rx).await? {
-        RelayFrame::Welcome { challenge, .. } => Ok((tx, rx, challenge)),
+        RelayFrame::Welcome { .. } => Ok((tx, rx)),
         other => Err(format!("expected Welcome, got {other:?}").into()),
     }
 }
@@ -143,16 +151,23 @@ async fn login(
     origin: &str,
     identity: &Identity,
 ) -> Result<(SplitSink<Ws, Message>, SplitStream<Ws>)> {
-    let (mut tx, mut rx, challenge) = open(url).await?;
-    let signature = identity.sign(&auth_message(origin, &challenge));
-    send(&mut tx, &ClientFrame::Authenticate { identity: Box::new(identity.public()), signature }).await?;
+    let (mut tx, mut rx, mut link) = connect(url, origin).await?;
+    // The login goes through the messenger's connection machine, as the app's does.
+    loop {
+        match link.received(recv(&mut rx).await?, 0, |o, c| identity.login_frame(o, c)) {
+            Received::Reply(login) => send(&mut tx, &login).await?,
+            Received::LoggedIn(_) => break,
+            Received::Done | Received::Pass(RelayFrame::PrekeysLow { .. }) => {}
+            Received::Pass(other) => return Err(format!("expected Authenticated, got {other:?}").into()),
+        }
+    }
     let hash = delivery_token_hash(&*identity.delivery_token()?);
     send(&mut tx, &ClientFrame::PublishDeliveryToken { hash }).await?;
     loop {
         match recv(&mut rx).await? {
             RelayFrame::DeliveryTokenPublished => return Ok((tx, rx)),
-            RelayFrame::Authenticated { .. } | RelayFrame::PrekeysLow { .. } => continue,
-            other => return Err(format!("expected Authenticated, got {other:?}").into()),
+            RelayFrame::PrekeysLow { .. } => continue,
+            other => return Err(format!("expected DeliveryTokenPublished, got {other:?}").into()),
         }
     }
 }
@@ -242,7 +257,7 @@ async fn run_pairs(
         if rate > 0 { Some(Duration::from_secs_f64(pairs as f64 / rate as f64)) } else { None };
     let mut senders = Vec::new();
     for (to, token) in addresses {
-        let (mut tx, mut rx, _) = open(url).await?;
+        let (mut tx, mut rx) = open(url, origin).await?;
         let sent = sent.clone();
         let stop = stop.clone();
         let in_flight = Arc::new(tokio::sync::Semaphore::new(window));
@@ -363,7 +378,7 @@ async fn run_durable(
         let owner = Identity::generate()?;
         drop(login(url, origin, &owner).await?);
         let (to, token) = (owner.address(), *owner.delivery_token()?);
-        let (mut tx, mut rx, _) = open(url).await?;
+        let (mut tx, mut rx) = open(url, origin).await?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(window));
         let acks = in_flight.clone();
         let counter = acked.clone();

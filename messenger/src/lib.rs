@@ -9,12 +9,15 @@
 //! persisted and resent in order after every login until the relay answers `Sent`.
 //!
 //! - [`messenger`]: the facade, turning frames and actions into effects
+//! - [`connection`]: the relay link as a sans-IO machine (hello, signed login, pings,
+//!   staleness, reconnection backoff) that the app, tests and load tool all log in through
 //! - [`conversation`]: what a chat is named by; [`contacts`], [`history`], [`outbox`],
 //!   [`receipts`], [`invites`], [`profile`]: one concern each, none importing another's facade
 //! - [`records`]: typed record names and versioned bodies; [`effects`], [`error`]
 
 #![forbid(unsafe_code)]
 
+pub mod connection;
 pub mod contacts;
 pub mod conversation;
 pub mod effects;
@@ -27,6 +30,7 @@ pub mod profile;
 pub mod receipts;
 pub mod records;
 
+pub use connection::{Connection, Link, Received, Tick};
 pub use contacts::{Contact, ContactNotice};
 pub use conversation::ConversationId;
 pub use effects::{Effects, Event};

@@ -2,6 +2,7 @@
 //! and a minimal native WebSocket client speaking the `shared` frames.
 
 use futures_util::{SinkExt, StreamExt};
+use sotto_messenger::{Connection, Received};
 use sotto_shared::{ClientFrame, RelayFrame, decode_relay, encode_client};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -169,15 +170,22 @@ pub struct Authed {
 }
 
 impl Conn {
-    /// Hello, then sign the challenge bound to the relay's origin.
+    /// Logs in through the messenger's connection machine, as the app does: hello, then the
+    /// challenge signed and bound to the relay's origin.
     pub async fn login(relay: &Relay, identity: &sotto_engine::Identity) -> Authed {
         let mut conn = Conn::connect(relay).await;
-        let challenge = conn.hello().await;
-        let signature = identity.sign(&sotto_shared::frames::auth_message(&relay.http(""), &challenge));
-        conn.send(&ClientFrame::Authenticate { identity: Box::new(identity.public()), signature }).await;
-        match conn.recv().await {
-            Some(RelayFrame::Authenticated { address, queued }) => Authed { conn, address, queued },
-            other => panic!("expected Authenticated, got {other:?}"),
+        let mut link = Connection::new(&relay.http(""), "sotto-tests");
+        conn.send(&link.opened(0)).await;
+        loop {
+            let frame = conn.recv().await.expect("the relay closed during login");
+            match link.received(frame, 0, |origin, challenge| identity.login_frame(origin, challenge)) {
+                Received::Reply(login) => conn.send(&login).await,
+                Received::LoggedIn(RelayFrame::Authenticated { address, queued }) => {
+                    return Authed { conn, address, queued };
+                }
+                Received::Done => {}
+                other => panic!("expected Authenticated, got {other:?}"),
+            }
         }
     }
 }
