@@ -2,7 +2,7 @@
 //! build on (the messenger, routes, backups, QR codes) is tested natively.
 //!
 //! - the messenger (contacts, conversations, outbox) is the `sotto-messenger` crate
-//! - `backup`, `route`, `qr`, `onboarding`: small pure pieces
+//! - `backup`, `route`, `qr`, `onboarding`, `status`: small pure pieces
 //! - wasm32 only: `app` (life cycle and actions), `screens` (views), `store` (IndexedDB),
 //!   `socket` (WebSocket), `tabs` (one leading tab), `attention` (title, notifications)
 
@@ -25,6 +25,7 @@ pub mod backup;
 pub mod onboarding;
 pub mod qr;
 pub mod route;
+pub mod status;
 
 /// Mounts the app into the page's `<body>`.
 #[cfg(target_arch = "wasm32")]

@@ -7,6 +7,7 @@ use crate::app::{App, Msg, Phase, now_ms, target};
 use crate::onboarding::validate_display_name;
 use crate::qr;
 use crate::route::Route;
+use crate::status;
 use sotto_messenger::{
     ChatMessage, ChatSummary, Contact, ContactNotice, ConversationId, Link, Messenger, Status,
 };
@@ -334,26 +335,6 @@ fn back_link() -> Html {
     html! { <a class="back icon-button" href="#/" aria-label="Back to chats">{ "‹" }</a> }
 }
 
-fn status_text(s: Status) -> &'static str {
-    match s {
-        Status::Sending => "Sending",
-        Status::Sent => "Sent",
-        Status::Delivered => "Delivered",
-        Status::Read => "Read",
-        Status::Failed => "Not sent",
-    }
-}
-
-fn status_icon(s: Status) -> &'static str {
-    match s {
-        Status::Sending => "◷",
-        Status::Sent => "✓",
-        Status::Delivered => "✓✓",
-        Status::Read => "✓✓",
-        Status::Failed => "!",
-    }
-}
-
 #[derive(Properties, PartialEq)]
 struct BubbleProps {
     message: ChatMessage,
@@ -364,17 +345,17 @@ struct BubbleProps {
 #[function_component(Bubble)]
 fn bubble(props: &BubbleProps) -> Html {
     let m = &props.message;
-    let status = status_text(m.status);
+    let (label, class) = (status::label(m.status), status::class(m.status));
     html! {
         <li class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
-            data-status={status.to_lowercase()}>
+            data-status={class}>
             <p class="text">{ m.text.clone() }</p>
             <p class="meta">
                 <time>{ clock(m.sent_at_ms) }</time>
                 if m.outgoing {
-                    <span class={classes!("status", status.to_lowercase())} title={status}>
-                        <span aria-hidden="true">{ status_icon(m.status) }</span>
-                        <span class="visually-hidden">{ status }</span>
+                    <span class={classes!("status", class)} title={label}>
+                        <span aria-hidden="true">{ status::icon(m.status) }</span>
+                        <span class="visually-hidden">{ label }</span>
                     </span>
                 }
             </p>

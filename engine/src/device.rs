@@ -7,8 +7,8 @@
 //! therefore never goes out for a message that is not safely stored, and ratchet state is never
 //! saved without the message it produced.
 //!
-//! Storage is behind [`Storage`]; [`MemoryStorage`] serves tests, bots and load tools, the web
-//! app implements it on IndexedDB.
+//! Storage is behind [`Storage`]; [`MemoryStorage`] serves tests, bots and load tools. The web
+//! app does not implement it: it stores the records `sotto-messenger` hands it in IndexedDB.
 
 use crate::EngineError;
 use crate::envelope::{open_envelope, seal_envelope};

@@ -30,10 +30,20 @@ impl Default for KdfParams {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum KeySlot {
     Clear([u8; 32]),
     Passphrase { params: KdfParams, salt: [u8; 16], nonce: [u8; 12], sealed: Vec<u8> },
+}
+
+/// Names the kind of slot only: a clear slot holds the data key itself.
+impl std::fmt::Debug for KeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySlot::Clear(_) => f.write_str("KeySlot::Clear(…)"),
+            KeySlot::Passphrase { params, .. } => write!(f, "KeySlot::Passphrase({params:?}, …)"),
+        }
+    }
 }
 
 /// What is stored beside the records to recover the data key.
@@ -165,6 +175,15 @@ mod tests {
     use crate::random::OsEntropy;
 
     const FAST: KdfParams = KdfParams { memory_kib: 64, passes: 1 };
+
+    #[test]
+    fn debug_never_shows_the_data_key() {
+        let v = Vault { key: Zeroizing::new([0xab; 32]) };
+        let header = v.header(None, FAST, &mut OsEntropy).unwrap();
+        let shown = format!("{header:?}");
+        assert!(shown.contains("Clear"), "{shown}");
+        assert!(!shown.contains("171") && !shown.to_lowercase().contains("ab, "), "{shown}");
+    }
 
     #[test]
     fn records_open_only_under_their_name_and_key() {

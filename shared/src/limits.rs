@@ -10,8 +10,6 @@ pub const MAX_TTL_SECS: u32 = 30 * 24 * 3600;
 pub const MAX_PREKEYS_PER_UPLOAD: usize = 200;
 /// Most message ids one `Ack` may carry.
 pub const MAX_ACK_IDS: usize = 512;
-/// Longest free-text field (client name in hello, error messages).
-pub const MAX_TEXT_BYTES: usize = 256;
 /// Size of the relay's authentication challenge nonce.
 pub const CHALLENGE_BYTES: usize = 32;
 /// Most one-time prekeys a relay keeps for one identity.
