@@ -8,9 +8,7 @@ use crate::onboarding::validate_display_name;
 use crate::qr;
 use crate::route::Route;
 use crate::status;
-use sotto_messenger::{
-    ChatMessage, ChatSummary, Contact, ContactNotice, ConversationId, Link, Messenger, Status,
-};
+use sotto_messenger::{ChatMessage, ChatSummary, Contact, ContactNotice, ConversationId, Link, Messenger};
 use sotto_shared::invite::Invite;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlTextAreaElement, KeyboardEvent};
