@@ -627,6 +627,10 @@ async fn write_loop<S>(relay: Arc<Relay>, mut sink: Sink<S>, handle: Arc<Handle>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // However this task ends (even by a panic), the outbox closes: what waits in it is
+    // released (the permits of unsent replies, which the reader's drain waits for) and nothing
+    // more is queued.
+    let _closes = CloseOnDrop(handle.clone());
     let batch = relay.config.limits.max_outbound_frames.max(1);
     let stall = secs(relay.config.timeouts.write_stall_secs);
     let mut committed = relay.writer.committed();
@@ -685,12 +689,19 @@ where
             break;
         }
     }
-    // Whatever is still queued will not be written: release it (and the permits of its
-    // replies, which the reader's drain waits for) and take nothing more.
+    // Nothing more will be written: release what is queued before the last flush.
     handle.close();
     // Replies queued before `Close` went out above, in order; flush them before closing.
     let _ = flush(&mut sink, stall).await;
     let _ = tokio::time::timeout(stall, sink.close()).await;
+}
+
+struct CloseOnDrop(Arc<Handle>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 async fn refill<S>(

@@ -35,7 +35,8 @@ pub enum Control {
 
 /// A connection as the hub sees it: what waits to be written to its socket. One lock and one
 /// wake-up per connection instead of two channels: an idle connection's queues hold no memory
-/// (tokio's channels allocate a block of 32 slots each up front, 3 KiB per connection).
+/// (tokio's channels allocate a block of 32 slots each up front, 3 KiB per connection), and a
+/// queue that grew in a burst is released once it drains.
 pub struct Handle {
     pub id: u64,
     outbox: Mutex<Outbox>,
@@ -59,7 +60,8 @@ struct Outbox {
 pub enum Outgoing {
     Control(Control),
     Delivery(Delivery),
-    /// The writer was closed (`Control::Close` goes through `Control`).
+    /// The outbox was closed. Only the writer closes it, on its way out, so it never sees
+    /// this in practice; it exists so that `next` cannot wait on a closed outbox.
     Closed,
 }
 
@@ -118,10 +120,12 @@ impl Handle {
             {
                 let mut outbox = self.outbox();
                 if let Some(c) = outbox.control.pop_front() {
+                    release_if_drained(&mut outbox.control);
                     return Outgoing::Control(c);
                 }
                 if deliveries && let Some(d) = outbox.deliveries.pop_front() {
                     outbox.delivery_bytes -= d.frame.len();
+                    release_if_drained(&mut outbox.deliveries);
                     return Outgoing::Delivery(d);
                 }
                 if outbox.closed {
@@ -147,6 +151,16 @@ impl Handle {
         outbox.control = VecDeque::new();
         outbox.deliveries = VecDeque::new();
         outbox.delivery_bytes = 0;
+    }
+}
+
+/// Slots a drained queue may keep; beyond this its memory goes back (a burst of a thousand
+/// replies must not stay allocated on an idle connection).
+const KEPT_SLOTS: usize = 64;
+
+fn release_if_drained<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > KEPT_SLOTS {
+        *queue = VecDeque::new();
     }
 }
 
@@ -228,5 +242,30 @@ impl Hub {
             h.control(Control::Frame(bytes.clone(), None));
         }
         list.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of replies must not stay allocated once the connection is idle again; a closed
+    /// outbox takes nothing more.
+    #[tokio::test]
+    async fn drained_queues_give_their_memory_back_and_closed_outboxes_refuse() {
+        let h = Handle::new(1);
+        for _ in 0..1000 {
+            h.control(Control::Kick);
+        }
+        assert!(h.outbox().control.capacity() >= 1000);
+        for _ in 0..1000 {
+            assert!(matches!(h.next(false).await, Outgoing::Control(Control::Kick)));
+        }
+        assert_eq!(h.outbox().control.capacity(), 0);
+        h.close();
+        h.control(Control::Kick);
+        assert!(matches!(h.next(true).await, Outgoing::Closed));
+        let d = Delivery { seq: 1, frame: Bytes::from_static(b"x") };
+        assert!(matches!(h.deliver(d, 10, 10), Queued::Closed));
     }
 }

@@ -2,8 +2,9 @@
 //! admission of envelopes in front of it.
 //!
 //! Each job carries a completion callback that runs after its batch is durably committed, so a
-//! `Sent` can never be acknowledged before the envelope is on disk. Whatever arrived while the
-//! previous commit was running forms the next batch: under load, many sends share one fsync.
+//! `Sent` can never be acknowledged before the envelope is on disk. After the first job of a
+//! batch the thread sleeps through a short commit window, then takes whatever arrived (and
+//! whatever came while the previous commit ran): under load, many sends share one fsync.
 //!
 //! **Admission.** An envelope is judged before anyone sees it: its mailbox must exist, it must
 //! not be a duplicate, and it must fit the mailbox quota and the relay's storage budget. Only an
@@ -30,10 +31,11 @@
 use crate::store::{MailboxView, NewEnvelope, Quotas, Snapshot, Store, StoreError, Write, WriteResult};
 use arc_swap::ArcSwapOption;
 use sotto_shared::{Address, MessageId};
-// Keys are 32-byte addresses and 16-byte ids on every send's path: foldhash (randomly seeded,
-// so still resistant to chosen collisions) hashes them several times faster than SipHash.
-use foldhash::{HashMap, HashMapExt, HashSet};
-use std::collections::VecDeque;
+// Mailbox addresses are hashed on every send's path: foldhash (randomly seeded) is several
+// times faster than SipHash. It claims no resistance to collisions chosen by an attacker who
+// can observe timings, so the sets of message ids (which senders choose) keep SipHash.
+use foldhash::{HashMap, HashMapExt};
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -232,8 +234,8 @@ impl Writer {
         self.shared.queue.lock().ok()
     }
 
-    /// Queues a write; `done` runs on the writer thread once it is durable (or failed).
-    /// Callbacks must be quick and must not block.
+    /// Queues a write; `done` runs once it is durable (or failed), on a runtime task (on the
+    /// writer thread outside a runtime). Callbacks must be quick and must not block.
     pub fn submit(&self, op: Write, done: Done) {
         match self.lock() {
             Some(q) => send(&q.tx, Job { op: Some(op), done, admitted: None }),
@@ -283,17 +285,21 @@ impl Writer {
         }
         let q = &mut *q;
         let stranger = view.token_hash.is_none() || token_hash != view.token_hash;
-        // What the snapshot holds leaves `pending` (an emptied entry is removed by the sweep).
-        let pending = q.pending.entry(to).or_default();
-        if !pending.entries.is_empty() {
+        // What the snapshot holds leaves `pending`.
+        let mut in_flight = InFlight::default();
+        if let Some(pending) = q.pending.get_mut(&to) {
             pending.settle(view.next_seq.saturating_sub(1));
             q.pruned_below = q.pruned_below.max(view.next_seq);
+            if pending.ids.contains(&id) {
+                send(&q.tx, Job { op: None, done, admitted: None });
+                return Admission::Duplicate;
+            }
+            in_flight = pending.from(view.next_seq);
         }
-        if view.duplicate || pending.ids.contains(&id) {
+        if view.duplicate {
             send(&q.tx, Job { op: None, done, admitted: None });
             return Admission::Duplicate;
         }
-        let in_flight = pending.from(view.next_seq);
         if let Some(refusal) = self.judge(&view, in_flight, stranger, self.shared.used.load(SeqCst), size) {
             return Admission::Refused(refusal);
         }
@@ -301,7 +307,8 @@ impl Writer {
         q.next_seq += 1;
         let cost = size + ENVELOPE_COST;
         self.shared.used.fetch_add(cost, SeqCst);
-        pending.push(seq, id, size, stranger);
+        // Only admitted envelopes create an entry: refusals cost no memory.
+        q.pending.entry(to).or_default().push(seq, id, size, stranger);
         envelope.seq = seq;
         envelope.stranger = stranger;
         push(seq);
@@ -424,12 +431,27 @@ fn run(shared: Arc<Shared>, window: Duration, rx: Receiver<Job>, committed: watc
         if !ok {
             shared.failed.store(true, SeqCst);
             shared.stopped.notify_waiters();
-            // Fail whatever is still queued; later submissions fail as the channel closes.
-            while let Ok(job) = rx.try_recv() {
-                (job.done)(Err(()));
-            }
+            // Fail whatever is still queued, after the answers of earlier batches (the same
+            // hand-over); later submissions fail as the channel closes.
+            let failed: Vec<Completion> = rx.try_iter().map(|job| (job.done, Err(()))).collect();
+            complete(&shared, failed);
             return;
         }
+    }
+}
+
+/// Runs a batch's callbacks: handed to the runtime task when there is one. If that task is
+/// gone (the runtime is shutting down) they run here; if it ended with batches still queued
+/// (a callback panicked), those are dropped unanswered and their connections see the relay
+/// close instead, like any other failure.
+fn complete(shared: &Shared, batch: Vec<Completion>) {
+    match &shared.completions {
+        Some(tx) => {
+            if let Err(unsent) = tx.send(batch) {
+                unsent.0.into_iter().for_each(|(done, outcome)| done(outcome));
+            }
+        }
+        None => batch.into_iter().for_each(|(done, outcome)| done(outcome)),
     }
 }
 
@@ -512,16 +534,7 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         shared.snapshot.store(Some(Arc::new((next_seq, fresh))));
         sweep(shared, next_seq);
     }
-    let batch: Vec<Completion> = dones.into_iter().zip(outcomes).map(|((done, ..), o)| (done, o)).collect();
-    match &shared.completions {
-        Some(tx) => {
-            if let Err(unsent) = tx.send(batch) {
-                // The runtime is shutting down: answer from here.
-                unsent.0.into_iter().for_each(|(done, outcome)| done(outcome));
-            }
-        }
-        None => batch.into_iter().for_each(|(done, outcome)| done(outcome)),
-    }
+    complete(shared, dones.into_iter().zip(outcomes).map(|((done, ..), o)| (done, o)).collect());
     // Even a failed batch advances the watermark: its envelopes will never appear, and a
     // lagging reader must not wait for them forever.
     if let Some(high) = high {
@@ -604,6 +617,40 @@ mod tests {
             mailbox: Address([mailbox; 32]),
             ids: ids.iter().map(|i| MessageId([*i; 16])).collect(),
         })
+    }
+
+    /// Refused sends leave nothing behind in `pending`: a stranger spraying sends at full or
+    /// unknown mailboxes costs no memory.
+    #[test]
+    fn refusals_create_no_pending_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::RedbStore::open(dir.path(), 1 << 20).unwrap());
+        let identity = sotto_shared::frames::IdentityPublic {
+            signing_key: [7; 32],
+            dh_key: [8; 32],
+            dh_signature: sotto_shared::frames::Signature([0; 64]),
+        };
+        let quotas =
+            Quotas { max_envelopes: 0, max_bytes: 1000, max_stranger_envelopes: 0, max_one_time_prekeys: 5 };
+        store.write(vec![Write::Register { identity }], &quotas).unwrap();
+        let owner = Address::from_identity_key(&[7; 32]);
+        let budgets = Budgets { quotas, max_store_bytes: 1 << 30 };
+        let writer = Writer::start(store, budgets, Duration::ZERO).unwrap();
+        let send = |to: Address, id: u8| {
+            let envelope = NewEnvelope {
+                seq: 0,
+                to,
+                id: MessageId([id; 16]),
+                received_at: 1,
+                expires_at: 100,
+                payload: vec![1; 10],
+                stranger: true,
+            };
+            writer.enqueue(envelope, None, Box::new(|_| {}), |_| panic!("a refused envelope was pushed"))
+        };
+        assert!(matches!(send(Address([9; 32]), 1), Admission::Refused(Refusal::UnknownMailbox)));
+        assert!(matches!(send(owner, 2), Admission::Refused(Refusal::MailboxFull)));
+        assert_eq!(writer.shared.queue.lock().unwrap().pending.len(), 0);
     }
 
     #[test]
