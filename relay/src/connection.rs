@@ -3,7 +3,7 @@
 
 use crate::hub::{Control, Delivery, Handle, Outgoing};
 use crate::limits::ConnectionRate;
-use crate::server::{LOW_PREKEYS, Relay, unix_now};
+use crate::state::{LOW_PREKEYS, Relay, unix_now};
 use crate::store::{NewEnvelope, Write, WriteResult};
 use crate::writer::{Admission, IDENTITY_COST, ONE_TIME_PREKEY_COST, Refusal};
 use bytes::Bytes;

@@ -10,7 +10,8 @@ mod limits;
 mod listener;
 mod metrics;
 mod peer;
-mod server;
+mod routes;
+mod state;
 mod store;
 mod writer;
 mod ws;
@@ -63,9 +64,9 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let listener = listener::listen(config.listen)?;
     let addr = listener.local_addr()?;
     let origins = peer::allowed_origins(config.public_origin.as_deref(), addr)?;
-    let relay = Arc::new(server::Relay::new(config.clone(), Arc::new(store), origins.clone())?);
+    let relay = Arc::new(state::Relay::new(config.clone(), Arc::new(store), origins.clone())?);
     tokio::spawn(relay.clone().housekeeping());
-    let routes = server::routes(relay.clone());
+    let routes = routes::routes(relay.clone());
     let signal = shutdown_signal();
     // Tests and scripts read this exact line to learn the port.
     info!("listening on http://{addr}");

@@ -1,7 +1,7 @@
 //! The `/ws` endpoint: the WebSocket upgrade, with a lean per-connection configuration.
 
 use crate::peer::{self, Peer};
-use crate::server::Relay;
+use crate::state::Relay;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
