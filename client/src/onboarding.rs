@@ -1,9 +1,7 @@
 //! Rules of the onboarding form, kept free of UI types so they are tested natively.
 
+pub use sotto_messenger::profile::MAX_DISPLAY_NAME_CHARS;
 use thiserror::Error;
-
-/// Longest display name, in characters.
-pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum NameError {

@@ -4,10 +4,11 @@
 //! markup is shown literally.
 
 use crate::app::{App, Msg, Phase, now_ms, target};
-use crate::onboarding::validate_display_name;
+use crate::onboarding::{MAX_DISPLAY_NAME_CHARS, validate_display_name};
 use crate::qr;
 use crate::route::Route;
 use crate::status;
+use sotto_engine::message::MAX_TEXT_BYTES;
 use sotto_messenger::{ChatMessage, ChatSummary, Contact, ContactNotice, ConversationId, Link, Messenger};
 use sotto_shared::invite::Invite;
 use wasm_bindgen::JsCast;
@@ -107,7 +108,7 @@ fn welcome(app: &App, ctx: &Context<App>) -> Html {
                 <h2 id="create-title">{ "Create your identity" }</h2>
                 <p class="hint">{ "No phone number, no e-mail. Pick the name your contacts will see." }</p>
                 <label for="display-name">{ "Display name" }</label>
-                <input id="display-name" type="text" autocomplete="nickname" maxlength="64" placeholder="e.g. Ada" required=true />
+                <input id="display-name" type="text" autocomplete="nickname" maxlength={MAX_DISPLAY_NAME_CHARS.to_string()} placeholder="e.g. Ada" required=true />
                 <label for="new-passphrase">{ "Passphrase (optional)" }</label>
                 <input id="new-passphrase" type="password" autocomplete="new-password"
                     aria-describedby="passphrase-hint" />
@@ -456,7 +457,7 @@ fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, to: ConversationId
             if c.notice != Some(ContactNotice::InviteUsed) {
                 <form class="composer" onsubmit={on_submit}>
                     <textarea id="composer" rows="1" aria-label="Message" placeholder="Message" onkeydown={on_key} oninput={on_input}
-                        maxlength="32000" />
+                        maxlength={MAX_TEXT_BYTES.to_string()} />
                     <button type="submit" aria-label="Send">{ "Send" }</button>
                 </form>
             }

@@ -1,5 +1,6 @@
 //! The people we talk to: their identity, name, verification and any warning about them.
 
+use crate::profile::MAX_DISPLAY_NAME_CHARS;
 use serde::{Deserialize, Serialize};
 use sotto_shared::Address;
 use sotto_shared::frames::IdentityPublic;
@@ -26,9 +27,6 @@ pub struct Contact {
     pub notice: Option<ContactNotice>,
     pub added_at_ms: u64,
 }
-
-/// Longest display name kept (in characters); control characters are dropped.
-const MAX_NAME_CHARS: usize = 64;
 
 #[derive(Default)]
 pub struct Contacts {
@@ -63,7 +61,8 @@ impl Contacts {
         name: &str,
         now_ms: u64,
     ) -> (&Contact, bool) {
-        let name: String = name.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+        // Control characters are dropped.
+        let name: String = name.chars().filter(|c| !c.is_control()).take(MAX_DISPLAY_NAME_CHARS).collect();
         let (contact, added) = match self.by_address.get(&address) {
             Some(c) => {
                 let mut c = c.clone();

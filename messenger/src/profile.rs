@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Longest display name, in characters (ours, and what we keep of a contact's).
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+
 /// How often the signed prekey is replaced.
 pub const SIGNED_PREKEY_ROTATION_MS: u64 = 7 * 24 * 3600 * 1000;
 
