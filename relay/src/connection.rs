@@ -137,6 +137,24 @@ impl Session {
         answer(&self.relay, &self.handle, &frame, permit);
     }
 
+    /// Queues a write; once it is durable (or failed), `answer_for` turns the result into the
+    /// reply, if any. The permit is held until then, so the request counts as in progress.
+    fn submit(
+        &self,
+        op: Write,
+        permit: Option<OwnedSemaphorePermit>,
+        answer_for: impl FnOnce(&Relay, Result<WriteResult, ()>) -> Option<RelayFrame> + Send + 'static,
+    ) {
+        let (relay, handle) = (self.relay.clone(), self.handle.clone());
+        self.relay.writer.submit(
+            op,
+            Box::new(move |result| match answer_for(&relay, result) {
+                Some(frame) => answer(&relay, &handle, &frame, permit),
+                None => drop(permit),
+            }),
+        );
+    }
+
     /// Reads until the client leaves, the relay stops, or the writer gives up on the socket
     /// (then returns `true`: `writer` has finished and must not be awaited again).
     async fn read_loop<S>(
@@ -372,19 +390,13 @@ impl Session {
             let msg = "authenticate to publish a delivery token";
             return self.reply(error(ErrorCode::NotAuthenticated, msg, None), permit);
         };
-        let handle = self.handle.clone();
-        let relay = self.relay.clone();
-        self.relay.writer.submit(
-            Write::PublishToken { mailbox, hash },
-            Box::new(move |result| {
-                let frame = match result {
-                    Ok(WriteResult::TokenPublished) => RelayFrame::DeliveryTokenPublished,
-                    Ok(WriteResult::NotRegistered) => not_registered(),
-                    _ => error(ErrorCode::Internal, "the relay could not store the token; retry", None),
-                };
-                answer(&relay, &handle, &frame, permit);
-            }),
-        );
+        self.submit(Write::PublishToken { mailbox, hash }, permit, |_, result| {
+            Some(match result {
+                Ok(WriteResult::TokenPublished) => RelayFrame::DeliveryTokenPublished,
+                Ok(WriteResult::NotRegistered) => not_registered(),
+                _ => error(ErrorCode::Internal, "the relay could not store the token; retry", None),
+            })
+        });
     }
 
     /// `token_hash`: the hash of the delivery token the sender presented, if any. Returns the
@@ -489,17 +501,14 @@ impl Session {
             let msg = format!("at most {MAX_ACK_IDS} ids per ack");
             return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
         }
-        let relay = self.relay.clone();
-        self.relay.writer.submit(
-            Write::Ack { mailbox, ids },
-            Box::new(move |result| {
-                if let Ok(WriteResult::Acked { removed, .. }) = result {
-                    relay.metrics.envelopes_acked.fetch_add(u64::from(removed), Relaxed);
-                    relay.metrics.envelopes_queued.fetch_sub(i64::from(removed), Relaxed);
-                }
-                drop(permit);
-            }),
-        );
+        // An ack has no answer.
+        self.submit(Write::Ack { mailbox, ids }, permit, |relay, result| {
+            if let Ok(WriteResult::Acked { removed, .. }) = result {
+                relay.metrics.envelopes_acked.fetch_add(u64::from(removed), Relaxed);
+                relay.metrics.envelopes_queued.fetch_sub(i64::from(removed), Relaxed);
+            }
+            None
+        });
     }
 
     fn upload(
@@ -531,24 +540,16 @@ impl Session {
             let msg = "the signed prekey's signature does not verify";
             return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
         }
-        let handle = self.handle.clone();
-        let relay = self.relay.clone();
-        self.relay.writer.submit(
-            Write::PutPrekeys { identity, signed, one_time },
-            Box::new(move |result| {
-                let frame = match result {
-                    Ok(WriteResult::PrekeysStored { one_time, .. }) => RelayFrame::PrekeysStored { one_time },
-                    Ok(WriteResult::NotRegistered) => not_registered(),
-                    Ok(WriteResult::TooManyPrekeys) => error(
-                        ErrorCode::InvalidRequest,
-                        "the relay keeps no more one-time prekeys for you",
-                        None,
-                    ),
-                    _ => error(ErrorCode::Internal, "the relay could not store the prekeys; retry", None),
-                };
-                answer(&relay, &handle, &frame, permit);
-            }),
-        );
+        self.submit(Write::PutPrekeys { identity, signed, one_time }, permit, |_, result| {
+            Some(match result {
+                Ok(WriteResult::PrekeysStored { one_time, .. }) => RelayFrame::PrekeysStored { one_time },
+                Ok(WriteResult::NotRegistered) => not_registered(),
+                Ok(WriteResult::TooManyPrekeys) => {
+                    error(ErrorCode::InvalidRequest, "the relay keeps no more one-time prekeys for you", None)
+                }
+                _ => error(ErrorCode::Internal, "the relay could not store the prekeys; retry", None),
+            })
+        });
     }
 
     fn fetch_bundle(&self, address: Address, permit: Option<OwnedSemaphorePermit>) {
@@ -559,30 +560,24 @@ impl Session {
         // Past the per-identity rate the bundle comes without a one-time prekey: X3DH still
         // works, and nobody can drain an identity's prekeys.
         let one_time = self.relay.limits.one_time_allowed(&address);
-        let handle = self.handle.clone();
-        let relay = self.relay.clone();
-        self.relay.writer.submit(
-            Write::TakeBundle { address, one_time },
-            Box::new(move |result| {
-                let frame = match result {
-                    Ok(WriteResult::Bundle { bundle, remaining }) => {
-                        if let Some(b) = &bundle {
-                            relay.metrics.prekey_bundles.fetch_add(1, Relaxed);
-                            if b.one_time_prekey.is_some()
-                                && remaining < LOW_PREKEYS
-                                && relay.limits.low_notice_due(&address)
-                                && relay.hub.notify(&address, RelayFrame::PrekeysLow { remaining }) > 0
-                            {
-                                relay.limits.low_notice_sent(&address);
-                            }
+        self.submit(Write::TakeBundle { address, one_time }, permit, move |relay, result| {
+            Some(match result {
+                Ok(WriteResult::Bundle { bundle, remaining }) => {
+                    if let Some(b) = &bundle {
+                        relay.metrics.prekey_bundles.fetch_add(1, Relaxed);
+                        if b.one_time_prekey.is_some()
+                            && remaining < LOW_PREKEYS
+                            && relay.limits.low_notice_due(&address)
+                            && relay.hub.notify(&address, RelayFrame::PrekeysLow { remaining }) > 0
+                        {
+                            relay.limits.low_notice_sent(&address);
                         }
-                        RelayFrame::Bundle { address, bundle }
                     }
-                    _ => error(ErrorCode::Internal, "the relay could not read prekeys; retry", None),
-                };
-                answer(&relay, &handle, &frame, permit);
-            }),
-        );
+                    RelayFrame::Bundle { address, bundle }
+                }
+                _ => error(ErrorCode::Internal, "the relay could not read prekeys; retry", None),
+            })
+        });
     }
 }
 
