@@ -16,14 +16,27 @@ pub mod error;
 pub mod identity;
 pub mod message;
 pub mod prekeys;
-pub mod primitives;
 pub mod random;
-pub mod ratchet;
 pub mod safety;
 pub mod session;
 pub mod vault;
+
+// The protocol's internals are public only with the `hazmat` feature, which the engine's own
+// tests and benchmarks turn on: callers use `Device`, `Identity`, `session` and `envelope`.
+#[cfg(feature = "hazmat")]
+pub mod primitives;
+#[cfg(not(feature = "hazmat"))]
+mod primitives;
+#[cfg(feature = "hazmat")]
+pub mod ratchet;
+#[cfg(not(feature = "hazmat"))]
+mod ratchet;
+#[cfg(feature = "hazmat")]
 pub mod workloads;
+#[cfg(feature = "hazmat")]
 pub mod x3dh;
+#[cfg(not(feature = "hazmat"))]
+mod x3dh;
 
 pub use error::EngineError;
 pub use identity::Identity;

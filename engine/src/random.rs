@@ -3,6 +3,7 @@
 //! wasm32, the OS elsewhere).
 
 use crate::EngineError;
+#[cfg(any(test, feature = "hazmat"))]
 use crate::primitives::sha256;
 
 pub trait Entropy {
@@ -25,18 +26,22 @@ impl Entropy for OsEntropy {
 }
 
 /// A deterministic stream from a seed, for tests and pinned vectors only: block `i` is
-/// `SHA-256("sotto-test-entropy" || seed || i)`. Never use it for real keys.
+/// `SHA-256("sotto-test-entropy" || seed || i)`. Never use it for real keys: it exists only in
+/// the engine's tests and with the `hazmat` feature.
+#[cfg(any(test, feature = "hazmat"))]
 pub struct SeededEntropy {
     seed: [u8; 32],
     counter: u64,
 }
 
+#[cfg(any(test, feature = "hazmat"))]
 impl SeededEntropy {
     pub fn new(seed: [u8; 32]) -> Self {
         SeededEntropy { seed, counter: 0 }
     }
 }
 
+#[cfg(any(test, feature = "hazmat"))]
 impl Entropy for SeededEntropy {
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), EngineError> {
         for chunk in buf.chunks_mut(32) {

@@ -270,8 +270,4 @@ impl Ratchet {
         self.cks = Some(cks);
         Ok(())
     }
-
-    pub fn skipped_len(&self) -> usize {
-        self.skipped.len()
-    }
 }
