@@ -143,32 +143,15 @@ mod tests {
     use super::*;
     use crate::records::decode_upgrading;
 
-    /// Version 1's layout, as the app wrote it before conversations had their own ids.
-    #[derive(Serialize)]
-    struct WrittenByV1 {
-        seq: u64,
-        id: [u8; 16],
-        contact: Address,
-        outgoing: bool,
-        text: String,
-        sent_at_ms: u64,
-        status: Status,
-    }
-
     #[test]
     fn version_1_messages_open_as_direct_conversations() {
         let a = Address([3; 32]);
-        let old = WrittenByV1 {
-            seq: 9,
-            id: [4; 16],
-            contact: a,
-            outgoing: true,
-            text: "hi".into(),
-            sent_at_ms: 5,
-            status: Status::Read,
-        };
-        let mut bytes = vec![1];
-        bytes.extend(postcard::to_allocvec(&old).unwrap());
+        // A message as version 1 wrote it (postcard): seq 9, id, the contact's address where a
+        // conversation id is now, outgoing, "hi", sent at 5, status Read.
+        let mut bytes = vec![1, 9];
+        bytes.extend([4; 16]);
+        bytes.extend([3; 32]);
+        bytes.extend([1, 2, b'h', b'i', 5, 3]);
         let key = RecordKey::Message(ConversationId::Direct(a), 9);
         let m: ChatMessage = decode_upgrading::<_, ChatMessageV1>(&key, &bytes).unwrap();
         assert_eq!(m.conversation, ConversationId::Direct(a));

@@ -96,6 +96,23 @@ fn assert_complete_and_ordered(per_sender: &[Vec<MessageId>], delivered: &[Messa
     }
 }
 
+/// `senders` senders stream `each` envelopes at once to `to`; every `Sent` one must then be
+/// delivered (within 10 s), once, in each sender's order.
+async fn concurrent_sends_all_arrive(
+    relay: &Relay,
+    to: Address,
+    senders: usize,
+    each: usize,
+    delivered: &mut mpsc::UnboundedReceiver<MessageId>,
+) {
+    let streams: Vec<_> = (0..senders).map(|_| stream_sends(relay, to, each, None)).collect();
+    let per_sender = futures_util::future::join_all(streams).await;
+    let total: usize = per_sender.iter().map(Vec::len).sum();
+    assert_eq!(total, senders * each, "every send was answered Sent");
+    let got = collect(delivered, total, Duration::from_secs(10)).await;
+    assert_complete_and_ordered(&per_sender, &got);
+}
+
 #[tokio::test]
 async fn fifty_concurrent_senders_reach_one_online_recipient_completely_and_in_order() {
     let relay = Relay::start(LIFTED).await;
@@ -108,18 +125,8 @@ async fn fifty_concurrent_senders_reach_one_online_recipient_completely_and_in_o
     let started = Instant::now();
     let mut rounds = 0;
     while rounds < 2 || (started.elapsed() < Duration::from_secs(6) && rounds < 8) {
-        let senders: Vec<_> = (0..50)
-            .map(|_| {
-                let relay = &relay;
-                stream_sends(relay, bob.address(), 200, None)
-            })
-            .collect();
-        let per_sender = futures_util::future::join_all(senders).await;
-        let total: usize = per_sender.iter().map(Vec::len).sum();
-        assert_eq!(total, 50 * 200, "every send was answered Sent");
         // Promptly: without reconnecting, within a few seconds.
-        let got = collect(&mut delivered, total, Duration::from_secs(10)).await;
-        assert_complete_and_ordered(&per_sender, &got);
+        concurrent_sends_all_arrive(&relay, bob.address(), 50, 200, &mut delivered).await;
         rounds += 1;
     }
     eprintln!("{rounds} rounds of 50 × 200 delivered completely and in order");
@@ -138,17 +145,7 @@ async fn a_reader_that_cannot_keep_up_catches_up_from_the_store_in_order() {
     let bob_conn = Conn::login(&relay, &bob).await.conn;
     let (out, mut delivered) = mpsc::unbounded_channel();
     let reader = receive_and_ack(bob_conn, out);
-    let senders: Vec<_> = (0..20)
-        .map(|_| {
-            let relay = &relay;
-            stream_sends(relay, bob.address(), 100, None)
-        })
-        .collect();
-    let per_sender = futures_util::future::join_all(senders).await;
-    let total: usize = per_sender.iter().map(Vec::len).sum();
-    assert_eq!(total, 20 * 100, "every send was answered Sent");
-    let got = collect(&mut delivered, total, Duration::from_secs(10)).await;
-    assert_complete_and_ordered(&per_sender, &got);
+    concurrent_sends_all_arrive(&relay, bob.address(), 20, 100, &mut delivered).await;
     reader.abort();
 }
 
