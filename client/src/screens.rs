@@ -8,7 +8,7 @@ use crate::onboarding::{MAX_DISPLAY_NAME_CHARS, validate_display_name};
 use crate::qr;
 use crate::route::Route;
 use crate::status;
-use sotto_engine::message::MAX_TEXT_BYTES;
+use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_messenger::{ChatMessage, ChatSummary, Contact, ContactNotice, ConversationId, Link, Messenger};
 use sotto_shared::invite::Invite;
 use wasm_bindgen::JsCast;

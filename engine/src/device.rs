@@ -21,10 +21,7 @@ use sotto_shared::frames::{IdentityPublic, PrekeyBundle};
 use sotto_shared::{Address, ClientFrame, MessageId};
 use std::collections::{BTreeMap, HashMap};
 
-/// One-time prekeys uploaded at a time.
-pub const PREKEY_BATCH: usize = 100;
-/// How long the relay keeps an envelope for an offline recipient.
-pub const ENVELOPE_TTL_SECS: u32 = 30 * 24 * 3600;
+use crate::consts::{ENVELOPE_TTL_SECS, PREKEY_BATCH};
 
 /// Where a record lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod consts;
 pub mod device;
 pub mod envelope;
 pub mod error;

@@ -5,8 +5,7 @@ use crate::EngineError;
 use serde::{Deserialize, Serialize};
 
 pub const VERSION: u8 = 1;
-/// Longest text body, in bytes (fits a relay envelope with room to spare).
-pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+use crate::consts::MAX_TEXT_BYTES;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReceiptKind {

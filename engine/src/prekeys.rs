@@ -9,16 +9,9 @@ use serde::{Deserialize, Serialize};
 use sotto_shared::frames::{OneTimePrekey, PrekeyBundle, SignedPrekey, signed_prekey_message};
 use std::collections::BTreeMap;
 
-/// Most one-time prekey secrets a device keeps: twice what a relay holds for it, so that a
-/// stranger who drains the relay (and makes the device top up) cannot grow its storage. The
-/// oldest go first; a late first message that used an evicted one cannot be opened and is
-/// answered like a spent invite (`UnknownPrekey`).
-pub const MAX_ONE_TIME_SECRETS: usize = 2 * sotto_shared::limits::MAX_STORED_ONE_TIME_PREKEYS as usize;
+use crate::consts::{MAX_ONE_TIME_SECRETS, SIGNED_PREKEYS_KEPT};
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
-
-/// Signed prekeys kept: the current one and the one before it.
-const SIGNED_PREKEYS_KEPT: usize = 2;
 
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 struct Secret {

@@ -18,9 +18,7 @@ use serde::{Deserialize, Serialize};
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-pub const MAX_SKIP: u32 = 2000;
-pub const MAX_STORED_SKIPPED: usize = 2000;
-pub const PREVIOUS_CHAINS: usize = 8;
+use crate::consts::{MAX_SKIP, MAX_STORED_SKIPPED, PREVIOUS_CHAINS};
 
 /// The ratchet header, sent in the clear (authenticated as associated data).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

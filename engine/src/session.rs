@@ -16,8 +16,7 @@ use crate::x3dh::{self, X3dhHeader};
 use serde::{Deserialize, Serialize};
 use sotto_shared::frames::{IdentityPublic, PrekeyBundle};
 
-/// Sessions kept per contact (newest first); older ones are dropped.
-const MAX_SESSIONS: usize = 3;
+use crate::consts::MAX_SESSIONS;
 
 /// What travels inside the sealed envelope.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,10 +2,11 @@
 //! rejection paths, simultaneous starts, storage round-trips, and a pinned transcript.
 
 use proptest::prelude::*;
+use sotto_engine::consts::MAX_SKIP;
 use sotto_engine::envelope::{open_envelope, seal_envelope};
 use sotto_engine::prekeys::Prekeys;
 use sotto_engine::random::{Entropy, OsEntropy, SeededEntropy};
-use sotto_engine::ratchet::{MAX_SKIP, RatchetMessage};
+use sotto_engine::ratchet::RatchetMessage;
 use sotto_engine::safety::{qr_payload, safety_number};
 use sotto_engine::session::{Conversation, WireMessage};
 use sotto_engine::{EngineError, Identity};

@@ -1,7 +1,7 @@
 //! What can go wrong, in words a person can act on.
 
 use sotto_engine::EngineError;
-use sotto_engine::message::MAX_TEXT_BYTES;
+use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_shared::invite::InviteError;
 use thiserror::Error;
 

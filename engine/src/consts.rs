@@ -1,0 +1,32 @@
+//! Every limit of the protocol the engine enforces, in one place (see docs/protocol.md). Wire
+//! limits the relay also enforces live in `sotto_shared::limits`.
+
+/// Longest text body, in bytes (fits a relay envelope with room to spare).
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+
+/// One-time prekeys uploaded at a time.
+pub const PREKEY_BATCH: usize = 100;
+
+/// Most one-time prekey secrets a device keeps: twice what a relay holds for it, so that a
+/// stranger who drains the relay (and makes the device top up) cannot grow its storage. The
+/// oldest go first; a late first message that used an evicted one cannot be opened and is
+/// answered like a spent invite (`UnknownPrekey`).
+pub const MAX_ONE_TIME_SECRETS: usize = 2 * sotto_shared::limits::MAX_STORED_ONE_TIME_PREKEYS as usize;
+
+/// Signed prekeys kept: the current one and the one before it.
+pub const SIGNED_PREKEYS_KEPT: usize = 2;
+
+/// How long the relay keeps an envelope for an offline recipient.
+pub const ENVELOPE_TTL_SECS: u32 = 30 * 24 * 3600;
+
+/// Sessions kept per contact (newest first); older ones are dropped.
+pub const MAX_SESSIONS: usize = 3;
+
+/// A message may skip at most this many keys of one chain.
+pub const MAX_SKIP: u32 = 2000;
+
+/// Skipped message keys kept, oldest evicted first.
+pub const MAX_STORED_SKIPPED: usize = 2000;
+
+/// Remote ratchet keys remembered, to recognise replays of old chains.
+pub const PREVIOUS_CHAINS: usize = 8;
