@@ -16,10 +16,7 @@ struct Person {
 impl Person {
     async fn join(relay: &Relay) -> Person {
         let (device, out) = Device::create(&mut OsEntropy).unwrap();
-        let mut conn = Conn::connect(relay).await;
-        let challenge = conn.hello().await;
-        conn.send(&device.authenticate(&relay.http(""), &challenge)).await;
-        assert!(matches!(conn.recv().await, Some(RelayFrame::Authenticated { .. })));
+        let conn = Conn::login(relay, device.identity()).await.conn;
         let mut p = Person { device, store: MemoryStorage::default(), conn };
         p.apply(out).await;
         assert!(matches!(p.conn.recv().await, Some(RelayFrame::PrekeysStored { one_time: 100 })));
