@@ -540,7 +540,7 @@ impl App {
         match Socket::connect(&url, ctx.link().callback(Msg::Net)) {
             Ok(s) => {
                 self.socket = Some(s);
-                self.connection.connecting();
+                self.connection.connecting(now_ms());
             }
             Err(_) => self.disconnected(ctx),
         }
@@ -579,6 +579,12 @@ impl App {
                         return;
                     }
                     Received::Done => return,
+                    Received::Refused(RelayFrame::Error { code, message, .. }) => {
+                        self.toast =
+                            Some(format!("The relay refused the login ({}): {message}", code.as_str()));
+                        return self.disconnected(ctx);
+                    }
+                    Received::Refused(_) => return self.disconnected(ctx),
                     Received::Pass(RelayFrame::Error { code, message, id: None }) => {
                         self.toast =
                             Some(format!("The relay refused a request ({}): {message}", code.as_str()));

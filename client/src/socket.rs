@@ -1,5 +1,6 @@
-//! The WebSocket to the relay: binary frames in, decoded frames out. Reconnection and login
-//! are the app's job (`app.rs`), so this stays a thin, replaceable pipe.
+//! The WebSocket to the relay: binary frames in, decoded frames out. Login, keep-alive and the
+//! reconnection schedule are `sotto_messenger::connection`'s (driven by `app.rs`), so this
+//! stays a thin, replaceable pipe.
 
 use sotto_shared::{ClientFrame, RelayFrame, decode_relay, encode_client};
 use wasm_bindgen::JsCast;

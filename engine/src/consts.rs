@@ -16,8 +16,8 @@ pub const MAX_ONE_TIME_SECRETS: usize = 2 * sotto_shared::limits::MAX_STORED_ONE
 /// Signed prekeys kept: the current one and the one before it.
 pub const SIGNED_PREKEYS_KEPT: usize = 2;
 
-/// How long the relay keeps an envelope for an offline recipient.
-pub const ENVELOPE_TTL_SECS: u32 = 30 * 24 * 3600;
+/// How long the relay keeps an envelope for an offline recipient: as long as it allows.
+pub const ENVELOPE_TTL_SECS: u32 = sotto_shared::limits::MAX_TTL_SECS;
 
 /// Sessions kept per contact (newest first); older ones are dropped.
 pub const MAX_SESSIONS: usize = 3;

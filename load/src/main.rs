@@ -158,7 +158,9 @@ async fn login(
             Received::Reply(login) => send(&mut tx, &login).await?,
             Received::LoggedIn(_) => break,
             Received::Done | Received::Pass(RelayFrame::PrekeysLow { .. }) => {}
-            Received::Pass(other) => return Err(format!("expected Authenticated, got {other:?}").into()),
+            Received::Pass(other) | Received::Refused(other) => {
+                return Err(format!("expected Authenticated, got {other:?}").into());
+            }
         }
     }
     let hash = delivery_token_hash(&*identity.delivery_token()?);

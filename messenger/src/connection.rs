@@ -35,6 +35,9 @@ pub enum Received {
     /// The relay accepted the login; the frame goes on to the messenger too (it resends the
     /// outbox on it).
     LoggedIn(RelayFrame),
+    /// The relay refused the handshake (an error before login): close the socket and call
+    /// [`Connection::closed`]; the frame says why.
+    Refused(RelayFrame),
     /// A frame for the messenger.
     Pass(RelayFrame),
     /// Nothing more to do (a pong).
@@ -79,13 +82,12 @@ impl Connection {
         self.link
     }
 
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
-    /// The driver is opening a socket.
-    pub fn connecting(&mut self) {
+    /// The driver is opening a socket (the clock starts for staleness: an opening that hangs
+    /// is given up like a silent connection).
+    pub fn connecting(&mut self, now_ms: u64) {
         self.link = Link::Connecting;
+        self.last_heard_ms = now_ms;
+        self.last_ping_ms = now_ms;
     }
 
     /// The socket is open: the first frame to send.
@@ -115,7 +117,11 @@ impl Connection {
                 self.attempt = 0;
                 Received::LoggedIn(frame)
             }
-            RelayFrame::Pong { .. } => Received::Done,
+            // Not asked for: it must not start the messenger's login work.
+            RelayFrame::Authenticated { .. } | RelayFrame::Pong { .. } => Received::Done,
+            RelayFrame::Error { id: None, .. } if matches!(self.link, Link::Connecting | Link::LoggingIn) => {
+                Received::Refused(frame)
+            }
             other => Received::Pass(other),
         }
     }
@@ -128,7 +134,10 @@ impl Connection {
         if now_ms.saturating_sub(self.last_heard_ms) > STALE_MS {
             return Tick::Stale;
         }
-        if now_ms.saturating_sub(self.last_ping_ms.max(self.last_heard_ms)) >= PING_EVERY_MS {
+        // Only a logged-in link is pinged: a handshake that stalls is not kept alive by pongs.
+        if self.link == Link::Online
+            && now_ms.saturating_sub(self.last_ping_ms.max(self.last_heard_ms)) >= PING_EVERY_MS
+        {
             self.last_ping_ms = now_ms;
             return Tick::Ping(ClientFrame::Ping { nonce: now_ms });
         }
@@ -170,7 +179,7 @@ mod tests {
     #[test]
     fn hello_then_signed_login_then_online() {
         let mut c = Connection::new("http://r", "t/1");
-        c.connecting();
+        c.connecting(0);
         assert_eq!(c.opened(0), ClientFrame::Hello { client: "t/1".into() });
         assert_eq!(c.received(welcome(7), 1, signed), Received::Reply(signed("http://r", &[7; 32])));
         assert_eq!(c.link(), Link::LoggingIn);
@@ -180,7 +189,7 @@ mod tests {
         // A second challenge is not signed again; it goes to the caller as any frame.
         assert_eq!(c.received(welcome(8), 3, signed), Received::Pass(welcome(8)));
         let refused = RelayFrame::Error { code: ErrorCode::RateLimited, message: "m".into(), id: None };
-        assert_eq!(c.received(refused.clone(), 4, signed), Received::Pass(refused));
+        assert_eq!(c.received(refused.clone(), 4, signed), Received::Pass(refused), "after login: a notice");
         assert_eq!(c.received(RelayFrame::Pong { nonce: 1 }, 5, signed), Received::Done);
     }
 
@@ -189,8 +198,31 @@ mod tests {
         let mut c = Connection::new("http://r", "t");
         c.opened(0);
         let authed = RelayFrame::Authenticated { address: Address([1; 32]), queued: 0 };
-        assert_eq!(c.received(authed.clone(), 1, signed), Received::Pass(authed));
+        assert_eq!(c.received(authed, 1, signed), Received::Done, "not passed on to the messenger");
         assert_eq!(c.link(), Link::Connecting);
+    }
+
+    #[test]
+    fn an_error_during_the_handshake_refuses_it() {
+        let mut c = Connection::new("http://r", "t");
+        c.opened(0);
+        c.received(welcome(1), 1, signed);
+        let refused = RelayFrame::Error { code: ErrorCode::RateLimited, message: "m".into(), id: None };
+        assert_eq!(c.received(refused.clone(), 2, signed), Received::Refused(refused));
+    }
+
+    #[test]
+    fn an_opening_socket_is_not_stale_and_a_stalled_handshake_is_not_kept_alive() {
+        let mut c = Connection::new("http://r", "t");
+        c.closed(0.5);
+        // Long after the last frame of an earlier connection, a new one starts its own clock.
+        c.connecting(10 * STALE_MS);
+        assert_eq!(c.tick(10 * STALE_MS + 5_000), Tick::Nothing);
+        c.opened(10 * STALE_MS + 100);
+        c.received(welcome(1), 10 * STALE_MS + 200, signed);
+        // Logging in: never pinged, so silence ends it.
+        assert_eq!(c.tick(10 * STALE_MS + 200 + PING_EVERY_MS), Tick::Nothing);
+        assert_eq!(c.tick(10 * STALE_MS + 201 + STALE_MS), Tick::Stale);
     }
 
     #[test]
@@ -198,6 +230,8 @@ mod tests {
         let mut c = Connection::new("http://r", "t");
         assert_eq!(c.tick(1_000_000), Tick::Nothing, "offline: nothing to ping");
         c.opened(0);
+        c.received(welcome(1), 0, signed);
+        c.received(RelayFrame::Authenticated { address: Address([1; 32]), queued: 0 }, 0, signed);
         assert_eq!(c.tick(PING_EVERY_MS - 1), Tick::Nothing);
         assert_eq!(c.tick(PING_EVERY_MS), Tick::Ping(ClientFrame::Ping { nonce: PING_EVERY_MS }));
         assert_eq!(c.tick(PING_EVERY_MS + 1), Tick::Nothing, "one ping per interval");

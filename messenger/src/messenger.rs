@@ -87,7 +87,13 @@ impl Messenger {
             (Contacts::default(), History::default(), Outbox::default());
         let mut next_seq = 1;
         for (name, bytes) in records {
-            let Some(key) = RecordKey::parse(&name) else { continue };
+            let Some(key) = RecordKey::parse(&name) else {
+                // A newer version's kind of record is left alone; a damaged name of ours is not.
+                if RecordKey::is_our_kind(&name) {
+                    return Err(MessengerError::Damaged(name));
+                }
+                continue;
+            };
             match &key {
                 RecordKey::Engine(k) => engine.push((k.clone(), bytes)),
                 RecordKey::Profile => profile = Some(decode::<Profile>(&key, &bytes)?),

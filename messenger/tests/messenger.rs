@@ -211,6 +211,18 @@ fn redelivery_is_shown_once_and_outbox_resends_after_reconnect() {
     assert_eq!(bo.m.messages(&ConversationId::Direct(ada.m.address())).len(), 1);
 }
 
+/// A damaged record name of a kind we write stops the restore (a lost session must not go
+/// unnoticed); a kind a newer version writes is left alone.
+#[test]
+fn restore_refuses_damaged_names_and_skips_unknown_kinds() {
+    let ada = Person::new("Ada");
+    let mut records: Vec<(String, Vec<u8>)> = ada.store.clone().into_iter().collect();
+    records.push(("later/1".into(), vec![9]));
+    assert!(Messenger::restore(records.clone()).is_ok());
+    records.push(("session/zz".into(), vec![1]));
+    assert!(matches!(Messenger::restore(records), Err(MessengerError::Damaged(n)) if n == "session/zz"));
+}
+
 #[test]
 fn bad_invites_are_refused_in_plain_words() {
     let (mut ada, bo) = (Person::new("Ada"), Person::new("Bo"));
