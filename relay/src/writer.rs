@@ -286,17 +286,14 @@ impl Writer {
         let q = &mut *q;
         let stranger = view.token_hash.is_none() || token_hash != view.token_hash;
         // What the snapshot holds leaves `pending`.
-        let mut in_flight = InFlight::default();
+        let (mut in_flight, mut queued) = (InFlight::default(), false);
         if let Some(pending) = q.pending.get_mut(&to) {
             pending.settle(view.next_seq.saturating_sub(1));
             q.pruned_below = q.pruned_below.max(view.next_seq);
-            if pending.ids.contains(&id) {
-                send(&q.tx, Job { op: None, done, admitted: None });
-                return Admission::Duplicate;
-            }
+            queued = pending.ids.contains(&id);
             in_flight = pending.from(view.next_seq);
         }
-        if view.duplicate {
+        if view.duplicate || queued {
             send(&q.tx, Job { op: None, done, admitted: None });
             return Admission::Duplicate;
         }
