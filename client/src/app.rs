@@ -1,25 +1,26 @@
 //! The root component: the life cycle of a session (lead the tab, open the store, unlock, log
 //! in, stay connected) and every user action. The screens themselves are in `screens.rs`.
 //!
-//! Every change goes through [`App::apply`]: the messenger's writes are sealed with the vault
-//! and committed in one IndexedDB transaction, and the frames go to the relay only once that
-//! transaction is durable.
+//! The messenger runs in its driver (`sotto_messenger::Driver`) over the sealed IndexedDB
+//! store; every step it returns goes through [`App::run`]: frames to send at once, a commit
+//! whose frames go to the relay once it is durable, events for the person.
 
 use crate::attention;
 use crate::backup::{self, VAULT_RECORD};
 use crate::route::Route;
 use crate::socket::{NetEvent, Socket};
-use crate::store::Store;
+use crate::store::{DB_NAME, Idb, Sealed};
 use crate::tabs::{self, Leadership};
 use gloo::events::EventListener;
 use gloo::timers::callback::{Interval, Timeout};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
+use sotto_messenger::store::Saving;
 use sotto_messenger::{
-    Connection, ConversationId, Effects, Event, InvitePreview, Link, Messenger, MessengerError, Received,
-    Tick,
+    Connection, ConversationId, Driver, Effects, Event, InvitePreview, Link, Messenger, MessengerError, Page,
+    Step, StoreError,
 };
-use sotto_shared::{Address, ClientFrame, RelayFrame};
+use sotto_shared::{Address, ClientFrame};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -33,8 +34,6 @@ const TICK_MS: u32 = 5_000;
 const CLIENT: &str = concat!("sotto-web/", env!("CARGO_PKG_VERSION"));
 /// Receipts wait this long, so a burst of deliveries is answered with one receipt per contact.
 const RECEIPT_DELAY_MS: u32 = 30;
-/// Messages rendered when a chat opens, and added by each "show earlier".
-const HISTORY_WINDOW: usize = 200;
 
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
@@ -72,8 +71,8 @@ pub enum Phase {
 pub enum Msg {
     Leader(Leadership),
     UseHere,
-    Opened(Result<(Store, Option<VaultHeader>), String>),
-    Loaded(Rc<Vault>, Result<Vec<(String, Vec<u8>)>, String>),
+    Opened(Result<(Idb, Option<VaultHeader>), String>),
+    Loaded(Rc<Vault>, Result<Box<Driver<Sealed>>, MessengerError>),
     Create {
         name: String,
         passphrase: Option<String>,
@@ -99,8 +98,9 @@ pub enum Msg {
     Toast(Option<String>),
     /// A slow background step finished, with something to tell.
     Done(Option<String>),
-    /// Renders older messages of the open chat.
+    /// Reads older messages of the open chat.
     ShowEarlier,
+    Page(Result<Page, StoreError>),
     /// Sends the receipts owed for what arrived.
     FlushReceipts,
     /// Runs a slow step (Argon2id) after the "working" state is painted.
@@ -110,19 +110,17 @@ pub enum Msg {
 pub struct App {
     pub phase: Phase,
     pub route: Route,
-    pub connection: Connection,
-    pub messenger: Option<Messenger>,
+    /// The messenger, its relay connection and its store, once unlocked.
+    pub driver: Option<Driver<Sealed>>,
     pub toast: Option<String>,
     pub invite_link: Option<String>,
     /// A slow operation is running (shown as "working…").
     pub busy: bool,
     pub form_error: Option<String>,
     pub has_passphrase: bool,
-    /// How many of the open chat's newest messages are rendered.
-    pub history_window: usize,
     /// Unsent text per chat (in memory only).
     pub drafts: Rc<RefCell<HashMap<ConversationId, String>>>,
-    store: Option<Store>,
+    idb: Option<Idb>,
     /// The vault header while the unlock screen shows.
     locked: Option<VaultHeader>,
     vault: Option<Rc<Vault>>,
@@ -160,16 +158,14 @@ impl Component for App {
         App {
             phase: Phase::Starting,
             route: current_route(),
-            connection: Connection::new(&origin(), CLIENT),
-            messenger: None,
+            driver: None,
             toast: None,
             invite_link: None,
             busy: false,
             form_error: None,
             has_passphrase: false,
-            history_window: HISTORY_WINDOW,
             drafts: Rc::default(),
-            store: None,
+            idb: None,
             locked: None,
             vault: None,
             socket: None,
@@ -187,9 +183,9 @@ impl Component for App {
                 let link = ctx.link().clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     let opened = async {
-                        let store = Store::open().await?;
-                        let header = store.get(VAULT_RECORD).await?;
-                        Ok::<_, crate::store::StoreError>((store, header))
+                        let idb = Idb::open(DB_NAME).await?;
+                        let header = idb.get(VAULT_RECORD).await?;
+                        Ok::<_, StoreError>((idb, header))
                     }
                     .await;
                     link.send_message(Msg::Opened(match opened {
@@ -208,8 +204,8 @@ impl Component for App {
                 tabs::request(true, ctx.link().callback(Msg::Leader));
             }
             Msg::Opened(Err(e)) => self.phase = Phase::Fatal(e),
-            Msg::Opened(Ok((store, header))) => {
-                self.store = Some(store);
+            Msg::Opened(Ok((idb, header))) => {
+                self.idb = Some(idb);
                 match header {
                     None => self.phase = Phase::Welcome,
                     Some(h) if h.needs_passphrase() => {
@@ -223,57 +219,71 @@ impl Component for App {
                     },
                 }
             }
-            Msg::Loaded(vault, records) => {
+            Msg::Loaded(vault, loaded) => {
                 self.busy = false;
-                let restored = records.and_then(|records| restore_sealed(&vault, &records));
-                match restored {
-                    Ok(m) => {
+                match loaded {
+                    Ok(driver) => {
                         self.vault = Some(vault);
                         self.locked = None;
-                        self.start(ctx, m);
+                        self.start(ctx, *driver);
                     }
-                    Err(e) => self.phase = Phase::Fatal(e),
+                    Err(e) => self.phase = Phase::Fatal(e.to_string()),
                 }
             }
             Msg::Unlock(passphrase) => return self.later(ctx, Msg::Unlock(passphrase)),
             Msg::Create { name, passphrase } => return self.later(ctx, Msg::Create { name, passphrase }),
             Msg::Later(inner) => self.slow(ctx, *inner),
-            Msg::ShowEarlier => self.history_window += HISTORY_WINDOW,
+            Msg::ShowEarlier => {
+                if let (Route::Chat(c), Some(d)) = (&self.route, &self.driver)
+                    && let Some(reading) = d.earlier(*c)
+                {
+                    let link = ctx.link().clone();
+                    wasm_bindgen_futures::spawn_local(
+                        async move { link.send_message(Msg::Page(reading.await)) },
+                    );
+                }
+                return false;
+            }
+            Msg::Page(page) => {
+                let added = match (page, &mut self.driver) {
+                    (Ok(page), Some(d)) => d.add_page(page),
+                    (Err(e), _) => Err(e.into()),
+                    (_, None) => Ok(()),
+                };
+                if let Err(e) = added {
+                    self.toast = Some(e.to_string());
+                }
+            }
             Msg::FlushReceipts => {
                 self.receipt_timer = None;
-                if let Some(fx) = self.with(|m| m.flush_receipts(now_ms(), &mut OsEntropy)) {
-                    self.apply(ctx, fx);
+                if let Some(step) = self.driver.as_mut().map(|d| d.flush_receipts(now_ms(), &mut OsEntropy)) {
+                    self.run(ctx, step);
                 }
                 return false;
             }
             Msg::Route(route) => {
                 self.route = route;
-                self.history_window = HISTORY_WINDOW;
                 self.invite_link = None;
                 self.form_error = None;
                 self.read_current(ctx);
             }
             Msg::Net(event) => self.on_net(ctx, event),
             Msg::Reconnect => {
-                if self.phase == Phase::Ready && self.connection.link() == Link::Offline {
+                if self.phase == Phase::Ready
+                    && self.driver.as_ref().is_some_and(|d| d.link() == Link::Offline)
+                {
                     self.connect(ctx);
                 }
             }
-            Msg::Tick => match self.connection.tick(now_ms()) {
-                Tick::Ping(ping) => {
-                    if let Some(s) = &self.socket {
-                        s.send(&ping);
-                    }
+            Msg::Tick => {
+                if let Some(step) = self.driver.as_mut().map(|d| d.tick(now_ms())) {
+                    self.run(ctx, step);
                 }
-                Tick::Stale => self.disconnected(ctx),
-                Tick::Nothing => {}
-            },
+            }
             Msg::Committed(frames) => {
-                if self.connection.link() == Link::Online
-                    && let Some(s) = &self.socket
-                {
-                    for f in &frames {
-                        s.send(f);
+                if let (Some(d), Some(s)) = (&self.driver, &self.socket) {
+                    for f in d.sendable(frames) {
+                        s.send(&f);
                     }
                 }
                 return false;
@@ -283,35 +293,32 @@ impl Component for App {
                 self.stop(Phase::Fatal(format!("Saving failed, so Sotto stopped to protect your data: {e}")));
             }
             Msg::SendText(to, text) => {
-                let result = self.with(|m| m.send_text(&to, &text, now_ms(), &mut OsEntropy));
-                self.apply_result(ctx, result);
+                self.act(ctx, |m| m.send_text(&to, &text, now_ms(), &mut OsEntropy));
             }
             Msg::MakeInvite => {
-                let result = self.with(|m| m.create_invite(&origin(), now_ms(), &mut OsEntropy));
-                if let Some(Ok((link, fx))) = result {
-                    self.invite_link = Some(link);
-                    self.apply(ctx, fx);
+                let mut link = None;
+                self.act(ctx, |m| {
+                    let (l, fx) = m.create_invite(&origin(), now_ms(), &mut OsEntropy)?;
+                    link = Some(l);
+                    Ok(fx)
+                });
+                if link.is_some() {
+                    self.invite_link = link;
                 }
             }
             Msg::Accept(preview) => {
-                let result = self.with(|m| m.accept_invite(&preview, now_ms(), &mut OsEntropy));
-                if matches!(result, Some(Ok(_))) {
+                if self.act(ctx, |m| m.accept_invite(&preview, now_ms(), &mut OsEntropy)) {
                     navigate(&Route::Chat(ConversationId::Direct(preview.address)));
                 }
-                self.apply_result(ctx, result);
             }
             Msg::SetVerified(who, verified) => {
-                if let Some(fx) = self.with(|m| m.set_verified(&who, verified)) {
-                    self.apply(ctx, fx);
-                }
+                self.act(ctx, |m| Ok(m.set_verified(&who, verified)));
             }
             Msg::SetNotifications(on, previews) => {
-                if let Some(fx) = self.with(|m| m.set_notifications(on, previews)) {
-                    self.apply(ctx, fx);
-                }
+                self.act(ctx, |m| Ok(m.set_notifications(on, previews)));
             }
             Msg::AskNotifications => {
-                let previews = self.messenger.as_ref().is_some_and(|m| m.profile().previews);
+                let previews = self.messenger().is_some_and(|m| m.profile().previews);
                 attention::ask_permission(ctx.link().callback(move |granted: bool| {
                     if granted {
                         Msg::SetNotifications(true, previews)
@@ -355,10 +362,10 @@ impl Component for App {
     }
 
     fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
-        attention::set_title(self.messenger.as_ref().map_or(0, Messenger::unread_total));
+        attention::set_title(self.messenger().map_or(0, Messenger::unread_total));
         // Follow the newest message when a chat opens or grows, not on every repaint (a status
         // change must not pull someone reading older messages back down).
-        if let (Route::Chat(who), Some(m)) = (&self.route, &self.messenger) {
+        if let (Route::Chat(who), Some(m)) = (&self.route, self.messenger()) {
             let shown = (*who, m.messages(who).len());
             if self.scrolled_for.map(|(a, _)| a) != Some(*who) {
                 // A chat just opened (its composer is new): put its draft back.
@@ -378,23 +385,36 @@ impl Component for App {
     }
 }
 
-/// Opens sealed records (all but the vault header) and rebuilds the messenger from them.
-fn restore_sealed(vault: &Vault, records: &[(String, Vec<u8>)]) -> Result<Messenger, String> {
-    let mut open = Vec::with_capacity(records.len());
-    for (name, sealed) in records.iter().filter(|(n, _)| n != VAULT_RECORD) {
-        let plain = vault.open(name, sealed).map_err(|e| format!("{name}: {e}"))?;
-        open.push((name.clone(), plain.to_vec()));
-    }
-    Messenger::restore(open).map_err(|e| e.to_string())
-}
-
 fn current_route() -> Route {
     Route::parse(&location().and_then(|l| l.hash().ok()).unwrap_or_default())
 }
 
 impl App {
-    fn with<T>(&mut self, f: impl FnOnce(&mut Messenger) -> T) -> Option<T> {
-        self.messenger.as_mut().map(f)
+    pub fn messenger(&self) -> Option<&Messenger> {
+        self.driver.as_ref().map(|d| &d.messenger)
+    }
+
+    fn connection() -> Connection {
+        Connection::new(&origin(), CLIENT)
+    }
+
+    /// Runs an action on the messenger; false (with the error shown) if it was refused.
+    fn act(
+        &mut self,
+        ctx: &Context<Self>,
+        action: impl FnOnce(&mut Messenger) -> Result<Effects, MessengerError>,
+    ) -> bool {
+        match self.driver.as_mut().map(|d| d.act(action)) {
+            Some(Ok(step)) => {
+                self.run(ctx, step);
+                true
+            }
+            Some(Err(e)) => {
+                self.toast = Some(e.to_string());
+                false
+            }
+            None => false,
+        }
     }
 
     /// Shows "working…", then runs `msg`'s slow part once that is painted.
@@ -421,36 +441,38 @@ impl App {
                 }
             }
             Msg::Create { name, passphrase } => {
+                let Some(idb) = self.idb.clone() else { return };
                 let created = (|| {
-                    let vault = Vault::create(&mut OsEntropy).map_err(|e| e.to_string())?;
+                    let vault = Rc::new(Vault::create(&mut OsEntropy).map_err(|e| e.to_string())?);
                     let header = vault
                         .header(passphrase.as_deref(), params, &mut OsEntropy)
                         .map_err(|e| e.to_string())?;
-                    let (m, fx) =
-                        Messenger::create(&name, now_ms(), &mut OsEntropy).map_err(|e| e.to_string())?;
-                    Ok::<_, String>((vault, header, m, fx))
+                    // The header first: its transaction is ordered before the driver's.
+                    let saving = idb.commit(vec![(VAULT_RECORD.into(), Some(header.to_bytes()))], false);
+                    self.await_commit(ctx, saving);
+                    let store = Sealed { idb, vault: vault.clone() };
+                    let (driver, step) =
+                        Driver::create(store, App::connection(), &name, now_ms(), &mut OsEntropy)
+                            .map_err(|e| e.to_string())?;
+                    Ok::<_, String>((vault, driver, step))
                 })();
                 match created {
                     Err(e) => self.form_error = Some(e),
-                    Ok((vault, header, m, fx)) => {
+                    Ok((vault, driver, step)) => {
                         self.has_passphrase = passphrase.is_some();
-                        self.vault = Some(Rc::new(vault));
-                        self.commit(ctx, vec![(VAULT_RECORD.into(), Some(header.to_bytes()))], fx, false);
-                        self.start(ctx, m);
+                        self.vault = Some(vault);
+                        self.start(ctx, driver);
+                        self.run(ctx, step);
                     }
                 }
             }
             Msg::SetPassphrase(p) => {
-                let Some(vault) = &self.vault else { return };
+                let (Some(vault), Some(idb)) = (&self.vault, &self.idb) else { return };
                 match vault.header(p.as_deref(), params, &mut OsEntropy) {
                     Ok(h) => {
                         self.has_passphrase = p.is_some();
-                        self.commit(
-                            ctx,
-                            vec![(VAULT_RECORD.into(), Some(h.to_bytes()))],
-                            Effects::default(),
-                            false,
-                        );
+                        let saving = idb.commit(vec![(VAULT_RECORD.into(), Some(h.to_bytes()))], false);
+                        self.await_commit(ctx, saving);
                         self.toast = Some(if p.is_some() {
                             "Passphrase set: it will be asked for when Sotto opens.".into()
                         } else {
@@ -461,11 +483,11 @@ impl App {
                 }
             }
             Msg::Export(passphrase) => {
-                let (Some(vault), Some(store)) = (self.vault.clone(), self.store.clone()) else { return };
+                let (Some(vault), Some(idb)) = (self.vault.clone(), self.idb.clone()) else { return };
                 self.busy = true;
                 let link = ctx.link().clone();
                 wasm_bindgen_futures::spawn_local(async move {
-                    let result = match store.load_all().await {
+                    let result = match idb.load_all().await {
                         Ok(records) => backup::export(&vault, records, &passphrase, params, &mut OsEntropy)
                             .map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
@@ -485,33 +507,39 @@ impl App {
 
     fn install_backup(&mut self, ctx: &Context<Self>, restored: backup::Restored) {
         let backup::Restored { vault, header, records } = restored;
-        let m = match restore_sealed(&vault, &records) {
-            Ok(m) => m,
-            Err(e) => return self.form_error = Some(format!("The backup is damaged: {e}")),
-        };
+        // Every record must open before anything here is replaced.
+        if let Some((name, e)) =
+            records.iter().find_map(|(n, sealed)| vault.open(n, sealed).err().map(|e| (n, e)))
+        {
+            return self.form_error = Some(format!("The backup is damaged: {name}: {e}"));
+        }
+        let Some(idb) = self.idb.clone() else { return };
         self.stop_connection();
+        self.driver = None;
         let mut raw: Vec<(String, Option<Vec<u8>>)> = vec![(VAULT_RECORD.into(), Some(header.to_bytes()))];
         raw.extend(records.into_iter().map(|(n, v)| (n, Some(v))));
-        self.vault = Some(Rc::new(vault));
+        let saving = idb.commit(raw, true);
+        self.await_commit(ctx, saving);
         self.has_passphrase = true;
-        self.commit(ctx, raw, Effects::default(), true);
         self.toast = Some("Backup restored. Stop using Sotto where the backup came from.".into());
         navigate(&Route::Chats);
-        self.start(ctx, m);
+        // Reads are ordered after the commit above, so they see the restored records.
+        self.load(ctx, vault);
     }
 
     fn load(&mut self, ctx: &Context<Self>, vault: Vault) {
-        let Some(store) = self.store.clone() else { return };
+        let Some(idb) = self.idb.clone() else { return };
         let link = ctx.link().clone();
         let vault = Rc::new(vault);
         wasm_bindgen_futures::spawn_local(async move {
-            let records = store.load_all().await.map_err(|e| e.to_string());
-            link.send_message(Msg::Loaded(vault, records));
+            let store = Sealed { idb, vault: vault.clone() };
+            let loaded = Driver::load(store, App::connection()).await.map(Box::new);
+            link.send_message(Msg::Loaded(vault, loaded));
         });
     }
 
-    fn start(&mut self, ctx: &Context<Self>, m: Messenger) {
-        self.messenger = Some(m);
+    fn start(&mut self, ctx: &Context<Self>, driver: Driver<Sealed>) {
+        self.driver = Some(driver);
         self.phase = Phase::Ready;
         let link = ctx.link().clone();
         self._ping = Some(Interval::new(TICK_MS, move || link.send_message(Msg::Tick)));
@@ -523,14 +551,16 @@ impl App {
         self.socket = None;
         self.retry = None;
         self._ping = None;
-        self.connection.stopped();
+        if let Some(d) = &mut self.driver {
+            d.stopped();
+        }
     }
 
     fn stop(&mut self, phase: Phase) {
         self.stop_connection();
-        self.messenger = None;
+        self.driver = None;
         self.vault = None;
-        self.store = None;
+        self.idb = None;
         self.phase = phase;
     }
 
@@ -540,7 +570,9 @@ impl App {
         match Socket::connect(&url, ctx.link().callback(Msg::Net)) {
             Ok(s) => {
                 self.socket = Some(s);
-                self.connection.connecting(now_ms());
+                if let Some(d) = &mut self.driver {
+                    d.connecting(now_ms());
+                }
             }
             Err(_) => self.disconnected(ctx),
         }
@@ -548,19 +580,20 @@ impl App {
 
     fn disconnected(&mut self, ctx: &Context<Self>) {
         self.socket = None;
+        let Some(d) = &mut self.driver else { return };
         if self.phase != Phase::Ready {
-            self.connection.stopped();
-            return;
+            return d.stopped();
         }
-        let delay = self.connection.closed(js_sys::Math::random());
+        let delay = d.closed(js_sys::Math::random());
         let link = ctx.link().clone();
         self.retry = Some(Timeout::new(delay as u32, move || link.send_message(Msg::Reconnect)));
     }
 
     fn on_net(&mut self, ctx: &Context<Self>, event: NetEvent) {
+        let Some(d) = &mut self.driver else { return };
         match event {
             NetEvent::Open => {
-                let hello = self.connection.opened(now_ms());
+                let hello = d.opened(now_ms());
                 if let Some(s) = &self.socket {
                     s.send(&hello);
                 }
@@ -570,34 +603,10 @@ impl App {
                 self.toast = Some(format!("The relay sent something this app cannot read: {e}"))
             }
             NetEvent::Frame(frame) => {
-                let Some(m) = &self.messenger else { return };
-                let frame = match self.connection.received(frame, now_ms(), |o, c| m.authenticate(o, c)) {
-                    Received::Reply(login) => {
-                        if let Some(s) = &self.socket {
-                            s.send(&login);
-                        }
-                        return;
-                    }
-                    Received::Done => return,
-                    Received::Refused(RelayFrame::Error { code, message, .. }) => {
-                        self.toast =
-                            Some(format!("The relay refused the login ({}): {message}", code.as_str()));
-                        return self.disconnected(ctx);
-                    }
-                    Received::Refused(_) => return self.disconnected(ctx),
-                    Received::Pass(RelayFrame::Error { code, message, id: None }) => {
-                        self.toast =
-                            Some(format!("The relay refused a request ({}): {message}", code.as_str()));
-                        return;
-                    }
-                    Received::LoggedIn(frame) | Received::Pass(frame) => frame,
-                };
-                if let Some(fx) = self.with(|m| m.on_frame(frame, now_ms(), &mut OsEntropy)) {
-                    self.apply(ctx, fx);
-                }
-                if self.receipt_timer.is_none()
-                    && self.messenger.as_ref().is_some_and(Messenger::receipts_due)
-                {
+                let step = d.received(frame, now_ms(), &mut OsEntropy);
+                let receipts_due = d.receipts_due();
+                self.run(ctx, step);
+                if self.receipt_timer.is_none() && receipts_due {
                     let link = ctx.link().clone();
                     self.receipt_timer =
                         Some(Timeout::new(RECEIPT_DELAY_MS, move || link.send_message(Msg::FlushReceipts)));
@@ -617,33 +626,35 @@ impl App {
     /// Tells the messenger what is being looked at, and marks it read.
     fn read_current(&mut self, ctx: &Context<Self>) {
         let reading = self.reading();
-        if let Some(fx) = self.with(|m| {
+        self.act(ctx, |m| {
             m.set_reading(reading);
-            reading.map(|who| m.mark_read(&who, now_ms(), &mut OsEntropy))
-        }) && let Some(fx) = fx
-        {
-            self.apply(ctx, fx);
-        }
+            Ok(reading.map(|who| m.mark_read(&who, now_ms(), &mut OsEntropy)).unwrap_or_default())
+        });
     }
 
-    fn apply_result(&mut self, ctx: &Context<Self>, result: Option<Result<Effects, MessengerError>>) {
-        match result {
-            Some(Ok(fx)) => self.apply(ctx, fx),
-            Some(Err(e)) => self.toast = Some(e.to_string()),
-            None => {}
+    /// Does what a step of the driver asks: its immediate frames, its commit (whose frames go
+    /// once it is durable), closing the socket; shows its events.
+    fn run(&mut self, ctx: &Context<Self>, step: Step) {
+        let Step { send, commit, events, close } = step;
+        if let Some(s) = &self.socket {
+            for f in &send {
+                s.send(f);
+            }
         }
-    }
-
-    /// Commits the effects' writes, then sends their frames; shows their events.
-    pub fn apply(&mut self, ctx: &Context<Self>, fx: Effects) {
-        let mut fx = fx;
-        let events = std::mem::take(&mut fx.events);
-        self.commit(ctx, Vec::new(), fx, false);
+        if let Some(commit) = commit {
+            let link = ctx.link().clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                link.send_message(match commit.durable().await {
+                    Ok(frames) => Msg::Committed(frames),
+                    Err(e) => Msg::StoreFailed(e.to_string()),
+                })
+            });
+        }
         for event in events {
             match event {
                 Event::Message { conversation, name, text } => {
                     // Only a hidden tab notifies: a visible one shows the message itself.
-                    if let Some(p) = self.messenger.as_ref().map(Messenger::profile)
+                    if let Some(p) = self.messenger().map(Messenger::profile)
                         && p.notifications
                         && attention::page_hidden()
                     {
@@ -655,34 +666,20 @@ impl App {
                     }
                 }
                 Event::ContactAdded(_) => {}
-                Event::Problem(p) => self.toast = Some(p),
+                Event::Problem(p) => self.toast = Some(p.to_string()),
             }
+        }
+        if close {
+            self.disconnected(ctx);
         }
     }
 
-    /// One transaction: `raw` records as given, the effects' records sealed; then the frames.
-    fn commit(&mut self, ctx: &Context<Self>, raw: Vec<(String, Option<Vec<u8>>)>, fx: Effects, clear: bool) {
-        let (Some(store), Some(vault)) = (&self.store, &self.vault) else { return };
-        let mut writes = raw;
-        for (key, value) in fx.writes {
-            // The record's name is the storage key and the vault's associated data.
-            let name = key.to_string();
-            let sealed = match value {
-                Some(v) => match vault.seal(&name, &v, &mut OsEntropy) {
-                    Ok(s) => Some(s),
-                    Err(e) => return ctx.link().send_message(Msg::StoreFailed(e.to_string())),
-                },
-                None => None,
-            };
-            writes.push((name, sealed));
-        }
-        let done = store.commit(writes, clear);
-        let frames = fx.frames;
+    /// Watches a raw commit (the vault header, a restored backup) for failure.
+    fn await_commit(&self, ctx: &Context<Self>, saving: Saving) {
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
-            match done.await {
-                Ok(()) => link.send_message(Msg::Committed(frames)),
-                Err(e) => link.send_message(Msg::StoreFailed(e.to_string())),
+            if let Err(e) = saving.await {
+                link.send_message(Msg::StoreFailed(e.to_string()));
             }
         });
     }

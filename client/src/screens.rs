@@ -41,7 +41,7 @@ pub fn view(app: &App, ctx: &Context<App>) -> Html {
         },
         Phase::Welcome => welcome(app, ctx),
         Phase::Locked => locked(app, ctx),
-        Phase::Ready => match &app.messenger {
+        Phase::Ready => match app.messenger() {
             Some(m) => ready(app, ctx, m),
             None => html! {},
         },
@@ -232,7 +232,7 @@ fn timeline(messages: &[ChatMessage]) -> Html {
 }
 
 fn status_line(app: &App, ctx: &Context<App>, m: &Messenger) -> Html {
-    let link = app.connection.link();
+    let link = app.driver.as_ref().map_or(Link::Offline, |d| d.link());
     let (class, text) = match link {
         Link::Online => ("online", "Online"),
         Link::Connecting | Link::LoggingIn => ("connecting", "Connecting…"),
@@ -427,10 +427,9 @@ fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, to: ConversationId
             let _ = area.focus();
         }
     });
-    let all = m.messages(&to);
-    // Long histories render their newest part; older messages come on request.
-    let messages = &all[all.len().saturating_sub(app.history_window)..];
-    let hidden = all.len() - messages.len();
+    // Long histories load their newest page; older messages come on request.
+    let messages = m.messages(&to);
+    let earlier = m.earlier(&to).is_some();
     html! {
         <section key={c.address.to_hex()} class="conversation" aria-labelledby="chat-title">
             <header class="pane-head">
@@ -444,14 +443,14 @@ fn conversation(app: &App, ctx: &Context<App>, m: &Messenger, to: ConversationId
             </header>
             { key_banner(m, c) }
             <ol class="messages" aria-label={format!("Messages with {}", c.name)} aria-live="polite" tabindex="0">
-                if hidden > 0 {
+                if earlier {
                     <li class="earlier">
                         <button class="secondary" onclick={ctx.link().callback(|_| Msg::ShowEarlier)}>
-                            { format!("Show earlier messages ({hidden})") }
+                            { "Show earlier messages" }
                         </button>
                     </li>
                 }
-                if messages.is_empty() {
+                if messages.is_empty() && !earlier {
                     <li class="empty">{ format!("This is the start of your encrypted chat with {}.", c.name) }</li>
                 }
                 { timeline(messages) }

@@ -1,27 +1,30 @@
-//! IndexedDB: one object store of named, sealed records (see `messenger` for the names).
+//! IndexedDB: one object store of named records. [`Idb`] holds them as given (the vault header
+//! and backups are written raw); [`Sealed`] is the messenger's [`RecordStore`] over it, sealing
+//! each record with the vault under its name.
 //!
-//! A commit is one `readwrite` transaction. IndexedDB runs overlapping `readwrite`
-//! transactions in the order they were created and fires `complete` only once the data is
-//! durable, so the app can create transactions synchronously, in order, and send the frames of
-//! each one when its `complete` fires.
+//! A commit is one `readwrite` transaction. IndexedDB runs overlapping transactions in the
+//! order they were created and fires `complete` only once the data is durable, so the app
+//! creates transactions synchronously, in order, and sends the frames of each one when its
+//! `complete` fires.
 
-use js_sys::{Array, Promise, Uint8Array};
-use thiserror::Error;
+use js_sys::{Array, Function, Promise, Uint8Array};
+use sotto_engine::random::OsEntropy;
+use sotto_engine::vault::Vault;
+use sotto_messenger::store::Saving;
+use sotto_messenger::{Order, RecordKey, RecordRange, RecordStore, RecordWrites, StoreError};
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
+use web_sys::{
+    IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbKeyRange, IdbObjectStore, IdbRequest,
+    IdbTransaction, IdbTransactionMode,
+};
 
-const DB_NAME: &str = "sotto";
+/// The app's database.
+pub const DB_NAME: &str = "sotto";
 const STORE: &str = "records";
-
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum StoreError {
-    #[error("this browser does not let Sotto store data (private mode or storage disabled)")]
-    Unavailable,
-    #[error("the browser could not save data: {0}")]
-    Failed(String),
-}
 
 fn failed(e: JsValue) -> StoreError {
     let text = e
@@ -50,6 +53,47 @@ async fn request(req: IdbRequest) -> Result<JsValue, StoreError> {
     JsFuture::from(promise).await.map_err(failed)
 }
 
+/// Named records, as read.
+type Named = Vec<(String, Vec<u8>)>;
+
+/// Walks a cursor request, collecting at most `limit` records.
+async fn walk(req: IdbRequest, limit: usize) -> Result<Named, StoreError> {
+    let settle: Rc<RefCell<Option<(Function, Function)>>> = Rc::default();
+    let promise = Promise::new(&mut |resolve, reject| *settle.borrow_mut() = Some((resolve, reject)));
+    let found: Rc<RefCell<Named>> = Rc::default();
+    let (r, out, done) = (req.clone(), found.clone(), settle.clone());
+    // Called once per record (and once more, with no cursor, at the end of the range).
+    let step = Closure::<dyn FnMut()>::new(move || {
+        let cursor = r.result().ok().and_then(|c| c.dyn_into::<IdbCursorWithValue>().ok());
+        if let Some(c) = &cursor
+            && let (Some(name), Ok(value)) = (c.key().ok().and_then(|k| k.as_string()), c.value())
+            && let Ok(bytes) = value.dyn_into::<Uint8Array>()
+        {
+            out.borrow_mut().push((name, bytes.to_vec()));
+        }
+        let more = cursor.filter(|_| out.borrow().len() < limit);
+        if more.is_none_or(|c| c.continue_().is_err())
+            && let Some((resolve, _)) = done.borrow_mut().take()
+        {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    let (r, done) = (req.clone(), settle.clone());
+    let fail = Closure::<dyn FnMut()>::new(move || {
+        let e = r.error().ok().flatten().map(JsValue::from).unwrap_or(JsValue::NULL);
+        if let Some((_, reject)) = done.borrow_mut().take() {
+            let _ = reject.call1(&JsValue::NULL, &e);
+        }
+    });
+    req.set_onsuccess(Some(step.as_ref().unchecked_ref()));
+    req.set_onerror(Some(fail.as_ref().unchecked_ref()));
+    let result = JsFuture::from(promise).await.map_err(failed);
+    req.set_onsuccess(None);
+    req.set_onerror(None);
+    result?;
+    Ok(found.take())
+}
+
 /// Resolves when the transaction is durable; rejects if it aborts.
 fn completion(tx: &IdbTransaction) -> JsFuture {
     let promise = Promise::new(&mut |resolve, reject| {
@@ -67,16 +111,17 @@ fn completion(tx: &IdbTransaction) -> JsFuture {
     JsFuture::from(promise)
 }
 
+/// Named records as given.
 #[derive(Clone)]
-pub struct Store {
+pub struct Idb {
     db: IdbDatabase,
 }
 
-impl Store {
-    pub async fn open() -> Result<Store, StoreError> {
+impl Idb {
+    pub async fn open(name: &str) -> Result<Idb, StoreError> {
         let factory =
             web_sys::window().and_then(|w| w.indexed_db().ok().flatten()).ok_or(StoreError::Unavailable)?;
-        let req = factory.open_with_u32(DB_NAME, 1).map_err(|_| StoreError::Unavailable)?;
+        let req = factory.open_with_u32(name, 1).map_err(|_| StoreError::Unavailable)?;
         let r = req.clone();
         let upgrade = Closure::once_into_js(move || {
             if let Ok(db) = r.result().and_then(|d| d.dyn_into::<IdbDatabase>()) {
@@ -85,44 +130,69 @@ impl Store {
         });
         req.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
         let db = request(req.into()).await?.dyn_into::<IdbDatabase>().map_err(failed)?;
-        Ok(Store { db })
+        Ok(Idb { db })
     }
 
-    fn transaction(&self, mode: IdbTransactionMode) -> Result<IdbTransaction, StoreError> {
-        self.db.transaction_with_str_and_mode(STORE, mode).map_err(failed)
-    }
-
-    /// Every record, by name.
-    pub async fn load_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let tx = self.transaction(IdbTransactionMode::Readonly)?;
+    fn records(&self, mode: IdbTransactionMode) -> Result<(IdbTransaction, IdbObjectStore), StoreError> {
+        let tx = self.db.transaction_with_str_and_mode(STORE, mode).map_err(failed)?;
         let store = tx.object_store(STORE).map_err(failed)?;
-        let keys: Array = request(store.get_all_keys().map_err(failed)?).await?.unchecked_into();
-        let values: Array = request(store.get_all().map_err(failed)?).await?.unchecked_into();
-        Ok(keys
-            .iter()
-            .zip(values.iter())
-            .filter_map(|(k, v)| Some((k.as_string()?, v.dyn_into::<Uint8Array>().ok()?.to_vec())))
-            .collect())
+        Ok((tx, store))
+    }
+
+    /// Every record, by name (for backups).
+    pub async fn load_all(&self) -> Result<Named, StoreError> {
+        let (_, store) = self.records(IdbTransactionMode::Readonly)?;
+        let keys = store.get_all_keys().map_err(failed)?;
+        let values = store.get_all().map_err(failed)?;
+        Ok(pairs(request(keys).await?, request(values).await?))
     }
 
     pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.transaction(IdbTransactionMode::Readonly)?;
-        let store = tx.object_store(STORE).map_err(failed)?;
+        let (_, store) = self.records(IdbTransactionMode::Readonly)?;
         let v = request(store.get(&JsValue::from_str(name)).map_err(failed)?).await?;
         Ok(v.dyn_into::<Uint8Array>().ok().map(|a| a.to_vec()))
     }
 
+    /// The records named `lower..upper`, in `order`, at most `limit`.
+    pub async fn range(
+        &self,
+        (lower, upper): (String, String),
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Named, StoreError> {
+        if limit == Some(0) {
+            return Ok(Vec::new()); // IndexedDB reads a count of 0 as "no limit"
+        }
+        let (_, store) = self.records(IdbTransactionMode::Readonly)?;
+        let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
+            &JsValue::from_str(&lower),
+            &JsValue::from_str(&upper),
+            false,
+            true,
+        )
+        .map_err(failed)?;
+        match order {
+            Order::Ascending => {
+                let count = limit.map_or(u32::MAX, |l| u32::try_from(l).unwrap_or(u32::MAX));
+                let keys = store.get_all_keys_with_key_and_limit(&range, count).map_err(failed)?;
+                let values = store.get_all_with_key_and_limit(&range, count).map_err(failed)?;
+                Ok(pairs(request(keys).await?, request(values).await?))
+            }
+            Order::Descending => {
+                let cursor = store
+                    .open_cursor_with_range_and_direction(&range, IdbCursorDirection::Prev)
+                    .map_err(failed)?;
+                walk(cursor, limit.unwrap_or(usize::MAX)).await
+            }
+        }
+    }
+
     /// Starts one transaction with every write (and, first, a wipe if `clear`); the returned
     /// future resolves once it is durable. The transaction is created before this returns.
-    pub fn commit(
-        &self,
-        writes: Vec<(String, Option<Vec<u8>>)>,
-        clear: bool,
-    ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
+    pub fn commit(&self, writes: Vec<(String, Option<Vec<u8>>)>, clear: bool) -> Saving {
         let started = (|| {
-            let tx = self.transaction(IdbTransactionMode::Readwrite)?;
+            let (tx, store) = self.records(IdbTransactionMode::Readwrite)?;
             let done = completion(&tx);
-            let store = tx.object_store(STORE).map_err(failed)?;
             if clear {
                 store.clear().map_err(failed)?;
             }
@@ -136,9 +206,67 @@ impl Store {
             }
             Ok::<_, StoreError>(done)
         })();
-        async move {
+        Box::pin(async move {
             started?.await.map_err(failed)?;
             Ok(())
+        })
+    }
+}
+
+fn pairs(keys: JsValue, values: JsValue) -> Named {
+    let (keys, values): (Array, Array) = (keys.unchecked_into(), values.unchecked_into());
+    keys.iter()
+        .zip(values.iter())
+        .filter_map(|(k, v)| Some((k.as_string()?, v.dyn_into::<Uint8Array>().ok()?.to_vec())))
+        .collect()
+}
+
+/// The messenger's records in [`Idb`], each sealed with the vault; its name is the associated
+/// data, so a record moved to another name does not open.
+#[derive(Clone)]
+pub struct Sealed {
+    pub idb: Idb,
+    pub vault: Rc<Vault>,
+}
+
+impl Sealed {
+    fn open(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.vault
+            .open(name, sealed)
+            .map(|v| v.to_vec())
+            .map_err(|e| StoreError::Damaged(format!("{name}: {e}")))
+    }
+}
+
+impl RecordStore for Sealed {
+    fn save_changes(&self, changes: RecordWrites) -> Saving {
+        let mut writes = Vec::with_capacity(changes.len());
+        for (key, value) in changes {
+            let name = key.to_string();
+            let sealed = match value.map(|v| self.vault.seal(&name, &v, &mut OsEntropy)).transpose() {
+                Ok(s) => s,
+                Err(e) => return Box::pin(std::future::ready(Err(StoreError::Failed(e.to_string())))),
+            };
+            writes.push((name, sealed));
         }
+        self.idb.commit(writes, false)
+    }
+
+    async fn get(&self, key: &RecordKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = key.to_string();
+        self.idb.get(&name).await?.map(|sealed| self.open(&name, &sealed)).transpose()
+    }
+
+    async fn range(
+        &self,
+        range: RecordRange,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<(RecordKey, Vec<u8>)>, StoreError> {
+        let found = self.idb.range(range.bounds(), order, limit).await?;
+        found
+            .into_iter()
+            .map(|(name, sealed)| Ok((RecordRange::parse(&name)?, self.open(&name, &sealed)?)))
+            .collect()
     }
 }

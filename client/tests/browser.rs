@@ -1,15 +1,16 @@
 //! Runs in headless Chromium: the engine works with the browser's randomness and crypto, and a
-//! whole conversation (invite bundle, X3DH, ratchet both ways, sealed envelopes, a restart from
-//! storage) runs inside the page.
+//! whole conversation runs inside the page through the messenger's driver over IndexedDB, and
+//! the IndexedDB store passes the store conformance suite.
 #![cfg(target_arch = "wasm32")]
 
+use sotto_client::store::{Idb, Sealed};
 use sotto_engine::Identity;
-use sotto_engine::device::{Device, MemoryStorage, Output, Storage, text};
 use sotto_engine::identity::verify_identity;
-use sotto_engine::message::Body;
 use sotto_engine::random::OsEntropy;
-use sotto_engine::safety::safety_number;
-use sotto_shared::MessageId;
+use sotto_engine::vault::Vault;
+use sotto_messenger::{Connection, ConversationId, Driver, Step};
+use sotto_shared::{ClientFrame, MessageId, RelayFrame};
+use std::rc::Rc;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -22,50 +23,98 @@ fn identity_is_made_from_browser_randomness() {
     verify_identity(&a.public()).expect("self-signed identity verifies");
 }
 
-fn envelope(out: &Output) -> (MessageId, Vec<u8>) {
-    let (id, payload) = out.envelope().expect("an envelope to send");
-    (id, payload.to_vec())
+const ORIGIN: &str = "http://127.0.0.1:8080";
+
+/// One person's driver over its own IndexedDB database, sealed with its own vault.
+async fn person(db: &str, name: &str) -> (Driver<Sealed>, Vec<(MessageId, Vec<u8>)>) {
+    let idb = Idb::open(db).await.expect("IndexedDB opens");
+    let store = Sealed { idb, vault: Rc::new(Vault::create(&mut OsEntropy).unwrap()) };
+    let (mut d, step) = Driver::create(store, Connection::new(ORIGIN, "t"), name, 0, &mut OsEntropy).unwrap();
+    let mut sent = run(&d, step).await;
+    sent.extend(login(&mut d).await);
+    (d, sent)
 }
 
-#[wasm_bindgen_test]
-fn a_full_conversation_in_the_browser() {
-    let e = &mut OsEntropy;
-    let (mut alice, out) = Device::create(e).unwrap();
-    let mut alice_store = MemoryStorage::default();
-    alice_store.commit(&out.persist).unwrap();
-    let (mut bob, out) = Device::create(e).unwrap();
-    let mut bob_store = MemoryStorage::default();
-    bob_store.commit(&out.persist).unwrap();
+async fn login(d: &mut Driver<Sealed>) -> Vec<(MessageId, Vec<u8>)> {
+    d.connecting(0);
+    d.opened(0);
+    let _ = d.received(
+        RelayFrame::Welcome { version: 1, relay: "r".into(), challenge: [1; 32] },
+        0,
+        &mut OsEntropy,
+    );
+    let address = d.messenger.address();
+    let step = d.received(RelayFrame::Authenticated { address, queued: 0 }, 0, &mut OsEntropy);
+    run(d, step).await
+}
 
-    let (bundle, out) = bob.invite_bundle(e).unwrap();
-    bob_store.commit(&out.persist).unwrap();
-    alice.start_conversation(&bundle, e).unwrap();
-    for i in 0..10 {
-        let out = alice
-            .send(&bob.address(), &text(&format!("a{i}"), 0, e).unwrap(), MessageId([i; 16]), e)
-            .unwrap();
-        let (id, payload) = envelope(&out);
-        let (got, result) = bob.receive(id, &payload, e);
-        result.unwrap();
-        bob_store.commit(&got.persist).unwrap();
-        assert_eq!(got.received[0].message.body, Body::Text(format!("a{i}")));
-        let out = bob
-            .send(&alice.address(), &text(&format!("b{i}"), 0, e).unwrap(), MessageId([100 + i; 16]), e)
-            .unwrap();
-        bob_store.commit(&out.persist).unwrap();
-        let (id, payload) = envelope(&out);
-        let (got, result) = alice.receive(id, &payload, e);
-        result.unwrap();
-        assert_eq!(got.received[0].message.body, Body::Text(format!("b{i}")));
+/// Waits for the step's commit; the envelopes it then lets go.
+async fn run(d: &Driver<Sealed>, step: Step) -> Vec<(MessageId, Vec<u8>)> {
+    let Some(commit) = step.commit else { return Vec::new() };
+    let frames = commit.durable().await.expect("IndexedDB commits");
+    d.sendable(frames)
+        .into_iter()
+        .filter_map(|f| match f {
+            ClientFrame::Send { id, payload, .. } | ClientFrame::SendAsContact { id, payload, .. } => {
+                Some((id, payload))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Hands envelopes over as the relay would; the envelopes the receiver sends back.
+async fn deliver(envelopes: Vec<(MessageId, Vec<u8>)>, to: &mut Driver<Sealed>) -> Vec<(MessageId, Vec<u8>)> {
+    let mut back = Vec::new();
+    for (id, payload) in envelopes {
+        let step = to.received(RelayFrame::Deliver { id, received_at: 0, payload }, 0, &mut OsEntropy);
+        back.extend(run(to, step).await);
     }
-    // Bob reloads the page: everything comes back from storage and the conversation goes on.
-    let mut bob = Device::restore(bob_store.load_all().unwrap()).unwrap();
-    let out =
-        alice.send(&bob.address(), &text("after reload", 0, e).unwrap(), MessageId([200; 16]), e).unwrap();
-    let (id, payload) = envelope(&out);
-    let (got, result) = bob.receive(id, &payload, e);
-    result.unwrap();
-    assert_eq!(got.received[0].message.body, Body::Text("after reload".into()));
-    let (a, b) = (alice.identity().public(), bob.identity().public());
-    assert_eq!(safety_number(&a, &b), safety_number(&b, &a));
+    let step = to.flush_receipts(0, &mut OsEntropy);
+    back.extend(run(to, step).await);
+    back
+}
+
+/// The messenger's driver over the real IndexedDB store, in the page: an invite, texts both
+/// ways, a reload of one side from IndexedDB, and the chat goes on.
+#[wasm_bindgen_test]
+async fn a_full_conversation_over_indexeddb() {
+    let (mut ada, _) = person("conversation-ada", "Ada").await;
+    let (mut bo, _) = person("conversation-bo", "Bo").await;
+    let (link, fx) = ada.messenger.create_invite(ORIGIN, 0, &mut OsEntropy).unwrap();
+    let step = ada.apply(fx);
+    run(&ada, step).await;
+    let preview = bo.messenger.preview_invite(link.rsplit('/').next().unwrap(), 0).unwrap();
+    let step = bo.act(|m| m.accept_invite(&preview, 0, &mut OsEntropy)).unwrap();
+    let hello = run(&bo, step).await;
+    deliver(hello, &mut ada).await;
+    let (to_bo, to_ada) =
+        (ConversationId::Direct(bo.messenger.address()), ConversationId::Direct(ada.messenger.address()));
+    for i in 0..5 {
+        let step = ada.act(|m| m.send_text(&to_bo, &format!("a{i}"), 0, &mut OsEntropy)).unwrap();
+        let out = run(&ada, step).await;
+        deliver(out, &mut bo).await;
+        let step = bo.act(|m| m.send_text(&to_ada, &format!("b{i}"), 0, &mut OsEntropy)).unwrap();
+        let out = run(&bo, step).await;
+        deliver(out, &mut ada).await;
+    }
+    // Bo reloads the page: everything comes back from IndexedDB and the chat goes on.
+    let store = bo.store().clone();
+    let mut bo = Driver::load(store, Connection::new(ORIGIN, "t")).await.expect("loads");
+    login(&mut bo).await;
+    let step = ada.act(|m| m.send_text(&to_bo, "after reload", 0, &mut OsEntropy)).unwrap();
+    let out = run(&ada, step).await;
+    deliver(out, &mut bo).await;
+    let texts: Vec<_> = bo.messenger.messages(&to_ada).iter().map(|m| m.text.clone()).collect();
+    assert_eq!(texts.len(), 11);
+    assert_eq!(texts.last().map(String::as_str), Some("after reload"));
+    assert_eq!(bo.messenger.safety(&ada.messenger.address()), ada.messenger.safety(&bo.messenger.address()));
+}
+
+/// The IndexedDB store, sealed with a vault, behaves as every store must.
+#[wasm_bindgen_test]
+async fn indexeddb_store_conforms() {
+    let idb = Idb::open("conformance").await.expect("IndexedDB opens");
+    let vault = Rc::new(Vault::create(&mut OsEntropy).unwrap());
+    sotto_messenger::store::conformance::run(&Sealed { idb, vault }).await;
 }

@@ -7,8 +7,8 @@
 //! therefore never goes out for a message that is not safely stored, and ratchet state is never
 //! saved without the message it produced.
 //!
-//! Storage is behind [`Storage`]; [`MemoryStorage`] serves tests, bots and load tools. The web
-//! app does not implement it: it stores the records `sotto-messenger` hands it in IndexedDB.
+//! The records are named by [`StorageKey`]; `sotto-messenger` stores them beside its own
+//! behind its `RecordStore` trait (in memory, or in IndexedDB in the web app).
 
 use crate::EngineError;
 use crate::envelope::{open_envelope, seal_envelope};
@@ -35,33 +35,6 @@ pub enum StorageKey {
 
 /// Records to write (`Some`) or delete (`None`), all in one transaction.
 pub type Writes = Vec<(StorageKey, Option<Vec<u8>>)>;
-
-pub trait Storage {
-    fn load_all(&self) -> Result<Vec<(StorageKey, Vec<u8>)>, EngineError>;
-    /// Applies every write or none.
-    fn commit(&mut self, writes: &Writes) -> Result<(), EngineError>;
-}
-
-#[derive(Default)]
-pub struct MemoryStorage {
-    records: BTreeMap<StorageKey, Vec<u8>>,
-}
-
-impl Storage for MemoryStorage {
-    fn load_all(&self) -> Result<Vec<(StorageKey, Vec<u8>)>, EngineError> {
-        Ok(self.records.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-    }
-
-    fn commit(&mut self, writes: &Writes) -> Result<(), EngineError> {
-        for (k, v) in writes {
-            match v {
-                Some(v) => self.records.insert(k.clone(), v.clone()),
-                None => self.records.remove(k),
-            };
-        }
-        Ok(())
-    }
-}
 
 /// A message that arrived, for the UI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,6 +333,28 @@ pub fn text(text: &str, now_ms: u64, entropy: &mut dyn Entropy) -> Result<Messag
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The records as a store holds them after each commit.
+    #[derive(Default)]
+    struct MemoryStorage {
+        records: BTreeMap<StorageKey, Vec<u8>>,
+    }
+
+    impl MemoryStorage {
+        fn load_all(&self) -> Result<Vec<(StorageKey, Vec<u8>)>, EngineError> {
+            Ok(self.records.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        }
+
+        fn commit(&mut self, writes: &Writes) -> Result<(), EngineError> {
+            for (k, v) in writes {
+                match v {
+                    Some(v) => self.records.insert(k.clone(), v.clone()),
+                    None => self.records.remove(k),
+                };
+            }
+            Ok(())
+        }
+    }
     use crate::random::OsEntropy;
 
     fn deliver(out: &Output) -> (MessageId, Vec<u8>) {

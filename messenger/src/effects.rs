@@ -4,9 +4,13 @@
 //! acknowledges is stored, and ratchet state is never stored without the message it produced.
 
 use crate::conversation::ConversationId;
+use crate::error::MessengerError;
 use crate::records::RecordWrites;
+use sotto_engine::EngineError;
 use sotto_engine::device::Output;
+use sotto_shared::frames::ErrorCode;
 use sotto_shared::{Address, ClientFrame};
+use thiserror::Error;
 
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -38,6 +42,27 @@ pub enum Event {
     Message { conversation: ConversationId, name: String, text: String },
     /// Someone accepted our invite, or we accepted theirs.
     ContactAdded(Address),
-    /// Something the person should know, in plain words.
-    Problem(String),
+    /// Something the person should know.
+    Problem(Notice),
+}
+
+/// What went wrong, typed; its `Display` is the plain words the person reads.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Notice {
+    #[error("The relay refused the login ({code}): {reason}", code = .0.as_str(), reason = .1)]
+    LoginRefused(ErrorCode, String),
+    #[error("The relay refused a request ({code}): {reason}", code = .0.as_str(), reason = .1)]
+    RequestRefused(ErrorCode, String),
+    #[error("{contact}'s mailbox is full; Sotto will keep trying.")]
+    MailboxFull { contact: String },
+    #[error("A message to {contact} could not be sent: {reason}")]
+    NotSent { contact: String, reason: String },
+    #[error("A message could not be read and was dropped: {0}")]
+    Unreadable(EngineError),
+    #[error(
+        "Someone opened an invite link of yours that was already used. They are being told to ask you for a new one."
+    )]
+    SpentInviteOpened,
+    #[error("{0}")]
+    Failed(#[from] MessengerError),
 }

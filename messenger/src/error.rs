@@ -1,11 +1,12 @@
 //! What can go wrong, in words a person can act on.
 
+use crate::store::StoreError;
 use sotto_engine::EngineError;
 use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_shared::invite::InviteError;
 use thiserror::Error;
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum MessengerError {
     #[error("{0}")]
     Engine(#[from] EngineError),
@@ -27,4 +28,6 @@ pub enum MessengerError {
     InviteUsed,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

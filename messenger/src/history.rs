@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use sotto_shared::Address;
 use std::collections::{BTreeMap, HashSet};
 
+/// Messages read from storage at a time: the newest page of each conversation at start, one
+/// more each time the person scrolls back.
+pub const PAGE_SIZE: usize = 50;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Status {
     /// Encrypted and queued; the relay has not confirmed it yet.
@@ -73,29 +77,64 @@ impl From<ChatMessageV1> for ChatMessage {
     }
 }
 
+/// One conversation's loaded messages: the newest ones, back to the oldest page read.
+#[derive(Default)]
+struct Chat {
+    messages: Vec<ChatMessage>,
+    /// The oldest stored message is loaded (nothing earlier to page in).
+    complete: bool,
+}
+
+/// The loaded part of every conversation's history. Storage holds all of it; the newest page
+/// of each conversation is loaded at start, earlier pages on demand.
+///
+/// Every unread message is always loaded: the loader pages back until it reaches a message
+/// sent from here or one already read. Unread messages are the newest incoming ones, since
+/// marking a chat read marks all of them and sending in a chat marks it read; so unread counts
+/// and read receipts never miss one.
 #[derive(Default)]
 pub struct History {
-    chats: BTreeMap<ConversationId, Vec<ChatMessage>>,
-    /// Ids of every chat message, to drop redeliveries (delivery is at least once).
+    chats: BTreeMap<ConversationId, Chat>,
+    /// Ids of the loaded chat messages, to drop a redelivered one (delivery is at least
+    /// once). An older message's redelivery is caught earlier, by the ratchet (`Duplicate`).
     seen: HashSet<[u8; 16]>,
 }
 
 impl History {
-    /// A message as restored from storage; call [`History::restored`] after the last.
-    pub fn restore(&mut self, m: ChatMessage) {
-        self.seen.insert(m.id);
-        self.chats.entry(m.conversation).or_default().push(m);
+    /// Adds a page of stored messages older than those loaded (in any order); `complete` if
+    /// storage holds nothing earlier.
+    pub fn add_page(&mut self, conversation: ConversationId, mut page: Vec<ChatMessage>, complete: bool) {
+        self.seen.extend(page.iter().map(|m| m.id));
+        let chat = self.chats.entry(conversation).or_default();
+        page.sort_by_key(|m| m.seq);
+        page.append(&mut chat.messages);
+        chat.messages = page;
+        chat.complete = complete;
     }
 
-    /// Puts restored messages in order.
-    pub fn restored(&mut self) {
-        for list in self.chats.values_mut() {
-            list.sort_by_key(|m| m.seq);
+    /// What to read for the page before the loaded messages, if storage holds more.
+    pub fn earlier(&self, conversation: &ConversationId) -> Option<u64> {
+        match self.chats.get(conversation) {
+            Some(chat) if chat.complete => None,
+            Some(chat) => Some(chat.messages.first().map_or(u64::MAX, |m| m.seq)),
+            None => Some(u64::MAX),
         }
     }
 
+    /// Every unread message of the conversation is loaded (see the type's doc).
+    pub fn unread_all_loaded(&self, conversation: &ConversationId) -> bool {
+        self.chats.get(conversation).is_some_and(|chat| {
+            chat.complete || chat.messages.iter().any(|m| m.outgoing || m.status == Status::Read)
+        })
+    }
+
+    /// The highest local sequence number loaded.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.chats.values().filter_map(|c| c.messages.last()).map(|m| m.seq).max()
+    }
+
     pub fn messages(&self, conversation: &ConversationId) -> &[ChatMessage] {
-        self.chats.get(conversation).map(Vec::as_slice).unwrap_or_default()
+        self.chats.get(conversation).map(|c| c.messages.as_slice()).unwrap_or_default()
     }
 
     /// Records `id` as seen; `false` if it already was (a redelivery).
@@ -103,16 +142,19 @@ impl History {
         self.seen.insert(id)
     }
 
-    /// Appends a message; returns its record.
+    /// Appends a new message; returns its record.
     pub fn push(&mut self, m: ChatMessage) -> RecordWrite {
         self.seen.insert(m.id);
         let write = m.write();
-        self.chats.entry(m.conversation).or_default().push(m);
+        // A conversation first seen now has nothing earlier in storage.
+        let chat =
+            self.chats.entry(m.conversation).or_insert_with(|| Chat { complete: true, ..Chat::default() });
+        chat.messages.push(m);
         write
     }
 
-    /// Moves the messages `which` selects to `status` (only ever forward, but `Failed` always
-    /// applies); returns their records.
+    /// Moves the loaded messages `which` selects to `status` (only ever forward, but `Failed`
+    /// always applies); returns their records.
     pub fn set_status(
         &mut self,
         conversation: &ConversationId,
@@ -120,7 +162,7 @@ impl History {
         status: Status,
     ) -> RecordWrites {
         let mut writes = Vec::new();
-        for m in self.chats.get_mut(conversation).into_iter().flatten() {
+        for m in self.chats.get_mut(conversation).into_iter().flat_map(|c| c.messages.iter_mut()) {
             if which(m) && (m.status < status || status == Status::Failed) {
                 m.status = status;
                 writes.push(m.write());
@@ -134,7 +176,7 @@ impl History {
     }
 
     pub fn unread_total(&self) -> usize {
-        self.chats.values().flatten().filter(|m| m.is_unread()).count()
+        self.chats.values().flat_map(|c| &c.messages).filter(|m| m.is_unread()).count()
     }
 }
 

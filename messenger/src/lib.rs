@@ -20,6 +20,7 @@
 pub mod connection;
 pub mod contacts;
 pub mod conversation;
+pub mod driver;
 pub mod effects;
 pub mod error;
 pub mod history;
@@ -29,14 +30,17 @@ pub mod outbox;
 pub mod profile;
 pub mod receipts;
 pub mod records;
+pub mod store;
 
 pub use connection::{Connection, Link, Received, Tick};
 pub use contacts::{Contact, ContactNotice};
 pub use conversation::ConversationId;
-pub use effects::{Effects, Event};
+pub use driver::{Commit, Driver, Page, Step};
+pub use effects::{Effects, Event, Notice};
 pub use error::MessengerError;
 pub use history::{ChatMessage, Status};
 pub use invites::InvitePreview;
 pub use messenger::{ChatSummary, Messenger};
 pub use profile::Profile;
 pub use records::{RecordKey, RecordWrite, RecordWrites};
+pub use store::{MemoryStore, Order, RecordRange, RecordStore, StoreError};

@@ -3,7 +3,7 @@
 
 use crate::contacts::{Contact, ContactNotice, Contacts};
 use crate::conversation::ConversationId;
-use crate::effects::{Effects, Event};
+use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
 use crate::history::{ChatMessage, ChatMessageV1, History, Status};
 use crate::invites::{self, InvitePreview};
@@ -11,6 +11,7 @@ use crate::outbox::{Outbound, OutboundV1, Outbox};
 use crate::profile::Profile;
 use crate::receipts::Receipts;
 use crate::records::{RecordKey, RecordWrite, RecordWrites, decode, decode_upgrading, encode};
+use crate::store::RecordRange;
 use sotto_engine::EngineError;
 use sotto_engine::consts::{MAX_TEXT_BYTES, PREKEY_BATCH};
 use sotto_engine::device::Device;
@@ -78,42 +79,72 @@ impl Messenger {
         Ok((m, fx))
     }
 
-    /// Rebuilds everything from the stored records, by name. Names this version does not
-    /// know (a newer version's) are kept in storage and ignored here.
-    pub fn restore(records: Vec<(String, Vec<u8>)>) -> Result<Self, MessengerError> {
+    /// Rebuilds everything but the history from stored records (see [`crate::load`], which
+    /// reads them and then the history, page by page, through [`Messenger::add_page`]).
+    pub fn restore(records: Vec<(RecordKey, Vec<u8>)>) -> Result<Self, MessengerError> {
         let mut engine = Vec::new();
         let mut profile = None;
-        let (mut contacts, mut history, mut outbox) =
-            (Contacts::default(), History::default(), Outbox::default());
+        let (mut contacts, mut outbox) = (Contacts::default(), Outbox::default());
         let mut next_seq = 1;
-        for (name, bytes) in records {
-            let Some(key) = RecordKey::parse(&name) else {
-                // A newer version's kind of record is left alone; a damaged name of ours is not.
-                if RecordKey::is_our_kind(&name) {
-                    return Err(MessengerError::Damaged(name));
-                }
-                continue;
-            };
+        for (key, bytes) in records {
             match &key {
                 RecordKey::Engine(k) => engine.push((k.clone(), bytes)),
                 RecordKey::Profile => profile = Some(decode::<Profile>(&key, &bytes)?),
                 RecordKey::Contact(_) => contacts.restore(decode(&key, &bytes)?),
-                RecordKey::Message(..) => {
-                    let m: ChatMessage = decode_upgrading::<_, ChatMessageV1>(&key, &bytes)?;
-                    next_seq = next_seq.max(m.seq + 1);
-                    history.restore(m);
-                }
                 RecordKey::Outbox(seq) => {
                     next_seq = next_seq.max(seq + 1);
                     outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
                 }
+                // History comes in pages.
+                RecordKey::Message(..) => {}
             }
         }
-        history.restored();
         let profile = profile.ok_or_else(|| MessengerError::Damaged("no profile".into()))?;
         let mut m = Messenger::with(Device::restore(engine)?, profile);
-        (m.contacts, m.history, m.outbox, m.next_seq) = (contacts, history, outbox, next_seq);
+        (m.contacts, m.outbox, m.next_seq) = (contacts, outbox, next_seq);
         Ok(m)
+    }
+
+    /// Every conversation (each has a history to load).
+    pub fn conversations(&self) -> Vec<ConversationId> {
+        self.contacts.iter().map(|c| ConversationId::Direct(c.address)).collect()
+    }
+
+    /// Stored messages of `conversation` older than those loaded, newest first; `complete`
+    /// if storage holds nothing earlier.
+    pub fn add_page(
+        &mut self,
+        conversation: ConversationId,
+        page: Vec<(RecordKey, Vec<u8>)>,
+        complete: bool,
+    ) -> Result<(), MessengerError> {
+        let mut messages = Vec::with_capacity(page.len());
+        for (key, bytes) in page {
+            let m: ChatMessage = decode_upgrading::<_, ChatMessageV1>(&key, &bytes)?;
+            if key != m.key() {
+                return Err(MessengerError::Damaged(format!("{key}: holds another message")));
+            }
+            self.next_seq = self.next_seq.max(m.seq + 1);
+            messages.push(m);
+        }
+        self.history.add_page(conversation, messages, complete);
+        Ok(())
+    }
+
+    /// The page before the loaded messages of `conversation`, if storage holds more.
+    pub fn earlier(&self, conversation: &ConversationId) -> Option<RecordRange> {
+        let to = self.history.earlier(conversation)?;
+        Some(RecordRange::Messages { conversation: *conversation, from: 0, to })
+    }
+
+    /// The page a loader must still read before the messenger can run: every unread message,
+    /// and every message still in the outbox, must be loaded (their statuses change).
+    pub fn must_load(&self, conversation: &ConversationId) -> Option<RecordRange> {
+        let range = self.earlier(conversation)?;
+        let RecordRange::Messages { to: oldest, .. } = range else { return None };
+        let queued = self.outbox.iter().filter_map(|o| o.message).filter(|(c, _)| c == conversation);
+        let outbox_unloaded = queued.map(|(_, seq)| seq).min().is_some_and(|seq| seq < oldest);
+        (outbox_unloaded || !self.history.unread_all_loaded(conversation)).then_some(range)
     }
 
     pub fn profile(&self) -> &Profile {
@@ -201,10 +232,8 @@ impl Messenger {
             }
             _ => Ok(Effects::default()),
         };
-        result.unwrap_or_else(|err| Effects {
-            events: vec![Event::Problem(err.to_string())],
-            ..Effects::default()
-        })
+        result
+            .unwrap_or_else(|err| Effects { events: vec![Event::Problem(err.into())], ..Effects::default() })
     }
 
     fn on_login(&mut self, now_ms: u64, e: &mut dyn Entropy) -> Result<Effects, MessengerError> {
@@ -248,12 +277,12 @@ impl Messenger {
         if !permanent {
             // Kept in the outbox: the next login resends it.
             if code == ErrorCode::MailboxFull {
-                fx.events.push(Event::Problem(format!("{to}'s mailbox is full; Sotto will keep trying.")));
+                fx.events.push(Event::Problem(Notice::MailboxFull { contact: to }));
             }
             return fx;
         }
         fx.writes = self.settle_outbound(seq, Status::Failed);
-        fx.events.push(Event::Problem(format!("A message to {to} could not be sent: {message}")));
+        fx.events.push(Event::Problem(Notice::NotSent { contact: to, reason: message.into() }));
         fx
     }
 
@@ -270,9 +299,7 @@ impl Messenger {
         match result {
             Ok(()) => {}
             Err(EngineError::UnknownPrekey) => fx.merge(self.on_spent_invite(payload)),
-            Err(other) => fx
-                .events
-                .push(Event::Problem(format!("A message could not be read and was dropped: {other}"))),
+            Err(other) => fx.events.push(Event::Problem(Notice::Unreadable(other))),
         }
         for r in received {
             let from = Address::from_identity_key(&r.from.signing_key);
@@ -339,10 +366,7 @@ impl Messenger {
         let address = Address::from_identity_key(&opened.sender.signing_key);
         if !self.contacts.contains(&address) && self.refusing.insert(address) {
             fx.frames.push(ClientFrame::FetchBundle { address });
-            fx.events.push(Event::Problem(
-                "Someone opened an invite link of yours that was already used. They are being told to ask you for a new one."
-                    .into(),
-            ));
+            fx.events.push(Event::Problem(Notice::SpentInviteOpened));
         }
         fx
     }
@@ -439,6 +463,9 @@ impl Messenger {
         // The chat message takes the id inside the envelope, so receipts can name it.
         let (mut fx, id) =
             self.send_body(&to, Body::Text(text.into()), Some((*conversation, seq)), now_ms, e)?;
+        // Writing in a chat reads it (which keeps unread messages the newest incoming ones, as
+        // history paging relies on). After the send, which is the step that can fail.
+        fx.merge(self.mark_read(conversation, now_ms, e));
         let m = ChatMessage {
             seq,
             id,
@@ -470,7 +497,7 @@ impl Messenger {
             let ConversationId::Direct(to) = conversation;
             match self.send_body(&to, Body::Receipt { kind, ids }, None, now_ms, e) {
                 Ok((more, _)) => fx.merge(more),
-                Err(err) => fx.events.push(Event::Problem(err.to_string())),
+                Err(err) => fx.events.push(Event::Problem(err.into())),
             }
         }
         fx
@@ -493,7 +520,7 @@ impl Messenger {
         let ConversationId::Direct(to) = *conversation;
         match self.send_body(&to, Body::Receipt { kind: ReceiptKind::Read, ids }, None, now_ms, e) {
             Ok((more, _)) => fx.merge(more),
-            Err(err) => fx.events.push(Event::Problem(err.to_string())),
+            Err(err) => fx.events.push(Event::Problem(err.into())),
         }
         fx
     }

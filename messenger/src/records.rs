@@ -53,15 +53,6 @@ impl fmt::Display for RecordKey {
 }
 
 impl RecordKey {
-    /// Whether `name` is of a kind this version writes (parsing it failed only if damaged).
-    pub fn is_our_kind(name: &str) -> bool {
-        let kind = name.split_once('/').map_or(name, |(k, _)| k);
-        matches!(
-            kind,
-            "identity" | "prekeys" | "tokens" | "session" | "profile" | "contact" | "msg" | "outbox"
-        )
-    }
-
     /// Parses a name [`fmt::Display`] wrote; `None` for anything else (a newer version's
     /// records are then kept, not misread).
     pub fn parse(name: &str) -> Option<RecordKey> {
@@ -138,7 +129,6 @@ mod tests {
         for bad in ["", "identity/x", "session/zz", "msg/zz/1", no_seq.as_str(), "outbox/g", "later/1"] {
             assert_eq!(RecordKey::parse(bad), None, "{bad}");
         }
-        assert!(RecordKey::is_our_kind("session/zz") && !RecordKey::is_our_kind("later/1"));
     }
 
     #[test]

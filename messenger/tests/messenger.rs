@@ -2,7 +2,10 @@
 //! way the relay would, and every step is restored from the records it wrote.
 
 use sotto_engine::random::OsEntropy;
-use sotto_messenger::{ContactNotice, ConversationId, Effects, Event, Messenger, MessengerError, Status};
+use sotto_messenger::{
+    Connection, ContactNotice, ConversationId, Driver, Effects, Event, Link, MemoryStore, Messenger,
+    MessengerError, Status, Step, StoreError,
+};
 use sotto_shared::invite::InviteError;
 use sotto_shared::{ClientFrame, MessageId, RelayFrame};
 use std::collections::BTreeMap;
@@ -10,337 +13,439 @@ use std::collections::BTreeMap;
 const ORIGIN: &str = "http://127.0.0.1:8080";
 const NOW: u64 = 1_800_000_000_000;
 
-/// One person: a messenger and the records it has written.
+/// One person: the driver over a memory store, as a bot or the web app runs it.
 struct Person {
-    m: Messenger,
-    store: BTreeMap<String, Vec<u8>>,
+    d: Driver<MemoryStore>,
     /// Envelopes sent, as the relay would hold them.
     sent: Vec<(MessageId, Vec<u8>)>,
-    /// Frames are sent only while logged in, as in the app; the rest waits in the outbox.
-    online: bool,
 }
 
 impl Person {
-    fn new(name: &str) -> Person {
-        let (m, fx) = Messenger::create(name, NOW, &mut OsEntropy).unwrap();
-        let mut p = Person { m, store: BTreeMap::new(), sent: Vec::new(), online: false };
-        assert!(fx.frames.is_empty(), "nothing is sent before login");
-        p.apply(fx);
+    async fn new(name: &str) -> Person {
+        let (d, step) =
+            Driver::create(MemoryStore::default(), Connection::new(ORIGIN, "t"), name, NOW, &mut OsEntropy)
+                .unwrap();
+        let mut p = Person { d, sent: Vec::new() };
+        assert!(p.run(step).await.is_empty());
+        assert!(p.sent.is_empty(), "nothing is sent before login");
         p
     }
 
-    fn apply(&mut self, fx: Effects) -> Vec<Event> {
-        for (k, v) in fx.writes {
-            match v {
-                Some(v) => self.store.insert(k.to_string(), v),
-                None => self.store.remove(&k.to_string()),
-            };
-        }
-        for f in fx.frames.into_iter().filter(|_| self.online) {
-            match f {
-                ClientFrame::Send { id, payload, .. } | ClientFrame::SendAsContact { id, payload, .. } => {
+    /// Logs in through the connection machine, as against a relay.
+    async fn login(&mut self, now: u64) -> Vec<Event> {
+        self.d.connecting(now);
+        self.d.opened(now);
+        let welcome = RelayFrame::Welcome { version: 1, relay: "r".into(), challenge: [1; 32] };
+        let step = self.d.received(welcome, now, &mut OsEntropy);
+        assert!(matches!(step.send[..], [ClientFrame::Authenticate { .. }]));
+        let address = self.m().address();
+        let step = self.d.received(RelayFrame::Authenticated { address, queued: 0 }, now, &mut OsEntropy);
+        self.run(step).await
+    }
+
+    /// The link drops (frames wait in the outbox until the next login).
+    fn drop_link(&mut self) {
+        let _ = self.d.closed(0.5);
+    }
+
+    fn m(&self) -> &Messenger {
+        &self.d.messenger
+    }
+
+    /// What the I/O layer does with a step: wait for the commit, then send what may leave.
+    async fn run(&mut self, step: Step) -> Vec<Event> {
+        if let Some(commit) = step.commit {
+            let frames = commit.durable().await.unwrap();
+            for f in self.d.sendable(frames) {
+                if let ClientFrame::Send { id, payload, .. }
+                | ClientFrame::SendAsContact { id, payload, .. } = f
+                {
                     self.sent.push((id, payload))
                 }
-                _ => {}
             }
         }
-        fx.events
+        step.events
     }
 
-    fn frame(&mut self, f: RelayFrame) -> Vec<Event> {
-        self.online |= matches!(f, RelayFrame::Authenticated { .. });
-        let fx = self.m.on_frame(f, NOW, &mut OsEntropy);
-        self.apply(fx)
+    async fn apply(&mut self, fx: Effects) -> Vec<Event> {
+        let step = self.d.apply(fx);
+        self.run(step).await
     }
 
-    /// Reloads from storage, as a page reload would.
-    fn reload(&mut self) {
-        self.m = Messenger::restore(self.store.clone().into_iter().collect()).unwrap();
+    async fn frame(&mut self, f: RelayFrame) -> Vec<Event> {
+        let step = self.d.received(f, NOW, &mut OsEntropy);
+        self.run(step).await
+    }
+
+    /// Reloads from storage, as a page reload would (still logged in: the relay link is
+    /// the I/O layer's, not the store's).
+    async fn reload(&mut self) {
+        let online = self.d.link() == Link::Online;
+        self.d = Driver::load(self.d.store().clone(), Connection::new(ORIGIN, "t")).await.unwrap();
+        if online {
+            self.login(NOW).await;
+        }
+    }
+
+    fn records(&self) -> BTreeMap<String, Vec<u8>> {
+        self.d.store().snapshot()
     }
 
     /// The relay confirms every envelope and hands them to `to`, whose app then sends the
     /// receipts it owes (as the web app does a moment later).
-    fn flush_to(&mut self, to: &mut Person) -> Vec<Event> {
+    async fn flush_to(&mut self, to: &mut Person) -> Vec<Event> {
         let mut events = Vec::new();
         for (id, payload) in std::mem::take(&mut self.sent) {
-            self.frame(RelayFrame::Sent { id });
-            events.extend(to.frame(RelayFrame::Deliver { id, received_at: 0, payload }));
+            self.frame(RelayFrame::Sent { id }).await;
+            events.extend(to.frame(RelayFrame::Deliver { id, received_at: 0, payload }).await);
         }
-        let fx = to.m.flush_receipts(NOW, &mut OsEntropy);
-        to.apply(fx);
+        let step = to.d.flush_receipts(NOW, &mut OsEntropy);
+        to.run(step).await;
         events
     }
 }
 
-fn connect(a: &mut Person, b: &mut Person) {
-    a.frame(RelayFrame::Authenticated { address: a.m.address(), queued: 0 });
-    let (link, fx) = a.m.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
-    a.apply(fx);
+async fn connect(a: &mut Person, b: &mut Person) {
+    a.login(NOW).await;
+    let (link, fx) = a.d.messenger.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
+    a.apply(fx).await;
     let payload = link.strip_prefix(&format!("{ORIGIN}/#/invite/")).unwrap();
-    let preview = b.m.preview_invite(payload, NOW).unwrap();
-    assert_eq!(preview.invite.display_name, a.m.profile().display_name);
+    let preview = b.d.messenger.preview_invite(payload, NOW).unwrap();
+    assert_eq!(preview.invite.display_name, a.d.messenger.profile().display_name);
     assert!(!preview.known);
-    let fx = b.m.accept_invite(&preview, NOW, &mut OsEntropy).unwrap();
-    assert!(fx.events.contains(&Event::ContactAdded(a.m.address())));
-    b.apply(fx);
-    if !b.online {
+    let fx = b.d.messenger.accept_invite(&preview, NOW, &mut OsEntropy).unwrap();
+    assert!(fx.events.contains(&Event::ContactAdded(a.d.messenger.address())));
+    b.apply(fx).await;
+    if b.d.link() != Link::Online {
         // B is offline: the introduction waits in the outbox and goes out at login.
         assert!(b.sent.is_empty());
-        b.frame(RelayFrame::Authenticated { address: b.m.address(), queued: 0 });
+        b.login(NOW).await;
     }
     assert_eq!(b.sent.len(), 1, "the introduction is sent");
-    assert_eq!(b.m.pending(), 1);
-    let events = b.flush_to(a);
-    assert!(events.contains(&Event::ContactAdded(b.m.address())));
-    assert_eq!(b.m.pending(), 0);
+    assert_eq!(b.d.messenger.pending(), 1);
+    let events = b.flush_to(a).await;
+    assert!(events.contains(&Event::ContactAdded(b.d.messenger.address())));
+    assert_eq!(b.d.messenger.pending(), 0);
 }
 
-#[test]
-fn invite_chat_receipts_and_reload() {
-    let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
-    connect(&mut ada, &mut bo);
-    assert_eq!(ada.m.chat_list()[0].contact.name, "Bo");
-    assert_eq!(bo.m.chat_list()[0].contact.name, "Ada");
+#[tokio::test]
+async fn invite_chat_receipts_and_reload() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    assert_eq!(ada.d.messenger.chat_list()[0].contact.name, "Bo");
+    assert_eq!(bo.d.messenger.chat_list()[0].contact.name, "Ada");
 
     let fx = ada
-        .m
-        .send_text(&ConversationId::Direct(bo.m.address()), "hi Bo 👋 <b>x</b>", NOW + 1, &mut OsEntropy)
+        .d
+        .messenger
+        .send_text(
+            &ConversationId::Direct(bo.d.messenger.address()),
+            "hi Bo 👋 <b>x</b>",
+            NOW + 1,
+            &mut OsEntropy,
+        )
         .unwrap();
-    ada.apply(fx);
-    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Sending);
-    ada.reload();
-    let events = ada.flush_to(&mut bo);
-    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Sent);
+    ada.apply(fx).await;
+    assert_eq!(
+        ada.d.messenger.messages(&ConversationId::Direct(bo.d.messenger.address()))[0].status,
+        Status::Sending
+    );
+    ada.reload().await;
+    let events = ada.flush_to(&mut bo).await;
+    assert_eq!(
+        ada.d.messenger.messages(&ConversationId::Direct(bo.d.messenger.address()))[0].status,
+        Status::Sent
+    );
     assert!(
         matches!(&events[0], Event::Message { name, text, .. } if name == "Ada" && text == "hi Bo 👋 <b>x</b>")
     );
-    assert_eq!(bo.m.unread_total(), 1);
-    assert_eq!(bo.m.chat_list()[0].unread, 1);
+    assert_eq!(bo.d.messenger.unread_total(), 1);
+    assert_eq!(bo.d.messenger.chat_list()[0].unread, 1);
 
     // Bo's device answers with a delivery receipt; reading sends a read receipt.
-    bo.flush_to(&mut ada);
-    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Delivered);
-    bo.reload();
-    let fx = bo.m.mark_read(&ConversationId::Direct(ada.m.address()), NOW + 2, &mut OsEntropy);
-    bo.apply(fx);
-    assert_eq!(bo.m.unread_total(), 0);
-    bo.flush_to(&mut ada);
-    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Read);
+    bo.flush_to(&mut ada).await;
+    assert_eq!(
+        ada.d.messenger.messages(&ConversationId::Direct(bo.d.messenger.address()))[0].status,
+        Status::Delivered
+    );
+    bo.reload().await;
+    let fx =
+        bo.d.messenger.mark_read(&ConversationId::Direct(ada.d.messenger.address()), NOW + 2, &mut OsEntropy);
+    bo.apply(fx).await;
+    assert_eq!(bo.d.messenger.unread_total(), 0);
+    bo.flush_to(&mut ada).await;
+    assert_eq!(
+        ada.d.messenger.messages(&ConversationId::Direct(bo.d.messenger.address()))[0].status,
+        Status::Read
+    );
 
     // Replies, reloads, and the history survives in order.
     for i in 0..5 {
         let fx =
-            bo.m.send_text(
-                &ConversationId::Direct(ada.m.address()),
-                &format!("reply {i}"),
-                NOW + 10 + i,
+            bo.d.messenger
+                .send_text(
+                    &ConversationId::Direct(ada.d.messenger.address()),
+                    &format!("reply {i}"),
+                    NOW + 10 + i,
+                    &mut OsEntropy,
+                )
+                .unwrap();
+        bo.apply(fx).await;
+    }
+    bo.reload().await;
+    bo.flush_to(&mut ada).await;
+    ada.reload().await;
+    let texts: Vec<_> = ada
+        .d
+        .messenger
+        .messages(&ConversationId::Direct(bo.d.messenger.address()))
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert_eq!(texts, ["hi Bo 👋 <b>x</b>", "reply 0", "reply 1", "reply 2", "reply 3", "reply 4"]);
+    assert_eq!(ada.d.messenger.chat_list()[0].last.as_ref().unwrap().text, "reply 4");
+
+    // The safety number is the same on both sides.
+    let (sa, qa) = ada.d.messenger.safety(&bo.d.messenger.address()).unwrap();
+    let (sb, qb) = bo.d.messenger.safety(&ada.d.messenger.address()).unwrap();
+    assert_eq!((sa, qa), (sb, qb));
+    let fx = ada.d.messenger.set_verified(&bo.d.messenger.address(), true);
+    ada.apply(fx).await;
+    ada.reload().await;
+    assert!(ada.d.messenger.contact(&bo.d.messenger.address()).unwrap().verified);
+}
+
+#[tokio::test]
+async fn a_message_arriving_in_the_open_chat_is_read_at_once() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    bo.d.messenger.set_reading(Some(ConversationId::Direct(ada.d.messenger.address())));
+    let fx = ada
+        .d
+        .messenger
+        .send_text(&ConversationId::Direct(bo.d.messenger.address()), "seen live", NOW, &mut OsEntropy)
+        .unwrap();
+    ada.apply(fx).await;
+    ada.flush_to(&mut bo).await;
+    assert_eq!(
+        bo.d.messenger.messages(&ConversationId::Direct(ada.d.messenger.address()))[0].status,
+        Status::Read
+    );
+    assert_eq!(bo.d.messenger.unread_total(), 0);
+    assert_eq!(bo.sent.len(), 1, "one receipt, not two");
+    bo.flush_to(&mut ada).await;
+    assert_eq!(
+        ada.d.messenger.messages(&ConversationId::Direct(bo.d.messenger.address()))[0].status,
+        Status::Read
+    );
+}
+
+#[tokio::test]
+async fn a_backlog_is_answered_with_one_receipt() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    for i in 0..20 {
+        let fx = ada
+            .d
+            .messenger
+            .send_text(
+                &ConversationId::Direct(bo.d.messenger.address()),
+                &format!("m{i}"),
+                NOW + i,
                 &mut OsEntropy,
             )
             .unwrap();
-        bo.apply(fx);
+        ada.apply(fx).await;
     }
-    bo.reload();
-    bo.flush_to(&mut ada);
-    ada.reload();
-    let texts: Vec<_> =
-        ada.m.messages(&ConversationId::Direct(bo.m.address())).iter().map(|m| m.text.clone()).collect();
-    assert_eq!(texts, ["hi Bo 👋 <b>x</b>", "reply 0", "reply 1", "reply 2", "reply 3", "reply 4"]);
-    assert_eq!(ada.m.chat_list()[0].last.as_ref().unwrap().text, "reply 4");
-
-    // The safety number is the same on both sides.
-    let (sa, qa) = ada.m.safety(&bo.m.address()).unwrap();
-    let (sb, qb) = bo.m.safety(&ada.m.address()).unwrap();
-    assert_eq!((sa, qa), (sb, qb));
-    let fx = ada.m.set_verified(&bo.m.address(), true);
-    ada.apply(fx);
-    ada.reload();
-    assert!(ada.m.contact(&bo.m.address()).unwrap().verified);
-}
-
-#[test]
-fn a_message_arriving_in_the_open_chat_is_read_at_once() {
-    let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
-    connect(&mut ada, &mut bo);
-    bo.m.set_reading(Some(ConversationId::Direct(ada.m.address())));
-    let fx =
-        ada.m.send_text(&ConversationId::Direct(bo.m.address()), "seen live", NOW, &mut OsEntropy).unwrap();
-    ada.apply(fx);
-    ada.flush_to(&mut bo);
-    assert_eq!(bo.m.messages(&ConversationId::Direct(ada.m.address()))[0].status, Status::Read);
-    assert_eq!(bo.m.unread_total(), 0);
-    assert_eq!(bo.sent.len(), 1, "one receipt, not two");
-    bo.flush_to(&mut ada);
-    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Read);
-}
-
-#[test]
-fn a_backlog_is_answered_with_one_receipt() {
-    let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
-    connect(&mut ada, &mut bo);
-    for i in 0..20 {
-        let fx = ada
-            .m
-            .send_text(&ConversationId::Direct(bo.m.address()), &format!("m{i}"), NOW + i, &mut OsEntropy)
-            .unwrap();
-        ada.apply(fx);
-    }
-    ada.flush_to(&mut bo);
+    ada.flush_to(&mut bo).await;
     assert_eq!(bo.sent.len(), 1, "one receipt for twenty messages");
-    assert!(!bo.m.receipts_due());
-    bo.flush_to(&mut ada);
+    assert!(!bo.d.messenger.receipts_due());
+    bo.flush_to(&mut ada).await;
     assert!(
-        ada.m.messages(&ConversationId::Direct(bo.m.address())).iter().all(|m| m.status == Status::Delivered)
+        ada.d
+            .messenger
+            .messages(&ConversationId::Direct(bo.d.messenger.address()))
+            .iter()
+            .all(|m| m.status == Status::Delivered)
     );
 }
 
-#[test]
-fn redelivery_is_shown_once_and_outbox_resends_after_reconnect() {
-    let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
-    connect(&mut ada, &mut bo);
-    let fx = ada.m.send_text(&ConversationId::Direct(bo.m.address()), "once", NOW, &mut OsEntropy).unwrap();
-    ada.apply(fx);
+#[tokio::test]
+async fn redelivery_is_shown_once_and_outbox_resends_after_reconnect() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    let fx = ada
+        .d
+        .messenger
+        .send_text(&ConversationId::Direct(bo.d.messenger.address()), "once", NOW, &mut OsEntropy)
+        .unwrap();
+    ada.apply(fx).await;
     let (id, payload) = ada.sent[0].clone();
     // The relay's `Sent` is lost with the connection: the next login resends the same envelope.
     ada.sent.clear();
-    ada.online = false;
-    ada.frame(RelayFrame::Authenticated { address: ada.m.address(), queued: 0 });
+    ada.drop_link();
+    ada.login(NOW).await;
     assert_eq!(ada.sent, vec![(id, payload.clone())]);
-    ada.flush_to(&mut bo);
-    let again = bo.frame(RelayFrame::Deliver { id, received_at: 0, payload });
+    ada.flush_to(&mut bo).await;
+    let again = bo.frame(RelayFrame::Deliver { id, received_at: 0, payload }).await;
     assert!(again.is_empty());
-    assert_eq!(bo.m.messages(&ConversationId::Direct(ada.m.address())).len(), 1);
+    assert_eq!(bo.d.messenger.messages(&ConversationId::Direct(ada.d.messenger.address())).len(), 1);
 }
 
-/// A damaged record name of a kind we write stops the restore (a lost session must not go
+/// A damaged record name of a kind we write stops the load (a lost session must not go
 /// unnoticed); a kind a newer version writes is left alone.
-#[test]
-fn restore_refuses_damaged_names_and_skips_unknown_kinds() {
-    let ada = Person::new("Ada");
-    let mut records: Vec<(String, Vec<u8>)> = ada.store.clone().into_iter().collect();
-    records.push(("later/1".into(), vec![9]));
-    assert!(Messenger::restore(records.clone()).is_ok());
-    records.push(("session/zz".into(), vec![1]));
-    assert!(matches!(Messenger::restore(records), Err(MessengerError::Damaged(n)) if n == "session/zz"));
+#[tokio::test]
+async fn load_refuses_damaged_names_and_skips_unknown_kinds() {
+    let ada = Person::new("Ada").await;
+    let store = ada.d.store().clone();
+    store.put_raw("later/1", vec![9]);
+    assert!(Driver::load(store.clone(), Connection::new(ORIGIN, "t")).await.is_ok());
+    store.put_raw("session/zz", vec![1]);
+    let refused = Driver::load(store, Connection::new(ORIGIN, "t")).await.err();
+    assert!(
+        matches!(&refused, Some(MessengerError::Store(StoreError::Damaged(n))) if n.contains("session/zz")),
+        "{refused:?}"
+    );
 }
 
-#[test]
-fn bad_invites_are_refused_in_plain_words() {
-    let (mut ada, bo) = (Person::new("Ada"), Person::new("Bo"));
-    let (link, fx) = ada.m.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
-    ada.apply(fx);
+#[tokio::test]
+async fn bad_invites_are_refused_in_plain_words() {
+    let (mut ada, bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    let (link, fx) = ada.d.messenger.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
+    ada.apply(fx).await;
     let payload = link.rsplit('/').next().unwrap().to_string();
-    assert_eq!(ada.m.preview_invite(&payload, NOW).unwrap_err(), MessengerError::OwnInvite);
+    assert_eq!(ada.d.messenger.preview_invite(&payload, NOW).unwrap_err(), MessengerError::OwnInvite);
     let week_later = NOW + 8 * 24 * 3600 * 1000;
     assert_eq!(
-        bo.m.preview_invite(&payload, week_later).unwrap_err(),
+        bo.d.messenger.preview_invite(&payload, week_later).unwrap_err(),
         MessengerError::Invite(InviteError::Expired)
     );
     assert_eq!(
-        bo.m.preview_invite("garbage", NOW).unwrap_err(),
+        bo.d.messenger.preview_invite("garbage", NOW).unwrap_err(),
         MessengerError::Invite(InviteError::Malformed)
     );
     // A link whose signed prekey was swapped for another key does not verify.
     let mut invite = sotto_shared::invite::Invite::decode(&payload, NOW / 1000).unwrap();
     invite.bundle.signed_prekey.key[0] ^= 1;
-    assert_eq!(bo.m.preview_invite(&invite.encode(), NOW).unwrap_err(), MessengerError::ForgedInvite);
+    assert_eq!(
+        bo.d.messenger.preview_invite(&invite.encode(), NOW).unwrap_err(),
+        MessengerError::ForgedInvite
+    );
     assert!(MessengerError::ForgedInvite.to_string().contains("ask for a new one"));
 }
 
-#[test]
-fn a_second_contact_with_the_same_name_is_flagged() {
-    let (mut ada, mut bo, mut fake) = (Person::new("Ada"), Person::new("Bo"), Person::new("ada"));
-    connect(&mut ada, &mut bo);
-    connect(&mut fake, &mut bo);
-    let c = bo.m.contact(&fake.m.address()).unwrap();
-    assert_eq!(c.notice, Some(ContactNotice::SameNameAs(ada.m.address())));
-    assert!(bo.m.contact(&ada.m.address()).unwrap().notice.is_none());
+#[tokio::test]
+async fn a_second_contact_with_the_same_name_is_flagged() {
+    let (mut ada, mut bo, mut fake) =
+        (Person::new("Ada").await, Person::new("Bo").await, Person::new("ada").await);
+    connect(&mut ada, &mut bo).await;
+    connect(&mut fake, &mut bo).await;
+    let c = bo.d.messenger.contact(&fake.d.messenger.address()).unwrap();
+    assert_eq!(c.notice, Some(ContactNotice::SameNameAs(ada.d.messenger.address())));
+    assert!(bo.d.messenger.contact(&ada.d.messenger.address()).unwrap().notice.is_none());
 }
 
-#[test]
-fn refused_sends_fail_visibly_and_empty_text_is_refused() {
-    let (mut ada, mut bo) = (Person::new("Ada"), Person::new("Bo"));
-    connect(&mut ada, &mut bo);
+#[tokio::test]
+async fn refused_sends_fail_visibly_and_empty_text_is_refused() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
     assert_eq!(
-        ada.m.send_text(&ConversationId::Direct(bo.m.address()), "  \n", NOW, &mut OsEntropy).unwrap_err(),
+        ada.d
+            .messenger
+            .send_text(&ConversationId::Direct(bo.d.messenger.address()), "  \n", NOW, &mut OsEntropy)
+            .unwrap_err(),
         MessengerError::EmptyMessage
     );
-    let fx = ada.m.send_text(&ConversationId::Direct(bo.m.address()), "x", NOW, &mut OsEntropy).unwrap();
-    ada.apply(fx);
+    let fx = ada
+        .d
+        .messenger
+        .send_text(&ConversationId::Direct(bo.d.messenger.address()), "x", NOW, &mut OsEntropy)
+        .unwrap();
+    ada.apply(fx).await;
     let (id, _) = ada.sent.pop().unwrap();
-    let events = ada.frame(RelayFrame::Error {
-        code: sotto_shared::ErrorCode::InvalidRequest,
-        message: "bad ttl".into(),
-        id: Some(id),
-    });
-    assert!(matches!(&events[0], Event::Problem(p) if p.contains("could not be sent")));
-    assert_eq!(ada.m.messages(&ConversationId::Direct(bo.m.address()))[0].status, Status::Failed);
-    assert_eq!(ada.m.pending(), 0);
+    let events = ada
+        .frame(RelayFrame::Error {
+            code: sotto_shared::ErrorCode::InvalidRequest,
+            message: "bad ttl".into(),
+            id: Some(id),
+        })
+        .await;
+    assert!(matches!(&events[0], Event::Problem(p) if p.to_string().contains("could not be sent")));
+    assert_eq!(
+        ada.d.messenger.messages(&ConversationId::Direct(bo.d.messenger.address()))[0].status,
+        Status::Failed
+    );
+    assert_eq!(ada.d.messenger.pending(), 0);
 }
 
-#[test]
-fn a_spent_invite_link_is_refused_and_the_second_person_is_told() {
-    let (mut ada, mut bo, mut cy) = (Person::new("Ada"), Person::new("Bo"), Person::new("Cy"));
-    ada.frame(RelayFrame::Authenticated { address: ada.m.address(), queued: 0 });
-    let (link, fx) = ada.m.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
-    ada.apply(fx);
+#[tokio::test]
+async fn a_spent_invite_link_is_refused_and_the_second_person_is_told() {
+    let (mut ada, mut bo, mut cy) =
+        (Person::new("Ada").await, Person::new("Bo").await, Person::new("Cy").await);
+    ada.login(NOW).await;
+    let (link, fx) = ada.d.messenger.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
+    ada.apply(fx).await;
     let payload = link.rsplit('/').next().unwrap().to_string();
     for p in [&mut bo, &mut cy] {
-        let preview = p.m.preview_invite(&payload, NOW).unwrap();
-        let fx = p.m.accept_invite(&preview, NOW, &mut OsEntropy).unwrap();
-        p.apply(fx);
-        p.frame(RelayFrame::Authenticated { address: p.m.address(), queued: 0 });
+        let preview = p.d.messenger.preview_invite(&payload, NOW).unwrap();
+        let fx = p.d.messenger.accept_invite(&preview, NOW, &mut OsEntropy).unwrap();
+        p.apply(fx).await;
+        p.login(NOW).await;
     }
-    bo.flush_to(&mut ada);
-    assert!(ada.m.contact(&bo.m.address()).is_some());
+    bo.flush_to(&mut ada).await;
+    assert!(ada.d.messenger.contact(&bo.d.messenger.address()).is_some());
 
     // Cy's introduction cannot be read: Ada asks the relay for Cy's bundle to answer.
     let (id, payload) = cy.sent.pop().unwrap();
-    let fx = ada.m.on_frame(RelayFrame::Deliver { id, received_at: 0, payload }, NOW, &mut OsEntropy);
-    assert!(ada.m.contact(&cy.m.address()).is_none(), "a spent link adds nobody");
-    assert!(matches!(&fx.events[0], Event::Problem(p) if p.contains("already used")));
+    let fx =
+        ada.d.messenger.on_frame(RelayFrame::Deliver { id, received_at: 0, payload }, NOW, &mut OsEntropy);
+    assert!(ada.d.messenger.contact(&cy.d.messenger.address()).is_none(), "a spent link adds nobody");
+    assert!(matches!(&fx.events[0], Event::Problem(p) if p.to_string().contains("already used")));
     let fetch = fx.frames.iter().find(|f| matches!(f, ClientFrame::FetchBundle { .. })).cloned();
-    assert_eq!(fetch, Some(ClientFrame::FetchBundle { address: cy.m.address() }));
-    ada.apply(fx);
+    assert_eq!(fetch, Some(ClientFrame::FetchBundle { address: cy.d.messenger.address() }));
+    ada.apply(fx).await;
 
     // The relay answers with a bundle Cy published; Ada's notice reaches Cy.
     let mut cy_device_bundle = None;
-    let fx = cy.m.on_frame(RelayFrame::PrekeysLow { remaining: 0 }, NOW, &mut OsEntropy);
+    let fx = cy.d.messenger.on_frame(RelayFrame::PrekeysLow { remaining: 0 }, NOW, &mut OsEntropy);
     for f in &fx.frames {
         if let ClientFrame::UploadPrekeys { signed_prekey, one_time } = f {
             cy_device_bundle = Some(sotto_shared::frames::PrekeyBundle {
-                identity: cy.m.identity(),
+                identity: cy.d.messenger.identity(),
                 signed_prekey: *signed_prekey,
                 one_time_prekey: one_time.first().copied(),
             });
         }
     }
-    cy.apply(fx);
+    cy.apply(fx).await;
     let bundle = cy_device_bundle.expect("Cy uploads prekeys");
-    ada.frame(RelayFrame::Bundle { address: cy.m.address(), bundle: Some(Box::new(bundle)) });
-    ada.flush_to(&mut cy);
-    let c = cy.m.contact(&ada.m.address()).unwrap();
+    ada.frame(RelayFrame::Bundle { address: cy.d.messenger.address(), bundle: Some(Box::new(bundle)) }).await;
+    ada.flush_to(&mut cy).await;
+    let c = cy.d.messenger.contact(&ada.d.messenger.address()).unwrap();
     assert_eq!(c.notice, Some(ContactNotice::InviteUsed));
     // The automatic answer to a stranger does not hand over Ada's delivery token.
-    assert!(!cy.store.contains_key("tokens"), "Cy learned a delivery token from the notice");
+    assert!(!cy.records().contains_key("tokens"), "Cy learned a delivery token from the notice");
     assert_eq!(
-        cy.m.send_text(&ConversationId::Direct(ada.m.address()), "hello?", NOW, &mut OsEntropy).unwrap_err(),
+        cy.d.messenger
+            .send_text(&ConversationId::Direct(ada.d.messenger.address()), "hello?", NOW, &mut OsEntropy)
+            .unwrap_err(),
         MessengerError::InviteUsed
     );
     // A second bundle answer (a replay) does nothing.
-    let fx = ada.m.on_frame(
-        RelayFrame::Bundle { address: cy.m.address(), bundle: Some(Box::new(bundle)) },
+    let fx = ada.d.messenger.on_frame(
+        RelayFrame::Bundle { address: cy.d.messenger.address(), bundle: Some(Box::new(bundle)) },
         NOW,
         &mut OsEntropy,
     );
     assert!(fx.frames.is_empty() && fx.writes.is_empty());
 }
 
-#[test]
-fn prekeys_are_published_once_and_the_signed_prekey_rotates_weekly() {
-    let mut ada = Person::new("Ada");
-    let login = |p: &mut Person, now: u64| {
-        let fx = p.m.on_frame(
-            RelayFrame::Authenticated { address: p.m.address(), queued: 0 },
+#[tokio::test]
+async fn prekeys_are_published_once_and_the_signed_prekey_rotates_weekly() {
+    let mut ada = Person::new("Ada").await;
+    async fn login(p: &mut Person, now: u64) -> Vec<usize> {
+        let fx = p.d.messenger.on_frame(
+            RelayFrame::Authenticated { address: p.d.messenger.address(), queued: 0 },
             now,
             &mut OsEntropy,
         );
@@ -352,16 +457,189 @@ fn prekeys_are_published_once_and_the_signed_prekey_rotates_weekly() {
                 _ => None,
             })
             .collect();
-        p.apply(fx);
+        p.apply(fx).await;
         uploads
-    };
-    assert_eq!(login(&mut ada, NOW), vec![100], "first login uploads a batch");
-    assert_eq!(login(&mut ada, NOW), vec![100], "until the relay confirms, it is retried");
-    ada.frame(RelayFrame::PrekeysStored { one_time: 100 });
-    ada.reload();
-    assert_eq!(login(&mut ada, NOW + 1000), Vec::<usize>::new());
+    }
+    assert_eq!(login(&mut ada, NOW).await, vec![100], "first login uploads a batch");
+    assert_eq!(login(&mut ada, NOW).await, vec![100], "until the relay confirms, it is retried");
+    ada.frame(RelayFrame::PrekeysStored { one_time: 100 }).await;
+    ada.reload().await;
+    assert_eq!(login(&mut ada, NOW + 1000).await, Vec::<usize>::new());
     let week = 7 * 24 * 3600 * 1000;
-    assert_eq!(login(&mut ada, NOW + week + 1), vec![0], "a new signed prekey, no one-time keys");
-    ada.reload();
-    assert_eq!(login(&mut ada, NOW + week + 2), Vec::<usize>::new(), "rotation time is stored");
+    assert_eq!(login(&mut ada, NOW + week + 1).await, vec![0], "a new signed prekey, no one-time keys");
+    ada.reload().await;
+    assert_eq!(login(&mut ada, NOW + week + 2).await, Vec::<usize>::new(), "rotation time is stored");
+}
+
+fn texts(p: &Person, with: &Person) -> Vec<String> {
+    p.m().messages(&ConversationId::Direct(with.m().address())).iter().map(|m| m.text.clone()).collect()
+}
+
+async fn say(from: &mut Person, to: &Person, text: &str) {
+    let chat = ConversationId::Direct(to.m().address());
+    let fx = from.d.messenger.send_text(&chat, text, NOW, &mut OsEntropy).unwrap();
+    from.apply(fx).await;
+}
+
+/// History loads by page: the newest page at start, earlier ones on demand; but every unread
+/// message, and every message still waiting to be sent, is loaded at start whatever its age.
+#[tokio::test]
+async fn history_loads_by_page_but_never_without_unread_or_unsent_messages() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    let page = sotto_messenger::history::PAGE_SIZE;
+    let n = 2 * page + 20;
+    for i in 0..n {
+        say(&mut ada, &bo, &format!("m{i}")).await;
+    }
+    ada.flush_to(&mut bo).await;
+    // All unread: all loaded, however many pages they span.
+    bo.reload().await;
+    assert_eq!(bo.m().unread_total(), n);
+    assert_eq!(texts(&bo, &ada).len(), n);
+    let bo_chat = ConversationId::Direct(ada.m().address());
+    let fx = bo.d.messenger.mark_read(&bo_chat, NOW, &mut OsEntropy);
+    bo.apply(fx).await;
+    for i in 0..3 {
+        say(&mut ada, &bo, &format!("late{i}")).await;
+    }
+    ada.flush_to(&mut bo).await;
+
+    // Read history loads one page at a time, newest first, the three unread ones included.
+    bo.reload().await;
+    assert_eq!(texts(&bo, &ada).len(), page);
+    assert_eq!(texts(&bo, &ada).last().unwrap(), "late2");
+    assert_eq!(bo.m().unread_total(), 3);
+    let mut pages = 0;
+    while let Some(reading) = bo.d.earlier(bo_chat) {
+        let page = reading.await.unwrap();
+        bo.d.add_page(page).unwrap();
+        pages += 1;
+    }
+    assert_eq!(pages, 2);
+    let all = texts(&bo, &ada);
+    let expected: Vec<String> =
+        (0..n).map(|i| format!("m{i}")).chain((0..3).map(|i| format!("late{i}"))).collect();
+    assert_eq!(all, expected, "every message once, in order");
+    assert_eq!(bo.m().chat_list()[0].unread, 3);
+
+    // Offline, Bo writes more than a page; after a reload they are all loaded, and the
+    // relay's confirmations settle every one of them.
+    bo.drop_link();
+    bo.sent.clear(); // the read receipt went out, but its `Sent` was lost with the link
+    let m = 2 * page;
+    for i in 0..m {
+        say(&mut bo, &ada, &format!("offline{i}")).await;
+    }
+    assert!(bo.sent.is_empty());
+    bo.reload().await;
+    // Receipts wait too: two "delivered", the "read" before the link dropped, and the "read"
+    // that writing in the chat sent for the three late ones.
+    assert_eq!(bo.m().pending(), m + 4, "the texts and four receipts wait");
+    let sending = |p: &Person| {
+        p.m().messages(&bo_chat).iter().filter(|m| m.status == sotto_messenger::Status::Sending).count()
+    };
+    assert_eq!(sending(&bo), m, "every unsent message is loaded");
+    bo.login(NOW).await;
+    bo.flush_to(&mut ada).await;
+    assert_eq!((bo.m().pending(), sending(&bo)), (0, 0));
+    bo.reload().await;
+    while let Some(reading) = bo.d.earlier(bo_chat) {
+        bo.d.add_page(reading.await.unwrap()).unwrap();
+    }
+    assert_eq!(sending(&bo), 0, "the settled statuses were stored");
+    assert_eq!(texts(&bo, &ada).len(), n + 3 + m);
+}
+
+/// A whole store as version 1 wrote it (messages and outbox entries named a contact, not a
+/// conversation) opens, and an envelope it left unsent settles its message.
+#[tokio::test]
+async fn a_version_1_store_opens_and_its_outbox_settles() {
+    use serde::Serialize;
+    use sotto_messenger::{RecordKey, Status};
+    use sotto_shared::Address;
+
+    #[derive(Serialize)]
+    struct MessageV1 {
+        seq: u64,
+        id: [u8; 16],
+        contact: Address,
+        outgoing: bool,
+        text: String,
+        sent_at_ms: u64,
+        status: Status,
+    }
+    #[derive(Serialize)]
+    struct OutboundV1 {
+        envelope: MessageId,
+        to: Address,
+        payload: Vec<u8>,
+        message: Option<(Address, u64)>,
+    }
+    let v1 = |body: Vec<u8>| [vec![1u8], body].concat();
+
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    say(&mut bo, &ada, "hello").await;
+    bo.flush_to(&mut ada).await;
+    ada.drop_link();
+    say(&mut ada, &bo, "unsent").await;
+
+    // Rewrite Ada's store the way version 1 laid it out.
+    let store = ada.d.store().clone();
+    let chat = ConversationId::Direct(bo.m().address());
+    for m in ada.m().messages(&chat) {
+        let old = MessageV1 {
+            seq: m.seq,
+            id: m.id,
+            contact: bo.m().address(),
+            outgoing: m.outgoing,
+            text: m.text.clone(),
+            sent_at_ms: m.sent_at_ms,
+            status: m.status,
+        };
+        store.put_raw(&m.key().to_string(), v1(postcard::to_allocvec(&old).unwrap()));
+    }
+    for (name, bytes) in store.snapshot() {
+        match RecordKey::parse(&name) {
+            Some(RecordKey::Outbox(_)) => {
+                let o: sotto_messenger::outbox::Outbound = postcard::from_bytes(&bytes[1..]).unwrap();
+                let old = OutboundV1 {
+                    envelope: o.envelope,
+                    to: o.to,
+                    payload: o.payload,
+                    message: o.message.map(|(c, seq)| (c.peer().unwrap(), seq)),
+                };
+                store.put_raw(&name, v1(postcard::to_allocvec(&old).unwrap()));
+            }
+            Some(RecordKey::Profile | RecordKey::Contact(_)) => store.put_raw(&name, v1(bytes[1..].to_vec())),
+            _ => {}
+        }
+    }
+
+    ada.d = Driver::load(store, Connection::new(ORIGIN, "t")).await.unwrap();
+    assert_eq!(texts(&ada, &bo), ["hello", "unsent"]);
+    assert_eq!(ada.m().messages(&chat)[1].status, Status::Sending);
+    assert_eq!(ada.m().chat_list()[0].contact.name, "Bo");
+    ada.login(NOW).await;
+    let events = ada.flush_to(&mut bo).await;
+    assert!(matches!(&events[..], [Event::Message { text, .. }] if text == "unsent"));
+    assert_eq!(ada.m().messages(&chat)[1].status, Status::Sent);
+}
+
+/// Answering in a chat reads it, as in every messenger (a bot that replies reads too).
+#[tokio::test]
+async fn writing_in_a_chat_reads_it() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    say(&mut ada, &bo, "one").await;
+    say(&mut ada, &bo, "two").await;
+    ada.flush_to(&mut bo).await;
+    assert_eq!(bo.m().unread_total(), 2);
+    say(&mut bo, &ada, "answer").await;
+    assert_eq!(bo.m().unread_total(), 0);
+    bo.flush_to(&mut ada).await;
+    let chat = ConversationId::Direct(bo.m().address());
+    let statuses: Vec<_> = ada.m().messages(&chat).iter().map(|m| (m.text.as_str(), m.status)).collect();
+    assert_eq!(statuses, [("one", Status::Read), ("two", Status::Read), ("answer", Status::Delivered)]);
 }

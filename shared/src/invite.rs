@@ -28,7 +28,7 @@ pub struct Invite {
     pub expires_at: u64,
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum InviteError {
     #[error("this invite link is incomplete or damaged; ask for a new one")]
     Malformed,

@@ -281,6 +281,47 @@ test("a hidden tab notifies without the text unless previews are allowed", async
   await page.close();
 });
 
+test("a long chat opens at its newest page, and earlier messages load on request", async () => {
+  const tab = (await ada.context.pages()).at(-1);
+  await tab.goto(relay.url + "/#/");
+  await tab.getByTestId("chat-row").filter({ hasText: "Bo" }).click();
+  const expected = Array.from({ length: 80 }, (_, i) => `long chat ${i + 1}`);
+  for (const t of expected) await send({ page: tab }, t);
+
+  for (const p of bo.context.pages()) await p.close({ runBeforeUnload: false });
+  bo.page = await bo.context.newPage();
+  bo.page.on("pageerror", (e) => bo.errors.push(String(e)));
+  await bo.page.goto(relay.url + "/#/");
+  await bo.page.getByLabel("Passphrase").fill(BO_PASS);
+  await bo.page.getByRole("button", { name: "Unlock" }).click();
+  await bo.page.getByTestId("chat-row").filter({ hasText: "Ada" }).click();
+  await bubble(bo, "long chat 80").waitFor({ timeout: 20000 });
+  // All eighty arrived unread while the chat was closed: all are loaded, whatever the page size.
+  const shown = await texts(bo);
+  assert.deepEqual(shown.slice(-80), expected, "every unread message is loaded");
+  // Ada sees them read once Bo's receipt left, which is after Bo stored them as read.
+  await tab.getByTestId("message").last().and(tab.locator("[data-status=read]")).waitFor();
+
+  // Read now: a reload loads one page, and each "Show earlier" one more, back to the start.
+  await bo.page.reload();
+  await bo.page.getByLabel("Passphrase").fill(BO_PASS);
+  await bo.page.getByRole("button", { name: "Unlock" }).click();
+  await bubble(bo, "long chat 80").waitFor();
+  assert.equal((await texts(bo)).length, 50, "one page at start");
+  const earlier = bo.page.getByRole("button", { name: "Show earlier messages" });
+  const pages = [50];
+  while ((await earlier.count()) > 0) {
+    await earlier.click();
+    await bo.page.waitForFunction((n) => document.querySelectorAll("[data-testid=message]").length > n, pages.at(-1));
+    pages.push((await texts(bo)).length);
+  }
+  const all = await texts(bo);
+  assert.ok(all.length > 100 && pages[1] === 100, `pages of fifty (${pages})`);
+  assert.equal(new Set(all.filter((t) => t.startsWith("long chat"))).size, 80, "once each");
+  assert.deepEqual(all.slice(-80), expected, "in order");
+  assert.deepEqual(all.slice(0, 2), ["Hello Bo! 🌙 Shall we meet at the café?", "Yes!\nSecond line"]);
+});
+
 test("6. no plaintext reached the relay's data dir or log", async () => {
   // A control the search must find: an opaque payload the relay stores as given.
   const canary = "CONTROL-CANARY-stored-as-given";
@@ -322,7 +363,7 @@ test("6. no plaintext reached the relay's data dir or log", async () => {
   await relay.stop();
   const all = haystack(relay.dataDir, relay.log());
   assert.ok(all.includes(Buffer.from(canary)), "the search finds what the relay stores");
-  assert.equal(sent.length, 27);
+  assert.equal(sent.length, 27 + 80);
   for (const text of [...sent, "Hello Bo", "numbered message", "Second line"]) {
     assert.ok(!all.includes(Buffer.from(text)), `plaintext reached the relay: ${text}`);
   }

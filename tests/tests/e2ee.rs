@@ -1,64 +1,92 @@
-//! Two engine devices talk end to end through the real relay binary, and the relay's data
+//! Two people talk end to end through the real relay binary, each running the messenger
+//! through its driver (as the web app and bots do) over a memory store, and the relay's data
 //! directory and log never contain what they said.
 
-use sotto_engine::consts::PREKEY_BATCH;
-use sotto_engine::device::{Device, MemoryStorage, Output, Storage, text};
-use sotto_engine::message::Body;
 use sotto_engine::random::OsEntropy;
-use sotto_shared::{ClientFrame, RelayFrame};
+use sotto_messenger::{Connection, ConversationId, Driver, Event, Link, MemoryStore, Step};
+use sotto_shared::{Address, ClientFrame, RelayFrame};
 use sotto_tests::{Conn, Relay, message_id};
 
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
 struct Person {
-    device: Device,
-    store: MemoryStorage,
+    d: Driver<MemoryStore>,
     conn: Conn,
 }
 
 impl Person {
-    async fn join(relay: &Relay) -> Person {
-        let (device, out) = Device::create(&mut OsEntropy).unwrap();
-        let conn = Conn::login(relay, device.identity()).await.conn;
-        let mut p = Person { device, store: MemoryStorage::default(), conn };
-        p.apply(out).await;
-        assert!(
-            matches!(p.conn.recv().await, Some(RelayFrame::PrekeysStored { one_time }) if one_time as usize == PREKEY_BATCH)
-        );
+    async fn join(relay: &Relay, name: &str) -> Person {
+        let link = Connection::new(&relay.http(""), "sotto-tests");
+        let (d, step) = Driver::create(MemoryStore::default(), link, name, now(), &mut OsEntropy).unwrap();
+        let mut p = Person::online(relay, d).await;
+        p.run(step).await;
+        // The first login publishes prekeys; wait until the relay has them.
+        while !p.d.messenger.profile().prekeys_published {
+            p.pump().await;
+        }
         p
     }
 
-    /// Persist first, then send: the order the engine requires.
-    async fn apply(&mut self, out: Output) {
-        self.store.commit(&out.persist).unwrap();
-        for frame in &out.send {
-            self.conn.send(frame).await;
+    /// Connects and logs in.
+    async fn online(relay: &Relay, mut d: Driver<MemoryStore>) -> Person {
+        let mut conn = Conn::connect(relay).await;
+        d.connecting(now());
+        conn.send(&d.opened(now())).await;
+        let mut p = Person { d, conn };
+        while p.d.link() != Link::Online {
+            p.pump().await;
         }
+        p
     }
 
-    async fn say(&mut self, to: sotto_shared::Address, words: &str) {
-        let id = message_id();
-        let out =
-            self.device.send(&to, &text(words, 0, &mut OsEntropy).unwrap(), id, &mut OsEntropy).unwrap();
-        self.apply(out).await;
-        assert_eq!(self.conn.recv().await, Some(RelayFrame::Sent { id }));
+    fn address(&self) -> Address {
+        self.d.messenger.address()
+    }
+
+    /// The I/O layer: frames to send at once, then the commit, then its frames.
+    async fn run(&mut self, step: Step) -> Vec<Event> {
+        for f in &step.send {
+            self.conn.send(f).await;
+        }
+        if let Some(commit) = step.commit {
+            for f in self.d.sendable(commit.durable().await.unwrap()) {
+                self.conn.send(&f).await;
+            }
+        }
+        step.events
+    }
+
+    /// One frame from the relay, handled; receipts owed are sent at once.
+    async fn pump(&mut self) -> Vec<Event> {
+        let frame = self.conn.recv().await.expect("the relay is still there");
+        let step = self.d.received(frame, now(), &mut OsEntropy);
+        let mut events = self.run(step).await;
+        if self.d.receipts_due() {
+            let step = self.d.flush_receipts(now(), &mut OsEntropy);
+            events.extend(self.run(step).await);
+        }
+        events
+    }
+
+    async fn say(&mut self, to: Address, words: &str) {
+        let step =
+            self.d.act(|m| m.send_text(&ConversationId::Direct(to), words, now(), &mut OsEntropy)).unwrap();
+        self.run(step).await;
+        while self.d.messenger.pending() > 0 {
+            self.pump().await;
+        }
     }
 
     async fn hear(&mut self) -> String {
         loop {
-            match self.conn.recv().await {
-                Some(RelayFrame::Deliver { id, payload, .. }) => {
-                    let (out, result) = self.device.receive(id, &payload, &mut OsEntropy);
-                    result.unwrap();
-                    let words = out.received.iter().find_map(|r| match &r.message.body {
-                        Body::Text(t) => Some(t.clone()),
-                        _ => None,
-                    });
-                    self.apply(out).await;
-                    if let Some(w) = words {
-                        return w;
-                    }
+            for e in self.pump().await {
+                match e {
+                    Event::Message { text, .. } => return text,
+                    Event::Problem(p) => panic!("{p}"),
+                    Event::ContactAdded(_) => {}
                 }
-                Some(RelayFrame::PrekeysLow { .. }) => continue,
-                other => panic!("expected a delivery, got {other:?}"),
             }
         }
     }
@@ -67,42 +95,41 @@ impl Person {
 #[tokio::test]
 async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
     let mut relay = Relay::start(&["--log", "debug"]).await;
-    let mut alice = Person::join(&relay).await;
-    let mut bob = Person::join(&relay).await;
+    let mut alice = Person::join(&relay, "Alice").await;
+    let mut bob = Person::join(&relay, "Bob").await;
 
-    // Alice fetches Bob's bundle from the relay (X3DH with a one-time prekey).
-    alice.conn.send(&ClientFrame::FetchBundle { address: bob.device.address() }).await;
-    let bundle = match alice.conn.recv().await {
-        Some(RelayFrame::Bundle { bundle: Some(b), .. }) => b,
-        other => panic!("expected a bundle, got {other:?}"),
-    };
-    assert!(bundle.one_time_prekey.is_some());
-    let out = alice.device.start_conversation(&bundle, &mut OsEntropy).unwrap();
-    alice.apply(out).await;
+    // Bob accepts Alice's invite link; his introduction reaches her through the relay.
+    let (link, fx) = alice.d.messenger.create_invite(&relay.http(""), now(), &mut OsEntropy).unwrap();
+    let step = alice.d.apply(fx);
+    alice.run(step).await;
+    let preview = bob.d.messenger.preview_invite(link.rsplit('/').next().unwrap(), now()).unwrap();
+    let step = bob.d.act(|m| m.accept_invite(&preview, now(), &mut OsEntropy)).unwrap();
+    bob.run(step).await;
+    let bob_address = bob.address();
+    while alice.d.messenger.contact(&bob_address).is_none() {
+        alice.pump().await;
+    }
 
     let markers: Vec<String> = (0..10).map(|i| format!("PLAINTEXT-MARKER-{i}-zebra-quartz")).collect();
     for (i, m) in markers.iter().enumerate() {
         if i % 2 == 0 {
-            alice.say(bob.device.address(), m).await;
+            alice.say(bob.address(), m).await;
             assert_eq!(&bob.hear().await, m);
         } else {
-            bob.say(alice.device.address(), m).await;
+            bob.say(alice.address(), m).await;
             assert_eq!(&alice.hear().await, m);
         }
     }
-    // Bob goes offline; Alice writes; Bob comes back with a restored device and reads it.
+    // Bob goes offline; Alice writes; Bob comes back, reloaded from his store, and reads it.
     let offline = "PLAINTEXT-MARKER-offline-zebra-quartz";
-    let bob_records = bob.store.load_all().unwrap();
-    let bob_address = bob.device.address();
-    drop(bob.conn);
+    let bob_store = bob.d.store().clone();
+    drop(bob);
     alice.say(bob_address, offline).await;
-    let device = Device::restore(bob_records).unwrap();
-    let mut conn = Conn::connect(&relay).await;
-    let challenge = conn.hello().await;
-    conn.send(&device.authenticate(&relay.http(""), &challenge)).await;
-    assert!(matches!(conn.recv().await, Some(RelayFrame::Authenticated { queued: 1, .. })));
-    let mut bob = Person { device, store: bob.store, conn };
+    let reloaded = Driver::load(bob_store, Connection::new(&relay.http(""), "sotto-tests")).await.unwrap();
+    let mut bob = Person::online(&relay, reloaded).await;
     assert_eq!(bob.hear().await, offline);
+    let chat = ConversationId::Direct(alice.address());
+    assert_eq!(bob.d.messenger.messages(&chat).len(), markers.len() + 1);
 
     // A control: bytes the relay does store in the clear (an opaque payload to an offline
     // mailbox) are found by the same search, so the search below can fail.

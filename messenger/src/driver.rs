@@ -1,0 +1,239 @@
+//! The one driver of the messenger, shared by the web app, the tests and bots: it owns the
+//! [`Messenger`], the relay [`Connection`] and a [`RecordStore`], and turns each input (a relay
+//! frame, an action, the clock) into a [`Step`] for the I/O layer.
+//!
+//! Commit-then-send lives here: every step's records are saved in one transaction, and its
+//! frames leave only once that transaction is durable ([`Commit::durable`]). Transactions are
+//! ordered at the call, so frames of later steps never overtake those of earlier ones. Only
+//! the handshake's reply is sent at once; it carries nothing that needs storing.
+
+use crate::connection::{Connection, Link, Received, Tick};
+use crate::conversation::ConversationId;
+use crate::effects::{Effects, Event, Notice};
+use crate::error::MessengerError;
+use crate::history::PAGE_SIZE;
+use crate::messenger::Messenger;
+use crate::records::RecordKey;
+use crate::store::{Order, RecordRange, RecordStore, Saving, StoreError};
+use sotto_engine::device::StorageKey;
+use sotto_engine::random::Entropy;
+use sotto_shared::{ClientFrame, RelayFrame};
+use std::future::Future;
+
+/// A transaction in flight and the frames that wait for it.
+#[must_use = "the frames must be sent once the commit is durable"]
+pub struct Commit {
+    saving: Saving,
+    frames: Vec<ClientFrame>,
+}
+
+impl Commit {
+    /// Waits until the records are durable; then the frames may go (through
+    /// [`Driver::sendable`], as the link may have dropped meanwhile).
+    pub async fn durable(self) -> Result<Vec<ClientFrame>, StoreError> {
+        self.saving.await?;
+        Ok(self.frames)
+    }
+}
+
+/// What the I/O layer does after an input.
+#[derive(Default)]
+#[must_use = "a step holds frames to send and a commit to wait for"]
+pub struct Step {
+    /// Send these at once, before anything else.
+    pub send: Vec<ClientFrame>,
+    /// Wait for it, then send its frames.
+    pub commit: Option<Commit>,
+    pub events: Vec<Event>,
+    /// Close the socket (the relay refused the handshake, or the link went silent), then
+    /// call [`Driver::closed`].
+    pub close: bool,
+}
+
+pub struct Driver<S> {
+    /// Read it for views; change it only through [`Driver::act`] (or hand what it returns to
+    /// [`Driver::apply`]), so that every change is saved before its frames leave.
+    pub messenger: Messenger,
+    connection: Connection,
+    store: S,
+}
+
+impl<S: RecordStore> Driver<S> {
+    /// A new identity, saved in `store`.
+    pub fn create(
+        store: S,
+        connection: Connection,
+        display_name: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<(Self, Step), MessengerError> {
+        let (messenger, fx) = Messenger::create(display_name, now_ms, e)?;
+        let mut d = Driver { messenger, connection, store };
+        let step = d.apply(fx);
+        Ok((d, step))
+    }
+
+    /// Opens what `store` holds: everything but the history, then each conversation's newest
+    /// page (and further back, until every unread and unsent message is in).
+    pub async fn load(store: S, connection: Connection) -> Result<Self, MessengerError> {
+        let mut records = Vec::new();
+        for key in
+            [StorageKey::Identity.into(), StorageKey::Prekeys.into(), StorageKey::DeliveryTokens.into()]
+                .into_iter()
+                .chain([RecordKey::Profile])
+        {
+            if let Some(v) = store.get(&key).await? {
+                records.push((key, v));
+            }
+        }
+        for range in [RecordRange::Sessions, RecordRange::Contacts, RecordRange::Outbox] {
+            records.extend(store.range(range, Order::Ascending, None).await?);
+        }
+        let mut messenger = Messenger::restore(records)?;
+        for conversation in messenger.conversations() {
+            while let Some(range) = messenger.must_load(&conversation) {
+                let page = read_page(&store, range).await?;
+                messenger.add_page(conversation, page.records, page.complete)?;
+            }
+        }
+        Ok(Driver { messenger, connection, store })
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Saves the effects' records; their frames wait for the commit. Their events are for
+    /// the person.
+    pub fn apply(&mut self, fx: Effects) -> Step {
+        let Effects { writes, frames, events } = fx;
+        let commit = (!writes.is_empty() || !frames.is_empty())
+            .then(|| Commit { saving: self.store.save_changes(writes), frames });
+        Step { commit, events, ..Step::default() }
+    }
+
+    /// Runs an action of the person on the messenger and applies what it asks.
+    pub fn act(
+        &mut self,
+        action: impl FnOnce(&mut Messenger) -> Result<Effects, MessengerError>,
+    ) -> Result<Step, MessengerError> {
+        let fx = action(&mut self.messenger)?;
+        Ok(self.apply(fx))
+    }
+
+    /// The frames of a durable commit that may leave now: none unless logged in (what matters
+    /// waits in the outbox and is resent at the next login).
+    pub fn sendable(&self, frames: Vec<ClientFrame>) -> Vec<ClientFrame> {
+        if self.connection.link() == Link::Online { frames } else { Vec::new() }
+    }
+
+    pub fn link(&self) -> Link {
+        self.connection.link()
+    }
+
+    /// A socket is being opened.
+    pub fn connecting(&mut self, now_ms: u64) {
+        self.connection.connecting(now_ms);
+    }
+
+    /// The socket opened: the frame to send first.
+    pub fn opened(&mut self, now_ms: u64) -> ClientFrame {
+        self.connection.opened(now_ms)
+    }
+
+    /// The socket closed or failed: how long to wait before the next attempt.
+    pub fn closed(&mut self, jitter: f64) -> u64 {
+        self.connection.closed(jitter)
+    }
+
+    /// Connecting is given up for good (logout, another tab took over).
+    pub fn stopped(&mut self) {
+        self.connection.stopped();
+    }
+
+    /// The clock: a ping to send, or a silent link to close.
+    pub fn tick(&mut self, now_ms: u64) -> Step {
+        match self.connection.tick(now_ms) {
+            Tick::Ping(ping) => Step { send: vec![ping], ..Step::default() },
+            Tick::Stale => Step { close: true, ..Step::default() },
+            Tick::Nothing => Step::default(),
+        }
+    }
+
+    /// A frame from the relay.
+    pub fn received(&mut self, frame: RelayFrame, now_ms: u64, e: &mut dyn Entropy) -> Step {
+        let m = &self.messenger;
+        let frame = match self.connection.received(frame, now_ms, |o, c| m.authenticate(o, c)) {
+            Received::Reply(login) => return Step { send: vec![login], ..Step::default() },
+            Received::Done => return Step::default(),
+            Received::Refused(frame) => {
+                let events = refusal(frame, Notice::LoginRefused).into_iter().collect();
+                return Step { events, close: true, ..Step::default() };
+            }
+            Received::Pass(frame @ RelayFrame::Error { id: None, .. }) => {
+                let events = refusal(frame, Notice::RequestRefused).into_iter().collect();
+                return Step { events, ..Step::default() };
+            }
+            Received::LoggedIn(frame) | Received::Pass(frame) => frame,
+        };
+        let fx = self.messenger.on_frame(frame, now_ms, e);
+        self.apply(fx)
+    }
+
+    /// Receipts are owed: call [`Driver::flush_receipts`] shortly (a burst of deliveries is
+    /// then answered with one receipt per conversation).
+    pub fn receipts_due(&self) -> bool {
+        self.messenger.receipts_due()
+    }
+
+    pub fn flush_receipts(&mut self, now_ms: u64, e: &mut dyn Entropy) -> Step {
+        let fx = self.messenger.flush_receipts(now_ms, e);
+        self.apply(fx)
+    }
+}
+
+impl<S: RecordStore + Clone + 'static> Driver<S> {
+    /// Reads the page of `conversation` before the loaded messages (hand it to
+    /// [`Driver::add_page`]); `None` if everything is loaded.
+    pub fn earlier(
+        &self,
+        conversation: ConversationId,
+    ) -> Option<impl Future<Output = Result<Page, StoreError>> + use<S>> {
+        let range = self.messenger.earlier(&conversation)?;
+        let store = self.store.clone();
+        Some(async move { read_page(&store, range).await })
+    }
+}
+
+impl<S> Driver<S> {
+    pub fn add_page(&mut self, page: Page) -> Result<(), MessengerError> {
+        let RecordRange::Messages { conversation, .. } = page.range else {
+            return Err(MessengerError::Damaged("a page of something other than messages".into()));
+        };
+        // The history may have moved on while the page was read (it only ever grows at the
+        // new end, so an older page still fits unless another page came first).
+        if self.messenger.earlier(&conversation) != Some(page.range) {
+            return Ok(());
+        }
+        self.messenger.add_page(conversation, page.records, page.complete)
+    }
+}
+
+/// Stored messages of one conversation, newest first.
+pub struct Page {
+    range: RecordRange,
+    records: Vec<(RecordKey, Vec<u8>)>,
+    complete: bool,
+}
+
+async fn read_page<S: RecordStore>(store: &S, range: RecordRange) -> Result<Page, StoreError> {
+    let records = store.range(range, Order::Descending, Some(PAGE_SIZE)).await?;
+    Ok(Page { range, complete: records.len() < PAGE_SIZE, records })
+}
+
+fn refusal(frame: RelayFrame, notice: fn(sotto_shared::ErrorCode, String) -> Notice) -> Option<Event> {
+    match frame {
+        RelayFrame::Error { code, message, .. } => Some(Event::Problem(notice(code, message))),
+        _ => None,
+    }
+}
