@@ -1,12 +1,20 @@
 //! The root component: the life cycle of a session (lead the tab, open the store, unlock, log
-//! in, stay connected) and every user action. The screens themselves are in `screens.rs`.
+//! in, stay connected), what the pages ask ([`Action`]) and which page shows (`view`). The
+//! pages themselves are in `pages/`, and take what they show as props.
 //!
 //! The messenger runs in its driver (`sotto_messenger::Driver`) over the sealed IndexedDB
 //! store; every step it returns goes through [`App::run`]: frames to send at once, a commit
 //! whose frames go to the relay once it is durable, events for the person.
 
+use crate::action::Action;
 use crate::attention;
 use crate::backup::{self, VAULT_RECORD};
+use crate::components::{Toast, not_found};
+use crate::dom::{self, current_route, navigate, now_ms, origin};
+use crate::pages::{
+    ChatPage, FatalPage, InvitePage, LockedPage, NewInvitePage, OtherTabPage, Placeholder, SafetyPage,
+    SettingsPage, Shell, StartingPage, WelcomePage,
+};
 use crate::route::Route;
 use crate::socket::{NetEvent, Socket};
 use crate::store::{DB_NAME, Idb, Sealed};
@@ -17,14 +25,13 @@ use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
 use sotto_messenger::store::Saving;
 use sotto_messenger::{
-    Connection, ConversationId, Driver, Effects, Event, InvitePreview, Link, Messenger, MessengerError, Page,
-    Step, StoreError,
+    Connection, Contact, ContactNotice, ConversationId, Driver, Effects, Event, Link, Messenger,
+    MessengerError, Page, Step, StoreError,
 };
-use sotto_shared::{Address, ClientFrame};
-use std::cell::RefCell;
+use sotto_shared::ClientFrame;
+use sotto_shared::invite::Invite;
 use std::collections::HashMap;
 use std::rc::Rc;
-use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 /// How often the connection machine looks at the clock (it pings and gives up on its own
@@ -34,24 +41,6 @@ const TICK_MS: u32 = 5_000;
 const CLIENT: &str = concat!("sotto-web/", env!("CARGO_PKG_VERSION"));
 /// Receipts wait this long, so a burst of deliveries is answered with one receipt per contact.
 const RECEIPT_DELAY_MS: u32 = 30;
-
-pub fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
-
-fn location() -> Option<web_sys::Location> {
-    web_sys::window().map(|w| w.location())
-}
-
-pub fn origin() -> String {
-    location().and_then(|l| l.origin().ok()).unwrap_or_default()
-}
-
-pub fn navigate(route: &Route) {
-    if let Some(l) = location() {
-        let _ = l.set_hash(&route.hash());
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Phase {
@@ -69,57 +58,40 @@ pub enum Phase {
 }
 
 pub enum Msg {
+    /// What a page asks.
+    Act(Action),
     Leader(Leadership),
-    UseHere,
     Opened(Result<(Idb, Option<VaultHeader>), String>),
     Loaded(Rc<Vault>, Result<Box<Driver<Sealed>>, MessengerError>),
-    Create {
-        name: String,
-        passphrase: Option<String>,
-    },
-    Unlock(String),
     Route(Route),
     Net(NetEvent),
-    Reconnect,
     Tick,
     Committed(Vec<ClientFrame>),
     StoreFailed(String),
-    SendText(ConversationId, String),
-    MakeInvite,
-    Accept(Box<InvitePreview>),
-    SetVerified(Address, bool),
-    SetNotifications(bool, bool),
-    AskNotifications,
-    SetPassphrase(Option<String>),
-    Export(String),
-    Import(web_sys::File, String),
     Imported(Result<backup::Restored, String>),
     Visibility,
-    Toast(Option<String>),
     /// A slow background step finished, with something to tell.
     Done(Option<String>),
-    /// Reads older messages of the open chat.
-    ShowEarlier,
     Page(Result<Page, StoreError>),
     /// Sends the receipts owed for what arrived.
     FlushReceipts,
     /// Runs a slow step (Argon2id) after the "working" state is painted.
-    Later(Box<Msg>),
+    Later(Action),
 }
 
 pub struct App {
-    pub phase: Phase,
-    pub route: Route,
+    phase: Phase,
+    route: Route,
     /// The messenger, its relay connection and its store, once unlocked.
-    pub driver: Option<Driver<Sealed>>,
-    pub toast: Option<String>,
-    pub invite_link: Option<String>,
+    driver: Option<Driver<Sealed>>,
+    toast: Option<String>,
+    invite_link: Option<String>,
     /// A slow operation is running (shown as "working…").
-    pub busy: bool,
-    pub form_error: Option<String>,
-    pub has_passphrase: bool,
+    busy: bool,
+    form_error: Option<String>,
+    has_passphrase: bool,
     /// Unsent text per chat (in memory only).
-    pub drafts: Rc<RefCell<HashMap<ConversationId, String>>>,
+    drafts: HashMap<ConversationId, String>,
     idb: Option<Idb>,
     /// The vault header while the unlock screen shows.
     locked: Option<VaultHeader>,
@@ -146,7 +118,8 @@ impl Component for App {
                 l.send_message(Msg::Route(current_route()))
             }));
             let l = link.clone();
-            listeners.push(EventListener::new(&w, "online", move |_| l.send_message(Msg::Reconnect)));
+            listeners
+                .push(EventListener::new(&w, "online", move |_| l.send_message(Msg::Act(Action::Reconnect))));
             if let Some(d) = w.document() {
                 let l = link.clone();
                 listeners.push(EventListener::new(&d, "visibilitychange", move |_| {
@@ -164,7 +137,7 @@ impl Component for App {
             busy: false,
             form_error: None,
             has_passphrase: false,
-            drafts: Rc::default(),
+            drafts: HashMap::new(),
             idb: None,
             locked: None,
             vault: None,
@@ -179,6 +152,7 @@ impl Component for App {
 
     fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
         match msg {
+            Msg::Act(action) => return self.on_action(ctx, action),
             Msg::Leader(Leadership::Held) => {
                 let link = ctx.link().clone();
                 wasm_bindgen_futures::spawn_local(async move {
@@ -189,20 +163,16 @@ impl Component for App {
                     }
                     .await;
                     link.send_message(Msg::Opened(match opened {
-                        Ok((store, None)) => Ok((store, None)),
-                        Ok((store, Some(bytes))) => VaultHeader::from_bytes(&bytes)
-                            .map(|h| (store, Some(h)))
-                            .map_err(|e| e.to_string()),
+                        Ok((idb, None)) => Ok((idb, None)),
+                        Ok((idb, Some(bytes))) => {
+                            VaultHeader::from_bytes(&bytes).map(|h| (idb, Some(h))).map_err(|e| e.to_string())
+                        }
                         Err(e) => Err(e.to_string()),
                     }));
                 });
             }
             Msg::Leader(Leadership::Busy) => self.phase = Phase::OtherTab,
             Msg::Leader(Leadership::Lost) => self.stop(Phase::TakenOver),
-            Msg::UseHere => {
-                self.phase = Phase::Starting;
-                tabs::request(true, ctx.link().callback(Msg::Leader));
-            }
             Msg::Opened(Err(e)) => self.phase = Phase::Fatal(e),
             Msg::Opened(Ok((idb, header))) => {
                 self.idb = Some(idb);
@@ -230,20 +200,7 @@ impl Component for App {
                     Err(e) => self.phase = Phase::Fatal(e.to_string()),
                 }
             }
-            Msg::Unlock(passphrase) => return self.later(ctx, Msg::Unlock(passphrase)),
-            Msg::Create { name, passphrase } => return self.later(ctx, Msg::Create { name, passphrase }),
-            Msg::Later(inner) => self.slow(ctx, *inner),
-            Msg::ShowEarlier => {
-                if let (Route::Chat(c), Some(d)) = (&self.route, &self.driver)
-                    && let Some(reading) = d.earlier(*c)
-                {
-                    let link = ctx.link().clone();
-                    wasm_bindgen_futures::spawn_local(
-                        async move { link.send_message(Msg::Page(reading.await)) },
-                    );
-                }
-                return false;
-            }
+            Msg::Later(action) => self.slow(ctx, action),
             Msg::Page(page) => {
                 let added = match (page, &mut self.driver) {
                     (Ok(page), Some(d)) => d.add_page(page),
@@ -268,13 +225,6 @@ impl Component for App {
                 self.read_current(ctx);
             }
             Msg::Net(event) => self.on_net(ctx, event),
-            Msg::Reconnect => {
-                if self.phase == Phase::Ready
-                    && self.driver.as_ref().is_some_and(|d| d.link() == Link::Offline)
-                {
-                    self.connect(ctx);
-                }
-            }
             Msg::Tick => {
                 if let Some(step) = self.driver.as_mut().map(|d| d.tick(now_ms())) {
                     self.run(ctx, step);
@@ -292,58 +242,6 @@ impl Component for App {
                 // The in-memory state is ahead of storage: stop rather than diverge.
                 self.stop(Phase::Fatal(format!("Saving failed, so Sotto stopped to protect your data: {e}")));
             }
-            Msg::SendText(to, text) => {
-                self.act(ctx, |m| m.send_text(&to, &text, now_ms(), &mut OsEntropy));
-            }
-            Msg::MakeInvite => {
-                let mut link = None;
-                self.act(ctx, |m| {
-                    let (l, fx) = m.create_invite(&origin(), now_ms(), &mut OsEntropy)?;
-                    link = Some(l);
-                    Ok(fx)
-                });
-                if link.is_some() {
-                    self.invite_link = link;
-                }
-            }
-            Msg::Accept(preview) => {
-                if self.act(ctx, |m| m.accept_invite(&preview, now_ms(), &mut OsEntropy)) {
-                    navigate(&Route::Chat(ConversationId::Direct(preview.address)));
-                }
-            }
-            Msg::SetVerified(who, verified) => {
-                self.act(ctx, |m| Ok(m.set_verified(&who, verified)));
-            }
-            Msg::SetNotifications(on, previews) => {
-                self.act(ctx, |m| Ok(m.set_notifications(on, previews)));
-            }
-            Msg::AskNotifications => {
-                let previews = self.messenger().is_some_and(|m| m.profile().previews);
-                attention::ask_permission(ctx.link().callback(move |granted: bool| {
-                    if granted {
-                        Msg::SetNotifications(true, previews)
-                    } else {
-                        Msg::Toast(Some("Notifications are blocked in this browser's site settings.".into()))
-                    }
-                }));
-            }
-            Msg::SetPassphrase(p) => return self.later(ctx, Msg::SetPassphrase(p)),
-            Msg::Export(p) => return self.later(ctx, Msg::Export(p)),
-            Msg::Import(file, passphrase) => {
-                self.busy = true;
-                let link = ctx.link().clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    let bytes = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
-                        .await
-                        .map(|b| js_sys::Uint8Array::new(&b).to_vec())
-                        .map_err(|_| "The file could not be read.".to_string());
-                    // Argon2id runs after this task yields, so "working…" is on screen.
-                    gloo::timers::future::TimeoutFuture::new(30).await;
-                    let opened =
-                        bytes.and_then(|b| backup::import(&b, &passphrase).map_err(|e| e.to_string()));
-                    link.send_message(Msg::Imported(opened));
-                });
-            }
             Msg::Imported(result) => {
                 self.busy = false;
                 match result {
@@ -352,7 +250,6 @@ impl Component for App {
                 }
             }
             Msg::Visibility => self.read_current(ctx),
-            Msg::Toast(t) => self.toast = t,
             Msg::Done(t) => {
                 self.busy = false;
                 self.toast = t;
@@ -369,11 +266,11 @@ impl Component for App {
             let shown = (*who, m.messages(who).len());
             if self.scrolled_for.map(|(a, _)| a) != Some(*who) {
                 // A chat just opened (its composer is new): put its draft back.
-                crate::screens::restore_draft(self.drafts.borrow().get(who).map_or("", String::as_str));
+                dom::restore_draft(self.drafts.get(who).map_or("", String::as_str));
             }
             if self.scrolled_for != Some(shown) {
                 self.scrolled_for = Some(shown);
-                crate::screens::scroll_to_end();
+                dom::scroll_to_end();
             }
         } else {
             self.scrolled_for = None;
@@ -381,12 +278,37 @@ impl Component for App {
     }
 
     fn view(&self, ctx: &Context<Self>) -> Html {
-        crate::screens::view(self, ctx)
+        let on_action = ctx.link().callback(Msg::Act);
+        let toast = self.toast.clone().map(|text| html! { <Toast {text} on_action={on_action.clone()} /> });
+        let (busy, form_error) = (self.busy, self.form_error.clone());
+        let body = match &self.phase {
+            Phase::Starting => html! { <StartingPage /> },
+            Phase::OtherTab | Phase::TakenOver => {
+                html! { <OtherTabPage taken_over={self.phase == Phase::TakenOver} on_action={on_action.clone()} /> }
+            }
+            Phase::Fatal(message) => html! { <FatalPage message={message.clone()} /> },
+            Phase::Welcome => {
+                let invited_by = match &self.route {
+                    Route::Invite(payload) => {
+                        Invite::decode(payload, now_ms() / 1000).ok().map(|i| i.display_name)
+                    }
+                    _ => None,
+                };
+                html! { <WelcomePage {invited_by} {busy} {form_error} on_action={on_action.clone()} /> }
+            }
+            Phase::Locked => html! { <LockedPage {busy} {form_error} on_action={on_action.clone()} /> },
+            Phase::Ready => match &self.driver {
+                Some(d) => html! {
+                    <Shell me={d.messenger.profile().display_name.clone()} link={d.link()} pending={d.messenger.pending()}
+                        rows={d.messenger.chat_list()} route={self.route.clone()} on_action={on_action.clone()}>
+                        { self.pane(&d.messenger, on_action) }
+                    </Shell>
+                },
+                None => html! {},
+            },
+        };
+        html! { <>{ body }{ for toast }</> }
     }
-}
-
-fn current_route() -> Route {
-    Route::parse(&location().and_then(|l| l.hash().ok()).unwrap_or_default())
 }
 
 impl App {
@@ -417,20 +339,146 @@ impl App {
         }
     }
 
-    /// Shows "working…", then runs `msg`'s slow part once that is painted.
-    fn later(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+    /// Shows "working…", then runs the action's slow part once that is painted.
+    fn later(&mut self, ctx: &Context<Self>, action: Action) -> bool {
         self.busy = true;
         self.form_error = None;
         let link = ctx.link().clone();
-        Timeout::new(30, move || link.send_message(Msg::Later(Box::new(msg)))).forget();
+        Timeout::new(30, move || link.send_message(Msg::Later(action))).forget();
         true
     }
 
-    fn slow(&mut self, ctx: &Context<Self>, msg: Msg) {
+    /// What a page asked; whether to render.
+    fn on_action(&mut self, ctx: &Context<Self>, action: Action) -> bool {
+        match action {
+            slow @ (Action::Unlock(_)
+            | Action::Create { .. }
+            | Action::SetPassphrase(_)
+            | Action::Export(_)) => {
+                return self.later(ctx, slow);
+            }
+            Action::UseHere => {
+                self.phase = Phase::Starting;
+                tabs::request(true, ctx.link().callback(Msg::Leader));
+            }
+            Action::Import(file, passphrase) => {
+                self.busy = true;
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let bytes = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+                        .await
+                        .map(|b| js_sys::Uint8Array::new(&b).to_vec())
+                        .map_err(|_| "The file could not be read.".to_string());
+                    // Argon2id runs after this task yields, so "working…" is on screen.
+                    gloo::timers::future::TimeoutFuture::new(30).await;
+                    let opened =
+                        bytes.and_then(|b| backup::import(&b, &passphrase).map_err(|e| e.to_string()));
+                    link.send_message(Msg::Imported(opened));
+                });
+            }
+            Action::SendText(to, text) => {
+                self.drafts.remove(&to);
+                self.act(ctx, |m| m.send_text(&to, &text, now_ms(), &mut OsEntropy));
+            }
+            Action::Draft(to, text) => {
+                self.drafts.insert(to, text);
+                return false;
+            }
+            Action::ShowEarlier => {
+                if let (Route::Chat(c), Some(d)) = (&self.route, &self.driver)
+                    && let Some(reading) = d.earlier(*c)
+                {
+                    let link = ctx.link().clone();
+                    wasm_bindgen_futures::spawn_local(
+                        async move { link.send_message(Msg::Page(reading.await)) },
+                    );
+                }
+                return false;
+            }
+            Action::MakeInvite => {
+                let mut link = None;
+                self.act(ctx, |m| {
+                    let (l, fx) = m.create_invite(&origin(), now_ms(), &mut OsEntropy)?;
+                    link = Some(l);
+                    Ok(fx)
+                });
+                if link.is_some() {
+                    self.invite_link = link;
+                }
+            }
+            Action::Accept(preview) => {
+                if self.act(ctx, |m| m.accept_invite(&preview, now_ms(), &mut OsEntropy)) {
+                    navigate(&Route::Chat(ConversationId::Direct(preview.address)));
+                }
+            }
+            Action::SetVerified(who, verified) => {
+                self.act(ctx, |m| Ok(m.set_verified(&who, verified)));
+            }
+            Action::SetNotifications { on, previews } => {
+                self.act(ctx, |m| Ok(m.set_notifications(on, previews)));
+            }
+            Action::AskNotifications => {
+                let previews = self.messenger().is_some_and(|m| m.profile().previews);
+                attention::ask_permission(ctx.link().callback(move |granted: bool| {
+                    Msg::Act(if granted {
+                        Action::SetNotifications { on: true, previews }
+                    } else {
+                        Action::Toast(Some(
+                            "Notifications are blocked in this browser's site settings.".into(),
+                        ))
+                    })
+                }));
+            }
+            Action::Reconnect => {
+                if self.phase == Phase::Ready
+                    && self.driver.as_ref().is_some_and(|d| d.link() == Link::Offline)
+                {
+                    self.connect(ctx);
+                }
+            }
+            Action::Toast(t) => self.toast = t,
+        }
+        true
+    }
+
+    /// The page in the pane for the current route.
+    fn pane(&self, m: &Messenger, on_action: Callback<Action>) -> Html {
+        // The name a "same name as" warning points at.
+        let other_name = |c: &Contact| match &c.notice {
+            Some(ContactNotice::SameNameAs(other)) => m.contact(other).map(|o| o.name.clone()),
+            _ => None,
+        };
+        match &self.route {
+            Route::Chats => html! { <Placeholder /> },
+            Route::Chat(chat) => match chat.peer().and_then(|a| m.contact(&a)) {
+                Some(c) => html! {
+                    <ChatPage conversation={*chat} contact={c.clone()} other_name={other_name(c)}
+                        messages={m.messages(chat).to_vec()} earlier={m.earlier(chat).is_some()} {on_action} />
+                },
+                None => not_found(),
+            },
+            Route::Safety(a) => match (m.contact(a), m.safety(a)) {
+                (Some(c), Some((number, qr_payload))) => html! {
+                    <SafetyPage contact={c.clone()} other_name={other_name(c)} {number} {qr_payload} {on_action} />
+                },
+                _ => not_found(),
+            },
+            Route::Invite(payload) => {
+                html! { <InvitePage preview={m.preview_invite(payload, now_ms())} {on_action} /> }
+            }
+            Route::NewInvite => html! { <NewInvitePage link={self.invite_link.clone()} {on_action} /> },
+            Route::Settings => html! {
+                <SettingsPage profile={m.profile().clone()} fingerprint={sotto_engine::identity::fingerprint(&m.identity())}
+                    has_passphrase={self.has_passphrase} busy={self.busy} {on_action} />
+            },
+        }
+    }
+
+    fn slow(&mut self, ctx: &Context<Self>, action: Action) {
         self.busy = false;
         let params = KdfParams::default();
-        match msg {
-            Msg::Unlock(passphrase) => {
+        match action {
+            Action::Unlock(passphrase) => {
                 let Some(header) = &self.locked else { return };
                 match Vault::unlock(header, Some(&passphrase)) {
                     Ok(v) => {
@@ -440,7 +488,7 @@ impl App {
                     Err(e) => self.form_error = Some(e.to_string()),
                 }
             }
-            Msg::Create { name, passphrase } => {
+            Action::Create { name, passphrase } => {
                 let Some(idb) = self.idb.clone() else { return };
                 let created = (|| {
                     let vault = Rc::new(Vault::create(&mut OsEntropy).map_err(|e| e.to_string())?);
@@ -466,7 +514,7 @@ impl App {
                     }
                 }
             }
-            Msg::SetPassphrase(p) => {
+            Action::SetPassphrase(p) => {
                 let (Some(vault), Some(idb)) = (&self.vault, &self.idb) else { return };
                 match vault.header(p.as_deref(), params, &mut OsEntropy) {
                     Ok(h) => {
@@ -482,7 +530,7 @@ impl App {
                     Err(e) => self.form_error = Some(e.to_string()),
                 }
             }
-            Msg::Export(passphrase) => {
+            Action::Export(passphrase) => {
                 let (Some(vault), Some(idb)) = (self.vault.clone(), self.idb.clone()) else { return };
                 self.busy = true;
                 let link = ctx.link().clone();
@@ -494,7 +542,7 @@ impl App {
                     };
                     link.send_message(Msg::Done(Some(match result {
                         Ok(bytes) => {
-                            crate::screens::download(&bytes);
+                            dom::download(&bytes);
                             "Backup saved. Keep the file and its passphrase somewhere safe.".into()
                         }
                         Err(e) => e,
@@ -586,7 +634,7 @@ impl App {
         }
         let delay = d.closed(js_sys::Math::random());
         let link = ctx.link().clone();
-        self.retry = Some(Timeout::new(delay as u32, move || link.send_message(Msg::Reconnect)));
+        self.retry = Some(Timeout::new(delay as u32, move || link.send_message(Msg::Act(Action::Reconnect))));
     }
 
     fn on_net(&mut self, ctx: &Context<Self>, event: NetEvent) {
@@ -683,9 +731,4 @@ impl App {
             }
         });
     }
-}
-
-/// The element an event came from, as `T`.
-pub fn target<T: JsCast>(e: &web_sys::Event) -> Option<T> {
-    e.target().and_then(|t| t.dyn_into::<T>().ok())
 }

@@ -3,17 +3,27 @@
 //!
 //! - the messenger (contacts, conversations, outbox) is the `sotto-messenger` crate
 //! - `backup`, `route`, `qr`, `onboarding`, `status`: small pure pieces
-//! - wasm32 only: `app` (life cycle and actions), `screens` (views), `store` (IndexedDB),
-//!   `socket` (WebSocket), `tabs` (one leading tab), `attention` (title, notifications)
+//! - wasm32 only: `app` (life cycle, actions, which page shows); `pages` (one component per
+//!   screen) and `components` (pieces they share), which take props and report an `action`;
+//!   `dom` (every imperative touch of the page), `dates`, `store` (IndexedDB), `socket`
+//!   (WebSocket), `tabs` (one leading tab), `attention` (title, notifications)
 
 #![forbid(unsafe_code)]
 
+#[cfg(target_arch = "wasm32")]
+mod action;
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
 mod attention;
 #[cfg(target_arch = "wasm32")]
-mod screens;
+mod components;
+#[cfg(target_arch = "wasm32")]
+mod dates;
+#[cfg(target_arch = "wasm32")]
+mod dom;
+#[cfg(target_arch = "wasm32")]
+mod pages;
 #[cfg(target_arch = "wasm32")]
 mod socket;
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,33 @@
+//! What a page asks of the app. Pages take their data as props and report the person's intent
+//! through one `Callback<Action>`; only `app` turns actions into work, so no page imports it.
+
+use sotto_messenger::{ConversationId, InvitePreview};
+use sotto_shared::Address;
+
+pub enum Action {
+    /// Take over from another tab.
+    UseHere,
+    Create {
+        name: String,
+        passphrase: Option<String>,
+    },
+    Unlock(String),
+    Import(web_sys::File, String),
+    SendText(ConversationId, String),
+    /// The composer's unsent text for a chat (kept in memory, rendering nothing).
+    Draft(ConversationId, String),
+    ShowEarlier,
+    MakeInvite,
+    Accept(Box<InvitePreview>),
+    SetVerified(Address, bool),
+    SetNotifications {
+        on: bool,
+        previews: bool,
+    },
+    AskNotifications,
+    SetPassphrase(Option<String>),
+    Export(String),
+    Reconnect,
+    /// Something to tell the person (`None` dismisses).
+    Toast(Option<String>),
+}

@@ -1,0 +1,57 @@
+//! Messages: one bubble each, with a separator before each new day.
+
+use crate::dates::{clock, day, day_label};
+use crate::status;
+use sotto_messenger::ChatMessage;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+struct BubbleProps {
+    message: ChatMessage,
+}
+
+/// One message. A component with comparable props, so a new message re-renders one bubble,
+/// not the whole history.
+#[function_component(Bubble)]
+fn bubble(props: &BubbleProps) -> Html {
+    let m = &props.message;
+    let (label, class) = (status::label(m.status), status::class(m.status));
+    html! {
+        <li class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
+            data-status={class}>
+            <p class="text">{ m.text.clone() }</p>
+            <p class="meta">
+                <time>{ clock(m.sent_at_ms) }</time>
+                if m.outgoing {
+                    <span class={classes!("status", class)} title={label}>
+                        <span aria-hidden="true">{ status::icon(m.status) }</span>
+                        <span class="visually-hidden">{ label }</span>
+                    </span>
+                }
+            </p>
+        </li>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct TimelineProps {
+    pub messages: Vec<ChatMessage>,
+}
+
+/// The loaded messages of a chat, oldest first.
+#[function_component(Timeline)]
+pub fn timeline(props: &TimelineProps) -> Html {
+    let mut last_day = None;
+    let mut items = Vec::with_capacity(props.messages.len() + 4);
+    for m in &props.messages {
+        let this_day = Some(day(m.sent_at_ms));
+        if this_day != last_day {
+            items.push(html! {
+                <li key={format!("day-{}", m.seq)} class="day">{ day_label(m.sent_at_ms) }</li>
+            });
+            last_day = this_day;
+        }
+        items.push(html! { <Bubble key={m.seq} message={m.clone()} /> });
+    }
+    items.into_iter().collect()
+}

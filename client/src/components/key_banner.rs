@@ -1,0 +1,43 @@
+//! Warnings about a contact's key: it changed, another contact has the same name, or the invite
+//! they sent had already been used.
+
+use crate::route::Route;
+use sotto_messenger::{Contact, ContactNotice};
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub contact: Contact,
+    /// The name of the other contact a `SameNameAs` notice points at.
+    pub other_name: Option<String>,
+}
+
+#[function_component(KeyBanner)]
+pub fn key_banner(props: &Props) -> Html {
+    let c = &props.contact;
+    let text = match &c.notice {
+        None => return html! {},
+        Some(ContactNotice::Changed) => {
+            format!("{}'s identity key changed. Compare safety numbers before you trust it.", c.name)
+        }
+        Some(ContactNotice::SameNameAs(_)) => {
+            let other = props.other_name.as_deref().unwrap_or("another contact");
+            format!(
+                "You already have a contact named {other} with a different key. If they started over on a new device, compare safety numbers; otherwise this may be someone else."
+            )
+        }
+        Some(ContactNotice::InviteUsed) => {
+            return html! {
+                <div class="warning" role="alert" data-testid="invite-used">
+                    <span>{ format!("The invite link from {} had already been used, so {} cannot read this chat. Ask {} for a new link.", c.name, c.name, c.name) }</span>
+                </div>
+            };
+        }
+    };
+    html! {
+        <div class="warning" role="alert" data-testid="key-warning">
+            <span>{ text }</span>
+            <a href={Route::Safety(c.address).hash()}>{ "Compare safety numbers" }</a>
+        </div>
+    }
+}

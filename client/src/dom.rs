@@ -1,0 +1,104 @@
+//! Every imperative touch of the page in one place: the clock and location, form fields read
+//! on submit, focus, scrolling, the composer's text, clipboard and file downloads. Views stay
+//! declarative (Yew) and call these from their callbacks; `app` calls them after a render.
+
+use crate::route::Route;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlInputElement, HtmlTextAreaElement};
+
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn location() -> Option<web_sys::Location> {
+    web_sys::window().map(|w| w.location())
+}
+
+pub fn origin() -> String {
+    location().and_then(|l| l.origin().ok()).unwrap_or_default()
+}
+
+pub fn current_route() -> Route {
+    Route::parse(&location().and_then(|l| l.hash().ok()).unwrap_or_default())
+}
+
+pub fn navigate(route: &Route) {
+    if let Some(l) = location() {
+        let _ = l.set_hash(&route.hash());
+    }
+}
+
+/// The element an event came from, as `T`.
+pub fn target<T: JsCast>(e: &web_sys::Event) -> Option<T> {
+    e.target().and_then(|t| t.dyn_into::<T>().ok())
+}
+
+/// The element with this id, as `T`.
+fn element<T: JsCast>(id: &str) -> Option<T> {
+    web_sys::window()?.document()?.get_element_by_id(id)?.dyn_into::<T>().ok()
+}
+
+/// The value of the input with this id ("" if there is none).
+pub fn input_value(id: &str) -> String {
+    element::<HtmlInputElement>(id).map(|i| i.value()).unwrap_or_default()
+}
+
+/// The file chosen in the file input with this id.
+pub fn chosen_file(id: &str) -> Option<web_sys::File> {
+    element::<HtmlInputElement>(id)?.files()?.get(0)
+}
+
+/// The composer's id (one composer is on screen at a time).
+pub const COMPOSER: &str = "composer";
+
+/// Takes the composer's text for sending (and empties it), keeping focus there.
+pub fn take_composer() -> Option<String> {
+    let area = element::<HtmlTextAreaElement>(COMPOSER)?;
+    let text = area.value();
+    area.set_value("");
+    let _ = area.focus();
+    Some(text)
+}
+
+/// Puts a chat's unsent text back into its (new) composer.
+pub fn restore_draft(text: &str) {
+    if let Some(area) = element::<HtmlTextAreaElement>(COMPOSER) {
+        area.set_value(text);
+    }
+}
+
+/// Keeps the newest message in view.
+pub fn scroll_to_end() {
+    if let Some(list) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector(".messages").ok().flatten())
+    {
+        list.set_scroll_top(list.scroll_height());
+    }
+}
+
+/// Copies `text`; resolves to whether the browser allowed it.
+pub async fn copy(text: String) -> bool {
+    let Some(w) = web_sys::window() else { return false };
+    wasm_bindgen_futures::JsFuture::from(w.navigator().clipboard().write_text(&text)).await.is_ok()
+}
+
+/// Saves `bytes` as a backup file through a temporary link.
+pub fn download(bytes: &[u8]) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/octet-stream");
+    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options) else { return };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
+    if let Ok(a) = document
+        .create_element("a")
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().map_err(Into::into))
+    {
+        a.set_href(&url);
+        let day = js_sys::Date::new_0().to_iso_string().as_string().unwrap_or_default();
+        a.set_download(&format!("sotto-backup-{}.sotto", day.get(..10).unwrap_or("")));
+        a.click();
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+}

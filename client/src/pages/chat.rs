@@ -1,0 +1,87 @@
+//! One conversation: its messages (the loaded ones, with a way back to earlier pages) and the
+//! composer.
+
+use crate::action::Action;
+use crate::components::{KeyBanner, Timeline, back_link, initial};
+use crate::dom::{COMPOSER, take_composer, target};
+use crate::route::Route;
+use sotto_engine::consts::MAX_TEXT_BYTES;
+use sotto_messenger::{ChatMessage, Contact, ContactNotice, ConversationId};
+use web_sys::{HtmlTextAreaElement, KeyboardEvent};
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub conversation: ConversationId,
+    /// The other person.
+    pub contact: Contact,
+    /// See [`KeyBanner`].
+    pub other_name: Option<String>,
+    pub messages: Vec<ChatMessage>,
+    /// Storage holds earlier messages than these.
+    pub earlier: bool,
+    pub on_action: Callback<Action>,
+}
+
+#[function_component(ChatPage)]
+pub fn chat(props: &Props) -> Html {
+    let (to, c) = (props.conversation, &props.contact);
+    let send = {
+        let on_action = props.on_action.clone();
+        move || {
+            if let Some(text) = take_composer()
+                && !text.trim().is_empty()
+            {
+                on_action.emit(Action::SendText(to, text));
+            }
+        }
+    };
+    let on_input = props.on_action.reform(move |e: InputEvent| {
+        Action::Draft(to, target::<HtmlTextAreaElement>(&e).map(|a| a.value()).unwrap_or_default())
+    });
+    let send_key = send.clone();
+    let on_key = Callback::from(move |e: KeyboardEvent| {
+        // Enter sends; Shift+Enter breaks the line; Enter while composing (IME) is left alone.
+        if e.key() == "Enter" && !e.shift_key() && !e.is_composing() {
+            e.prevent_default();
+            send_key();
+        }
+    });
+    let on_submit = Callback::from(move |e: SubmitEvent| {
+        e.prevent_default();
+        send();
+    });
+    html! {
+        <section key={c.address.to_hex()} class="conversation" aria-labelledby="chat-title">
+            <header class="pane-head">
+                { back_link() }
+                <div class="avatar" aria-hidden="true">{ initial(&c.name) }</div>
+                <div class="pane-title">
+                    <h2 id="chat-title">{ c.name.clone() }</h2>
+                    <span class="muted small">{ if c.verified { "Verified ✓" } else { "Not verified" } }</span>
+                </div>
+                <a class="button secondary" href={Route::Safety(c.address).hash()}>{ "Safety number" }</a>
+            </header>
+            <KeyBanner contact={c.clone()} other_name={props.other_name.clone()} />
+            <ol class="messages" aria-label={format!("Messages with {}", c.name)} aria-live="polite" tabindex="0">
+                if props.earlier {
+                    <li class="earlier">
+                        <button class="secondary" onclick={props.on_action.reform(|_| Action::ShowEarlier)}>
+                            { "Show earlier messages" }
+                        </button>
+                    </li>
+                } else if props.messages.is_empty() {
+                    <li class="empty">{ format!("This is the start of your encrypted chat with {}.", c.name) }</li>
+                }
+                <Timeline messages={props.messages.clone()} />
+            </ol>
+            if c.notice != Some(ContactNotice::InviteUsed) {
+                <form class="composer" onsubmit={on_submit}>
+                    <textarea id={COMPOSER} rows="1" aria-label="Message" placeholder="Message" onkeydown={on_key} oninput={on_input}
+                        maxlength={MAX_TEXT_BYTES.to_string()} />
+                    <button type="submit" aria-label="Send">{ "Send" }</button>
+                </form>
+            }
+        </section>
+    }
+}

@@ -1,0 +1,91 @@
+//! Who you are, notifications, the passphrase and backups.
+
+use crate::action::Action;
+use crate::components::back_link;
+use crate::dom::input_value;
+use sotto_messenger::Profile;
+use yew::prelude::*;
+
+/// The shortest backup passphrase accepted.
+const MIN_BACKUP_PASSPHRASE_CHARS: usize = 8;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub profile: Profile,
+    /// Our identity key's fingerprint.
+    pub fingerprint: String,
+    pub has_passphrase: bool,
+    pub busy: bool,
+    pub on_action: Callback<Action>,
+}
+
+#[function_component(SettingsPage)]
+pub fn settings(props: &Props) -> Html {
+    let p = &props.profile;
+    let set_pass = props.on_action.reform(|e: SubmitEvent| {
+        e.prevent_default();
+        let pass = input_value("settings-passphrase");
+        if pass.is_empty() {
+            Action::Toast(Some("Type a passphrase first.".into()))
+        } else {
+            Action::SetPassphrase(Some(pass))
+        }
+    });
+    let remove_pass = props.on_action.reform(|_| Action::SetPassphrase(None));
+    let export = props.on_action.reform(|e: SubmitEvent| {
+        e.prevent_default();
+        let pass = input_value("export-passphrase");
+        if pass.chars().count() < MIN_BACKUP_PASSPHRASE_CHARS {
+            Action::Toast(Some(format!(
+                "Use a backup passphrase of at least {MIN_BACKUP_PASSPHRASE_CHARS} characters."
+            )))
+        } else {
+            Action::Export(pass)
+        }
+    });
+    let (on, previews) = (p.notifications, p.previews);
+    let notify = props.on_action.reform(move |_| {
+        if on { Action::SetNotifications { on: false, previews } } else { Action::AskNotifications }
+    });
+    let toggle_previews =
+        props.on_action.reform(move |_| Action::SetNotifications { on, previews: !previews });
+    let (busy, has_passphrase) = (props.busy, props.has_passphrase);
+    html! {
+        <section class="sheet" aria-labelledby="settings-title">
+            <header class="pane-head">{ back_link() }<h2 id="settings-title">{ "Settings" }</h2></header>
+            <div class="sheet-body">
+                <section class="group">
+                    <h3>{ "You" }</h3>
+                    <p><strong>{ p.display_name.clone() }</strong></p>
+                    <p class="key"><span class="key-label">{ "Your key" }</span><code>{ props.fingerprint.clone() }</code></p>
+                </section>
+                <section class="group">
+                    <h3>{ "Notifications" }</h3>
+                    <label class="check"><input type="checkbox" checked={p.notifications} onchange={notify} />
+                        { "Desktop notifications while Sotto is in the background" }</label>
+                    <label class="check"><input type="checkbox" checked={p.previews} disabled={!p.notifications} onchange={toggle_previews} />
+                        { "Show message text in notifications" }</label>
+                </section>
+                <section class="group">
+                    <h3>{ "Passphrase" }</h3>
+                    <p class="hint small">{ if has_passphrase { "Sotto's data in this browser is locked with a passphrase." } else { "Anyone using this browser profile can open Sotto. A passphrase encrypts its data here." } }</p>
+                    <form onsubmit={set_pass} class="copy-row">
+                        <input id="settings-passphrase" type="password" autocomplete="new-password" aria-label="New passphrase" />
+                        <button type="submit" disabled={busy}>{ if has_passphrase { "Change" } else { "Set" } }</button>
+                    </form>
+                    if has_passphrase {
+                        <button class="secondary" onclick={remove_pass} disabled={busy}>{ "Remove passphrase" }</button>
+                    }
+                </section>
+                <section class="group">
+                    <h3>{ "Backup" }</h3>
+                    <p class="hint small">{ "An encrypted file with your identity, contacts and history. Restoring it elsewhere moves Sotto there: stop using this copy afterwards." }</p>
+                    <form onsubmit={export} class="copy-row">
+                        <input id="export-passphrase" type="password" autocomplete="new-password" aria-label="Backup passphrase" />
+                        <button type="submit" disabled={busy}>{ if busy { "Working…" } else { "Download backup" } }</button>
+                    </form>
+                </section>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,89 @@
+//! The layout once Sotto runs: the sidebar (who you are, the link, the chat list) and the pane
+//! with the page the route names.
+
+use crate::action::Action;
+use crate::components::{ConnectionStatus, initial};
+use crate::dates::short_time;
+use crate::route::Route;
+use sotto_messenger::{ChatSummary, Link};
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub me: String,
+    pub link: Link,
+    pub pending: usize,
+    pub rows: Vec<ChatSummary>,
+    pub route: Route,
+    pub on_action: Callback<Action>,
+    /// The pane's page.
+    pub children: Html,
+}
+
+#[function_component(Shell)]
+pub fn shell(props: &Props) -> Html {
+    let in_pane = !matches!(props.route, Route::Chats);
+    html! {
+        <div class={classes!("shell", in_pane.then_some("in-pane"))}>
+            <aside class="sidebar">
+                <header class="me">
+                    <div class="avatar" aria-hidden="true">{ initial(&props.me) }</div>
+                    <div class="me-text">
+                        <strong>{ props.me.clone() }</strong>
+                        <ConnectionStatus link={props.link} pending={props.pending} on_action={props.on_action.clone()} />
+                    </div>
+                    <a class="icon-button" href="#/settings" aria-label="Settings" title="Settings">{ "⚙" }</a>
+                </header>
+                <a class="button invite" href="#/new">{ "Invite someone" }</a>
+                <nav aria-label="Chats">
+                    if props.rows.is_empty() {
+                        <p class="empty">{ "No chats yet. Invite someone with a link: it works once and only they can use it." }</p>
+                    } else {
+                        <ul class="chat-list">
+                            { for props.rows.iter().map(|r| chat_row(r, &props.route)) }
+                        </ul>
+                    }
+                </nav>
+            </aside>
+            <main class="pane">{ props.children.clone() }</main>
+        </div>
+    }
+}
+
+fn chat_row(r: &ChatSummary, route: &Route) -> Html {
+    let current = *route == Route::Chat(r.conversation) || *route == Route::Safety(r.contact.address);
+    let preview = r.last.as_ref().map_or_else(
+        || "New contact: say hello".to_string(),
+        |m| if m.outgoing { format!("You: {}", m.text) } else { m.text.clone() },
+    );
+    html! {
+        <li key={r.contact.address.to_hex()}>
+            <a href={Route::Chat(r.conversation).hash()} class="chat-row" aria-current={current.then_some("page")}
+                data-testid="chat-row">
+                <div class="avatar" aria-hidden="true">{ initial(&r.contact.name) }</div>
+                <div class="row-main">
+                    <div class="row-top">
+                        <span class="name">{ r.contact.name.clone() }</span>
+                        <time>{ short_time(r.activity_ms) }</time>
+                    </div>
+                    <div class="row-bottom">
+                        <span class="preview">{ preview }</span>
+                        if r.unread > 0 {
+                            <span class="badge" aria-label={format!("{} unread", r.unread)}>{ r.unread }</span>
+                        }
+                    </div>
+                </div>
+            </a>
+        </li>
+    }
+}
+
+/// The pane when no chat is open.
+#[function_component(Placeholder)]
+pub fn placeholder() -> Html {
+    html! {
+        <section class="placeholder" aria-label="No chat open">
+            <p>{ "Choose a chat, or invite someone to start one." }</p>
+        </section>
+    }
+}
