@@ -9,12 +9,9 @@
 use crate::action::Action;
 use crate::attention;
 use crate::backup::{self, VAULT_RECORD};
-use crate::components::{Toast, not_found};
+use crate::components::{not_found, toast};
 use crate::dom::{self, current_route, navigate, now_ms, origin};
-use crate::pages::{
-    ChatPage, FatalPage, InvitePage, LockedPage, NewInvitePage, OtherTabPage, Placeholder, SafetyPage,
-    SettingsPage, Shell, StartingPage, WelcomePage,
-};
+use crate::pages::{chat, invite, locked, safety, settings, shell, start, welcome};
 use crate::route::Route;
 use crate::socket::{NetEvent, Socket};
 use crate::store::{DB_NAME, Idb, Sealed};
@@ -279,14 +276,14 @@ impl Component for App {
 
     fn view(&self, ctx: &Context<Self>) -> Html {
         let on_action = ctx.link().callback(Msg::Act);
-        let toast = self.toast.clone().map(|text| html! { <Toast {text} on_action={on_action.clone()} /> });
+        let toast = self.toast.as_deref().map(|text| toast(text, &on_action));
         let (busy, form_error) = (self.busy, self.form_error.clone());
         let body = match &self.phase {
-            Phase::Starting => html! { <StartingPage /> },
+            Phase::Starting => start::starting(),
             Phase::OtherTab | Phase::TakenOver => {
-                html! { <OtherTabPage taken_over={self.phase == Phase::TakenOver} on_action={on_action.clone()} /> }
+                start::other_tab(self.phase == Phase::TakenOver, &on_action)
             }
-            Phase::Fatal(message) => html! { <FatalPage message={message.clone()} /> },
+            Phase::Fatal(message) => start::fatal(message),
             Phase::Welcome => {
                 let invited_by = match &self.route {
                     Route::Invite(payload) => {
@@ -294,16 +291,19 @@ impl Component for App {
                     }
                     _ => None,
                 };
-                html! { <WelcomePage {invited_by} {busy} {form_error} on_action={on_action.clone()} /> }
+                welcome::view(&welcome::Props { invited_by, busy, form_error, on_action })
             }
-            Phase::Locked => html! { <LockedPage {busy} {form_error} on_action={on_action.clone()} /> },
+            Phase::Locked => locked::view(&locked::Props { busy, form_error, on_action }),
             Phase::Ready => match &self.driver {
-                Some(d) => html! {
-                    <Shell me={d.messenger.profile().display_name.clone()} link={d.link()} pending={d.messenger.pending()}
-                        rows={d.messenger.chat_list()} route={self.route.clone()} on_action={on_action.clone()}>
-                        { self.pane(&d.messenger, on_action) }
-                    </Shell>
-                },
+                Some(d) => shell::view(&shell::Props {
+                    me: d.messenger.profile().display_name.clone(),
+                    link: d.link(),
+                    pending: d.messenger.pending(),
+                    rows: d.messenger.chat_list(),
+                    route: self.route.clone(),
+                    pane: self.pane(&d.messenger, on_action.clone()),
+                    on_action,
+                }),
                 None => html! {},
             },
         };
@@ -449,28 +449,42 @@ impl App {
             _ => None,
         };
         match &self.route {
-            Route::Chats => html! { <Placeholder /> },
+            Route::Chats => shell::placeholder(),
             Route::Chat(chat) => match chat.peer().and_then(|a| m.contact(&a)) {
-                Some(c) => html! {
-                    <ChatPage conversation={*chat} contact={c.clone()} other_name={other_name(c)}
-                        messages={m.messages(chat).to_vec()} earlier={m.earlier(chat).is_some()} {on_action} />
-                },
+                Some(c) => chat::view(&chat::Props {
+                    conversation: *chat,
+                    contact: c,
+                    other_name: other_name(c),
+                    messages: m.messages(chat),
+                    earlier: m.earlier(chat).is_some(),
+                    on_action,
+                }),
                 None => not_found(),
             },
             Route::Safety(a) => match (m.contact(a), m.safety(a)) {
-                (Some(c), Some((number, qr_payload))) => html! {
-                    <SafetyPage contact={c.clone()} other_name={other_name(c)} {number} {qr_payload} {on_action} />
-                },
+                (Some(c), Some((number, qr_payload))) => safety::view(&safety::Props {
+                    contact: c,
+                    other_name: other_name(c),
+                    number,
+                    qr_payload,
+                    on_action,
+                }),
                 _ => not_found(),
             },
-            Route::Invite(payload) => {
-                html! { <InvitePage preview={m.preview_invite(payload, now_ms())} {on_action} /> }
+            Route::Invite(payload) => invite::opened(&invite::InviteProps {
+                preview: m.preview_invite(payload, now_ms()),
+                on_action,
+            }),
+            Route::NewInvite => {
+                invite::new_invite(&invite::NewInviteProps { link: self.invite_link.clone(), on_action })
             }
-            Route::NewInvite => html! { <NewInvitePage link={self.invite_link.clone()} {on_action} /> },
-            Route::Settings => html! {
-                <SettingsPage profile={m.profile().clone()} fingerprint={sotto_engine::identity::fingerprint(&m.identity())}
-                    has_passphrase={self.has_passphrase} busy={self.busy} {on_action} />
-            },
+            Route::Settings => settings::view(&settings::Props {
+                profile: m.profile(),
+                fingerprint: sotto_engine::identity::fingerprint(&m.identity()),
+                has_passphrase: self.has_passphrase,
+                busy: self.busy,
+                on_action,
+            }),
         }
     }
 

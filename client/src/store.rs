@@ -7,7 +7,7 @@
 //! creates transactions synchronously, in order, and sends the frames of each one when its
 //! `complete` fires.
 
-use js_sys::{Array, Function, Promise, Uint8Array};
+use js_sys::{Function, Promise, Uint8Array};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::Vault;
 use sotto_messenger::store::Saving;
@@ -142,9 +142,7 @@ impl Idb {
     /// Every record, by name (for backups).
     pub async fn load_all(&self) -> Result<Named, StoreError> {
         let (_, store) = self.records(IdbTransactionMode::Readonly)?;
-        let keys = store.get_all_keys().map_err(failed)?;
-        let values = store.get_all().map_err(failed)?;
-        Ok(pairs(request(keys).await?, request(values).await?))
+        walk(store.open_cursor().map_err(failed)?, usize::MAX).await
     }
 
     pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -171,20 +169,13 @@ impl Idb {
             true,
         )
         .map_err(failed)?;
-        match order {
-            Order::Ascending => {
-                let count = limit.map_or(u32::MAX, |l| u32::try_from(l).unwrap_or(u32::MAX));
-                let keys = store.get_all_keys_with_key_and_limit(&range, count).map_err(failed)?;
-                let values = store.get_all_with_key_and_limit(&range, count).map_err(failed)?;
-                Ok(pairs(request(keys).await?, request(values).await?))
-            }
-            Order::Descending => {
-                let cursor = store
-                    .open_cursor_with_range_and_direction(&range, IdbCursorDirection::Prev)
-                    .map_err(failed)?;
-                walk(cursor, limit.unwrap_or(usize::MAX)).await
-            }
-        }
+        // One cursor for both orders: a page is small, and one read path is less code.
+        let direction = match order {
+            Order::Ascending => IdbCursorDirection::Next,
+            Order::Descending => IdbCursorDirection::Prev,
+        };
+        let cursor = store.open_cursor_with_range_and_direction(&range, direction).map_err(failed)?;
+        walk(cursor, limit.unwrap_or(usize::MAX)).await
     }
 
     /// Starts one transaction with every write (and, first, a wipe if `clear`); the returned
@@ -211,14 +202,6 @@ impl Idb {
             Ok(())
         })
     }
-}
-
-fn pairs(keys: JsValue, values: JsValue) -> Named {
-    let (keys, values): (Array, Array) = (keys.unchecked_into(), values.unchecked_into());
-    keys.iter()
-        .zip(values.iter())
-        .filter_map(|(k, v)| Some((k.as_string()?, v.dyn_into::<Uint8Array>().ok()?.to_vec())))
-        .collect()
 }
 
 /// The messenger's records in [`Idb`], each sealed with the vault; its name is the associated

@@ -33,17 +33,11 @@ fn bubble(props: &BubbleProps) -> Html {
     }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct TimelineProps {
-    pub messages: Vec<ChatMessage>,
-}
-
 /// The loaded messages of a chat, oldest first.
-#[function_component(Timeline)]
-pub fn timeline(props: &TimelineProps) -> Html {
+pub fn timeline(messages: &[ChatMessage]) -> Html {
     let mut last_day = None;
-    let mut items = Vec::with_capacity(props.messages.len() + 4);
-    for m in &props.messages {
+    let mut items = Vec::with_capacity(messages.len() + 4);
+    for m in messages {
         let this_day = Some(day(m.sent_at_ms));
         if this_day != last_day {
             items.push(html! {

@@ -4,30 +4,21 @@ use crate::action::Action;
 use sotto_messenger::Link;
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub link: Link,
-    /// Envelopes waiting for the relay.
-    pub pending: usize,
-    pub on_action: Callback<Action>,
-}
-
-#[function_component(ConnectionStatus)]
-pub fn connection_status(props: &Props) -> Html {
-    let (class, text) = match props.link {
+/// `pending`: envelopes waiting for the relay.
+pub fn connection_status(link: Link, pending: usize, on_action: &Callback<Action>) -> Html {
+    let (class, text) = match link {
         Link::Online => ("online", "Online"),
         Link::Connecting | Link::LoggingIn => ("connecting", "Connecting…"),
         Link::Offline => ("offline", "Offline"),
     };
-    let pending = props.pending;
     html! {
         <p class={classes!("conn", class)} role="status" data-testid="connection">
             <span class="dot" aria-hidden="true"></span>{ text }
-            if pending > 0 && props.link != Link::Online {
+            if pending > 0 && link != Link::Online {
                 <span>{ format!(" · {pending} queued") }</span>
             }
-            if props.link == Link::Offline {
-                <button class="link" onclick={props.on_action.reform(|_| Action::Reconnect)} aria-label="Retry now" title="Retry now">{ "↻" }</button>
+            if link == Link::Offline {
+                <button class="link" onclick={on_action.reform(|_| Action::Reconnect)} aria-label="Retry now" title="Retry now">{ "↻" }</button>
             }
         </p>
     }

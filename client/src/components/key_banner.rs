@@ -5,23 +5,15 @@ use crate::route::Route;
 use sotto_messenger::{Contact, ContactNotice};
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub contact: Contact,
-    /// The name of the other contact a `SameNameAs` notice points at.
-    pub other_name: Option<String>,
-}
-
-#[function_component(KeyBanner)]
-pub fn key_banner(props: &Props) -> Html {
-    let c = &props.contact;
+/// `other_name`: the name of the other contact a `SameNameAs` notice points at.
+pub fn key_banner(c: &Contact, other_name: Option<&str>) -> Html {
     let text = match &c.notice {
         None => return html! {},
         Some(ContactNotice::Changed) => {
             format!("{}'s identity key changed. Compare safety numbers before you trust it.", c.name)
         }
         Some(ContactNotice::SameNameAs(_)) => {
-            let other = props.other_name.as_deref().unwrap_or("another contact");
+            let other = other_name.unwrap_or("another contact");
             format!(
                 "You already have a contact named {other} with a different key. If they started over on a new device, compare safety numbers; otherwise this may be someone else."
             )

@@ -2,7 +2,7 @@
 //! composer.
 
 use crate::action::Action;
-use crate::components::{KeyBanner, Timeline, back_link, initial};
+use crate::components::{back_link, initial, key_banner, timeline};
 use crate::dom::{COMPOSER, take_composer, target};
 use crate::route::Route;
 use sotto_engine::consts::MAX_TEXT_BYTES;
@@ -10,22 +10,20 @@ use sotto_messenger::{ChatMessage, Contact, ContactNotice, ConversationId};
 use web_sys::{HtmlTextAreaElement, KeyboardEvent};
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
+pub struct Props<'a> {
     pub conversation: ConversationId,
     /// The other person.
-    pub contact: Contact,
-    /// See [`KeyBanner`].
+    pub contact: &'a Contact,
+    /// See [`key_banner`].
     pub other_name: Option<String>,
-    pub messages: Vec<ChatMessage>,
+    pub messages: &'a [ChatMessage],
     /// Storage holds earlier messages than these.
     pub earlier: bool,
     pub on_action: Callback<Action>,
 }
 
-#[function_component(ChatPage)]
-pub fn chat(props: &Props) -> Html {
-    let (to, c) = (props.conversation, &props.contact);
+pub fn view(props: &Props<'_>) -> Html {
+    let (to, c) = (props.conversation, props.contact);
     let send = {
         let on_action = props.on_action.clone();
         move || {
@@ -62,7 +60,7 @@ pub fn chat(props: &Props) -> Html {
                 </div>
                 <a class="button secondary" href={Route::Safety(c.address).hash()}>{ "Safety number" }</a>
             </header>
-            <KeyBanner contact={c.clone()} other_name={props.other_name.clone()} />
+            { key_banner(c, props.other_name.as_deref()) }
             <ol class="messages" aria-label={format!("Messages with {}", c.name)} aria-live="polite" tabindex="0">
                 if props.earlier {
                     <li class="earlier">
@@ -73,7 +71,7 @@ pub fn chat(props: &Props) -> Html {
                 } else if props.messages.is_empty() {
                     <li class="empty">{ format!("This is the start of your encrypted chat with {}.", c.name) }</li>
                 }
-                <Timeline messages={props.messages.clone()} />
+                { timeline(props.messages) }
             </ol>
             if c.notice != Some(ContactNotice::InviteUsed) {
                 <form class="composer" onsubmit={on_submit}>

@@ -1,21 +1,19 @@
 //! Invite links: making one to send, and what an opened one offers.
 
 use crate::action::Action;
-use crate::components::{QrCode, back_link, initial};
+use crate::components::{back_link, initial, qr_code};
 use crate::dom::{copy, target};
 use crate::route::Route;
 use sotto_messenger::{ConversationId, InvitePreview, MessengerError};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
 pub struct NewInviteProps {
     /// The link made last, if any.
     pub link: Option<String>,
     pub on_action: Callback<Action>,
 }
 
-#[function_component(NewInvitePage)]
 pub fn new_invite(props: &NewInviteProps) -> Html {
     let make = props.on_action.reform(|_| Action::MakeInvite);
     let body = match &props.link {
@@ -47,7 +45,7 @@ pub fn new_invite(props: &NewInviteProps) -> Html {
                             onfocus={Callback::from(|e: FocusEvent| if let Some(i) = target::<HtmlInputElement>(&e) { i.select() })} />
                         <button onclick={on_copy}>{ "Copy link" }</button>
                     </div>
-                    <QrCode data={link.as_bytes().to_vec()} label="QR code of the invite link" />
+                    { qr_code(link.as_bytes(), "QR code of the invite link") }
                     <p class="hint small">{ "The secret part of the link (after #) never reaches any server." }</p>
                     <button class="secondary" onclick={make}>{ "Make another link" }</button>
                 </>
@@ -62,15 +60,13 @@ pub fn new_invite(props: &NewInviteProps) -> Html {
     }
 }
 
-#[derive(Properties, PartialEq)]
 pub struct InviteProps {
     /// The opened link, checked.
     pub preview: Result<InvitePreview, MessengerError>,
     pub on_action: Callback<Action>,
 }
 
-#[function_component(InvitePage)]
-pub fn invite(props: &InviteProps) -> Html {
+pub fn opened(props: &InviteProps) -> Html {
     let content = match &props.preview {
         Err(e) => html! {
             <>

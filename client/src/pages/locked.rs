@@ -5,15 +5,13 @@ use crate::components::brand;
 use crate::dom::input_value;
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
 pub struct Props {
     pub busy: bool,
     pub form_error: Option<String>,
     pub on_action: Callback<Action>,
 }
 
-#[function_component(LockedPage)]
-pub fn locked(props: &Props) -> Html {
+pub fn view(props: &Props) -> Html {
     let on_action = props.on_action.clone();
     let on_submit = Callback::from(move |e: SubmitEvent| {
         e.prevent_default();

@@ -1,20 +1,12 @@
-//! One component per screen. Each takes what it shows as props and reports what the person
-//! does through `on_action`; `app` decides which one shows and feeds it.
+//! One page per screen: a `Props` struct with what it shows (including one
+//! `Callback<Action>` for what the person does) and a `view` function of it. Pages never read
+//! app state; `app` decides which one shows and fills its props.
 
-mod chat;
-mod invite;
-mod locked;
-mod safety;
-mod settings;
-mod shell;
-mod start;
-mod welcome;
-
-pub use chat::ChatPage;
-pub use invite::{InvitePage, NewInvitePage};
-pub use locked::LockedPage;
-pub use safety::SafetyPage;
-pub use settings::SettingsPage;
-pub use shell::{Placeholder, Shell};
-pub use start::{FatalPage, OtherTabPage, StartingPage};
-pub use welcome::WelcomePage;
+pub mod chat;
+pub mod invite;
+pub mod locked;
+pub mod safety;
+pub mod settings;
+pub mod shell;
+pub mod start;
+pub mod welcome;

@@ -1,15 +1,14 @@
 //! The safety number shared with a contact, to compare out of band.
 
 use crate::action::Action;
-use crate::components::{KeyBanner, QrCode};
+use crate::components::{key_banner, qr_code};
 use crate::route::Route;
 use sotto_messenger::{Contact, ConversationId};
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub contact: Contact,
-    /// See [`KeyBanner`].
+pub struct Props<'a> {
+    pub contact: &'a Contact,
+    /// See [`key_banner`].
     pub other_name: Option<String>,
     /// Digits in groups of five.
     pub number: String,
@@ -17,9 +16,8 @@ pub struct Props {
     pub on_action: Callback<Action>,
 }
 
-#[function_component(SafetyPage)]
-pub fn safety(props: &Props) -> Html {
-    let c = &props.contact;
+pub fn view(props: &Props<'_>) -> Html {
+    let c = props.contact;
     let (who, verified) = (c.address, c.verified);
     let toggle = props.on_action.reform(move |_| Action::SetVerified(who, !verified));
     html! {
@@ -29,12 +27,12 @@ pub fn safety(props: &Props) -> Html {
                 <h2 id="safety-title">{ format!("Safety number with {}", c.name) }</h2>
             </header>
             <div class="sheet-body">
-                <KeyBanner contact={c.clone()} other_name={props.other_name.clone()} />
+                { key_banner(c, props.other_name.as_deref()) }
                 <p>{ format!("Compare these digits with {} in person or on a call, or scan each other's code. If they match, nobody is in the middle of your chat.", c.name) }</p>
                 <p class="safety-number" data-testid="safety-number" aria-label="Safety number">
                     { for props.number.split(' ').map(|g| html! { <span>{ g.to_string() }</span> }) }
                 </p>
-                <QrCode data={props.qr_payload.clone()} label="QR code of the safety number" />
+                { qr_code(&props.qr_payload, "QR code of the safety number") }
                 <button onclick={toggle} aria-pressed={verified.to_string()}>
                     { if verified { "Verified ✓ (tap to undo)" } else { "Mark as verified" } }
                 </button>

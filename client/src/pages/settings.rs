@@ -9,9 +9,8 @@ use yew::prelude::*;
 /// The shortest backup passphrase accepted.
 const MIN_BACKUP_PASSPHRASE_CHARS: usize = 8;
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub profile: Profile,
+pub struct Props<'a> {
+    pub profile: &'a Profile,
     /// Our identity key's fingerprint.
     pub fingerprint: String,
     pub has_passphrase: bool,
@@ -19,9 +18,8 @@ pub struct Props {
     pub on_action: Callback<Action>,
 }
 
-#[function_component(SettingsPage)]
-pub fn settings(props: &Props) -> Html {
-    let p = &props.profile;
+pub fn view(props: &Props<'_>) -> Html {
+    let p = props.profile;
     let set_pass = props.on_action.reform(|e: SubmitEvent| {
         e.prevent_default();
         let pass = input_value("settings-passphrase");

@@ -2,13 +2,12 @@
 //! with the page the route names.
 
 use crate::action::Action;
-use crate::components::{ConnectionStatus, initial};
+use crate::components::{connection_status, initial};
 use crate::dates::short_time;
 use crate::route::Route;
 use sotto_messenger::{ChatSummary, Link};
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
 pub struct Props {
     pub me: String,
     pub link: Link,
@@ -16,12 +15,11 @@ pub struct Props {
     pub rows: Vec<ChatSummary>,
     pub route: Route,
     pub on_action: Callback<Action>,
-    /// The pane's page.
-    pub children: Html,
+    /// The page in the pane.
+    pub pane: Html,
 }
 
-#[function_component(Shell)]
-pub fn shell(props: &Props) -> Html {
+pub fn view(props: &Props) -> Html {
     let in_pane = !matches!(props.route, Route::Chats);
     html! {
         <div class={classes!("shell", in_pane.then_some("in-pane"))}>
@@ -30,7 +28,7 @@ pub fn shell(props: &Props) -> Html {
                     <div class="avatar" aria-hidden="true">{ initial(&props.me) }</div>
                     <div class="me-text">
                         <strong>{ props.me.clone() }</strong>
-                        <ConnectionStatus link={props.link} pending={props.pending} on_action={props.on_action.clone()} />
+                        { connection_status(props.link, props.pending, &props.on_action) }
                     </div>
                     <a class="icon-button" href="#/settings" aria-label="Settings" title="Settings">{ "⚙" }</a>
                 </header>
@@ -45,7 +43,7 @@ pub fn shell(props: &Props) -> Html {
                     }
                 </nav>
             </aside>
-            <main class="pane">{ props.children.clone() }</main>
+            <main class="pane">{ props.pane.clone() }</main>
         </div>
     }
 }
@@ -79,7 +77,6 @@ fn chat_row(r: &ChatSummary, route: &Route) -> Html {
 }
 
 /// The pane when no chat is open.
-#[function_component(Placeholder)]
 pub fn placeholder() -> Html {
     html! {
         <section class="placeholder" aria-label="No chat open">

@@ -3,23 +3,15 @@
 use crate::action::Action;
 use yew::prelude::*;
 
-#[function_component(StartingPage)]
 pub fn starting() -> Html {
     // Keyed, so the next screen replaces this element instead of reshaping it: morphing the
     // full-width `main` into the narrow first screen was a layout shift of 0.33 on desktop.
     html! { <main key="starting" class="center"><p class="muted" role="status">{ "Opening Sotto…" }</p></main> }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct OtherTabProps {
-    /// This tab led until another took over (rather than waiting from the start).
-    pub taken_over: bool,
-    pub on_action: Callback<Action>,
-}
-
-#[function_component(OtherTabPage)]
-pub fn other_tab(props: &OtherTabProps) -> Html {
-    let text = if props.taken_over {
+/// `taken_over`: this tab led until another took over (rather than waiting from the start).
+pub fn other_tab(taken_over: bool, on_action: &Callback<Action>) -> Html {
+    let text = if taken_over {
         "Sotto was opened in another tab, so this one stopped."
     } else {
         "Sotto is open in another tab. One tab at a time keeps your encrypted sessions consistent."
@@ -28,22 +20,16 @@ pub fn other_tab(props: &OtherTabProps) -> Html {
         <main class="center"><section class="card">
             <h2>{ "Open in another tab" }</h2>
             <p>{ text }</p>
-            <button onclick={props.on_action.reform(|_| Action::UseHere)}>{ "Use Sotto in this tab" }</button>
+            <button onclick={on_action.reform(|_| Action::UseHere)}>{ "Use Sotto in this tab" }</button>
         </section></main>
     }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct FatalProps {
-    pub message: String,
-}
-
-#[function_component(FatalPage)]
-pub fn fatal(props: &FatalProps) -> Html {
+pub fn fatal(message: &str) -> Html {
     html! {
         <main class="center"><section class="card">
             <h2>{ "Sotto cannot continue" }</h2>
-            <p role="alert" class="error">{ props.message.clone() }</p>
+            <p role="alert" class="error">{ message.to_string() }</p>
             <p class="muted">{ "Reload the page to try again." }</p>
         </section></main>
     }

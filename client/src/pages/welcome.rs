@@ -6,7 +6,6 @@ use crate::dom::{chosen_file, input_value};
 use crate::onboarding::{MAX_DISPLAY_NAME_CHARS, validate_display_name};
 use yew::prelude::*;
 
-#[derive(Properties, PartialEq)]
 pub struct Props {
     /// The name in the invite link that brought the person here, if any.
     pub invited_by: Option<String>,
@@ -15,8 +14,7 @@ pub struct Props {
     pub on_action: Callback<Action>,
 }
 
-#[function_component(WelcomePage)]
-pub fn welcome(props: &Props) -> Html {
+pub fn view(props: &Props) -> Html {
     let on_action = props.on_action.clone();
     let on_submit = Callback::from(move |e: SubmitEvent| {
         e.prevent_default();
