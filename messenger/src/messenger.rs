@@ -27,8 +27,8 @@ use std::collections::HashSet;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatSummary {
     pub conversation: ConversationId,
-    /// The other person of a direct chat.
-    pub contact: Contact,
+    /// What the chat is called: the other person's name in a direct chat.
+    pub title: String,
     pub last: Option<ChatMessage>,
     pub unread: usize,
     pub activity_ms: u64,
@@ -182,7 +182,7 @@ impl Messenger {
                 let last = self.messages(&conversation).last().cloned();
                 ChatSummary {
                     conversation,
-                    contact: c.clone(),
+                    title: c.name.clone(),
                     activity_ms: last.as_ref().map_or(c.added_at_ms, |m| m.sent_at_ms.max(c.added_at_ms)),
                     unread: self.history.unread(&conversation),
                     last,

@@ -132,8 +132,8 @@ async fn connect(a: &mut Person, b: &mut Person) {
 async fn invite_chat_receipts_and_reload() {
     let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
     connect(&mut ada, &mut bo).await;
-    assert_eq!(ada.d.messenger.chat_list()[0].contact.name, "Bo");
-    assert_eq!(bo.d.messenger.chat_list()[0].contact.name, "Ada");
+    assert_eq!(ada.d.messenger.chat_list()[0].title, "Bo");
+    assert_eq!(bo.d.messenger.chat_list()[0].title, "Ada");
 
     let fx = ada
         .d
@@ -620,7 +620,7 @@ async fn a_version_1_store_opens_and_its_outbox_settles() {
     ada.d = Driver::load(store, Connection::new(ORIGIN, "t")).await.unwrap();
     assert_eq!(texts(&ada, &bo), ["hello", "unsent"]);
     assert_eq!(ada.m().messages(&chat)[1].status, Status::Sending);
-    assert_eq!(ada.m().chat_list()[0].contact.name, "Bo");
+    assert_eq!(ada.m().chat_list()[0].title, "Bo");
     ada.login(NOW).await;
     let events = ada.flush_to(&mut bo).await;
     assert!(matches!(&events[..], [Event::Message { text, .. }] if text == "unsent"));

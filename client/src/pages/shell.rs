@@ -49,19 +49,20 @@ pub fn view(props: &Props) -> Html {
 }
 
 fn chat_row(r: &ChatSummary, route: &Route) -> Html {
-    let current = *route == Route::Chat(r.conversation) || *route == Route::Safety(r.contact.address);
+    let current = *route == Route::Chat(r.conversation)
+        || matches!(route, Route::Safety(a) if r.conversation.peer() == Some(*a));
     let preview = r.last.as_ref().map_or_else(
         || "New contact: say hello".to_string(),
         |m| if m.outgoing { format!("You: {}", m.text) } else { m.text.clone() },
     );
     html! {
-        <li key={r.contact.address.to_hex()}>
+        <li key={r.conversation.to_string()}>
             <a href={Route::Chat(r.conversation).hash()} class="chat-row" aria-current={current.then_some("page")}
                 data-testid="chat-row">
-                <div class="avatar" aria-hidden="true">{ initial(&r.contact.name) }</div>
+                <div class="avatar" aria-hidden="true">{ initial(&r.title) }</div>
                 <div class="row-main">
                     <div class="row-top">
-                        <span class="name">{ r.contact.name.clone() }</span>
+                        <span class="name">{ r.title.clone() }</span>
                         <time>{ short_time(r.activity_ms) }</time>
                     </div>
                     <div class="row-bottom">
