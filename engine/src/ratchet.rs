@@ -6,17 +6,23 @@
 //!   info = "sotto-message-keys-v1") (32 + 12 bytes), ChaCha20-Poly1305 with
 //!   AD = session AD || encoded header.
 //!
+//! Each key is its own type (`keys`: [`RootKey`], [`ChainKey`], [`MessageKey`]) carrying the
+//! one derivation it takes part in.
+//!
 //! Bounds (see docs/protocol.md): a message may skip at most [`MAX_SKIP`] keys of one chain;
 //! at most [`MAX_STORED_SKIPPED`] skipped keys are kept, oldest evicted first; the last
 //! [`PREVIOUS_CHAINS`] remote ratchet keys are remembered to recognise replays of old chains.
 //! A failed decryption leaves the state exactly as it was.
 
+mod keys;
+
 use crate::EngineError;
-use crate::primitives::{hkdf_sha256, hmac_sha256, open, seal, x25519, x25519_public};
+use crate::primitives::{x25519, x25519_public};
 use crate::random::Entropy;
+use keys::{ChainKey, MessageKey, RootKey};
 use serde::{Deserialize, Serialize};
 use x25519_dalek::StaticSecret;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::consts::{MAX_SKIP, MAX_STORED_SKIPPED, PREVIOUS_CHAINS};
 
@@ -52,19 +58,19 @@ pub struct RatchetMessage {
 struct Skipped {
     dh: [u8; 32],
     n: u32,
-    key: [u8; 32],
+    key: MessageKey,
 }
 
 /// One side of a Double Ratchet session. Serializable (the session layer versions it).
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct Ratchet {
     ad: Vec<u8>,
-    root: [u8; 32],
+    root: RootKey,
     dhs_secret: [u8; 32],
     dhs_public: [u8; 32],
     dhr: Option<[u8; 32]>,
-    cks: Option<[u8; 32]>,
-    ckr: Option<[u8; 32]>,
+    cks: Option<ChainKey>,
+    ckr: Option<ChainKey>,
     ns: u32,
     nr: u32,
     pn: u32,
@@ -86,33 +92,6 @@ impl std::fmt::Debug for Ratchet {
     }
 }
 
-fn kdf_rk(root: &[u8; 32], dh_out: &[u8; 32]) -> Result<([u8; 32], [u8; 32]), EngineError> {
-    let mut out = Zeroizing::new([0u8; 64]);
-    hkdf_sha256(root, dh_out, b"sotto-ratchet-root-v1", &mut out[..])?;
-    let (mut rk, mut ck) = ([0u8; 32], [0u8; 32]);
-    rk.copy_from_slice(&out[..32]);
-    ck.copy_from_slice(&out[32..]);
-    Ok((rk, ck))
-}
-
-fn kdf_ck(ck: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
-    (hmac_sha256(ck, &[0x02]), hmac_sha256(ck, &[0x01]))
-}
-
-fn message_keys(mk: &[u8; 32]) -> Result<Zeroizing<[u8; 44]>, EngineError> {
-    let mut out = Zeroizing::new([0u8; 44]);
-    hkdf_sha256(&[0u8; 32], mk, b"sotto-message-keys-v1", &mut out[..])?;
-    Ok(out)
-}
-
-fn split(keys: &[u8; 44]) -> ([u8; 32], [u8; 12]) {
-    let mut key = [0u8; 32];
-    let mut nonce = [0u8; 12];
-    key.copy_from_slice(&keys[..32]);
-    nonce.copy_from_slice(&keys[32..]);
-    (key, nonce)
-}
-
 impl Ratchet {
     /// The initiator (Alice): knows SK and the responder's signed prekey.
     pub fn init_initiator(
@@ -123,21 +102,21 @@ impl Ratchet {
     ) -> Result<Self, EngineError> {
         let dhs_secret = entropy.bytes32()?;
         let secret = StaticSecret::from(dhs_secret);
-        let (root, cks) = kdf_rk(shared, &*x25519(&secret, &remote_ratchet_key)?)?;
+        let (root, cks) = RootKey::new(*shared).advance(&*x25519(&secret, &remote_ratchet_key)?)?;
         Ok(Self::with(ad, root, dhs_secret, Some(remote_ratchet_key), Some(cks)))
     }
 
     /// The responder (Bob): knows SK and its own signed prekey pair.
     pub fn init_responder(shared: &[u8; 32], ad: Vec<u8>, signed_prekey: &StaticSecret) -> Self {
-        Self::with(ad, *shared, signed_prekey.to_bytes(), None, None)
+        Self::with(ad, RootKey::new(*shared), signed_prekey.to_bytes(), None, None)
     }
 
     fn with(
         ad: Vec<u8>,
-        root: [u8; 32],
+        root: RootKey,
         dhs_secret: [u8; 32],
         dhr: Option<[u8; 32]>,
-        cks: Option<[u8; 32]>,
+        cks: Option<ChainKey>,
     ) -> Self {
         Ratchet {
             ad,
@@ -161,17 +140,12 @@ impl Ratchet {
 
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<RatchetMessage, EngineError> {
         let ck = self.cks.as_mut().ok_or(EngineError::NoSession)?;
-        let (next, mut mk) = kdf_ck(ck);
+        let (next, mk) = ck.step();
         *ck = next;
         let header = Header { dh: self.dhs_public, pn: self.pn, n: self.ns };
         self.ns = self.ns.checked_add(1).ok_or(EngineError::Internal("sending chain exhausted"))?;
-        let keys = message_keys(&mk)?;
-        mk.zeroize();
-        let (mut key, nonce) = split(&keys);
         let aad = [self.ad.as_slice(), &header.encode()].concat();
-        let ciphertext = seal(&key, &nonce, &aad, plaintext);
-        key.zeroize();
-        Ok(RatchetMessage { header, ciphertext: ciphertext? })
+        Ok(RatchetMessage { header, ciphertext: mk.seal(&aad, plaintext)? })
     }
 
     /// Decrypts, or fails leaving the state untouched.
@@ -193,8 +167,8 @@ impl Ratchet {
     ) -> Result<Vec<u8>, EngineError> {
         let h = message.header;
         if let Some(i) = self.skipped.iter().position(|s| s.dh == h.dh && s.n == h.n) {
-            let key = self.skipped.remove(i);
-            return self.open_with(&key.key, message);
+            let skipped = self.skipped.remove(i);
+            return self.open_with(&skipped.key, message);
         }
         if self.dhr != Some(h.dh) {
             if self.previous_dhr.contains(&h.dh) {
@@ -209,32 +183,25 @@ impl Ratchet {
         }
         self.skip_until(h.n)?;
         let ck = self.ckr.as_mut().ok_or(EngineError::Tampered)?;
-        let (next, mk) = kdf_ck(ck);
+        let (next, mk) = ck.step();
         *ck = next;
         self.nr += 1;
-        let result = self.open_with(&mk, message);
-        let mut mk = mk;
-        mk.zeroize();
-        result
+        self.open_with(&mk, message)
     }
 
-    fn open_with(&self, mk: &[u8; 32], message: &RatchetMessage) -> Result<Vec<u8>, EngineError> {
-        let keys = message_keys(mk)?;
-        let (mut key, nonce) = split(&keys);
+    fn open_with(&self, mk: &MessageKey, message: &RatchetMessage) -> Result<Vec<u8>, EngineError> {
         let aad = [self.ad.as_slice(), &message.header.encode()].concat();
-        let result = open(&key, &nonce, &aad, &message.ciphertext);
-        key.zeroize();
-        result
+        mk.open(&aad, &message.ciphertext)
     }
 
     fn skip_until(&mut self, until: u32) -> Result<(), EngineError> {
-        let (Some(mut ck), Some(dh)) = (self.ckr, self.dhr) else { return Ok(()) };
+        let (Some(ck), Some(dh)) = (self.ckr.as_mut(), self.dhr) else { return Ok(()) };
         if until > self.nr.saturating_add(MAX_SKIP) {
             return Err(EngineError::TooManySkipped);
         }
         while self.nr < until {
-            let (next, key) = kdf_ck(&ck);
-            ck = next;
+            let (next, key) = ck.step();
+            *ck = next;
             self.skipped.push(Skipped { dh, n: self.nr, key });
             self.nr += 1;
         }
@@ -242,8 +209,6 @@ impl Ratchet {
             let excess = self.skipped.len() - MAX_STORED_SKIPPED;
             self.skipped.drain(..excess);
         }
-        self.ckr = Some(ck);
-        ck.zeroize();
         Ok(())
     }
 
@@ -258,11 +223,11 @@ impl Ratchet {
         self.ns = 0;
         self.nr = 0;
         self.dhr = Some(h.dh);
-        let (root, ckr) = kdf_rk(&self.root, &*x25519(&StaticSecret::from(self.dhs_secret), &h.dh)?)?;
+        let (root, ckr) = self.root.advance(&*x25519(&StaticSecret::from(self.dhs_secret), &h.dh)?)?;
         self.dhs_secret = entropy.bytes32()?;
         let secret = StaticSecret::from(self.dhs_secret);
         self.dhs_public = x25519_public(&secret);
-        let (root, cks) = kdf_rk(&root, &*x25519(&secret, &h.dh)?)?;
+        let (root, cks) = root.advance(&*x25519(&secret, &h.dh)?)?;
         self.root = root;
         self.ckr = Some(ckr);
         self.cks = Some(cks);
