@@ -1,6 +1,5 @@
 //! What can go wrong, in words a person can act on.
 
-use crate::store::StoreError;
 use sotto_engine::EngineError;
 use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_shared::invite::InviteError;
@@ -30,4 +29,15 @@ pub enum MessengerError {
     Damaged(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a record store can fail with (see `store`).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("this browser does not let Sotto store data (private mode or storage disabled)")]
+    Unavailable,
+    #[error("the browser could not save or read data: {0}")]
+    Failed(String),
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
 }

@@ -5,22 +5,12 @@
 //! Names are [`RecordKey`]s; a store writes them as text (`RecordKey`'s `Display`) and orders
 //! them as text, so a range of one conversation's messages comes back in sequence order.
 
+pub use crate::error::StoreError;
 use crate::records::{RecordKey, RecordWrites};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use thiserror::Error;
-
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum StoreError {
-    #[error("this browser does not let Sotto store data (private mode or storage disabled)")]
-    Unavailable,
-    #[error("the browser could not save or read data: {0}")]
-    Failed(String),
-    #[error("stored data is damaged: {0}")]
-    Damaged(String),
-}
 
 /// A commit in flight: resolves once the changes are durable.
 pub type Saving = Pin<Box<dyn Future<Output = Result<(), StoreError>>>>;

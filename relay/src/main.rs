@@ -5,12 +5,15 @@
 mod assets;
 mod config;
 mod connection;
+mod handlers;
 mod hub;
 mod limits;
 mod listener;
 mod metrics;
+mod outbound;
 mod peer;
 mod routes;
+mod session;
 mod state;
 mod store;
 mod writer;
