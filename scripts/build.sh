@@ -19,7 +19,10 @@ wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name sotto \
 
 if [ -x node_modules/.bin/wasm-opt ]; then
   say "wasm-opt -Oz"
-  node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  # --converge repeats the passes while they still shrink the module; the memory flags state
+  # what holds for rustc's output (a fresh, zeroed memory of its own; nothing in the first
+  # 1 KiB, which wasm-ld leaves free) and let it drop zero data and fold address offsets.
+  node_modules/.bin/wasm-opt -Oz --converge --zero-filled-memory --low-memory-unused --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
     -o "$stage/sotto_opt.wasm" "$stage/sotto_bg.wasm"
   mv "$stage/sotto_opt.wasm" "$stage/sotto_bg.wasm"

@@ -13,6 +13,7 @@ use sotto_engine::vault::Vault;
 use sotto_messenger::store::Saving;
 use sotto_messenger::{Order, RecordKey, RecordRange, RecordStore, RecordWrites, StoreError};
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -35,8 +36,9 @@ fn failed(e: JsValue) -> StoreError {
     StoreError::Failed(text)
 }
 
-/// Resolves with the request's result, or rejects with its error.
-async fn request(req: IdbRequest) -> Result<JsValue, StoreError> {
+/// Resolves with the request's result, or rejects with its error. Its handlers are attached
+/// at the call, before the request can finish.
+fn request(req: IdbRequest) -> impl Future<Output = Result<JsValue, StoreError>> {
     let promise = Promise::new(&mut |resolve, reject| {
         let r = req.clone();
         let ok = Closure::once_into_js(move || {
@@ -50,14 +52,16 @@ async fn request(req: IdbRequest) -> Result<JsValue, StoreError> {
         req.set_onsuccess(Some(ok.unchecked_ref()));
         req.set_onerror(Some(err.unchecked_ref()));
     });
-    JsFuture::from(promise).await.map_err(failed)
+    let done = JsFuture::from(promise);
+    async move { done.await.map_err(failed) }
 }
 
 /// Named records, as read.
 type Named = Vec<(String, Vec<u8>)>;
 
-/// Walks a cursor request, collecting at most `limit` records.
-async fn walk(req: IdbRequest, limit: usize) -> Result<Named, StoreError> {
+/// Walks a cursor request, collecting at most `limit` records. Its handlers are attached at
+/// the call, before the cursor can move.
+fn walk(req: IdbRequest, limit: usize) -> impl Future<Output = Result<Named, StoreError>> {
     let settle: Rc<RefCell<Option<(Function, Function)>>> = Rc::default();
     let promise = Promise::new(&mut |resolve, reject| *settle.borrow_mut() = Some((resolve, reject)));
     let found: Rc<RefCell<Named>> = Rc::default();
@@ -87,11 +91,29 @@ async fn walk(req: IdbRequest, limit: usize) -> Result<Named, StoreError> {
     });
     req.set_onsuccess(Some(step.as_ref().unchecked_ref()));
     req.set_onerror(Some(fail.as_ref().unchecked_ref()));
-    let result = JsFuture::from(promise).await.map_err(failed);
-    req.set_onsuccess(None);
-    req.set_onerror(None);
-    result?;
-    Ok(found.take())
+    let handlers = Handlers { req, _step: step, _fail: fail };
+    let done = JsFuture::from(promise);
+    async move {
+        let result = done.await.map_err(failed);
+        drop(handlers);
+        result?;
+        Ok(found.take())
+    }
+}
+
+/// A cursor's handlers, detached when the walk ends or is given up (a dropped future), before
+/// the closures they call are freed.
+struct Handlers {
+    req: IdbRequest,
+    _step: Closure<dyn FnMut()>,
+    _fail: Closure<dyn FnMut()>,
+}
+
+impl Drop for Handlers {
+    fn drop(&mut self) {
+        self.req.set_onsuccess(None);
+        self.req.set_onerror(None);
+    }
 }
 
 /// Resolves when the transaction is durable; rejects if it aborts.
@@ -145,37 +167,50 @@ impl Idb {
         walk(store.open_cursor().map_err(failed)?, usize::MAX).await
     }
 
-    pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let (_, store) = self.records(IdbTransactionMode::Readonly)?;
-        let v = request(store.get(&JsValue::from_str(name)).map_err(failed)?).await?;
-        Ok(v.dyn_into::<Uint8Array>().ok().map(|a| a.to_vec()))
+    /// Reads one record; the read starts at the call.
+    pub fn get(&self, name: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + use<> {
+        let reading = self
+            .records(IdbTransactionMode::Readonly)
+            .and_then(|(_, store)| store.get(&JsValue::from_str(name)).map_err(failed))
+            .map(request);
+        async move {
+            let v = reading?.await?;
+            Ok(v.dyn_into::<Uint8Array>().ok().map(|a| a.to_vec()))
+        }
     }
 
-    /// The records named `lower..upper`, in `order`, at most `limit`.
-    pub async fn range(
+    /// The records named `lower..upper`, in `order`, at most `limit`; the read starts at the
+    /// call.
+    pub fn range(
         &self,
         (lower, upper): (String, String),
         order: Order,
         limit: Option<usize>,
-    ) -> Result<Named, StoreError> {
-        if limit == Some(0) {
-            return Ok(Vec::new()); // IndexedDB reads a count of 0 as "no limit"
-        }
-        let (_, store) = self.records(IdbTransactionMode::Readonly)?;
-        let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
-            &JsValue::from_str(&lower),
-            &JsValue::from_str(&upper),
-            false,
-            true,
-        )
-        .map_err(failed)?;
+    ) -> impl Future<Output = Result<Named, StoreError>> + use<> {
+        let limit = limit.unwrap_or(usize::MAX);
         // One cursor for both orders: a page is small, and one read path is less code.
         let direction = match order {
             Order::Ascending => IdbCursorDirection::Next,
             Order::Descending => IdbCursorDirection::Prev,
         };
-        let cursor = store.open_cursor_with_range_and_direction(&range, direction).map_err(failed)?;
-        walk(cursor, limit.unwrap_or(usize::MAX)).await
+        let reading = (|| {
+            let (_, store) = self.records(IdbTransactionMode::Readonly)?;
+            let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
+                &JsValue::from_str(&lower),
+                &JsValue::from_str(&upper),
+                false,
+                true,
+            )
+            .map_err(failed)?;
+            let cursor = store.open_cursor_with_range_and_direction(&range, direction).map_err(failed)?;
+            Ok::<_, StoreError>(walk(cursor, limit))
+        })();
+        async move {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            reading?.await
+        }
     }
 
     /// Starts one transaction with every write (and, first, a wipe if `clear`); the returned
@@ -235,21 +270,25 @@ impl RecordStore for Sealed {
         self.idb.commit(writes, false)
     }
 
-    async fn get(&self, key: &RecordKey) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, key: &RecordKey) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + 'static {
         let name = key.to_string();
-        self.idb.get(&name).await?.map(|sealed| self.open(&name, &sealed)).transpose()
+        let (reading, this) = (self.idb.get(&name), self.clone());
+        async move { reading.await?.map(|sealed| this.open(&name, &sealed)).transpose() }
     }
 
-    async fn range(
+    fn range(
         &self,
         range: RecordRange,
         order: Order,
         limit: Option<usize>,
-    ) -> Result<Vec<(RecordKey, Vec<u8>)>, StoreError> {
-        let found = self.idb.range(range.bounds(), order, limit).await?;
-        found
-            .into_iter()
-            .map(|(name, sealed)| Ok((RecordRange::parse(&name)?, self.open(&name, &sealed)?)))
-            .collect()
+    ) -> impl Future<Output = Result<Vec<(RecordKey, Vec<u8>)>, StoreError>> + 'static {
+        let (reading, this) = (self.idb.range(range.bounds(), order, limit), self.clone());
+        async move {
+            let found = reading.await?;
+            found
+                .into_iter()
+                .map(|(name, sealed)| Ok((RecordRange::parse(&name)?, this.open(&name, &sealed)?)))
+                .collect()
+        }
     }
 }

@@ -76,24 +76,39 @@ impl<S: RecordStore> Driver<S> {
     /// Opens what `store` holds: everything but the history, then each conversation's newest
     /// page (and further back, until every unread and unsent message is in).
     pub async fn load(store: S, connection: Connection) -> Result<Self, MessengerError> {
+        // Every read is started before the first is awaited (stores start a read at the call,
+        // so a browser store answers them concurrently); only the rare further pages of a
+        // conversation wait for the one before.
+        let singles: [RecordKey; 4] = [
+            StorageKey::Identity.into(),
+            StorageKey::Prekeys.into(),
+            StorageKey::DeliveryTokens.into(),
+            RecordKey::Profile,
+        ];
+        let values: Vec<_> = singles.iter().map(|key| store.get(key)).collect();
+        let kinds = [RecordRange::Sessions, RecordRange::Contacts, RecordRange::Outbox];
+        let runs: Vec<_> =
+            kinds.into_iter().map(|range| store.range(range, Order::Ascending, None)).collect();
         let mut records = Vec::new();
-        for key in
-            [StorageKey::Identity.into(), StorageKey::Prekeys.into(), StorageKey::DeliveryTokens.into()]
-                .into_iter()
-                .chain([RecordKey::Profile])
-        {
-            if let Some(v) = store.get(&key).await? {
-                records.push((key, v));
-            }
+        for (key, value) in singles.into_iter().zip(values) {
+            records.extend(value.await?.map(|v| (key, v)));
         }
-        for range in [RecordRange::Sessions, RecordRange::Contacts, RecordRange::Outbox] {
-            records.extend(store.range(range, Order::Ascending, None).await?);
+        for run in runs {
+            records.extend(run.await?);
         }
         let mut messenger = Messenger::restore(records)?;
-        for conversation in messenger.conversations() {
+        let conversations = messenger.conversations();
+        let newest: Vec<_> = conversations
+            .iter()
+            .filter_map(|c| messenger.must_load(c))
+            .map(|range| read_page(&store, range))
+            .collect();
+        for page in newest {
+            add_read(&mut messenger, page.await?)?;
+        }
+        for conversation in conversations {
             while let Some(range) = messenger.must_load(&conversation) {
-                let page = read_page(&store, range).await?;
-                messenger.add_page(conversation, page.records, page.complete)?;
+                add_read(&mut messenger, read_page(&store, range).await?)?;
             }
         }
         Ok(Driver { messenger, connection, store })
@@ -206,17 +221,22 @@ impl<S: RecordStore + Clone + 'static> Driver<S> {
 }
 
 impl<S> Driver<S> {
+    /// Adds a page read with [`Driver::earlier`]. The history may have moved on while it was
+    /// read (it only grows at the new end, so the page still fits unless another came first).
     pub fn add_page(&mut self, page: Page) -> Result<(), MessengerError> {
-        let RecordRange::Messages { conversation, .. } = page.range else {
-            return Err(MessengerError::Damaged("a page of something other than messages".into()));
-        };
-        // The history may have moved on while the page was read (it only ever grows at the
-        // new end, so an older page still fits unless another page came first).
-        if self.messenger.earlier(&conversation) != Some(page.range) {
-            return Ok(());
-        }
-        self.messenger.add_page(conversation, page.records, page.complete)
+        add_read(&mut self.messenger, page)
     }
+}
+
+/// Adds a page read for [`Messenger::earlier`]; ignored if it no longer is that page.
+fn add_read(m: &mut Messenger, page: Page) -> Result<(), MessengerError> {
+    let RecordRange::Messages { conversation, .. } = page.range else {
+        return Err(MessengerError::Damaged("a page of something other than messages".into()));
+    };
+    if m.earlier(&conversation) != Some(page.range) {
+        return Ok(());
+    }
+    m.add_page(conversation, page.records, page.complete)
 }
 
 /// Stored messages of one conversation, newest first.
@@ -226,9 +246,16 @@ pub struct Page {
     complete: bool,
 }
 
-async fn read_page<S: RecordStore>(store: &S, range: RecordRange) -> Result<Page, StoreError> {
-    let records = store.range(range, Order::Descending, Some(PAGE_SIZE)).await?;
-    Ok(Page { range, complete: records.len() < PAGE_SIZE, records })
+/// Starts reading a page (at the call, like the store's reads).
+fn read_page<S: RecordStore>(
+    store: &S,
+    range: RecordRange,
+) -> impl Future<Output = Result<Page, StoreError>> {
+    let reading = store.range(range, Order::Descending, Some(PAGE_SIZE));
+    async move {
+        let records = reading.await?;
+        Ok(Page { range, complete: records.len() < PAGE_SIZE, records })
+    }
 }
 
 fn refusal(frame: RelayFrame, notice: fn(sotto_shared::ErrorCode, String) -> Notice) -> Option<Event> {

@@ -34,11 +34,11 @@ impl RecordRange {
     /// The names it spans as text: `lower..upper`.
     pub fn bounds(&self) -> (String, String) {
         // A kind's names all start with "kind/"; '0' is the character after '/'.
-        let kind = |k: &str| (format!("{k}/"), format!("{k}0"));
+        let kind = |lower: &str, upper: &str| (lower.to_string(), upper.to_string());
         match *self {
-            RecordRange::Sessions => kind("session"),
-            RecordRange::Contacts => kind("contact"),
-            RecordRange::Outbox => kind("outbox"),
+            RecordRange::Sessions => kind("session/", "session0"),
+            RecordRange::Contacts => kind("contact/", "contact0"),
+            RecordRange::Outbox => kind("outbox/", "outbox0"),
             RecordRange::Messages { conversation, from, to } => (
                 RecordKey::Message(conversation, from).to_string(),
                 RecordKey::Message(conversation, to).to_string(),
@@ -49,7 +49,8 @@ impl RecordRange {
     /// Parses a name read from this range: anything else there is damage, not a newer
     /// version's record (those have kinds of their own).
     pub fn parse(name: &str) -> Result<RecordKey, StoreError> {
-        RecordKey::parse(name).ok_or_else(|| StoreError::Damaged(format!("unreadable record name {name:?}")))
+        RecordKey::parse(name)
+            .ok_or_else(|| StoreError::Damaged(format!("unreadable record name \"{name}\"")))
     }
 }
 
@@ -69,15 +70,17 @@ pub trait RecordStore {
     /// waits for it).
     fn save_changes(&self, changes: RecordWrites) -> Saving;
 
-    fn get(&self, key: &RecordKey) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>>;
+    /// A read starts at the call, not at the first poll: start several, then await them, and
+    /// a store that can answers them concurrently. The future owns what it needs.
+    fn get(&self, key: &RecordKey) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + 'static;
 
-    /// The records in `range`, in `order`, at most `limit` of them.
+    /// The records in `range`, in `order`, at most `limit` of them (started at the call).
     fn range(
         &self,
         range: RecordRange,
         order: Order,
         limit: Option<usize>,
-    ) -> impl Future<Output = Result<Vec<(RecordKey, Vec<u8>)>, StoreError>>;
+    ) -> impl Future<Output = Result<Vec<(RecordKey, Vec<u8>)>, StoreError>> + 'static;
 }
 
 /// Records in memory, shared by its clones (a "reload" opens a clone).
@@ -116,16 +119,16 @@ impl RecordStore for MemoryStore {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    async fn get(&self, key: &RecordKey) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.records().get(&key.to_string()).cloned())
+    fn get(&self, key: &RecordKey) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + 'static {
+        std::future::ready(Ok(self.records().get(&key.to_string()).cloned()))
     }
 
-    async fn range(
+    fn range(
         &self,
         range: RecordRange,
         order: Order,
         limit: Option<usize>,
-    ) -> Result<Vec<(RecordKey, Vec<u8>)>, StoreError> {
+    ) -> impl Future<Output = Result<Vec<(RecordKey, Vec<u8>)>, StoreError>> + 'static {
         let (lower, upper) = range.bounds();
         let records = self.records();
         let span = records.range(lower..upper);
@@ -133,9 +136,11 @@ impl RecordStore for MemoryStore {
             Order::Ascending => Box::new(span),
             Order::Descending => Box::new(span.rev()),
         };
-        span.take(limit.unwrap_or(usize::MAX))
+        let found = span
+            .take(limit.unwrap_or(usize::MAX))
             .map(|(name, value)| Ok((RecordRange::parse(name)?, value.clone())))
-            .collect()
+            .collect();
+        std::future::ready(found)
     }
 }
 
@@ -232,6 +237,17 @@ pub mod conformance {
         assert_eq!(store.get(&RecordKey::Profile).await, Ok(Some(vec![10])), "the later batch wins");
         assert_eq!(seqs(&store.range(all_of_a, Order::Ascending, Some(1)).await.unwrap()), [0x3]);
         assert_eq!(seqs(&store.range(RecordRange::Outbox, Order::Ascending, None).await.unwrap()), [0x10]);
+
+        // A read starts at the call: it sees the store as it was then, even if a save
+        // follows before it is awaited.
+        let before = store.get(&RecordKey::Profile);
+        let page = store.range(RecordRange::Outbox, Order::Ascending, None);
+        let saving =
+            store.save_changes(vec![(RecordKey::Profile, Some(vec![11])), (RecordKey::Outbox(0x10), None)]);
+        assert_eq!(before.await, Ok(Some(vec![10])), "read at the call");
+        assert_eq!(seqs(&page.await.unwrap()), [0x10], "read at the call");
+        saving.await.expect("saved");
+        assert_eq!(store.get(&RecordKey::Profile).await, Ok(Some(vec![11])));
 
         // A read issued right after a save, without awaiting it, sees it.
         let saving = store.save_changes(vec![(RecordKey::Contact(Address([3; 32])), Some(vec![8]))]);
