@@ -69,7 +69,8 @@ pub enum Msg {
     Visibility,
     /// A slow background step finished, with something to tell.
     Done(Option<String>),
-    Page(Result<Page, StoreError>),
+    /// A page of earlier messages, read for the driver of that generation (see `generation`).
+    Page(u32, Result<Page, StoreError>),
     /// Sends the receipts owed for what arrived.
     FlushReceipts,
     /// Runs a slow step (Argon2id) after the "working" state is painted.
@@ -98,8 +99,14 @@ pub struct App {
     receipt_timer: Option<Timeout>,
     _ping: Option<Interval>,
     _listeners: Vec<EventListener>,
-    /// The chat and message count the view last scrolled to the end for.
-    scrolled_for: Option<(ConversationId, usize)>,
+    /// The chat and newest message the view last scrolled to the end for.
+    scrolled_for: Option<(ConversationId, Option<u64>)>,
+    /// Counts drivers started, so that a page read for an earlier one (before a backup was
+    /// restored) is not added to the current one.
+    generation: u32,
+    /// The open chat's distance from the bottom of its list before earlier messages were added
+    /// at the top, kept across the render so the view does not jump.
+    keep_from_bottom: Option<i32>,
 }
 
 impl Component for App {
@@ -144,6 +151,8 @@ impl Component for App {
             _ping: None,
             _listeners: listeners,
             scrolled_for: None,
+            generation: 0,
+            keep_from_bottom: None,
         }
     }
 
@@ -198,7 +207,9 @@ impl Component for App {
                 }
             }
             Msg::Later(action) => self.slow(ctx, action),
-            Msg::Page(page) => {
+            Msg::Page(generation, _) if generation != self.generation => return false,
+            Msg::Page(_, page) => {
+                self.keep_from_bottom = dom::distance_from_bottom();
                 let added = match (page, &mut self.driver) {
                     (Ok(page), Some(d)) => d.add_page(page),
                     (Err(e), _) => Err(e.into()),
@@ -260,14 +271,18 @@ impl Component for App {
         // Follow the newest message when a chat opens or grows, not on every repaint (a status
         // change must not pull someone reading older messages back down).
         if let (Route::Chat(who), Some(m)) = (&self.route, self.messenger()) {
-            let shown = (*who, m.messages(who).len());
+            let shown = (*who, m.messages(who).last().map(|m| m.seq));
             if self.scrolled_for.map(|(a, _)| a) != Some(*who) {
                 // A chat just opened (its composer is new): put its draft back.
                 dom::restore_draft(self.drafts.get(who).map_or("", String::as_str));
             }
+            let keep = self.keep_from_bottom.take();
             if self.scrolled_for != Some(shown) {
                 self.scrolled_for = Some(shown);
                 dom::scroll_to_end();
+            } else if let Some(distance) = keep {
+                // Earlier messages went in above: stay on the message that was in view.
+                dom::set_distance_from_bottom(distance);
             }
         } else {
             self.scrolled_for = None;
@@ -388,10 +403,10 @@ impl App {
                 if let (Route::Chat(c), Some(d)) = (&self.route, &self.driver)
                     && let Some(reading) = d.earlier(*c)
                 {
-                    let link = ctx.link().clone();
-                    wasm_bindgen_futures::spawn_local(
-                        async move { link.send_message(Msg::Page(reading.await)) },
-                    );
+                    let (link, generation) = (ctx.link().clone(), self.generation);
+                    wasm_bindgen_futures::spawn_local(async move {
+                        link.send_message(Msg::Page(generation, reading.await))
+                    });
                 }
                 return false;
             }
@@ -602,6 +617,7 @@ impl App {
 
     fn start(&mut self, ctx: &Context<Self>, driver: Driver<Sealed>) {
         self.driver = Some(driver);
+        self.generation = self.generation.wrapping_add(1);
         self.phase = Phase::Ready;
         let link = ctx.link().clone();
         self._ping = Some(Interval::new(TICK_MS, move || link.send_message(Msg::Tick)));

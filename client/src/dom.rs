@@ -67,13 +67,26 @@ pub fn restore_draft(text: &str) {
     }
 }
 
+fn message_list() -> Option<web_sys::Element> {
+    web_sys::window()?.document()?.query_selector(".messages").ok().flatten()
+}
+
 /// Keeps the newest message in view.
 pub fn scroll_to_end() {
-    if let Some(list) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.query_selector(".messages").ok().flatten())
-    {
+    if let Some(list) = message_list() {
         list.set_scroll_top(list.scroll_height());
+    }
+}
+
+/// How far the message list is scrolled up from its bottom.
+pub fn distance_from_bottom() -> Option<i32> {
+    message_list().map(|list| list.scroll_height() - list.scroll_top())
+}
+
+/// Scrolls the message list to `distance` from its bottom (after messages went in above).
+pub fn set_distance_from_bottom(distance: i32) {
+    if let Some(list) = message_list() {
+        list.set_scroll_top(list.scroll_height() - distance);
     }
 }
 

@@ -2,10 +2,10 @@
 //! and backups are written raw); [`Sealed`] is the messenger's [`RecordStore`] over it, sealing
 //! each record with the vault under its name.
 //!
-//! A commit is one `readwrite` transaction. IndexedDB runs overlapping transactions in the
-//! order they were created and fires `complete` only once the data is durable, so the app
-//! creates transactions synchronously, in order, and sends the frames of each one when its
-//! `complete` fires.
+//! A commit is one `readwrite` transaction with `durability: "strict"`. IndexedDB runs
+//! overlapping transactions in the order they were created and, with that option, fires
+//! `complete` only once the data is on disk, so the app creates transactions synchronously, in
+//! order, and sends the frames of each one when its `complete` fires.
 
 use js_sys::{Function, Promise, Uint8Array};
 use sotto_engine::random::OsEntropy;
@@ -69,17 +69,30 @@ fn walk(req: IdbRequest, limit: usize) -> impl Future<Output = Result<Named, Sto
     // Called once per record (and once more, with no cursor, at the end of the range).
     let step = Closure::<dyn FnMut()>::new(move || {
         let cursor = r.result().ok().and_then(|c| c.dyn_into::<IdbCursorWithValue>().ok());
-        if let Some(c) = &cursor
-            && let (Some(name), Ok(value)) = (c.key().ok().and_then(|k| k.as_string()), c.value())
-            && let Ok(bytes) = value.dyn_into::<Uint8Array>()
-        {
-            out.borrow_mut().push((name, bytes.to_vec()));
+        // A record this app did not write, or a cursor that cannot move on, fails the read:
+        // a short range must never pass for the whole of it.
+        let outcome = match &cursor {
+            None => Ok(false),
+            Some(c) => match (c.key().ok().and_then(|k| k.as_string()), c.value()) {
+                (Some(name), Ok(value)) => match value.dyn_into::<Uint8Array>() {
+                    Ok(bytes) => {
+                        out.borrow_mut().push((name, bytes.to_vec()));
+                        let more = out.borrow().len() < limit;
+                        if more { c.continue_().map(|()| true) } else { Ok(false) }
+                    }
+                    Err(_) => Err(JsValue::from_str(&format!("record {name} is not bytes"))),
+                },
+                _ => Err(JsValue::from_str("a record without a readable name")),
+            },
+        };
+        if let Ok(true) = outcome {
+            return;
         }
-        let more = cursor.filter(|_| out.borrow().len() < limit);
-        if more.is_none_or(|c| c.continue_().is_err())
-            && let Some((resolve, _)) = done.borrow_mut().take()
-        {
-            let _ = resolve.call0(&JsValue::NULL);
+        if let Some((resolve, reject)) = done.borrow_mut().take() {
+            let _ = match outcome {
+                Err(e) => reject.call1(&JsValue::NULL, &e),
+                Ok(_) => resolve.call0(&JsValue::NULL),
+            };
         }
     });
     let (r, done) = (req.clone(), settle.clone());
@@ -137,6 +150,8 @@ fn completion(tx: &IdbTransaction) -> JsFuture {
 #[derive(Clone)]
 pub struct Idb {
     db: IdbDatabase,
+    /// Write transactions not yet complete, oldest first (see `commit`).
+    writing: Rc<RefCell<Vec<IdbTransaction>>>,
 }
 
 impl Idb {
@@ -152,13 +167,28 @@ impl Idb {
         });
         req.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
         let db = request(req.into()).await?.dyn_into::<IdbDatabase>().map_err(failed)?;
-        Ok(Idb { db })
+        Ok(Idb { db, writing: Rc::default() })
     }
 
     fn records(&self, mode: IdbTransactionMode) -> Result<(IdbTransaction, IdbObjectStore), StoreError> {
-        let tx = self.db.transaction_with_str_and_mode(STORE, mode).map_err(failed)?;
+        let tx = match mode {
+            IdbTransactionMode::Readwrite => self.strict_readwrite(),
+            _ => self.db.transaction_with_str_and_mode(STORE, mode),
+        }
+        .map_err(failed)?;
         let store = tx.object_store(STORE).map_err(failed)?;
         Ok((tx, store))
+    }
+
+    /// A `readwrite` transaction with `durability: "strict"`: `complete` fires only once the
+    /// data is on disk, not merely handed to the OS (browsers default to "relaxed"), so a
+    /// power loss cannot roll back ratchet state whose ciphertext already left, nor a message
+    /// whose `Ack` did. (Through `Reflect`: web-sys has the option only as an unstable API.)
+    fn strict_readwrite(&self) -> Result<IdbTransaction, JsValue> {
+        let options = js_sys::Object::new();
+        js_sys::Reflect::set(&options, &"durability".into(), &"strict".into())?;
+        let open: Function = js_sys::Reflect::get(&self.db, &"transaction".into())?.dyn_into()?;
+        open.call3(&self.db, &STORE.into(), &"readwrite".into(), &options)?.dyn_into()
     }
 
     /// Every record, by name (for backups).
@@ -205,8 +235,10 @@ impl Idb {
             let cursor = store.open_cursor_with_range_and_direction(&range, direction).map_err(failed)?;
             Ok::<_, StoreError>(walk(cursor, limit))
         })();
+        // IndexedDB refuses a reversed range; it has nothing in it.
+        let empty = limit == 0 || lower >= upper;
         async move {
-            if limit == 0 {
+            if empty {
                 return Ok(Vec::new());
             }
             reading?.await
@@ -215,26 +247,50 @@ impl Idb {
 
     /// Starts one transaction with every write (and, first, a wipe if `clear`); the returned
     /// future resolves once it is durable. The transaction is created before this returns.
+    ///
+    /// If a transaction aborts, every write transaction started after it is aborted too (they
+    /// run one after another, so none has committed yet): a later commit must not land without
+    /// an earlier one it builds on (a receipt's ratchet state without the message it
+    /// acknowledges).
     pub fn commit(&self, writes: Vec<(String, Option<Vec<u8>>)>, clear: bool) -> Saving {
-        let started = (|| {
-            let (tx, store) = self.records(IdbTransactionMode::Readwrite)?;
+        let started = self.records(IdbTransactionMode::Readwrite).and_then(|(tx, store)| {
             let done = completion(&tx);
-            if clear {
-                store.clear().map_err(failed)?;
-            }
-            for (name, value) in &writes {
-                let key = JsValue::from_str(name);
-                match value {
-                    Some(v) => store.put_with_key(&Uint8Array::from(v.as_slice()), &key).map(drop),
-                    None => store.delete(&key).map(drop),
+            let queued = (|| {
+                if clear {
+                    store.clear()?;
                 }
-                .map_err(failed)?;
+                for (name, value) in &writes {
+                    let key = JsValue::from_str(name);
+                    match value {
+                        Some(v) => store.put_with_key(&Uint8Array::from(v.as_slice()), &key).map(drop),
+                        None => store.delete(&key).map(drop),
+                    }?;
+                }
+                Ok::<_, JsValue>(())
+            })();
+            if let Err(e) = queued {
+                // Part of the batch is queued: it must not commit on its own.
+                let _ = tx.abort();
+                return Err(failed(e));
             }
-            Ok::<_, StoreError>(done)
-        })();
+            self.writing.borrow_mut().push(tx.clone());
+            Ok((tx, done))
+        });
+        let writing = self.writing.clone();
         Box::pin(async move {
-            started?.await.map_err(failed)?;
-            Ok(())
+            let (tx, done) = started?;
+            let result = done.await;
+            let mut queue = writing.borrow_mut();
+            let at = queue.iter().position(|t| *t == tx);
+            if result.is_err() {
+                for later in at.map_or(0, |i| i + 1)..queue.len() {
+                    let _ = queue[later].abort();
+                }
+            }
+            if let Some(i) = at {
+                queue.remove(i);
+            }
+            result.map(drop).map_err(failed)
         })
     }
 }

@@ -78,7 +78,7 @@ impl Contacts {
                 let same_name = self
                     .by_address
                     .values()
-                    .find(|c| c.name.to_lowercase() == name.to_lowercase())
+                    .find(|c| same_name(&c.name, &name))
                     .map(|c| ContactNotice::SameNameAs(c.address));
                 (
                     Contact {
@@ -102,5 +102,27 @@ impl Contacts {
         let c = self.by_address.get_mut(address)?;
         change(c);
         Some(c)
+    }
+}
+
+/// Names that read the same: equal ignoring case, with Greek final sigma as sigma (so that
+/// "ΟΔΥΣΣΕΥΣ", "οδυσσευς" and "οδυσσευσ" are one name).
+fn same_name(a: &str, b: &str) -> bool {
+    let folded = |s: &str| {
+        s.chars().flat_map(char::to_lowercase).map(|c| if c == 'ς' { 'σ' } else { c }).collect::<Vec<_>>()
+    };
+    folded(a) == folded(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_name;
+
+    #[test]
+    fn names_that_read_the_same_match() {
+        assert!(same_name("Ada", "aDA"));
+        assert!(same_name("ΟΔΥΣΣΕΥΣ", "οδυσσευς") && same_name("οδυσσευσ", "ΟΔΥΣΣΕΥΣ"));
+        assert!(same_name("Émile", "émile"));
+        assert!(!same_name("Ada", "Adam") && !same_name("Bo", "Bö"));
     }
 }

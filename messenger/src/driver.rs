@@ -5,7 +5,7 @@
 //! Commit-then-send lives here: every step's records are saved in one transaction, and its
 //! frames leave only once that transaction is durable ([`Commit::durable`]). Transactions are
 //! ordered at the call, so frames of later steps never overtake those of earlier ones. Only
-//! the handshake's reply is sent at once; it carries nothing that needs storing.
+//! the handshake's reply and pings are sent at once; they carry nothing that needs storing.
 
 use crate::connection::{Connection, Link, Received, Tick};
 use crate::conversation::ConversationId;

@@ -12,11 +12,27 @@ use sotto_shared::frames::ErrorCode;
 use sotto_shared::{Address, ClientFrame};
 use thiserror::Error;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Effects {
     pub writes: RecordWrites,
     pub frames: Vec<ClientFrame>,
     pub events: Vec<Event>,
+}
+
+/// Names the records, never their contents (plaintext, private keys included).
+impl std::fmt::Debug for Effects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .writes
+            .iter()
+            .map(|(k, v)| format!("{} {k}", if v.is_some() { "write" } else { "delete" }))
+            .collect();
+        f.debug_struct("Effects")
+            .field("writes", &names)
+            .field("frames", &self.frames.len())
+            .field("events", &self.events)
+            .finish()
+    }
 }
 
 impl Effects {
@@ -65,4 +81,24 @@ pub enum Notice {
     SpentInviteOpened,
     #[error("{0}")]
     Failed(#[from] MessengerError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::RecordKey;
+
+    #[test]
+    fn debug_names_records_but_never_shows_them() {
+        let fx = Effects {
+            writes: vec![
+                (RecordKey::Profile, Some(b"SECRET-PLAINTEXT".to_vec())),
+                (RecordKey::Outbox(1), None),
+            ],
+            ..Effects::default()
+        };
+        let shown = format!("{fx:?}");
+        assert!(shown.contains("write profile") && shown.contains("delete outbox/"), "{shown}");
+        assert!(!shown.contains("SECRET") && !shown.contains("83, 69"), "{shown}");
+    }
 }

@@ -7,7 +7,7 @@ use sotto_shared::Address;
 use std::collections::{BTreeMap, HashSet};
 
 /// Messages read from storage at a time: the newest page of each conversation at start, one
-/// more each time the person scrolls back.
+/// more each time the person asks for earlier messages.
 pub const PAGE_SIZE: usize = 50;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

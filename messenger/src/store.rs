@@ -131,7 +131,8 @@ impl RecordStore for MemoryStore {
     ) -> impl Future<Output = Result<Vec<(RecordKey, Vec<u8>)>, StoreError>> + 'static {
         let (lower, upper) = range.bounds();
         let records = self.records();
-        let span = records.range(lower..upper);
+        // An empty range (from ≥ to) has nothing in it (`BTreeMap::range` would panic on it).
+        let span = records.range(lower.clone()..upper.max(lower));
         let span: Box<dyn Iterator<Item = _>> = match order {
             Order::Ascending => Box::new(span),
             Order::Descending => Box::new(span.rev()),
@@ -222,6 +223,14 @@ pub mod conformance {
         let of_b = RecordRange::Messages { conversation: b, from: 0, to: u64::MAX };
         assert_eq!(seqs(&store.range(of_b, Order::Descending, None).await.unwrap()), [0x5]);
         assert!(store.range(all_of_a, Order::Ascending, Some(0)).await.unwrap().is_empty());
+        for (from, to) in [(0x20, 0x20), (0x100, 0x3)] {
+            let none = RecordRange::Messages { conversation: a, from, to };
+            assert_eq!(
+                store.range(none, Order::Descending, None).await,
+                Ok(Vec::new()),
+                "{from}..{to} is empty"
+            );
+        }
 
         // Deletes and overwrites in one batch; batches apply in the order they were saved,
         // even when the first is still in flight.

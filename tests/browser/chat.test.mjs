@@ -314,6 +314,12 @@ test("a long chat opens at its newest page, and earlier messages load on request
     await earlier.click();
     await bo.page.waitForFunction((n) => document.querySelectorAll("[data-testid=message]").length > n, pages.at(-1));
     pages.push((await texts(bo)).length);
+    // The view stays where the reader was, above the newest messages, instead of jumping down.
+    const fromBottom = await bo.page.evaluate(() => {
+      const list = document.querySelector(".messages");
+      return list.scrollHeight - list.scrollTop - list.clientHeight;
+    });
+    assert.ok(fromBottom > 200, `still reading earlier messages (${fromBottom} px from the bottom)`);
   }
   const all = await texts(bo);
   assert.ok(all.length > 100 && pages[1] === 100, `pages of fifty (${pages})`);
