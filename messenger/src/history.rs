@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, HashSet};
 /// more each time the person asks for earlier messages.
 pub const PAGE_SIZE: usize = 50;
 
+/// How far back the loader goes for sent messages the other side has not read yet, whose
+/// receipts may still come (beyond it, a late receipt changes nothing stored).
+pub const RECEIPT_WINDOW: usize = 200;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Status {
     /// Encrypted and queued; the relay has not confirmed it yet.
@@ -119,6 +123,17 @@ impl History {
             Some(chat) => Some(chat.messages.first().map_or(u64::MAX, |m| m.seq)),
             None => Some(u64::MAX),
         }
+    }
+
+    /// Every sent message a receipt may still change is loaded: they are the ones after the
+    /// other side's last message (writing reads a chat) and after the last one it read, within
+    /// [`RECEIPT_WINDOW`].
+    pub fn unconfirmed_all_loaded(&self, conversation: &ConversationId) -> bool {
+        self.chats.get(conversation).is_some_and(|chat| {
+            chat.complete
+                || chat.messages.len() >= RECEIPT_WINDOW
+                || chat.messages.iter().any(|m| !m.outgoing || m.status == Status::Read)
+        })
     }
 
     /// Every unread message of the conversation is loaded (see the type's doc).

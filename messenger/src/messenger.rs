@@ -138,13 +138,16 @@ impl Messenger {
     }
 
     /// The page a loader must still read before the messenger can run: every unread message,
-    /// and every message still in the outbox, must be loaded (their statuses change).
+    /// every message still in the outbox, and the sent messages receipts may still change must
+    /// be loaded (their statuses change).
     pub fn must_load(&self, conversation: &ConversationId) -> Option<RecordRange> {
         let range = self.earlier(conversation)?;
         let RecordRange::Messages { to: oldest, .. } = range else { return None };
         let queued = self.outbox.iter().filter_map(|o| o.message).filter(|(c, _)| c == conversation);
         let outbox_unloaded = queued.map(|(_, seq)| seq).min().is_some_and(|seq| seq < oldest);
-        (outbox_unloaded || !self.history.unread_all_loaded(conversation)).then_some(range)
+        let waiting = !self.history.unread_all_loaded(conversation)
+            || !self.history.unconfirmed_all_loaded(conversation);
+        (outbox_unloaded || waiting).then_some(range)
     }
 
     pub fn profile(&self) -> &Profile {

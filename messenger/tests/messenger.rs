@@ -643,3 +643,39 @@ async fn writing_in_a_chat_reads_it() {
     let statuses: Vec<_> = ada.m().messages(&chat).iter().map(|m| (m.text.as_str(), m.status)).collect();
     assert_eq!(statuses, [("one", Status::Read), ("two", Status::Read), ("answer", Status::Delivered)]);
 }
+
+/// Texts sent to someone offline, more than a page of them, all take the receipt that comes
+/// after a reload: the loader keeps the sent messages not read yet.
+#[tokio::test]
+async fn receipts_after_a_reload_reach_every_unread_sent_message() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    let page = sotto_messenger::history::PAGE_SIZE;
+    for i in 0..page + 10 {
+        say(&mut ada, &bo, &format!("m{i}")).await;
+    }
+    // The relay stores them (Sent); Bo is offline and reads them only after Ada reloads.
+    let envelopes = std::mem::take(&mut ada.sent);
+    for (id, _) in &envelopes {
+        ada.frame(RelayFrame::Sent { id: *id }).await;
+    }
+    ada.reload().await;
+    let chat = ConversationId::Direct(bo.m().address());
+    assert_eq!(ada.m().messages(&chat).len(), page + 10, "every message Bo has not read is loaded");
+    for (id, payload) in envelopes {
+        bo.frame(RelayFrame::Deliver { id, received_at: 0, payload }).await;
+    }
+    let bo_chat = ConversationId::Direct(ada.m().address());
+    let fx = bo.d.messenger.mark_read(&bo_chat, NOW, &mut OsEntropy);
+    bo.apply(fx).await;
+    bo.flush_to(&mut ada).await;
+    assert!(ada.m().messages(&chat).iter().all(|m| m.status == Status::Read));
+    // Stored as read: after another reload, one page loads, and the older ones read back as read.
+    ada.reload().await;
+    assert_eq!(ada.m().messages(&chat).len(), page);
+    while let Some(reading) = ada.d.earlier(chat) {
+        ada.d.add_page(reading.await.unwrap()).unwrap();
+    }
+    let statuses: Vec<Status> = ada.m().messages(&chat).iter().map(|m| m.status).collect();
+    assert_eq!(statuses, vec![Status::Read; page + 10]);
+}
