@@ -30,6 +30,16 @@ async function send(p, text) {
   await box.press("Enter");
 }
 
+/** Bo opens Sotto in a new tab (the old one is closed), unlocks it and opens the chat with Ada. */
+async function reopenBo() {
+  bo.page = await bo.context.newPage();
+  bo.page.on("pageerror", (e) => bo.errors.push(String(e)));
+  await bo.page.goto(relay.url + "/#/");
+  await bo.page.getByLabel("Passphrase").fill(BO_PASS);
+  await bo.page.getByRole("button", { name: "Unlock" }).click();
+  await bo.page.getByTestId("chat-row").filter({ hasText: "Ada" }).click();
+}
+
 /** The bubble text exactly equal to `text`. */
 const bubble = (p, text) => p.page.locator(".messages .text").getByText(text, { exact: true });
 const bubbles = (p) => p.page.getByTestId("message");
@@ -164,12 +174,7 @@ test("Bo's tab is closed while messages stream in: on reopening each arrives onc
     await send(ada, t);
     if (i === 3) await bo.page.close({ runBeforeUnload: false });
   }
-  bo.page = await bo.context.newPage();
-  bo.page.on("pageerror", (e) => bo.errors.push(String(e)));
-  await bo.page.goto(relay.url + "/#/");
-  await bo.page.getByLabel("Passphrase").fill(BO_PASS);
-  await bo.page.getByRole("button", { name: "Unlock" }).click();
-  await bo.page.getByTestId("chat-row").filter({ hasText: "Ada" }).click();
+  await reopenBo();
   await bubble(bo, "while closing 12").waitFor({ timeout: 20000 });
   await bo.page.waitForTimeout(500);
   assert.deepEqual((await texts(bo)).slice(before), expected);
@@ -289,12 +294,7 @@ test("a long chat opens at its newest page, and earlier messages load on request
   for (const t of expected) await send({ page: tab }, t);
 
   for (const p of bo.context.pages()) await p.close({ runBeforeUnload: false });
-  bo.page = await bo.context.newPage();
-  bo.page.on("pageerror", (e) => bo.errors.push(String(e)));
-  await bo.page.goto(relay.url + "/#/");
-  await bo.page.getByLabel("Passphrase").fill(BO_PASS);
-  await bo.page.getByRole("button", { name: "Unlock" }).click();
-  await bo.page.getByTestId("chat-row").filter({ hasText: "Ada" }).click();
+  await reopenBo();
   await bubble(bo, "long chat 80").waitFor({ timeout: 20000 });
   // All eighty arrived unread while the chat was closed: all are loaded, whatever the page size.
   const shown = await texts(bo);
