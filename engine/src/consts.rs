@@ -22,7 +22,8 @@ pub const ENVELOPE_TTL_SECS: u32 = sotto_shared::limits::MAX_TTL_SECS;
 /// Sessions kept per contact (newest first); older ones are dropped.
 pub const MAX_SESSIONS: usize = 3;
 
-/// A message may skip at most this many keys of one chain.
+/// A message may skip at most this many message keys in all (the rest of the sender's previous
+/// chain and its current one together).
 pub const MAX_SKIP: u32 = 2000;
 
 /// Skipped message keys kept, oldest evicted first.

@@ -170,18 +170,20 @@ impl Ratchet {
             let skipped = self.skipped.remove(i);
             return self.open_with(&skipped.key, message);
         }
+        // One budget for the whole message: the rest of the old chain and the new one together.
+        let mut budget = MAX_SKIP;
         if self.dhr != Some(h.dh) {
             if self.previous_dhr.contains(&h.dh) {
                 // An old chain whose key for this number is gone: used before, or evicted.
                 return Err(EngineError::Duplicate);
             }
-            self.skip_until(h.pn)?;
+            self.skip_until(h.pn, &mut budget)?;
             self.dh_step(&h, entropy)?;
         }
         if h.n < self.nr {
             return Err(EngineError::Duplicate);
         }
-        self.skip_until(h.n)?;
+        self.skip_until(h.n, &mut budget)?;
         let ck = self.ckr.as_mut().ok_or(EngineError::Tampered)?;
         let (next, mk) = ck.step();
         *ck = next;
@@ -194,11 +196,12 @@ impl Ratchet {
         mk.open(&aad, &message.ciphertext)
     }
 
-    fn skip_until(&mut self, until: u32) -> Result<(), EngineError> {
+    /// Derives and keeps the keys of the current receiving chain up to `until`, spending
+    /// `budget`.
+    fn skip_until(&mut self, until: u32, budget: &mut u32) -> Result<(), EngineError> {
         let (Some(ck), Some(dh)) = (self.ckr.as_mut(), self.dhr) else { return Ok(()) };
-        if until > self.nr.saturating_add(MAX_SKIP) {
-            return Err(EngineError::TooManySkipped);
-        }
+        let skipping = until.saturating_sub(self.nr);
+        *budget = budget.checked_sub(skipping).ok_or(EngineError::TooManySkipped)?;
         while self.nr < until {
             let (next, key) = ck.step();
             *ck = next;
@@ -232,5 +235,57 @@ impl Ratchet {
         self.ckr = Some(ckr);
         self.cks = Some(cks);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::SeededEntropy;
+
+    fn pair() -> (Ratchet, Ratchet, SeededEntropy) {
+        let mut e = SeededEntropy::new([5; 32]);
+        let bob_prekey = StaticSecret::from(e.bytes32().unwrap());
+        let bob_public = x25519_public(&bob_prekey);
+        let alice = Ratchet::init_initiator(&[9; 32], b"ad".to_vec(), bob_public, &mut e).unwrap();
+        let bob = Ratchet::init_responder(&[9; 32], b"ad".to_vec(), &bob_prekey);
+        (alice, bob, e)
+    }
+
+    /// The skip budget covers a whole message: the rest of the sender's previous chain and
+    /// its new one together (each alone within the budget once was accepted, costing the
+    /// receiver twice the work).
+    #[test]
+    fn one_message_skips_at_most_max_skip_keys_in_all() {
+        let (mut alice, mut bob, mut e) = pair();
+        let first = alice.encrypt(b"hello").unwrap();
+        bob.decrypt(&first, &mut e).unwrap();
+        let half = MAX_SKIP * 3 / 4;
+        for _ in 0..half {
+            alice.encrypt(b"lost on the old chain").unwrap();
+        }
+        let reply = bob.encrypt(b"reply").unwrap();
+        alice.decrypt(&reply, &mut e).unwrap();
+        for _ in 0..half {
+            alice.encrypt(b"lost on the new chain").unwrap();
+        }
+        let far = alice.encrypt(b"far ahead").unwrap();
+        assert_eq!((far.header.pn, far.header.n), (half + 1, half));
+        let before = format!("{bob:?}");
+        assert_eq!(bob.decrypt(&far, &mut e), Err(EngineError::TooManySkipped));
+        assert_eq!(format!("{bob:?}"), before, "a refused message changes nothing");
+
+        // Within the budget in all, the same shape is read.
+        let (mut alice, mut bob, mut e) = pair();
+        bob.decrypt(&alice.encrypt(b"hello").unwrap(), &mut e).unwrap();
+        let quarter = MAX_SKIP / 4;
+        for _ in 0..quarter {
+            alice.encrypt(b"lost").unwrap();
+        }
+        alice.decrypt(&bob.encrypt(b"reply").unwrap(), &mut e).unwrap();
+        for _ in 0..quarter {
+            alice.encrypt(b"lost").unwrap();
+        }
+        assert_eq!(bob.decrypt(&alice.encrypt(b"read").unwrap(), &mut e).unwrap(), b"read");
     }
 }
