@@ -43,11 +43,28 @@ pub struct Received {
     pub message: Message,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Output {
     pub send: Vec<ClientFrame>,
     pub received: Vec<Received>,
     pub persist: Writes,
+}
+
+/// Names what is in it, never the contents: `persist` holds private keys and session state in
+/// the clear, `received` the plaintext of messages.
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let persist: Vec<String> = self
+            .persist
+            .iter()
+            .map(|(k, v)| format!("{} {k:?}", if v.is_some() { "write" } else { "delete" }))
+            .collect();
+        f.debug_struct("Output")
+            .field("send", &self.send.len())
+            .field("received", &self.received.len())
+            .field("persist", &persist)
+            .finish()
+    }
 }
 
 impl Output {
@@ -333,6 +350,35 @@ pub fn text(text: &str, now_ms: u64, entropy: &mut dyn Entropy) -> Result<Messag
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_an_output_shows_no_secret_or_plaintext() {
+        let e = &mut crate::random::SeededEntropy::new([3; 32]);
+        let (mut alice, created) = Device::create(e).unwrap();
+        let (bob, _) = Device::create(e).unwrap();
+        let (bundle, _) = alice.invite_bundle(e).unwrap();
+        let mut bob = bob;
+        bob.start_conversation(&bundle, e).unwrap();
+        let out = bob
+            .send(&alice.address(), &text("PLAINTEXT-MARKER", 0, e).unwrap(), MessageId([1; 16]), e)
+            .unwrap();
+        let (id, payload) = out.envelope().map(|(i, p)| (i, p.to_vec())).unwrap();
+        let (got, result) = alice.receive(id, &payload, e);
+        result.unwrap();
+        for output in [&created, &out, &got] {
+            let shown = format!("{output:?}");
+            assert!(!shown.contains("PLAINTEXT"), "{shown}");
+            for (_, value) in output.persist.iter() {
+                let bytes = value.as_deref().unwrap_or_default();
+                let window = format!("{:?}", &bytes[..bytes.len().min(8)]);
+                assert!(
+                    bytes.len() < 8 || !shown.contains(window.trim_matches(|c| c == '[' || c == ']')),
+                    "{shown}"
+                );
+            }
+        }
+        assert!(format!("{created:?}").contains("write Identity"));
+    }
 
     /// The records as a store holds them after each commit.
     #[derive(Default)]
