@@ -29,5 +29,15 @@ pub const MAX_SKIP: u32 = 2000;
 /// Skipped message keys kept, oldest evicted first.
 pub const MAX_STORED_SKIPPED: usize = 2000;
 
+/// Shortest passphrase the vault seals a data key under (the app's and a backup's).
+pub const MIN_PASSPHRASE_CHARS: usize = 8;
+
+/// Most Argon2id memory a vault header may ask for, in KiB: a header read from a file cannot
+/// make the device spend more (a hostile backup would otherwise exhaust a browser tab).
+pub const MAX_KDF_MEMORY_KIB: u32 = 256 * 1024;
+
+/// Most Argon2id passes a vault header may ask for.
+pub const MAX_KDF_PASSES: u32 = 10;
+
 /// Remote ratchet keys remembered, to recognise replays of old chains.
 pub const PREVIOUS_CHAINS: usize = 8;

@@ -6,6 +6,7 @@
 //! derived from the passphrase with Argon2id. Changing the passphrase rewrites only the header.
 
 use crate::EngineError;
+use crate::consts::{MAX_KDF_MEMORY_KIB, MAX_KDF_PASSES, MIN_PASSPHRASE_CHARS};
 use crate::primitives::{open, seal};
 use crate::random::Entropy;
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -59,6 +60,8 @@ pub enum VaultError {
     PassphraseNeeded,
     #[error("that passphrase is not right")]
     WrongPassphrase,
+    #[error("use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters")]
+    PassphraseTooShort,
     #[error("stored data is damaged: {0}")]
     Damaged(&'static str),
     #[error(transparent)]
@@ -74,6 +77,13 @@ impl VaultHeader {
         let h: VaultHeader = postcard::from_bytes(bytes).map_err(|_| VaultError::Damaged("vault header"))?;
         if h.v != HEADER_VERSION {
             return Err(EngineError::UnsupportedVersion(h.v).into());
+        }
+        if let KeySlot::Passphrase { params, .. } = h.slot
+            && (params.memory_kib > MAX_KDF_MEMORY_KIB
+                || params.passes == 0
+                || params.passes > MAX_KDF_PASSES)
+        {
+            return Err(VaultError::Damaged("passphrase parameters out of bounds"));
         }
         Ok(h)
     }
@@ -130,6 +140,9 @@ impl Vault {
     ) -> Result<VaultHeader, VaultError> {
         let slot = match passphrase {
             None => KeySlot::Clear(*self.key),
+            Some(p) if p.chars().count() < MIN_PASSPHRASE_CHARS => {
+                return Err(VaultError::PassphraseTooShort);
+            }
             Some(p) => {
                 let (mut salt, mut nonce) = ([0u8; 16], [0u8; 12]);
                 entropy.fill(&mut salt)?;
@@ -219,5 +232,29 @@ mod tests {
         let opened = Vault::unlock(&locked, Some("correct horse")).unwrap();
         assert_eq!(opened.open("r", &sealed).unwrap().as_slice(), b"x");
         assert!(VaultHeader::from_bytes(b"\x07junk").is_err());
+    }
+
+    #[test]
+    fn short_passphrases_and_costly_parameters_are_refused() {
+        let e = &mut OsEntropy;
+        let v = Vault::create(e).unwrap();
+        assert_eq!(v.header(Some("seven c"), FAST, e).err(), Some(VaultError::PassphraseTooShort));
+        assert!(v.header(Some("eight ch"), FAST, e).is_ok());
+        // A header from a file asking for 4 GiB (or a million passes) is refused before Argon2
+        // runs.
+        for params in [
+            KdfParams { memory_kib: 4 * 1024 * 1024, passes: 2 },
+            KdfParams { memory_kib: 64, passes: 1_000_000 },
+            KdfParams { memory_kib: 64, passes: 0 },
+        ] {
+            let hostile = VaultHeader {
+                v: HEADER_VERSION,
+                slot: KeySlot::Passphrase { params, salt: [0; 16], nonce: [0; 12], sealed: vec![0; 48] },
+            };
+            assert_eq!(
+                VaultHeader::from_bytes(&hostile.to_bytes()).err(),
+                Some(VaultError::Damaged("passphrase parameters out of bounds"))
+            );
+        }
     }
 }

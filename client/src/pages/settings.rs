@@ -3,11 +3,9 @@
 use crate::action::Action;
 use crate::components::back_link;
 use crate::dom::input_value;
+use sotto_engine::consts::MIN_PASSPHRASE_CHARS;
 use sotto_messenger::Profile;
 use yew::prelude::*;
-
-/// The shortest backup passphrase accepted.
-const MIN_BACKUP_PASSPHRASE_CHARS: usize = 8;
 
 pub struct Props<'a> {
     pub profile: &'a Profile,
@@ -23,8 +21,8 @@ pub fn view(props: &Props<'_>) -> Html {
     let set_pass = props.on_action.reform(|e: SubmitEvent| {
         e.prevent_default();
         let pass = input_value("settings-passphrase");
-        if pass.is_empty() {
-            Action::Toast(Some("Type a passphrase first.".into()))
+        if pass.chars().count() < MIN_PASSPHRASE_CHARS {
+            Action::Toast(Some(format!("Use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters.")))
         } else {
             Action::SetPassphrase(Some(pass))
         }
@@ -33,9 +31,9 @@ pub fn view(props: &Props<'_>) -> Html {
     let export = props.on_action.reform(|e: SubmitEvent| {
         e.prevent_default();
         let pass = input_value("export-passphrase");
-        if pass.chars().count() < MIN_BACKUP_PASSPHRASE_CHARS {
+        if pass.chars().count() < MIN_PASSPHRASE_CHARS {
             Action::Toast(Some(format!(
-                "Use a backup passphrase of at least {MIN_BACKUP_PASSPHRASE_CHARS} characters."
+                "Use a backup passphrase of at least {MIN_PASSPHRASE_CHARS} characters."
             )))
         } else {
             Action::Export(pass)
