@@ -261,15 +261,24 @@ impl Device {
     ) -> (Output, Result<(), EngineError>) {
         let ack = ClientFrame::Ack { ids: vec![envelope_id] };
         match self.open(payload, entropy) {
-            Ok((received, persist)) => {
+            Ok((persist, Ok(received))) => {
                 (Output { send: vec![ack], received: vec![received], persist }, Ok(()))
             }
+            // Genuine but unreadable: its key is spent, and the state that spent it is saved.
+            Ok((persist, Err(e))) => (Output { send: vec![ack], persist, ..Output::default() }, Err(e)),
             Err(EngineError::Duplicate) => (Output { send: vec![ack], ..Output::default() }, Ok(())),
             Err(e) => (Output { send: vec![ack], ..Output::default() }, Err(e)),
         }
     }
 
-    fn open(&mut self, payload: &[u8], entropy: &mut dyn Entropy) -> Result<(Received, Writes), EngineError> {
+    /// Opens an envelope. `Err`: nothing changed. `Ok((persist, result))`: the message
+    /// decrypted, so the session advanced and `persist` must be saved, even when its body
+    /// cannot be read (`result` is then that error).
+    fn open(
+        &mut self,
+        payload: &[u8],
+        entropy: &mut dyn Entropy,
+    ) -> Result<(Writes, Result<Received, EngineError>), EngineError> {
         let opened = open_envelope(&self.identity, payload)?;
         let (sender, wire) = (opened.sender, opened.message);
         let address = Address::from_identity_key(&sender.signing_key);
@@ -289,18 +298,21 @@ impl Device {
                 zeroize::Zeroizing::new(pt)
             }
         };
-        let message = Message::decode(&plaintext)?;
         let mut persist = vec![self.conversation_record(&address)];
         if self.prekeys.one_time_count() != prekeys_before {
             persist.push(self.prekeys_record());
         }
+        let message = match Message::decode(&plaintext) {
+            Ok(m) => m,
+            Err(e) => return Ok((persist, Err(e))),
+        };
         // Only after the message decrypted: the token is the sender's, not a forger's.
         if let Some(token) = opened.delivery_token
             && self.delivery_tokens.insert(address, token) != Some(token)
         {
             persist.push(self.tokens_record()?);
         }
-        Ok((Received { from: sender, message }, persist))
+        Ok((persist, Ok(Received { from: sender, message })))
     }
 
     fn tokens_record(&self) -> Result<(StorageKey, Option<Vec<u8>>), EngineError> {
@@ -378,6 +390,32 @@ mod tests {
             }
         }
         assert!(format!("{created:?}").contains("write Identity"));
+    }
+
+    /// A genuine message whose body cannot be read still spends its key: the session that
+    /// spent it is saved (before, it advanced in memory and was never saved).
+    #[test]
+    fn an_unreadable_body_still_saves_the_session_it_advanced() {
+        let e = &mut crate::random::SeededEntropy::new([4; 32]);
+        let (mut alice, _) = Device::create(e).unwrap();
+        let (mut bob, _) = Device::create(e).unwrap();
+        let (bundle, _) = alice.invite_bundle(e).unwrap();
+        bob.start_conversation(&bundle, e).unwrap();
+        let out = bob.send(&alice.address(), &text("hello", 0, e).unwrap(), MessageId([1; 16]), e).unwrap();
+        let (id, payload) = out.envelope().map(|(i, p)| (i, p.to_vec())).unwrap();
+        alice.receive(id, &payload, e).1.unwrap();
+
+        // Bob's session encrypts bytes that are no message (a newer version's, say).
+        let conversation = bob.conversations.get_mut(&alice.address()).unwrap();
+        let wire = conversation.encrypt(b"\xff not a message").unwrap();
+        let remote = *conversation.remote();
+        let payload = crate::envelope::seal_envelope(&bob.identity, &remote, &wire, true, e).unwrap();
+        let (out, result) = alice.receive(MessageId([2; 16]), &payload, e);
+        assert!(result.is_err(), "reported");
+        assert!(out.received.is_empty());
+        assert!(matches!(out.send[..], [ClientFrame::Ack { .. }]), "acked: it will never read better");
+        let saved = StorageKey::Conversation(bob.address());
+        assert!(out.persist.iter().any(|(k, v)| *k == saved && v.is_some()), "the advanced session is saved");
     }
 
     /// The records as a store holds them after each commit.
