@@ -2,7 +2,7 @@
 //! build on (the messenger, routes, backups, QR codes) is tested natively.
 //!
 //! - the messenger (contacts, conversations, outbox) is the `sotto-messenger` crate
-//! - `backup`, `route`, `qr`, `onboarding`, `status`: small pure pieces
+//! - `backup`, `route`, `qr`, `status`: small pure pieces
 //! - wasm32 only: `app` (life cycle, actions, which page shows); `pages` (one component per
 //!   screen) and `components` (pieces they share), which take props and report an `action`;
 //!   `dom` (every imperative touch of the page), `dates`, `store` (IndexedDB), `socket`
@@ -32,7 +32,6 @@ pub mod store;
 mod tabs;
 
 pub mod backup;
-pub mod onboarding;
 pub mod qr;
 pub mod route;
 pub mod status;

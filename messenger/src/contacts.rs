@@ -1,6 +1,6 @@
 //! The people we talk to: their identity, name, verification and any warning about them.
 
-use crate::profile::MAX_DISPLAY_NAME_CHARS;
+use crate::names::{clean, same_name};
 use serde::{Deserialize, Serialize};
 use sotto_shared::Address;
 use sotto_shared::frames::IdentityPublic;
@@ -61,8 +61,7 @@ impl Contacts {
         name: &str,
         now_ms: u64,
     ) -> (&Contact, bool) {
-        // Control characters are dropped.
-        let name: String = name.chars().filter(|c| !c.is_control()).take(MAX_DISPLAY_NAME_CHARS).collect();
+        let name = clean(name);
         let (contact, added) = match self.by_address.get(&address) {
             Some(c) => {
                 let mut c = c.clone();
@@ -70,6 +69,16 @@ impl Contacts {
                     c.identity = identity;
                     c.verified = false;
                     c.notice = Some(ContactNotice::Changed);
+                }
+                // A rename is checked like a first name: it must not read like another's.
+                let collides =
+                    self.by_address.values().find(|o| o.address != address && same_name(&o.name, &name));
+                match (collides, &c.notice) {
+                    (Some(other), None | Some(ContactNotice::SameNameAs(_))) => {
+                        c.notice = Some(ContactNotice::SameNameAs(other.address))
+                    }
+                    (None, Some(ContactNotice::SameNameAs(_))) => c.notice = None,
+                    _ => {}
                 }
                 c.name = name;
                 (c, false)
@@ -105,24 +114,34 @@ impl Contacts {
     }
 }
 
-/// Names that read the same: equal ignoring case, with Greek final sigma as sigma (so that
-/// "ΟΔΥΣΣΕΥΣ", "οδυσσευς" and "οδυσσευσ" are one name).
-fn same_name(a: &str, b: &str) -> bool {
-    let folded = |s: &str| {
-        s.chars().flat_map(char::to_lowercase).map(|c| if c == 'ς' { 'σ' } else { c }).collect::<Vec<_>>()
-    };
-    folded(a) == folded(b)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::same_name;
+    use super::*;
+
+    fn identity(byte: u8) -> IdentityPublic {
+        IdentityPublic {
+            signing_key: [byte; 32],
+            dh_key: [byte; 32],
+            dh_signature: sotto_shared::frames::Signature([byte; 64]),
+        }
+    }
 
     #[test]
-    fn names_that_read_the_same_match() {
-        assert!(same_name("Ada", "aDA"));
-        assert!(same_name("ΟΔΥΣΣΕΥΣ", "οδυσσευς") && same_name("οδυσσευσ", "ΟΔΥΣΣΕΥΣ"));
-        assert!(same_name("Émile", "émile"));
-        assert!(!same_name("Ada", "Adam") && !same_name("Bo", "Bö"));
+    fn a_rename_that_reads_like_another_contact_is_flagged_and_cleared() {
+        let mut contacts = Contacts::default();
+        let (ada, eve) = (Address([1; 32]), Address([2; 32]));
+        contacts.upsert(ada, identity(1), "Ada", 0);
+        let (c, _) = contacts.upsert(eve, identity(2), "Eve", 0);
+        assert_eq!(c.notice, None);
+        // Eve renames herself to a look-alike of Ada (Cyrillic А, a right-to-left override).
+        let (c, added) = contacts.upsert(eve, identity(2), "\u{0410}da\u{202E}", 1);
+        assert!(!added);
+        assert_eq!((c.name.as_str(), c.notice.clone()), ("\u{0410}da", Some(ContactNotice::SameNameAs(ada))));
+        // And back: the warning goes.
+        let (c, _) = contacts.upsert(eve, identity(2), "Eve", 2);
+        assert_eq!(c.notice, None);
+        // Ada keeping her own name is not a collision with herself.
+        let (c, _) = contacts.upsert(ada, identity(1), "ADA", 3);
+        assert_eq!(c.notice, None);
     }
 }

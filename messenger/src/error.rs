@@ -27,6 +27,8 @@ pub enum MessengerError {
     InviteUsed,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
+    #[error("{0}")]
+    Name(#[from] crate::names::NameError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -40,4 +42,6 @@ pub enum StoreError {
     Failed(String),
     #[error("stored data is damaged: {0}")]
     Damaged(String),
+    #[error("{0}")]
+    Name(#[from] crate::names::NameError),
 }

@@ -35,7 +35,9 @@ pub fn preview(
     own: Address,
     known: impl Fn(&Address) -> bool,
 ) -> Result<InvitePreview, MessengerError> {
-    let invite = Invite::decode(payload, now_ms / 1000)?;
+    let mut invite = Invite::decode(payload, now_ms / 1000)?;
+    // The name is the inviter's to choose: shown only once made safe to show.
+    invite.display_name = crate::names::clean(&invite.display_name);
     verify_bundle(&invite.bundle).map_err(|_| MessengerError::ForgedInvite)?;
     let address = Address::from_identity_key(&invite.bundle.identity.signing_key);
     if address == own {

@@ -26,6 +26,7 @@ pub mod error;
 pub mod history;
 pub mod invites;
 pub mod messenger;
+pub mod names;
 pub mod outbox;
 pub mod profile;
 pub mod receipts;

@@ -70,8 +70,9 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<(Self, Effects), MessengerError> {
+        let display_name = crate::names::validate(display_name)?;
         let (device, out) = Device::create(e)?;
-        let m = Messenger::with(device, Profile::new(display_name, now_ms));
+        let m = Messenger::with(device, Profile::new(&display_name, now_ms));
         // The upload in `out` is dropped: prekeys are published after the first login.
         let mut fx = Effects::from_engine(out);
         fx.frames.clear();

@@ -3,7 +3,8 @@
 use crate::action::Action;
 use crate::components::brand;
 use crate::dom::{chosen_file, input_value};
-use crate::onboarding::{MAX_DISPLAY_NAME_CHARS, validate_display_name};
+use sotto_messenger::names::validate;
+use sotto_messenger::profile::MAX_DISPLAY_NAME_CHARS;
 use yew::prelude::*;
 
 pub struct Props {
@@ -19,7 +20,7 @@ pub fn view(props: &Props) -> Html {
     let on_submit = Callback::from(move |e: SubmitEvent| {
         e.prevent_default();
         let passphrase = input_value("new-passphrase");
-        on_action.emit(match validate_display_name(&input_value("display-name")) {
+        on_action.emit(match validate(&input_value("display-name")) {
             Ok(name) => Action::Create { name, passphrase: (!passphrase.is_empty()).then_some(passphrase) },
             Err(err) => Action::Toast(Some(err.to_string())),
         });
