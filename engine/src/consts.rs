@@ -4,6 +4,10 @@
 /// Longest text body, in bytes (fits a relay envelope with room to spare).
 pub const MAX_TEXT_BYTES: usize = 32 * 1024;
 
+/// Message plaintexts are padded to a multiple of this many bytes, so an envelope's length does
+/// not tell a receipt from a short text, or a short text from a longer one (as Signal does).
+pub const PADDING_BLOCK: usize = 160;
+
 /// One-time prekeys uploaded at a time.
 pub const PREKEY_BATCH: usize = 100;
 

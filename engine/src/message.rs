@@ -1,11 +1,13 @@
 //! What people send each other, inside the ratchet's ciphertext. Versioned; variants are only
-//! appended.
+//! appended. Version 2 is padded: the postcard encoding, then 0x80, then zeros up to a multiple
+//! of [`PADDING_BLOCK`] bytes (ISO/IEC 7816-4), so lengths show little.
 
 use crate::EngineError;
 use serde::{Deserialize, Serialize};
 
-pub const VERSION: u8 = 1;
-use crate::consts::MAX_TEXT_BYTES;
+/// 2: padded (1 was not, and is refused as unsupported).
+pub const VERSION: u8 = 2;
+use crate::consts::{MAX_TEXT_BYTES, PADDING_BLOCK};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReceiptKind {
@@ -49,7 +51,10 @@ impl Message {
         {
             return Err(EngineError::BadEncoding(format!("text longer than {MAX_TEXT_BYTES} bytes")));
         }
-        Ok(postcard::to_allocvec(self)?)
+        let mut out = postcard::to_allocvec(self)?;
+        out.push(0x80);
+        out.resize(out.len().next_multiple_of(PADDING_BLOCK), 0);
+        Ok(out)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, EngineError> {
@@ -57,6 +62,68 @@ impl Message {
         if version != VERSION {
             return Err(EngineError::UnsupportedVersion(version));
         }
-        Ok(postcard::from_bytes(bytes)?)
+        if bytes.len() % PADDING_BLOCK != 0 {
+            return Err(EngineError::BadEncoding("message not padded to a block".into()));
+        }
+        let end = bytes.iter().rposition(|b| *b != 0);
+        let unpadded = match end {
+            Some(i) if bytes[i] == 0x80 => &bytes[..i],
+            _ => return Err(EngineError::BadEncoding("message padding is damaged".into())),
+        };
+        let (message, rest) = postcard::take_from_bytes(unpadded)?;
+        if !rest.is_empty() {
+            return Err(EngineError::BadEncoding("bytes after the message".into()));
+        }
+        Ok(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: &str) -> Message {
+        Message {
+            v: VERSION,
+            id: [1; 16],
+            sent_at_ms: 5,
+            expires_after_secs: None,
+            body: Body::Text(t.into()),
+        }
+    }
+
+    #[test]
+    fn lengths_come_in_blocks_and_round_trip() {
+        let receipt = Message {
+            v: VERSION,
+            id: [2; 16],
+            sent_at_ms: 5,
+            expires_after_secs: None,
+            body: Body::Receipt { kind: ReceiptKind::Read, ids: vec![[3; 16]] },
+        };
+        let short = text("hi");
+        let longer = text(&"x".repeat(100));
+        let long = text(&"y".repeat(200));
+        let lengths: Vec<usize> =
+            [&receipt, &short, &longer, &long].map(|m| m.encode().unwrap().len()).to_vec();
+        assert_eq!(lengths, [PADDING_BLOCK, PADDING_BLOCK, PADDING_BLOCK, 2 * PADDING_BLOCK]);
+        for m in [receipt, short, longer, long, text(&"z".repeat(PADDING_BLOCK - 30))] {
+            assert_eq!(Message::decode(&m.encode().unwrap()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn unpadded_old_and_damaged_messages_are_refused() {
+        let mut old = text("hi");
+        old.v = 1;
+        let unpadded = postcard::to_allocvec(&old).unwrap();
+        assert_eq!(Message::decode(&unpadded), Err(EngineError::UnsupportedVersion(1)));
+        let good = text("hi").encode().unwrap();
+        assert!(Message::decode(&good[..good.len() - 1]).is_err(), "not a whole block");
+        let mut no_marker = good.clone();
+        let at = no_marker.iter().rposition(|b| *b == 0x80).unwrap();
+        no_marker[at] = 0;
+        assert!(Message::decode(&no_marker).is_err(), "no 0x80 marker");
+        assert!(Message::decode(&[VERSION; PADDING_BLOCK]).is_err(), "garbage");
     }
 }

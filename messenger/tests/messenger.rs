@@ -679,3 +679,20 @@ async fn receipts_after_a_reload_reach_every_unread_sent_message() {
     let statuses: Vec<Status> = ada.m().messages(&chat).iter().map(|m| m.status).collect();
     assert_eq!(statuses, vec![Status::Read; page + 10]);
 }
+
+/// What the relay sees of a message is its envelope's length: a receipt, a short text and a
+/// hundred-character text are the same length; only a text past a block is longer.
+#[tokio::test]
+async fn envelope_lengths_do_not_tell_what_was_sent() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    let mut lengths = Vec::new();
+    for text in ["ok".to_string(), "x".repeat(100), "y".repeat(200)] {
+        say(&mut ada, &bo, &text).await;
+        lengths.push(ada.sent.last().unwrap().1.len());
+    }
+    ada.flush_to(&mut bo).await;
+    let receipt = bo.sent.last().unwrap().1.len();
+    assert_eq!([receipt, lengths[0], lengths[1]], [lengths[0]; 3], "{lengths:?} {receipt}");
+    assert_eq!(lengths[2], lengths[0] + sotto_engine::consts::PADDING_BLOCK);
+}
