@@ -62,7 +62,7 @@ impl Message {
         if version != VERSION {
             return Err(EngineError::UnsupportedVersion(version));
         }
-        if bytes.len() % PADDING_BLOCK != 0 {
+        if !bytes.len().is_multiple_of(PADDING_BLOCK) {
             return Err(EngineError::BadEncoding("message not padded to a block".into()));
         }
         let end = bytes.iter().rposition(|b| *b != 0);
