@@ -4,15 +4,22 @@
 //!
 //! key || nonce = HKDF-SHA256(salt = eph_pub || recipient_dh, ikm = DH(eph, recipient_dh),
 //!                            info = "sotto-seal-v1"), AD = "sotto-seal-v1" || eph_pub ||
-//! recipient Ed25519 key. Encoding: postcard `Sealed { v: 1, ephemeral, ciphertext }`, the
+//! recipient Ed25519 key. Encoding: postcard `Sealed { v: 2, ephemeral, ciphertext, mac }`, the
 //! plaintext a postcard `SealedContent { v: 2, sender, delivery_token, message }`: the sender's
 //! delivery token travels with its messages to contacts, so they can answer as contacts (it is
 //! withheld from automatic replies to strangers).
-//! Content of version 1 (without the token) is still read.
+//!
+//! The seal authenticates its sender before any ratchet work (as Signal's sealed sender does
+//! with a static-static agreement): `mac = HMAC-SHA256(k, "sotto-seal-v2" || eph_pub ||
+//! recipient Ed25519 key || sender Ed25519 key || ciphertext)` with `k = HKDF-SHA256(salt =
+//! sender_dh || recipient_dh, ikm = DH(sender_dh_secret, recipient_dh), info =
+//! "sotto-seal-sender-v1")`. Only the holder of the named sender's identity key can make it, so
+//! a forged envelope naming a contact is refused at once. Envelopes of version 1 (no mac) are
+//! refused as unsupported.
 
 use crate::EngineError;
 use crate::identity::{Identity, verify_identity};
-use crate::primitives::{hkdf_sha256, open, seal, x25519, x25519_public};
+use crate::primitives::{hkdf_sha256, hmac_sha256, hmac_sha256_verify, open, seal, x25519, x25519_public};
 use crate::random::Entropy;
 use crate::session::WireMessage;
 use serde::{Deserialize, Serialize};
@@ -20,7 +27,7 @@ use sotto_shared::frames::IdentityPublic;
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const CONTENT_VERSION: u8 = 2;
 
 #[derive(Serialize, Deserialize)]
@@ -29,6 +36,8 @@ struct Sealed {
     ephemeral: [u8; 32],
     #[serde(with = "serde_bytes")]
     ciphertext: Vec<u8>,
+    /// Authenticates the sender named inside (see the module's doc).
+    mac: [u8; 32],
 }
 
 #[derive(Serialize, Deserialize)]
@@ -39,21 +48,33 @@ struct SealedContent {
     message: WireMessage,
 }
 
-/// Content before delivery tokens.
-#[derive(Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
-struct SealedContentV1 {
-    v: u8,
-    sender: IdentityPublic,
-    message: WireMessage,
-}
-
 /// What an opened envelope holds.
 pub struct Opened {
     pub sender: IdentityPublic,
     /// The sender's delivery token (absent from older clients' envelopes).
     pub delivery_token: Option<[u8; 32]>,
     pub message: WireMessage,
+}
+
+/// The key of the sender's tag: from the static-static agreement of the two identities.
+fn sender_key(
+    dh: &[u8; 32],
+    sender: &IdentityPublic,
+    recipient: &IdentityPublic,
+) -> Result<Zeroizing<[u8; 32]>, EngineError> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    hkdf_sha256(&[sender.dh_key, recipient.dh_key].concat(), dh, b"sotto-seal-sender-v1", &mut key[..])?;
+    Ok(key)
+}
+
+/// What the sender's tag covers.
+fn tagged(
+    ephemeral: &[u8; 32],
+    sender: &IdentityPublic,
+    recipient: &IdentityPublic,
+    ciphertext: &[u8],
+) -> Vec<u8> {
+    [b"sotto-seal-v2".as_slice(), ephemeral, &recipient.signing_key, &sender.signing_key, ciphertext].concat()
 }
 
 /// The AEAD key, nonce and associated data of one sealed envelope.
@@ -99,16 +120,22 @@ pub fn seal_envelope(
         message: message.clone(),
     })?);
     let ciphertext = seal(&k.key, &k.nonce, &k.ad, &content)?;
-    Ok(postcard::to_allocvec(&Sealed { v: VERSION, ephemeral, ciphertext })?)
+    let me = sender.public();
+    let key = sender_key(&*x25519(sender.dh_secret(), &recipient.dh_key)?, &me, recipient)?;
+    let mac = hmac_sha256(key.as_slice(), &tagged(&ephemeral, &me, recipient, &ciphertext));
+    Ok(postcard::to_allocvec(&Sealed { v: VERSION, ephemeral, ciphertext, mac })?)
 }
 
 /// Opens an envelope addressed to `me`: the sender's (verified) identity, its delivery token and
 /// the message.
 pub fn open_envelope(me: &Identity, bytes: &[u8]) -> Result<Opened, EngineError> {
-    let sealed: Sealed = postcard::from_bytes(bytes)?;
-    if sealed.v != VERSION {
-        return Err(EngineError::UnsupportedVersion(sealed.v));
+    // The version comes first: an old envelope is refused as such, not as garbage.
+    match bytes.first() {
+        Some(&VERSION) => {}
+        Some(v) => return Err(EngineError::UnsupportedVersion(*v)),
+        None => return Err(EngineError::BadEncoding("empty envelope".into())),
     }
+    let sealed: Sealed = postcard::from_bytes(bytes)?;
     let shared = x25519(me.dh_secret(), &sealed.ephemeral)?;
     let k = keys(&shared, &sealed.ephemeral, &me.public())?;
     let content = Zeroizing::new(open(&k.key, &k.nonce, &k.ad, &sealed.ciphertext)?);
@@ -117,15 +144,16 @@ pub fn open_envelope(me: &Identity, bytes: &[u8]) -> Result<Opened, EngineError>
             let c: SealedContent = postcard::from_bytes(&content)?;
             Opened { sender: c.sender, delivery_token: c.delivery_token, message: c.message }
         }
-        Some(1) => {
-            let c: SealedContentV1 = postcard::from_bytes(&content)?;
-            debug_assert_eq!(c.v, 1);
-            Opened { sender: c.sender, delivery_token: None, message: c.message }
-        }
         Some(v) => return Err(EngineError::UnsupportedVersion(v)),
         None => return Err(EngineError::BadEncoding("empty sealed content".into())),
     };
     verify_identity(&opened.sender)?;
+    let me_public = me.public();
+    let key = sender_key(&*x25519(me.dh_secret(), &opened.sender.dh_key)?, &opened.sender, &me_public)?;
+    let covered = tagged(&sealed.ephemeral, &opened.sender, &me_public, &sealed.ciphertext);
+    if !hmac_sha256_verify(key.as_slice(), &covered, &sealed.mac) {
+        return Err(EngineError::ForgedSender);
+    }
     Ok(opened)
 }
 
@@ -155,16 +183,47 @@ mod tests {
         assert_eq!(open_envelope(&bob, &withheld).unwrap().delivery_token, None);
     }
 
+    /// Someone who knows only a contact's public keys can seal an envelope naming them, but not
+    /// its tag: it is refused before the ratchet does anything.
     #[test]
-    fn content_of_version_1_still_opens_without_a_token() {
-        let (alice, bob) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    fn an_envelope_naming_a_sender_it_is_not_from_is_refused() {
+        let (alice, bob, mallory) =
+            (Identity::generate().unwrap(), Identity::generate().unwrap(), Identity::generate().unwrap());
         let eph = StaticSecret::from([9u8; 32]);
         let ephemeral = x25519_public(&eph);
         let k = keys(&x25519(&eph, &bob.public().dh_key).unwrap(), &ephemeral, &bob.public()).unwrap();
-        let content = SealedContentV1 { v: 1, sender: alice.public(), message: wire() };
+        let content = SealedContent {
+            v: CONTENT_VERSION,
+            sender: alice.public(),
+            delivery_token: None,
+            message: wire(),
+        };
         let ciphertext = seal(&k.key, &k.nonce, &k.ad, &postcard::to_allocvec(&content).unwrap()).unwrap();
-        let sealed = postcard::to_allocvec(&Sealed { v: VERSION, ephemeral, ciphertext }).unwrap();
-        let opened = open_envelope(&bob, &sealed).unwrap();
-        assert_eq!((opened.sender, opened.delivery_token), (alice.public(), None));
+        // Mallory's own static agreement with Bob, claimed as Alice's.
+        let key = sender_key(
+            &x25519(mallory.dh_secret(), &bob.public().dh_key).unwrap(),
+            &alice.public(),
+            &bob.public(),
+        )
+        .unwrap();
+        let mac =
+            hmac_sha256(key.as_slice(), &tagged(&ephemeral, &alice.public(), &bob.public(), &ciphertext));
+        let forged = postcard::to_allocvec(&Sealed { v: VERSION, ephemeral, ciphertext, mac }).unwrap();
+        assert!(matches!(open_envelope(&bob, &forged), Err(EngineError::ForgedSender)));
+
+        let genuine = seal_envelope(&alice, &bob.public(), &wire(), false, &mut OsEntropy).unwrap();
+        let mut tampered = genuine.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1; // the tag's last byte
+        assert!(matches!(open_envelope(&bob, &tampered), Err(EngineError::ForgedSender)));
+        assert!(open_envelope(&bob, &genuine).is_ok());
+    }
+
+    #[test]
+    fn envelopes_of_version_1_are_refused_as_unsupported() {
+        let (alice, bob) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        let mut old = seal_envelope(&alice, &bob.public(), &wire(), false, &mut OsEntropy).unwrap();
+        old[0] = 1;
+        assert!(matches!(open_envelope(&bob, &old), Err(EngineError::UnsupportedVersion(1))));
     }
 }

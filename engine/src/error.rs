@@ -15,6 +15,8 @@ pub enum EngineError {
     UnsupportedVersion(u8),
     #[error("the message was altered or is not for this conversation")]
     Tampered,
+    #[error("the message claims a sender it does not come from")]
+    ForgedSender,
     #[error("this message was already received")]
     Duplicate,
     #[error("too many messages are missing in this conversation to catch up")]

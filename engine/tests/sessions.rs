@@ -206,11 +206,14 @@ fn every_rejection_has_its_error_and_leaves_the_session_usable() {
     assert_eq!(decrypt(msg.clone()).unwrap(), b"real");
     assert_eq!(decrypt(msg), Err(EngineError::Duplicate));
 
-    // A sealed envelope altered in transit.
-    let mut sealed = alice.send(&b, "sealed");
-    let last = sealed.len() - 1;
-    sealed[last] ^= 1;
+    // A sealed envelope altered in transit: its ciphertext, or the tag that names its sender.
+    let genuine = alice.send(&b, "sealed");
+    let mut sealed = genuine.clone();
+    sealed[genuine.len() / 2] ^= 1;
     assert_eq!(bob.receive(&sealed), Err(EngineError::Tampered));
+    let mut sealed = genuine.clone();
+    sealed[genuine.len() - 1] ^= 1;
+    assert_eq!(bob.receive(&sealed), Err(EngineError::ForgedSender));
     // A message from someone else claiming Alice's conversation.
     let mallory_msg = {
         let mut m = Party::random();
@@ -296,8 +299,9 @@ const PINNED_SESSION_STATE: &str = "19c7370d74c199bf69eda2176b0030c64c26fe02ee1a
 
 const PINNED_ALICE_KEY: &str = "0b826b375848b781a797e492e621c2fcac4ca5c752cf4624c2e0c980824d2b38";
 const PINNED_SAFETY_NUMBER: &str = "10434 11074 86539 74669 71522 72513 65256 75466 03142 47221 09732 60530";
-// Sealed content version 2 (the sender's delivery token inside) changed the transcript.
-const PINNED_TRANSCRIPT: &str = "ccbca37652f12137152c7d3285702f2037b3bf3ef06412a580e040f015144d19";
+// Sealed content version 2 (the sender's delivery token inside) changed the transcript, then
+// envelope version 2 (the sender's static-static tag).
+const PINNED_TRANSCRIPT: &str = "7bd1a9a155bb3d54567328ca202d7e768ac12c6a725089c3a24033dc3c4136ca";
 
 #[derive(Debug, Clone)]
 enum Step {
