@@ -51,6 +51,14 @@ fn dh_round_trip(c: &mut Criterion) {
 }
 
 #[wasm_bindgen_bench]
+fn seal_open(c: &mut Criterion) {
+    quick(c);
+    let (alice, bob) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let mut pair = workloads::pair().unwrap();
+    c.bench_function("seal_open", |b| b.iter(|| workloads::seal_open(&alice, &bob, &mut pair).unwrap()));
+}
+
+#[wasm_bindgen_bench]
 fn aead_1mib(c: &mut Criterion) {
     quick(c);
     let data = vec![0u8; 1 << 20];

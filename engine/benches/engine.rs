@@ -27,6 +27,11 @@ fn benches(c: &mut Criterion) {
         b.iter(|| workloads::dh_round_trip(&mut pair).unwrap())
     });
 
+    let mut pair = workloads::pair().unwrap();
+    c.bench_function("seal_open (sealed sender, one message)", |b| {
+        b.iter(|| workloads::seal_open(&alice, &bob, &mut pair).unwrap())
+    });
+
     let data = vec![0u8; 1 << 20];
     let mut g = c.benchmark_group("aead");
     g.throughput(Throughput::Bytes(data.len() as u64));

@@ -58,6 +58,16 @@ pub fn dh_round_trip(pair: &mut Pair) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Seals a ratchet message of `pair` from `sender` for `recipient` and opens it: the sealed
+/// sender layer every message goes through (ephemeral and static-static agreements, the
+/// sender's identity check).
+pub fn seal_open(sender: &Identity, recipient: &Identity, pair: &mut Pair) -> Result<(), EngineError> {
+    let message = crate::session::WireMessage::Normal(pair.alice.encrypt(&[0x42; 160])?);
+    let sealed = crate::envelope::seal_envelope(sender, &recipient.public(), &message, true, &mut OsEntropy)?;
+    crate::envelope::open_envelope(recipient, &sealed)?;
+    Ok(())
+}
+
 /// ChaCha20-Poly1305 over `data`.
 pub fn aead(data: &[u8]) -> Result<Vec<u8>, EngineError> {
     primitives::seal(&[7; 32], &[1; 12], b"", data)
