@@ -167,6 +167,36 @@ impl Device {
         self.publish_prekeys(0, entropy)
     }
 
+    /// A signed invite link's contents: a fresh bundle (with its own one-time prekey), our
+    /// name, relay, expiry and delivery token.
+    pub fn invite(
+        &mut self,
+        display_name: &str,
+        relay: &str,
+        expires_at: u64,
+        entropy: &mut dyn Entropy,
+    ) -> Result<(sotto_shared::invite::Invite, Output), EngineError> {
+        let (bundle, out) = self.invite_bundle(entropy)?;
+        let mut invite = sotto_shared::invite::Invite {
+            bundle,
+            display_name: display_name.into(),
+            relay: relay.into(),
+            expires_at,
+            delivery_token: *self.identity.delivery_token()?,
+            signature: sotto_shared::frames::Signature([0; 64]),
+        };
+        invite.signature = self.identity.sign(&invite.signed_message());
+        Ok((invite, out))
+    }
+
+    /// Keeps a contact's delivery token learned out of band (from the invite link we accepted),
+    /// so our first messages go as a contact's.
+    pub fn learn_delivery_token(&mut self, address: Address, token: [u8; 32]) -> Result<Output, EngineError> {
+        let changed = self.delivery_tokens.insert(address, token) != Some(token);
+        let persist = if changed { vec![self.tokens_record()?] } else { Vec::new() };
+        Ok(Output { persist, ..Output::default() })
+    }
+
     /// A bundle for an invite link (carries its own fresh one-time prekey).
     pub fn invite_bundle(
         &mut self,

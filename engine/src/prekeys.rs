@@ -202,6 +202,13 @@ impl Prekeys {
 }
 
 /// Checks every signature in a bundle before anything uses it.
+/// Checks an invite link: its bundle, and the inviter's signature over everything it says.
+pub fn verify_invite(invite: &sotto_shared::invite::Invite) -> Result<(), EngineError> {
+    verify_bundle(&invite.bundle)?;
+    verify(&invite.bundle.identity.signing_key, &invite.signed_message(), &invite.signature)
+        .map_err(|_| EngineError::BadSignature("invite"))
+}
+
 pub fn verify_bundle(bundle: &PrekeyBundle) -> Result<(), EngineError> {
     verify_identity(&bundle.identity)?;
     let spk = &bundle.signed_prekey;

@@ -1,9 +1,9 @@
-//! Invite links: one-time contact links whose secret rides in the URL fragment.
+//! Invite links: one-time contact links whose secret rides in the URL fragment, signed by the
+//! inviter over everything they say.
 
 use crate::error::MessengerError;
-use sotto_engine::prekeys::verify_bundle;
+use sotto_engine::prekeys::verify_invite;
 use sotto_shared::Address;
-use sotto_shared::frames::PrekeyBundle;
 use sotto_shared::invite::{INVITE_LIFETIME_SECS, Invite};
 
 /// What an invite link shows before it is accepted.
@@ -16,15 +16,9 @@ pub struct InvitePreview {
     pub known: bool,
 }
 
-/// The link for a fresh invite bundle.
-pub fn link(bundle: PrekeyBundle, display_name: &str, relay_origin: &str, now_ms: u64) -> String {
-    Invite {
-        bundle,
-        display_name: display_name.into(),
-        relay: relay_origin.into(),
-        expires_at: now_ms / 1000 + INVITE_LIFETIME_SECS,
-    }
-    .link()
+/// When a link made now expires, in Unix seconds.
+pub fn expiry(now_ms: u64) -> u64 {
+    now_ms / 1000 + INVITE_LIFETIME_SECS
 }
 
 /// Checks an invite payload (from the URL fragment) before showing it: unexpired, signed by
@@ -36,9 +30,9 @@ pub fn preview(
     known: impl Fn(&Address) -> bool,
 ) -> Result<InvitePreview, MessengerError> {
     let mut invite = Invite::decode(payload, now_ms / 1000)?;
-    // The name is the inviter's to choose: shown only once made safe to show.
+    verify_invite(&invite).map_err(|_| MessengerError::ForgedInvite)?;
+    // The name is the inviter's to choose (and signed as chosen): shown only once made safe.
     invite.display_name = crate::names::clean(&invite.display_name);
-    verify_bundle(&invite.bundle).map_err(|_| MessengerError::ForgedInvite)?;
     let address = Address::from_identity_key(&invite.bundle.identity.signing_key);
     if address == own {
         return Err(MessengerError::OwnInvite);

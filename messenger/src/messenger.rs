@@ -556,9 +556,9 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<(String, Effects), MessengerError> {
-        let (bundle, out) = self.device.invite_bundle(e)?;
-        let link = invites::link(bundle, &self.profile.display_name, relay_origin, now_ms);
-        Ok((link, Effects::from_engine(out)))
+        let expires_at = invites::expiry(now_ms);
+        let (invite, out) = self.device.invite(&self.profile.display_name, relay_origin, expires_at, e)?;
+        Ok((invite.link(), Effects::from_engine(out)))
     }
 
     /// Checks an invite payload (from the URL fragment) before showing it.
@@ -578,6 +578,10 @@ impl Messenger {
         }
         let invite = &preview.invite;
         let mut fx = Effects::from_engine(self.device.start_conversation(&invite.bundle, e)?);
+        // The inviter's token: our introduction already goes as a contact's.
+        fx.merge(Effects::from_engine(
+            self.device.learn_delivery_token(preview.address, invite.delivery_token)?,
+        ));
         fx.merge(self.upsert_contact(preview.address, invite.bundle.identity, &invite.display_name, now_ms));
         let hello = Body::Profile { display_name: self.profile.display_name.clone() };
         fx.merge(self.send_body(&preview.address, hello, None, now_ms, e)?.0);

@@ -2,13 +2,15 @@
 //!
 //! The payload sits in the URL fragment, which browsers never send to a server, so the relay
 //! serving the app never sees it. It is `base64url(version || postcard(Invite))`, unpadded.
+//! Version 2 is signed by the inviter's identity key over everything it says (name, relay,
+//! expiry, delivery token, bundle) and carries the inviter's delivery token.
 
-use crate::frames::PrekeyBundle;
+use crate::frames::{PrekeyBundle, Signature};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub const INVITE_VERSION: u8 = 1;
+pub const INVITE_VERSION: u8 = 2;
 /// The fragment prefix that marks an invite.
 pub const INVITE_PATH: &str = "#/invite/";
 /// Longest payload accepted (a real one is about 400 characters).
@@ -26,19 +28,52 @@ pub struct Invite {
     pub relay: String,
     /// Unix seconds after which the link is refused.
     pub expires_at: u64,
+    /// The inviter's delivery token: whoever accepts sends as a contact from the first
+    /// message, never throttled as a stranger.
+    pub delivery_token: [u8; 32],
+    /// Ed25519 by `bundle.identity` over [`Invite::signed_message`].
+    pub signature: Signature,
+}
+
+/// What the inviter signs: everything but the signature.
+#[derive(Serialize)]
+struct Signed<'a> {
+    bundle: &'a PrekeyBundle,
+    display_name: &'a str,
+    relay: &'a str,
+    expires_at: u64,
+    delivery_token: &'a [u8; 32],
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum InviteError {
     #[error("this invite link is incomplete or damaged; ask for a new one")]
     Malformed,
-    #[error("this invite link comes from a newer version of Sotto (format {0})")]
+    #[error(
+        "this invite link is in a format this version of Sotto does not read (format {0}); ask for a new one"
+    )]
     UnsupportedVersion(u8),
     #[error("this invite link has expired; ask for a new one")]
     Expired,
 }
 
 impl Invite {
+    /// The bytes the inviter signs: a domain label, then everything the link says but the
+    /// signature.
+    pub fn signed_message(&self) -> Vec<u8> {
+        let signed = Signed {
+            bundle: &self.bundle,
+            display_name: &self.display_name,
+            relay: &self.relay,
+            expires_at: self.expires_at,
+            delivery_token: &self.delivery_token,
+        };
+        match postcard::to_extend(&signed, b"sotto-invite-v2".to_vec()) {
+            Ok(m) => m,
+            Err(e) => unreachable!("postcard cannot fail on an owned invite: {e}"),
+        }
+    }
+
     /// The payload for the fragment.
     pub fn encode(&self) -> String {
         let mut bytes = vec![INVITE_VERSION];
@@ -96,7 +131,27 @@ mod tests {
             display_name: "Zoë 🌙".into(),
             relay: "http://127.0.0.1:8080".into(),
             expires_at: 1_000,
+            delivery_token: [8; 32],
+            signature: Signature([9; 64]),
         }
+    }
+
+    #[test]
+    fn the_signature_covers_everything_else() {
+        let i = invite();
+        let base = i.signed_message();
+        let mut renamed = i.clone();
+        renamed.display_name = "Zoe".into();
+        let mut later = i.clone();
+        later.expires_at += 1;
+        let mut token = i.clone();
+        token.delivery_token[0] ^= 1;
+        let mut resigned = i.clone();
+        resigned.signature = Signature([0; 64]);
+        for other in [&renamed, &later, &token] {
+            assert_ne!(other.signed_message(), base);
+        }
+        assert_eq!(resigned.signed_message(), base, "the signature is not part of what it signs");
     }
 
     #[test]
@@ -118,12 +173,13 @@ mod tests {
         assert_eq!(Invite::decode(&payload[..payload.len() - 8], 0), Err(InviteError::Malformed));
         assert_eq!(Invite::decode(&"A".repeat(5000), 0), Err(InviteError::Malformed));
         let mut bytes = Base64UrlUnpadded::decode_vec(&payload).unwrap();
-        bytes[0] = 2;
+        bytes[0] = 1;
         assert_eq!(
             Invite::decode(&Base64UrlUnpadded::encode_string(&bytes), 0),
-            Err(InviteError::UnsupportedVersion(2))
+            Err(InviteError::UnsupportedVersion(1)),
+            "unsigned links of version 1"
         );
-        bytes[0] = 1;
+        bytes[0] = 2;
         bytes.push(0);
         assert_eq!(Invite::decode(&Base64UrlUnpadded::encode_string(&bytes), 0), Err(InviteError::Malformed));
     }
