@@ -1,6 +1,7 @@
-//! Backup files: the stored records exactly as sealed, plus the vault header wrapped under the
-//! backup's passphrase. A backup moves an identity: the old copy must stop being used, or the
-//! two copies' ratchets diverge.
+//! Backup files: every stored record sealed under a data key of the backup's own, and that
+//! key's header wrapped under the backup's passphrase. Whoever learns a backup's passphrase
+//! learns nothing about the live store's key. A backup moves an identity: the old copy must
+//! stop being used, or the two copies' ratchets diverge.
 
 use serde::{Deserialize, Serialize};
 use sotto_engine::random::Entropy;
@@ -8,7 +9,8 @@ use sotto_engine::vault::{KdfParams, Vault, VaultError, VaultHeader};
 use thiserror::Error;
 
 const MAGIC: &[u8; 12] = b"sotto-backup";
-const VERSION: u8 = 1;
+/// 2: records re-sealed under the backup's own key (1 carried the live store's key).
+const VERSION: u8 = 2;
 /// The record holding the (unsealed) vault header in the store.
 pub const VAULT_RECORD: &str = "vault";
 
@@ -22,13 +24,16 @@ struct Backup {
 pub enum BackupError {
     #[error("this file is not a Sotto backup")]
     NotABackup,
-    #[error("this backup comes from a newer version of Sotto")]
-    NewerVersion,
+    #[error("this backup is in a format this version of Sotto does not read")]
+    OtherVersion,
+    #[error("a record could not be opened for the backup: {0}")]
+    Damaged(String),
     #[error("{0}")]
     Vault(#[from] VaultError),
 }
 
-/// A backup of `records` (sealed under `vault`), openable with `passphrase`.
+/// A backup of `records` (sealed under `vault`), re-sealed under a new key of its own and
+/// openable with `passphrase`.
 pub fn export(
     vault: &Vault,
     records: Vec<(String, Vec<u8>)>,
@@ -36,8 +41,16 @@ pub fn export(
     params: KdfParams,
     e: &mut dyn Entropy,
 ) -> Result<Vec<u8>, BackupError> {
-    let header = vault.header(Some(passphrase), params, e)?;
-    let records = records.into_iter().filter(|(name, _)| name != VAULT_RECORD).collect();
+    let own = Vault::create(e).map_err(VaultError::from)?;
+    let header = own.header(Some(passphrase), params, e)?;
+    let mut resealed = Vec::with_capacity(records.len());
+    for (name, sealed) in records.into_iter().filter(|(name, _)| name != VAULT_RECORD) {
+        let plain =
+            vault.open(&name, &sealed).map_err(|err| BackupError::Damaged(format!("{name}: {err}")))?;
+        let again = own.seal(&name, &plain, e).map_err(VaultError::from)?;
+        resealed.push((name, again));
+    }
+    let records = resealed;
     let mut out = MAGIC.to_vec();
     out.push(VERSION);
     out.extend(postcard::to_allocvec(&Backup { header, records }).map_err(|_| BackupError::NotABackup)?);
@@ -58,7 +71,7 @@ pub fn import(bytes: &[u8], passphrase: &str) -> Result<Restored, BackupError> {
     let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(BackupError::NotABackup)?;
     let (&version, body) = rest.split_first().ok_or(BackupError::NotABackup)?;
     if version != VERSION {
-        return Err(BackupError::NewerVersion);
+        return Err(BackupError::OtherVersion);
     }
     let b: Backup = postcard::from_bytes(body).map_err(|_| BackupError::NotABackup)?;
     let vault = Vault::unlock(&b.header, Some(passphrase))?;
@@ -84,5 +97,20 @@ mod tests {
         assert!(header.needs_passphrase());
         assert_eq!(records.len(), 1, "the live vault header is not exported");
         assert_eq!(opened.open("profile", &records[0].1).unwrap().as_slice(), b"Ada");
+        // The backup has a key of its own: the live store's key opens none of its records, and
+        // the backup's key none of the live store's.
+        assert!(vault.open("profile", &records[0].1).is_err());
+        assert!(opened.open("profile", &vault.seal("profile", b"Ada", e).unwrap()).is_err());
+        // Two backups, two keys.
+        let again = export(
+            &vault,
+            vec![("profile".into(), vault.seal("profile", b"Ada", e).unwrap())],
+            "pass phrase",
+            params,
+            e,
+        )
+        .unwrap();
+        let second = import(&again, "pass phrase").unwrap();
+        assert!(second.vault.open("profile", &records[0].1).is_err());
     }
 }
