@@ -527,7 +527,7 @@ impl App {
                     // The header first: its transaction is ordered before the driver's.
                     let saving = idb.commit(vec![(VAULT_RECORD.into(), Some(header.to_bytes()))], false);
                     self.await_commit(ctx, saving);
-                    let store = Sealed { idb, vault: vault.clone() };
+                    let store = Sealed::new(idb, vault.clone());
                     let (driver, step) =
                         Driver::create(store, App::connection(), &name, now_ms(), &mut OsEntropy)
                             .map_err(|e| e.to_string())?;
@@ -544,11 +544,19 @@ impl App {
                 }
             }
             Action::SetPassphrase(p) => {
-                let (Some(vault), Some(idb)) = (&self.vault, &self.idb) else { return };
-                match vault.header(p.as_deref(), params, &mut OsEntropy) {
-                    Ok(h) => {
+                let Some(store) = self.driver.as_ref().map(|d| d.store().clone()) else { return };
+                // A new passphrase gets a new data key: every record is re-sealed under it in one
+                // transaction, so whoever learned the old key (or an old passphrase) learns
+                // nothing new.
+                let made = Vault::create(&mut OsEntropy).map_err(|e| e.to_string()).and_then(|v| {
+                    v.header(p.as_deref(), params, &mut OsEntropy).map(|h| (v, h)).map_err(|e| e.to_string())
+                });
+                match made {
+                    Ok((new, h)) => {
+                        let new = Rc::new(new);
                         self.has_passphrase = p.is_some();
-                        let saving = idb.commit(vec![(VAULT_RECORD.into(), Some(h.to_bytes()))], false);
+                        let saving = store.reseal(new.clone(), h.to_bytes());
+                        self.vault = Some(new);
                         self.await_commit(ctx, saving);
                         self.toast = Some(if p.is_some() {
                             "Passphrase set: it will be asked for when Sotto opens.".into()
@@ -556,7 +564,7 @@ impl App {
                             "Passphrase removed.".into()
                         });
                     }
-                    Err(e) => self.form_error = Some(e.to_string()),
+                    Err(e) => self.form_error = Some(e),
                 }
             }
             Action::Export(passphrase) => {
@@ -609,7 +617,7 @@ impl App {
         let link = ctx.link().clone();
         let vault = Rc::new(vault);
         wasm_bindgen_futures::spawn_local(async move {
-            let store = Sealed { idb, vault: vault.clone() };
+            let store = Sealed::new(idb, vault.clone());
             let loaded = Driver::load(store, App::connection()).await.map(Box::new);
             link.send_message(Msg::Loaded(vault, loaded));
         });

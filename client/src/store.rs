@@ -7,6 +7,7 @@
 //! `complete` only once the data is on disk, so the app creates transactions synchronously, in
 //! order, and sends the frames of each one when its `complete` fires.
 
+use crate::backup::VAULT_RECORD;
 use js_sys::{Function, Promise, Uint8Array};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::Vault;
@@ -245,6 +246,68 @@ impl Idb {
         }
     }
 
+    /// Re-seals every record (but the vault header) from `from` to `to`, and writes `header`
+    /// as the vault header, in one transaction started at the call: transactions started later
+    /// see the result; if any record fails to open, nothing changes.
+    pub fn reseal(&self, from: Rc<Vault>, to: Rc<Vault>, header: Vec<u8>) -> Saving {
+        let started = self.records(IdbTransactionMode::Readwrite).and_then(|(tx, store)| {
+            let done = completion(&tx);
+            let req = store.open_cursor().map_err(failed)?;
+            let (r, t) = (req.clone(), tx.clone());
+            let step = Closure::<dyn FnMut()>::new(move || {
+                let Some(c) = r.result().ok().and_then(|c| c.dyn_into::<IdbCursorWithValue>().ok()) else {
+                    // Every record is done: the header last.
+                    if store.put_with_key(&Uint8Array::from(header.as_slice()), &VAULT_RECORD.into()).is_err()
+                    {
+                        let _ = t.abort();
+                    }
+                    return;
+                };
+                let name = c.key().ok().and_then(|k| k.as_string());
+                let value = c.value().ok().and_then(|v| v.dyn_into::<Uint8Array>().ok());
+                let moved = match (name, value) {
+                    (Some(name), _) if name == VAULT_RECORD => Ok(()),
+                    (Some(name), Some(sealed)) => from
+                        .open(&name, &sealed.to_vec())
+                        .and_then(|plain| to.seal(&name, &plain, &mut OsEntropy))
+                        .map_err(|_| ())
+                        .and_then(|again| {
+                            c.update(&Uint8Array::from(again.as_slice())).map(drop).map_err(|_| ())
+                        }),
+                    _ => Err(()),
+                };
+                if moved.is_err() || c.continue_().is_err() {
+                    let _ = t.abort();
+                }
+            });
+            req.set_onsuccess(Some(step.as_ref().unchecked_ref()));
+            let t = tx.clone();
+            let fail = Closure::<dyn FnMut()>::new(move || {
+                let _ = t.abort();
+            });
+            req.set_onerror(Some(fail.as_ref().unchecked_ref()));
+            self.writing.borrow_mut().push(tx.clone());
+            Ok((tx, done, Handlers { req, _step: step, _fail: fail }))
+        });
+        let writing = self.writing.clone();
+        Box::pin(async move {
+            let (tx, done, handlers) = started?;
+            let result = done.await;
+            drop(handlers);
+            let mut queue = writing.borrow_mut();
+            let at = queue.iter().position(|t| *t == tx);
+            if result.is_err() {
+                for later in at.map_or(0, |i| i + 1)..queue.len() {
+                    let _ = queue[later].abort();
+                }
+            }
+            if let Some(i) = at {
+                queue.remove(i);
+            }
+            result.map(drop).map_err(failed)
+        })
+    }
+
     /// Starts one transaction with every write (and, first, a wipe if `clear`); the returned
     /// future resolves once it is durable. The transaction is created before this returns.
     ///
@@ -296,28 +359,44 @@ impl Idb {
 }
 
 /// The messenger's records in [`Idb`], each sealed with the vault; its name is the associated
-/// data, so a record moved to another name does not open.
+/// data, so a record moved to another name does not open. The vault can be replaced (a new
+/// passphrase makes a new data key, see [`Idb::reseal`]); every read and write uses the vault
+/// current when it is called, which matches the records it is ordered with.
 #[derive(Clone)]
 pub struct Sealed {
-    pub idb: Idb,
-    pub vault: Rc<Vault>,
+    idb: Idb,
+    vault: Rc<RefCell<Rc<Vault>>>,
 }
 
 impl Sealed {
-    fn open(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
-        self.vault
-            .open(name, sealed)
-            .map(|v| v.to_vec())
-            .map_err(|e| StoreError::Damaged(format!("{name}: {e}")))
+    pub fn new(idb: Idb, vault: Rc<Vault>) -> Sealed {
+        Sealed { idb, vault: Rc::new(RefCell::new(vault)) }
     }
+
+    fn current(&self) -> Rc<Vault> {
+        self.vault.borrow().clone()
+    }
+
+    /// Re-seals every record under `to` and stores `header` for it, in one transaction; reads
+    /// and writes called from now on use `to`.
+    pub fn reseal(&self, to: Rc<Vault>, header: Vec<u8>) -> Saving {
+        let saving = self.idb.reseal(self.current(), to.clone(), header);
+        *self.vault.borrow_mut() = to;
+        saving
+    }
+}
+
+fn open_with(vault: &Vault, name: &str, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+    vault.open(name, sealed).map(|v| v.to_vec()).map_err(|e| StoreError::Damaged(format!("{name}: {e}")))
 }
 
 impl RecordStore for Sealed {
     fn save_changes(&self, changes: RecordWrites) -> Saving {
+        let vault = self.current();
         let mut writes = Vec::with_capacity(changes.len());
         for (key, value) in changes {
             let name = key.to_string();
-            let sealed = match value.map(|v| self.vault.seal(&name, &v, &mut OsEntropy)).transpose() {
+            let sealed = match value.map(|v| vault.seal(&name, &v, &mut OsEntropy)).transpose() {
                 Ok(s) => s,
                 Err(e) => return Box::pin(std::future::ready(Err(StoreError::Failed(e.to_string())))),
             };
@@ -328,8 +407,8 @@ impl RecordStore for Sealed {
 
     fn get(&self, key: &RecordKey) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + 'static {
         let name = key.to_string();
-        let (reading, this) = (self.idb.get(&name), self.clone());
-        async move { reading.await?.map(|sealed| this.open(&name, &sealed)).transpose() }
+        let (reading, vault) = (self.idb.get(&name), self.current());
+        async move { reading.await?.map(|sealed| open_with(&vault, &name, &sealed)).transpose() }
     }
 
     fn range(
@@ -338,12 +417,12 @@ impl RecordStore for Sealed {
         order: Order,
         limit: Option<usize>,
     ) -> impl Future<Output = Result<Vec<(RecordKey, Vec<u8>)>, StoreError>> + 'static {
-        let (reading, this) = (self.idb.range(range.bounds(), order, limit), self.clone());
+        let (reading, vault) = (self.idb.range(range.bounds(), order, limit), self.current());
         async move {
             let found = reading.await?;
             found
                 .into_iter()
-                .map(|(name, sealed)| Ok((RecordRange::parse(&name)?, this.open(&name, &sealed)?)))
+                .map(|(name, sealed)| Ok((RecordRange::parse(&name)?, open_with(&vault, &name, &sealed)?)))
                 .collect()
         }
     }

@@ -28,7 +28,7 @@ const ORIGIN: &str = "http://127.0.0.1:8080";
 /// One person's driver over its own IndexedDB database, sealed with its own vault.
 async fn person(db: &str, name: &str) -> (Driver<Sealed>, Vec<(MessageId, Vec<u8>)>) {
     let idb = Idb::open(db).await.expect("IndexedDB opens");
-    let store = Sealed { idb, vault: Rc::new(Vault::create(&mut OsEntropy).unwrap()) };
+    let store = Sealed::new(idb, Rc::new(Vault::create(&mut OsEntropy).unwrap()));
     let (mut d, step) = Driver::create(store, Connection::new(ORIGIN, "t"), name, 0, &mut OsEntropy).unwrap();
     let mut sent = run(&d, step).await;
     sent.extend(login(&mut d).await);
@@ -116,5 +116,35 @@ async fn a_full_conversation_over_indexeddb() {
 async fn indexeddb_store_conforms() {
     let idb = Idb::open("conformance").await.expect("IndexedDB opens");
     let vault = Rc::new(Vault::create(&mut OsEntropy).unwrap());
-    sotto_messenger::store::conformance::run(&Sealed { idb, vault }).await;
+    sotto_messenger::store::conformance::run(&Sealed::new(idb, vault)).await;
+}
+
+/// A new data key re-seals every record in one transaction: afterwards the old key opens none,
+/// the new one opens all, and reads and writes go on under the new key.
+#[wasm_bindgen_test]
+async fn resealing_moves_every_record_to_the_new_key() {
+    use sotto_messenger::{RecordKey, RecordStore};
+    let idb = Idb::open("reseal").await.expect("IndexedDB opens");
+    let old = Rc::new(Vault::create(&mut OsEntropy).unwrap());
+    let store = Sealed::new(idb.clone(), old.clone());
+    let writes =
+        vec![(RecordKey::Profile, Some(b"profile".to_vec())), (RecordKey::Outbox(1), Some(b"one".to_vec()))];
+    store.save_changes(writes).await.unwrap();
+    let new = Rc::new(Vault::create(&mut OsEntropy).unwrap());
+    let saving = store.reseal(new.clone(), b"new header".to_vec());
+    // Written after the re-seal was started: sealed under the new key, and ordered after it.
+    let later = store.save_changes(vec![(RecordKey::Outbox(2), Some(b"two".to_vec()))]);
+    saving.await.expect("re-sealed");
+    later.await.unwrap();
+    let raw = idb.load_all().await.unwrap();
+    assert_eq!(
+        raw.iter().find(|(n, _)| n == "vault").map(|(_, v)| v.as_slice()),
+        Some(b"new header".as_slice())
+    );
+    for (name, sealed) in raw.iter().filter(|(n, _)| n != "vault") {
+        assert!(old.open(name, sealed).is_err(), "{name} still opens with the old key");
+        assert!(new.open(name, sealed).is_ok(), "{name} does not open with the new key");
+    }
+    assert_eq!(raw.len(), 4);
+    assert_eq!(store.get(&RecordKey::Outbox(1)).await.unwrap(), Some(b"one".to_vec()));
 }

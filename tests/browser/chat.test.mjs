@@ -328,6 +328,39 @@ test("a long chat opens at its newest page, and earlier messages load on request
   assert.deepEqual(all.slice(0, 2), ["Hello Bo! 🌙 Shall we meet at the café?", "Yes!\nSecond line"]);
 });
 
+test("setting a passphrase re-seals everything under a new key, and Sotto opens with it", async () => {
+  const dee = await newPage(browser);
+  await dee.page.goto(relay.url + "/");
+  await createIdentity(dee.page, "Dee");
+  await connection(dee.page, "Online");
+  const raw = () => dee.page.evaluate(() => new Promise((resolve) => {
+    const open = indexedDB.open("sotto");
+    open.onsuccess = () => {
+      const all = open.result.transaction("records").objectStore("records").getAll();
+      all.onsuccess = () => { resolve(all.result.map((v) => Array.from(v).join(","))); open.result.close(); };
+    };
+  }));
+  const before = await raw();
+  await dee.page.goto(relay.url + "/#/settings");
+  await dee.page.getByLabel("New passphrase").fill("short");
+  await dee.page.getByRole("button", { name: "Set" }).click();
+  await dee.page.getByText("at least 8 characters").waitFor();
+  await dee.page.getByLabel("New passphrase").fill("a new passphrase for Dee");
+  await dee.page.getByRole("button", { name: "Set" }).click();
+  await dee.page.getByText("Passphrase set").waitFor();
+  await dee.page.waitForTimeout(300);
+  const after = await raw();
+  assert.equal(after.length, before.length);
+  assert.equal(after.filter((r) => before.includes(r)).length, 0, "every record was re-written");
+  await dee.page.reload();
+  await dee.page.getByLabel("Passphrase").fill("a new passphrase for Dee");
+  await dee.page.getByRole("button", { name: "Unlock" }).click();
+  await dee.page.getByRole("link", { name: "Invite someone" }).waitFor();
+  await connection(dee.page, "Online");
+  assert.deepEqual(dee.errors, []);
+  await dee.context.close();
+});
+
 test("6. no plaintext reached the relay's data dir or log", async () => {
   // A control the search must find: an opaque payload the relay stores as given.
   const canary = "CONTROL-CANARY-stored-as-given";
