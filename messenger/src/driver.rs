@@ -86,7 +86,7 @@ impl<S: RecordStore> Driver<S> {
             RecordKey::Profile,
         ];
         let values: Vec<_> = singles.iter().map(|key| store.get(key)).collect();
-        let kinds = [RecordRange::Sessions, RecordRange::Contacts, RecordRange::Outbox];
+        let kinds = [RecordRange::Sessions, RecordRange::Contacts, RecordRange::Outbox, RecordRange::Told];
         let runs: Vec<_> =
             kinds.into_iter().map(|range| store.range(range, Order::Ascending, None)).collect();
         let mut records = Vec::new();

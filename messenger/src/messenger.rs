@@ -21,7 +21,11 @@ use sotto_engine::random::Entropy;
 use sotto_engine::safety;
 use sotto_shared::frames::{ErrorCode, IdentityPublic, PrekeyBundle};
 use sotto_shared::{Address, ClientFrame, MessageId, RelayFrame};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+
+/// Most strangers ever told that the invite link they used was spent (each costs a stored
+/// record and a bundle fetch).
+pub const MAX_TOLD: usize = 1000;
 
 /// One row of the chat list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +48,8 @@ pub struct Messenger {
     next_seq: u64,
     /// Strangers who used a spent invite link, whose bundle was asked for to tell them so.
     refusing: HashSet<Address>,
+    /// Strangers ever told so (stored): each is told once, and at most [`MAX_TOLD`] ever.
+    told: BTreeSet<Address>,
     /// The conversation open in a visible page, if any (see `set_reading`).
     reading: Option<ConversationId>,
     receipts: Receipts,
@@ -59,6 +65,7 @@ impl Messenger {
             outbox: Outbox::default(),
             next_seq: 1,
             refusing: HashSet::new(),
+            told: BTreeSet::new(),
             reading: None,
             receipts: Receipts::default(),
         }
@@ -86,12 +93,16 @@ impl Messenger {
         let mut engine = Vec::new();
         let mut profile = None;
         let (mut contacts, mut outbox) = (Contacts::default(), Outbox::default());
+        let mut told = BTreeSet::new();
         let mut next_seq = 1;
         for (key, bytes) in records {
             match &key {
                 RecordKey::Engine(k) => engine.push((k.clone(), bytes)),
                 RecordKey::Profile => profile = Some(decode::<Profile>(&key, &bytes)?),
                 RecordKey::Contact(_) => contacts.restore(decode(&key, &bytes)?),
+                RecordKey::Told(a) => {
+                    told.insert(*a);
+                }
                 RecordKey::Outbox(seq) => {
                     next_seq = next_seq.max(seq + 1);
                     outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
@@ -102,7 +113,7 @@ impl Messenger {
         }
         let profile = profile.ok_or_else(|| MessengerError::Damaged("no profile".into()))?;
         let mut m = Messenger::with(Device::restore(engine)?, profile);
-        (m.contacts, m.outbox, m.next_seq) = (contacts, outbox, next_seq);
+        (m.contacts, m.outbox, m.next_seq, m.told) = (contacts, outbox, next_seq, told);
         Ok(m)
     }
 
@@ -372,7 +383,11 @@ impl Messenger {
             return fx;
         };
         let address = Address::from_identity_key(&opened.sender.signing_key);
-        if !self.contacts.contains(&address) && self.refusing.insert(address) {
+        // Once per stranger, ever (a stranger cannot make us fetch bundles and send again and
+        // again), and for a bounded number of them.
+        if !self.contacts.contains(&address) && self.told.len() < MAX_TOLD && self.told.insert(address) {
+            self.refusing.insert(address);
+            fx.writes.push((RecordKey::Told(address), Some(Vec::new())));
             fx.frames.push(ClientFrame::FetchBundle { address });
             fx.events.push(Event::Problem(Notice::SpentInviteOpened));
         }

@@ -29,6 +29,8 @@ pub enum RecordKey {
     Message(ConversationId, u64),
     /// An envelope the relay has not confirmed yet, by local sequence number.
     Outbox(u64),
+    /// A stranger told (once, ever) that the invite link they used was spent; empty.
+    Told(Address),
 }
 
 impl From<StorageKey> for RecordKey {
@@ -48,6 +50,7 @@ impl fmt::Display for RecordKey {
             RecordKey::Contact(a) => write!(f, "contact/{}", a.to_hex()),
             RecordKey::Message(c, seq) => write!(f, "msg/{c}/{seq:016x}"),
             RecordKey::Outbox(seq) => write!(f, "outbox/{seq:016x}"),
+            RecordKey::Told(a) => write!(f, "told/{}", a.to_hex()),
         }
     }
 }
@@ -70,6 +73,7 @@ impl RecordKey {
                 RecordKey::Message(ConversationId::parse(c)?, seq(s)?)
             }
             ("outbox", s) => RecordKey::Outbox(seq(s)?),
+            ("told", a) => RecordKey::Told(Address::from_hex(a)?),
             _ => return None,
         })
     }
@@ -120,6 +124,7 @@ mod tests {
             (RecordKey::Contact(a), format!("contact/{hex}")),
             (RecordKey::Message(ConversationId::Direct(a), 0x2a), format!("msg/{hex}/000000000000002a")),
             (RecordKey::Outbox(7), "outbox/0000000000000007".into()),
+            (RecordKey::Told(a), format!("told/{hex}")),
         ];
         for (key, name) in cases {
             assert_eq!(key.to_string(), name);

@@ -22,6 +22,8 @@ pub enum RecordRange {
     Sessions,
     Contacts,
     Outbox,
+    /// Strangers told their invite link was spent.
+    Told,
     /// One conversation's messages with local sequence numbers in `from..to`.
     Messages {
         conversation: crate::ConversationId,
@@ -39,6 +41,7 @@ impl RecordRange {
             RecordRange::Sessions => kind("session/", "session0"),
             RecordRange::Contacts => kind("contact/", "contact0"),
             RecordRange::Outbox => kind("outbox/", "outbox0"),
+            RecordRange::Told => kind("told/", "told0"),
             RecordRange::Messages { conversation, from, to } => (
                 RecordKey::Message(conversation, from).to_string(),
                 RecordKey::Message(conversation, to).to_string(),

@@ -438,6 +438,7 @@ async fn a_spent_invite_link_is_refused_and_the_second_person_is_told() {
 
     // Cy's introduction cannot be read: Ada asks the relay for Cy's bundle to answer.
     let (id, payload) = cy.sent.pop().unwrap();
+    let first_payload = payload.clone();
     let fx =
         ada.d.messenger.on_frame(RelayFrame::Deliver { id, received_at: 0, payload }, NOW, &mut OsEntropy);
     assert!(ada.d.messenger.contact(&cy.d.messenger.address()).is_none(), "a spent link adds nobody");
@@ -487,6 +488,15 @@ async fn a_spent_invite_link_is_refused_and_the_second_person_is_told() {
         &mut OsEntropy,
     );
     assert!(fx.frames.is_empty() && fx.writes.is_empty());
+    // Told once, ever: after a reload, the same stranger's first message again asks for
+    // nothing and sends nothing.
+    ada.reload().await;
+    let again = RelayFrame::Deliver { id, received_at: 0, payload: first_payload };
+    let fx = ada.d.messenger.on_frame(again, NOW, &mut OsEntropy);
+    assert!(fx.frames.iter().all(|f| matches!(f, ClientFrame::Ack { .. })), "{:?}", fx.frames);
+    assert!(
+        fx.events.iter().all(|e| !matches!(e, Event::Problem(sotto_messenger::Notice::SpentInviteOpened)))
+    );
 }
 
 #[tokio::test]
