@@ -138,21 +138,14 @@ impl Device {
         self.identity.login_frame(origin, challenge)
     }
 
-    /// Uploads `n` new one-time prekeys with the current signed prekey, or, while the relay has
-    /// not confirmed the last upload, that upload's keys again.
+    /// Makes `n` one-time prekeys and uploads them with the current signed prekey.
     pub fn publish_prekeys(&mut self, n: usize, entropy: &mut dyn Entropy) -> Result<Output, EngineError> {
-        let one_time = self.prekeys.upload_batch(n, entropy)?;
+        let one_time = self.prekeys.generate_one_time(n, entropy)?;
         let frame = ClientFrame::UploadPrekeys {
             signed_prekey: self.prekeys.signed_public(&self.identity),
             one_time,
         };
         Ok(Output { send: vec![frame], persist: vec![self.prekeys_record()], ..Output::default() })
-    }
-
-    /// The relay stored our last upload (`PrekeysStored`): the next one makes new keys.
-    pub fn prekeys_stored(&mut self) -> Output {
-        let changed = self.prekeys.upload_confirmed();
-        Output { persist: changed.then(|| self.prekeys_record()).into_iter().collect(), ..Output::default() }
     }
 
     /// The relay says few one-time prekeys remain: top them up.
@@ -453,33 +446,6 @@ mod tests {
         assert!(matches!(out.send[..], [ClientFrame::Ack { .. }]), "acked: it will never read better");
         let saved = StorageKey::Conversation(bob.address());
         assert!(out.persist.iter().any(|(k, v)| *k == saved && v.is_some()), "the advanced session is saved");
-    }
-
-    /// An upload the relay has not confirmed is sent again, not made anew: a device offline
-    /// at its first logins does not pile up one-time secrets.
-    #[test]
-    fn unconfirmed_prekeys_are_resent_not_regenerated() {
-        let e = &mut crate::random::SeededEntropy::new([6; 32]);
-        let (mut device, _) = Device::create(e).unwrap();
-        let keys = |out: &Output| match &out.send[..] {
-            [ClientFrame::UploadPrekeys { one_time, .. }] => {
-                one_time.iter().map(|k| (k.id, k.key)).collect::<Vec<_>>()
-            }
-            other => panic!("{other:?}"),
-        };
-        let first = keys(&device.publish_prekeys(PREKEY_BATCH, e).unwrap());
-        let again = keys(&device.publish_prekeys(PREKEY_BATCH, e).unwrap());
-        assert_eq!(first.len(), PREKEY_BATCH);
-        assert_eq!(again, first, "the same keys again");
-        assert_eq!(device.prekeys.one_time_count(), PREKEY_BATCH);
-        // Kept across a restart.
-        let stored = Prekeys::from_bytes(&device.prekeys.to_bytes()).unwrap();
-        device.prekeys = stored;
-        assert_eq!(keys(&device.publish_prekeys(PREKEY_BATCH, e).unwrap()), first);
-        assert!(!device.prekeys_stored().persist.is_empty());
-        let next = keys(&device.publish_prekeys(10, e).unwrap());
-        assert_eq!(next.len(), 10);
-        assert!(next.iter().all(|k| !first.contains(k)), "confirmed: the next upload is new");
     }
 
     /// The records as a store holds them after each commit.

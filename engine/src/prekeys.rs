@@ -19,26 +19,11 @@ struct Secret {
     secret: [u8; 32],
 }
 
-/// Stored version: 2 added `unconfirmed` (version 1 is read as having none).
-const PREKEYS_VERSION: u8 = 2;
-
 /// Secret prekey material. Versioned when stored; zeroized on drop.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Prekeys {
     v: u8,
     /// Newest first.
-    signed: Vec<Secret>,
-    one_time: BTreeMap<u32, [u8; 32]>,
-    next_id: u32,
-    /// The one-time prekeys of the last upload the relay has not confirmed: sent again, not
-    /// made anew, until it does (a device offline at its first logins must not pile up keys).
-    unconfirmed: Vec<u32>,
-}
-
-/// Version 1 of the stored form.
-#[derive(Deserialize)]
-struct PrekeysV1 {
-    _v: u8,
     signed: Vec<Secret>,
     one_time: BTreeMap<u32, [u8; 32]>,
     next_id: u32,
@@ -61,13 +46,7 @@ impl std::fmt::Debug for Prekeys {
 impl Prekeys {
     /// Fresh prekeys with one signed prekey and no one-time prekeys.
     pub fn new(entropy: &mut dyn Entropy) -> Result<Self, EngineError> {
-        let mut p = Prekeys {
-            v: PREKEYS_VERSION,
-            signed: Vec::new(),
-            one_time: BTreeMap::new(),
-            next_id: 1,
-            unconfirmed: Vec::new(),
-        };
+        let mut p = Prekeys { v: 1, signed: Vec::new(), one_time: BTreeMap::new(), next_id: 1 };
         p.rotate_signed(entropy)?;
         Ok(p)
     }
@@ -118,34 +97,6 @@ impl Prekeys {
         Ok(out)
     }
 
-    /// The one-time prekeys to upload: the unconfirmed batch again if there is one (those of
-    /// its keys still held), else `n` new ones, which become the unconfirmed batch.
-    pub fn upload_batch(
-        &mut self,
-        n: usize,
-        entropy: &mut dyn Entropy,
-    ) -> Result<Vec<OneTimePrekey>, EngineError> {
-        let pending: Vec<OneTimePrekey> = self
-            .unconfirmed
-            .iter()
-            .filter_map(|id| {
-                let secret = self.one_time.get(id)?;
-                Some(OneTimePrekey { id: *id, key: x25519_public(&StaticSecret::from(*secret)) })
-            })
-            .collect();
-        if !pending.is_empty() {
-            return Ok(pending);
-        }
-        let fresh = self.generate_one_time(n, entropy)?;
-        self.unconfirmed = fresh.iter().map(|k| k.id).collect();
-        Ok(fresh)
-    }
-
-    /// The relay stored the last upload.
-    pub fn upload_confirmed(&mut self) -> bool {
-        !std::mem::take(&mut self.unconfirmed).is_empty()
-    }
-
     /// A bundle carrying a fresh one-time prekey, for an invite link.
     pub fn invite_bundle(
         &mut self,
@@ -184,16 +135,10 @@ impl Prekeys {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
-        let p: Prekeys = match bytes.first() {
-            Some(&PREKEYS_VERSION) => postcard::from_bytes(bytes)?,
-            Some(1) => {
-                let old: PrekeysV1 = postcard::from_bytes(bytes)?;
-                let PrekeysV1 { _v, signed, one_time, next_id } = old;
-                Prekeys { v: PREKEYS_VERSION, signed, one_time, next_id, unconfirmed: Vec::new() }
-            }
-            Some(v) => return Err(EngineError::UnsupportedVersion(*v)),
-            None => return Err(EngineError::BadEncoding("empty prekeys".into())),
-        };
+        let p: Prekeys = postcard::from_bytes(bytes)?;
+        if p.v != 1 {
+            return Err(EngineError::UnsupportedVersion(p.v));
+        }
         if p.signed.is_empty() {
             return Err(EngineError::BadEncoding("no signed prekey".into()));
         }
@@ -220,26 +165,6 @@ pub fn verify_bundle(bundle: &PrekeyBundle) -> Result<(), EngineError> {
 mod cap_tests {
     use super::*;
     use crate::random::OsEntropy;
-
-    #[test]
-    fn version_1_prekeys_open_with_no_upload_pending() {
-        #[derive(Serialize)]
-        struct V1<'a> {
-            v: u8,
-            signed: &'a [Secret],
-            one_time: &'a BTreeMap<u32, [u8; 32]>,
-            next_id: u32,
-        }
-        let mut e = crate::random::SeededEntropy::new([8; 32]);
-        let mut p = Prekeys::new(&mut e).unwrap();
-        p.generate_one_time(3, &mut e).unwrap();
-        let old =
-            postcard::to_allocvec(&V1 { v: 1, signed: &p.signed, one_time: &p.one_time, next_id: p.next_id })
-                .unwrap();
-        let opened = Prekeys::from_bytes(&old).unwrap();
-        assert_eq!((opened.one_time_count(), opened.unconfirmed.len(), opened.next_id), (3, 0, p.next_id));
-        assert!(matches!(Prekeys::from_bytes(&[9, 0]), Err(EngineError::UnsupportedVersion(9))));
-    }
 
     #[test]
     fn a_device_keeps_a_bounded_number_of_one_time_secrets_the_newest() {

@@ -237,13 +237,9 @@ impl Messenger {
             RelayFrame::PrekeysLow { remaining } => {
                 self.device.prekeys_low(remaining, e).map(Effects::from_engine).map_err(MessengerError::from)
             }
-            RelayFrame::PrekeysStored { .. } => {
-                let mut fx = Effects::from_engine(self.device.prekeys_stored());
-                if !self.profile.prekeys_published {
-                    self.profile.prekeys_published = true;
-                    fx.writes.push(self.profile_write());
-                }
-                Ok(fx)
+            RelayFrame::PrekeysStored { .. } if !self.profile.prekeys_published => {
+                self.profile.prekeys_published = true;
+                Ok(Effects { writes: vec![self.profile_write()], ..Effects::default() })
             }
             RelayFrame::Error { code, message, id: Some(id) } => Ok(self.on_refused(code, &message, id)),
             RelayFrame::Bundle { address, bundle: Some(bundle) } if self.refusing.remove(&address) => {
