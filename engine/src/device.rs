@@ -161,7 +161,7 @@ impl Device {
     }
 
     /// A signed invite link's contents: a fresh bundle (with its own one-time prekey), our
-    /// name, relay, expiry and delivery token.
+    /// name, relay and expiry.
     pub fn invite(
         &mut self,
         display_name: &str,
@@ -175,19 +175,10 @@ impl Device {
             display_name: display_name.into(),
             relay: relay.into(),
             expires_at,
-            delivery_token: *self.identity.delivery_token()?,
             signature: sotto_shared::frames::Signature([0; 64]),
         };
         invite.signature = self.identity.sign(&invite.signed_message());
         Ok((invite, out))
-    }
-
-    /// Keeps a contact's delivery token learned out of band (from the invite link we accepted),
-    /// so our first messages go as a contact's.
-    pub fn learn_delivery_token(&mut self, address: Address, token: [u8; 32]) -> Result<Output, EngineError> {
-        let changed = self.delivery_tokens.insert(address, token) != Some(token);
-        let persist = if changed { vec![self.tokens_record()?] } else { Vec::new() };
-        Ok(Output { persist, ..Output::default() })
     }
 
     /// A bundle for an invite link (carries its own fresh one-time prekey).

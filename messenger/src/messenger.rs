@@ -589,10 +589,6 @@ impl Messenger {
         }
         let invite = &preview.invite;
         let mut fx = Effects::from_engine(self.device.start_conversation(&invite.bundle, e)?);
-        // The inviter's token: our introduction already goes as a contact's.
-        fx.merge(Effects::from_engine(
-            self.device.learn_delivery_token(preview.address, invite.delivery_token)?,
-        ));
         fx.merge(self.upsert_contact(preview.address, invite.bundle.identity, &invite.display_name, now_ms));
         let hello = Body::Profile { display_name: self.profile.display_name.clone() };
         fx.merge(self.send_body(&preview.address, hello, None, now_ms, e)?.0);

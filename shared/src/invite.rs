@@ -3,7 +3,8 @@
 //! The payload sits in the URL fragment, which browsers never send to a server, so the relay
 //! serving the app never sees it. It is `base64url(version || postcard(Invite))`, unpadded.
 //! Version 2 is signed by the inviter's identity key over everything it says (name, relay,
-//! expiry, delivery token, bundle) and carries the inviter's delivery token.
+//! expiry, bundle). It carries no delivery token: a link can be seen by others than the person
+//! it was meant for, and a token never expires.
 
 use crate::frames::{PrekeyBundle, Signature};
 use base64ct::{Base64UrlUnpadded, Encoding};
@@ -28,9 +29,6 @@ pub struct Invite {
     pub relay: String,
     /// Unix seconds after which the link is refused.
     pub expires_at: u64,
-    /// The inviter's delivery token: whoever accepts sends as a contact from the first
-    /// message, never throttled as a stranger.
-    pub delivery_token: [u8; 32],
     /// Ed25519 by `bundle.identity` over [`Invite::signed_message`].
     pub signature: Signature,
 }
@@ -42,7 +40,6 @@ struct Signed<'a> {
     display_name: &'a str,
     relay: &'a str,
     expires_at: u64,
-    delivery_token: &'a [u8; 32],
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -66,7 +63,6 @@ impl Invite {
             display_name: &self.display_name,
             relay: &self.relay,
             expires_at: self.expires_at,
-            delivery_token: &self.delivery_token,
         };
         match postcard::to_extend(&signed, b"sotto-invite-v2".to_vec()) {
             Ok(m) => m,
@@ -131,7 +127,6 @@ mod tests {
             display_name: "Zoë 🌙".into(),
             relay: "http://127.0.0.1:8080".into(),
             expires_at: 1_000,
-            delivery_token: [8; 32],
             signature: Signature([9; 64]),
         }
     }
@@ -144,11 +139,9 @@ mod tests {
         renamed.display_name = "Zoe".into();
         let mut later = i.clone();
         later.expires_at += 1;
-        let mut token = i.clone();
-        token.delivery_token[0] ^= 1;
         let mut resigned = i.clone();
         resigned.signature = Signature([0; 64]);
-        for other in [&renamed, &later, &token] {
+        for other in [&renamed, &later] {
             assert_ne!(other.signed_message(), base);
         }
         assert_eq!(resigned.signed_message(), base, "the signature is not part of what it signs");
