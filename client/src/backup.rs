@@ -74,6 +74,10 @@ pub fn import(bytes: &[u8], passphrase: &str) -> Result<Restored, BackupError> {
         return Err(BackupError::OtherVersion);
     }
     let b: Backup = postcard::from_bytes(body).map_err(|_| BackupError::NotABackup)?;
+    // Every backup is under a passphrase; one whose key is in the clear is not ours.
+    if !b.header.needs_passphrase() {
+        return Err(BackupError::NotABackup);
+    }
     let vault = Vault::unlock(&b.header, Some(passphrase))?;
     Ok(Restored { vault, header: b.header, records: b.records })
 }
@@ -112,5 +116,16 @@ mod tests {
         .unwrap();
         let second = import(&again, "pass phrase").unwrap();
         assert!(second.vault.open("profile", &records[0].1).is_err());
+    }
+
+    #[test]
+    fn a_backup_whose_key_is_in_the_clear_is_refused() {
+        let e = &mut OsEntropy;
+        let vault = Vault::create(e).unwrap();
+        let header = vault.header(None, KdfParams { memory_kib: 64, passes: 1 }, e).unwrap();
+        let mut file = MAGIC.to_vec();
+        file.push(VERSION);
+        file.extend(postcard::to_allocvec(&Backup { header, records: Vec::new() }).unwrap());
+        assert_eq!(import(&file, "anything at all").err(), Some(BackupError::NotABackup));
     }
 }

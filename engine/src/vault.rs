@@ -94,6 +94,11 @@ impl VaultHeader {
 }
 
 fn derive(passphrase: &str, salt: &[u8; 16], params: KdfParams) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    // Checked here too, not only when a header is parsed: a header can arrive inside another
+    // format (a backup file) without passing through `from_bytes`.
+    if params.memory_kib > MAX_KDF_MEMORY_KIB || params.passes == 0 || params.passes > MAX_KDF_PASSES {
+        return Err(VaultError::Damaged("passphrase parameters out of bounds"));
+    }
     let params = Params::new(params.memory_kib, params.passes, 1, Some(32))
         .map_err(|_| VaultError::Damaged("passphrase parameters"))?;
     let mut key = Zeroizing::new([0u8; 32]);
@@ -253,6 +258,11 @@ mod tests {
             };
             assert_eq!(
                 VaultHeader::from_bytes(&hostile.to_bytes()).err(),
+                Some(VaultError::Damaged("passphrase parameters out of bounds"))
+            );
+            // And when the header is not parsed on its own (inside a backup file).
+            assert_eq!(
+                Vault::unlock(&hostile, Some("any passphrase")).err(),
                 Some(VaultError::Damaged("passphrase parameters out of bounds"))
             );
         }
