@@ -557,11 +557,18 @@ impl App {
                         self.has_passphrase = p.is_some();
                         let saving = store.reseal(new.clone(), h.to_bytes());
                         self.vault = Some(new);
-                        self.await_commit(ctx, saving);
-                        self.toast = Some(if p.is_some() {
-                            "Passphrase set: it will be asked for when Sotto opens.".into()
+                        let done = if p.is_some() {
+                            "Passphrase set: it will be asked for when Sotto opens."
                         } else {
-                            "Passphrase removed.".into()
+                            "Passphrase removed."
+                        };
+                        // Said once it is on disk, not before.
+                        let link = ctx.link().clone();
+                        wasm_bindgen_futures::spawn_local(async move {
+                            link.send_message(match saving.await {
+                                Ok(()) => Msg::Act(Action::Toast(Some(done.into()))),
+                                Err(e) => Msg::StoreFailed(e.to_string()),
+                            })
                         });
                     }
                     Err(e) => self.form_error = Some(e),

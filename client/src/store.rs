@@ -378,11 +378,21 @@ impl Sealed {
     }
 
     /// Re-seals every record under `to` and stores `header` for it, in one transaction; reads
-    /// and writes called from now on use `to`.
+    /// and writes called from now on use `to`. If the transaction fails, the old vault is put
+    /// back at once (in the same turn as the abort of every later write), so nothing written
+    /// afterwards is sealed under a key whose header never landed.
     pub fn reseal(&self, to: Rc<Vault>, header: Vec<u8>) -> Saving {
-        let saving = self.idb.reseal(self.current(), to.clone(), header);
+        let old = self.current();
+        let saving = self.idb.reseal(old.clone(), to.clone(), header);
         *self.vault.borrow_mut() = to;
-        saving
+        let cell = self.vault.clone();
+        Box::pin(async move {
+            let result = saving.await;
+            if result.is_err() {
+                *cell.borrow_mut() = old;
+            }
+            result
+        })
     }
 }
 

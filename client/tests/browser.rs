@@ -148,3 +148,34 @@ async fn resealing_moves_every_record_to_the_new_key() {
     assert_eq!(raw.len(), 4);
     assert_eq!(store.get(&RecordKey::Outbox(1)).await.unwrap(), Some(b"one".to_vec()));
 }
+
+/// A re-seal that fails (a record that does not open) changes nothing, and what is written
+/// after it is sealed under the old key, which still opens everything.
+#[wasm_bindgen_test]
+async fn a_failed_reseal_leaves_the_old_key_in_charge() {
+    use sotto_messenger::{RecordKey, RecordStore};
+    let idb = Idb::open("reseal-fails").await.expect("IndexedDB opens");
+    let old = Rc::new(Vault::create(&mut OsEntropy).unwrap());
+    let store = Sealed::new(idb.clone(), old.clone());
+    store.save_changes(vec![(RecordKey::Profile, Some(b"profile".to_vec()))]).await.unwrap();
+    // A record sealed under some other key: the re-seal cannot open it.
+    let stranger = Vault::create(&mut OsEntropy).unwrap();
+    let foreign = stranger.seal("contact/zz", b"?", &mut OsEntropy).unwrap();
+    idb.commit(
+        vec![("contact/zz".into(), Some(foreign)), ("vault".into(), Some(b"old header".to_vec()))],
+        false,
+    )
+    .await
+    .unwrap();
+    let new = Rc::new(Vault::create(&mut OsEntropy).unwrap());
+    assert!(store.reseal(new.clone(), b"new header".to_vec()).await.is_err());
+    store.save_changes(vec![(RecordKey::Outbox(1), Some(b"after".to_vec()))]).await.unwrap();
+    let raw = idb.load_all().await.unwrap();
+    assert_eq!(
+        raw.iter().find(|(n, _)| n == "vault").map(|(_, v)| v.as_slice()),
+        Some(b"old header".as_slice())
+    );
+    for (name, sealed) in raw.iter().filter(|(n, _)| n.as_str() == "profile" || n.starts_with("outbox/")) {
+        assert!(old.open(name, sealed).is_ok(), "{name} is not under the old key");
+    }
+}
