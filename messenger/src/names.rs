@@ -21,12 +21,25 @@ pub enum NameError {
 }
 
 /// Characters a name may not show: controls, bidi marks, embeddings, overrides and isolates,
-/// and zero-width spaces (joiners stay: emoji sequences need them).
+/// and invisible format characters (soft hyphen, zero-width spaces, invisible operators, the
+/// Mongolian vowel separator, tag characters). Joiners stay: emoji sequences need them.
 fn hidden(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{061C}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{2060}' | '\u{FEFF}')
+        || matches!(
+            c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{FEFF}'
+        )
         || ('\u{202A}'..='\u{202E}').contains(&c)
-        || ('\u{2066}'..='\u{2069}').contains(&c)
+        || ('\u{2060}'..='\u{2064}').contains(&c)
+        || ('\u{2066}'..='\u{206F}').contains(&c)
+        || ('\u{E0000}'..='\u{E007F}').contains(&c)
+}
+
+/// Characters that show as nothing but are allowed (joiners, variation selectors, Hangul
+/// fillers): left out when names are compared.
+fn blank(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}')
+        || ('\u{FE00}'..='\u{FE0F}').contains(&c)
 }
 
 /// Our own name, as typed: trimmed and checked.
@@ -49,6 +62,31 @@ pub fn validate(raw: &str) -> Result<String, NameError> {
 pub fn clean(raw: &str) -> String {
     let shown: String = raw.chars().filter(|c| !hidden(*c)).collect();
     shown.trim().chars().take(MAX_DISPLAY_NAME_CHARS).collect()
+}
+
+/// The Latin letter a capital look-alike stands for, before case is folded (a capital Greek
+/// eta looks like H, not like the n its small form resembles).
+fn uncapital(c: char) -> char {
+    match c {
+        'Α' | 'А' => 'a',
+        'Β' | 'В' => 'b',
+        'Ε' | 'Е' => 'e',
+        'Η' | 'Н' => 'h',
+        'Ι' | 'І' | 'Ӏ' => 'i',
+        'Ј' => 'j',
+        'Κ' | 'К' => 'k',
+        'Μ' | 'М' => 'm',
+        'Ν' => 'n',
+        'Ο' | 'О' => 'o',
+        'Ρ' | 'Р' => 'p',
+        'С' => 'c',
+        'Τ' | 'Т' => 't',
+        'Υ' | 'У' => 'y',
+        'Χ' | 'Х' => 'x',
+        'Ζ' => 'z',
+        'Ѕ' => 's',
+        other => other,
+    }
 }
 
 /// The Latin letter a look-alike stands for.
@@ -94,13 +132,16 @@ fn unconfuse(c: char) -> char {
     }
 }
 
-/// A name as compared: lower case, look-alikes as the Latin letter, nothing invisible.
-fn folded(name: &str) -> Vec<char> {
+/// A name as compared: lower case, look-alikes as the Latin letter, nothing invisible. With
+/// `shapes`, capitals are first read by their shape (Greek capital eta as H), else by their
+/// letter (as eta, so that a Greek name in capitals matches it in small letters).
+fn folded(name: &str, shapes: bool) -> Vec<char> {
     let mut out = Vec::with_capacity(name.len());
     for c in name.chars() {
-        if hidden(c) || c.is_whitespace() || matches!(c, '\u{200C}' | '\u{200D}') {
+        if hidden(c) || blank(c) || c.is_whitespace() {
             continue;
         }
+        let c = if shapes { uncapital(c) } else { c };
         for lower in c.to_lowercase() {
             out.push(unconfuse(lower));
         }
@@ -110,7 +151,7 @@ fn folded(name: &str) -> Vec<char> {
 
 /// Whether two names read the same (see the module's doc).
 pub fn same_name(a: &str, b: &str) -> bool {
-    folded(a) == folded(b)
+    folded(a, false) == folded(b, false) || folded(a, true) == folded(b, true)
 }
 
 #[cfg(test)]
@@ -145,5 +186,13 @@ mod tests {
         assert!(same_name("Ada", "Ａｄａ"), "full-width");
         assert!(same_name("Ada", "A\u{200D}da") && same_name("Ada", "A da"), "joiners and spaces");
         assert!(!same_name("Ada", "Adam") && !same_name("Bo", "Bö"));
+        // Invisible characters and capital look-alikes.
+        assert!(
+            same_name("Ada", "A\u{2062}da")
+                && same_name("Ada", "A\u{00AD}da")
+                && same_name("Ada", "Ada\u{FE0F}")
+        );
+        assert!(same_name("NINA", "ΝΙΝΑ") && same_name("HOME", "ΗΟΜΕ") && same_name("ZEUS", "ΖΕUS"));
+        assert_eq!(clean("A\u{2062}da\u{E0041}"), "Ada");
     }
 }
