@@ -9,7 +9,7 @@
 //! Each key is its own type (`keys`: [`RootKey`], [`ChainKey`], [`MessageKey`]) carrying the
 //! one derivation it takes part in.
 //!
-//! Bounds (see docs/protocol.md): a message may skip at most [`MAX_SKIP`] keys of one chain;
+//! Bounds (see docs/protocol.md): a message may skip at most [`MAX_SKIP`] keys in all;
 //! at most [`MAX_STORED_SKIPPED`] skipped keys are kept, oldest evicted first; the last
 //! [`PREVIOUS_CHAINS`] remote ratchet keys are remembered to recognise replays of old chains.
 //! A failed decryption leaves the state exactly as it was.

@@ -3,7 +3,8 @@
 //! Every record is sealed under one random 32-byte data key with ChaCha20-Poly1305; the record's
 //! name is the associated data, so records cannot be swapped. The data key is kept in a
 //! [`VaultHeader`]: in the clear when the person set no passphrase, otherwise sealed under a key
-//! derived from the passphrase with Argon2id. Changing the passphrase rewrites only the header.
+//! derived from the passphrase with Argon2id. The app makes a new data key whenever the
+//! passphrase changes and re-seals every record under it (client/src/store.rs).
 
 use crate::EngineError;
 use crate::consts::{MAX_KDF_MEMORY_KIB, MAX_KDF_PASSES, MIN_PASSPHRASE_CHARS};
