@@ -487,7 +487,7 @@ impl App {
                 _ => not_found(),
             },
             Route::Invite(payload) => invite::opened(&invite::InviteProps {
-                preview: m.preview_invite(payload, now_ms()),
+                preview: m.preview_invite(payload, &origin(), now_ms()),
                 on_action,
             }),
             Route::NewInvite => {

@@ -84,7 +84,7 @@ async fn a_full_conversation_over_indexeddb() {
     let (link, fx) = ada.messenger.create_invite(ORIGIN, 0, &mut OsEntropy).unwrap();
     let step = ada.apply(fx);
     run(&ada, step).await;
-    let preview = bo.messenger.preview_invite(link.rsplit('/').next().unwrap(), 0).unwrap();
+    let preview = bo.messenger.preview_invite(link.rsplit('/').next().unwrap(), ORIGIN, 0).unwrap();
     let step = bo.act(|m| m.accept_invite(&preview, 0, &mut OsEntropy)).unwrap();
     let hello = run(&bo, step).await;
     deliver(hello, &mut ada).await;

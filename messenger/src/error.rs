@@ -15,6 +15,8 @@ pub enum MessengerError {
     ForgedInvite,
     #[error("this is your own invite link: send it to the person you want to talk to")]
     OwnInvite,
+    #[error("this invite link is for another relay ({0}): open it there")]
+    OtherRelay(String),
     #[error("write something first")]
     EmptyMessage,
     #[error("that message is too long: keep it under {} KiB", MAX_TEXT_BYTES / 1024)]

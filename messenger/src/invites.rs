@@ -25,12 +25,18 @@ pub fn expiry(now_ms: u64) -> u64 {
 /// the identity it names, and not our own.
 pub fn preview(
     payload: &str,
+    relay_origin: &str,
     now_ms: u64,
     own: Address,
     known: impl Fn(&Address) -> bool,
 ) -> Result<InvitePreview, MessengerError> {
     let mut invite = Invite::decode(payload, now_ms / 1000)?;
     verify_invite(&invite).map_err(|_| MessengerError::ForgedInvite)?;
+    // The inviter listens on the relay the link names (signed): accepting it through another
+    // relay would send our introduction where they never look.
+    if invite.relay.trim_end_matches('/') != relay_origin.trim_end_matches('/') {
+        return Err(MessengerError::OtherRelay(invite.relay));
+    }
     // The name is the inviter's to choose (and signed as chosen): shown only once made safe.
     invite.display_name = crate::names::clean(&invite.display_name);
     let address = Address::from_identity_key(&invite.bundle.identity.signing_key);

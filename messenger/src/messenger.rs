@@ -573,8 +573,13 @@ impl Messenger {
     }
 
     /// Checks an invite payload (from the URL fragment) before showing it.
-    pub fn preview_invite(&self, payload: &str, now_ms: u64) -> Result<InvitePreview, MessengerError> {
-        invites::preview(payload, now_ms, self.address(), |a| self.contacts.contains(a))
+    pub fn preview_invite(
+        &self,
+        payload: &str,
+        relay_origin: &str,
+        now_ms: u64,
+    ) -> Result<InvitePreview, MessengerError> {
+        invites::preview(payload, relay_origin, now_ms, self.address(), |a| self.contacts.contains(a))
     }
 
     /// Accepts an invite: starts the session and introduces ourselves.

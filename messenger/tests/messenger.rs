@@ -110,7 +110,7 @@ async fn connect(a: &mut Person, b: &mut Person) {
     let (link, fx) = a.d.messenger.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
     a.apply(fx).await;
     let payload = link.strip_prefix(&format!("{ORIGIN}/#/invite/")).unwrap();
-    let preview = b.d.messenger.preview_invite(payload, NOW).unwrap();
+    let preview = b.d.messenger.preview_invite(payload, ORIGIN, NOW).unwrap();
     assert_eq!(preview.invite.display_name, a.d.messenger.profile().display_name);
     assert!(!preview.known);
     let fx = b.d.messenger.accept_invite(&preview, NOW, &mut OsEntropy).unwrap();
@@ -314,21 +314,21 @@ async fn bad_invites_are_refused_in_plain_words() {
     let (link, fx) = ada.d.messenger.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
     ada.apply(fx).await;
     let payload = link.rsplit('/').next().unwrap().to_string();
-    assert_eq!(ada.d.messenger.preview_invite(&payload, NOW).unwrap_err(), MessengerError::OwnInvite);
+    assert_eq!(ada.d.messenger.preview_invite(&payload, ORIGIN, NOW).unwrap_err(), MessengerError::OwnInvite);
     let week_later = NOW + 8 * 24 * 3600 * 1000;
     assert_eq!(
-        bo.d.messenger.preview_invite(&payload, week_later).unwrap_err(),
+        bo.d.messenger.preview_invite(&payload, ORIGIN, week_later).unwrap_err(),
         MessengerError::Invite(InviteError::Expired)
     );
     assert_eq!(
-        bo.d.messenger.preview_invite("garbage", NOW).unwrap_err(),
+        bo.d.messenger.preview_invite("garbage", ORIGIN, NOW).unwrap_err(),
         MessengerError::Invite(InviteError::Malformed)
     );
     // A link whose signed prekey was swapped for another key does not verify.
     let mut invite = sotto_shared::invite::Invite::decode(&payload, NOW / 1000).unwrap();
     invite.bundle.signed_prekey.key[0] ^= 1;
     assert_eq!(
-        bo.d.messenger.preview_invite(&invite.encode(), NOW).unwrap_err(),
+        bo.d.messenger.preview_invite(&invite.encode(), ORIGIN, NOW).unwrap_err(),
         MessengerError::ForgedInvite
     );
     assert!(MessengerError::ForgedInvite.to_string().contains("ask for a new one"));
@@ -341,11 +341,16 @@ async fn bad_invites_are_refused_in_plain_words() {
     extended.expires_at += 365 * 24 * 3600;
     for forged in [renamed, extended] {
         assert_eq!(
-            bo.d.messenger.preview_invite(&forged.encode(), NOW).unwrap_err(),
+            bo.d.messenger.preview_invite(&forged.encode(), ORIGIN, NOW).unwrap_err(),
             MessengerError::ForgedInvite
         );
     }
-    assert!(bo.d.messenger.preview_invite(&original.encode(), NOW).is_ok());
+    assert!(bo.d.messenger.preview_invite(&original.encode(), ORIGIN, NOW).is_ok());
+    // A link for another relay is refused where it cannot work, in plain words.
+    assert_eq!(
+        bo.d.messenger.preview_invite(&original.encode(), "https://other.example", NOW).unwrap_err(),
+        MessengerError::OtherRelay(ORIGIN.into())
+    );
     // The link does not carry Ada's delivery token: whoever sees it cannot send as her contact.
     let ada_identity = sotto_engine::Identity::from_bytes(&ada.records()["identity"]).unwrap();
     let token = ada_identity.delivery_token().unwrap();
@@ -406,7 +411,7 @@ async fn a_spent_invite_link_is_refused_and_the_second_person_is_told() {
     ada.apply(fx).await;
     let payload = link.rsplit('/').next().unwrap().to_string();
     for p in [&mut bo, &mut cy] {
-        let preview = p.d.messenger.preview_invite(&payload, NOW).unwrap();
+        let preview = p.d.messenger.preview_invite(&payload, ORIGIN, NOW).unwrap();
         let fx = p.d.messenger.accept_invite(&preview, NOW, &mut OsEntropy).unwrap();
         p.apply(fx).await;
         p.login(NOW).await;

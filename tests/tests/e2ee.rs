@@ -102,7 +102,8 @@ async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
     let (link, fx) = alice.d.messenger.create_invite(&relay.http(""), now(), &mut OsEntropy).unwrap();
     let step = alice.d.apply(fx);
     alice.run(step).await;
-    let preview = bob.d.messenger.preview_invite(link.rsplit('/').next().unwrap(), now()).unwrap();
+    let preview =
+        bob.d.messenger.preview_invite(link.rsplit('/').next().unwrap(), &relay.http(""), now()).unwrap();
     let step = bob.d.act(|m| m.accept_invite(&preview, now(), &mut OsEntropy)).unwrap();
     bob.run(step).await;
     let bob_address = bob.address();
