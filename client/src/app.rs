@@ -59,7 +59,7 @@ pub enum Msg {
     Act(Action),
     Leader(Leadership),
     Opened(Result<(Idb, Option<VaultHeader>), String>),
-    Loaded(Rc<Vault>, Result<Box<Driver<Sealed>>, MessengerError>),
+    Loaded(Result<Box<Driver<Sealed>>, MessengerError>),
     Route(Route),
     Net(NetEvent),
     Tick,
@@ -93,7 +93,6 @@ pub struct App {
     idb: Option<Idb>,
     /// The vault header while the unlock screen shows.
     locked: Option<VaultHeader>,
-    vault: Option<Rc<Vault>>,
     socket: Option<Socket>,
     retry: Option<Timeout>,
     receipt_timer: Option<Timeout>,
@@ -144,7 +143,6 @@ impl Component for App {
             drafts: HashMap::new(),
             idb: None,
             locked: None,
-            vault: None,
             socket: None,
             retry: None,
             receipt_timer: None,
@@ -195,11 +193,10 @@ impl Component for App {
                     },
                 }
             }
-            Msg::Loaded(vault, loaded) => {
+            Msg::Loaded(loaded) => {
                 self.busy = false;
                 match loaded {
                     Ok(driver) => {
-                        self.vault = Some(vault);
                         self.locked = None;
                         self.start(ctx, *driver);
                     }
@@ -527,17 +524,16 @@ impl App {
                     // The header first: its transaction is ordered before the driver's.
                     let saving = idb.commit(vec![(VAULT_RECORD.into(), Some(header.to_bytes()))], false);
                     self.await_commit(ctx, saving);
-                    let store = Sealed::new(idb, vault.clone());
+                    let store = Sealed::new(idb, vault);
                     let (driver, step) =
                         Driver::create(store, App::connection(), &name, now_ms(), &mut OsEntropy)
                             .map_err(|e| e.to_string())?;
-                    Ok::<_, String>((vault, driver, step))
+                    Ok::<_, String>((driver, step))
                 })();
                 match created {
                     Err(e) => self.form_error = Some(e),
-                    Ok((vault, driver, step)) => {
+                    Ok((driver, step)) => {
                         self.has_passphrase = passphrase.is_some();
-                        self.vault = Some(vault);
                         self.start(ctx, driver);
                         self.run(ctx, step);
                     }
@@ -555,8 +551,7 @@ impl App {
                     Ok((new, h)) => {
                         let new = Rc::new(new);
                         self.has_passphrase = p.is_some();
-                        let saving = store.reseal(new.clone(), h.to_bytes());
-                        self.vault = Some(new);
+                        let saving = store.reseal(new, h.to_bytes());
                         let done = if p.is_some() {
                             "Passphrase set: it will be asked for when Sotto opens."
                         } else {
@@ -575,7 +570,9 @@ impl App {
                 }
             }
             Action::Export(passphrase) => {
-                let (Some(vault), Some(idb)) = (self.vault.clone(), self.idb.clone()) else { return };
+                // The vault the store seals with now (a new passphrase replaces it).
+                let Some(vault) = self.driver.as_ref().map(|d| d.store().current()) else { return };
+                let Some(idb) = self.idb.clone() else { return };
                 self.busy = true;
                 let link = ctx.link().clone();
                 wasm_bindgen_futures::spawn_local(async move {
@@ -622,11 +619,10 @@ impl App {
     fn load(&mut self, ctx: &Context<Self>, vault: Vault) {
         let Some(idb) = self.idb.clone() else { return };
         let link = ctx.link().clone();
-        let vault = Rc::new(vault);
         wasm_bindgen_futures::spawn_local(async move {
-            let store = Sealed::new(idb, vault.clone());
+            let store = Sealed::new(idb, Rc::new(vault));
             let loaded = Driver::load(store, App::connection()).await.map(Box::new);
-            link.send_message(Msg::Loaded(vault, loaded));
+            link.send_message(Msg::Loaded(loaded));
         });
     }
 
@@ -652,7 +648,6 @@ impl App {
     fn stop(&mut self, phase: Phase) {
         self.stop_connection();
         self.driver = None;
-        self.vault = None;
         self.idb = None;
         self.phase = phase;
     }

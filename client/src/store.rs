@@ -147,6 +147,27 @@ fn completion(tx: &IdbTransaction) -> JsFuture {
     JsFuture::from(promise)
 }
 
+/// Waits for write transaction `tx` (registered in `writing` when it was started) to finish.
+/// If it aborts, every write transaction started after it is aborted too (see `Idb::commit`).
+async fn finished(
+    writing: &RefCell<Vec<IdbTransaction>>,
+    tx: IdbTransaction,
+    done: JsFuture,
+) -> Result<(), StoreError> {
+    let result = done.await;
+    let mut queue = writing.borrow_mut();
+    let at = queue.iter().position(|t| *t == tx);
+    if result.is_err() {
+        for later in at.map_or(0, |i| i + 1)..queue.len() {
+            let _ = queue[later].abort();
+        }
+    }
+    if let Some(i) = at {
+        queue.remove(i);
+    }
+    result.map(drop).map_err(failed)
+}
+
 /// Named records as given.
 #[derive(Clone)]
 pub struct Idb {
@@ -291,20 +312,8 @@ impl Idb {
         });
         let writing = self.writing.clone();
         Box::pin(async move {
-            let (tx, done, handlers) = started?;
-            let result = done.await;
-            drop(handlers);
-            let mut queue = writing.borrow_mut();
-            let at = queue.iter().position(|t| *t == tx);
-            if result.is_err() {
-                for later in at.map_or(0, |i| i + 1)..queue.len() {
-                    let _ = queue[later].abort();
-                }
-            }
-            if let Some(i) = at {
-                queue.remove(i);
-            }
-            result.map(drop).map_err(failed)
+            let (tx, done, _handlers) = started?;
+            finished(&writing, tx, done).await
         })
     }
 
@@ -342,18 +351,7 @@ impl Idb {
         let writing = self.writing.clone();
         Box::pin(async move {
             let (tx, done) = started?;
-            let result = done.await;
-            let mut queue = writing.borrow_mut();
-            let at = queue.iter().position(|t| *t == tx);
-            if result.is_err() {
-                for later in at.map_or(0, |i| i + 1)..queue.len() {
-                    let _ = queue[later].abort();
-                }
-            }
-            if let Some(i) = at {
-                queue.remove(i);
-            }
-            result.map(drop).map_err(failed)
+            finished(&writing, tx, done).await
         })
     }
 }
@@ -373,7 +371,8 @@ impl Sealed {
         Sealed { idb, vault: Rc::new(RefCell::new(vault)) }
     }
 
-    fn current(&self) -> Rc<Vault> {
+    /// The vault records are sealed with now.
+    pub fn current(&self) -> Rc<Vault> {
         self.vault.borrow().clone()
     }
 

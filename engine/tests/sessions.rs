@@ -245,16 +245,23 @@ fn safety_numbers_match_on_both_sides() {
     assert_ne!(safety_number(&a, &c), n);
 }
 
-/// No public vectors exist for X3DH or the Double Ratchet: this pins our own. Fixed seeds give
-/// fixed keys and a fixed transcript; any change to the wire, the key schedule or the KDF labels
-/// changes this hash. If you changed them on purpose, bump the versions and update the hash.
-#[test]
-fn pinned_transcript_v1() {
+/// Alice and Bob from fixed seeds, Alice's session started from Bob's bundle: the same keys and
+/// the same first messages on every run.
+fn pinned_pair() -> (Party, Party, IdentityPublic, IdentityPublic) {
     let mut alice = Party::new(Box::new(SeededEntropy::new([1; 32])));
     let mut bob = Party::new(Box::new(SeededEntropy::new([2; 32])));
     let (a, b) = (alice.public(), bob.public());
     let bundle = bob.bundle();
     alice.start(&bundle);
+    (alice, bob, a, b)
+}
+
+/// No public vectors exist for X3DH or the Double Ratchet: this pins our own. Fixed seeds give
+/// fixed keys and a fixed transcript; any change to the wire, the key schedule or the KDF labels
+/// changes this hash. If you changed them on purpose, bump the versions and update the hash.
+#[test]
+fn pinned_transcript_v1() {
+    let (mut alice, mut bob, a, b) = pinned_pair();
     let mut transcript = Vec::new();
     for i in 0..3 {
         let m = alice.send(&b, &format!("alice {i}"));
@@ -276,11 +283,7 @@ fn pinned_transcript_v1() {
 /// order) has to be deliberate and versioned.
 #[test]
 fn pinned_session_state_v1() {
-    let mut alice = Party::new(Box::new(SeededEntropy::new([1; 32])));
-    let mut bob = Party::new(Box::new(SeededEntropy::new([2; 32])));
-    let (a, b) = (alice.public(), bob.public());
-    let bundle = bob.bundle();
-    alice.start(&bundle);
+    let (mut alice, mut bob, a, b) = pinned_pair();
     for i in 0..3 {
         bob.receive(&alice.send(&b, &format!("alice {i}"))).unwrap();
         alice.receive(&bob.send(&a, &format!("bob {i}"))).unwrap();
