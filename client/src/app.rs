@@ -22,7 +22,7 @@ use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
 use sotto_messenger::store::Saving;
 use sotto_messenger::{
-    Connection, Contact, ContactNotice, ConversationId, Driver, Effects, Event, Link, Messenger,
+    Connection, Contact, ContactNotice, ConversationId, Driver, Effects, Event, Line, Link, Messenger,
     MessengerError, Page, Step, StoreError,
 };
 use sotto_shared::ClientFrame;
@@ -61,7 +61,7 @@ pub enum Msg {
     Opened(Result<(Idb, Option<VaultHeader>), String>),
     Loaded(Result<Box<Driver<Sealed>>, MessengerError>),
     Route(Route),
-    Net(NetEvent),
+    Net(Line, NetEvent),
     Tick,
     Committed(Vec<ClientFrame>),
     StoreFailed(String),
@@ -93,8 +93,9 @@ pub struct App {
     idb: Option<Idb>,
     /// The vault header while the unlock screen shows.
     locked: Option<VaultHeader>,
-    socket: Option<Socket>,
-    retry: Option<Timeout>,
+    /// One socket per line: the logged-in one and the anonymous one that sends.
+    sockets: HashMap<Line, Socket>,
+    retry: HashMap<Line, Timeout>,
     receipt_timer: Option<Timeout>,
     _ping: Option<Interval>,
     _listeners: Vec<EventListener>,
@@ -143,8 +144,8 @@ impl Component for App {
             drafts: HashMap::new(),
             idb: None,
             locked: None,
-            socket: None,
-            retry: None,
+            sockets: HashMap::new(),
+            retry: HashMap::new(),
             receipt_timer: None,
             _ping: None,
             _listeners: listeners,
@@ -229,16 +230,18 @@ impl Component for App {
                 self.form_error = None;
                 self.read_current(ctx);
             }
-            Msg::Net(event) => self.on_net(ctx, event),
+            Msg::Net(line, event) => self.on_net(ctx, line, event),
             Msg::Tick => {
                 if let Some(step) = self.driver.as_mut().map(|d| d.tick(now_ms())) {
                     self.run(ctx, step);
                 }
             }
             Msg::Committed(frames) => {
-                if let (Some(d), Some(s)) = (&self.driver, &self.socket) {
-                    for f in d.sendable(frames) {
-                        s.send(&f);
+                if let Some(d) = &self.driver {
+                    for (line, f) in d.sendable(frames) {
+                        if let Some(s) = self.sockets.get(&line) {
+                            s.send(&f);
+                        }
                     }
                 }
                 return false;
@@ -442,9 +445,7 @@ impl App {
                 }));
             }
             Action::Reconnect => {
-                if self.phase == Phase::Ready
-                    && self.driver.as_ref().is_some_and(|d| d.link() == Link::Offline)
-                {
+                if self.phase == Phase::Ready {
                     self.connect(ctx);
                 }
             }
@@ -637,8 +638,8 @@ impl App {
     }
 
     fn stop_connection(&mut self) {
-        self.socket = None;
-        self.retry = None;
+        self.sockets.clear();
+        self.retry.clear();
         self._ping = None;
         if let Some(d) = &mut self.driver {
             d.stopped();
@@ -652,46 +653,57 @@ impl App {
         self.phase = phase;
     }
 
+    /// Opens a socket for each line that has none.
     fn connect(&mut self, ctx: &Context<Self>) {
-        self.retry = None;
-        let url = origin().replacen("http", "ws", 1) + "/ws";
-        match Socket::connect(&url, ctx.link().callback(Msg::Net)) {
-            Ok(s) => {
-                self.socket = Some(s);
-                if let Some(d) = &mut self.driver {
-                    d.connecting(now_ms());
-                }
+        for line in Line::BOTH {
+            let offline = self.driver.as_ref().is_some_and(|d| d.line(line) == Link::Offline);
+            if offline {
+                self.connect_line(ctx, line);
             }
-            Err(_) => self.disconnected(ctx),
         }
     }
 
-    fn disconnected(&mut self, ctx: &Context<Self>) {
-        self.socket = None;
+    fn connect_line(&mut self, ctx: &Context<Self>, line: Line) {
+        self.retry.remove(&line);
+        let url = origin().replacen("http", "ws", 1) + "/ws";
+        match Socket::connect(&url, ctx.link().callback(move |e| Msg::Net(line, e))) {
+            Ok(s) => {
+                self.sockets.insert(line, s);
+                if let Some(d) = &mut self.driver {
+                    d.connecting(line, now_ms());
+                }
+            }
+            Err(_) => self.disconnected(ctx, line),
+        }
+    }
+
+    fn disconnected(&mut self, ctx: &Context<Self>, line: Line) {
+        self.sockets.remove(&line);
         let Some(d) = &mut self.driver else { return };
         if self.phase != Phase::Ready {
             return d.stopped();
         }
-        let delay = d.closed(js_sys::Math::random());
+        let delay = d.closed(line, js_sys::Math::random());
         let link = ctx.link().clone();
-        self.retry = Some(Timeout::new(delay as u32, move || link.send_message(Msg::Act(Action::Reconnect))));
+        let retry = Timeout::new(delay as u32, move || link.send_message(Msg::Act(Action::Reconnect)));
+        self.retry.insert(line, retry);
     }
 
-    fn on_net(&mut self, ctx: &Context<Self>, event: NetEvent) {
+    fn on_net(&mut self, ctx: &Context<Self>, line: Line, event: NetEvent) {
         let Some(d) = &mut self.driver else { return };
         match event {
             NetEvent::Open => {
-                let hello = d.opened(now_ms());
-                if let Some(s) = &self.socket {
+                let hello = d.opened(line, now_ms());
+                if let Some(s) = self.sockets.get(&line) {
                     s.send(&hello);
                 }
             }
-            NetEvent::Closed => self.disconnected(ctx),
+            NetEvent::Closed => self.disconnected(ctx, line),
             NetEvent::Unreadable(e) => {
                 self.toast = Some(format!("The relay sent something this app cannot read: {e}"))
             }
             NetEvent::Frame(frame) => {
-                let step = d.received(frame, now_ms(), &mut OsEntropy);
+                let step = d.received(line, frame, now_ms(), &mut OsEntropy);
                 let receipts_due = d.receipts_due();
                 self.run(ctx, step);
                 if self.receipt_timer.is_none() && receipts_due {
@@ -724,8 +736,8 @@ impl App {
     /// once it is durable), closing the socket; shows its events.
     fn run(&mut self, ctx: &Context<Self>, step: Step) {
         let Step { send, commit, events, close } = step;
-        if let Some(s) = &self.socket {
-            for f in &send {
+        for (line, f) in &send {
+            if let Some(s) = self.sockets.get(line) {
                 s.send(f);
             }
         }
@@ -757,8 +769,8 @@ impl App {
                 Event::Problem(p) => self.toast = Some(p.to_string()),
             }
         }
-        if close {
-            self.disconnected(ctx);
+        for line in close {
+            self.disconnected(ctx, line);
         }
     }
 

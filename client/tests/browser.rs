@@ -8,7 +8,7 @@ use sotto_engine::Identity;
 use sotto_engine::identity::verify_identity;
 use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::Vault;
-use sotto_messenger::{Connection, ConversationId, Driver, Step};
+use sotto_messenger::{Connection, ConversationId, Driver, Line, Step};
 use sotto_shared::{ClientFrame, MessageId, RelayFrame};
 use std::rc::Rc;
 use wasm_bindgen_test::*;
@@ -35,17 +35,21 @@ async fn person(db: &str, name: &str) -> (Driver<Sealed>, Vec<(MessageId, Vec<u8
     (d, sent)
 }
 
+/// Logs the mailbox line in and greets the anonymous one.
 async fn login(d: &mut Driver<Sealed>) -> Vec<(MessageId, Vec<u8>)> {
-    d.connecting(0);
-    d.opened(0);
-    let _ = d.received(
-        RelayFrame::Welcome { version: 1, relay: "r".into(), challenge: [1; 32] },
-        0,
-        &mut OsEntropy,
-    );
+    let mut sent = Vec::new();
+    for line in Line::BOTH {
+        d.connecting(line, 0);
+        d.opened(line, 0);
+        let welcome = RelayFrame::Welcome { version: 1, relay: "r".into(), challenge: [1; 32] };
+        let step = d.received(line, welcome, 0, &mut OsEntropy);
+        sent.extend(run(d, step).await);
+    }
     let address = d.messenger.address();
-    let step = d.received(RelayFrame::Authenticated { address, queued: 0 }, 0, &mut OsEntropy);
-    run(d, step).await
+    let authed = RelayFrame::Authenticated { address, queued: 0 };
+    let step = d.received(Line::Mailbox, authed, 0, &mut OsEntropy);
+    sent.extend(run(d, step).await);
+    sent
 }
 
 /// Waits for the step's commit; the envelopes it then lets go.
@@ -54,7 +58,7 @@ async fn run(d: &Driver<Sealed>, step: Step) -> Vec<(MessageId, Vec<u8>)> {
     let frames = commit.durable().await.expect("IndexedDB commits");
     d.sendable(frames)
         .into_iter()
-        .filter_map(|f| match f {
+        .filter_map(|(_, f)| match f {
             ClientFrame::Send { id, payload, .. } | ClientFrame::SendAsContact { id, payload, .. } => {
                 Some((id, payload))
             }
@@ -67,7 +71,8 @@ async fn run(d: &Driver<Sealed>, step: Step) -> Vec<(MessageId, Vec<u8>)> {
 async fn deliver(envelopes: Vec<(MessageId, Vec<u8>)>, to: &mut Driver<Sealed>) -> Vec<(MessageId, Vec<u8>)> {
     let mut back = Vec::new();
     for (id, payload) in envelopes {
-        let step = to.received(RelayFrame::Deliver { id, received_at: 0, payload }, 0, &mut OsEntropy);
+        let deliver = RelayFrame::Deliver { id, received_at: 0, payload };
+        let step = to.received(Line::Mailbox, deliver, 0, &mut OsEntropy);
         back.extend(run(to, step).await);
     }
     let step = to.flush_receipts(0, &mut OsEntropy);

@@ -158,6 +158,7 @@ async fn login(
             Received::Reply(login) => send(&mut tx, &login).await?,
             Received::LoggedIn(_) => break,
             Received::Done | Received::Pass(RelayFrame::PrekeysLow { .. }) => {}
+            Received::Ready => return Err("the connection did not ask to log in".into()),
             Received::Pass(other) | Received::Refused(other) => {
                 return Err(format!("expected Authenticated, got {other:?}").into());
             }

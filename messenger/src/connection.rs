@@ -1,5 +1,6 @@
-//! The relay connection as a sans-IO state machine: the handshake (hello, signed login), keeping
-//! alive (pings, staleness) and the reconnection schedule. The driver owns the socket and the
+//! The relay connection as a sans-IO state machine: the handshake (hello, then a signed login
+//! unless the connection stays anonymous), keeping alive (pings, staleness) and the reconnection
+//! schedule. The driver owns the socket and the
 //! clock; it tells the machine what happened and does what it answers. The web app, the tests,
 //! the load tool and bots all log in through it.
 
@@ -14,8 +15,8 @@ pub const PING_EVERY_MS: u64 = 20_000;
 /// …and counts as dead after this long without any frame (the relay answers pings at once).
 pub const STALE_MS: u64 = 50_000;
 
-/// Where the connection stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the connection stands, from least to most ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Link {
     /// No socket; see [`Connection::closed`] for when to try again.
     Offline,
@@ -23,7 +24,8 @@ pub enum Link {
     Connecting,
     /// The challenge was signed; waiting for `Authenticated`.
     LoggingIn,
-    /// Logged in: frames of the messenger may be sent.
+    /// Logged in (or, for an anonymous connection, greeted): frames of the messenger may be
+    /// sent.
     Online,
 }
 
@@ -35,6 +37,8 @@ pub enum Received {
     /// The relay accepted the login; the frame goes on to the messenger too (it resends the
     /// outbox on it).
     LoggedIn(RelayFrame),
+    /// An anonymous connection was greeted: it may carry sends now (the outbox goes out).
+    Ready,
     /// The relay refused the handshake (an error before login): close the socket and call
     /// [`Connection::closed`]; the frame says why.
     Refused(RelayFrame),
@@ -59,6 +63,9 @@ pub struct Connection {
     origin: String,
     /// Our agent name, sent in `Hello`.
     client: String,
+    /// Whether the challenge is signed. An anonymous connection never logs in, so the relay
+    /// cannot tie what it carries to an identity.
+    login: bool,
     link: Link,
     /// Failed attempts since the last login.
     attempt: u32,
@@ -67,15 +74,26 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A connection that logs in (to read its mailbox).
     pub fn new(origin: &str, client: &str) -> Connection {
         Connection {
             origin: origin.into(),
             client: client.into(),
+            login: true,
             link: Link::Offline,
             attempt: 0,
             last_heard_ms: 0,
             last_ping_ms: 0,
         }
+    }
+
+    /// A connection to the same relay that never logs in (to send without saying who sends).
+    pub fn anonymous(&self) -> Connection {
+        Connection { login: false, ..Connection::new(&self.origin, &self.client) }
+    }
+
+    pub fn logs_in(&self) -> bool {
+        self.login
     }
 
     pub fn link(&self) -> Link {
@@ -108,6 +126,11 @@ impl Connection {
     ) -> Received {
         self.last_heard_ms = now_ms;
         match frame {
+            RelayFrame::Welcome { .. } if self.link == Link::Connecting && !self.login => {
+                self.link = Link::Online;
+                self.attempt = 0;
+                Received::Ready
+            }
             RelayFrame::Welcome { challenge, .. } if self.link == Link::Connecting => {
                 self.link = Link::LoggingIn;
                 Received::Reply(login(&self.origin, &challenge))
@@ -134,7 +157,7 @@ impl Connection {
         if now_ms.saturating_sub(self.last_heard_ms) > STALE_MS {
             return Tick::Stale;
         }
-        // Only a logged-in link is pinged: a handshake that stalls is not kept alive by pongs.
+        // Only a ready link is pinged: a handshake that stalls is not kept alive by pongs.
         if self.link == Link::Online
             && now_ms.saturating_sub(self.last_ping_ms.max(self.last_heard_ms)) >= PING_EVERY_MS
         {
@@ -191,6 +214,22 @@ mod tests {
         let refused = RelayFrame::Error { code: ErrorCode::RateLimited, message: "m".into(), id: None };
         assert_eq!(c.received(refused.clone(), 4, signed), Received::Pass(refused), "after login: a notice");
         assert_eq!(c.received(RelayFrame::Pong { nonce: 1 }, 5, signed), Received::Done);
+    }
+
+    #[test]
+    fn an_anonymous_connection_never_signs_and_is_ready_after_hello() {
+        let mut c = Connection::new("http://r", "t/1").anonymous();
+        assert!(!c.logs_in());
+        c.connecting(0);
+        assert_eq!(c.opened(0), ClientFrame::Hello { client: "t/1".into() });
+        let login = |_: &str, _: &[u8; 32]| -> ClientFrame { panic!("an anonymous connection signed") };
+        assert_eq!(c.received(welcome(7), 1, login), Received::Ready);
+        assert_eq!(c.link(), Link::Online);
+        assert_eq!(c.tick(1 + PING_EVERY_MS), Tick::Ping(ClientFrame::Ping { nonce: 1 + PING_EVERY_MS }));
+        let authed = RelayFrame::Authenticated { address: Address([1; 32]), queued: 0 };
+        assert_eq!(c.received(authed, 2, login), Received::Done, "an unasked login is ignored");
+        assert_eq!(c.received(welcome(8), 3, login), Received::Pass(welcome(8)));
+        assert!(c.closed(0.5) <= BACKOFF_START_MS * 2, "being greeted starts the schedule over");
     }
 
     #[test]

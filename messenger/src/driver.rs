@@ -1,6 +1,11 @@
 //! The one driver of the messenger, shared by the web app, the tests and bots: it owns the
-//! [`Messenger`], the relay [`Connection`] and a [`RecordStore`], and turns each input (a relay
-//! frame, an action, the clock) into a [`Step`] for the I/O layer.
+//! [`Messenger`], its two relay connections and a [`RecordStore`], and turns each input (a
+//! relay frame, an action, the clock) into a [`Step`] for the I/O layer.
+//!
+//! Two connections, so that the relay never learns who sends: the [`Line::Mailbox`] one logs in
+//! and carries what only the mailbox's owner may do (reading, acknowledging, uploading prekeys,
+//! publishing the delivery token); the [`Line::Anonymous`] one never logs in and carries every
+//! envelope sent and every bundle fetched. The sealed envelopes name only their recipient.
 //!
 //! Commit-then-send lives here: every step's records are saved in one transaction, and its
 //! frames leave only once that transaction is durable ([`Commit::durable`]). Transactions are
@@ -36,30 +41,55 @@ impl Commit {
     }
 }
 
+/// One of the driver's two relay connections, each on its own socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Line {
+    /// Logged in to our mailbox: deliveries in, acks, prekeys and the delivery token out.
+    Mailbox,
+    /// Never logged in: sealed envelopes and bundle fetches, so the relay cannot tell who sent.
+    Anonymous,
+}
+
+impl Line {
+    pub const BOTH: [Line; 2] = [Line::Mailbox, Line::Anonymous];
+
+    /// The line a frame must travel on.
+    pub fn of(frame: &ClientFrame) -> Line {
+        match frame {
+            ClientFrame::Send { .. }
+            | ClientFrame::SendAsContact { .. }
+            | ClientFrame::FetchBundle { .. } => Line::Anonymous,
+            _ => Line::Mailbox,
+        }
+    }
+}
+
 /// What the I/O layer does after an input.
 #[derive(Default)]
 #[must_use = "a step holds frames to send and a commit to wait for"]
 pub struct Step {
-    /// Send these at once, before anything else.
-    pub send: Vec<ClientFrame>,
+    /// Send these at once, each on its line, before anything else.
+    pub send: Vec<(Line, ClientFrame)>,
     /// Wait for it, then send its frames.
     pub commit: Option<Commit>,
     pub events: Vec<Event>,
-    /// Close the socket (the relay refused the handshake, or the link went silent), then
-    /// call [`Driver::closed`].
-    pub close: bool,
+    /// Close these lines' sockets (the relay refused the handshake, or the line went silent),
+    /// then call [`Driver::closed`] for each.
+    pub close: Vec<Line>,
 }
 
 pub struct Driver<S> {
     /// Read it for views; change it only through [`Driver::act`] (or hand what it returns to
     /// [`Driver::apply`]), so that every change is saved before its frames leave.
     pub messenger: Messenger,
-    connection: Connection,
+    mailbox: Connection,
+    anonymous: Connection,
     store: S,
 }
 
 impl<S: RecordStore> Driver<S> {
-    /// A new identity, saved in `store`.
+    /// A new identity, saved in `store`. `connection` is the logged-in one; the anonymous one
+    /// goes to the same relay.
     pub fn create(
         store: S,
         connection: Connection,
@@ -68,7 +98,8 @@ impl<S: RecordStore> Driver<S> {
         e: &mut dyn Entropy,
     ) -> Result<(Self, Step), MessengerError> {
         let (messenger, fx) = Messenger::create(display_name, now_ms, e)?;
-        let mut d = Driver { messenger, connection, store };
+        let anonymous = connection.anonymous();
+        let mut d = Driver { messenger, mailbox: connection, anonymous, store };
         let step = d.apply(fx);
         Ok((d, step))
     }
@@ -111,7 +142,8 @@ impl<S: RecordStore> Driver<S> {
                 add_read(&mut messenger, read_page(&store, range).await?)?;
             }
         }
-        Ok(Driver { messenger, connection, store })
+        let anonymous = connection.anonymous();
+        Ok(Driver { messenger, mailbox: connection, anonymous, store })
     }
 
     pub fn store(&self) -> &S {
@@ -136,58 +168,108 @@ impl<S: RecordStore> Driver<S> {
         Ok(self.apply(fx))
     }
 
-    /// The frames of a durable commit that may leave now: none unless logged in (what matters
-    /// waits in the outbox and is resent at the next login).
-    pub fn sendable(&self, frames: Vec<ClientFrame>) -> Vec<ClientFrame> {
-        if self.connection.link() == Link::Online { frames } else { Vec::new() }
+    /// The frames of a durable commit that may leave now, each with its line: none for a line
+    /// that is not ready (what matters waits in the outbox and is resent when the anonymous
+    /// line comes up; the mailbox line's work is redone at the next login).
+    pub fn sendable(&self, frames: Vec<ClientFrame>) -> Vec<(Line, ClientFrame)> {
+        frames
+            .into_iter()
+            .map(|f| (Line::of(&f), f))
+            .filter(|(line, _)| self.connection(*line).link() == Link::Online)
+            .collect()
     }
 
-    pub fn link(&self) -> Link {
-        self.connection.link()
-    }
-
-    /// A socket is being opened.
-    pub fn connecting(&mut self, now_ms: u64) {
-        self.connection.connecting(now_ms);
-    }
-
-    /// The socket opened: the frame to send first.
-    pub fn opened(&mut self, now_ms: u64) -> ClientFrame {
-        self.connection.opened(now_ms)
-    }
-
-    /// The socket closed or failed: how long to wait before the next attempt.
-    pub fn closed(&mut self, jitter: f64) -> u64 {
-        self.connection.closed(jitter)
-    }
-
-    /// Connecting is given up for good (logout, another tab took over).
-    pub fn stopped(&mut self) {
-        self.connection.stopped();
-    }
-
-    /// The clock: a ping to send, or a silent link to close.
-    pub fn tick(&mut self, now_ms: u64) -> Step {
-        match self.connection.tick(now_ms) {
-            Tick::Ping(ping) => Step { send: vec![ping], ..Step::default() },
-            Tick::Stale => Step { close: true, ..Step::default() },
-            Tick::Nothing => Step::default(),
+    fn connection(&self, line: Line) -> &Connection {
+        match line {
+            Line::Mailbox => &self.mailbox,
+            Line::Anonymous => &self.anonymous,
         }
     }
 
-    /// A frame from the relay.
-    pub fn received(&mut self, frame: RelayFrame, now_ms: u64, e: &mut dyn Entropy) -> Step {
+    fn connection_mut(&mut self, line: Line) -> &mut Connection {
+        match line {
+            Line::Mailbox => &mut self.mailbox,
+            Line::Anonymous => &mut self.anonymous,
+        }
+    }
+
+    /// How ready the messenger is: the less ready of the two lines (messages neither arrive
+    /// nor leave unless both are up).
+    pub fn link(&self) -> Link {
+        self.mailbox.link().min(self.anonymous.link())
+    }
+
+    pub fn line(&self, line: Line) -> Link {
+        self.connection(line).link()
+    }
+
+    /// A socket is being opened for `line`.
+    pub fn connecting(&mut self, line: Line, now_ms: u64) {
+        self.connection_mut(line).connecting(now_ms);
+    }
+
+    /// The socket of `line` opened: the frame to send first.
+    pub fn opened(&mut self, line: Line, now_ms: u64) -> ClientFrame {
+        self.connection_mut(line).opened(now_ms)
+    }
+
+    /// The socket of `line` closed or failed: how long to wait before the next attempt.
+    pub fn closed(&mut self, line: Line, jitter: f64) -> u64 {
+        self.connection_mut(line).closed(jitter)
+    }
+
+    /// Connecting is given up for good on both lines (logout, another tab took over).
+    pub fn stopped(&mut self) {
+        self.mailbox.stopped();
+        self.anonymous.stopped();
+    }
+
+    /// The clock: pings to send, silent lines to close, refused envelopes to send again.
+    pub fn tick(&mut self, now_ms: u64) -> Step {
+        let mut step = Step::default();
+        if self.anonymous.link() == Link::Online {
+            let fx = self.messenger.retry_refused(now_ms);
+            if !fx.frames.is_empty() {
+                step = self.apply(fx);
+            }
+        }
+        for line in Line::BOTH {
+            match self.connection_mut(line).tick(now_ms) {
+                Tick::Ping(ping) => step.send.push((line, ping)),
+                Tick::Stale => step.close.push(line),
+                Tick::Nothing => {}
+            }
+        }
+        step
+    }
+
+    /// A frame from the relay on `line`.
+    pub fn received(&mut self, line: Line, frame: RelayFrame, now_ms: u64, e: &mut dyn Entropy) -> Step {
         let m = &self.messenger;
-        let frame = match self.connection.received(frame, now_ms, |o, c| m.authenticate(o, c)) {
-            Received::Reply(login) => return Step { send: vec![login], ..Step::default() },
+        let connection = match line {
+            Line::Mailbox => &mut self.mailbox,
+            Line::Anonymous => &mut self.anonymous,
+        };
+        let frame = match connection.received(frame, now_ms, |o, c| m.authenticate(o, c)) {
+            Received::Reply(login) => return Step { send: vec![(line, login)], ..Step::default() },
             Received::Done => return Step::default(),
+            Received::Ready => {
+                let fx = self.messenger.resend();
+                return self.apply(fx);
+            }
             Received::Refused(frame) => {
                 let events = refusal(frame, Notice::LoginRefused).into_iter().collect();
-                return Step { events, close: true, ..Step::default() };
+                return Step { events, close: vec![line], ..Step::default() };
             }
             Received::Pass(frame @ RelayFrame::Error { id: None, .. }) => {
                 let events = refusal(frame, Notice::RequestRefused).into_iter().collect();
                 return Step { events, ..Step::default() };
+            }
+            // Deliveries and the login's work only count on the line logged in to our mailbox.
+            Received::Pass(RelayFrame::Deliver { .. } | RelayFrame::PrekeysLow { .. })
+                if line == Line::Anonymous =>
+            {
+                return Step::default();
             }
             Received::LoggedIn(frame) | Received::Pass(frame) => frame,
         };

@@ -4,9 +4,10 @@
 //! tool and bots.
 //!
 //! Every call returns [`Effects`]: records to write, frames for the relay and events for the
-//! person. Frames are only sent while the connection is authenticated; anything that must
-//! survive a disconnection (a text, a receipt, a profile) goes through the outbox, which is
-//! persisted and resent in order after every login until the relay answers `Sent`.
+//! person. Frames are only sent while their line is up (envelopes on the anonymous one, the rest
+//! on the logged-in one); anything that must survive a disconnection (a text, a receipt, a
+//! profile) goes through the outbox, which is persisted and resent in order whenever the
+//! sending line comes up until the relay answers `Sent`.
 //!
 //! - [`messenger`]: the facade, turning frames and actions into effects
 //! - [`connection`]: the relay link as a sans-IO machine (hello, signed login, pings,
@@ -36,7 +37,7 @@ pub mod store;
 pub use connection::{Connection, Link, Received, Tick};
 pub use contacts::{Contact, ContactNotice};
 pub use conversation::ConversationId;
-pub use driver::{Commit, Driver, Page, Step};
+pub use driver::{Commit, Driver, Line, Page, Step};
 pub use effects::{Effects, Event, Notice};
 pub use error::MessengerError;
 pub use history::{ChatMessage, Status};

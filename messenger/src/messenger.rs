@@ -7,7 +7,7 @@ use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
 use crate::history::{ChatMessage, ChatMessageV1, History, Status};
 use crate::invites::{self, InvitePreview};
-use crate::outbox::{Outbound, OutboundV1, Outbox};
+use crate::outbox::{Outbound, OutboundV1, Outbox, RETRY_LATER_MS, RETRY_SOON_MS};
 use crate::profile::Profile;
 use crate::receipts::Receipts;
 use crate::records::{RecordKey, RecordWrite, RecordWrites, decode, decode_upgrading, encode};
@@ -241,7 +241,9 @@ impl Messenger {
                 self.profile.prekeys_published = true;
                 Ok(Effects { writes: vec![self.profile_write()], ..Effects::default() })
             }
-            RelayFrame::Error { code, message, id: Some(id) } => Ok(self.on_refused(code, &message, id)),
+            RelayFrame::Error { code, message, id: Some(id) } => {
+                Ok(self.on_refused(code, &message, id, now_ms))
+            }
             RelayFrame::Bundle { address, bundle: Some(bundle) } if self.refusing.remove(&address) => {
                 self.tell_invite_used(&address, &bundle, now_ms, e)
             }
@@ -261,10 +263,30 @@ impl Messenger {
             fx.writes.push(self.profile_write());
         }
         fx.frames.push(self.device.publish_delivery_token()?);
-        fx.frames.extend(
-            self.outbox.iter().map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone())),
-        );
         Ok(fx)
+    }
+
+    /// The frames of every envelope the relay has not confirmed, in order: for a sending link
+    /// that just came up.
+    pub fn resend(&mut self) -> Effects {
+        self.outbox.release_held();
+        let frames = self
+            .outbox
+            .iter()
+            .map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone()))
+            .collect();
+        Effects { frames, ..Effects::default() }
+    }
+
+    /// The frames of envelopes the relay refused for a while, once their pause is over (the
+    /// clock calls it while the sending line is up).
+    pub fn retry_refused(&mut self, now_ms: u64) -> Effects {
+        let due = self.outbox.due(now_ms);
+        let frames = due
+            .into_iter()
+            .map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone()))
+            .collect();
+        Effects { frames, ..Effects::default() }
     }
 
     /// Removes an envelope from the outbox; the message it carries takes `status`.
@@ -283,14 +305,19 @@ impl Messenger {
         Effects { writes, ..Effects::default() }
     }
 
-    fn on_refused(&mut self, code: ErrorCode, message: &str, envelope: MessageId) -> Effects {
+    fn on_refused(&mut self, code: ErrorCode, message: &str, envelope: MessageId, now_ms: u64) -> Effects {
         let permanent =
             matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
         let mut fx = Effects::default();
         let Some((seq, o)) = self.outbox.find(envelope) else { return fx };
         let to = self.contacts.get(&o.to).map_or("your contact".to_string(), |c| c.name.clone());
         if !permanent {
-            // Kept in the outbox: the next login resends it.
+            // Kept in the outbox and sent again after a pause (see `retry_refused`).
+            let pause = match code {
+                ErrorCode::RateLimited | ErrorCode::Internal => RETRY_SOON_MS,
+                _ => RETRY_LATER_MS,
+            };
+            self.outbox.hold(seq, now_ms.saturating_add(pause));
             if code == ErrorCode::MailboxFull {
                 fx.events.push(Event::Problem(Notice::MailboxFull { contact: to }));
             }

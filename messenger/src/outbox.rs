@@ -1,5 +1,11 @@
-//! Envelopes the relay has not confirmed yet, persisted and resent in order after every login
-//! until the relay answers `Sent`.
+//! Envelopes the relay has not confirmed yet, persisted and resent in order each time the
+//! sending line comes up until the relay answers `Sent`; one the relay refused for a while
+//! (rate, a full mailbox) is resent on its own after a pause.
+
+/// A send refused for a moment (rate limit, relay error) is tried again after this long…
+pub const RETRY_SOON_MS: u64 = 5_000;
+/// …and one refused for lack of room (a full mailbox or relay) after this long.
+pub const RETRY_LATER_MS: u64 = 60_000;
 
 use crate::conversation::ConversationId;
 use crate::records::{RecordKey, RecordWrite, encode};
@@ -41,6 +47,9 @@ impl From<OutboundV1> for Outbound {
 #[derive(Default)]
 pub struct Outbox {
     by_seq: BTreeMap<u64, Outbound>,
+    /// Envelopes the relay refused for now, by sequence number: when to send them again (in
+    /// memory only; a reload resends everything anyway).
+    held: BTreeMap<u64, u64>,
 }
 
 impl Outbox {
@@ -71,7 +80,29 @@ impl Outbox {
 
     /// Removes an envelope; returns it and its record's deletion.
     pub fn remove(&mut self, seq: u64) -> Option<(Outbound, RecordWrite)> {
+        self.held.remove(&seq);
         self.by_seq.remove(&seq).map(|o| (o, (RecordKey::Outbox(seq), None)))
+    }
+
+    /// The relay refused envelope `seq` for now: send it again at `at_ms`.
+    pub fn hold(&mut self, seq: u64, at_ms: u64) {
+        if self.by_seq.contains_key(&seq) {
+            self.held.insert(seq, at_ms);
+        }
+    }
+
+    /// Everything goes out again (the sending line came up): nothing is held any more.
+    pub fn release_held(&mut self) {
+        self.held.clear();
+    }
+
+    /// The held envelopes due by `now_ms`, in order, released from holding.
+    pub fn due(&mut self, now_ms: u64) -> Vec<&Outbound> {
+        let due: Vec<u64> = self.held.iter().filter(|&(_, &at)| at <= now_ms).map(|(&seq, _)| seq).collect();
+        for seq in &due {
+            self.held.remove(seq);
+        }
+        due.iter().filter_map(|seq| self.by_seq.get(seq)).collect()
     }
 }
 

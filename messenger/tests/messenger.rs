@@ -3,7 +3,7 @@
 
 use sotto_engine::random::OsEntropy;
 use sotto_messenger::{
-    Connection, ContactNotice, ConversationId, Driver, Effects, Event, Link, MemoryStore, Messenger,
+    Connection, ContactNotice, ConversationId, Driver, Effects, Event, Line, Link, MemoryStore, Messenger,
     MessengerError, Status, Step, StoreError,
 };
 use sotto_shared::invite::InviteError;
@@ -31,21 +31,38 @@ impl Person {
         p
     }
 
-    /// Logs in through the connection machine, as against a relay.
+    /// Logs in through the connection machine, as against a relay, and opens the anonymous
+    /// line for sending.
     async fn login(&mut self, now: u64) -> Vec<Event> {
-        self.d.connecting(now);
-        self.d.opened(now);
-        let welcome = RelayFrame::Welcome { version: 1, relay: "r".into(), challenge: [1; 32] };
-        let step = self.d.received(welcome, now, &mut OsEntropy);
-        assert!(matches!(step.send[..], [ClientFrame::Authenticate { .. }]));
+        let mut events = self.login_mailbox(now).await;
+        events.extend(self.open_sending(now).await);
+        events
+    }
+
+    async fn login_mailbox(&mut self, now: u64) -> Vec<Event> {
+        self.d.connecting(Line::Mailbox, now);
+        self.d.opened(Line::Mailbox, now);
+        let step = self.d.received(Line::Mailbox, welcome(), now, &mut OsEntropy);
+        assert!(matches!(step.send[..], [(Line::Mailbox, ClientFrame::Authenticate { .. })]));
         let address = self.m().address();
-        let step = self.d.received(RelayFrame::Authenticated { address, queued: 0 }, now, &mut OsEntropy);
+        let authed = RelayFrame::Authenticated { address, queued: 0 };
+        let step = self.d.received(Line::Mailbox, authed, now, &mut OsEntropy);
         self.run(step).await
     }
 
-    /// The link drops (frames wait in the outbox until the next login).
+    async fn open_sending(&mut self, now: u64) -> Vec<Event> {
+        self.d.connecting(Line::Anonymous, now);
+        self.d.opened(Line::Anonymous, now);
+        let step = self.d.received(Line::Anonymous, welcome(), now, &mut OsEntropy);
+        assert!(step.send.is_empty(), "the anonymous line never signs anything");
+        self.run(step).await
+    }
+
+    /// Both lines drop (frames wait in the outbox until the sending line is back).
     fn drop_link(&mut self) {
-        let _ = self.d.closed(0.5);
+        for line in Line::BOTH {
+            let _ = self.d.closed(line, 0.5);
+        }
     }
 
     fn m(&self) -> &Messenger {
@@ -56,10 +73,11 @@ impl Person {
     async fn run(&mut self, step: Step) -> Vec<Event> {
         if let Some(commit) = step.commit {
             let frames = commit.durable().await.unwrap();
-            for f in self.d.sendable(frames) {
+            for (line, f) in self.d.sendable(frames) {
                 if let ClientFrame::Send { id, payload, .. }
                 | ClientFrame::SendAsContact { id, payload, .. } = f
                 {
+                    assert_eq!(line, Line::Anonymous, "an envelope on the logged-in line");
                     self.sent.push((id, payload))
                 }
             }
@@ -72,8 +90,15 @@ impl Person {
         self.run(step).await
     }
 
+    /// A frame on the line the relay would answer on.
     async fn frame(&mut self, f: RelayFrame) -> Vec<Event> {
-        let step = self.d.received(f, NOW, &mut OsEntropy);
+        let line = match f {
+            RelayFrame::Sent { .. } | RelayFrame::Bundle { .. } | RelayFrame::Error { id: Some(_), .. } => {
+                Line::Anonymous
+            }
+            _ => Line::Mailbox,
+        };
+        let step = self.d.received(line, f, NOW, &mut OsEntropy);
         self.run(step).await
     }
 
@@ -103,6 +128,10 @@ impl Person {
         to.run(step).await;
         events
     }
+}
+
+fn welcome() -> RelayFrame {
+    RelayFrame::Welcome { version: 1, relay: "r".into(), challenge: [1; 32] }
 }
 
 async fn connect(a: &mut Person, b: &mut Person) {
@@ -290,6 +319,83 @@ async fn redelivery_is_shown_once_and_outbox_resends_after_reconnect() {
     let again = bo.frame(RelayFrame::Deliver { id, received_at: 0, payload }).await;
     assert!(again.is_empty());
     assert_eq!(bo.d.messenger.messages(&ConversationId::Direct(ada.d.messenger.address())).len(), 1);
+}
+
+/// Envelopes and bundle fetches travel only on the line that never logged in, so the relay
+/// cannot tie them to the sender's mailbox; logging in alone sends none of them, and the
+/// outbox goes out when the anonymous line comes up.
+#[tokio::test]
+async fn envelopes_leave_only_on_the_anonymous_line() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    ada.drop_link();
+    let chat = ConversationId::Direct(bo.m().address());
+    let step = ada.d.act(|m| m.send_text(&chat, "unseen sender", NOW, &mut OsEntropy)).unwrap();
+    let frames = step.commit.unwrap().durable().await.unwrap();
+    assert!(matches!(frames[..], [ClientFrame::Send { .. } | ClientFrame::SendAsContact { .. }]));
+    assert!(ada.d.sendable(frames.clone()).is_empty(), "no line is up");
+
+    // The mailbox line logs in: it carries the login's work, never the waiting envelope.
+    ada.login_mailbox(NOW).await;
+    assert_eq!(ada.d.line(Line::Mailbox), Link::Online);
+    assert_ne!(ada.d.link(), Link::Online, "not ready while envelopes cannot leave");
+    assert!(ada.sent.is_empty(), "an envelope went out on the logged-in line");
+    assert!(ada.d.sendable(frames.clone()).is_empty());
+    let ack = ClientFrame::Ack { ids: vec![] };
+    assert_eq!(ada.d.sendable(vec![ack.clone()]), vec![(Line::Mailbox, ack)]);
+
+    // The anonymous line comes up: the outbox goes out on it.
+    ada.open_sending(NOW).await;
+    assert_eq!(ada.sent.len(), 1);
+    assert_eq!(ada.d.link(), Link::Online);
+    assert_eq!(
+        ada.d.sendable(frames).into_iter().map(|(line, _)| line).collect::<Vec<_>>(),
+        [Line::Anonymous]
+    );
+    let fetch = ClientFrame::FetchBundle { address: bo.m().address() };
+    assert_eq!(ada.d.sendable(vec![fetch.clone()]), vec![(Line::Anonymous, fetch)]);
+    ada.flush_to(&mut bo).await;
+    assert_eq!(texts(&bo, &ada), ["unseen sender"]);
+
+    // A delivery on the anonymous line is not ours to take (the relay never sends one there).
+    let (id, payload) = (sotto_shared::MessageId([9; 16]), vec![0; 200]);
+    let step = ada.d.received(
+        Line::Anonymous,
+        RelayFrame::Deliver { id, received_at: 0, payload },
+        NOW,
+        &mut OsEntropy,
+    );
+    assert!(step.commit.is_none() && step.events.is_empty());
+}
+
+/// A send the relay refuses for now (rate limit, full mailbox) is sent again on its own after a
+/// pause, without waiting for the line to drop and come back.
+#[tokio::test]
+async fn a_send_refused_for_now_is_sent_again_after_a_pause() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    let chat = ConversationId::Direct(bo.m().address());
+    for (code, pause) in [
+        (sotto_shared::ErrorCode::RateLimited, sotto_messenger::outbox::RETRY_SOON_MS),
+        (sotto_shared::ErrorCode::MailboxFull, sotto_messenger::outbox::RETRY_LATER_MS),
+    ] {
+        let step = ada.d.act(|m| m.send_text(&chat, "again", NOW, &mut OsEntropy)).unwrap();
+        ada.run(step).await;
+        let (id, payload) = ada.sent.pop().unwrap();
+        ada.frame(RelayFrame::Error { code, message: "not now".into(), id: Some(id) }).await;
+        assert_eq!(ada.m().pending(), 1, "kept in the outbox");
+        let step = ada.d.tick(NOW + pause - 1);
+        ada.run(step).await;
+        assert!(ada.sent.is_empty(), "not before the pause is over");
+        let step = ada.d.tick(NOW + pause);
+        ada.run(step).await;
+        assert_eq!(ada.sent, vec![(id, payload)], "{code:?}: sent again");
+        let step = ada.d.tick(NOW + 2 * pause);
+        ada.run(step).await;
+        assert_eq!(ada.sent.len(), 1, "once");
+        ada.flush_to(&mut bo).await;
+        assert_eq!(ada.m().pending(), 0);
+    }
 }
 
 /// A damaged record name of a kind we write stops the load (a lost session must not go

@@ -11,8 +11,11 @@ const sent = []; // every plaintext typed, checked against the relay's disk and 
 const shot = (p, name) => p.screenshot({ path: join(artifacts, `chat-${name}.png`) });
 const BO_PASS = "correct horse battery staple";
 
+// The relay's debug lines name the connection of each login and each send (test 5b).
+const RELAY_LOG = "info,sotto_relay=debug";
+
 before(async () => {
-  relay = await startRelay();
+  relay = await startRelay({ log: RELAY_LOG });
   browser = await launchBrowser();
   ada = await newPage(browser, { viewport: { width: 1100, height: 760 } });
   bo = await newPage(browser, { viewport: { width: 390, height: 760 }, colorScheme: "dark" });
@@ -155,7 +158,7 @@ test("4. the relay is SIGKILLed and restarted while Ada sends ten messages", asy
   for (const t of expected.slice(3, 7)) await send(ada, t);
   await connection(ada.page, "Offline");
   await shot(ada.page, "4-ada-offline");
-  relay = await startRelay({ dataDir: relay.dataDir, listen: `127.0.0.1:${port}` });
+  relay = await startRelay({ dataDir: relay.dataDir, listen: `127.0.0.1:${port}`, log: RELAY_LOG });
   for (const t of expected.slice(7)) await send(ada, t);
   await connection(ada.page, "Online", 40000);
   await bubble(bo, "numbered message 10").waitFor({ timeout: 40000 });
@@ -359,6 +362,20 @@ test("setting a passphrase re-seals everything under a new key, and Sotto opens 
   await connection(dee.page, "Online");
   assert.deepEqual(dee.errors, []);
   await dee.context.close();
+});
+
+test("5b. the relay never sees a logged-in connection send: the app sends on a second, anonymous one", async () => {
+  const log = relay.log();
+  const conn = (line) => line.match(/conn=(\d+)/)?.[1];
+  const lines = log.split("\n");
+  const loggedIn = new Set(lines.filter((l) => l.includes(" authenticated conn=")).map(conn));
+  const sends = lines.filter((l) => l.includes(" send conn="));
+  assert.ok(loggedIn.size >= 2, "both apps logged in since the restart:\n" + log);
+  assert.ok(sends.length >= 20, `${sends.length} sends logged since the restart`);
+  for (const line of sends) {
+    assert.ok(conn(line), line);
+    assert.ok(!loggedIn.has(conn(line)), `a logged-in connection sent: ${line}`);
+  }
 });
 
 test("6. no plaintext reached the relay's data dir or log", async () => {

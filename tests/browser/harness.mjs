@@ -14,9 +14,9 @@ mkdirSync(artifacts, { recursive: true });
 const relayBin = process.env.SOTTO_RELAY_BIN ?? join(root, "target", "release", "sotto-relay");
 
 /** Starts the relay; resolves once it logs its address. */
-export async function startRelay({ dataDir, listen = "127.0.0.1:0" } = {}) {
+export async function startRelay({ dataDir, listen = "127.0.0.1:0", log: level = "info" } = {}) {
   dataDir ??= mkdtempSync(join(tmpdir(), "sotto-browser-"));
-  const child = spawn(relayBin, ["--listen", listen, "--data-dir", dataDir, "--log", "info"], {
+  const child = spawn(relayBin, ["--listen", listen, "--data-dir", dataDir, "--log", level], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let log = "";

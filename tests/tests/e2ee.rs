@@ -1,11 +1,12 @@
 //! Two people talk end to end through the real relay binary, each running the messenger
 //! through its driver (as the web app and bots do) over a memory store, and the relay's data
-//! directory and log never contain what they said.
+//! directory and log never contain what they said, nor tie a send to its sender.
 
 use sotto_engine::random::OsEntropy;
-use sotto_messenger::{Connection, ConversationId, Driver, Event, Link, MemoryStore, Step};
+use sotto_messenger::{Connection, ConversationId, Driver, Event, Line, Link, MemoryStore, Step};
 use sotto_shared::{Address, ClientFrame, RelayFrame};
 use sotto_tests::{Conn, Relay, message_id};
+use std::collections::HashSet;
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
@@ -13,7 +14,10 @@ fn now() -> u64 {
 
 struct Person {
     d: Driver<MemoryStore>,
-    conn: Conn,
+    /// Logged in to the mailbox.
+    mailbox: Conn,
+    /// Never logged in: sends and bundle fetches.
+    anonymous: Conn,
 }
 
 impl Person {
@@ -29,16 +33,25 @@ impl Person {
         p
     }
 
-    /// Connects and logs in.
+    /// Opens both lines: one logs in, the other stays anonymous.
     async fn online(relay: &Relay, mut d: Driver<MemoryStore>) -> Person {
-        let mut conn = Conn::connect(relay).await;
-        d.connecting(now());
-        conn.send(&d.opened(now())).await;
-        let mut p = Person { d, conn };
+        let (mut mailbox, mut anonymous) = (Conn::connect(relay).await, Conn::connect(relay).await);
+        for (line, conn) in [(Line::Mailbox, &mut mailbox), (Line::Anonymous, &mut anonymous)] {
+            d.connecting(line, now());
+            conn.send(&d.opened(line, now())).await;
+        }
+        let mut p = Person { d, mailbox, anonymous };
         while p.d.link() != Link::Online {
             p.pump().await;
         }
         p
+    }
+
+    fn conn(&mut self, line: Line) -> &mut Conn {
+        match line {
+            Line::Mailbox => &mut self.mailbox,
+            Line::Anonymous => &mut self.anonymous,
+        }
     }
 
     fn address(&self) -> Address {
@@ -47,12 +60,12 @@ impl Person {
 
     /// The I/O layer: frames to send at once, then the commit, then its frames.
     async fn run(&mut self, step: Step) -> Vec<Event> {
-        for f in &step.send {
-            self.conn.send(f).await;
+        for (line, f) in &step.send {
+            self.conn(*line).send(f).await;
         }
         if let Some(commit) = step.commit {
-            for f in self.d.sendable(commit.durable().await.unwrap()) {
-                self.conn.send(&f).await;
+            for (line, f) in self.d.sendable(commit.durable().await.unwrap()) {
+                self.conn(line).send(&f).await;
             }
         }
         step.events
@@ -60,8 +73,12 @@ impl Person {
 
     /// One frame from the relay, handled; receipts owed are sent at once.
     async fn pump(&mut self) -> Vec<Event> {
-        let frame = self.conn.recv().await.expect("the relay is still there");
-        let step = self.d.received(frame, now(), &mut OsEntropy);
+        let (line, frame) = tokio::select! {
+            f = self.mailbox.recv() => (Line::Mailbox, f),
+            f = self.anonymous.recv() => (Line::Anonymous, f),
+        };
+        let frame = frame.expect("the relay is still there");
+        let step = self.d.received(line, frame, now(), &mut OsEntropy);
         let mut events = self.run(step).await;
         if self.d.receipts_due() {
             let step = self.d.flush_receipts(now(), &mut OsEntropy);
@@ -145,7 +162,9 @@ async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
     assert_eq!(anon.recv().await, Some(RelayFrame::Sent { id }));
 
     assert!(relay.terminate().await);
-    let mut haystack = relay.log().into_bytes();
+    let log = relay.log();
+    assert_sends_are_anonymous(&log, markers.len() + 1);
+    let mut haystack = log.into_bytes();
     for entry in walk(&relay.data_dir) {
         haystack.extend(std::fs::read(entry).unwrap());
     }
@@ -154,6 +173,27 @@ async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
         for needle in [m.as_bytes(), b"zebra-quartz".as_slice()] {
             assert!(!haystack.windows(needle.len()).any(|w| w == needle), "{m} leaked to the relay");
         }
+    }
+}
+
+/// The relay's debug log names the connection of every login and every send: no connection
+/// that logged in ever sent, and a send names only its recipient. At least `sends`
+/// sends were logged, so the check cannot pass on a log that says nothing.
+fn assert_sends_are_anonymous(log: &str, sends: usize) {
+    let conn_of = |line: &str| {
+        let at = line.find("conn=")? + 5;
+        line[at..].split(|c: char| !c.is_ascii_digit()).next().map(str::to_owned)
+    };
+    let logged_in: HashSet<String> =
+        log.lines().filter(|l| l.contains("authenticated")).filter_map(conn_of).collect();
+    let send_lines: Vec<&str> = log.lines().filter(|l| l.contains(" send conn=")).collect();
+    assert!(logged_in.len() >= 2, "logins are logged with their connection:\n{log}");
+    assert!(send_lines.len() >= sends, "{} sends logged, {sends} expected:\n{log}", send_lines.len());
+    for line in send_lines {
+        let conn = conn_of(line).expect("a send names its connection");
+        assert!(!logged_in.contains(&conn), "a logged-in connection sent: {line}");
+        // The recipient, and nobody else.
+        assert_eq!(line.matches("Address(").count(), 1, "{line}");
     }
 }
 

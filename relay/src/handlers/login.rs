@@ -67,7 +67,7 @@ impl Session {
         let writer = &self.relay.writer;
         let delay = std::time::Duration::from_millis(self.relay.config.test_attach_delay_ms);
         self.relay.hub.attach(address, &self.handle, || writer.allocated(), delay).await;
-        debug!(?address, "authenticated");
+        debug!(conn = self.handle.id, ?address, "authenticated");
         true
     }
 }

@@ -9,6 +9,7 @@ use sotto_shared::limits::MAX_PREKEYS_PER_UPLOAD;
 use sotto_shared::{Address, ErrorCode, RelayFrame};
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::debug;
 
 impl Session {
     pub(crate) fn upload(
@@ -53,6 +54,7 @@ impl Session {
     }
 
     pub(crate) fn fetch_bundle(&self, address: Address, permit: Option<OwnedSemaphorePermit>) {
+        debug!(conn = self.handle.id, ?address, "bundle fetch");
         if !self.relay.limits.bundle_allowed(self.ip) {
             let msg = "too many prekey bundles fetched; slow down";
             return self.reply(error(ErrorCode::RateLimited, msg, None), permit);

@@ -12,6 +12,7 @@ use sotto_shared::limits::{MAX_ENVELOPE_BYTES, MAX_TTL_SECS};
 use sotto_shared::{Address, ErrorCode, MessageId, RelayFrame, encode_relay};
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::debug;
 
 impl Session {
     /// The hash of a presented delivery token; a sender usually presents the same one again
@@ -38,6 +39,9 @@ impl Session {
         payload: Vec<u8>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Option<RelayFrame> {
+        // Which connection sent to which mailbox: what the relay can know, in debug logs only.
+        // The test that sends are anonymous reads these lines.
+        debug!(conn = self.handle.id, ?to, "send");
         if payload.len() > MAX_ENVELOPE_BYTES {
             let msg = format!("envelope of {} bytes exceeds {MAX_ENVELOPE_BYTES}", payload.len());
             self.reply(error(ErrorCode::TooLarge, msg, Some(id)), permit);
