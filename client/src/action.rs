@@ -19,6 +19,9 @@ pub enum Action {
     ShowEarlier,
     MakeInvite,
     Accept(Box<InvitePreview>),
+    /// Answers a stranger's contact request.
+    AcceptRequest(Address),
+    IgnoreRequest(Address),
     SetVerified(Address, bool),
     SetNotifications {
         on: bool,

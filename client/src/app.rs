@@ -11,7 +11,7 @@ use crate::attention;
 use crate::backup::{self, VAULT_RECORD};
 use crate::components::{not_found, toast};
 use crate::dom::{self, current_route, navigate, now_ms, origin};
-use crate::pages::{chat, invite, locked, safety, settings, shell, start, welcome};
+use crate::pages::{chat, invite, locked, request, safety, settings, shell, start, welcome};
 use crate::route::Route;
 use crate::socket::{NetEvent, Socket};
 use crate::store::{DB_NAME, Idb, Sealed};
@@ -426,6 +426,14 @@ impl App {
                     navigate(&Route::Chat(ConversationId::Direct(preview.address)));
                 }
             }
+            Action::AcceptRequest(who) => {
+                self.act(ctx, |m| m.accept_request(&who, now_ms(), &mut OsEntropy));
+            }
+            Action::IgnoreRequest(who) => {
+                if self.act(ctx, |m| m.ignore_request(&who)) {
+                    navigate(&Route::Chats);
+                }
+            }
             Action::SetVerified(who, verified) => {
                 self.act(ctx, |m| Ok(m.set_verified(&who, verified)));
             }
@@ -463,8 +471,8 @@ impl App {
         };
         match &self.route {
             Route::Chats => shell::placeholder(),
-            Route::Chat(chat) => match chat.peer().and_then(|a| m.contact(&a)) {
-                Some(c) => chat::view(&chat::Props {
+            Route::Chat(chat) => match chat.peer().map(|a| (m.contact(&a), m.request(&a))) {
+                Some((Some(c), _)) => chat::view(&chat::Props {
                     conversation: *chat,
                     contact: c,
                     other_name: other_name(c),
@@ -472,7 +480,10 @@ impl App {
                     earlier: m.earlier(chat).is_some(),
                     on_action,
                 }),
-                None => not_found(),
+                Some((None, Some(request))) => {
+                    request::view(&request::Props { request, messages: m.messages(chat), on_action })
+                }
+                _ => not_found(),
             },
             Route::Safety(a) => match (m.contact(a), m.safety(a)) {
                 (Some(c), Some((number, qr_payload))) => safety::view(&safety::Props {
@@ -766,6 +777,19 @@ impl App {
                     }
                 }
                 Event::ContactAdded(_) => {}
+                Event::Request { address, name } => {
+                    // Told without the text: a stranger's words wait until the person looks.
+                    if let Some(p) = self.messenger().map(Messenger::profile)
+                        && p.notifications
+                        && attention::page_hidden()
+                    {
+                        attention::notify(
+                            &name,
+                            Some("wants to talk to you (message request)"),
+                            Route::Chat(ConversationId::Direct(address)).hash(),
+                        );
+                    }
+                }
                 Event::Problem(p) => self.toast = Some(p.to_string()),
             }
         }

@@ -17,6 +17,10 @@ pub const PREKEY_BATCH: usize = 100;
 /// answered like a spent invite (`UnknownPrekey`).
 pub const MAX_ONE_TIME_SECRETS: usize = 2 * sotto_shared::limits::MAX_STORED_ONE_TIME_PREKEYS as usize;
 
+/// Most invite-link secrets a device keeps (each link carries one; links expire after a week).
+/// Past it the oldest link stops working.
+pub const MAX_INVITE_SECRETS: usize = 200;
+
 /// Signed prekeys kept: the current one and the one before it.
 pub const SIGNED_PREKEYS_KEPT: usize = 2;
 

@@ -16,7 +16,7 @@ use crate::identity::Identity;
 use crate::message::{Body, Message};
 use crate::prekeys::Prekeys;
 use crate::random::Entropy;
-use crate::session::Conversation;
+use crate::session::{Conversation, WireMessage};
 use sotto_shared::frames::{IdentityPublic, PrekeyBundle};
 use sotto_shared::{Address, ClientFrame, MessageId};
 use std::collections::{BTreeMap, HashMap};
@@ -41,6 +41,10 @@ pub type Writes = Vec<(StorageKey, Option<Vec<u8>>)>;
 pub struct Received {
     pub from: IdentityPublic,
     pub message: Message,
+    /// It started a session with the one-time prekey of one of our invite links: the sender
+    /// holds a link we gave out (anyone may fetch the relay's prekeys, so nothing else says
+    /// that we know them).
+    pub via_invite: bool,
 }
 
 #[derive(Default)]
@@ -169,7 +173,7 @@ impl Device {
         expires_at: u64,
         entropy: &mut dyn Entropy,
     ) -> Result<(sotto_shared::invite::Invite, Output), EngineError> {
-        let (bundle, out) = self.invite_bundle(entropy)?;
+        let (bundle, out) = self.invite_bundle(expires_at, entropy)?;
         let mut invite = sotto_shared::invite::Invite {
             bundle,
             display_name: display_name.into(),
@@ -181,13 +185,22 @@ impl Device {
         Ok((invite, out))
     }
 
-    /// A bundle for an invite link (carries its own fresh one-time prekey).
+    /// A bundle for an invite link expiring at `expires_at` (Unix seconds); it carries its own
+    /// fresh one-time prekey, forgotten when used or expired.
     pub fn invite_bundle(
         &mut self,
+        expires_at: u64,
         entropy: &mut dyn Entropy,
     ) -> Result<(PrekeyBundle, Output), EngineError> {
-        let bundle = self.prekeys.invite_bundle(&self.identity, entropy)?;
+        let bundle = self.prekeys.invite_bundle(&self.identity, expires_at, entropy)?;
         Ok((bundle, Output { persist: vec![self.prekeys_record()], ..Output::default() }))
+    }
+
+    /// Forgets the secrets of invite links expired by `now_secs`: what to save, if any went.
+    pub fn forget_expired_invites(&mut self, now_secs: u64) -> Option<Output> {
+        self.prekeys
+            .forget_expired(now_secs)
+            .then(|| Output { persist: vec![self.prekeys_record()], ..Output::default() })
     }
 
     /// Starts a conversation from a bundle (fetched from the relay or carried by an invite).
@@ -304,6 +317,14 @@ impl Device {
         let (sender, wire) = (opened.sender, opened.message);
         let address = Address::from_identity_key(&sender.signing_key);
         let prekeys_before = self.prekeys.one_time_count();
+        // Looked up before decrypting, which uses the key up.
+        let via_invite = match &wire {
+            WireMessage::PreKey { x3dh, .. } => x3dh
+                .one_time_prekey_id
+                .and_then(|id| self.prekeys.origin(id))
+                .is_some_and(crate::prekeys::Origin::is_invite),
+            WireMessage::Normal(_) => false,
+        };
         let plaintext = match self.conversations.get_mut(&address) {
             Some(c) => zeroize::Zeroizing::new(c.decrypt(
                 &self.identity,
@@ -333,7 +354,7 @@ impl Device {
         {
             persist.push(self.tokens_record()?);
         }
-        Ok((persist, Ok(Received { from: sender, message })))
+        Ok((persist, Ok(Received { from: sender, message, via_invite })))
     }
 
     fn tokens_record(&self) -> Result<(StorageKey, Option<Vec<u8>>), EngineError> {
@@ -389,7 +410,7 @@ mod tests {
         let e = &mut crate::random::SeededEntropy::new([3; 32]);
         let (mut alice, created) = Device::create(e).unwrap();
         let (bob, _) = Device::create(e).unwrap();
-        let (bundle, _) = alice.invite_bundle(e).unwrap();
+        let (bundle, _) = alice.invite_bundle(u64::MAX, e).unwrap();
         let mut bob = bob;
         bob.start_conversation(&bundle, e).unwrap();
         let out = bob
@@ -420,7 +441,7 @@ mod tests {
         let e = &mut crate::random::SeededEntropy::new([4; 32]);
         let (mut alice, _) = Device::create(e).unwrap();
         let (mut bob, _) = Device::create(e).unwrap();
-        let (bundle, _) = alice.invite_bundle(e).unwrap();
+        let (bundle, _) = alice.invite_bundle(u64::MAX, e).unwrap();
         bob.start_conversation(&bundle, e).unwrap();
         let out = bob.send(&alice.address(), &text("hello", 0, e).unwrap(), MessageId([1; 16]), e).unwrap();
         let (id, payload) = out.envelope().map(|(i, p)| (i, p.to_vec())).unwrap();
@@ -437,6 +458,65 @@ mod tests {
         assert!(matches!(out.send[..], [ClientFrame::Ack { .. }]), "acked: it will never read better");
         let saved = StorageKey::Conversation(bob.address());
         assert!(out.persist.iter().any(|(k, v)| *k == saved && v.is_some()), "the advanced session is saved");
+    }
+
+    /// A first message says whether it came through one of our invite links: only an invite's
+    /// one-time prekey does, not one the relay hands to anyone, nor the signed prekey alone.
+    #[test]
+    fn a_first_message_tells_an_invite_from_a_fetched_bundle() {
+        let e = &mut crate::random::SeededEntropy::new([6; 32]);
+        let (mut alice, _) = Device::create(e).unwrap();
+        let first_message = |alice: &mut Device, bundle: &PrekeyBundle, e: &mut dyn Entropy| {
+            let (mut bob, _) = Device::create(e).unwrap();
+            bob.start_conversation(bundle, e).unwrap();
+            let out = bob.send(&alice.address(), &text("hi", 0, e).unwrap(), MessageId([1; 16]), e).unwrap();
+            let (id, payload) = out.envelope().map(|(i, p)| (i, p.to_vec())).unwrap();
+            let (got, result) = alice.receive(id, &payload, e);
+            result.unwrap();
+            let via_invite = got.received[0].via_invite;
+            // Bob's next message no longer carries the key: it is not an introduction again.
+            let out =
+                bob.send(&alice.address(), &text("again", 0, e).unwrap(), MessageId([2; 16]), e).unwrap();
+            let (id, payload) = out.envelope().map(|(i, p)| (i, p.to_vec())).unwrap();
+            let (again, result) = alice.receive(id, &payload, e);
+            result.unwrap();
+            assert!(!again.received[0].via_invite);
+            via_invite
+        };
+        let (invite, _) = alice.invite_bundle(u64::MAX, e).unwrap();
+        assert!(first_message(&mut alice, &invite, e));
+
+        let upload = alice.publish_prekeys(1, e).unwrap();
+        let ClientFrame::UploadPrekeys { signed_prekey, one_time } = &upload.send[0] else { panic!() };
+        let fetched = PrekeyBundle {
+            identity: alice.identity.public(),
+            signed_prekey: *signed_prekey,
+            one_time_prekey: one_time.first().copied(),
+        };
+        assert!(!first_message(&mut alice, &fetched, e), "a relay prekey");
+        let bare = PrekeyBundle { one_time_prekey: None, ..fetched };
+        assert!(!first_message(&mut alice, &bare, e), "no one-time prekey");
+    }
+
+    /// An invite link's secret is forgotten once the link has expired (and saved so).
+    #[test]
+    fn an_expired_invite_link_is_forgotten() {
+        let e = &mut crate::random::SeededEntropy::new([7; 32]);
+        let (mut alice, _) = Device::create(e).unwrap();
+        let (bundle, _) = alice.invite_bundle(1_000, e).unwrap();
+        let relays = alice.prekeys.one_time_count() - 1;
+        let id = bundle.one_time_prekey.unwrap().id;
+        assert!(alice.forget_expired_invites(1_000).is_none(), "not before its expiry");
+        let out = alice.forget_expired_invites(1_001).expect("forgotten");
+        assert!(matches!(out.persist[..], [(StorageKey::Prekeys, Some(_))]));
+        assert_eq!(alice.prekeys.origin(id), None);
+        assert_eq!(alice.prekeys.one_time_count(), relays, "the relay's are kept");
+        // Accepting the expired link now fails like a spent one.
+        let (mut bob, _) = Device::create(e).unwrap();
+        bob.start_conversation(&bundle, e).unwrap();
+        let out = bob.send(&alice.address(), &text("late", 0, e).unwrap(), MessageId([1; 16]), e).unwrap();
+        let (id, payload) = out.envelope().map(|(i, p)| (i, p.to_vec())).unwrap();
+        assert_eq!(alice.receive(id, &payload, e).1, Err(EngineError::UnknownPrekey));
     }
 
     /// The records as a store holds them after each commit.
@@ -480,7 +560,7 @@ mod tests {
         let mut bob_store = MemoryStorage::default();
         bob_store.commit(&out.persist).unwrap();
 
-        let (bundle, out) = bob.invite_bundle(e).unwrap();
+        let (bundle, out) = bob.invite_bundle(u64::MAX, e).unwrap();
         bob_store.commit(&out.persist).unwrap();
         alice_store.commit(&alice.start_conversation(&bundle, e).unwrap().persist).unwrap();
         let out = alice.send(&bob.address(), &text("hi bob", 1, e).unwrap(), MessageId([1; 16]), e).unwrap();
@@ -520,7 +600,7 @@ mod tests {
         let (mut alice, _) = Device::create(e).unwrap();
         let (mut bob, _) = Device::create(e).unwrap();
         // Before hearing from Bob, Alice can only send as a stranger.
-        let (bundle, _) = bob.invite_bundle(e).unwrap();
+        let (bundle, _) = bob.invite_bundle(u64::MAX, e).unwrap();
         alice.start_conversation(&bundle, e).unwrap();
         let out = alice.send(&bob.address(), &text("hi", 1, e).unwrap(), MessageId([1; 16]), e).unwrap();
         assert!(matches!(out.send[0], ClientFrame::Send { .. }));

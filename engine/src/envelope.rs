@@ -165,7 +165,7 @@ mod tests {
     fn wire() -> WireMessage {
         let mut alice = crate::prekeys::Prekeys::new(&mut OsEntropy).unwrap();
         let bob = Identity::generate().unwrap();
-        let bundle = alice.invite_bundle(&bob, &mut OsEntropy).unwrap();
+        let bundle = alice.invite_bundle(&bob, u64::MAX, &mut OsEntropy).unwrap();
         let me = Identity::generate().unwrap();
         let mut c = crate::session::Conversation::initiate(&me, &bundle, &mut OsEntropy).unwrap();
         c.encrypt(b"hi").unwrap()

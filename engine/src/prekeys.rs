@@ -1,5 +1,7 @@
 //! Our prekeys: a signed prekey (rotated, the previous one kept for late first messages) and
-//! one-time prekeys, each used for at most one session.
+//! one-time prekeys, each used for at most one session. A one-time prekey remembers where it
+//! went: to the relay (anyone may fetch it) or into one of our invite links (only those we gave
+//! the link to hold it), so that a first message can tell an invited person from a stranger.
 
 use crate::EngineError;
 use crate::identity::{Identity, verify, verify_identity};
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sotto_shared::frames::{OneTimePrekey, PrekeyBundle, SignedPrekey, signed_prekey_message};
 use std::collections::BTreeMap;
 
-use crate::consts::{MAX_ONE_TIME_SECRETS, SIGNED_PREKEYS_KEPT};
+use crate::consts::{MAX_INVITE_SECRETS, MAX_ONE_TIME_SECRETS, SIGNED_PREKEYS_KEPT};
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -19,21 +21,55 @@ struct Secret {
     secret: [u8; 32],
 }
 
+/// Where a one-time prekey's public half went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// Uploaded to the relay, which hands it to whoever asks for our bundle.
+    Relay,
+    /// Carried by one of our invite links, forgotten once the link expires (Unix seconds).
+    Invite { expires_at: u64 },
+    /// Made before prekeys remembered their origin (record version 1): treated as an invite's,
+    /// so a link made before the upgrade still introduces its holder as a contact.
+    Unknown,
+}
+
+impl Origin {
+    pub fn is_invite(self) -> bool {
+        matches!(self, Origin::Invite { .. } | Origin::Unknown)
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct OneTime {
+    secret: [u8; 32],
+    #[zeroize(skip)]
+    origin: Origin,
+}
+
+const PREKEYS_VERSION: u8 = 2;
+
 /// Secret prekey material. Versioned when stored; zeroized on drop.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Prekeys {
     v: u8,
     /// Newest first.
     signed: Vec<Secret>,
+    one_time: BTreeMap<u32, OneTime>,
+    next_id: u32,
+}
+
+/// Prekeys as record version 1 stored them (one-time secrets without their origin).
+#[derive(Deserialize)]
+struct PrekeysV1 {
+    _v: u8,
+    signed: Vec<Secret>,
     one_time: BTreeMap<u32, [u8; 32]>,
     next_id: u32,
 }
 
-impl Drop for Prekeys {
+impl Drop for PrekeysV1 {
     fn drop(&mut self) {
-        for key in self.one_time.values_mut() {
-            key.zeroize();
-        }
+        self.one_time.values_mut().for_each(Zeroize::zeroize);
     }
 }
 
@@ -46,7 +82,7 @@ impl std::fmt::Debug for Prekeys {
 impl Prekeys {
     /// Fresh prekeys with one signed prekey and no one-time prekeys.
     pub fn new(entropy: &mut dyn Entropy) -> Result<Self, EngineError> {
-        let mut p = Prekeys { v: 1, signed: Vec::new(), one_time: BTreeMap::new(), next_id: 1 };
+        let mut p = Prekeys { v: PREKEYS_VERSION, signed: Vec::new(), one_time: BTreeMap::new(), next_id: 1 };
         p.rotate_signed(entropy)?;
         Ok(p)
     }
@@ -76,10 +112,19 @@ impl Prekeys {
         }
     }
 
-    /// Makes `n` new one-time prekeys and returns their public halves (to upload).
+    /// Makes `n` new one-time prekeys for the relay and returns their public halves (to upload).
     pub fn generate_one_time(
         &mut self,
         n: usize,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Vec<OneTimePrekey>, EngineError> {
+        self.generate(n, Origin::Relay, entropy)
+    }
+
+    fn generate(
+        &mut self,
+        n: usize,
+        origin: Origin,
         entropy: &mut dyn Entropy,
     ) -> Result<Vec<OneTimePrekey>, EngineError> {
         let mut out = Vec::with_capacity(n);
@@ -87,23 +132,33 @@ impl Prekeys {
             let id = self.next_id();
             let secret = entropy.bytes32()?;
             out.push(OneTimePrekey { id, key: x25519_public(&StaticSecret::from(secret)) });
-            self.one_time.insert(id, secret);
+            self.one_time.insert(id, OneTime { secret, origin });
         }
-        while self.one_time.len() > MAX_ONE_TIME_SECRETS {
-            if let Some((_, mut oldest)) = self.one_time.pop_first() {
-                oldest.zeroize();
+        // Each kind has its own bound, the oldest going first: a stranger who drains the relay
+        // (and makes us top up) cannot push out the keys of links we gave out.
+        for (is_invite, cap) in [(false, MAX_ONE_TIME_SECRETS), (true, MAX_INVITE_SECRETS)] {
+            let ids: Vec<u32> = self
+                .one_time
+                .iter()
+                .filter(|(_, k)| k.origin.is_invite() == is_invite)
+                .map(|(&id, _)| id)
+                .collect();
+            for id in ids.iter().take(ids.len().saturating_sub(cap)) {
+                self.one_time.remove(id);
             }
         }
         Ok(out)
     }
 
-    /// A bundle carrying a fresh one-time prekey, for an invite link.
+    /// A bundle carrying a fresh one-time prekey, for an invite link that expires at
+    /// `expires_at` (Unix seconds).
     pub fn invite_bundle(
         &mut self,
         identity: &Identity,
+        expires_at: u64,
         entropy: &mut dyn Entropy,
     ) -> Result<PrekeyBundle, EngineError> {
-        let one_time = self.generate_one_time(1, entropy)?.pop();
+        let one_time = self.generate(1, Origin::Invite { expires_at }, entropy)?.pop();
         Ok(PrekeyBundle {
             identity: identity.public(),
             signed_prekey: self.signed_public(identity),
@@ -115,19 +170,31 @@ impl Prekeys {
         self.one_time.len()
     }
 
+    /// Where one-time prekey `id` went, while we still hold it.
+    pub fn origin(&self, id: u32) -> Option<Origin> {
+        self.one_time.get(&id).map(|k| k.origin)
+    }
+
+    /// Forgets the secrets of invite links expired by `now_secs` (a link is not honoured past
+    /// its expiry, so nobody may start a session with it); true if any was forgotten.
+    pub fn forget_expired(&mut self, now_secs: u64) -> bool {
+        let before = self.one_time.len();
+        self.one_time
+            .retain(|_, k| !matches!(k.origin, Origin::Invite { expires_at } if expires_at < now_secs));
+        self.one_time.len() != before
+    }
+
     pub(crate) fn signed_secret(&self, id: u32) -> Option<StaticSecret> {
         self.signed.iter().find(|s| s.id == id).map(|s| StaticSecret::from(s.secret))
     }
 
     pub(crate) fn one_time_secret(&self, id: u32) -> Option<StaticSecret> {
-        self.one_time.get(&id).map(|s| StaticSecret::from(*s))
+        self.one_time.get(&id).map(|k| StaticSecret::from(k.secret))
     }
 
     /// Deletes a one-time prekey once a session made with it has decrypted a message.
     pub(crate) fn consume_one_time(&mut self, id: u32) {
-        if let Some(mut s) = self.one_time.remove(&id) {
-            s.zeroize();
-        }
+        self.one_time.remove(&id);
     }
 
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
@@ -135,10 +202,24 @@ impl Prekeys {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
-        let p: Prekeys = postcard::from_bytes(bytes)?;
-        if p.v != 1 {
-            return Err(EngineError::UnsupportedVersion(p.v));
-        }
+        let p = match bytes.first() {
+            Some(&PREKEYS_VERSION) => postcard::from_bytes::<Prekeys>(bytes)?,
+            Some(1) => {
+                let mut old: PrekeysV1 = postcard::from_bytes(bytes)?;
+                let one_time = std::mem::take(&mut old.one_time)
+                    .into_iter()
+                    .map(|(id, secret)| (id, OneTime { secret, origin: Origin::Unknown }))
+                    .collect();
+                Prekeys {
+                    v: PREKEYS_VERSION,
+                    signed: std::mem::take(&mut old.signed),
+                    one_time,
+                    next_id: old.next_id,
+                }
+            }
+            Some(&v) => return Err(EngineError::UnsupportedVersion(v)),
+            None => return Err(EngineError::BadEncoding("empty prekeys record".into())),
+        };
         if p.signed.is_empty() {
             return Err(EngineError::BadEncoding("no signed prekey".into()));
         }
@@ -177,5 +258,41 @@ mod cap_tests {
         assert_eq!(p.one_time_count(), MAX_ONE_TIME_SECRETS);
         assert!(last.iter().all(|k| p.one_time_secret(k.id).is_some()), "the newest are kept");
         assert!(p.one_time_secret(1).is_none() && p.one_time_secret(2).is_none(), "the oldest went first");
+    }
+
+    #[test]
+    fn a_drained_relay_does_not_push_out_the_keys_of_invite_links() {
+        let mut e = OsEntropy;
+        let mut p = Prekeys::new(&mut e).unwrap();
+        let identity = Identity::generate().unwrap();
+        let link = p.invite_bundle(&identity, 99, &mut e).unwrap().one_time_prekey.unwrap();
+        for _ in 0..(MAX_ONE_TIME_SECRETS / 100 + 5) {
+            p.generate_one_time(100, &mut e).unwrap();
+        }
+        assert_eq!(p.origin(link.id), Some(Origin::Invite { expires_at: 99 }));
+        assert_eq!(p.one_time_count(), MAX_ONE_TIME_SECRETS + 1);
+        for _ in 0..MAX_INVITE_SECRETS {
+            p.invite_bundle(&identity, 99, &mut e).unwrap();
+        }
+        assert_eq!(p.origin(link.id), None, "links have their own bound, the oldest going first");
+    }
+
+    #[test]
+    fn version_1_prekeys_load_with_their_origin_unknown() {
+        #[derive(Serialize)]
+        struct V1<'a> {
+            v: u8,
+            signed: &'a [Secret],
+            one_time: BTreeMap<u32, [u8; 32]>,
+            next_id: u32,
+        }
+        let mut e = OsEntropy;
+        let p = Prekeys::new(&mut e).unwrap();
+        let old = V1 { v: 1, signed: &p.signed, one_time: BTreeMap::from([(7, [9; 32])]), next_id: 8 };
+        let loaded = Prekeys::from_bytes(&postcard::to_allocvec(&old).unwrap()).unwrap();
+        assert_eq!(loaded.origin(7), Some(Origin::Unknown));
+        assert!(Origin::Unknown.is_invite(), "a link made before the upgrade still introduces");
+        assert_eq!(Prekeys::from_bytes(&loaded.to_bytes()).unwrap().origin(7), Some(Origin::Unknown));
+        assert_eq!(Prekeys::from_bytes(&[3]).err(), Some(EngineError::UnsupportedVersion(3)));
     }
 }

@@ -19,7 +19,7 @@ pub fn x3dh_handshake(
     bob: &Identity,
     bob_prekeys: &mut Prekeys,
 ) -> Result<(), EngineError> {
-    let bundle = bob_prekeys.invite_bundle(bob, &mut OsEntropy)?;
+    let bundle = bob_prekeys.invite_bundle(bob, u64::MAX, &mut OsEntropy)?;
     let (a, header) = x3dh::initiate(alice, &bundle, &mut OsEntropy)?;
     let (b, _) = x3dh::respond(bob, bob_prekeys, &header)?;
     if *a.shared != *b.shared {
@@ -32,7 +32,7 @@ pub fn pair() -> Result<Pair, EngineError> {
     let alice_id = Identity::generate()?;
     let bob_id = Identity::generate()?;
     let mut prekeys = Prekeys::new(&mut OsEntropy)?;
-    let bundle = prekeys.invite_bundle(&bob_id, &mut OsEntropy)?;
+    let bundle = prekeys.invite_bundle(&bob_id, u64::MAX, &mut OsEntropy)?;
     let (a, header) = x3dh::initiate(&alice_id, &bundle, &mut OsEntropy)?;
     let (b, spk) = x3dh::respond(&bob_id, &prekeys, &header)?;
     let mut alice = Ratchet::init_initiator(&a.shared, a.ad, bundle.signed_prekey.key, &mut OsEntropy)?;

@@ -31,7 +31,7 @@ impl Party {
     }
 
     fn bundle(&mut self) -> PrekeyBundle {
-        self.prekeys.invite_bundle(&self.identity, self.entropy.as_mut()).unwrap()
+        self.prekeys.invite_bundle(&self.identity, u64::MAX, self.entropy.as_mut()).unwrap()
     }
 
     fn start(&mut self, bundle: &PrekeyBundle) {

@@ -117,7 +117,13 @@ impl<S: RecordStore> Driver<S> {
             RecordKey::Profile,
         ];
         let values: Vec<_> = singles.iter().map(|key| store.get(key)).collect();
-        let kinds = [RecordRange::Sessions, RecordRange::Contacts, RecordRange::Outbox, RecordRange::Told];
+        let kinds = [
+            RecordRange::Sessions,
+            RecordRange::Contacts,
+            RecordRange::Outbox,
+            RecordRange::Told,
+            RecordRange::Requests,
+        ];
         let runs: Vec<_> =
             kinds.into_iter().map(|range| store.range(range, Order::Ascending, None)).collect();
         let mut records = Vec::new();

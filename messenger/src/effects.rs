@@ -58,6 +58,8 @@ pub enum Event {
     Message { conversation: ConversationId, name: String, text: String },
     /// Someone accepted our invite, or we accepted theirs.
     ContactAdded(Address),
+    /// Someone wrote without an invite: a contact request to accept or ignore.
+    Request { address: Address, name: String },
     /// Something the person should know.
     Problem(Notice),
 }
@@ -79,6 +81,8 @@ pub enum Notice {
         "Someone opened an invite link of yours that was already used. They are being told to ask you for a new one."
     )]
     SpentInviteOpened,
+    #[error("Nobody uses that address on this relay.")]
+    NoSuchAddress,
     #[error("{0}")]
     Failed(#[from] MessengerError),
 }

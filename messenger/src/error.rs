@@ -23,6 +23,10 @@ pub enum MessengerError {
     TooLong,
     #[error("this contact is not in your chats")]
     UnknownContact,
+    #[error("this message request was already answered")]
+    NoRequest,
+    #[error("accept their request before you write to them")]
+    RequestPending,
     #[error(
         "the invite link you accepted had already been used, so they cannot read this chat: ask them for a new link"
     )]

@@ -186,6 +186,13 @@ impl History {
         writes
     }
 
+    /// Forgets a conversation's loaded messages; returns their records' deletions (the caller
+    /// makes sure nothing older is stored).
+    pub fn forget(&mut self, conversation: &ConversationId) -> RecordWrites {
+        let chat = self.chats.remove(conversation).unwrap_or_default();
+        chat.messages.iter().map(|m| (m.key(), None)).collect()
+    }
+
     pub fn unread(&self, conversation: &ConversationId) -> usize {
         self.messages(conversation).iter().filter(|m| m.is_unread()).count()
     }

@@ -32,6 +32,7 @@ pub mod outbox;
 pub mod profile;
 pub mod receipts;
 pub mod records;
+pub mod requests;
 pub mod store;
 
 pub use connection::{Connection, Link, Received, Tick};

@@ -11,6 +11,7 @@ use crate::outbox::{Outbound, OutboundV1, Outbox, RETRY_LATER_MS, RETRY_SOON_MS}
 use crate::profile::Profile;
 use crate::receipts::Receipts;
 use crate::records::{RecordKey, RecordWrite, RecordWrites, decode, decode_upgrading, encode};
+use crate::requests::{MAX_REQUEST_TEXTS, Request, Requests};
 use crate::store::RecordRange;
 use sotto_engine::EngineError;
 use sotto_engine::consts::{MAX_TEXT_BYTES, PREKEY_BATCH};
@@ -36,6 +37,8 @@ pub struct ChatSummary {
     pub last: Option<ChatMessage>,
     pub unread: usize,
     pub activity_ms: u64,
+    /// A stranger's contact request, not a contact yet.
+    pub request: bool,
 }
 
 pub struct Messenger {
@@ -50,6 +53,10 @@ pub struct Messenger {
     refusing: HashSet<Address>,
     /// Strangers ever told so (stored): each is told once, and at most [`MAX_TOLD`] ever.
     told: BTreeSet<Address>,
+    /// Strangers who wrote without an invite (stored).
+    requests: Requests,
+    /// Addresses we asked the relay for a bundle of, to write to them (`write_to`).
+    introducing: HashSet<Address>,
     /// The conversation open in a visible page, if any (see `set_reading`).
     reading: Option<ConversationId>,
     receipts: Receipts,
@@ -66,6 +73,8 @@ impl Messenger {
             next_seq: 1,
             refusing: HashSet::new(),
             told: BTreeSet::new(),
+            requests: Requests::default(),
+            introducing: HashSet::new(),
             reading: None,
             receipts: Receipts::default(),
         }
@@ -94,6 +103,7 @@ impl Messenger {
         let mut profile = None;
         let (mut contacts, mut outbox) = (Contacts::default(), Outbox::default());
         let mut told = BTreeSet::new();
+        let mut requests = Requests::default();
         let mut next_seq = 1;
         for (key, bytes) in records {
             match &key {
@@ -103,6 +113,7 @@ impl Messenger {
                 RecordKey::Told(a) => {
                     told.insert(*a);
                 }
+                RecordKey::Request(_) => requests.restore(decode(&key, &bytes)?),
                 RecordKey::Outbox(seq) => {
                     next_seq = next_seq.max(seq + 1);
                     outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
@@ -113,13 +124,15 @@ impl Messenger {
         }
         let profile = profile.ok_or_else(|| MessengerError::Damaged("no profile".into()))?;
         let mut m = Messenger::with(Device::restore(engine)?, profile);
-        (m.contacts, m.outbox, m.next_seq, m.told) = (contacts, outbox, next_seq, told);
+        (m.contacts, m.outbox, m.next_seq, m.told, m.requests) = (contacts, outbox, next_seq, told, requests);
         Ok(m)
     }
 
     /// Every conversation (each has a history to load).
     pub fn conversations(&self) -> Vec<ConversationId> {
-        self.contacts.iter().map(|c| ConversationId::Direct(c.address)).collect()
+        let people =
+            self.contacts.iter().map(|c| c.address).chain(self.requests.pending().map(|r| r.address));
+        people.map(ConversationId::Direct).collect()
     }
 
     /// Stored messages of `conversation` older than those loaded, newest first; `complete`
@@ -178,6 +191,11 @@ impl Messenger {
         self.contacts.get(address)
     }
 
+    /// A stranger's request waiting for an answer.
+    pub fn request(&self, address: &Address) -> Option<&Request> {
+        self.requests.get(address).filter(|r| !r.ignored)
+    }
+
     pub fn messages(&self, conversation: &ConversationId) -> &[ChatMessage] {
         self.history.messages(conversation)
     }
@@ -201,9 +219,22 @@ impl Messenger {
                     activity_ms: last.as_ref().map_or(c.added_at_ms, |m| m.sent_at_ms.max(c.added_at_ms)),
                     unread: self.history.unread(&conversation),
                     last,
+                    request: false,
                 }
             })
             .collect();
+        rows.extend(self.requests.pending().map(|r| {
+            let conversation = ConversationId::Direct(r.address);
+            let last = self.messages(&conversation).last().cloned();
+            ChatSummary {
+                conversation,
+                title: r.name.clone(),
+                activity_ms: last.as_ref().map_or(r.at_ms, |m| m.sent_at_ms.max(r.at_ms)),
+                unread: self.history.unread(&conversation),
+                last,
+                request: true,
+            }
+        }));
         rows.sort_by(|a, b| {
             b.activity_ms
                 .cmp(&a.activity_ms)
@@ -247,6 +278,12 @@ impl Messenger {
             RelayFrame::Bundle { address, bundle: Some(bundle) } if self.refusing.remove(&address) => {
                 self.tell_invite_used(&address, &bundle, now_ms, e)
             }
+            RelayFrame::Bundle { address, bundle } if self.introducing.remove(&address) => match bundle {
+                Some(bundle) => self.introduce(&address, &bundle, now_ms, e),
+                None => {
+                    Ok(Effects { events: vec![Event::Problem(Notice::NoSuchAddress)], ..Effects::default() })
+                }
+            },
             _ => Ok(Effects::default()),
         };
         result
@@ -263,6 +300,7 @@ impl Messenger {
             fx.writes.push(self.profile_write());
         }
         fx.frames.push(self.device.publish_delivery_token()?);
+        fx.merge(self.forget_expired_invites(now_ms));
         Ok(fx)
     }
 
@@ -346,6 +384,11 @@ impl Messenger {
         for r in received {
             let from = Address::from_identity_key(&r.from.signing_key);
             let conversation = ConversationId::Direct(from);
+            // Only a link we gave out introduces someone; anyone else who writes asks first.
+            if !self.contacts.contains(&from) && !r.via_invite {
+                fx.merge(self.on_stranger(from, r, now_ms));
+                continue;
+            }
             match r.message.body {
                 Body::Profile { display_name } => {
                     fx.merge(self.upsert_contact(from, r.from, &display_name, now_ms));
@@ -433,6 +476,116 @@ impl Messenger {
         Ok(fx)
     }
 
+    /// What a stranger wrote (someone who came through no invite of ours): their request, and
+    /// their texts kept beside it (a bounded number). Nothing goes back to them, not even a
+    /// receipt, until the person accepts.
+    fn on_stranger(&mut self, from: Address, r: sotto_engine::device::Received, now_ms: u64) -> Effects {
+        let mut fx = Effects::default();
+        let conversation = ConversationId::Direct(from);
+        let asked = self.requests.is_pending(&from);
+        let (name, text) = match r.message.body {
+            Body::Profile { display_name } => (Some(display_name), None),
+            Body::Text(text) => (None, Some(text)),
+            // Receipts and notices mean nothing from a stranger.
+            Body::Receipt { .. } | Body::InviteUsed => return fx,
+        };
+        let Some(request) = self.requests.upsert(from, r.from, name.as_deref(), now_ms) else { return fx };
+        let name = request.name.clone();
+        fx.writes.push((RecordKey::Request(from), Some(encode(request))));
+        if let Some(text) = text {
+            let kept = self.messages(&conversation).len();
+            if kept >= MAX_REQUEST_TEXTS || !self.history.first_sight(r.message.id) {
+                return fx;
+            }
+            let m = ChatMessage {
+                seq: self.seq(),
+                id: r.message.id,
+                conversation,
+                outgoing: false,
+                text,
+                sent_at_ms: r.message.sent_at_ms,
+                status: Status::Delivered,
+            };
+            fx.writes.push(self.history.push(m));
+        }
+        if !asked {
+            fx.events.push(Event::Request { address: from, name });
+        }
+        fx
+    }
+
+    /// Accepts a stranger's request: they become a contact and get our name (and, inside the
+    /// seal, our delivery token); what they wrote is read if the chat is open.
+    pub fn accept_request(
+        &mut self,
+        address: &Address,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        let request = self.request(address).cloned().ok_or(MessengerError::NoRequest)?;
+        let hello = Body::Profile { display_name: self.profile.display_name.clone() };
+        // The step that can fail first, before anything changes.
+        let (mut fx, _) = self.send_body(address, hello, None, now_ms, e)?;
+        self.requests.remove(address);
+        fx.writes.push((RecordKey::Request(*address), None));
+        fx.merge(self.upsert_contact(*address, request.identity, &request.name, now_ms));
+        if self.reading == Some(ConversationId::Direct(*address)) {
+            fx.merge(self.mark_read(&ConversationId::Direct(*address), now_ms, e));
+        }
+        Ok(fx)
+    }
+
+    /// Ignores a stranger's request: what they wrote is deleted and anything later from them
+    /// is dropped unseen. They are not told.
+    pub fn ignore_request(&mut self, address: &Address) -> Result<Effects, MessengerError> {
+        if self.request(address).is_none() {
+            return Err(MessengerError::NoRequest);
+        }
+        let (request, forgotten) = self.requests.ignore(address).ok_or(MessengerError::NoRequest)?;
+        let mut writes = self.history.forget(&ConversationId::Direct(*address));
+        writes.push((RecordKey::Request(*address), Some(encode(&request))));
+        writes.extend(forgotten.map(|a| (RecordKey::Request(a), None)));
+        if self.reading == Some(ConversationId::Direct(*address)) {
+            self.reading = None;
+        }
+        Ok(Effects { writes, ..Effects::default() })
+    }
+
+    /// Writes to an address that gave us no invite (a bot does this; so does someone told an
+    /// address): the relay is asked for its bundle, then we introduce ourselves. On their side
+    /// we are a contact request until they accept.
+    pub fn write_to(&mut self, address: Address) -> Result<Effects, MessengerError> {
+        if address == self.address() {
+            return Err(MessengerError::OwnInvite);
+        }
+        if self.contacts.contains(&address) {
+            return Ok(Effects::default());
+        }
+        self.introducing.insert(address);
+        Ok(Effects { frames: vec![ClientFrame::FetchBundle { address }], ..Effects::default() })
+    }
+
+    /// The bundle of an address we asked to write to: a session, a contact on our side, and
+    /// our name.
+    fn introduce(
+        &mut self,
+        to: &Address,
+        bundle: &PrekeyBundle,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        verify_bundle(bundle).map_err(|_| MessengerError::ForgedInvite)?;
+        if Address::from_identity_key(&bundle.identity.signing_key) != *to {
+            return Err(MessengerError::ForgedInvite);
+        }
+        let mut fx = Effects::from_engine(self.device.start_conversation(bundle, e)?);
+        let name = format!("Unknown {}", &to.to_hex()[..8]);
+        fx.merge(self.upsert_contact(*to, bundle.identity, &name, now_ms));
+        let hello = Body::Profile { display_name: self.profile.display_name.clone() };
+        fx.merge(self.send_body(to, hello, None, now_ms, e)?.0);
+        Ok(fx)
+    }
+
     fn upsert_contact(
         &mut self,
         address: Address,
@@ -501,6 +654,7 @@ impl Messenger {
         }
         let ConversationId::Direct(to) = *conversation;
         match self.contacts.get(&to) {
+            None if self.requests.is_pending(&to) => return Err(MessengerError::RequestPending),
             None => return Err(MessengerError::UnknownContact),
             Some(c) if c.notice == Some(ContactNotice::InviteUsed) => return Err(MessengerError::InviteUsed),
             Some(_) => {}
@@ -564,6 +718,10 @@ impl Messenger {
             ..Effects::default()
         };
         let ConversationId::Direct(to) = *conversation;
+        // A stranger learns nothing, not even that we read them, until they are accepted.
+        if !self.contacts.contains(&to) {
+            return fx;
+        }
         match self.send_body(&to, Body::Receipt { kind: ReceiptKind::Read, ids }, None, now_ms, e) {
             Ok((more, _)) => fx.merge(more),
             Err(err) => fx.events.push(Event::Problem(err.into())),
@@ -596,7 +754,15 @@ impl Messenger {
     ) -> Result<(String, Effects), MessengerError> {
         let expires_at = invites::expiry(now_ms);
         let (invite, out) = self.device.invite(&self.profile.display_name, relay_origin, expires_at, e)?;
-        Ok((invite.link(), Effects::from_engine(out)))
+        let mut fx = Effects::from_engine(out);
+        fx.merge(self.forget_expired_invites(now_ms));
+        Ok((invite.link(), fx))
+    }
+
+    /// Forgets the secrets of our invite links that have expired (at each login and each new
+    /// link): nobody can start a chat with an expired link, even one that skips the check.
+    fn forget_expired_invites(&mut self, now_ms: u64) -> Effects {
+        self.device.forget_expired_invites(now_ms / 1000).map(Effects::from_engine).unwrap_or_default()
     }
 
     /// Checks an invite payload (from the URL fragment) before showing it.

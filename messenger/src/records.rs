@@ -31,6 +31,8 @@ pub enum RecordKey {
     Outbox(u64),
     /// A stranger told (once, ever) that the invite link they used was spent; empty.
     Told(Address),
+    /// A stranger who wrote without an invite: waiting for an answer, or ignored.
+    Request(Address),
 }
 
 impl From<StorageKey> for RecordKey {
@@ -51,6 +53,7 @@ impl fmt::Display for RecordKey {
             RecordKey::Message(c, seq) => write!(f, "msg/{c}/{seq:016x}"),
             RecordKey::Outbox(seq) => write!(f, "outbox/{seq:016x}"),
             RecordKey::Told(a) => write!(f, "told/{}", a.to_hex()),
+            RecordKey::Request(a) => write!(f, "request/{}", a.to_hex()),
         }
     }
 }
@@ -74,6 +77,7 @@ impl RecordKey {
             }
             ("outbox", s) => RecordKey::Outbox(seq(s)?),
             ("told", a) => RecordKey::Told(Address::from_hex(a)?),
+            ("request", a) => RecordKey::Request(Address::from_hex(a)?),
             _ => return None,
         })
     }
@@ -125,6 +129,7 @@ mod tests {
             (RecordKey::Message(ConversationId::Direct(a), 0x2a), format!("msg/{hex}/000000000000002a")),
             (RecordKey::Outbox(7), "outbox/0000000000000007".into()),
             (RecordKey::Told(a), format!("told/{hex}")),
+            (RecordKey::Request(a), format!("request/{hex}")),
         ];
         for (key, name) in cases {
             assert_eq!(key.to_string(), name);

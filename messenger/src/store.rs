@@ -24,6 +24,8 @@ pub enum RecordRange {
     Outbox,
     /// Strangers told their invite link was spent.
     Told,
+    /// Strangers who wrote without an invite.
+    Requests,
     /// One conversation's messages with local sequence numbers in `from..to`.
     Messages {
         conversation: crate::ConversationId,
@@ -42,6 +44,7 @@ impl RecordRange {
             RecordRange::Contacts => kind("contact/", "contact0"),
             RecordRange::Outbox => kind("outbox/", "outbox0"),
             RecordRange::Told => kind("told/", "told0"),
+            RecordRange::Requests => kind("request/", "request0"),
             RecordRange::Messages { conversation, from, to } => (
                 RecordKey::Message(conversation, from).to_string(),
                 RecordKey::Message(conversation, to).to_string(),

@@ -18,6 +18,8 @@ struct Person {
     d: Driver<MemoryStore>,
     /// Envelopes sent, as the relay would hold them.
     sent: Vec<(MessageId, Vec<u8>)>,
+    /// The last prekey upload, as the relay would hold it (to answer bundle fetches).
+    uploaded: Option<ClientFrame>,
 }
 
 impl Person {
@@ -25,7 +27,7 @@ impl Person {
         let (d, step) =
             Driver::create(MemoryStore::default(), Connection::new(ORIGIN, "t"), name, NOW, &mut OsEntropy)
                 .unwrap();
-        let mut p = Person { d, sent: Vec::new() };
+        let mut p = Person { d, sent: Vec::new(), uploaded: None };
         assert!(p.run(step).await.is_empty());
         assert!(p.sent.is_empty(), "nothing is sent before login");
         p
@@ -79,6 +81,8 @@ impl Person {
                 {
                     assert_eq!(line, Line::Anonymous, "an envelope on the logged-in line");
                     self.sent.push((id, payload))
+                } else if let ClientFrame::UploadPrekeys { .. } = f {
+                    self.uploaded = Some(f);
                 }
             }
         }
@@ -109,6 +113,18 @@ impl Person {
         self.d = Driver::load(self.d.store().clone(), Connection::new(ORIGIN, "t")).await.unwrap();
         if online {
             self.login(NOW).await;
+        }
+    }
+
+    /// The bundle the relay would hand out for this person (with a one-time prekey it holds).
+    fn bundle(&self) -> sotto_shared::frames::PrekeyBundle {
+        let Some(ClientFrame::UploadPrekeys { signed_prekey, one_time }) = &self.uploaded else {
+            panic!("no prekeys uploaded yet")
+        };
+        sotto_shared::frames::PrekeyBundle {
+            identity: self.m().identity(),
+            signed_prekey: *signed_prekey,
+            one_time_prekey: one_time.first().copied(),
         }
     }
 
@@ -396,6 +412,94 @@ async fn a_send_refused_for_now_is_sent_again_after_a_pause() {
         ada.flush_to(&mut bo).await;
         assert_eq!(ada.m().pending(), 0);
     }
+}
+
+/// `from` writes to `to` by address, without an invite (as a bot would): the relay hands out
+/// `to`'s bundle, `from` introduces itself and says `text`.
+async fn write_without_invite(from: &mut Person, to: &mut Person, text: &str) -> Vec<Event> {
+    let address = to.m().address();
+    let step = from.d.act(|m| m.write_to(address)).unwrap();
+    let frames = step.commit.unwrap().durable().await.unwrap();
+    assert_eq!(from.d.sendable(frames), [(Line::Anonymous, ClientFrame::FetchBundle { address })]);
+    let events = from.frame(RelayFrame::Bundle { address, bundle: Some(Box::new(to.bundle())) }).await;
+    assert!(events.contains(&Event::ContactAdded(address)), "{events:?}");
+    let step =
+        from.d.act(|m| m.send_text(&ConversationId::Direct(address), text, NOW, &mut OsEntropy)).unwrap();
+    from.run(step).await;
+    from.flush_to(to).await
+}
+
+/// Someone who writes without one of our invite links (they fetched our prekeys from the
+/// relay, which anyone may) is a contact request: kept apart, told nothing (not even a read
+/// receipt) until accepted; once accepted, an ordinary contact who learns our name.
+#[tokio::test]
+async fn a_stranger_who_writes_without_an_invite_is_a_request_until_accepted() {
+    let (mut ada, mut cy) = (Person::new("Ada").await, Person::new("Cy").await);
+    ada.login(NOW).await;
+    cy.login(NOW).await;
+    let (ada_at, cy_at) = (ada.m().address(), cy.m().address());
+    let cy_chat = ConversationId::Direct(cy_at);
+    // Ada even has the chat open: a stranger still gets no "read".
+    ada.d.messenger.set_reading(Some(cy_chat));
+    let events = write_without_invite(&mut cy, &mut ada, "hello from nowhere").await;
+    assert_eq!(events, [Event::Request { address: cy_at, name: "Cy".into() }]);
+    assert!(ada.m().contact(&cy_at).is_none(), "not a contact");
+    assert_eq!(ada.m().request(&cy_at).map(|r| r.name.as_str()), Some("Cy"));
+    assert!(ada.sent.is_empty(), "nothing goes back to a stranger: {} envelopes", ada.sent.len());
+    let rows = ada.m().chat_list();
+    assert!(rows.len() == 1 && rows[0].request && rows[0].title == "Cy");
+    assert_eq!(texts(&ada, &cy), ["hello from nowhere"]);
+    assert_eq!(
+        ada.d.act(|m| m.send_text(&cy_chat, "hi?", NOW, &mut OsEntropy)).err(),
+        Some(MessengerError::RequestPending)
+    );
+
+    // It survives a reload, then Ada accepts: Cy learns her name; they talk.
+    ada.reload().await;
+    assert!(ada.m().request(&cy_at).is_some());
+    assert_eq!(texts(&ada, &cy), ["hello from nowhere"]);
+    let step = ada.d.act(|m| m.accept_request(&cy_at, NOW, &mut OsEntropy)).unwrap();
+    assert!(step.events.contains(&Event::ContactAdded(cy_at)));
+    ada.run(step).await;
+    assert!(ada.m().request(&cy_at).is_none() && ada.m().contact(&cy_at).is_some());
+    assert!(!ada.m().chat_list()[0].request);
+    assert!(!ada.records().keys().any(|k| k.starts_with("request/")), "the request record is gone");
+    ada.flush_to(&mut cy).await;
+    assert_eq!(cy.m().contact(&ada_at).map(|c| c.name.as_str()), Some("Ada"));
+    say(&mut ada, &cy, "welcome").await;
+    ada.flush_to(&mut cy).await;
+    assert_eq!(texts(&cy, &ada), ["hello from nowhere", "welcome"]);
+    assert_eq!(
+        ada.d.act(|m| m.accept_request(&cy_at, NOW, &mut OsEntropy)).err(),
+        Some(MessengerError::NoRequest)
+    );
+}
+
+/// An ignored request is deleted with what it said, and anything later from the same
+/// stranger is dropped unseen, also after a reload.
+#[tokio::test]
+async fn an_ignored_request_is_deleted_and_stays_silent() {
+    let (mut ada, mut dan) = (Person::new("Ada").await, Person::new("Dan").await);
+    ada.login(NOW).await;
+    dan.login(NOW).await;
+    let dan_at = dan.m().address();
+    write_without_invite(&mut dan, &mut ada, "BUY-NOW-spam").await;
+    let step = ada.d.act(|m| m.ignore_request(&dan_at)).unwrap();
+    ada.run(step).await;
+    assert!(ada.m().request(&dan_at).is_none());
+    assert!(ada.m().chat_list().is_empty());
+    assert!(texts(&ada, &dan).is_empty());
+    let stored: Vec<u8> = ada.records().into_values().flatten().collect();
+    assert!(!stored.windows(12).any(|w| w == b"BUY-NOW-spam"), "the text is deleted from the store");
+
+    ada.reload().await;
+    let step =
+        dan.d.act(|m| m.send_text(&ConversationId::Direct(ada.m().address()), "again", NOW, &mut OsEntropy));
+    dan.run(step.unwrap()).await;
+    let events = dan.flush_to(&mut ada).await;
+    assert!(events.is_empty(), "{events:?}");
+    assert!(ada.m().chat_list().is_empty() && texts(&ada, &dan).is_empty());
+    assert_eq!(ada.d.act(|m| m.ignore_request(&dan_at)).err(), Some(MessengerError::NoRequest));
 }
 
 /// A damaged record name of a kind we write stops the load (a lost session must not go

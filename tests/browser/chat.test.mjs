@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startRelay, launchBrowser, newPage, artifacts, createIdentity, connection, haystack, accessibilityProblems } from "./harness.mjs";
+import { startRelay, launchBrowser, newPage, artifacts, createIdentity, connection, haystack, accessibilityProblems, stranger } from "./harness.mjs";
 
 let relay, browser, ada, bo;
 const sent = []; // every plaintext typed, checked against the relay's disk and log at the end
@@ -215,6 +215,42 @@ test("safety numbers match and can be marked verified; a draft survives leaving 
   await shot(bo.page, "safety-number-phone");
 });
 
+test("someone who writes without an invite is a request: accepted, they get the answer; ignored, they are gone", async () => {
+  const href = await bo.page.getByTestId("chat-row").filter({ hasText: "Ada" }).getAttribute("href");
+  const adaAddress = href.split("/").pop();
+  const cy = stranger(relay.url, adaAddress, "Cy Stranger", "hello from a stranger");
+  const dee = stranger(relay.url, adaAddress, "Dee Spam", "BUY-NOW-from-a-stranger");
+  sent.push("hello from a stranger", "BUY-NOW-from-a-stranger");
+  try {
+    await Promise.all([cy.sent, dee.sent]);
+    const cyRow = ada.page.getByTestId("chat-row").filter({ hasText: "Cy Stranger" });
+    await cyRow.getByTestId("request-tag").waitFor();
+    await cyRow.click();
+    await ada.page.getByTestId("request").waitFor();
+    await bubble(ada, "hello from a stranger").waitFor();
+    assert.equal(await ada.page.getByRole("textbox", { name: "Message", exact: true }).count(), 0, "no reply before accepting");
+    await shot(ada.page, "request");
+    await ada.page.getByRole("button", { name: "Accept" }).click();
+    await ada.page.getByRole("textbox", { name: "Message", exact: true }).waitFor();
+    assert.equal(await cyRow.getByTestId("request-tag").count(), 0);
+    await send(ada, "welcome, stranger");
+    assert.equal(await cy.heard, "welcome, stranger");
+
+    const deeRow = ada.page.getByTestId("chat-row").filter({ hasText: "Dee Spam" });
+    await deeRow.click();
+    await bubble(ada, "BUY-NOW-from-a-stranger").waitFor();
+    await ada.page.getByRole("button", { name: "Ignore and delete" }).click();
+    await deeRow.waitFor({ state: "detached" });
+    await ada.page.reload();
+    await ada.page.getByTestId("chat-row").filter({ hasText: "Cy Stranger" }).waitFor();
+    assert.equal(await deeRow.count(), 0, "ignored, also after a reload");
+    await ada.page.getByTestId("chat-row").filter({ hasText: "Bo" }).click();
+  } finally {
+    cy.stop();
+    dee.stop();
+  }
+});
+
 test("a second tab of the same identity waits, and can take over", async () => {
   const second = await ada.context.newPage();
   await second.goto(relay.url + "/");
@@ -419,7 +455,7 @@ test("6. no plaintext reached the relay's data dir or log", async () => {
   await relay.stop();
   const all = haystack(relay.dataDir, relay.log());
   assert.ok(all.includes(Buffer.from(canary)), "the search finds what the relay stores");
-  assert.equal(sent.length, 27 + 80);
+  assert.equal(sent.length, 30 + 80);
   for (const text of [...sent, "Hello Bo", "numbered message", "Second line"]) {
     assert.ok(!all.includes(Buffer.from(text)), `plaintext reached the relay: ${text}`);
   }

@@ -1,6 +1,6 @@
 // Shared pieces of the browser tests: the real relay binary on a loopback port with a fresh
 // data dir, and headless Debian Chromium driven by playwright-core.
-import { spawn } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -12,6 +12,36 @@ export const artifacts = join(root, "test-artifacts");
 mkdirSync(artifacts, { recursive: true });
 
 const relayBin = process.env.SOTTO_RELAY_BIN ?? join(root, "target", "release", "sotto-relay");
+
+/**
+ * A stranger (tests/src/bin/sotto-stranger.rs, a native messenger client) who writes `text` to
+ * the address `to` without an invite. `sent` resolves once the relay has the text; `heard`
+ * with the first text that comes back.
+ */
+export function stranger(url, to, name, text) {
+  execFileSync("cargo", ["build", "-q", "-p", "sotto-tests", "--bin", "sotto-stranger"], { cwd: root, stdio: "inherit" });
+  const child = spawn(join(root, "target", "debug", "sotto-stranger"), [url, to, name, text], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let exited = null;
+  const waiting = [];
+  const check = () => {
+    for (const w of waiting.splice(0)) {
+      const m = out.match(w.re);
+      if (m) w.resolve(m[1]);
+      else if (exited !== null) w.reject(new Error(`the stranger exited ${exited} before ${w.re}:\n${out}`));
+      else waiting.push(w);
+    }
+  };
+  child.stdout.on("data", (d) => { out += d; check(); });
+  child.stderr.on("data", (d) => { out += d; });
+  child.on("exit", (code, signal) => { exited = code ?? signal; check(); });
+  const waitFor = (re) => {
+    const p = new Promise((resolve, reject) => { waiting.push({ re, resolve, reject }); check(); });
+    p.catch(() => {}); // awaited or not: a stranger stopped on purpose is no failure by itself
+    return p;
+  };
+  return { sent: waitFor(/^(sent)$/m), heard: waitFor(/^heard (.*)$/m), stop: () => child.kill() };
+}
 
 /** Starts the relay; resolves once it logs its address. */
 export async function startRelay({ dataDir, listen = "127.0.0.1:0", log: level = "info" } = {}) {

@@ -1,5 +1,8 @@
 //! Test harness: the real relay binary on an ephemeral loopback port with a temp redb store,
-//! and a minimal native WebSocket client speaking the `shared` frames.
+//! a minimal native WebSocket client speaking the `shared` frames, and a whole messenger
+//! client over real sockets (`client`).
+
+pub mod client;
 
 use futures_util::{SinkExt, StreamExt};
 use sotto_messenger::{Connection, Received};
@@ -118,9 +121,12 @@ pub struct Conn {
 
 impl Conn {
     pub async fn connect(relay: &Relay) -> Conn {
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(relay.ws_url(), None, true)
-            .await
-            .expect("ws connect");
+        Conn::connect_url(&relay.ws_url()).await
+    }
+
+    pub async fn connect_url(ws_url: &str) -> Conn {
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(ws_url, None, true).await.expect("ws connect");
         Conn { ws }
     }
 

@@ -3,117 +3,17 @@
 //! directory and log never contain what they said, nor tie a send to its sender.
 
 use sotto_engine::random::OsEntropy;
-use sotto_messenger::{Connection, ConversationId, Driver, Event, Line, Link, MemoryStore, Step};
-use sotto_shared::{Address, ClientFrame, RelayFrame};
+use sotto_messenger::{Connection, ConversationId, Driver, Event};
+use sotto_shared::{ClientFrame, RelayFrame};
+use sotto_tests::client::{Client as Person, now};
 use sotto_tests::{Conn, Relay, message_id};
 use std::collections::HashSet;
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-struct Person {
-    d: Driver<MemoryStore>,
-    /// Logged in to the mailbox.
-    mailbox: Conn,
-    /// Never logged in: sends and bundle fetches.
-    anonymous: Conn,
-}
-
-impl Person {
-    async fn join(relay: &Relay, name: &str) -> Person {
-        let link = Connection::new(&relay.http(""), "sotto-tests");
-        let (d, step) = Driver::create(MemoryStore::default(), link, name, now(), &mut OsEntropy).unwrap();
-        let mut p = Person::online(relay, d).await;
-        p.run(step).await;
-        // The first login publishes prekeys; wait until the relay has them.
-        while !p.d.messenger.profile().prekeys_published {
-            p.pump().await;
-        }
-        p
-    }
-
-    /// Opens both lines: one logs in, the other stays anonymous.
-    async fn online(relay: &Relay, mut d: Driver<MemoryStore>) -> Person {
-        let (mut mailbox, mut anonymous) = (Conn::connect(relay).await, Conn::connect(relay).await);
-        for (line, conn) in [(Line::Mailbox, &mut mailbox), (Line::Anonymous, &mut anonymous)] {
-            d.connecting(line, now());
-            conn.send(&d.opened(line, now())).await;
-        }
-        let mut p = Person { d, mailbox, anonymous };
-        while p.d.link() != Link::Online {
-            p.pump().await;
-        }
-        p
-    }
-
-    fn conn(&mut self, line: Line) -> &mut Conn {
-        match line {
-            Line::Mailbox => &mut self.mailbox,
-            Line::Anonymous => &mut self.anonymous,
-        }
-    }
-
-    fn address(&self) -> Address {
-        self.d.messenger.address()
-    }
-
-    /// The I/O layer: frames to send at once, then the commit, then its frames.
-    async fn run(&mut self, step: Step) -> Vec<Event> {
-        for (line, f) in &step.send {
-            self.conn(*line).send(f).await;
-        }
-        if let Some(commit) = step.commit {
-            for (line, f) in self.d.sendable(commit.durable().await.unwrap()) {
-                self.conn(line).send(&f).await;
-            }
-        }
-        step.events
-    }
-
-    /// One frame from the relay, handled; receipts owed are sent at once.
-    async fn pump(&mut self) -> Vec<Event> {
-        let (line, frame) = tokio::select! {
-            f = self.mailbox.recv() => (Line::Mailbox, f),
-            f = self.anonymous.recv() => (Line::Anonymous, f),
-        };
-        let frame = frame.expect("the relay is still there");
-        let step = self.d.received(line, frame, now(), &mut OsEntropy);
-        let mut events = self.run(step).await;
-        if self.d.receipts_due() {
-            let step = self.d.flush_receipts(now(), &mut OsEntropy);
-            events.extend(self.run(step).await);
-        }
-        events
-    }
-
-    async fn say(&mut self, to: Address, words: &str) {
-        let step =
-            self.d.act(|m| m.send_text(&ConversationId::Direct(to), words, now(), &mut OsEntropy)).unwrap();
-        self.run(step).await;
-        while self.d.messenger.pending() > 0 {
-            self.pump().await;
-        }
-    }
-
-    async fn hear(&mut self) -> String {
-        loop {
-            for e in self.pump().await {
-                match e {
-                    Event::Message { text, .. } => return text,
-                    Event::Problem(p) => panic!("{p}"),
-                    Event::ContactAdded(_) => {}
-                }
-            }
-        }
-    }
-}
 
 #[tokio::test]
 async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
     let mut relay = Relay::start(&["--log", "debug"]).await;
-    let mut alice = Person::join(&relay, "Alice").await;
-    let mut bob = Person::join(&relay, "Bob").await;
+    let mut alice = Person::join(&relay.http(""), "Alice").await;
+    let mut bob = Person::join(&relay.http(""), "Bob").await;
 
     // Bob accepts Alice's invite link; his introduction reaches her through the relay.
     let (link, fx) = alice.d.messenger.create_invite(&relay.http(""), now(), &mut OsEntropy).unwrap();
@@ -144,7 +44,7 @@ async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
     drop(bob);
     alice.say(bob_address, offline).await;
     let reloaded = Driver::load(bob_store, Connection::new(&relay.http(""), "sotto-tests")).await.unwrap();
-    let mut bob = Person::online(&relay, reloaded).await;
+    let mut bob = Person::online(&relay.http(""), reloaded).await;
     assert_eq!(bob.hear().await, offline);
     let chat = ConversationId::Direct(alice.address());
     assert_eq!(bob.d.messenger.messages(&chat).len(), markers.len() + 1);
@@ -174,6 +74,40 @@ async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
             assert!(!haystack.windows(needle.len()).any(|w| w == needle), "{m} leaked to the relay");
         }
     }
+}
+
+/// Someone who writes without an invite, through the real relay: a request on the other side,
+/// answered by nothing until accepted; then they talk.
+#[tokio::test]
+async fn a_stranger_is_a_request_until_accepted_through_the_relay() {
+    let relay = Relay::start(&[]).await;
+    let origin = relay.http("");
+    let mut ada = Person::join(&origin, "Ada").await;
+    let mut cy = Person::join(&origin, "Cy").await;
+    let (ada_at, cy_at) = (ada.address(), cy.address());
+    cy.write_to(ada_at).await;
+    cy.say(ada_at, "hello, we have not met").await;
+    let name = ada.wait_for(|e| match e {
+        Event::Request { address, name } if *address == cy_at => Some(name.clone()),
+        Event::Message { .. } | Event::ContactAdded(_) => panic!("a stranger got through: {e:?}"),
+        _ => None,
+    });
+    assert_eq!(name.await, "Cy");
+    while ada.d.messenger.messages(&ConversationId::Direct(cy_at)).is_empty() {
+        ada.pump().await;
+    }
+    assert!(ada.d.messenger.contact(&cy_at).is_none());
+    assert_eq!(ada.d.messenger.pending(), 0, "no receipt, nothing, goes back");
+
+    let step = ada.d.act(|m| m.accept_request(&cy_at, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    ada.say(cy_at, "nice to meet you").await;
+    assert_eq!(cy.hear().await, "nice to meet you");
+    assert_eq!(
+        cy.d.messenger.contact(&ada_at).map(|c| c.name.as_str()),
+        Some("Ada"),
+        "she introduced herself"
+    );
 }
 
 /// The relay's debug log names the connection of every login and every send: no connection

@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod invite;
 pub mod locked;
+pub mod request;
 pub mod safety;
 pub mod settings;
 pub mod shell;

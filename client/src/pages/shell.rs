@@ -52,7 +52,7 @@ fn chat_row(r: &ChatSummary, route: &Route) -> Html {
     let current = *route == Route::Chat(r.conversation)
         || matches!(route, Route::Safety(a) if r.conversation.peer() == Some(*a));
     let preview = r.last.as_ref().map_or_else(
-        || "New contact: say hello".to_string(),
+        || if r.request { "Wants to talk to you".to_string() } else { "New contact: say hello".to_string() },
         |m| if m.outgoing { format!("You: {}", m.text) } else { m.text.clone() },
     );
     html! {
@@ -63,6 +63,9 @@ fn chat_row(r: &ChatSummary, route: &Route) -> Html {
                 <div class="row-main">
                     <div class="row-top">
                         <span class="name">{ r.title.clone() }</span>
+                        if r.request {
+                            <span class="tag" data-testid="request-tag">{ "Request" }</span>
+                        }
                         <time>{ short_time(r.activity_ms) }</time>
                     </div>
                     <div class="row-bottom">

@@ -1,0 +1,137 @@
+//! A native messenger client: the one driver over a memory store and two real WebSockets (the
+//! logged-in mailbox line and the anonymous sending line), as a bot would run it. The e2ee
+//! tests and the `sotto-stranger` helper of the browser tests use it.
+
+use crate::Conn;
+use sotto_engine::random::OsEntropy;
+use sotto_messenger::{Connection, ConversationId, Driver, Event, Line, Link, MemoryStore, Step};
+use sotto_shared::Address;
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+pub struct Client {
+    pub d: Driver<MemoryStore>,
+    /// Logged in to the mailbox.
+    mailbox: Conn,
+    /// Never logged in: sends and bundle fetches.
+    anonymous: Conn,
+}
+
+impl Client {
+    /// A new identity named `name` on the relay at `origin` (`http://host:port`), online once
+    /// its prekeys are published.
+    pub async fn join(origin: &str, name: &str) -> Client {
+        let connection = Connection::new(origin, "sotto-tests");
+        let (d, step) = Driver::create(MemoryStore::default(), connection, name, now(), &mut OsEntropy)
+            .expect("an identity is made");
+        let mut c = Client::online(origin, d).await;
+        c.run(step).await;
+        while !c.d.messenger.profile().prekeys_published {
+            c.pump().await;
+        }
+        c
+    }
+
+    /// Opens both lines: one logs in, the other stays anonymous.
+    pub async fn online(origin: &str, mut d: Driver<MemoryStore>) -> Client {
+        let ws_url = origin.replacen("http", "ws", 1) + "/ws";
+        let (mut mailbox, mut anonymous) =
+            (Conn::connect_url(&ws_url).await, Conn::connect_url(&ws_url).await);
+        for (line, conn) in [(Line::Mailbox, &mut mailbox), (Line::Anonymous, &mut anonymous)] {
+            d.connecting(line, now());
+            conn.send(&d.opened(line, now())).await;
+        }
+        let mut c = Client { d, mailbox, anonymous };
+        while c.d.link() != Link::Online {
+            c.pump().await;
+        }
+        c
+    }
+
+    fn conn(&mut self, line: Line) -> &mut Conn {
+        match line {
+            Line::Mailbox => &mut self.mailbox,
+            Line::Anonymous => &mut self.anonymous,
+        }
+    }
+
+    pub fn address(&self) -> Address {
+        self.d.messenger.address()
+    }
+
+    /// The I/O layer: frames to send at once, then the commit, then its frames.
+    pub async fn run(&mut self, step: Step) -> Vec<Event> {
+        for (line, f) in &step.send {
+            self.conn(*line).send(f).await;
+        }
+        if let Some(commit) = step.commit {
+            for (line, f) in self.d.sendable(commit.durable().await.expect("a memory store commits")) {
+                self.conn(line).send(&f).await;
+            }
+        }
+        step.events
+    }
+
+    /// One frame from the relay, handled; receipts owed are sent at once.
+    pub async fn pump(&mut self) -> Vec<Event> {
+        let (line, frame) = tokio::select! {
+            f = self.mailbox.recv() => (Line::Mailbox, f),
+            f = self.anonymous.recv() => (Line::Anonymous, f),
+        };
+        let frame = frame.expect("the relay is still there");
+        let step = self.d.received(line, frame, now(), &mut OsEntropy);
+        let mut events = self.run(step).await;
+        if self.d.receipts_due() {
+            let step = self.d.flush_receipts(now(), &mut OsEntropy);
+            events.extend(self.run(step).await);
+        }
+        events
+    }
+
+    /// Sends a text and waits until the relay has it.
+    pub async fn say(&mut self, to: Address, words: &str) {
+        let chat = ConversationId::Direct(to);
+        let step =
+            self.d.act(|m| m.send_text(&chat, words, now(), &mut OsEntropy)).expect("the text is sent");
+        self.run(step).await;
+        while self.d.messenger.pending() > 0 {
+            self.pump().await;
+        }
+    }
+
+    /// Waits for an event `pick` accepts; a problem on the way is a failure.
+    pub async fn wait_for<T>(&mut self, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+        loop {
+            for e in self.pump().await {
+                if let Event::Problem(p) = &e {
+                    panic!("{p}");
+                }
+                if let Some(found) = pick(&e) {
+                    return found;
+                }
+            }
+        }
+    }
+
+    /// The next text that arrives.
+    pub async fn hear(&mut self) -> String {
+        self.wait_for(|e| match e {
+            Event::Message { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Writes to `to` without an invite (it becomes a contact request there): waits until the
+    /// introduction is out.
+    pub async fn write_to(&mut self, to: Address) {
+        let step = self.d.act(|m| m.write_to(to)).expect("an address to write to");
+        self.run(step).await;
+        self.wait_for(|e| matches!(e, Event::ContactAdded(a) if *a == to).then_some(())).await;
+        while self.d.messenger.pending() > 0 {
+            self.pump().await;
+        }
+    }
+}
