@@ -29,7 +29,8 @@ pub enum Action {
     },
     AskNotifications,
     SetPassphrase(Option<String>),
-    Export(String),
+    /// Downloads a backup under a passphrase of the person's, or (`None`) a generated code.
+    Export(Option<String>),
     Reconnect,
     /// Something to tell the person (`None` dismisses).
     Toast(Option<String>),

@@ -30,6 +30,7 @@ use sotto_shared::invite::Invite;
 use std::collections::HashMap;
 use std::rc::Rc;
 use yew::prelude::*;
+use zeroize::Zeroizing;
 
 /// How often the connection machine looks at the clock (it pings and gives up on its own
 /// schedule, see `sotto_messenger::connection`).
@@ -62,13 +63,15 @@ pub enum Msg {
     Loaded(Result<Box<Driver<Sealed>>, MessengerError>),
     Route(Route),
     Net(Line, NetEvent),
+    /// A line's reconnection delay is over.
+    Retry(Line),
     Tick,
     Committed(Vec<ClientFrame>),
     StoreFailed(String),
     Imported(Result<backup::Restored, String>),
+    /// A backup was saved; with the generated code it is under, if it is.
+    Exported(Result<Option<Zeroizing<String>>, String>),
     Visibility,
-    /// A slow background step finished, with something to tell.
-    Done(Option<String>),
     /// A page of earlier messages, read for the driver of that generation (see `generation`).
     Page(u32, Result<Page, StoreError>),
     /// Sends the receipts owed for what arrived.
@@ -84,6 +87,8 @@ pub struct App {
     driver: Option<Driver<Sealed>>,
     toast: Option<String>,
     invite_link: Option<String>,
+    /// The code of the backup just made, shown until the person leaves the page.
+    backup_code: Option<Zeroizing<String>>,
     /// A slow operation is running (shown as "working…").
     busy: bool,
     form_error: Option<String>,
@@ -138,6 +143,7 @@ impl Component for App {
             driver: None,
             toast: None,
             invite_link: None,
+            backup_code: None,
             busy: false,
             form_error: None,
             has_passphrase: false,
@@ -227,10 +233,18 @@ impl Component for App {
             Msg::Route(route) => {
                 self.route = route;
                 self.invite_link = None;
+                self.backup_code = None;
                 self.form_error = None;
                 self.read_current(ctx);
             }
             Msg::Net(line, event) => self.on_net(ctx, line, event),
+            Msg::Retry(line) => {
+                if self.phase == Phase::Ready
+                    && self.driver.as_ref().is_some_and(|d| d.line(line) == Link::Offline)
+                {
+                    self.connect_line(ctx, line);
+                }
+            }
             Msg::Tick => {
                 if let Some(step) = self.driver.as_mut().map(|d| d.tick(now_ms())) {
                     self.run(ctx, step);
@@ -257,11 +271,19 @@ impl Component for App {
                     Ok(r) => self.install_backup(ctx, r),
                 }
             }
-            Msg::Visibility => self.read_current(ctx),
-            Msg::Done(t) => {
+            Msg::Exported(result) => {
                 self.busy = false;
-                self.toast = t;
+                match result {
+                    // A code is shown on the page, which says what to do with it.
+                    Ok(Some(code)) => self.backup_code = Some(code),
+                    Ok(None) => {
+                        self.toast =
+                            Some("Backup saved. Keep the file and its passphrase somewhere safe.".into())
+                    }
+                    Err(e) => self.toast = Some(e),
+                }
             }
+            Msg::Visibility => self.read_current(ctx),
         }
         true
     }
@@ -386,8 +408,12 @@ impl App {
                         .map_err(|_| "The file could not be read.".to_string());
                     // Argon2id runs after this task yields, so "working…" is on screen.
                     gloo::timers::future::TimeoutFuture::new(30).await;
-                    let opened =
-                        bytes.and_then(|b| backup::import(&b, &passphrase).map_err(|e| e.to_string()));
+                    // Installed under a key of its own, so the file cannot open this store.
+                    let opened = bytes.and_then(|b| {
+                        backup::import(&b, &passphrase)
+                            .and_then(|r| r.resealed(KdfParams::default(), &mut OsEntropy))
+                            .map_err(|e| e.to_string())
+                    });
                     link.send_message(Msg::Imported(opened));
                 });
             }
@@ -507,6 +533,7 @@ impl App {
                 fingerprint: sotto_engine::identity::fingerprint(&m.identity()),
                 has_passphrase: self.has_passphrase,
                 busy: self.busy,
+                backup_code: self.backup_code.as_ref().map(|c| c.as_str()),
                 on_action,
             }),
         }
@@ -518,8 +545,8 @@ impl App {
         match action {
             Action::Unlock(passphrase) => {
                 let Some(header) = &self.locked else { return };
-                match Vault::unlock(header, Some(&passphrase)) {
-                    Ok(v) => {
+                match backup::unlock_typed(header, &passphrase) {
+                    Ok((v, _)) => {
                         self.busy = true;
                         self.load(ctx, v);
                     }
@@ -581,24 +608,31 @@ impl App {
                     Err(e) => self.form_error = Some(e),
                 }
             }
-            Action::Export(passphrase) => {
+            Action::Export(chosen) => {
                 // The vault the store seals with now (a new passphrase replaces it).
                 let Some(vault) = self.driver.as_ref().map(|d| d.store().current()) else { return };
                 let Some(idb) = self.idb.clone() else { return };
+                // The default secret is a generated code, shown once the file is saved.
+                let generated = chosen.is_none();
+                let secret = match chosen {
+                    Some(p) => Zeroizing::new(p),
+                    None => match backup::new_code(&mut OsEntropy) {
+                        Ok(code) => code,
+                        Err(e) => return self.toast = Some(e.to_string()),
+                    },
+                };
+                self.backup_code = None;
                 self.busy = true;
                 let link = ctx.link().clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     let result = match idb.load_all().await {
-                        Ok(records) => backup::export(&vault, records, &passphrase, params, &mut OsEntropy)
+                        Ok(records) => backup::export(&vault, records, &secret, params, &mut OsEntropy)
                             .map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
-                    link.send_message(Msg::Done(Some(match result {
-                        Ok(bytes) => {
-                            dom::download(&bytes);
-                            "Backup saved. Keep the file and its passphrase somewhere safe.".into()
-                        }
-                        Err(e) => e,
+                    link.send_message(Msg::Exported(result.map(|bytes| {
+                        dom::download(&bytes);
+                        generated.then_some(secret)
                     })));
                 });
             }
@@ -607,7 +641,7 @@ impl App {
     }
 
     fn install_backup(&mut self, ctx: &Context<Self>, restored: backup::Restored) {
-        let backup::Restored { vault, header, records } = restored;
+        let backup::Restored { vault, header, records, .. } = restored;
         // Every record must open before anything here is replaced.
         if let Some((name, e)) =
             records.iter().find_map(|(n, sealed)| vault.open(n, sealed).err().map(|e| (n, e)))
@@ -622,7 +656,10 @@ impl App {
         let saving = idb.commit(raw, true);
         self.await_commit(ctx, saving);
         self.has_passphrase = true;
-        self.toast = Some("Backup restored. Stop using Sotto where the backup came from.".into());
+        self.toast = Some(
+            "Backup restored. Sotto here now opens with the backup's code or passphrase (change it in Settings). Stop using Sotto where the backup came from."
+                .into(),
+        );
         navigate(&Route::Chats);
         // Reads are ordered after the commit above, so they see the restored records.
         self.load(ctx, vault);
@@ -696,7 +733,7 @@ impl App {
         }
         let delay = d.closed(line, js_sys::Math::random());
         let link = ctx.link().clone();
-        let retry = Timeout::new(delay as u32, move || link.send_message(Msg::Act(Action::Reconnect)));
+        let retry = Timeout::new(delay as u32, move || link.send_message(Msg::Retry(line)));
         self.retry.insert(line, retry);
     }
 

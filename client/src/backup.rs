@@ -1,14 +1,22 @@
 //! Backup files: every stored record sealed under a data key of the backup's own, and that
-//! key's header wrapped under the backup's passphrase. Whoever learns a backup's passphrase
-//! learns nothing about the live store's key. A backup moves an identity: the old copy must
-//! stop being used, or the two copies' ratchets diverge.
+//! key's header wrapped under the backup's secret: by default a generated backup code (100
+//! random bits, shown once), or a passphrase the person chooses. Whoever learns a backup's
+//! secret learns nothing about the live store's key, nor, once a backup is installed, about the
+//! key of the store it was installed into. A backup moves an identity: the old copy must stop
+//! being used, or the two copies' ratchets diverge.
 
 use serde::{Deserialize, Serialize};
 use sotto_engine::random::Entropy;
 use sotto_engine::vault::{KdfParams, Vault, VaultError, VaultHeader};
 use thiserror::Error;
+use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 12] = b"sotto-backup";
+/// A backup code's symbols: Crockford's base32 (no I, L, O or U), which reads aloud and types
+/// without ambiguity.
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Symbols in a backup code (5 bits each: 100 bits), written as groups of four.
+const CODE_SYMBOLS: usize = 20;
 /// 2: records re-sealed under the backup's own key (1 carried the live store's key).
 const VERSION: u8 = 2;
 /// The record holding the (unsealed) vault header in the store.
@@ -57,29 +65,98 @@ pub fn export(
     Ok(out)
 }
 
+/// A new backup code: 100 random bits as `XXXX-XXXX-XXXX-XXXX-XXXX`.
+pub fn new_code(e: &mut dyn Entropy) -> Result<Zeroizing<String>, BackupError> {
+    let mut bytes = Zeroizing::new([0u8; 13]);
+    e.fill(bytes.as_mut()).map_err(|err| BackupError::Vault(err.into()))?;
+    let bits = |i: usize| (bytes[i / 8] >> (7 - i % 8)) & 1;
+    let mut code = Zeroizing::new(String::with_capacity(CODE_SYMBOLS + 4));
+    for s in 0..CODE_SYMBOLS {
+        if s > 0 && s % 4 == 0 {
+            code.push('-');
+        }
+        let value = (0..5).fold(0usize, |v, b| (v << 1) | usize::from(bits(s * 5 + b)));
+        code.push(char::from(CODE_ALPHABET[value]));
+    }
+    Ok(code)
+}
+
+/// A typed backup code in its written form: any case, spaces or dashes anywhere, O read as 0
+/// and I or L as 1. `None` if what was typed is no code (then it is a passphrase).
+fn as_code(typed: &str) -> Option<String> {
+    let symbols: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect();
+    let fits = symbols.len() == CODE_SYMBOLS && symbols.bytes().all(|b| CODE_ALPHABET.contains(&b));
+    fits.then(|| {
+        let groups: Vec<&str> = (0..CODE_SYMBOLS / 4).map(|g| &symbols[g * 4..g * 4 + 4]).collect();
+        groups.join("-")
+    })
+}
+
 /// An opened backup.
 pub struct Restored {
     pub vault: Vault,
-    /// Kept under the backup's passphrase.
+    /// Kept under the backup's secret.
     pub header: VaultHeader,
     /// Sealed under `vault`, as they were stored.
     pub records: Vec<(String, Vec<u8>)>,
+    /// The secret that opened it (the code in its written form, or the passphrase as typed).
+    secret: Zeroizing<String>,
 }
 
-/// Opens a backup with its passphrase.
-pub fn import(bytes: &[u8], passphrase: &str) -> Result<Restored, BackupError> {
+/// Opens a backup with its code or passphrase, as typed.
+pub fn import(bytes: &[u8], typed: &str) -> Result<Restored, BackupError> {
     let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(BackupError::NotABackup)?;
     let (&version, body) = rest.split_first().ok_or(BackupError::NotABackup)?;
     if version != VERSION {
         return Err(BackupError::OtherVersion);
     }
     let b: Backup = postcard::from_bytes(body).map_err(|_| BackupError::NotABackup)?;
-    // Every backup is under a passphrase; one whose key is in the clear is not ours.
+    // Every backup is under a secret; one whose key is in the clear is not ours.
     if !b.header.needs_passphrase() {
         return Err(BackupError::NotABackup);
     }
-    let vault = Vault::unlock(&b.header, Some(passphrase))?;
-    Ok(Restored { vault, header: b.header, records: b.records })
+    let (vault, secret) = unlock_typed(&b.header, typed)?;
+    Ok(Restored { vault, header: b.header, records: b.records, secret })
+}
+
+/// Unlocks a header with what the person typed: a backup code however it was typed, then
+/// (rarely needed) the text as typed, a passphrase that happens to look like a code. A store
+/// installed from a backup opens with the backup's code, so the lock screen uses this too.
+pub fn unlock_typed(header: &VaultHeader, typed: &str) -> Result<(Vault, Zeroizing<String>), VaultError> {
+    let mut last = VaultError::WrongPassphrase;
+    for secret in as_code(typed).into_iter().chain([typed.to_string()]) {
+        match Vault::unlock(header, Some(&secret)) {
+            Ok(vault) => return Ok((vault, Zeroizing::new(secret))),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+impl Restored {
+    /// The backup made ready for this browser: every record re-sealed under a new key, kept
+    /// under the same secret. Whoever holds the file and its secret cannot open this store.
+    pub fn resealed(self, params: KdfParams, e: &mut dyn Entropy) -> Result<Restored, BackupError> {
+        let vault = Vault::create(e).map_err(VaultError::from)?;
+        let header = vault.header(Some(&self.secret), params, e)?;
+        let mut records = Vec::with_capacity(self.records.len());
+        for (name, sealed) in &self.records {
+            let plain = self
+                .vault
+                .open(name, sealed)
+                .map_err(|err| BackupError::Damaged(format!("{name}: {err}")))?;
+            records.push((name.clone(), vault.seal(name, &plain, e).map_err(VaultError::from)?));
+        }
+        Ok(Restored { vault, header, records, secret: self.secret })
+    }
 }
 
 #[cfg(test)]
@@ -97,7 +174,7 @@ mod tests {
         let file = export(&vault, records, "pass phrase", params, e).unwrap();
         assert_eq!(import(&file, "wrong").err(), Some(BackupError::Vault(VaultError::WrongPassphrase)));
         assert_eq!(import(b"hello", "x").err(), Some(BackupError::NotABackup));
-        let Restored { vault: opened, header, records } = import(&file, "pass phrase").unwrap();
+        let Restored { vault: opened, header, records, .. } = import(&file, "pass phrase").unwrap();
         assert!(header.needs_passphrase());
         assert_eq!(records.len(), 1, "the live vault header is not exported");
         assert_eq!(opened.open("profile", &records[0].1).unwrap().as_slice(), b"Ada");
@@ -116,6 +193,55 @@ mod tests {
         .unwrap();
         let second = import(&again, "pass phrase").unwrap();
         assert!(second.vault.open("profile", &records[0].1).is_err());
+    }
+
+    #[test]
+    fn a_generated_code_opens_its_backup_however_it_is_typed() {
+        let e = &mut OsEntropy;
+        let params = KdfParams { memory_kib: 64, passes: 1 };
+        let code = new_code(e).unwrap();
+        assert_eq!(code.len(), 24);
+        assert!(
+            code.split('-').all(|g| g.len() == 4 && g.bytes().all(|b| CODE_ALPHABET.contains(&b))),
+            "{}",
+            *code
+        );
+        assert_ne!(*new_code(e).unwrap(), *code, "random");
+        let vault = Vault::create(e).unwrap();
+        let records = vec![("profile".to_string(), vault.seal("profile", b"Ada", e).unwrap())];
+        let file = export(&vault, records, &code, params, e).unwrap();
+        let sloppy = code.to_lowercase().replace('-', " ").replace('0', "o").replace('1', "l");
+        let restored = import(&file, &sloppy).unwrap();
+        assert_eq!(restored.vault.open("profile", &restored.records[0].1).unwrap().as_slice(), b"Ada");
+        assert_eq!(
+            import(&file, "AAAA-AAAA-AAAA-AAAA-AAAA").err(),
+            Some(BackupError::Vault(VaultError::WrongPassphrase))
+        );
+        // A passphrase shaped like a code still works as typed.
+        let shaped = "my-passphrase-is-long";
+        let file = export(&vault, Vec::new(), shaped, params, e).unwrap();
+        assert!(import(&file, shaped).is_ok());
+        assert_eq!(as_code("abcd efgh jkmn pqrs tvwx").as_deref(), Some("ABCD-EFGH-JKMN-PQRS-TVWX"));
+        assert_eq!(as_code("ABCD-EFGH-JKMN-PQRS-TVWU"), None, "U is no symbol");
+        assert_eq!(as_code("ABCD-EFGH"), None);
+    }
+
+    /// An installed backup is re-sealed under a key of the new store's own: the file and its
+    /// secret open none of what was installed, and the secret still unlocks the store.
+    #[test]
+    fn an_installed_backup_gets_a_key_of_its_own() {
+        let e = &mut OsEntropy;
+        let params = KdfParams { memory_kib: 64, passes: 1 };
+        let vault = Vault::create(e).unwrap();
+        let records = vec![("profile".to_string(), vault.seal("profile", b"Ada", e).unwrap())];
+        let file = export(&vault, records, "pass phrase", params, e).unwrap();
+        let from_file = import(&file, "pass phrase").unwrap();
+        let installed = import(&file, "pass phrase").unwrap().resealed(params, e).unwrap();
+        let (name, sealed) = &installed.records[0];
+        assert!(from_file.vault.open(name, sealed).is_err(), "the file's key opens nothing installed");
+        assert_eq!(installed.vault.open(name, sealed).unwrap().as_slice(), b"Ada");
+        let again = Vault::unlock(&installed.header, Some("pass phrase")).unwrap();
+        assert_eq!(again.open(name, sealed).unwrap().as_slice(), b"Ada");
     }
 
     #[test]

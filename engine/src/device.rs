@@ -41,10 +41,11 @@ pub type Writes = Vec<(StorageKey, Option<Vec<u8>>)>;
 pub struct Received {
     pub from: IdentityPublic,
     pub message: Message,
-    /// It started a session with the one-time prekey of one of our invite links: the sender
-    /// holds a link we gave out (anyone may fetch the relay's prekeys, so nothing else says
-    /// that we know them).
-    pub via_invite: bool,
+    /// It started a new session with the one-time prekey of one of our invite links, which
+    /// expires at this time (Unix seconds): the sender holds a link we gave out (anyone may
+    /// fetch the relay's prekeys, so nothing else says that we know them). Whether the link was
+    /// still valid is the caller's to judge, against when the relay received the envelope.
+    pub via_invite: Option<u64>,
 }
 
 #[derive(Default)]
@@ -317,13 +318,17 @@ impl Device {
         let (sender, wire) = (opened.sender, opened.message);
         let address = Address::from_identity_key(&sender.signing_key);
         let prekeys_before = self.prekeys.one_time_count();
-        // Looked up before decrypting, which uses the key up.
-        let via_invite = match &wire {
-            WireMessage::PreKey { x3dh, .. } => x3dh
-                .one_time_prekey_id
-                .and_then(|id| self.prekeys.origin(id))
-                .is_some_and(crate::prekeys::Origin::is_invite),
-            WireMessage::Normal(_) => false,
+        // An invite's key the header names, looked up before decrypting uses it up. The header
+        // only claims it: it counts if this message used the key up, i.e. started a new session
+        // with it (a header matching an existing session never touches the key).
+        let invite_key = match &wire {
+            WireMessage::PreKey { x3dh, .. } => {
+                x3dh.one_time_prekey_id.and_then(|id| match self.prekeys.origin(id) {
+                    Some(crate::prekeys::Origin::Invite { expires_at }) => Some((id, expires_at)),
+                    _ => None,
+                })
+            }
+            WireMessage::Normal(_) => None,
         };
         let plaintext = match self.conversations.get_mut(&address) {
             Some(c) => zeroize::Zeroizing::new(c.decrypt(
@@ -354,6 +359,8 @@ impl Device {
         {
             persist.push(self.tokens_record()?);
         }
+        let via_invite =
+            invite_key.filter(|(id, _)| self.prekeys.origin(*id).is_none()).map(|(_, expires_at)| expires_at);
         Ok((persist, Ok(Received { from: sender, message, via_invite })))
     }
 
@@ -364,6 +371,17 @@ impl Device {
 
     fn prekeys_record(&self) -> (StorageKey, Option<Vec<u8>>) {
         (StorageKey::Prekeys, Some(self.prekeys.to_bytes().to_vec()))
+    }
+
+    /// Forgets everything about `address`: its sessions and its delivery token (the records'
+    /// deletions, to save). A later first message from it starts afresh.
+    pub fn forget(&mut self, address: &Address) -> Result<Output, EngineError> {
+        self.conversations.remove(address);
+        let mut persist = vec![(StorageKey::Conversation(*address), None)];
+        if self.delivery_tokens.remove(address).is_some() {
+            persist.push(self.tokens_record()?);
+        }
+        Ok(Output { persist, ..Output::default() })
     }
 
     fn conversation_record(&self, address: &Address) -> (StorageKey, Option<Vec<u8>>) {
@@ -480,8 +498,8 @@ mod tests {
             let (id, payload) = out.envelope().map(|(i, p)| (i, p.to_vec())).unwrap();
             let (again, result) = alice.receive(id, &payload, e);
             result.unwrap();
-            assert!(!again.received[0].via_invite);
-            via_invite
+            assert_eq!(again.received[0].via_invite, None);
+            via_invite.is_some()
         };
         let (invite, _) = alice.invite_bundle(u64::MAX, e).unwrap();
         assert!(first_message(&mut alice, &invite, e));
@@ -498,6 +516,41 @@ mod tests {
         assert!(!first_message(&mut alice, &bare, e), "no one-time prekey");
     }
 
+    /// A header only claims which one-time key it used: a stranger with a session (from a
+    /// relay bundle) who names one of our invite keys in a later first-message header is still
+    /// no invitee, and the invite key is left for its link.
+    #[test]
+    fn naming_an_invite_key_in_a_header_does_not_make_an_invitee() {
+        let e = &mut crate::random::SeededEntropy::new([8; 32]);
+        let (mut alice, _) = Device::create(e).unwrap();
+        let (invite, _) = alice.invite_bundle(u64::MAX, e).unwrap();
+        let invite_id = invite.one_time_prekey.unwrap().id;
+        let (mut eve, _) = Device::create(e).unwrap();
+        let bare = PrekeyBundle { one_time_prekey: None, ..invite };
+        eve.start_conversation(&bare, e).unwrap();
+        let out = eve.send(&alice.address(), &text("hi", 0, e).unwrap(), MessageId([1; 16]), e).unwrap();
+        let (id, payload) = out.envelope().map(|(i, p)| (i, p.to_vec())).unwrap();
+        let (got, result) = alice.receive(id, &payload, e);
+        result.unwrap();
+        assert_eq!(got.received[0].via_invite, None);
+
+        // Eve's session still sends first-message headers (Alice has not answered): she
+        // rewrites one to name the invite's key.
+        let conversation = eve.conversations.get_mut(&alice.address()).unwrap();
+        let body = text("let me in", 0, e).unwrap().encode().unwrap();
+        let WireMessage::PreKey { mut x3dh, message } = conversation.encrypt(&body).unwrap() else {
+            panic!("a first-message header until answered")
+        };
+        x3dh.one_time_prekey_id = Some(invite_id);
+        let remote = *conversation.remote();
+        let wire = WireMessage::PreKey { x3dh, message };
+        let payload = crate::envelope::seal_envelope(&eve.identity, &remote, &wire, true, e).unwrap();
+        let (got, result) = alice.receive(MessageId([2; 16]), &payload, e);
+        result.unwrap();
+        assert_eq!(got.received[0].via_invite, None, "the existing session opened it; the key was not used");
+        assert!(alice.prekeys.origin(invite_id).is_some(), "the link still works");
+    }
+
     /// An invite link's secret is forgotten once the link has expired (and saved so).
     #[test]
     fn an_expired_invite_link_is_forgotten() {
@@ -506,8 +559,10 @@ mod tests {
         let (bundle, _) = alice.invite_bundle(1_000, e).unwrap();
         let relays = alice.prekeys.one_time_count() - 1;
         let id = bundle.one_time_prekey.unwrap().id;
-        assert!(alice.forget_expired_invites(1_000).is_none(), "not before its expiry");
-        let out = alice.forget_expired_invites(1_001).expect("forgotten");
+        // An acceptance that reached the relay before the expiry may wait there this long.
+        let last = 1_000 + u64::from(ENVELOPE_TTL_SECS);
+        assert!(alice.forget_expired_invites(last).is_none(), "not while an acceptance may be queued");
+        let out = alice.forget_expired_invites(last + 1).expect("forgotten");
         assert!(matches!(out.persist[..], [(StorageKey::Prekeys, Some(_))]));
         assert_eq!(alice.prekeys.origin(id), None);
         assert_eq!(alice.prekeys.one_time_count(), relays, "the relay's are kept");

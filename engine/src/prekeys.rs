@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sotto_shared::frames::{OneTimePrekey, PrekeyBundle, SignedPrekey, signed_prekey_message};
 use std::collections::BTreeMap;
 
-use crate::consts::{MAX_INVITE_SECRETS, MAX_ONE_TIME_SECRETS, SIGNED_PREKEYS_KEPT};
+use crate::consts::{ENVELOPE_TTL_SECS, MAX_INVITE_SECRETS, MAX_ONE_TIME_SECRETS, SIGNED_PREKEYS_KEPT};
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -28,14 +28,15 @@ pub enum Origin {
     Relay,
     /// Carried by one of our invite links, forgotten once the link expires (Unix seconds).
     Invite { expires_at: u64 },
-    /// Made before prekeys remembered their origin (record version 1): treated as an invite's,
-    /// so a link made before the upgrade still introduces its holder as a contact.
+    /// Made before prekeys remembered their origin (record version 1). Most went to the relay,
+    /// so they count as the relay's: someone who uses a link made before the upgrade arrives as
+    /// a contact request, which the person can accept.
     Unknown,
 }
 
 impl Origin {
     pub fn is_invite(self) -> bool {
-        matches!(self, Origin::Invite { .. } | Origin::Unknown)
+        matches!(self, Origin::Invite { .. })
     }
 }
 
@@ -175,12 +176,15 @@ impl Prekeys {
         self.one_time.get(&id).map(|k| k.origin)
     }
 
-    /// Forgets the secrets of invite links expired by `now_secs` (a link is not honoured past
-    /// its expiry, so nobody may start a session with it); true if any was forgotten.
+    /// Forgets the secrets of invite links that expired before `now_secs` by more than an
+    /// envelope can wait at the relay (an acceptance that reached the relay in time may still be
+    /// queued until then); true if any was forgotten.
     pub fn forget_expired(&mut self, now_secs: u64) -> bool {
         let before = self.one_time.len();
-        self.one_time
-            .retain(|_, k| !matches!(k.origin, Origin::Invite { expires_at } if expires_at < now_secs));
+        let grace = u64::from(ENVELOPE_TTL_SECS);
+        self.one_time.retain(|_, k| {
+            !matches!(k.origin, Origin::Invite { expires_at } if expires_at.saturating_add(grace) < now_secs)
+        });
         self.one_time.len() != before
     }
 
@@ -291,7 +295,7 @@ mod cap_tests {
         let old = V1 { v: 1, signed: &p.signed, one_time: BTreeMap::from([(7, [9; 32])]), next_id: 8 };
         let loaded = Prekeys::from_bytes(&postcard::to_allocvec(&old).unwrap()).unwrap();
         assert_eq!(loaded.origin(7), Some(Origin::Unknown));
-        assert!(Origin::Unknown.is_invite(), "a link made before the upgrade still introduces");
+        assert!(!Origin::Unknown.is_invite(), "most went to the relay: whoever uses one asks first");
         assert_eq!(Prekeys::from_bytes(&loaded.to_bytes()).unwrap().origin(7), Some(Origin::Unknown));
         assert_eq!(Prekeys::from_bytes(&[3]).err(), Some(EngineError::UnsupportedVersion(3)));
     }

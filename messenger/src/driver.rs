@@ -264,7 +264,9 @@ impl<S: RecordStore> Driver<S> {
                 return self.apply(fx);
             }
             Received::Refused(frame) => {
-                let events = refusal(frame, Notice::LoginRefused).into_iter().collect();
+                let notice =
+                    if line == Line::Mailbox { Notice::LoginRefused } else { Notice::RequestRefused };
+                let events = refusal(frame, notice).into_iter().collect();
                 return Step { events, close: vec![line], ..Step::default() };
             }
             Received::Pass(frame @ RelayFrame::Error { id: None, .. }) => {

@@ -11,7 +11,7 @@ use crate::outbox::{Outbound, OutboundV1, Outbox, RETRY_LATER_MS, RETRY_SOON_MS}
 use crate::profile::Profile;
 use crate::receipts::Receipts;
 use crate::records::{RecordKey, RecordWrite, RecordWrites, decode, decode_upgrading, encode};
-use crate::requests::{MAX_REQUEST_TEXTS, Request, Requests};
+use crate::requests::{MAX_REQUEST_BYTES, MAX_REQUEST_TEXTS, Request, Requests};
 use crate::store::RecordRange;
 use sotto_engine::EngineError;
 use sotto_engine::consts::{MAX_TEXT_BYTES, PREKEY_BATCH};
@@ -264,7 +264,9 @@ impl Messenger {
         let result = match frame {
             RelayFrame::Authenticated { .. } => self.on_login(now_ms, e),
             RelayFrame::Sent { id } => Ok(self.on_sent(id)),
-            RelayFrame::Deliver { id, payload, .. } => Ok(self.on_deliver(id, &payload, now_ms, e)),
+            RelayFrame::Deliver { id, payload, received_at } => {
+                Ok(self.on_deliver(id, &payload, received_at, now_ms, e))
+            }
             RelayFrame::PrekeysLow { remaining } => {
                 self.device.prekeys_low(remaining, e).map(Effects::from_engine).map_err(MessengerError::from)
             }
@@ -308,11 +310,14 @@ impl Messenger {
     /// that just came up.
     pub fn resend(&mut self) -> Effects {
         self.outbox.release_held();
-        let frames = self
-            .outbox
-            .iter()
-            .map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone()))
-            .collect();
+        // Bundle fetches still unanswered go again too (they may have been dropped while the
+        // line was down).
+        let fetches = self.refusing.iter().chain(&self.introducing);
+        let mut frames: Vec<ClientFrame> =
+            fetches.map(|&address| ClientFrame::FetchBundle { address }).collect();
+        frames.extend(
+            self.outbox.iter().map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone())),
+        );
         Effects { frames, ..Effects::default() }
     }
 
@@ -355,8 +360,8 @@ impl Messenger {
                 ErrorCode::RateLimited | ErrorCode::Internal => RETRY_SOON_MS,
                 _ => RETRY_LATER_MS,
             };
-            self.outbox.hold(seq, now_ms.saturating_add(pause));
-            if code == ErrorCode::MailboxFull {
+            let first = self.outbox.hold(seq, now_ms.saturating_add(pause));
+            if code == ErrorCode::MailboxFull && first {
                 fx.events.push(Event::Problem(Notice::MailboxFull { contact: to }));
             }
             return fx;
@@ -366,10 +371,12 @@ impl Messenger {
         fx
     }
 
+    /// `received_at`: when the relay took the envelope (Unix seconds).
     fn on_deliver(
         &mut self,
         envelope: MessageId,
         payload: &[u8],
+        received_at: u64,
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Effects {
@@ -384,8 +391,10 @@ impl Messenger {
         for r in received {
             let from = Address::from_identity_key(&r.from.signing_key);
             let conversation = ConversationId::Direct(from);
-            // Only a link we gave out introduces someone; anyone else who writes asks first.
-            if !self.contacts.contains(&from) && !r.via_invite {
+            // Only a link we gave out introduces someone, if they took it up before it expired
+            // (when the relay took the envelope); anyone else who writes asks first.
+            let invited = r.via_invite.is_some_and(|expires_at| received_at <= expires_at);
+            if !self.contacts.contains(&from) && !invited {
                 fx.merge(self.on_stranger(from, r, now_ms));
                 continue;
             }
@@ -451,7 +460,14 @@ impl Messenger {
         let address = Address::from_identity_key(&opened.sender.signing_key);
         // Once per stranger, ever (a stranger cannot make us fetch bundles and send again and
         // again), and for a bounded number of them.
-        if !self.contacts.contains(&address) && self.told.len() < MAX_TOLD && self.told.insert(address) {
+        // Never to someone who wrote without an invite (their request waits, or was ignored:
+        // an ignored stranger learns nothing, not even that we are online).
+        let stranger = self.requests.get(&address).is_some();
+        if !self.contacts.contains(&address)
+            && !stranger
+            && self.told.len() < MAX_TOLD
+            && self.told.insert(address)
+        {
             self.refusing.insert(address);
             fx.writes.push((RecordKey::Told(address), Some(Vec::new())));
             fx.frames.push(ClientFrame::FetchBundle { address });
@@ -489,12 +505,21 @@ impl Messenger {
             // Receipts and notices mean nothing from a stranger.
             Body::Receipt { .. } | Body::InviteUsed => return fx,
         };
-        let Some(request) = self.requests.upsert(from, r.from, name.as_deref(), now_ms) else { return fx };
+        let Some(request) = self.requests.upsert(from, r.from, name.as_deref(), now_ms) else {
+            // Dropped (too many waiting) or ignored: nothing of theirs is kept, not even the
+            // session their message just started.
+            fx.merge(self.forget_stranger(&from));
+            return fx;
+        };
         let name = request.name.clone();
         fx.writes.push((RecordKey::Request(from), Some(encode(request))));
         if let Some(text) = text {
-            let kept = self.messages(&conversation).len();
-            if kept >= MAX_REQUEST_TEXTS || !self.history.first_sight(r.message.id) {
+            let kept = self.messages(&conversation);
+            let bytes: usize = kept.iter().map(|m| m.text.len()).sum::<usize>() + text.len();
+            if kept.len() >= MAX_REQUEST_TEXTS
+                || bytes > MAX_REQUEST_BYTES
+                || !self.history.first_sight(r.message.id)
+            {
                 return fx;
             }
             let m = ChatMessage {
@@ -542,13 +567,25 @@ impl Messenger {
             return Err(MessengerError::NoRequest);
         }
         let (request, forgotten) = self.requests.ignore(address).ok_or(MessengerError::NoRequest)?;
-        let mut writes = self.history.forget(&ConversationId::Direct(*address));
-        writes.push((RecordKey::Request(*address), Some(encode(&request))));
-        writes.extend(forgotten.map(|a| (RecordKey::Request(a), None)));
+        let mut fx = self.forget_stranger(address);
+        fx.writes.extend(self.history.forget(&ConversationId::Direct(*address)));
+        fx.writes.push((RecordKey::Request(*address), Some(encode(&request))));
+        fx.writes.extend(forgotten.map(|a| (RecordKey::Request(a), None)));
         if self.reading == Some(ConversationId::Direct(*address)) {
             self.reading = None;
         }
-        Ok(Effects { writes, ..Effects::default() })
+        Ok(fx)
+    }
+
+    /// Drops a stranger's sessions and token (kept only while their request waits).
+    fn forget_stranger(&mut self, address: &Address) -> Effects {
+        match self.device.forget(address) {
+            Ok(out) => Effects::from_engine(out),
+            Err(err) => Effects {
+                events: vec![Event::Problem(MessengerError::from(err).into())],
+                ..Effects::default()
+            },
+        }
     }
 
     /// Writes to an address that gave us no invite (a bot does this; so does someone told an
@@ -595,6 +632,11 @@ impl Messenger {
     ) -> Effects {
         let (contact, added) = self.contacts.upsert(address, identity, name, now_ms);
         let mut fx = Effects { writes: vec![contact_write(contact)], ..Effects::default() };
+        // A contact is no request, whatever they were before (they came through our link, or
+        // we wrote to them).
+        if self.requests.remove(&address).is_some() {
+            fx.writes.push((RecordKey::Request(address), None));
+        }
         if added {
             fx.events.push(Event::ContactAdded(address));
         }

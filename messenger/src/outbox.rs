@@ -11,7 +11,7 @@ use crate::conversation::ConversationId;
 use crate::records::{RecordKey, RecordWrite, encode};
 use serde::{Deserialize, Serialize};
 use sotto_shared::{Address, MessageId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbound {
@@ -50,6 +50,8 @@ pub struct Outbox {
     /// Envelopes the relay refused for now, by sequence number: when to send them again (in
     /// memory only; a reload resends everything anyway).
     held: BTreeMap<u64, u64>,
+    /// Envelopes refused at least once (so a repeated refusal is not announced again).
+    refused: BTreeSet<u64>,
 }
 
 impl Outbox {
@@ -81,14 +83,18 @@ impl Outbox {
     /// Removes an envelope; returns it and its record's deletion.
     pub fn remove(&mut self, seq: u64) -> Option<(Outbound, RecordWrite)> {
         self.held.remove(&seq);
+        self.refused.remove(&seq);
         self.by_seq.remove(&seq).map(|o| (o, (RecordKey::Outbox(seq), None)))
     }
 
-    /// The relay refused envelope `seq` for now: send it again at `at_ms`.
-    pub fn hold(&mut self, seq: u64, at_ms: u64) {
-        if self.by_seq.contains_key(&seq) {
-            self.held.insert(seq, at_ms);
+    /// The relay refused envelope `seq` for now: send it again at `at_ms`. True the first time
+    /// it is refused.
+    pub fn hold(&mut self, seq: u64, at_ms: u64) -> bool {
+        if !self.by_seq.contains_key(&seq) {
+            return false;
         }
+        self.held.insert(seq, at_ms);
+        self.refused.insert(seq)
     }
 
     /// Everything goes out again (the sending line came up): nothing is held any more.

@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 
 /// Requests waiting for an answer; past this, new strangers are dropped unseen.
 pub const MAX_REQUESTS: usize = 100;
-/// Texts kept from one stranger before they are accepted; later ones are dropped.
+/// Texts kept from one stranger before they are accepted, and their bytes in all; later ones
+/// are dropped.
 pub const MAX_REQUEST_TEXTS: usize = 20;
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// Strangers ignored and remembered (their later messages are dropped); past this, the oldest
 /// ignored one is forgotten and may ask again.
 pub const MAX_IGNORED: usize = 1_000;

@@ -398,7 +398,10 @@ async fn a_send_refused_for_now_is_sent_again_after_a_pause() {
         let step = ada.d.act(|m| m.send_text(&chat, "again", NOW, &mut OsEntropy)).unwrap();
         ada.run(step).await;
         let (id, payload) = ada.sent.pop().unwrap();
-        ada.frame(RelayFrame::Error { code, message: "not now".into(), id: Some(id) }).await;
+        let refused = RelayFrame::Error { code, message: "not now".into(), id: Some(id) };
+        let events = ada.frame(refused.clone()).await;
+        let told = code == sotto_shared::ErrorCode::MailboxFull;
+        assert_eq!(events.len(), usize::from(told), "{events:?}");
         assert_eq!(ada.m().pending(), 1, "kept in the outbox");
         let step = ada.d.tick(NOW + pause - 1);
         ada.run(step).await;
@@ -409,6 +412,12 @@ async fn a_send_refused_for_now_is_sent_again_after_a_pause() {
         let step = ada.d.tick(NOW + 2 * pause);
         ada.run(step).await;
         assert_eq!(ada.sent.len(), 1, "once");
+        // Refused again: held again, but the person is told only once.
+        assert!(ada.frame(refused).await.is_empty(), "told once per message");
+        ada.sent.clear();
+        let step = ada.d.tick(NOW + pause);
+        ada.run(step).await;
+        assert_eq!(ada.sent.len(), 1);
         ada.flush_to(&mut bo).await;
         assert_eq!(ada.m().pending(), 0);
     }
@@ -418,7 +427,14 @@ async fn a_send_refused_for_now_is_sent_again_after_a_pause() {
 /// `to`'s bundle, `from` introduces itself and says `text`.
 async fn write_without_invite(from: &mut Person, to: &mut Person, text: &str) -> Vec<Event> {
     let address = to.m().address();
+    // The sending line is down when the fetch is made: it goes once the line is up.
+    let _ = from.d.closed(Line::Anonymous, 0.5);
     let step = from.d.act(|m| m.write_to(address)).unwrap();
+    let frames = step.commit.unwrap().durable().await.unwrap();
+    assert!(from.d.sendable(frames).is_empty());
+    from.d.connecting(Line::Anonymous, NOW);
+    from.d.opened(Line::Anonymous, NOW);
+    let step = from.d.received(Line::Anonymous, welcome(), NOW, &mut OsEntropy);
     let frames = step.commit.unwrap().durable().await.unwrap();
     assert_eq!(from.d.sendable(frames), [(Line::Anonymous, ClientFrame::FetchBundle { address })]);
     let events = from.frame(RelayFrame::Bundle { address, bundle: Some(Box::new(to.bundle())) }).await;
@@ -475,6 +491,52 @@ async fn a_stranger_who_writes_without_an_invite_is_a_request_until_accepted() {
     );
 }
 
+/// Someone whose request waits and whose invite link we then take up is a contact, and
+/// nothing else: the request goes.
+#[tokio::test]
+async fn a_requester_who_then_uses_our_link_is_only_a_contact() {
+    let (mut ada, mut cy) = (Person::new("Ada").await, Person::new("Cy").await);
+    ada.login(NOW).await;
+    cy.login(NOW).await;
+    let cy_at = cy.m().address();
+    write_without_invite(&mut cy, &mut ada, "knock knock").await;
+    assert!(ada.m().request(&cy_at).is_some());
+    // Ada takes up a link of Cy's (her side knows Cy only as a request).
+    let (link, fx) = cy.d.messenger.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
+    cy.apply(fx).await;
+    let payload = link.strip_prefix(&format!("{ORIGIN}/#/invite/")).unwrap();
+    let preview = ada.d.messenger.preview_invite(payload, ORIGIN, NOW).unwrap();
+    assert!(!preview.known);
+    let step = ada.d.act(|m| m.accept_invite(&preview, NOW, &mut OsEntropy)).unwrap();
+    assert!(step.events.contains(&Event::ContactAdded(cy_at)));
+    ada.run(step).await;
+    assert!(ada.m().request(&cy_at).is_none() && ada.m().contact(&cy_at).is_some());
+    let rows = ada.m().chat_list();
+    assert!(rows.len() == 1 && !rows[0].request, "one row, a contact's");
+    assert!(!ada.records().keys().any(|k| k.starts_with("request/")));
+}
+
+/// A link taken up after it expired (by when the relay received the acceptance) introduces
+/// nobody: its holder asks like a stranger.
+#[tokio::test]
+async fn an_expired_link_makes_a_request_not_a_contact() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    ada.login(NOW).await;
+    bo.login(NOW).await;
+    let (link, fx) = ada.d.messenger.create_invite(ORIGIN, NOW, &mut OsEntropy).unwrap();
+    ada.apply(fx).await;
+    let payload = link.strip_prefix(&format!("{ORIGIN}/#/invite/")).unwrap();
+    let preview = bo.d.messenger.preview_invite(payload, ORIGIN, NOW).unwrap();
+    let fx = bo.d.messenger.accept_invite(&preview, NOW, &mut OsEntropy).unwrap();
+    bo.apply(fx).await;
+    let (id, payload) = bo.sent.pop().unwrap();
+    let late = preview.invite.expires_at + 1;
+    let events = ada.frame(RelayFrame::Deliver { id, received_at: late, payload }).await;
+    let bo_at = bo.m().address();
+    assert_eq!(events, [Event::Request { address: bo_at, name: "Bo".into() }]);
+    assert!(ada.m().contact(&bo_at).is_none());
+}
+
 /// An ignored request is deleted with what it said, and anything later from the same
 /// stranger is dropped unseen, also after a reload.
 #[tokio::test]
@@ -491,6 +553,8 @@ async fn an_ignored_request_is_deleted_and_stays_silent() {
     assert!(texts(&ada, &dan).is_empty());
     let stored: Vec<u8> = ada.records().into_values().flatten().collect();
     assert!(!stored.windows(12).any(|w| w == b"BUY-NOW-spam"), "the text is deleted from the store");
+    let session = format!("session/{}", dan_at.to_hex());
+    assert!(!ada.records().contains_key(&session), "nor is their session kept");
 
     ada.reload().await;
     let step =

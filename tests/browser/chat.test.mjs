@@ -262,10 +262,10 @@ test("a second tab of the same identity waits, and can take over", async () => {
   await second.getByTestId("chat-row").filter({ hasText: "Bo" }).waitFor();
 });
 
-test("a backup moves the identity, history included, to another browser", async () => {
+test("a backup, locked with a generated code, moves the identity, history included, to another browser", async () => {
   const tab = (await ada.context.pages()).at(-1);
   await tab.goto(relay.url + "/#/settings");
-  await tab.getByLabel("Backup passphrase").fill("backup pass 123");
+  // The default secret: a code Sotto makes, shown once the file is saved.
   const [download] = await Promise.all([
     tab.waitForEvent("download"),
     tab.getByRole("button", { name: "Download backup" }).click(),
@@ -273,21 +273,39 @@ test("a backup moves the identity, history included, to another browser", async 
   assert.match(download.suggestedFilename(), /^sotto-backup-\d{4}-\d{2}-\d{2}\.sotto$/);
   const file = join(artifacts, "backup.sotto");
   await download.saveAs(file);
+  const code = await tab.getByTestId("backup-code").textContent();
+  assert.match(code, /^([0-9A-HJKMNP-TV-Z]{4}-){4}[0-9A-HJKMNP-TV-Z]{4}$/);
   await tab.screenshot({ path: join(artifacts, "chat-settings.png"), fullPage: true });
+  // Or a passphrase of one's own.
+  await tab.getByText("Use a passphrase of my own instead").click();
+  await tab.getByLabel("Backup passphrase").fill("backup pass 123");
+  const [own] = await Promise.all([
+    tab.waitForEvent("download"),
+    tab.getByRole("button", { name: "Download with this passphrase" }).click(),
+  ]);
+  await own.saveAs(join(artifacts, "backup-own-passphrase.sotto"));
+  assert.equal(await tab.getByTestId("backup-code").count(), 0, "no code for a passphrase backup");
 
   const fresh = await newPage(browser);
   await fresh.page.goto(relay.url + "/");
   await fresh.page.getByText("Restore from a backup").click();
   await fresh.page.getByLabel("Backup file").setInputFiles(file);
-  await fresh.page.getByLabel("Backup passphrase").fill("not it");
+  await fresh.page.getByLabel("Backup code or passphrase").fill("not it");
   await fresh.page.getByRole("button", { name: "Restore" }).click();
   await fresh.page.getByText("that passphrase is not right").waitFor();
-  await fresh.page.getByLabel("Backup passphrase").fill("backup pass 123");
+  // Typed the way people type codes: small letters, spaces for dashes.
+  const typed = code.toLowerCase().replaceAll("-", " ");
+  await fresh.page.getByLabel("Backup code or passphrase").fill(typed);
   await fresh.page.getByRole("button", { name: "Restore" }).click();
   await fresh.page.getByTestId("chat-row").filter({ hasText: "Bo" }).click();
   await bubble(fresh, "numbered message 10").waitFor();
   await connection(fresh.page, "Online");
   await fresh.page.screenshot({ path: join(artifacts, "chat-restored-from-backup.png") });
+  // The restored store opens with the same code.
+  await fresh.page.reload();
+  await fresh.page.getByLabel("Passphrase").fill(typed);
+  await fresh.page.getByRole("button", { name: "Unlock" }).click();
+  await fresh.page.getByTestId("chat-row").filter({ hasText: "Bo" }).waitFor();
   await fresh.context.close();
 });
 
@@ -406,9 +424,11 @@ test("5b. the relay never sees a logged-in connection send: the app sends on a s
   const lines = log.split("\n");
   const loggedIn = new Set(lines.filter((l) => l.includes(" authenticated conn=")).map(conn));
   const sends = lines.filter((l) => l.includes(" send conn="));
+  const fetches = lines.filter((l) => l.includes(" bundle fetch conn="));
   assert.ok(loggedIn.size >= 2, "both apps logged in since the restart:\n" + log);
   assert.ok(sends.length >= 20, `${sends.length} sends logged since the restart`);
-  for (const line of sends) {
+  assert.ok(fetches.length >= 2, `${fetches.length} bundle fetches logged (the two strangers')`);
+  for (const line of [...sends, ...fetches]) {
     assert.ok(conn(line), line);
     assert.ok(!loggedIn.has(conn(line)), `a logged-in connection sent: ${line}`);
   }

@@ -63,7 +63,7 @@ async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
 
     assert!(relay.terminate().await);
     let log = relay.log();
-    assert_sends_are_anonymous(&log, markers.len() + 1);
+    assert_sends_are_anonymous(&log, markers.len() + 1, 0);
     let mut haystack = log.into_bytes();
     for entry in walk(&relay.data_dir) {
         haystack.extend(std::fs::read(entry).unwrap());
@@ -80,7 +80,7 @@ async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
 /// answered by nothing until accepted; then they talk.
 #[tokio::test]
 async fn a_stranger_is_a_request_until_accepted_through_the_relay() {
-    let relay = Relay::start(&[]).await;
+    let mut relay = Relay::start(&["--log", "debug"]).await;
     let origin = relay.http("");
     let mut ada = Person::join(&origin, "Ada").await;
     let mut cy = Person::join(&origin, "Cy").await;
@@ -108,12 +108,16 @@ async fn a_stranger_is_a_request_until_accepted_through_the_relay() {
         Some("Ada"),
         "she introduced herself"
     );
+    assert!(relay.terminate().await);
+    // Cy's bundle fetch and every send left on connections that never logged in.
+    assert_sends_are_anonymous(&relay.log(), 3, 1);
 }
 
-/// The relay's debug log names the connection of every login and every send: no connection
-/// that logged in ever sent, and a send names only its recipient. At least `sends`
-/// sends were logged, so the check cannot pass on a log that says nothing.
-fn assert_sends_are_anonymous(log: &str, sends: usize) {
+/// The relay's debug log names the connection of every login, send and bundle fetch: no
+/// connection that logged in ever sent or fetched, and each names only the address it is for.
+/// At least `sends` sends and `fetches` fetches were logged, so the check cannot pass on a log
+/// that says nothing.
+fn assert_sends_are_anonymous(log: &str, sends: usize, fetches: usize) {
     let conn_of = |line: &str| {
         let at = line.find("conn=")? + 5;
         line[at..].split(|c: char| !c.is_ascii_digit()).next().map(str::to_owned)
@@ -121,9 +125,11 @@ fn assert_sends_are_anonymous(log: &str, sends: usize) {
     let logged_in: HashSet<String> =
         log.lines().filter(|l| l.contains("authenticated")).filter_map(conn_of).collect();
     let send_lines: Vec<&str> = log.lines().filter(|l| l.contains(" send conn=")).collect();
+    let fetch_lines: Vec<&str> = log.lines().filter(|l| l.contains(" bundle fetch conn=")).collect();
     assert!(logged_in.len() >= 2, "logins are logged with their connection:\n{log}");
     assert!(send_lines.len() >= sends, "{} sends logged, {sends} expected:\n{log}", send_lines.len());
-    for line in send_lines {
+    assert!(fetch_lines.len() >= fetches, "{} fetches logged, {fetches} expected:\n{log}", fetch_lines.len());
+    for line in send_lines.into_iter().chain(fetch_lines) {
         let conn = conn_of(line).expect("a send names its connection");
         assert!(!logged_in.contains(&conn), "a logged-in connection sent: {line}");
         // The recipient, and nobody else.

@@ -13,6 +13,8 @@ pub struct Props<'a> {
     pub fingerprint: String,
     pub has_passphrase: bool,
     pub busy: bool,
+    /// The code of the backup just saved, to write down.
+    pub backup_code: Option<&'a str>,
     pub on_action: Callback<Action>,
 }
 
@@ -36,9 +38,10 @@ pub fn view(props: &Props<'_>) -> Html {
                 "Use a backup passphrase of at least {MIN_PASSPHRASE_CHARS} characters."
             )))
         } else {
-            Action::Export(pass)
+            Action::Export(Some(pass))
         }
     });
+    let export_with_code = props.on_action.reform(|_| Action::Export(None));
     let (on, previews) = (p.notifications, p.previews);
     let notify = props.on_action.reform(move |_| {
         if on { Action::SetNotifications { on: false, previews } } else { Action::AskNotifications }
@@ -75,11 +78,22 @@ pub fn view(props: &Props<'_>) -> Html {
                 </section>
                 <section class="group">
                     <h3>{ "Backup" }</h3>
-                    <p class="hint small">{ "An encrypted file with your identity, contacts and history. Restoring it elsewhere moves Sotto there: stop using this copy afterwards." }</p>
-                    <form onsubmit={export} class="copy-row">
-                        <input id="export-passphrase" type="password" autocomplete="new-password" aria-label="Backup passphrase" />
-                        <button type="submit" disabled={busy}>{ if busy { "Working…" } else { "Download backup" } }</button>
-                    </form>
+                    <p class="hint small">{ "An encrypted file with your identity, contacts and history, locked with a code Sotto makes for you. Restoring it elsewhere moves Sotto there: stop using this copy afterwards." }</p>
+                    if let Some(code) = props.backup_code {
+                        <div class="backup-code" role="status">
+                            <p>{ "Write this code down and keep it apart from the file. Nothing else opens the backup, and Sotto will not show it again." }</p>
+                            <code data-testid="backup-code">{ code }</code>
+                        </div>
+                    }
+                    <button onclick={export_with_code} disabled={busy}>{ if busy { "Working…" } else { "Download backup" } }</button>
+                    <details>
+                        <summary>{ "Use a passphrase of my own instead" }</summary>
+                        <p class="hint small">{ "Only as strong as the passphrase: anyone who gets the file can try guesses offline." }</p>
+                        <form onsubmit={export} class="copy-row">
+                            <input id="export-passphrase" type="password" autocomplete="new-password" aria-label="Backup passphrase" />
+                            <button type="submit" disabled={busy}>{ "Download with this passphrase" }</button>
+                        </form>
+                    </details>
                 </section>
             </div>
         </section>

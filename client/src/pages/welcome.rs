@@ -65,7 +65,7 @@ fn restore_form(props: &Props) -> Html {
                 <p class="hint small">{ "This replaces any identity in this browser. Stop using Sotto where the backup was made." }</p>
                 <label for="backup-file">{ "Backup file" }</label>
                 <input id="backup-file" type="file" accept=".sotto,application/octet-stream" />
-                <label for="backup-passphrase">{ "Backup passphrase" }</label>
+                <label for="backup-passphrase">{ "Backup code or passphrase" }</label>
                 <input id="backup-passphrase" type="password" autocomplete="current-password" />
                 <p class="error" role="alert">{ props.form_error.clone().unwrap_or_default() }</p>
                 <button type="submit" class="secondary" disabled={props.busy}>{ "Restore" }</button>
