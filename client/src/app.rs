@@ -23,7 +23,7 @@ use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
 use sotto_messenger::store::Saving;
 use sotto_messenger::{
     Connection, Contact, ContactNotice, ConversationId, Driver, Effects, Event, Line, Link, Messenger,
-    MessengerError, Page, Step, StoreError,
+    MessengerError, Page, RecordKey, Step, StoreError,
 };
 use sotto_shared::ClientFrame;
 use sotto_shared::invite::Invite;
@@ -419,7 +419,11 @@ impl App {
             }
             Action::SendText(to, text) => {
                 self.drafts.remove(&to);
-                self.act(ctx, |m| m.send_text(&to, &text, now_ms(), &mut OsEntropy));
+                if !self.act(ctx, |m| m.send_text(&to, &text, now_ms(), &mut OsEntropy)) {
+                    // Not sent (the toast says why): the words stay in the composer.
+                    dom::restore_draft(&text);
+                    self.drafts.insert(to, text);
+                }
             }
             Action::Draft(to, text) => {
                 self.drafts.insert(to, text);
@@ -653,6 +657,12 @@ impl App {
         self.driver = None;
         let mut raw: Vec<(String, Option<Vec<u8>>)> = vec![(VAULT_RECORD.into(), Some(header.to_bytes()))];
         raw.extend(records.into_iter().map(|(n, v)| (n, Some(v))));
+        // Tells the messenger its sessions came from a backup (they must not send again).
+        let marker = RecordKey::Restored.to_string();
+        match vault.seal(&marker, &[], &mut OsEntropy) {
+            Ok(sealed) => raw.push((marker, Some(sealed))),
+            Err(e) => return self.form_error = Some(format!("The backup could not be installed: {e}")),
+        }
         let saving = idb.commit(raw, true);
         self.await_commit(ctx, saving);
         self.has_passphrase = true;

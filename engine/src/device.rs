@@ -224,6 +224,27 @@ impl Device {
         self.conversations.contains_key(with)
     }
 
+    /// Whether a message to `to` can be encrypted now (a restored session cannot, until it is
+    /// renewed).
+    pub fn can_send_to(&self, to: &Address) -> bool {
+        self.conversations.get(to).is_some_and(Conversation::can_send)
+    }
+
+    /// This state came back from a backup: no session sends again until it has a fresh chain,
+    /// since the copy the backup was made from may have used the chains it holds (reusing a
+    /// message key would reveal both plaintexts). The caller starts new sessions
+    /// (`start_conversation`) and announces each with `Body::SessionReset`. Returns the records.
+    pub fn retire_sending(&mut self) -> Output {
+        let addresses: Vec<Address> = self.conversations.keys().copied().collect();
+        for c in self.conversations.values_mut() {
+            c.retire_sending();
+        }
+        Output {
+            persist: addresses.iter().map(|a| self.conversation_record(a)).collect(),
+            ..Output::default()
+        }
+    }
+
     /// Encrypts and seals `message` for `to`, a contact (it learns our delivery token);
     /// `envelope_id` is the relay-level id to resend with.
     pub fn send(
@@ -353,6 +374,13 @@ impl Device {
             Ok(m) => m,
             Err(e) => return Ok((persist, Err(e))),
         };
+        // A peer that restored from a backup: only the session this reset started is kept.
+        if let (Body::SessionReset, WireMessage::PreKey { x3dh, .. }) = (&message.body, &wire)
+            && let Some(c) = self.conversations.get_mut(&address)
+        {
+            c.keep_only(&x3dh.base_key);
+            persist[0] = self.conversation_record(&address);
+        }
         // Only after the message decrypted: the token is the sender's, not a forger's.
         if let Some(token) = opened.delivery_token
             && self.delivery_tokens.insert(address, token) != Some(token)
@@ -600,6 +628,70 @@ mod tests {
     fn deliver(out: &Output) -> (MessageId, Vec<u8>) {
         let (id, payload) = out.envelope().expect("an envelope to send");
         (id, payload.to_vec())
+    }
+
+    /// A device restored from a backup never sends on the chains it came back with (the copy
+    /// the backup was made from may have used them: a reused message key would reveal both
+    /// plaintexts). It starts a new session announced by `SessionReset`; the peer then keeps
+    /// only that one, and both sides read each other again.
+    #[test]
+    fn a_restored_device_renews_its_sessions_instead_of_reusing_keys() {
+        let e = &mut OsEntropy;
+        let (mut alice, out) = Device::create(e).unwrap();
+        let mut alice_store = MemoryStorage::default();
+        alice_store.commit(&out.persist).unwrap();
+        let (mut bob, _) = Device::create(e).unwrap();
+        // Bob took up Alice's link: Bob is the initiator of their session.
+        let (bundle, out) = alice.invite_bundle(u64::MAX, e).unwrap();
+        alice_store.commit(&out.persist).unwrap();
+        bob.start_conversation(&bundle, e).unwrap();
+        let talk = |from: &mut Device,
+                    store: Option<&mut MemoryStorage>,
+                    to: &mut Device,
+                    words: &str,
+                    e: &mut OsEntropy| {
+            let out = from.send(&to.address(), &text(words, 0, e).unwrap(), MessageId([0; 16]), e).unwrap();
+            if let Some(store) = store {
+                store.commit(&out.persist).unwrap();
+            }
+            let (id, payload) = deliver(&out);
+            let (got, result) = to.receive(id, &payload, e);
+            result.map(|()| got.received.first().map(|r| r.message.body.clone()))
+        };
+        talk(&mut bob, None, &mut alice, "hi", e).unwrap();
+        talk(&mut alice, Some(&mut alice_store), &mut bob, "hello", e).unwrap();
+        let backup = alice_store.load_all().unwrap();
+        // The old copy goes on after the backup was made.
+        talk(&mut alice, None, &mut bob, "after the backup", e).unwrap();
+
+        let mut restored = Device::restore(backup).unwrap();
+        assert!(restored.can_send_to(&bob.address()), "as it was backed up");
+        let out = restored.retire_sending();
+        assert!(matches!(out.persist[..], [(StorageKey::Conversation(_), Some(_))]));
+        assert!(!restored.can_send_to(&bob.address()));
+        let refused = restored.send(&bob.address(), &text("x", 0, e).unwrap(), MessageId([1; 16]), e);
+        assert_eq!(refused.err(), Some(EngineError::NoSession), "no key of the old chains is used");
+
+        // A fresh session from Bob's bundle, announced by a reset.
+        let (bob_bundle, _) = bob.invite_bundle(u64::MAX, e).unwrap();
+        restored.start_conversation(&bob_bundle, e).unwrap();
+        let reset = Message {
+            v: crate::message::VERSION,
+            id: [7; 16],
+            sent_at_ms: 0,
+            expires_after_secs: None,
+            body: Body::SessionReset,
+        };
+        let out = restored.send(&bob.address(), &reset, MessageId([2; 16]), e).unwrap();
+        let (id, payload) = deliver(&out);
+        bob.receive(id, &payload, e).1.unwrap();
+        assert_eq!(bob.conversations[&alice.address()].session_count(), 1, "Bob keeps only the new session");
+        // Both ways again.
+        assert_eq!(
+            talk(&mut bob, None, &mut restored, "welcome back", e),
+            Ok(Some(Body::Text("welcome back".into())))
+        );
+        assert_eq!(talk(&mut restored, None, &mut bob, "thanks", e), Ok(Some(Body::Text("thanks".into()))));
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum Body {
     /// Answer to someone who used an invite link whose one-time key was already spent: the
     /// inviter never received their messages and they should ask for a new link.
     InviteUsed,
+    /// Sent as the first message of a new session by someone who restored from a backup: their
+    /// other sessions with us are stale, so we keep only this one (see `Device::open`).
+    SessionReset,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,7 +34,29 @@ struct Session {
     base_key: [u8; 32],
     /// Sent with each message until the peer has answered (initiator only).
     pending: Option<X3dhHeader>,
+    /// Never sends again: it came back from a backup, and the copy the backup was made from
+    /// may have used its chains. It still receives.
+    retired: bool,
 }
+
+/// A session as conversation version 1 stored it (before sessions could be retired).
+#[derive(Deserialize)]
+struct SessionV1 {
+    ratchet: Ratchet,
+    initiator: [u8; 32],
+    base_key: [u8; 32],
+    pending: Option<X3dhHeader>,
+}
+
+#[derive(Deserialize)]
+struct ConversationV1 {
+    _v: u8,
+    remote: IdentityPublic,
+    sessions: Vec<SessionV1>,
+}
+
+/// 2: sessions carry `retired`.
+const CONVERSATION_VERSION: u8 = 2;
 
 /// Every session with one contact. Versioned when stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -51,7 +73,7 @@ impl Conversation {
         bundle: &PrekeyBundle,
         entropy: &mut dyn Entropy,
     ) -> Result<Self, EngineError> {
-        let mut c = Conversation { v: 1, remote: bundle.identity, sessions: Vec::new() };
+        let mut c = Conversation { v: CONVERSATION_VERSION, remote: bundle.identity, sessions: Vec::new() };
         c.add_outbound(me, bundle, entropy)?;
         Ok(c)
     }
@@ -74,6 +96,7 @@ impl Conversation {
             initiator: header.identity.signing_key,
             base_key: header.base_key,
             pending: Some(header),
+            retired: false,
         });
         Ok(())
     }
@@ -95,9 +118,36 @@ impl Conversation {
         message: &WireMessage,
         entropy: &mut dyn Entropy,
     ) -> Result<(Self, Vec<u8>), EngineError> {
-        let mut c = Conversation { v: 1, remote: *sender, sessions: Vec::new() };
+        let mut c = Conversation { v: CONVERSATION_VERSION, remote: *sender, sessions: Vec::new() };
         let plaintext = c.decrypt(me, prekeys, sender, message, entropy)?;
         Ok((c, plaintext))
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether any session can send.
+    pub fn can_send(&self) -> bool {
+        self.sending_index().is_some()
+    }
+
+    /// After a restore from a backup: none of the sessions sends again (a new one is started);
+    /// they still receive.
+    pub fn retire_sending(&mut self) {
+        for s in &mut self.sessions {
+            s.retired = true;
+            s.pending = None;
+        }
+    }
+
+    /// The peer restored from a backup and started the session with base key `base_key`:
+    /// keep only that one, so both sides send on it (the others may be stale on the peer's
+    /// side, which can no longer read them).
+    pub fn keep_only(&mut self, base_key: &[u8; 32]) {
+        if self.sessions.iter().any(|s| s.base_key == *base_key) {
+            self.sessions.retain(|s| s.base_key == *base_key);
+        }
     }
 
     /// The session used for sending (see the module doc for the tie-break).
@@ -105,7 +155,7 @@ impl Conversation {
         self.sessions
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.ratchet.can_send())
+            .filter(|(_, s)| s.ratchet.can_send() && !s.retired)
             .min_by_key(|(i, s)| (s.initiator, *i))
             .map(|(i, _)| i)
     }
@@ -155,6 +205,7 @@ impl Conversation {
                     initiator: header.identity.signing_key,
                     base_key: header.base_key,
                     pending: None,
+                    retired: false,
                 });
                 Ok(pt)
             }
@@ -182,10 +233,80 @@ impl Conversation {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
-        let c: Conversation = postcard::from_bytes(bytes)?;
-        if c.v != 1 {
-            return Err(EngineError::UnsupportedVersion(c.v));
+        match bytes.first() {
+            Some(&CONVERSATION_VERSION) => Ok(postcard::from_bytes(bytes)?),
+            Some(1) => {
+                let old: ConversationV1 = postcard::from_bytes(bytes)?;
+                let sessions = old
+                    .sessions
+                    .into_iter()
+                    .map(|s| Session {
+                        ratchet: s.ratchet,
+                        initiator: s.initiator,
+                        base_key: s.base_key,
+                        pending: s.pending,
+                        retired: false,
+                    })
+                    .collect();
+                Ok(Conversation { v: CONVERSATION_VERSION, remote: old.remote, sessions })
+            }
+            Some(&v) => Err(EngineError::UnsupportedVersion(v)),
+            None => Err(EngineError::BadEncoding("empty session record".into())),
         }
-        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prekeys::Prekeys;
+    use crate::random::SeededEntropy;
+    use serde::Serialize;
+
+    /// What version 1 wrote: the same sessions without `retired`.
+    #[derive(Serialize)]
+    struct SessionV1Form<'a> {
+        ratchet: &'a Ratchet,
+        initiator: [u8; 32],
+        base_key: [u8; 32],
+        pending: &'a Option<X3dhHeader>,
+    }
+
+    #[derive(Serialize)]
+    struct ConversationV1Form<'a> {
+        v: u8,
+        remote: IdentityPublic,
+        sessions: Vec<SessionV1Form<'a>>,
+    }
+
+    #[test]
+    fn version_1_sessions_load_and_still_send() {
+        let e = &mut SeededEntropy::new([3; 32]);
+        let (alice, bob) = (Identity::generate_with(e).unwrap(), Identity::generate_with(e).unwrap());
+        let mut prekeys = Prekeys::new(e).unwrap();
+        let bundle = prekeys.invite_bundle(&bob, u64::MAX, e).unwrap();
+        let c = Conversation::initiate(&alice, &bundle, e).unwrap();
+        let old = ConversationV1Form {
+            v: 1,
+            remote: c.remote,
+            sessions: c
+                .sessions
+                .iter()
+                .map(|s| SessionV1Form {
+                    ratchet: &s.ratchet,
+                    initiator: s.initiator,
+                    base_key: s.base_key,
+                    pending: &s.pending,
+                })
+                .collect(),
+        };
+        let mut loaded = Conversation::from_bytes(&postcard::to_allocvec(&old).unwrap()).unwrap();
+        assert_eq!(*loaded.to_bytes(), *c.to_bytes(), "the same state, now version 2");
+        assert!(loaded.can_send());
+        loaded.retire_sending();
+        assert!(!loaded.can_send());
+        let reopened = Conversation::from_bytes(&loaded.to_bytes()).unwrap();
+        assert!(!reopened.can_send(), "retirement is stored");
+        assert_eq!(Conversation::from_bytes(&[9]).err(), Some(EngineError::UnsupportedVersion(9)));
     }
 }

@@ -110,11 +110,12 @@ impl<S: RecordStore> Driver<S> {
         // Every read is started before the first is awaited (stores start a read at the call,
         // so a browser store answers them concurrently); only the rare further pages of a
         // conversation wait for the one before.
-        let singles: [RecordKey; 4] = [
+        let singles: [RecordKey; 5] = [
             StorageKey::Identity.into(),
             StorageKey::Prekeys.into(),
             StorageKey::DeliveryTokens.into(),
             RecordKey::Profile,
+            RecordKey::Restored,
         ];
         let values: Vec<_> = singles.iter().map(|key| store.get(key)).collect();
         let kinds = [
@@ -134,6 +135,10 @@ impl<S: RecordStore> Driver<S> {
             records.extend(run.await?);
         }
         let mut messenger = Messenger::restore(records)?;
+        // A restored backup: its sessions stop sending, durably, before anything can be sent.
+        if let Some(fx) = messenger.restored_work() {
+            store.save_changes(fx.writes).await?;
+        }
         let conversations = messenger.conversations();
         let newest: Vec<_> = conversations
             .iter()

@@ -27,6 +27,8 @@ pub enum MessengerError {
     NoRequest,
     #[error("accept their request before you write to them")]
     RequestPending,
+    #[error("Sotto is making a new secure session with {0} after the restore; try again in a moment")]
+    Renewing(String),
     #[error(
         "the invite link you accepted had already been used, so they cannot read this chat: ask them for a new link"
     )]

@@ -57,6 +57,8 @@ pub struct Messenger {
     requests: Requests,
     /// Addresses we asked the relay for a bundle of, to write to them (`write_to`).
     introducing: HashSet<Address>,
+    /// This state came from a backup and its sessions still send (see `restored_work`).
+    restored: bool,
     /// The conversation open in a visible page, if any (see `set_reading`).
     reading: Option<ConversationId>,
     receipts: Receipts,
@@ -75,6 +77,7 @@ impl Messenger {
             told: BTreeSet::new(),
             requests: Requests::default(),
             introducing: HashSet::new(),
+            restored: false,
             reading: None,
             receipts: Receipts::default(),
         }
@@ -104,6 +107,7 @@ impl Messenger {
         let (mut contacts, mut outbox) = (Contacts::default(), Outbox::default());
         let mut told = BTreeSet::new();
         let mut requests = Requests::default();
+        let mut restored = false;
         let mut next_seq = 1;
         for (key, bytes) in records {
             match &key {
@@ -114,6 +118,7 @@ impl Messenger {
                     told.insert(*a);
                 }
                 RecordKey::Request(_) => requests.restore(decode(&key, &bytes)?),
+                RecordKey::Restored => restored = true,
                 RecordKey::Outbox(seq) => {
                     next_seq = next_seq.max(seq + 1);
                     outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
@@ -125,7 +130,31 @@ impl Messenger {
         let profile = profile.ok_or_else(|| MessengerError::Damaged("no profile".into()))?;
         let mut m = Messenger::with(Device::restore(engine)?, profile);
         (m.contacts, m.outbox, m.next_seq, m.told, m.requests) = (contacts, outbox, next_seq, told, requests);
+        m.restored = restored;
         Ok(m)
+    }
+
+    /// What must be saved before anything else when this state came from a backup: every
+    /// session stops sending (the copy the backup was made from may have used their keys), and
+    /// the marker goes. Each contact's session is then renewed when the sending line comes up
+    /// (see `resend`). `None` for any other state.
+    pub fn restored_work(&mut self) -> Option<Effects> {
+        if !std::mem::take(&mut self.restored) {
+            return None;
+        }
+        let mut fx = Effects::from_engine(self.device.retire_sending());
+        // Envelopes sealed before the backup was made may have gone out from the other copy;
+        // the outbox keeps them (resending the same bytes reuses no key).
+        fx.writes.push((RecordKey::Restored, None));
+        Some(fx)
+    }
+
+    /// Contacts whose sessions cannot send (restored from a backup) and need a new one.
+    fn renewing(&self) -> impl Iterator<Item = Address> + '_ {
+        self.contacts
+            .iter()
+            .map(|c| c.address)
+            .filter(|a| self.device.has_conversation(a) && !self.device.can_send_to(a))
     }
 
     /// Every conversation (each has a history to load).
@@ -280,6 +309,11 @@ impl Messenger {
             RelayFrame::Bundle { address, bundle: Some(bundle) } if self.refusing.remove(&address) => {
                 self.tell_invite_used(&address, &bundle, now_ms, e)
             }
+            RelayFrame::Bundle { address, bundle: Some(bundle) }
+                if self.contacts.contains(&address) && !self.device.can_send_to(&address) =>
+            {
+                self.renew(&address, &bundle, now_ms, e)
+            }
             RelayFrame::Bundle { address, bundle } if self.introducing.remove(&address) => match bundle {
                 Some(bundle) => self.introduce(&address, &bundle, now_ms, e),
                 None => {
@@ -312,9 +346,9 @@ impl Messenger {
         self.outbox.release_held();
         // Bundle fetches still unanswered go again too (they may have been dropped while the
         // line was down).
-        let fetches = self.refusing.iter().chain(&self.introducing);
+        let fetches = self.refusing.iter().chain(&self.introducing).copied().chain(self.renewing());
         let mut frames: Vec<ClientFrame> =
-            fetches.map(|&address| ClientFrame::FetchBundle { address }).collect();
+            fetches.map(|address| ClientFrame::FetchBundle { address }).collect();
         frames.extend(
             self.outbox.iter().map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone())),
         );
@@ -427,6 +461,8 @@ impl Messenger {
                     fx.events.push(Event::Message { conversation, name, text });
                     self.receipts.owe(conversation, read_now, r.message.id);
                 }
+                // The engine already kept only the session it started.
+                Body::SessionReset => {}
                 Body::InviteUsed => {
                     let flagged = self.contacts.update(&from, |c| c.notice = Some(ContactNotice::InviteUsed));
                     fx.writes.extend(flagged.map(contact_write));
@@ -503,7 +539,7 @@ impl Messenger {
             Body::Profile { display_name } => (Some(display_name), None),
             Body::Text(text) => (None, Some(text)),
             // Receipts and notices mean nothing from a stranger.
-            Body::Receipt { .. } | Body::InviteUsed => return fx,
+            Body::Receipt { .. } | Body::InviteUsed | Body::SessionReset => return fx,
         };
         let Some(request) = self.requests.upsert(from, r.from, name.as_deref(), now_ms) else {
             // Dropped (too many waiting) or ignored: nothing of theirs is kept, not even the
@@ -600,6 +636,25 @@ impl Messenger {
         }
         self.introducing.insert(address);
         Ok(Effects { frames: vec![ClientFrame::FetchBundle { address }], ..Effects::default() })
+    }
+
+    /// A new session with a contact whose sessions came back from a backup, announced with
+    /// `SessionReset` so that they keep only this one.
+    fn renew(
+        &mut self,
+        to: &Address,
+        bundle: &PrekeyBundle,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        verify_bundle(bundle).map_err(|_| MessengerError::ForgedInvite)?;
+        // Their identity must be the one we know: a changed key is no renewal.
+        if self.contacts.get(to).map(|c| c.identity) != Some(bundle.identity) {
+            return Err(MessengerError::Engine(EngineError::IdentityMismatch));
+        }
+        let mut fx = Effects::from_engine(self.device.start_conversation(bundle, e)?);
+        fx.merge(self.send_body(to, Body::SessionReset, None, now_ms, e)?.0);
+        Ok(fx)
     }
 
     /// The bundle of an address we asked to write to: a session, a contact on our side, and
@@ -699,6 +754,9 @@ impl Messenger {
             None if self.requests.is_pending(&to) => return Err(MessengerError::RequestPending),
             None => return Err(MessengerError::UnknownContact),
             Some(c) if c.notice == Some(ContactNotice::InviteUsed) => return Err(MessengerError::InviteUsed),
+            Some(c) if self.device.has_conversation(&to) && !self.device.can_send_to(&to) => {
+                return Err(MessengerError::Renewing(c.name.clone()));
+            }
             Some(_) => {}
         }
         let seq = self.seq();
@@ -737,6 +795,10 @@ impl Messenger {
         let mut fx = Effects::default();
         for (conversation, kind, ids) in self.receipts.take() {
             let ConversationId::Direct(to) = conversation;
+            // A session being renewed cannot send yet; receipts are not worth waiting for.
+            if !self.device.can_send_to(&to) {
+                continue;
+            }
             match self.send_body(&to, Body::Receipt { kind, ids }, None, now_ms, e) {
                 Ok((more, _)) => fx.merge(more),
                 Err(err) => fx.events.push(Event::Problem(err.into())),
@@ -760,8 +822,9 @@ impl Messenger {
             ..Effects::default()
         };
         let ConversationId::Direct(to) = *conversation;
-        // A stranger learns nothing, not even that we read them, until they are accepted.
-        if !self.contacts.contains(&to) {
+        // A stranger learns nothing, not even that we read them, until they are accepted; a
+        // session being renewed cannot send yet.
+        if !self.contacts.contains(&to) || !self.device.can_send_to(&to) {
             return fx;
         }
         match self.send_body(&to, Body::Receipt { kind: ReceiptKind::Read, ids }, None, now_ms, e) {

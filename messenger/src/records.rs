@@ -33,6 +33,9 @@ pub enum RecordKey {
     Told(Address),
     /// A stranger who wrote without an invite: waiting for an answer, or ignored.
     Request(Address),
+    /// Written with a restored backup (empty): the sessions it brought must not send again
+    /// (see `Messenger::restored_work`); deleted once they are retired.
+    Restored,
 }
 
 impl From<StorageKey> for RecordKey {
@@ -54,6 +57,7 @@ impl fmt::Display for RecordKey {
             RecordKey::Outbox(seq) => write!(f, "outbox/{seq:016x}"),
             RecordKey::Told(a) => write!(f, "told/{}", a.to_hex()),
             RecordKey::Request(a) => write!(f, "request/{}", a.to_hex()),
+            RecordKey::Restored => f.write_str("restored"),
         }
     }
 }
@@ -78,6 +82,7 @@ impl RecordKey {
             ("outbox", s) => RecordKey::Outbox(seq(s)?),
             ("told", a) => RecordKey::Told(Address::from_hex(a)?),
             ("request", a) => RecordKey::Request(Address::from_hex(a)?),
+            ("restored", "") => RecordKey::Restored,
             _ => return None,
         })
     }
@@ -130,6 +135,7 @@ mod tests {
             (RecordKey::Outbox(7), "outbox/0000000000000007".into()),
             (RecordKey::Told(a), format!("told/{hex}")),
             (RecordKey::Request(a), format!("request/{hex}")),
+            (RecordKey::Restored, "restored".into()),
         ];
         for (key, name) in cases {
             assert_eq!(key.to_string(), name);

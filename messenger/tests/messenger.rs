@@ -566,6 +566,64 @@ async fn an_ignored_request_is_deleted_and_stays_silent() {
     assert_eq!(ada.d.act(|m| m.ignore_request(&dan_at)).err(), Some(MessengerError::NoRequest));
 }
 
+/// A copy restored from a backup never sends on the sessions it brought back (the copy the
+/// backup came from may have used their keys): it renews each with a fresh session announced
+/// by a reset, and the chat goes on both ways.
+#[tokio::test]
+async fn a_restored_backup_renews_its_sessions_before_sending() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    say(&mut ada, &bo, "before the backup").await;
+    ada.flush_to(&mut bo).await;
+    let backup = ada.d.store().snapshot();
+    // The old copy goes on after the backup was made.
+    say(&mut ada, &bo, "after the backup").await;
+    ada.flush_to(&mut bo).await;
+
+    let store = MemoryStore::default();
+    for (name, value) in backup {
+        store.put_raw(&name, value);
+    }
+    store.put_raw("restored", Vec::new());
+    let mut restored = Person {
+        d: Driver::load(store, Connection::new(ORIGIN, "t")).await.unwrap(),
+        sent: Vec::new(),
+        uploaded: None,
+    };
+    assert!(!restored.records().contains_key("restored"), "the marker goes once the sessions are retired");
+    let bo_chat = ConversationId::Direct(bo.m().address());
+    assert!(matches!(
+        restored.d.act(|m| m.send_text(&bo_chat, "too soon", NOW, &mut OsEntropy)).err(),
+        Some(MessengerError::Renewing(_))
+    ));
+    // Online: the relay is asked for Bo's bundle, and a new session is announced.
+    let bo_at = bo.m().address();
+    restored.login_mailbox(NOW).await;
+    restored.d.connecting(Line::Anonymous, NOW);
+    restored.d.opened(Line::Anonymous, NOW);
+    let step = restored.d.received(Line::Anonymous, welcome(), NOW, &mut OsEntropy);
+    let frames = step.commit.unwrap().durable().await.unwrap();
+    assert!(frames.contains(&ClientFrame::FetchBundle { address: bo_at }), "{frames:?}");
+    assert!(
+        restored
+            .frame(RelayFrame::Bundle { address: bo_at, bundle: Some(Box::new(bo.bundle())) })
+            .await
+            .is_empty()
+    );
+    assert_eq!(restored.sent.len(), 1, "the reset");
+    let events = restored.flush_to(&mut bo).await;
+    assert!(events.is_empty(), "{events:?}");
+    // Both ways again, and nothing was unreadable.
+    say(&mut bo, &restored, "welcome back").await;
+    let events = bo.flush_to(&mut restored).await;
+    assert!(events.iter().all(|e| matches!(e, Event::Message { .. })), "{events:?}");
+    say(&mut restored, &bo, "thanks").await;
+    let events = restored.flush_to(&mut bo).await;
+    assert!(events.iter().all(|e| matches!(e, Event::Message { .. })), "{events:?}");
+    assert_eq!(texts(&bo, &restored).last().map(String::as_str), Some("thanks"));
+    assert!(texts(&restored, &bo).contains(&"welcome back".to_string()));
+}
+
 /// A damaged record name of a kind we write stops the load (a lost session must not go
 /// unnoticed); a kind a newer version writes is left alone.
 #[tokio::test]
