@@ -11,7 +11,7 @@ use crate::conversation::ConversationId;
 use crate::records::{RecordKey, RecordWrite, encode};
 use serde::{Deserialize, Serialize};
 use sotto_shared::{Address, MessageId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbound {
@@ -44,14 +44,19 @@ impl From<OutboundV1> for Outbound {
     }
 }
 
+/// A queued envelope and, in memory only (a reload resends everything anyway), whether the
+/// relay refused it for now.
+struct Queued {
+    o: Outbound,
+    /// When to send it again after a refusal.
+    retry_at_ms: Option<u64>,
+    /// Refused at least once (a repeated refusal is not announced again).
+    refused: bool,
+}
+
 #[derive(Default)]
 pub struct Outbox {
-    by_seq: BTreeMap<u64, Outbound>,
-    /// Envelopes the relay refused for now, by sequence number: when to send them again (in
-    /// memory only; a reload resends everything anyway).
-    held: BTreeMap<u64, u64>,
-    /// Envelopes refused at least once (so a repeated refusal is not announced again).
-    refused: BTreeSet<u64>,
+    by_seq: BTreeMap<u64, Queued>,
 }
 
 impl Outbox {
@@ -65,50 +70,49 @@ impl Outbox {
 
     /// In the order they were queued.
     pub fn iter(&self) -> impl Iterator<Item = &Outbound> {
-        self.by_seq.values()
+        self.by_seq.values().map(|q| &q.o)
     }
 
     /// Queues an envelope under local sequence number `seq`; returns its record.
     pub fn insert(&mut self, seq: u64, o: Outbound) -> RecordWrite {
         let write = (RecordKey::Outbox(seq), Some(encode(&o)));
-        self.by_seq.insert(seq, o);
+        self.by_seq.insert(seq, Queued { o, retry_at_ms: None, refused: false });
         write
     }
 
     /// The queued envelope `envelope`, with its sequence number.
     pub fn find(&self, envelope: MessageId) -> Option<(u64, &Outbound)> {
-        self.by_seq.iter().find(|(_, o)| o.envelope == envelope).map(|(&seq, o)| (seq, o))
+        self.by_seq.iter().find(|(_, q)| q.o.envelope == envelope).map(|(&seq, q)| (seq, &q.o))
     }
 
     /// Removes an envelope; returns it and its record's deletion.
     pub fn remove(&mut self, seq: u64) -> Option<(Outbound, RecordWrite)> {
-        self.held.remove(&seq);
-        self.refused.remove(&seq);
-        self.by_seq.remove(&seq).map(|o| (o, (RecordKey::Outbox(seq), None)))
+        self.by_seq.remove(&seq).map(|q| (q.o, (RecordKey::Outbox(seq), None)))
     }
 
     /// The relay refused envelope `seq` for now: send it again at `at_ms`. True the first time
     /// it is refused.
     pub fn hold(&mut self, seq: u64, at_ms: u64) -> bool {
-        if !self.by_seq.contains_key(&seq) {
-            return false;
-        }
-        self.held.insert(seq, at_ms);
-        self.refused.insert(seq)
+        let Some(q) = self.by_seq.get_mut(&seq) else { return false };
+        q.retry_at_ms = Some(at_ms);
+        !std::mem::replace(&mut q.refused, true)
     }
 
     /// Everything goes out again (the sending line came up): nothing is held any more.
     pub fn release_held(&mut self) {
-        self.held.clear();
+        self.by_seq.values_mut().for_each(|q| q.retry_at_ms = None);
     }
 
     /// The held envelopes due by `now_ms`, in order, released from holding.
     pub fn due(&mut self, now_ms: u64) -> Vec<&Outbound> {
-        let due: Vec<u64> = self.held.iter().filter(|&(_, &at)| at <= now_ms).map(|(&seq, _)| seq).collect();
-        for seq in &due {
-            self.held.remove(seq);
+        let mut due = Vec::new();
+        for (&seq, q) in &mut self.by_seq {
+            if q.retry_at_ms.is_some_and(|at| at <= now_ms) {
+                q.retry_at_ms = None;
+                due.push(seq);
+            }
         }
-        due.iter().filter_map(|seq| self.by_seq.get(seq)).collect()
+        due.iter().filter_map(|seq| self.by_seq.get(seq)).map(|q| &q.o).collect()
     }
 }
 

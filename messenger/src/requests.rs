@@ -7,7 +7,7 @@ use crate::names::clean;
 use serde::{Deserialize, Serialize};
 use sotto_shared::Address;
 use sotto_shared::frames::IdentityPublic;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// Requests waiting for an answer; past this, new strangers are dropped unseen.
 pub const MAX_REQUESTS: usize = 100;
@@ -32,7 +32,7 @@ pub struct Request {
 
 #[derive(Default)]
 pub struct Requests {
-    by_address: BTreeMap<Address, Request>,
+    by_address: HashMap<Address, Request>,
 }
 
 impl Requests {
