@@ -12,7 +12,7 @@ use js_sys::{Function, Promise, Uint8Array};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::vault::Vault;
 use sotto_messenger::store::Saving;
-use sotto_messenger::{Order, RecordKey, RecordRange, RecordStore, RecordWrites, StoreError};
+use sotto_messenger::{Order, RecordBytes, RecordKey, RecordRange, RecordStore, RecordWrites, StoreError};
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
@@ -395,8 +395,8 @@ impl Sealed {
     }
 }
 
-fn open_with(vault: &Vault, name: &str, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
-    vault.open(name, sealed).map(|v| v.to_vec()).map_err(|e| StoreError::Damaged(format!("{name}: {e}")))
+fn open_with(vault: &Vault, name: &str, sealed: &[u8]) -> Result<RecordBytes, StoreError> {
+    vault.open(name, sealed).map_err(|e| StoreError::Damaged(format!("{name}: {e}")))
 }
 
 impl RecordStore for Sealed {
@@ -414,7 +414,10 @@ impl RecordStore for Sealed {
         self.idb.commit(writes, false)
     }
 
-    fn get(&self, key: &RecordKey) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + 'static {
+    fn get(
+        &self,
+        key: &RecordKey,
+    ) -> impl Future<Output = Result<Option<RecordBytes>, StoreError>> + 'static {
         let name = key.to_string();
         let (reading, vault) = (self.idb.get(&name), self.current());
         async move { reading.await?.map(|sealed| open_with(&vault, &name, &sealed)).transpose() }
@@ -425,7 +428,7 @@ impl RecordStore for Sealed {
         range: RecordRange,
         order: Order,
         limit: Option<usize>,
-    ) -> impl Future<Output = Result<Vec<(RecordKey, Vec<u8>)>, StoreError>> + 'static {
+    ) -> impl Future<Output = Result<Vec<(RecordKey, RecordBytes)>, StoreError>> + 'static {
         let (reading, vault) = (self.idb.range(range.bounds(), order, limit), self.current());
         async move {
             let found = reading.await?;

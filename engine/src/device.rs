@@ -20,6 +20,7 @@ use crate::session::{Conversation, WireMessage};
 use sotto_shared::frames::{IdentityPublic, PrekeyBundle};
 use sotto_shared::{Address, ClientFrame, MessageId};
 use std::collections::{BTreeMap, HashMap};
+use zeroize::Zeroizing;
 
 use crate::consts::{ENVELOPE_TTL_SECS, PREKEY_BATCH};
 
@@ -33,8 +34,12 @@ pub enum StorageKey {
     DeliveryTokens,
 }
 
-/// Records to write (`Some`) or delete (`None`), all in one transaction.
-pub type Writes = Vec<(StorageKey, Option<Vec<u8>>)>;
+/// Records to write (`Some`) or delete (`None`), all in one transaction. They hold secrets in
+/// the clear (keys, session state), so they wipe themselves when dropped.
+pub type Writes = Vec<Write>;
+
+/// One record to write (`Some`) or delete (`None`).
+pub type Write = (StorageKey, Option<Zeroizing<Vec<u8>>>);
 
 /// A message that arrived, for the UI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,22 +108,23 @@ impl Device {
             delivery_tokens: BTreeMap::new(),
         };
         let mut out = device.publish_prekeys(PREKEY_BATCH, entropy)?;
-        out.persist.push((StorageKey::Identity, Some(device.identity.to_bytes().to_vec())));
+        out.persist.push((StorageKey::Identity, Some(device.identity.to_bytes())));
         Ok((device, out))
     }
 
     /// Rebuilds a device from what `Storage::load_all` returned.
-    pub fn restore(records: Vec<(StorageKey, Vec<u8>)>) -> Result<Device, EngineError> {
+    pub fn restore<B: AsRef<[u8]>>(records: Vec<(StorageKey, B)>) -> Result<Device, EngineError> {
         let (mut identity, mut prekeys, mut conversations) = (None, None, HashMap::new());
         let mut delivery_tokens = BTreeMap::new();
         for (key, bytes) in records {
+            let bytes = bytes.as_ref();
             match key {
-                StorageKey::Identity => identity = Some(Identity::from_bytes(&bytes)?),
-                StorageKey::Prekeys => prekeys = Some(Prekeys::from_bytes(&bytes)?),
+                StorageKey::Identity => identity = Some(Identity::from_bytes(bytes)?),
+                StorageKey::Prekeys => prekeys = Some(Prekeys::from_bytes(bytes)?),
                 StorageKey::Conversation(address) => {
-                    conversations.insert(address, Conversation::from_bytes(&bytes)?);
+                    conversations.insert(address, Conversation::from_bytes(bytes)?);
                 }
-                StorageKey::DeliveryTokens => delivery_tokens = decode_tokens(&bytes)?,
+                StorageKey::DeliveryTokens => delivery_tokens = decode_tokens(bytes)?,
             }
         }
         let missing = |what: &str| EngineError::BadEncoding(format!("no stored {what}"));
@@ -277,7 +283,7 @@ impl Device {
         share_token: bool,
         entropy: &mut dyn Entropy,
     ) -> Result<Output, EngineError> {
-        let plaintext = zeroize::Zeroizing::new(message.encode()?);
+        let plaintext = message.encode()?;
         let conversation = self.conversations.get_mut(to).ok_or(EngineError::NoSession)?;
         let wire = conversation.encrypt(&plaintext)?;
         let remote = *conversation.remote();
@@ -392,13 +398,13 @@ impl Device {
         Ok((persist, Ok(Received { from: sender, message, via_invite })))
     }
 
-    fn tokens_record(&self) -> Result<(StorageKey, Option<Vec<u8>>), EngineError> {
+    fn tokens_record(&self) -> Result<Write, EngineError> {
         let record = TokensRecord { v: TOKENS_VERSION, tokens: self.delivery_tokens.clone() };
-        Ok((StorageKey::DeliveryTokens, Some(postcard::to_allocvec(&record)?)))
+        Ok((StorageKey::DeliveryTokens, Some(crate::wipe::encode(&[], &record, 0)?)))
     }
 
-    fn prekeys_record(&self) -> (StorageKey, Option<Vec<u8>>) {
-        (StorageKey::Prekeys, Some(self.prekeys.to_bytes().to_vec()))
+    fn prekeys_record(&self) -> Write {
+        (StorageKey::Prekeys, Some(self.prekeys.to_bytes()))
     }
 
     /// Forgets everything about `address`: its sessions and its delivery token (the records'
@@ -412,8 +418,8 @@ impl Device {
         Ok(Output { persist, ..Output::default() })
     }
 
-    fn conversation_record(&self, address: &Address) -> (StorageKey, Option<Vec<u8>>) {
-        (StorageKey::Conversation(*address), self.conversations.get(address).map(|c| c.to_bytes().to_vec()))
+    fn conversation_record(&self, address: &Address) -> Write {
+        (StorageKey::Conversation(*address), self.conversations.get(address).map(|c| c.to_bytes()))
     }
 }
 
@@ -469,7 +475,7 @@ mod tests {
             let shown = format!("{output:?}");
             assert!(!shown.contains("PLAINTEXT"), "{shown}");
             for (_, value) in output.persist.iter() {
-                let bytes = value.as_deref().unwrap_or_default();
+                let bytes: &[u8] = value.as_deref().map_or(&[], |v| v.as_slice());
                 let window = format!("{:?}", &bytes[..bytes.len().min(8)]);
                 assert!(
                     bytes.len() < 8 || !shown.contains(window.trim_matches(|c| c == '[' || c == ']')),
@@ -602,6 +608,19 @@ mod tests {
         assert_eq!(alice.receive(id, &payload, e).1, Err(EngineError::UnknownPrekey));
     }
 
+    /// Every record the engine hands out to be stored wipes itself when dropped (keys and
+    /// session state in the clear), and a message's padded plaintext too.
+    #[test]
+    fn records_and_plaintexts_wipe_themselves() {
+        fn wipes<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        let e = &mut OsEntropy;
+        let (_, out) = Device::create(e).unwrap();
+        for (_, value) in &out.persist {
+            wipes(value.as_ref().unwrap());
+        }
+        wipes(&text("hello", 0, e).unwrap().encode().unwrap());
+    }
+
     /// The records as a store holds them after each commit.
     #[derive(Default)]
     struct MemoryStorage {
@@ -616,7 +635,7 @@ mod tests {
         fn commit(&mut self, writes: &Writes) -> Result<(), EngineError> {
             for (k, v) in writes {
                 match v {
-                    Some(v) => self.records.insert(k.clone(), v.clone()),
+                    Some(v) => self.records.insert(k.clone(), v.to_vec()),
                     None => self.records.remove(k),
                 };
             }

@@ -113,12 +113,16 @@ pub fn seal_envelope(
     let ephemeral = x25519_public(&eph);
     let shared = x25519(&eph, &recipient.dh_key)?;
     let k = keys(&shared, &ephemeral, recipient)?;
-    let content = Zeroizing::new(postcard::to_allocvec(&SealedContent {
-        v: CONTENT_VERSION,
-        sender: sender.public(),
-        delivery_token: if share_token { Some(*sender.delivery_token()?) } else { None },
-        message: message.clone(),
-    })?);
+    let content = crate::wipe::encode(
+        &[],
+        &SealedContent {
+            v: CONTENT_VERSION,
+            sender: sender.public(),
+            delivery_token: if share_token { Some(*sender.delivery_token()?) } else { None },
+            message: message.clone(),
+        },
+        0,
+    )?;
     let ciphertext = seal(&k.key, &k.nonce, &k.ad, &content)?;
     let me = sender.public();
     let key = sender_key(&*x25519(sender.dh_secret(), &recipient.dh_key)?, &me, recipient)?;

@@ -56,7 +56,7 @@ impl Identity {
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let stored =
             StoredIdentity { v: 1, signing_seed: self.signing.to_bytes(), dh_secret: self.dh.to_bytes() };
-        zeroize::Zeroizing::new(postcard::to_allocvec(&stored).unwrap_or_default())
+        crate::wipe::encode(&[], &stored, 0).unwrap_or_default()
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {

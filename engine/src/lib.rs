@@ -21,6 +21,7 @@ pub mod random;
 pub mod safety;
 pub mod session;
 pub mod vault;
+pub mod wipe;
 
 // The protocol's internals are public only with the `hazmat` feature, which the engine's own
 // tests and benchmarks turn on: callers use `Device`, `Identity`, `session` and `envelope`.

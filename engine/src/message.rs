@@ -48,15 +48,17 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn encode(&self) -> Result<Vec<u8>, EngineError> {
+    /// The padded plaintext (wiped when dropped; padded without growing, see `wipe`).
+    pub fn encode(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, EngineError> {
         if let Body::Text(t) = &self.body
             && t.len() > MAX_TEXT_BYTES
         {
             return Err(EngineError::BadEncoding(format!("text longer than {MAX_TEXT_BYTES} bytes")));
         }
-        let mut out = postcard::to_allocvec(self)?;
+        let mut out = crate::wipe::encode(&[], self, PADDING_BLOCK)?;
         out.push(0x80);
-        out.resize(out.len().next_multiple_of(PADDING_BLOCK), 0);
+        let padded = out.len().next_multiple_of(PADDING_BLOCK);
+        out.resize(padded, 0);
         Ok(out)
     }
 

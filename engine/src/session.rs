@@ -229,7 +229,7 @@ impl Conversation {
     }
 
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        zeroize::Zeroizing::new(postcard::to_allocvec(self).unwrap_or_default())
+        crate::wipe::encode(&[], self, 0).unwrap_or_default()
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {

@@ -18,7 +18,7 @@ use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
 use crate::history::PAGE_SIZE;
 use crate::messenger::Messenger;
-use crate::records::RecordKey;
+use crate::records::{RecordBytes, RecordKey};
 use crate::store::{Order, RecordRange, RecordStore, Saving, StoreError};
 use sotto_engine::device::StorageKey;
 use sotto_engine::random::Entropy;
@@ -337,7 +337,7 @@ fn add_read(m: &mut Messenger, page: Page) -> Result<(), MessengerError> {
 /// Stored messages of one conversation, newest first.
 pub struct Page {
     range: RecordRange,
-    records: Vec<(RecordKey, Vec<u8>)>,
+    records: Vec<(RecordKey, RecordBytes)>,
     complete: bool,
 }
 

@@ -96,7 +96,7 @@ mod tests {
     fn debug_names_records_but_never_shows_them() {
         let fx = Effects {
             writes: vec![
-                (RecordKey::Profile, Some(b"SECRET-PLAINTEXT".to_vec())),
+                (RecordKey::Profile, Some(crate::RecordBytes::new(b"SECRET-PLAINTEXT".to_vec()))),
                 (RecordKey::Outbox(1), None),
             ],
             ..Effects::default()

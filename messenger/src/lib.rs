@@ -45,5 +45,5 @@ pub use history::{ChatMessage, Status};
 pub use invites::InvitePreview;
 pub use messenger::{ChatSummary, Messenger};
 pub use profile::Profile;
-pub use records::{RecordKey, RecordWrite, RecordWrites};
+pub use records::{RecordBytes, RecordKey, RecordWrite, RecordWrites};
 pub use store::{MemoryStore, Order, RecordRange, RecordStore, StoreError};

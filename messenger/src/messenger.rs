@@ -10,7 +10,7 @@ use crate::invites::{self, InvitePreview};
 use crate::outbox::{Outbound, OutboundV1, Outbox, RETRY_LATER_MS, RETRY_SOON_MS};
 use crate::profile::Profile;
 use crate::receipts::Receipts;
-use crate::records::{RecordKey, RecordWrite, RecordWrites, decode, decode_upgrading, encode};
+use crate::records::{RecordBytes, RecordKey, RecordWrite, RecordWrites, decode, decode_upgrading, encode};
 use crate::requests::{MAX_REQUEST_BYTES, MAX_REQUEST_TEXTS, Request, Requests};
 use crate::store::RecordRange;
 use sotto_engine::EngineError;
@@ -101,7 +101,7 @@ impl Messenger {
 
     /// Rebuilds everything but the history from stored records (see [`crate::load`], which
     /// reads them and then the history, page by page, through [`Messenger::add_page`]).
-    pub fn restore(records: Vec<(RecordKey, Vec<u8>)>) -> Result<Self, MessengerError> {
+    pub fn restore(records: Vec<(RecordKey, RecordBytes)>) -> Result<Self, MessengerError> {
         let mut engine = Vec::new();
         let mut profile = None;
         let (mut contacts, mut outbox) = (Contacts::default(), Outbox::default());
@@ -169,7 +169,7 @@ impl Messenger {
     pub fn add_page(
         &mut self,
         conversation: ConversationId,
-        page: Vec<(RecordKey, Vec<u8>)>,
+        page: Vec<(RecordKey, RecordBytes)>,
         complete: bool,
     ) -> Result<(), MessengerError> {
         let mut messages = Vec::with_capacity(page.len());
@@ -505,7 +505,7 @@ impl Messenger {
             && self.told.insert(address)
         {
             self.refusing.insert(address);
-            fx.writes.push((RecordKey::Told(address), Some(Vec::new())));
+            fx.writes.push((RecordKey::Told(address), Some(RecordBytes::default())));
             fx.frames.push(ClientFrame::FetchBundle { address });
             fx.events.push(Event::Problem(Notice::SpentInviteOpened));
         }

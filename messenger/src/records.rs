@@ -8,13 +8,18 @@ use serde::{Serialize, de::DeserializeOwned};
 use sotto_engine::device::StorageKey;
 use sotto_shared::Address;
 use std::fmt;
+use zeroize::Zeroizing;
 
 /// Version 2 names conversations by [`ConversationId`] where version 1 held a contact's
 /// address; other records are the same in both.
 const RECORD_VERSION: u8 = 2;
 
 /// A record to write (`Some`) or delete (`None`).
-pub type RecordWrite = (RecordKey, Option<Vec<u8>>);
+pub type RecordWrite = (RecordKey, Option<RecordBytes>);
+
+/// A record's body in the clear: keys, session state, messages. Wiped when dropped, so no copy
+/// outlives its use.
+pub type RecordBytes = Zeroizing<Vec<u8>>;
 
 /// Records to write or delete in one transaction.
 pub type RecordWrites = Vec<RecordWrite>;
@@ -88,13 +93,10 @@ impl RecordKey {
     }
 }
 
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
-    // Serializing our own owned records to a Vec cannot fail.
-    if let Ok(v) = postcard::to_extend(value, Vec::new()) {
-        out.extend(v);
-    }
-    out
+pub fn encode<T: Serialize>(value: &T) -> RecordBytes {
+    // Serializing our own owned records cannot fail.
+    sotto_engine::wipe::encode(&[RECORD_VERSION], value, 0)
+        .unwrap_or_else(|_| Zeroizing::new(vec![RECORD_VERSION]))
 }
 
 /// A record whose layout is the same in versions 1 and 2.

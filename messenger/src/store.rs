@@ -6,7 +6,7 @@
 //! them as text, so a range of one conversation's messages comes back in sequence order.
 
 pub use crate::error::StoreError;
-use crate::records::{RecordKey, RecordWrites};
+use crate::records::{RecordBytes, RecordKey, RecordWrites};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -78,7 +78,8 @@ pub trait RecordStore {
 
     /// A read starts at the call, not at the first poll: start several, then await them, and
     /// a store that can answers them concurrently. The future owns what it needs.
-    fn get(&self, key: &RecordKey) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + 'static;
+    fn get(&self, key: &RecordKey)
+    -> impl Future<Output = Result<Option<RecordBytes>, StoreError>> + 'static;
 
     /// The records in `range`, in `order`, at most `limit` of them (started at the call).
     fn range(
@@ -86,7 +87,7 @@ pub trait RecordStore {
         range: RecordRange,
         order: Order,
         limit: Option<usize>,
-    ) -> impl Future<Output = Result<Vec<(RecordKey, Vec<u8>)>, StoreError>> + 'static;
+    ) -> impl Future<Output = Result<Vec<(RecordKey, RecordBytes)>, StoreError>> + 'static;
 }
 
 /// Records in memory, shared by its clones (a "reload" opens a clone).
@@ -118,15 +119,18 @@ impl RecordStore for MemoryStore {
         let mut records = self.records();
         for (key, value) in changes {
             match value {
-                Some(v) => records.insert(key.to_string(), v),
+                Some(v) => records.insert(key.to_string(), v.to_vec()),
                 None => records.remove(&key.to_string()),
             };
         }
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn get(&self, key: &RecordKey) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + 'static {
-        std::future::ready(Ok(self.records().get(&key.to_string()).cloned()))
+    fn get(
+        &self,
+        key: &RecordKey,
+    ) -> impl Future<Output = Result<Option<RecordBytes>, StoreError>> + 'static {
+        std::future::ready(Ok(self.records().get(&key.to_string()).map(|v| RecordBytes::new(v.clone()))))
     }
 
     fn range(
@@ -134,7 +138,7 @@ impl RecordStore for MemoryStore {
         range: RecordRange,
         order: Order,
         limit: Option<usize>,
-    ) -> impl Future<Output = Result<Vec<(RecordKey, Vec<u8>)>, StoreError>> + 'static {
+    ) -> impl Future<Output = Result<Vec<(RecordKey, RecordBytes)>, StoreError>> + 'static {
         let (lower, upper) = range.bounds();
         let records = self.records();
         // An empty range (from ≥ to) has nothing in it (`BTreeMap::range` would panic on it).
@@ -145,7 +149,7 @@ impl RecordStore for MemoryStore {
         };
         let found = span
             .take(limit.unwrap_or(usize::MAX))
-            .map(|(name, value)| Ok((RecordRange::parse(name)?, value.clone())))
+            .map(|(name, value)| Ok((RecordRange::parse(name)?, RecordBytes::new(value.clone()))))
             .collect();
         std::future::ready(found)
     }
@@ -164,7 +168,7 @@ pub mod conformance {
         RecordKey::Message(c, seq)
     }
 
-    fn seqs(records: &[(RecordKey, Vec<u8>)]) -> Vec<u64> {
+    fn seqs(records: &[(RecordKey, RecordBytes)]) -> Vec<u64> {
         records
             .iter()
             .map(|(k, _)| match k {
@@ -181,32 +185,32 @@ pub mod conformance {
 
         // One batch of every kind; values come back byte for byte (empty ones too).
         let mut batch: RecordWrites = vec![
-            (RecordKey::Profile, Some(vec![2, 0, 255])),
-            (StorageKey::Identity.into(), Some(Vec::new())),
-            (StorageKey::Conversation(Address([1; 32])).into(), Some(vec![1])),
-            (RecordKey::Contact(Address([1; 32])), Some(vec![3])),
-            (RecordKey::Contact(Address([2; 32])), Some(vec![4])),
-            (RecordKey::Outbox(0x10), Some(vec![5])),
-            (RecordKey::Outbox(0x2), Some(vec![6])),
+            (RecordKey::Profile, Some(RecordBytes::new(vec![2, 0, 255]))),
+            (StorageKey::Identity.into(), Some(RecordBytes::default())),
+            (StorageKey::Conversation(Address([1; 32])).into(), Some(RecordBytes::new(vec![1]))),
+            (RecordKey::Contact(Address([1; 32])), Some(RecordBytes::new(vec![3]))),
+            (RecordKey::Contact(Address([2; 32])), Some(RecordBytes::new(vec![4]))),
+            (RecordKey::Outbox(0x10), Some(RecordBytes::new(vec![5]))),
+            (RecordKey::Outbox(0x2), Some(RecordBytes::new(vec![6]))),
         ];
         // Sequence numbers chosen so that text order differs from insertion order, and one
         // (0x100) whose decimal form would sort before 0x20.
         for seq in [0x20, 0x3, 0x100, 0x1, 0xff] {
-            batch.push((message(a, seq), Some(seq.to_le_bytes().to_vec())));
+            batch.push((message(a, seq), Some(RecordBytes::new(seq.to_le_bytes().to_vec()))));
         }
-        batch.push((message(b, 0x5), Some(vec![7])));
+        batch.push((message(b, 0x5), Some(RecordBytes::new(vec![7]))));
         store.save_changes(batch).await.expect("saved");
 
-        assert_eq!(store.get(&RecordKey::Profile).await, Ok(Some(vec![2, 0, 255])));
-        assert_eq!(store.get(&StorageKey::Identity.into()).await, Ok(Some(Vec::new())));
+        assert_eq!(store.get(&RecordKey::Profile).await, Ok(Some(RecordBytes::new(vec![2, 0, 255]))));
+        assert_eq!(store.get(&StorageKey::Identity.into()).await, Ok(Some(RecordBytes::default())));
         assert_eq!(store.get(&RecordKey::Contact(Address([9; 32]))).await, Ok(None));
 
         let contacts = store.range(RecordRange::Contacts, Order::Ascending, None).await.unwrap();
         assert_eq!(
             contacts,
             vec![
-                (RecordKey::Contact(Address([1; 32])), vec![3]),
-                (RecordKey::Contact(Address([2; 32])), vec![4])
+                (RecordKey::Contact(Address([1; 32])), RecordBytes::new(vec![3])),
+                (RecordKey::Contact(Address([2; 32])), RecordBytes::new(vec![4]))
             ],
             "a kind's range holds that kind only, in order"
         );
@@ -218,7 +222,7 @@ pub mod conformance {
         let all_of_a = RecordRange::Messages { conversation: a, from: 0, to: u64::MAX };
         let forward = store.range(all_of_a, Order::Ascending, None).await.unwrap();
         assert_eq!(seqs(&forward), [0x1, 0x3, 0x20, 0xff, 0x100], "messages in sequence order");
-        assert_eq!(forward[4].1, 0x100u64.to_le_bytes());
+        assert_eq!(forward[4].1.as_slice(), 0x100u64.to_le_bytes());
         let newest = store.range(all_of_a, Order::Descending, Some(2)).await.unwrap();
         assert_eq!(seqs(&newest), [0x100, 0xff], "a page of the newest, newest first");
         let earlier = RecordRange::Messages { conversation: a, from: 0, to: 0xff };
@@ -242,14 +246,20 @@ pub mod conformance {
         // even when the first is still in flight.
         let first = store.save_changes(vec![
             (message(a, 0x1), None),
-            (RecordKey::Profile, Some(vec![9])),
+            (RecordKey::Profile, Some(RecordBytes::new(vec![9]))),
             (RecordKey::Outbox(0x99), None), // deleting what is not there is not an error
         ]);
-        let second =
-            store.save_changes(vec![(RecordKey::Profile, Some(vec![10])), (RecordKey::Outbox(0x2), None)]);
+        let second = store.save_changes(vec![
+            (RecordKey::Profile, Some(RecordBytes::new(vec![10]))),
+            (RecordKey::Outbox(0x2), None),
+        ]);
         second.await.expect("second saved");
         first.await.expect("first saved");
-        assert_eq!(store.get(&RecordKey::Profile).await, Ok(Some(vec![10])), "the later batch wins");
+        assert_eq!(
+            store.get(&RecordKey::Profile).await,
+            Ok(Some(RecordBytes::new(vec![10]))),
+            "the later batch wins"
+        );
         assert_eq!(seqs(&store.range(all_of_a, Order::Ascending, Some(1)).await.unwrap()), [0x3]);
         assert_eq!(seqs(&store.range(RecordRange::Outbox, Order::Ascending, None).await.unwrap()), [0x10]);
 
@@ -257,16 +267,22 @@ pub mod conformance {
         // follows before it is awaited.
         let before = store.get(&RecordKey::Profile);
         let page = store.range(RecordRange::Outbox, Order::Ascending, None);
-        let saving =
-            store.save_changes(vec![(RecordKey::Profile, Some(vec![11])), (RecordKey::Outbox(0x10), None)]);
-        assert_eq!(before.await, Ok(Some(vec![10])), "read at the call");
+        let saving = store.save_changes(vec![
+            (RecordKey::Profile, Some(RecordBytes::new(vec![11]))),
+            (RecordKey::Outbox(0x10), None),
+        ]);
+        assert_eq!(before.await, Ok(Some(RecordBytes::new(vec![10]))), "read at the call");
         assert_eq!(seqs(&page.await.unwrap()), [0x10], "read at the call");
         saving.await.expect("saved");
-        assert_eq!(store.get(&RecordKey::Profile).await, Ok(Some(vec![11])));
+        assert_eq!(store.get(&RecordKey::Profile).await, Ok(Some(RecordBytes::new(vec![11]))));
 
         // A read issued right after a save, without awaiting it, sees it.
-        let saving = store.save_changes(vec![(RecordKey::Contact(Address([3; 32])), Some(vec![8]))]);
-        assert_eq!(store.get(&RecordKey::Contact(Address([3; 32]))).await, Ok(Some(vec![8])));
+        let saving =
+            store.save_changes(vec![(RecordKey::Contact(Address([3; 32])), Some(RecordBytes::new(vec![8])))]);
+        assert_eq!(
+            store.get(&RecordKey::Contact(Address([3; 32]))).await,
+            Ok(Some(RecordBytes::new(vec![8])))
+        );
         saving.await.expect("saved");
     }
 }
