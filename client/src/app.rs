@@ -8,9 +8,10 @@
 
 use crate::action::Action;
 use crate::attention;
-use crate::backup::{self, VAULT_RECORD};
+use crate::backup;
 use crate::components::{not_found, toast};
 use crate::dom::{self, current_route, navigate, now_ms, origin};
+use crate::layout::{self, VAULT_RECORD};
 use crate::pages::{chat, invite, locked, request, safety, settings, shell, start, welcome};
 use crate::route::Route;
 use crate::socket::{NetEvent, Socket};
@@ -565,7 +566,14 @@ impl App {
                         .header(passphrase.as_deref(), params, &mut OsEntropy)
                         .map_err(|e| e.to_string())?;
                     // The header first: its transaction is ordered before the driver's.
-                    let saving = idb.commit(vec![(VAULT_RECORD.into(), Some(header.to_bytes()))], false);
+                    let (layout_name, layout_value) = layout::layout_record();
+                    let saving = idb.commit(
+                        vec![
+                            (VAULT_RECORD.into(), Some(header.to_bytes())),
+                            (layout_name, Some(layout_value)),
+                        ],
+                        false,
+                    );
                     self.await_commit(ctx, saving);
                     let store = Sealed::new(idb, vault);
                     let (driver, step) =
@@ -645,24 +653,20 @@ impl App {
     }
 
     fn install_backup(&mut self, ctx: &Context<Self>, restored: backup::Restored) {
+        // Re-sealed (`Restored::resealed`), so every record was opened already.
         let backup::Restored { vault, header, records, .. } = restored;
-        // Every record must open before anything here is replaced.
-        if let Some((name, e)) =
-            records.iter().find_map(|(n, sealed)| vault.open(n, sealed).err().map(|e| (n, e)))
-        {
-            return self.form_error = Some(format!("The backup is damaged: {name}: {e}"));
-        }
+        // Tells the messenger its sessions came from a backup (they must not send again).
+        let marker =
+            layout::names(&vault).and_then(|names| layout::seal(&vault, &names, &RecordKey::Restored, &[]));
+        let marker = match marker {
+            Ok(m) => m,
+            Err(e) => return self.form_error = Some(format!("The backup could not be installed: {e}")),
+        };
         let Some(idb) = self.idb.clone() else { return };
         self.stop_connection();
         self.driver = None;
         let mut raw: Vec<(String, Option<Vec<u8>>)> = vec![(VAULT_RECORD.into(), Some(header.to_bytes()))];
-        raw.extend(records.into_iter().map(|(n, v)| (n, Some(v))));
-        // Tells the messenger its sessions came from a backup (they must not send again).
-        let marker = RecordKey::Restored.to_string();
-        match vault.seal(&marker, &[], &mut OsEntropy) {
-            Ok(sealed) => raw.push((marker, Some(sealed))),
-            Err(e) => return self.form_error = Some(format!("The backup could not be installed: {e}")),
-        }
+        raw.extend(records.into_iter().chain([marker, layout::layout_record()]).map(|(n, v)| (n, Some(v))));
         let saving = idb.commit(raw, true);
         self.await_commit(ctx, saving);
         self.has_passphrase = true;
@@ -680,7 +684,11 @@ impl App {
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
             let store = Sealed::new(idb, Rc::new(vault));
-            let loaded = Driver::load(store, App::connection()).await.map(Box::new);
+            // A store from before names were keyed is brought to the current layout first.
+            let loaded = match store.upgrade().await {
+                Ok(()) => Driver::load(store, App::connection()).await.map(Box::new),
+                Err(e) => Err(e.into()),
+            };
             link.send_message(Msg::Loaded(loaded));
         });
     }

@@ -5,9 +5,11 @@
 //! key of the store it was installed into. A backup moves an identity: the old copy must stop
 //! being used, or the two copies' ratchets diverge.
 
+use crate::layout;
 use serde::{Deserialize, Serialize};
 use sotto_engine::random::Entropy;
 use sotto_engine::vault::{KdfParams, Vault, VaultError, VaultHeader};
+use sotto_messenger::StoreError;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -17,10 +19,10 @@ const MAGIC: &[u8; 12] = b"sotto-backup";
 const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Symbols in a backup code (5 bits each: 100 bits), written as groups of four.
 const CODE_SYMBOLS: usize = 20;
-/// 2: records re-sealed under the backup's own key (1 carried the live store's key).
-const VERSION: u8 = 2;
-/// The record holding the (unsealed) vault header in the store.
-pub const VAULT_RECORD: &str = "vault";
+/// 3: records in layout 2 (keyed names, see `layout`); 2: layout 1, still read; both re-sealed
+/// under the backup's own key (1 carried the live store's key and is refused).
+const VERSION: u8 = 3;
+const VERSION_LAYOUT_1: u8 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Backup {
@@ -51,18 +53,21 @@ pub fn export(
 ) -> Result<Vec<u8>, BackupError> {
     let own = Vault::create(e).map_err(VaultError::from)?;
     let header = own.header(Some(passphrase), params, e)?;
+    let (names, own_names) = (layout::names(vault).map_err(damaged)?, layout::names(&own).map_err(damaged)?);
     let mut resealed = Vec::with_capacity(records.len());
-    for (name, sealed) in records.into_iter().filter(|(name, _)| name != VAULT_RECORD) {
-        let plain =
-            vault.open(&name, &sealed).map_err(|err| BackupError::Damaged(format!("{name}: {err}")))?;
-        let again = own.seal(&name, &plain, e).map_err(VaultError::from)?;
-        resealed.push((name, again));
+    for (stored, sealed) in records.into_iter().filter(|(name, _)| !layout::is_raw(name)) {
+        let (key, body) = layout::open(vault, &names, &stored, &sealed).map_err(damaged)?;
+        resealed.push(layout::seal(&own, &own_names, &key, &body).map_err(damaged)?);
     }
     let records = resealed;
     let mut out = MAGIC.to_vec();
     out.push(VERSION);
     out.extend(postcard::to_allocvec(&Backup { header, records }).map_err(|_| BackupError::NotABackup)?);
     Ok(out)
+}
+
+fn damaged(e: StoreError) -> BackupError {
+    BackupError::Damaged(e.to_string())
 }
 
 /// A new backup code: 100 random bits as `XXXX-XXXX-XXXX-XXXX-XXXX`.
@@ -109,22 +114,26 @@ pub struct Restored {
     pub records: Vec<(String, Vec<u8>)>,
     /// The secret that opened it (the code in its written form, or the passphrase as typed).
     secret: Zeroizing<String>,
+    /// How `records` are laid out (see `layout`).
+    layout: u8,
 }
 
 /// Opens a backup with its code or passphrase, as typed.
 pub fn import(bytes: &[u8], typed: &str) -> Result<Restored, BackupError> {
     let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(BackupError::NotABackup)?;
     let (&version, body) = rest.split_first().ok_or(BackupError::NotABackup)?;
-    if version != VERSION {
-        return Err(BackupError::OtherVersion);
-    }
+    let layout = match version {
+        VERSION => layout::LAYOUT,
+        VERSION_LAYOUT_1 => 1,
+        _ => return Err(BackupError::OtherVersion),
+    };
     let b: Backup = postcard::from_bytes(body).map_err(|_| BackupError::NotABackup)?;
     // Every backup is under a secret; one whose key is in the clear is not ours.
     if !b.header.needs_passphrase() {
         return Err(BackupError::NotABackup);
     }
     let (vault, secret) = unlock_typed(&b.header, typed)?;
-    Ok(Restored { vault, header: b.header, records: b.records, secret })
+    Ok(Restored { vault, header: b.header, records: b.records, secret, layout })
 }
 
 /// Unlocks a header with what the person typed: a backup code however it was typed, then
@@ -147,15 +156,18 @@ impl Restored {
     pub fn resealed(self, params: KdfParams, e: &mut dyn Entropy) -> Result<Restored, BackupError> {
         let vault = Vault::create(e).map_err(VaultError::from)?;
         let header = vault.header(Some(&self.secret), params, e)?;
+        let (names, new_names) =
+            (layout::names(&self.vault).map_err(damaged)?, layout::names(&vault).map_err(damaged)?);
         let mut records = Vec::with_capacity(self.records.len());
-        for (name, sealed) in &self.records {
-            let plain = self
-                .vault
-                .open(name, sealed)
-                .map_err(|err| BackupError::Damaged(format!("{name}: {err}")))?;
-            records.push((name.clone(), vault.seal(name, &plain, e).map_err(VaultError::from)?));
+        for (stored, sealed) in &self.records {
+            let (key, body) = match self.layout {
+                1 => layout::open_layout_1(&self.vault, stored, sealed),
+                _ => layout::open(&self.vault, &names, stored, sealed),
+            }
+            .map_err(damaged)?;
+            records.push(layout::seal(&vault, &new_names, &key, &body).map_err(damaged)?);
         }
-        Ok(Restored { vault, header, records, secret: self.secret })
+        Ok(Restored { vault, header, records, secret: self.secret, layout: layout::LAYOUT })
     }
 }
 
@@ -163,36 +175,70 @@ impl Restored {
 mod tests {
     use super::*;
     use sotto_engine::random::OsEntropy;
+    use sotto_messenger::RecordKey;
+    use sotto_shared::Address;
+
+    /// A record as the live store holds it (layout 2).
+    fn stored(vault: &Vault, key: &RecordKey, body: &[u8]) -> (String, Vec<u8>) {
+        layout::seal(vault, &layout::names(vault).unwrap(), key, body).unwrap()
+    }
+
+    /// The body of `key` among `records` under `vault`, if it opens.
+    fn body(vault: &Vault, records: &[(String, Vec<u8>)], key: &RecordKey) -> Option<Vec<u8>> {
+        let names = layout::names(vault).unwrap();
+        records
+            .iter()
+            .filter_map(|(n, v)| layout::open(vault, &names, n, v).ok())
+            .find(|(k, _)| k == key)
+            .map(|(_, b)| b.to_vec())
+    }
 
     #[test]
     fn round_trip_needs_the_passphrase() {
         let e = &mut OsEntropy;
         let params = KdfParams { memory_kib: 64, passes: 1 };
         let vault = Vault::create(e).unwrap();
-        let sealed = vault.seal("profile", b"Ada", e).unwrap();
-        let records = vec![("profile".to_string(), sealed), (VAULT_RECORD.to_string(), vec![1, 2])];
-        let file = export(&vault, records, "pass phrase", params, e).unwrap();
+        let contact = RecordKey::Contact(Address([7; 32]));
+        let records = vec![
+            stored(&vault, &RecordKey::Profile, b"Ada"),
+            stored(&vault, &contact, b"Bo"),
+            (layout::VAULT_RECORD.to_string(), vec![1, 2]),
+            layout::layout_record(),
+        ];
+        let file = export(&vault, records.clone(), "pass phrase", params, e).unwrap();
         assert_eq!(import(&file, "wrong").err(), Some(BackupError::Vault(VaultError::WrongPassphrase)));
         assert_eq!(import(b"hello", "x").err(), Some(BackupError::NotABackup));
-        let Restored { vault: opened, header, records, .. } = import(&file, "pass phrase").unwrap();
+        let Restored { vault: opened, header, records: got, .. } = import(&file, "pass phrase").unwrap();
         assert!(header.needs_passphrase());
-        assert_eq!(records.len(), 1, "the live vault header is not exported");
-        assert_eq!(opened.open("profile", &records[0].1).unwrap().as_slice(), b"Ada");
-        // The backup has a key of its own: the live store's key opens none of its records, and
-        // the backup's key none of the live store's.
-        assert!(vault.open("profile", &records[0].1).is_err());
-        assert!(opened.open("profile", &vault.seal("profile", b"Ada", e).unwrap()).is_err());
+        assert_eq!(got.len(), 2, "the live vault header and layout are not exported");
+        assert_eq!(body(&opened, &got, &RecordKey::Profile).as_deref(), Some(b"Ada".as_slice()));
+        assert_eq!(body(&opened, &got, &contact).as_deref(), Some(b"Bo".as_slice()));
+        assert!(!got.iter().any(|(n, _)| n.contains(&Address([7; 32]).to_hex()[..8])), "names stay keyed");
+        // The backup has a key of its own (and names of its own): the live store's key opens
+        // none of its records, and the backup's key none of the live store's.
+        assert_eq!(body(&vault, &got, &RecordKey::Profile), None);
+        assert_eq!(body(&opened, &records, &RecordKey::Profile), None);
         // Two backups, two keys.
-        let again = export(
-            &vault,
-            vec![("profile".into(), vault.seal("profile", b"Ada", e).unwrap())],
-            "pass phrase",
-            params,
-            e,
-        )
-        .unwrap();
+        let again = export(&vault, records, "pass phrase", params, e).unwrap();
         let second = import(&again, "pass phrase").unwrap();
-        assert!(second.vault.open("profile", &records[0].1).is_err());
+        assert_eq!(body(&second.vault, &got, &RecordKey::Profile), None);
+    }
+
+    /// A backup made before names were keyed (format 2, layout 1) still installs.
+    #[test]
+    fn a_format_2_backup_installs_in_the_new_layout() {
+        let e = &mut OsEntropy;
+        let params = KdfParams { memory_kib: 64, passes: 1 };
+        let own = Vault::create(e).unwrap();
+        let header = own.header(Some("pass phrase"), params, e).unwrap();
+        let contact = RecordKey::Contact(Address([7; 32]));
+        let records = vec![(contact.to_string(), own.seal(&contact.to_string(), b"Bo", e).unwrap())];
+        let mut file = MAGIC.to_vec();
+        file.push(VERSION_LAYOUT_1);
+        file.extend(postcard::to_allocvec(&Backup { header, records }).unwrap());
+        let installed = import(&file, "pass phrase").unwrap().resealed(params, e).unwrap();
+        assert_eq!(body(&installed.vault, &installed.records, &contact).as_deref(), Some(b"Bo".as_slice()));
+        assert_ne!(installed.records[0].0, contact.to_string(), "now under a keyed name");
     }
 
     #[test]
@@ -208,11 +254,14 @@ mod tests {
         );
         assert_ne!(*new_code(e).unwrap(), *code, "random");
         let vault = Vault::create(e).unwrap();
-        let records = vec![("profile".to_string(), vault.seal("profile", b"Ada", e).unwrap())];
+        let records = vec![stored(&vault, &RecordKey::Profile, b"Ada")];
         let file = export(&vault, records, &code, params, e).unwrap();
         let sloppy = code.to_lowercase().replace('-', " ").replace('0', "o").replace('1', "l");
         let restored = import(&file, &sloppy).unwrap();
-        assert_eq!(restored.vault.open("profile", &restored.records[0].1).unwrap().as_slice(), b"Ada");
+        assert_eq!(
+            body(&restored.vault, &restored.records, &RecordKey::Profile).as_deref(),
+            Some(b"Ada".as_slice())
+        );
         assert_eq!(
             import(&file, "AAAA-AAAA-AAAA-AAAA-AAAA").err(),
             Some(BackupError::Vault(VaultError::WrongPassphrase))
@@ -233,15 +282,21 @@ mod tests {
         let e = &mut OsEntropy;
         let params = KdfParams { memory_kib: 64, passes: 1 };
         let vault = Vault::create(e).unwrap();
-        let records = vec![("profile".to_string(), vault.seal("profile", b"Ada", e).unwrap())];
+        let records = vec![stored(&vault, &RecordKey::Profile, b"Ada")];
         let file = export(&vault, records, "pass phrase", params, e).unwrap();
         let from_file = import(&file, "pass phrase").unwrap();
         let installed = import(&file, "pass phrase").unwrap().resealed(params, e).unwrap();
-        let (name, sealed) = &installed.records[0];
-        assert!(from_file.vault.open(name, sealed).is_err(), "the file's key opens nothing installed");
-        assert_eq!(installed.vault.open(name, sealed).unwrap().as_slice(), b"Ada");
+        assert_eq!(
+            body(&from_file.vault, &installed.records, &RecordKey::Profile),
+            None,
+            "the file's key opens nothing installed"
+        );
+        assert_eq!(
+            body(&installed.vault, &installed.records, &RecordKey::Profile).as_deref(),
+            Some(b"Ada".as_slice())
+        );
         let again = Vault::unlock(&installed.header, Some("pass phrase")).unwrap();
-        assert_eq!(again.open(name, sealed).unwrap().as_slice(), b"Ada");
+        assert_eq!(body(&again, &installed.records, &RecordKey::Profile).as_deref(), Some(b"Ada".as_slice()));
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod store;
 mod tabs;
 
 pub mod backup;
+pub mod layout;
 pub mod qr;
 pub mod route;
 pub mod status;

@@ -7,10 +7,9 @@
 //! `complete` only once the data is on disk, so the app creates transactions synchronously, in
 //! order, and sends the frames of each one when its `complete` fires.
 
-use crate::backup::VAULT_RECORD;
+use crate::layout::{self, LAYOUT, LAYOUT_RECORD, VAULT_RECORD};
 use js_sys::{Function, Promise, Uint8Array};
-use sotto_engine::random::OsEntropy;
-use sotto_engine::vault::Vault;
+use sotto_engine::vault::{Names, Vault};
 use sotto_messenger::store::Saving;
 use sotto_messenger::{Order, RecordBytes, RecordKey, RecordRange, RecordStore, RecordWrites, StoreError};
 use std::cell::RefCell;
@@ -267,38 +266,46 @@ impl Idb {
         }
     }
 
-    /// Re-seals every record (but the vault header) from `from` to `to`, and writes `header`
-    /// as the vault header, in one transaction started at the call: transactions started later
-    /// see the result; if any record fails to open, nothing changes.
-    pub fn reseal(&self, from: Rc<Vault>, to: Rc<Vault>, header: Vec<u8>) -> Saving {
+    /// Rewrites every record in one transaction started at the call (transactions started
+    /// later see the result): `map` turns each record into the one to keep in its place
+    /// (perhaps under another name), then `extra` records are written over them. If `map`
+    /// fails for any record, nothing changes.
+    pub fn rewrite(
+        &self,
+        map: impl Fn(&str, &[u8]) -> Result<(String, Vec<u8>), ()> + 'static,
+        extra: Vec<(String, Vec<u8>)>,
+    ) -> Saving {
         let started = self.records(IdbTransactionMode::Readwrite).and_then(|(tx, store)| {
             let done = completion(&tx);
             let req = store.open_cursor().map_err(failed)?;
             let (r, t) = (req.clone(), tx.clone());
+            // Collected first, written once every record is read: a new name could otherwise
+            // come up again under the cursor.
+            let mut kept: Vec<(String, Vec<u8>)> = Vec::new();
+            let mut extra = Some(extra);
             let step = Closure::<dyn FnMut()>::new(move || {
                 let Some(c) = r.result().ok().and_then(|c| c.dyn_into::<IdbCursorWithValue>().ok()) else {
-                    // Every record is done: the header last.
-                    if store.put_with_key(&Uint8Array::from(header.as_slice()), &VAULT_RECORD.into()).is_err()
-                    {
+                    let Some(extra) = extra.take() else { return };
+                    let written = store.clear().is_ok()
+                        && std::mem::take(&mut kept).into_iter().chain(extra).all(|(name, value)| {
+                            store.put_with_key(&Uint8Array::from(value.as_slice()), &name.into()).is_ok()
+                        });
+                    if !written {
                         let _ = t.abort();
                     }
                     return;
                 };
                 let name = c.key().ok().and_then(|k| k.as_string());
                 let value = c.value().ok().and_then(|v| v.dyn_into::<Uint8Array>().ok());
-                let moved = match (name, value) {
-                    (Some(name), _) if name == VAULT_RECORD => Ok(()),
-                    (Some(name), Some(sealed)) => from
-                        .open(&name, &sealed.to_vec())
-                        .and_then(|plain| to.seal(&name, &plain, &mut OsEntropy))
-                        .map_err(|_| ())
-                        .and_then(|again| {
-                            c.update(&Uint8Array::from(again.as_slice())).map(drop).map_err(|_| ())
-                        }),
+                let mapped = match (name, value) {
+                    (Some(name), Some(value)) => map(&name, &value.to_vec()),
                     _ => Err(()),
                 };
-                if moved.is_err() || c.continue_().is_err() {
-                    let _ = t.abort();
+                match mapped {
+                    Ok(record) if c.continue_().is_ok() => kept.push(record),
+                    _ => {
+                        let _ = t.abort();
+                    }
                 }
             });
             req.set_onsuccess(Some(step.as_ref().unchecked_ref()));
@@ -356,10 +363,10 @@ impl Idb {
     }
 }
 
-/// The messenger's records in [`Idb`], each sealed with the vault; its name is the associated
-/// data, so a record moved to another name does not open. The vault can be replaced (a new
-/// passphrase makes a new data key, see [`Idb::reseal`]); every read and write uses the vault
-/// current when it is called, which matches the records it is ordered with.
+/// The messenger's records in [`Idb`], laid out as `layout` says: each under a keyed name,
+/// sealed with the vault and bound to that name. The vault can be replaced (a new passphrase
+/// makes a new data key, see [`Sealed::reseal`]); every read and write uses the vault current
+/// when it is called, which matches the records it is ordered with.
 #[derive(Clone)]
 pub struct Sealed {
     idb: Idb,
@@ -376,13 +383,28 @@ impl Sealed {
         self.vault.borrow().clone()
     }
 
-    /// Re-seals every record under `to` and stores `header` for it, in one transaction; reads
-    /// and writes called from now on use `to`. If the transaction fails, the old vault is put
-    /// back at once (in the same turn as the abort of every later write), so nothing written
-    /// afterwards is sealed under a key whose header never landed.
+    /// Re-seals every record under `to` (under its names, so they change too) and stores
+    /// `header` for it, in one transaction; reads and writes called from now on use `to`. If
+    /// the transaction fails, the old vault is put back at once (in the same turn as the abort
+    /// of every later write), so nothing written afterwards is sealed under a key whose header
+    /// never landed.
     pub fn reseal(&self, to: Rc<Vault>, header: Vec<u8>) -> Saving {
         let old = self.current();
-        let saving = self.idb.reseal(old.clone(), to.clone(), header);
+        let keys = layout::names(&old).and_then(|from| Ok((from, layout::names(&to)?)));
+        let Ok((from_names, to_names)) = keys else {
+            return Box::pin(std::future::ready(Err(StoreError::Failed("no record names key".into()))));
+        };
+        let (from, target) = (old.clone(), to.clone());
+        let saving = self.idb.rewrite(
+            move |name, value| {
+                if layout::is_raw(name) {
+                    return Ok((name.to_string(), value.to_vec()));
+                }
+                let (key, body) = layout::open(&from, &from_names, name, value).map_err(drop)?;
+                layout::seal(&target, &to_names, &key, &body).map_err(drop)
+            },
+            vec![(VAULT_RECORD.to_string(), header), layout::layout_record()],
+        );
         *self.vault.borrow_mut() = to;
         let cell = self.vault.clone();
         Box::pin(async move {
@@ -393,34 +415,71 @@ impl Sealed {
             result
         })
     }
-}
 
-fn open_with(vault: &Vault, name: &str, sealed: &[u8]) -> Result<RecordBytes, StoreError> {
-    vault.open(name, sealed).map_err(|e| StoreError::Damaged(format!("{name}: {e}")))
+    /// Brings a store written in layout 1 (names in the clear) to this layout, in one
+    /// transaction; does nothing if it is there already. Records of kinds this version does
+    /// not know are kept as they are.
+    pub async fn upgrade(&self) -> Result<(), StoreError> {
+        if self.idb.get(LAYOUT_RECORD).await?.as_deref() == Some([LAYOUT].as_slice()) {
+            return Ok(());
+        }
+        let vault = self.current();
+        let names = layout::names(&vault)?;
+        self.idb
+            .rewrite(
+                move |name, value| {
+                    if layout::is_raw(name) || RecordKey::parse(name).is_none() {
+                        return Ok((name.to_string(), value.to_vec()));
+                    }
+                    let (key, body) = layout::open_layout_1(&vault, name, value).map_err(drop)?;
+                    layout::seal(&vault, &names, &key, &body).map_err(drop)
+                },
+                vec![layout::layout_record()],
+            )
+            .await
+    }
+
+    fn names(&self) -> Result<(Rc<Vault>, Names), StoreError> {
+        let vault = self.current();
+        let names = layout::names(&vault)?;
+        Ok((vault, names))
+    }
 }
 
 impl RecordStore for Sealed {
     fn save_changes(&self, changes: RecordWrites) -> Saving {
-        let vault = self.current();
-        let mut writes = Vec::with_capacity(changes.len());
-        for (key, value) in changes {
-            let name = key.to_string();
-            let sealed = match value.map(|v| vault.seal(&name, &v, &mut OsEntropy)).transpose() {
-                Ok(s) => s,
-                Err(e) => return Box::pin(std::future::ready(Err(StoreError::Failed(e.to_string())))),
-            };
-            writes.push((name, sealed));
+        let sealed = self.names().and_then(|(vault, names)| {
+            changes
+                .into_iter()
+                .map(|(key, value)| match value {
+                    Some(body) => layout::seal(&vault, &names, &key, &body).map(|(n, v)| (n, Some(v))),
+                    None => Ok((key.stored(|part| names.keyed(part)), None)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match sealed {
+            Ok(writes) => self.idb.commit(writes, false),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
         }
-        self.idb.commit(writes, false)
     }
 
     fn get(
         &self,
         key: &RecordKey,
     ) -> impl Future<Output = Result<Option<RecordBytes>, StoreError>> + 'static {
-        let name = key.to_string();
-        let (reading, vault) = (self.idb.get(&name), self.current());
-        async move { reading.await?.map(|sealed| open_with(&vault, &name, &sealed)).transpose() }
+        let opened = self.names().map(|(vault, names)| {
+            let stored = key.stored(|part| names.keyed(part));
+            (self.idb.get(&stored), vault, names, stored, key.clone())
+        });
+        async move {
+            let (reading, vault, names, stored, key) = opened?;
+            let Some(sealed) = reading.await? else { return Ok(None) };
+            let (found, body) = layout::open(&vault, &names, &stored, &sealed)?;
+            if found != key {
+                return Err(StoreError::Damaged(format!("{stored}: holds another record")));
+            }
+            Ok(Some(body))
+        }
     }
 
     fn range(
@@ -429,13 +488,14 @@ impl RecordStore for Sealed {
         order: Order,
         limit: Option<usize>,
     ) -> impl Future<Output = Result<Vec<(RecordKey, RecordBytes)>, StoreError>> + 'static {
-        let (reading, vault) = (self.idb.range(range.bounds(), order, limit), self.current());
+        let opened = self.names().map(|(vault, names)| {
+            let bounds = range.stored_bounds(|part| names.keyed(part));
+            (self.idb.range(bounds, order, limit), vault, names)
+        });
         async move {
+            let (reading, vault, names) = opened?;
             let found = reading.await?;
-            found
-                .into_iter()
-                .map(|(name, sealed)| Ok((RecordRange::parse(&name)?, open_with(&vault, &name, &sealed)?)))
-                .collect()
+            found.into_iter().map(|(stored, sealed)| layout::open(&vault, &names, &stored, &sealed)).collect()
         }
     }
 }

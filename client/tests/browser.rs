@@ -3,6 +3,7 @@
 //! the IndexedDB store passes the store conformance suite.
 #![cfg(target_arch = "wasm32")]
 
+use sotto_client::layout;
 use sotto_client::store::{Idb, Sealed};
 use sotto_engine::Identity;
 use sotto_engine::identity::verify_identity;
@@ -132,9 +133,11 @@ async fn resealing_moves_every_record_to_the_new_key() {
     let idb = Idb::open("reseal").await.expect("IndexedDB opens");
     let old = Rc::new(Vault::create(&mut OsEntropy).unwrap());
     let store = Sealed::new(idb.clone(), old.clone());
+    let ada = RecordKey::Contact(sotto_shared::Address([0xad; 32]));
     let writes = vec![
         (RecordKey::Profile, Some(RecordBytes::new(b"profile".to_vec()))),
         (RecordKey::Outbox(1), Some(RecordBytes::new(b"one".to_vec()))),
+        (ada.clone(), Some(RecordBytes::new(b"ada".to_vec()))),
     ];
     store.save_changes(writes).await.unwrap();
     let new = Rc::new(Vault::create(&mut OsEntropy).unwrap());
@@ -148,11 +151,19 @@ async fn resealing_moves_every_record_to_the_new_key() {
         raw.iter().find(|(n, _)| n == "vault").map(|(_, v)| v.as_slice()),
         Some(b"new header".as_slice())
     );
-    for (name, sealed) in raw.iter().filter(|(n, _)| n != "vault") {
-        assert!(old.open(name, sealed).is_err(), "{name} still opens with the old key");
-        assert!(new.open(name, sealed).is_ok(), "{name} does not open with the new key");
+    let (old_names, new_names) = (layout::names(&old).unwrap(), layout::names(&new).unwrap());
+    for (name, sealed) in raw.iter().filter(|(n, _)| !layout::is_raw(n)) {
+        assert!(layout::open(&old, &old_names, name, sealed).is_err(), "{name} still opens with the old key");
+        assert!(
+            layout::open(&new, &new_names, name, sealed).is_ok(),
+            "{name} does not open with the new key"
+        );
     }
-    assert_eq!(raw.len(), 4);
+    // The keyed names changed with the key.
+    assert!(raw.iter().any(|(n, _)| *n == ada.stored(|p| new_names.keyed(p))));
+    assert!(!raw.iter().any(|(n, _)| *n == ada.stored(|p| old_names.keyed(p))));
+    assert_eq!(raw.len(), 6, "vault, layout, profile, a contact, two outbox entries");
+    assert_eq!(store.get(&ada).await.unwrap().as_deref().map(Vec::as_slice), Some(b"ada".as_slice()));
     assert_eq!(
         store.get(&RecordKey::Outbox(1)).await.unwrap().as_deref().map(Vec::as_slice),
         Some(b"one".as_slice())
@@ -191,7 +202,48 @@ async fn a_failed_reseal_leaves_the_old_key_in_charge() {
         raw.iter().find(|(n, _)| n == "vault").map(|(_, v)| v.as_slice()),
         Some(b"old header".as_slice())
     );
+    let names = layout::names(&old).unwrap();
     for (name, sealed) in raw.iter().filter(|(n, _)| n.as_str() == "profile" || n.starts_with("outbox/")) {
-        assert!(old.open(name, sealed).is_ok(), "{name} is not under the old key");
+        assert!(layout::open(&old, &names, name, sealed).is_ok(), "{name} is not under the old key");
     }
+}
+
+/// A store written before names were keyed (layout 1: names in the clear) is brought to the
+/// keyed layout in one step, and reads the same through the store afterwards.
+#[wasm_bindgen_test]
+async fn a_layout_1_store_is_upgraded_to_keyed_names() {
+    use sotto_messenger::{ConversationId, Order, RecordKey, RecordRange, RecordStore};
+    let idb = Idb::open("layout-1").await.expect("IndexedDB opens");
+    let vault = Rc::new(Vault::create(&mut OsEntropy).unwrap());
+    let bo = sotto_shared::Address([0xb0; 32]);
+    let chat = ConversationId::Direct(bo);
+    let old: Vec<(RecordKey, &[u8])> = vec![
+        (RecordKey::Profile, b"me"),
+        (RecordKey::Contact(bo), b"bo"),
+        (RecordKey::Message(chat, 1), b"one"),
+        (RecordKey::Message(chat, 2), b"two"),
+    ];
+    let mut raw: Vec<(String, Option<Vec<u8>>)> = old
+        .iter()
+        .map(|(k, v)| (k.to_string(), Some(vault.seal(&k.to_string(), v, &mut OsEntropy).unwrap())))
+        .collect();
+    raw.push(("vault".into(), Some(b"header".to_vec())));
+    raw.push(("later/kind".into(), Some(b"a newer version's".to_vec())));
+    idb.commit(raw, false).await.unwrap();
+
+    let store = Sealed::new(idb.clone(), vault.clone());
+    store.upgrade().await.expect("upgraded");
+    store.upgrade().await.expect("a second time does nothing");
+    let names: Vec<String> = idb.load_all().await.unwrap().into_iter().map(|(n, _)| n).collect();
+    assert!(!names.iter().any(|n| n.contains(&bo.to_hex()[..8])), "{names:?}");
+    assert!(names.contains(&"layout".to_string()) && names.contains(&"vault".to_string()));
+    assert!(names.contains(&"later/kind".to_string()), "an unknown kind is kept as it was");
+    assert_eq!(
+        store.get(&RecordKey::Contact(bo)).await.unwrap().as_deref().map(Vec::as_slice),
+        Some(b"bo".as_slice())
+    );
+    let all = RecordRange::Messages { conversation: chat, from: 0, to: u64::MAX };
+    let page = store.range(all, Order::Descending, None).await.unwrap();
+    let texts: Vec<&[u8]> = page.iter().map(|(_, v)| v.as_slice()).collect();
+    assert_eq!(texts, [b"two".as_slice(), b"one".as_slice()], "in order, newest first");
 }

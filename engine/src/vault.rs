@@ -8,7 +8,7 @@
 
 use crate::EngineError;
 use crate::consts::{MAX_KDF_MEMORY_KIB, MAX_KDF_PASSES, MIN_PASSPHRASE_CHARS};
-use crate::primitives::{open, seal};
+use crate::primitives::{hkdf_sha256, hmac_sha256, open, seal};
 use crate::random::Entropy;
 use argon2::{Algorithm, Argon2, Params, Version};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,9 @@ use zeroize::Zeroizing;
 
 const HEADER_VERSION: u8 = 1;
 const RECORD_AAD: &[u8] = b"sotto-record-v1:";
+/// Records of layout 2: stored under keyed names, carrying their own name inside.
+const NAMED_RECORD_AAD: &[u8] = b"sotto-record-v2:";
+const NAMES_INFO: &[u8] = b"sotto-record-names-v1";
 const KEY_AAD: &[u8] = b"sotto-vault-key-v1";
 
 /// Argon2id cost. The default follows OWASP's first recommendation (19 MiB, 2 passes).
@@ -186,6 +189,77 @@ impl Vault {
         let aad = [RECORD_AAD, name.as_bytes()].concat();
         Ok(Zeroizing::new(open(&self.key, &nonce, &aad, ciphertext)?))
     }
+
+    /// The key of this vault's record names (see [`Names`]).
+    pub fn names(&self) -> Result<Names, EngineError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        hkdf_sha256(&[], self.key.as_ref(), NAMES_INFO, key.as_mut())?;
+        Ok(Names { key })
+    }
+
+    /// Seals the record named `name`, stored under `stored` (its keyed form): the name travels
+    /// inside, since the stored one cannot be read back. `nonce (12) || ciphertext` of
+    /// `u16 BE len(name) || name || body`, bound to `stored`.
+    pub fn seal_named(
+        &self,
+        stored: &str,
+        name: &str,
+        body: &[u8],
+        entropy: &mut dyn Entropy,
+    ) -> Result<Vec<u8>, EngineError> {
+        let len =
+            u16::try_from(name.len()).map_err(|_| EngineError::BadEncoding("record name too long".into()))?;
+        let mut plain = Zeroizing::new(Vec::with_capacity(2 + name.len() + body.len()));
+        plain.extend_from_slice(&len.to_be_bytes());
+        plain.extend_from_slice(name.as_bytes());
+        plain.extend_from_slice(body);
+        let mut nonce = [0u8; 12];
+        entropy.fill(&mut nonce)?;
+        let aad = [NAMED_RECORD_AAD, stored.as_bytes()].concat();
+        let mut out = nonce.to_vec();
+        out.extend(seal(&self.key, &nonce, &aad, &plain)?);
+        Ok(out)
+    }
+
+    /// Opens a record sealed by [`Vault::seal_named`] and stored under `stored`: its name
+    /// and body.
+    pub fn open_named(
+        &self,
+        stored: &str,
+        sealed: &[u8],
+    ) -> Result<(String, Zeroizing<Vec<u8>>), EngineError> {
+        let (nonce, ciphertext) = sealed.split_at_checked(12).ok_or(EngineError::Tampered)?;
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| EngineError::Tampered)?;
+        let aad = [NAMED_RECORD_AAD, stored.as_bytes()].concat();
+        let plain = Zeroizing::new(open(&self.key, &nonce, &aad, ciphertext)?);
+        let damaged = || EngineError::BadEncoding("record without its name".into());
+        let (len, rest) = plain.split_first_chunk::<2>().ok_or_else(damaged)?;
+        let (name, body) =
+            rest.split_at_checked(usize::from(u16::from_be_bytes(*len))).ok_or_else(damaged)?;
+        let name = std::str::from_utf8(name).map_err(|_| damaged())?.to_string();
+        Ok((name, Zeroizing::new(body.to_vec())))
+    }
+}
+
+/// Keys the parts of record names that would say whom a record concerns (an address).
+pub struct Names {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl Names {
+    /// A keyed stand-in for `part`: 32 hex digits of HMAC-SHA256 under a key derived from the
+    /// data key, so the names a store lists say nothing about whom they concern to anyone
+    /// without the key.
+    pub fn keyed(&self, part: &str) -> String {
+        let tag = hmac_sha256(self.key.as_ref(), part.as_bytes());
+        tag[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Names(…)")
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +268,27 @@ mod tests {
     use crate::random::OsEntropy;
 
     const FAST: KdfParams = KdfParams { memory_kib: 64, passes: 1 };
+
+    #[test]
+    fn keyed_names_depend_on_the_key_and_named_records_carry_their_name() {
+        let e = &mut OsEntropy;
+        let (a, b) = (Vault::create(e).unwrap(), Vault::create(e).unwrap());
+        let part = "ab".repeat(32);
+        let keyed = a.names().unwrap().keyed(&part);
+        assert_eq!(keyed.len(), 32);
+        assert_eq!(keyed, a.names().unwrap().keyed(&part), "stable");
+        assert_ne!(keyed, b.names().unwrap().keyed(&part), "another key, another name");
+        assert!(!keyed.contains(&part[..8]));
+
+        let stored = format!("contact/{keyed}");
+        let name = format!("contact/{part}");
+        let sealed = a.seal_named(&stored, &name, b"body", e).unwrap();
+        let (opened, body) = a.open_named(&stored, &sealed).unwrap();
+        assert_eq!((opened.as_str(), body.as_slice()), (name.as_str(), b"body".as_slice()));
+        assert!(a.open_named("contact/other", &sealed).is_err(), "bound to where it is stored");
+        assert!(b.open_named(&stored, &sealed).is_err());
+        assert!(a.open(&stored, &sealed).is_err(), "not a layout-1 record");
+    }
 
     #[test]
     fn debug_never_shows_the_data_key() {

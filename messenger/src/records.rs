@@ -68,6 +68,21 @@ impl fmt::Display for RecordKey {
 }
 
 impl RecordKey {
+    /// The name a store that keys its names (the browser's) keeps this record under: the
+    /// address or conversation in it replaced by `keyed` of it, so a stolen profile does not
+    /// list whom its chats are with. The kind and a message's sequence number stay, so ranges
+    /// still work. The record's own name ([`fmt::Display`]) travels sealed inside it.
+    pub fn stored(&self, keyed: impl Fn(&str) -> String) -> String {
+        match self {
+            RecordKey::Engine(StorageKey::Conversation(a)) => format!("session/{}", keyed(&a.to_hex())),
+            RecordKey::Contact(a) => format!("contact/{}", keyed(&a.to_hex())),
+            RecordKey::Told(a) => format!("told/{}", keyed(&a.to_hex())),
+            RecordKey::Request(a) => format!("request/{}", keyed(&a.to_hex())),
+            RecordKey::Message(c, seq) => format!("msg/{}/{seq:016x}", keyed(&c.to_string())),
+            other => other.to_string(),
+        }
+    }
+
     /// Parses a name [`fmt::Display`] wrote; `None` for anything else (a newer version's
     /// records are then kept, not misread).
     pub fn parse(name: &str) -> Option<RecordKey> {
@@ -147,6 +162,20 @@ mod tests {
         for bad in ["", "identity/x", "session/zz", "msg/zz/1", no_seq.as_str(), "outbox/g", "later/1"] {
             assert_eq!(RecordKey::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn stored_names_hide_addresses_but_keep_kinds_and_order() {
+        let a = Address([0xab; 32]);
+        let keyed = |part: &str| format!("K{}", part.len());
+        assert_eq!(RecordKey::Contact(a).stored(keyed), "contact/K64");
+        assert_eq!(RecordKey::from(StorageKey::Conversation(a)).stored(keyed), "session/K64");
+        assert_eq!(
+            RecordKey::Message(ConversationId::Direct(a), 0x2a).stored(keyed),
+            "msg/K64/000000000000002a"
+        );
+        assert_eq!(RecordKey::Profile.stored(keyed), "profile");
+        assert_eq!(RecordKey::Outbox(7).stored(keyed), "outbox/0000000000000007");
     }
 
     #[test]

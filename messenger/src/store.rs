@@ -37,6 +37,11 @@ pub enum RecordRange {
 impl RecordRange {
     /// The names it spans as text: `lower..upper`.
     pub fn bounds(&self) -> (String, String) {
+        self.stored_bounds(str::to_string)
+    }
+
+    /// The stored names it spans in a store that keys its names (see `RecordKey::stored`).
+    pub fn stored_bounds(&self, keyed: impl Fn(&str) -> String) -> (String, String) {
         // A kind's names all start with "kind/"; '0' is the character after '/'.
         let kind = |lower: &str, upper: &str| (lower.to_string(), upper.to_string());
         match *self {
@@ -46,8 +51,8 @@ impl RecordRange {
             RecordRange::Told => kind("told/", "told0"),
             RecordRange::Requests => kind("request/", "request0"),
             RecordRange::Messages { conversation, from, to } => (
-                RecordKey::Message(conversation, from).to_string(),
-                RecordKey::Message(conversation, to).to_string(),
+                RecordKey::Message(conversation, from).stored(&keyed),
+                RecordKey::Message(conversation, to).stored(&keyed),
             ),
         }
     }
