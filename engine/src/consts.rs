@@ -21,6 +21,12 @@ pub const MAX_ONE_TIME_SECRETS: usize = 2 * sotto_shared::limits::MAX_STORED_ONE
 /// Past it the oldest link stops working.
 pub const MAX_INVITE_SECRETS: usize = 200;
 
+/// A relay one-time prekey's secret is forgotten this long after the device first counted it:
+/// the relay drops the public half after `ONE_TIME_PREKEY_LIFETIME_SECS`, and a first message
+/// that used it just before may wait at the relay as long as an envelope lives.
+pub const ONE_TIME_SECRET_MAX_AGE_SECS: u64 =
+    sotto_shared::limits::ONE_TIME_PREKEY_LIFETIME_SECS + sotto_shared::limits::MAX_TTL_SECS as u64;
+
 /// Signed prekeys kept: the current one and the one before it.
 pub const SIGNED_PREKEYS_KEPT: usize = 2;
 

@@ -203,10 +203,11 @@ impl Device {
         Ok((bundle, Output { persist: vec![self.prekeys_record()], ..Output::default() }))
     }
 
-    /// Forgets the secrets of invite links expired by `now_secs`: what to save, if any went.
-    pub fn forget_expired_invites(&mut self, now_secs: u64) -> Option<Output> {
+    /// Forgets one-time secrets nobody can use any more (expired links' and aged relay keys',
+    /// see `Prekeys::forget_old`): what to save, if anything changed.
+    pub fn forget_old_prekeys(&mut self, now_secs: u64) -> Option<Output> {
         self.prekeys
-            .forget_expired(now_secs)
+            .forget_old(now_secs)
             .then(|| Output { persist: vec![self.prekeys_record()], ..Output::default() })
     }
 
@@ -595,8 +596,9 @@ mod tests {
         let id = bundle.one_time_prekey.unwrap().id;
         // An acceptance that reached the relay before the expiry may wait there this long.
         let last = 1_000 + u64::from(ENVELOPE_TTL_SECS);
-        assert!(alice.forget_expired_invites(last).is_none(), "not while an acceptance may be queued");
-        let out = alice.forget_expired_invites(last + 1).expect("forgotten");
+        alice.forget_old_prekeys(last).expect("the keys are counted: a change to save");
+        assert!(alice.prekeys.origin(id).is_some(), "not while an acceptance may be queued");
+        let out = alice.forget_old_prekeys(last + 1).expect("forgotten");
         assert!(matches!(out.persist[..], [(StorageKey::Prekeys, Some(_))]));
         assert_eq!(alice.prekeys.origin(id), None);
         assert_eq!(alice.prekeys.one_time_count(), relays, "the relay's are kept");

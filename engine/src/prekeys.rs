@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use sotto_shared::frames::{OneTimePrekey, PrekeyBundle, SignedPrekey, signed_prekey_message};
 use std::collections::BTreeMap;
 
-use crate::consts::{ENVELOPE_TTL_SECS, MAX_INVITE_SECRETS, MAX_ONE_TIME_SECRETS, SIGNED_PREKEYS_KEPT};
+use crate::consts::{
+    ENVELOPE_TTL_SECS, MAX_INVITE_SECRETS, MAX_ONE_TIME_SECRETS, ONE_TIME_SECRET_MAX_AGE_SECS,
+    SIGNED_PREKEYS_KEPT,
+};
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -45,9 +48,22 @@ struct OneTime {
     secret: [u8; 32],
     #[zeroize(skip)]
     origin: Origin,
+    /// When the device first counted it (Unix seconds; stamped by the first `forget_old` after
+    /// it was made, which is at most a session later), for aging out.
+    #[zeroize(skip)]
+    seen_at: Option<u64>,
 }
 
-const PREKEYS_VERSION: u8 = 2;
+/// A one-time secret as version 2 stored it (no age).
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct OneTimeV2 {
+    secret: [u8; 32],
+    #[zeroize(skip)]
+    origin: Origin,
+}
+
+/// 3: one-time secrets carry when they were first counted; 2: their origin; 1: neither.
+const PREKEYS_VERSION: u8 = 3;
 
 /// Secret prekey material. Versioned when stored; zeroized on drop.
 #[derive(Clone, Serialize, Deserialize)]
@@ -65,6 +81,15 @@ struct PrekeysV1 {
     _v: u8,
     signed: Vec<Secret>,
     one_time: BTreeMap<u32, [u8; 32]>,
+    next_id: u32,
+}
+
+/// Prekeys as record version 2 stored them.
+#[derive(Deserialize)]
+struct PrekeysV2 {
+    _v: u8,
+    signed: Vec<Secret>,
+    one_time: BTreeMap<u32, OneTimeV2>,
     next_id: u32,
 }
 
@@ -133,7 +158,7 @@ impl Prekeys {
             let id = self.next_id();
             let secret = entropy.bytes32()?;
             out.push(OneTimePrekey { id, key: x25519_public(&StaticSecret::from(secret)) });
-            self.one_time.insert(id, OneTime { secret, origin });
+            self.one_time.insert(id, OneTime { secret, origin, seen_at: None });
         }
         // Each kind has its own bound, the oldest going first: a stranger who drains the relay
         // (and makes us top up) cannot push out the keys of links we gave out.
@@ -176,16 +201,28 @@ impl Prekeys {
         self.one_time.get(&id).map(|k| k.origin)
     }
 
-    /// Forgets the secrets of invite links that expired before `now_secs` by more than an
-    /// envelope can wait at the relay (an acceptance that reached the relay in time may still be
-    /// queued until then); true if any was forgotten.
-    pub fn forget_expired(&mut self, now_secs: u64) -> bool {
+    /// Forgets one-time secrets nobody can use any more; true if anything changed. An invite
+    /// link's, once the link expired by more than an envelope can wait at the relay (an
+    /// acceptance that reached the relay in time may still be queued until then). A relay
+    /// key's, [`ONE_TIME_SECRET_MAX_AGE_SECS`] after it was first counted (the relay has
+    /// dropped it by then). Keys not counted yet are stamped `now_secs`.
+    pub fn forget_old(&mut self, now_secs: u64) -> bool {
         let before = self.one_time.len();
+        let mut stamped = false;
         let grace = u64::from(ENVELOPE_TTL_SECS);
         self.one_time.retain(|_, k| {
-            !matches!(k.origin, Origin::Invite { expires_at } if expires_at.saturating_add(grace) < now_secs)
+            let seen = *k.seen_at.get_or_insert_with(|| {
+                stamped = true;
+                now_secs
+            });
+            match k.origin {
+                Origin::Invite { expires_at } => expires_at.saturating_add(grace) >= now_secs,
+                Origin::Relay | Origin::Unknown => {
+                    seen.saturating_add(ONE_TIME_SECRET_MAX_AGE_SECS) >= now_secs
+                }
+            }
         });
-        self.one_time.len() != before
+        stamped || self.one_time.len() != before
     }
 
     pub(crate) fn signed_secret(&self, id: u32) -> Option<StaticSecret> {
@@ -208,11 +245,24 @@ impl Prekeys {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
         let p = match bytes.first() {
             Some(&PREKEYS_VERSION) => postcard::from_bytes::<Prekeys>(bytes)?,
+            Some(2) => {
+                let mut old: PrekeysV2 = postcard::from_bytes(bytes)?;
+                let one_time = std::mem::take(&mut old.one_time)
+                    .into_iter()
+                    .map(|(id, k)| (id, OneTime { secret: k.secret, origin: k.origin, seen_at: None }))
+                    .collect();
+                Prekeys {
+                    v: PREKEYS_VERSION,
+                    signed: std::mem::take(&mut old.signed),
+                    one_time,
+                    next_id: old.next_id,
+                }
+            }
             Some(1) => {
                 let mut old: PrekeysV1 = postcard::from_bytes(bytes)?;
                 let one_time = std::mem::take(&mut old.one_time)
                     .into_iter()
-                    .map(|(id, secret)| (id, OneTime { secret, origin: Origin::Unknown }))
+                    .map(|(id, secret)| (id, OneTime { secret, origin: Origin::Unknown, seen_at: None }))
                     .collect();
                 Prekeys {
                     v: PREKEYS_VERSION,
@@ -297,6 +347,40 @@ mod cap_tests {
         assert_eq!(loaded.origin(7), Some(Origin::Unknown));
         assert!(!Origin::Unknown.is_invite(), "most went to the relay: whoever uses one asks first");
         assert_eq!(Prekeys::from_bytes(&loaded.to_bytes()).unwrap().origin(7), Some(Origin::Unknown));
-        assert_eq!(Prekeys::from_bytes(&[3]).err(), Some(EngineError::UnsupportedVersion(3)));
+        assert_eq!(Prekeys::from_bytes(&[9]).err(), Some(EngineError::UnsupportedVersion(9)));
+    }
+
+    /// Relay keys nobody took are forgotten once the relay has dropped them and no first
+    /// message that used one can still be waiting; counted from when the device first saw them.
+    #[test]
+    fn unused_relay_secrets_age_out() {
+        let mut e = OsEntropy;
+        let mut p = Prekeys::new(&mut e).unwrap();
+        let keys = p.generate_one_time(3, &mut e).unwrap();
+        let t = 1_000_000;
+        assert!(p.forget_old(t), "stamped: a change to save");
+        assert!(!p.forget_old(t + ONE_TIME_SECRET_MAX_AGE_SECS), "kept while the relay may hand them out");
+        let later = p.generate_one_time(1, &mut e).unwrap();
+        assert!(p.forget_old(t + ONE_TIME_SECRET_MAX_AGE_SECS + 1));
+        assert!(keys.iter().all(|k| p.origin(k.id).is_none()), "aged out");
+        assert!(p.origin(later[0].id).is_some(), "counted later, kept longer");
+        // Version 2 records load, their keys counted from the next pass.
+        #[derive(Serialize)]
+        struct V2<'a> {
+            v: u8,
+            signed: &'a [Secret],
+            one_time: BTreeMap<u32, ([u8; 32], Origin)>,
+            next_id: u32,
+        }
+        let old = V2 {
+            v: 2,
+            signed: &p.signed,
+            one_time: BTreeMap::from([(5, ([1; 32], Origin::Relay))]),
+            next_id: 6,
+        };
+        let mut loaded = Prekeys::from_bytes(&postcard::to_allocvec(&old).unwrap()).unwrap();
+        assert_eq!(loaded.origin(5), Some(Origin::Relay));
+        assert!(loaded.forget_old(t + 10 * ONE_TIME_SECRET_MAX_AGE_SECS), "stamped, not dropped");
+        assert_eq!(loaded.origin(5), Some(Origin::Relay));
     }
 }

@@ -336,7 +336,7 @@ impl Messenger {
             fx.writes.push(self.profile_write());
         }
         fx.frames.push(self.device.publish_delivery_token()?);
-        fx.merge(self.forget_expired_invites(now_ms));
+        fx.merge(self.forget_old_prekeys(now_ms));
         Ok(fx)
     }
 
@@ -860,14 +860,15 @@ impl Messenger {
         let expires_at = invites::expiry(now_ms);
         let (invite, out) = self.device.invite(&self.profile.display_name, relay_origin, expires_at, e)?;
         let mut fx = Effects::from_engine(out);
-        fx.merge(self.forget_expired_invites(now_ms));
+        fx.merge(self.forget_old_prekeys(now_ms));
         Ok((invite.link(), fx))
     }
 
-    /// Forgets the secrets of our invite links that have expired (at each login and each new
-    /// link): nobody can start a chat with an expired link, even one that skips the check.
-    fn forget_expired_invites(&mut self, now_ms: u64) -> Effects {
-        self.device.forget_expired_invites(now_ms / 1000).map(Effects::from_engine).unwrap_or_default()
+    /// Forgets one-time secrets nobody can use any more, at each login and each new link:
+    /// expired links' (nobody can start a chat with one, even a client that skips the check)
+    /// and relay keys' the relay has dropped (see `Prekeys::forget_old`).
+    fn forget_old_prekeys(&mut self, now_ms: u64) -> Effects {
+        self.device.forget_old_prekeys(now_ms / 1000).map(Effects::from_engine).unwrap_or_default()
     }
 
     /// Checks an invite payload (from the URL fragment) before showing it.

@@ -84,13 +84,17 @@ impl Relay {
         loop {
             tick.tick().await;
             self.limits.housekeeping();
-            if let Ok(WriteResult::Purged { removed, .. }) =
+            if let Ok(WriteResult::Purged { removed, prekeys, .. }) =
                 self.writer.write(Write::Purge { now: unix_now(), limit: PURGE_BATCH }).await
-                && removed > 0
             {
-                self.metrics.envelopes_expired.fetch_add(removed, Relaxed);
-                self.metrics.envelopes_queued.fetch_sub(i64::try_from(removed).unwrap_or(0), Relaxed);
-                tracing::info!(removed, "purged expired envelopes");
+                if removed > 0 {
+                    self.metrics.envelopes_expired.fetch_add(removed, Relaxed);
+                    self.metrics.envelopes_queued.fetch_sub(i64::try_from(removed).unwrap_or(0), Relaxed);
+                    tracing::info!(removed, "purged expired envelopes");
+                }
+                if prekeys > 0 {
+                    tracing::info!(prekeys, "dropped one-time prekeys nobody took");
+                }
             }
         }
     }

@@ -503,7 +503,9 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         };
         match &outcome {
             Ok(WriteResult::Acked { removed, bytes }) => freed += bytes + u64::from(*removed) * ENVELOPE_COST,
-            Ok(WriteResult::Purged { removed, bytes }) => freed += bytes + removed * ENVELOPE_COST,
+            Ok(WriteResult::Purged { removed, bytes, prekeys }) => {
+                freed += bytes + removed * ENVELOPE_COST + prekeys * ONE_TIME_PREKEY_COST
+            }
             Ok(WriteResult::PrekeysStored { added: n, new_owner, .. }) => {
                 added += u64::from(*n) * ONE_TIME_PREKEY_COST + if *new_owner { IDENTITY_COST } else { 0 }
             }

@@ -14,6 +14,9 @@ pub const MAX_ACK_IDS: usize = 512;
 pub const CHALLENGE_BYTES: usize = 32;
 /// Most one-time prekeys a relay keeps for one identity.
 pub const MAX_STORED_ONE_TIME_PREKEYS: u32 = 1000;
+/// A one-time prekey the relay has held this long without handing it out is dropped (the
+/// device forgets its secret a little later, see the engine's `ONE_TIME_SECRET_MAX_AGE_SECS`).
+pub const ONE_TIME_PREKEY_LIFETIME_SECS: u64 = 60 * 24 * 3600;
 /// Shortest time between two `PrekeysLow` notices to one identity, so that someone draining
 /// prekeys cannot make the owner mint keys without end.
 pub const PREKEYS_LOW_INTERVAL_SECS: u64 = 60;

@@ -41,7 +41,8 @@ impl Session {
             let msg = "the signed prekey's signature does not verify";
             return self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
         }
-        self.submit(Write::PutPrekeys { identity, signed, one_time }, permit, |_, result| {
+        let now = crate::state::unix_now();
+        self.submit(Write::PutPrekeys { identity, signed, one_time, now }, permit, |_, result| {
             Some(match result {
                 Ok(WriteResult::PrekeysStored { one_time, .. }) => RelayFrame::PrekeysStored { one_time },
                 Ok(WriteResult::NotRegistered) => not_registered(),

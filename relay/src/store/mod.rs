@@ -17,7 +17,7 @@ use thiserror::Error;
 
 /// Bumped whenever a table's layout changes. A store one version older is migrated when opened;
 /// any other version is refused.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -95,6 +95,8 @@ pub enum Write {
         identity: IdentityPublic,
         signed: SignedPrekey,
         one_time: Vec<OneTimePrekey>,
+        /// When they arrived (Unix seconds): one-time prekeys age out from then.
+        now: u64,
     },
     /// Reads a bundle; `one_time` also hands out (and deletes) the oldest one-time prekey.
     TakeBundle {
@@ -107,7 +109,9 @@ pub enum Write {
     Numbered {
         below: u64,
     },
-    /// Deletes at most `limit` envelopes whose TTL ended by `now`, found through the expiry index.
+    /// Deletes at most `limit` envelopes whose TTL ended by `now`, found through the expiry
+    /// index, and at most `limit` one-time prekeys held longer than
+    /// `ONE_TIME_PREKEY_LIFETIME_SECS`, found through their age index.
     Purge {
         now: u64,
         limit: usize,
@@ -153,6 +157,8 @@ pub enum WriteResult {
         removed: u64,
         /// Payload bytes freed.
         bytes: u64,
+        /// One-time prekeys dropped for age.
+        prekeys: u64,
     },
 }
 

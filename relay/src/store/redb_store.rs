@@ -1,6 +1,6 @@
 //! The embedded default store: one redb file, `<data-dir>/relay.redb`.
 //!
-//! Tables (keys → values), schema version 2:
+//! Tables (keys → values), schema version 3:
 //! - `meta`: `"schema_version"`, `"next_seq"` → u64
 //! - `envelopes`: (mailbox, seq) → postcard `StoredEnvelope`
 //! - `envelope_index`: (mailbox, message id) → (seq, payload bytes, expires_at, from a stranger):
@@ -14,6 +14,9 @@
 //! - `identities`: address → postcard `StoredIdentity`
 //! - `one_time_prekeys`: (address, prekey id) → X25519 public key
 //! - `one_time_counts`: address → number of one-time prekeys held
+//! - `one_time_ages`: (uploaded at, address, prekey id) → () for every one-time prekey uploaded
+//!   (schema 3): a purge drops the ones held too long, visiting only those. An entry whose key
+//!   was handed out meanwhile is simply removed.
 
 use super::{
     ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas, SCHEMA_VERSION,
@@ -24,6 +27,7 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use sotto_shared::frames::{IdentityPublic, OneTimePrekey, PrekeyBundle, SignedPrekey};
+use sotto_shared::limits::ONE_TIME_PREKEY_LIFETIME_SECS;
 use sotto_shared::{Address, MessageId};
 use std::path::Path;
 
@@ -43,6 +47,7 @@ const NO_TOKEN: [u8; 32] = [0; 32];
 const IDENTITIES: TableDefinition<Mailbox, &[u8]> = TableDefinition::new("identities");
 const ONE_TIME: TableDefinition<(Mailbox, u32), [u8; 32]> = TableDefinition::new("one_time_prekeys");
 const ONE_TIME_COUNTS: TableDefinition<Mailbox, u32> = TableDefinition::new("one_time_counts");
+const ONE_TIME_AGES: TableDefinition<(u64, Mailbox, u32), ()> = TableDefinition::new("one_time_ages");
 
 /// Schema 1's id table, replaced by `envelope_index` (which also holds the expiry time).
 const V1_IDS: TableDefinition<(Mailbox, [u8; 16]), (u64, u64)> = TableDefinition::new("envelope_ids");
@@ -124,11 +129,14 @@ impl RedbStore {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
-                Some(1) => {
+                Some(old @ (1 | 2)) => {
                     drop(meta);
-                    migrate_v1(&tx)?;
+                    if old == 1 {
+                        migrate_v1(&tx)?;
+                    }
+                    migrate_v2(&tx)?;
                     tx.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
-                    tracing::info!("store migrated from schema 1 to {SCHEMA_VERSION}");
+                    tracing::info!("store migrated from schema {old} to {SCHEMA_VERSION}");
                 }
                 Some(found) => return Err(StoreError::SchemaMismatch { path, found }),
             }
@@ -141,6 +149,7 @@ impl RedbStore {
             tx.open_table(IDENTITIES)?;
             tx.open_table(ONE_TIME)?;
             tx.open_table(ONE_TIME_COUNTS)?;
+            tx.open_table(ONE_TIME_AGES)?;
         }
         tx.commit()?;
         Ok(RedbStore { db })
@@ -202,6 +211,19 @@ fn migrate_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Schema 2 → 3: one-time prekeys get an age, counted from the migration (when they arrived
+/// was not kept).
+fn migrate_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let now = crate::state::unix_now();
+    let one_time = tx.open_table(ONE_TIME)?;
+    let mut ages = tx.open_table(ONE_TIME_AGES)?;
+    for entry in one_time.iter()? {
+        let (mailbox, id) = entry?.0.value();
+        ages.insert((now, mailbox, id), ())?;
+    }
+    Ok(())
+}
+
 /// The tables one write transaction touches, opened once per batch.
 struct Tables<'t> {
     meta: redb::Table<'t, &'static str, u64>,
@@ -213,6 +235,7 @@ struct Tables<'t> {
     identities: redb::Table<'t, Mailbox, &'static [u8]>,
     one_time: redb::Table<'t, (Mailbox, u32), [u8; 32]>,
     one_time_counts: redb::Table<'t, Mailbox, u32>,
+    one_time_ages: redb::Table<'t, (u64, Mailbox, u32), ()>,
     /// Mailbox usage touched in this batch: as stored, and as it is now (written back once at
     /// the end of the batch).
     usage: HashMap<Mailbox, (Usage, Usage)>,
@@ -230,6 +253,7 @@ impl<'t> Tables<'t> {
             identities: tx.open_table(IDENTITIES)?,
             one_time: tx.open_table(ONE_TIME)?,
             one_time_counts: tx.open_table(ONE_TIME_COUNTS)?,
+            one_time_ages: tx.open_table(ONE_TIME_AGES)?,
             usage: HashMap::new(),
         })
     }
@@ -367,6 +391,7 @@ impl<'t> Tables<'t> {
         identity: IdentityPublic,
         signed: SignedPrekey,
         one_time: &[OneTimePrekey],
+        now: u64,
     ) -> Result<WriteResult, StoreError> {
         let address = Address::from_identity_key(&identity.signing_key).0;
         // Uploads go to mailboxes a login opened (logins are limited per address).
@@ -389,6 +414,7 @@ impl<'t> Tables<'t> {
         let added = fresh.len() as u32;
         for k in fresh {
             self.one_time.insert((address, k.id), k.key)?;
+            self.one_time_ages.insert((now, address, k.id), ())?;
             count += 1;
         }
         self.one_time_counts.insert(address, count)?;
@@ -459,7 +485,27 @@ impl<'t> Tables<'t> {
                 break;
             }
         }
-        Ok(WriteResult::Purged { removed, bytes: freed })
+        let prekeys = self.purge_prekeys(now.saturating_sub(ONE_TIME_PREKEY_LIFETIME_SECS), limit)?;
+        Ok(WriteResult::Purged { removed, bytes: freed, prekeys })
+    }
+
+    /// Drops at most `limit` one-time prekeys uploaded before `before` (those handed out
+    /// meanwhile only leave their age entry); returns how many were dropped.
+    fn purge_prekeys(&mut self, before: u64, limit: usize) -> Result<u64, StoreError> {
+        let mut old = Vec::new();
+        for entry in self.one_time_ages.range((0, [0; 32], 0)..(before, [0; 32], 0))?.take(limit) {
+            old.push(entry?.0.value());
+        }
+        let mut dropped = 0;
+        for (at, mailbox, id) in old {
+            self.one_time_ages.remove((at, mailbox, id))?;
+            if self.one_time.remove((mailbox, id))?.is_some() {
+                let count = self.one_time_count(&mailbox)?.saturating_sub(1);
+                self.one_time_counts.insert(mailbox, count)?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
     }
 }
 
@@ -505,8 +551,8 @@ impl Store for RedbStore {
                     Write::Ack { mailbox, ids } => t.ack(mailbox, &ids)?,
                     Write::Register { identity } => t.register(&identity)?,
                     Write::PublishToken { mailbox, hash } => t.publish_token(mailbox, hash)?,
-                    Write::PutPrekeys { identity, signed, one_time } => {
-                        t.put_prekeys(quotas, identity, signed, &one_time)?
+                    Write::PutPrekeys { identity, signed, one_time, now } => {
+                        t.put_prekeys(quotas, identity, signed, &one_time, now)?
                     }
                     Write::TakeBundle { address, one_time } => t.take_bundle(address, one_time)?,
                     Write::Purge { now, limit } => t.purge(now, limit)?,
@@ -695,11 +741,11 @@ mod tests {
         assert_eq!(s.backlog(&Address([1; 32]), 0, 20, 10).unwrap().len(), 1);
         assert_eq!(
             s.write(vec![Write::Purge { now: 20, limit: 2 }], &q).unwrap(),
-            vec![WriteResult::Purged { removed: 2, bytes: 20 }]
+            vec![WriteResult::Purged { removed: 2, bytes: 20, prekeys: 0 }]
         );
         assert_eq!(
             s.write(vec![Write::Purge { now: 20, limit: 10 }], &q).unwrap(),
-            vec![WriteResult::Purged { removed: 1, bytes: 10 }]
+            vec![WriteResult::Purged { removed: 1, bytes: 10, prekeys: 0 }]
         );
         let t = s.totals().unwrap();
         assert_eq!((t.envelopes, t.payload_bytes), (1, 10));
@@ -777,7 +823,84 @@ mod tests {
         let r = s.write(vec![Write::TakeBundle { address: owner, one_time: true }], &Q).unwrap();
         assert!(matches!(&r[0], WriteResult::Bundle { bundle: Some(b), .. } if b.signed_prekey.id == 1));
         let r = s.write(vec![Write::Purge { now: 11, limit: 10 }], &Q).unwrap();
-        assert_eq!(r, vec![WriteResult::Purged { removed: 1, bytes: 3 }]);
+        assert_eq!(r, vec![WriteResult::Purged { removed: 1, bytes: 3, prekeys: 0 }]);
+    }
+
+    fn prekeys(ids: std::ops::Range<u32>, now: u64) -> Write {
+        let identity = IdentityPublic {
+            signing_key: [7; 32],
+            dh_key: [8; 32],
+            dh_signature: sotto_shared::frames::Signature([0; 64]),
+        };
+        let signed =
+            SignedPrekey { id: 1, key: [9; 32], signature: sotto_shared::frames::Signature([0; 64]) };
+        let one_time = ids.map(|id| OneTimePrekey { id, key: [id as u8; 32] }).collect();
+        Write::PutPrekeys { identity, signed, one_time, now }
+    }
+
+    /// One-time prekeys nobody took are dropped once held for their lifetime, found through
+    /// their age index; one handed out meanwhile only leaves its age entry behind.
+    #[test]
+    fn unused_one_time_prekeys_age_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
+        let owner = Address::from_identity_key(&[7; 32]);
+        let identity = IdentityPublic {
+            signing_key: [7; 32],
+            dh_key: [8; 32],
+            dh_signature: sotto_shared::frames::Signature([0; 64]),
+        };
+        s.write(vec![Write::Register { identity }], &Q).unwrap();
+        s.write(vec![prekeys(10..13, 100), prekeys(13..14, 200)], &Q).unwrap();
+        let r = s.write(vec![Write::TakeBundle { address: owner, one_time: true }], &Q).unwrap();
+        assert!(
+            matches!(&r[0], WriteResult::Bundle { bundle: Some(b), .. } if b.one_time_prekey.unwrap().id == 10)
+        );
+        let purge = |now| s.write(vec![Write::Purge { now, limit: 10 }], &Q).unwrap();
+        let dropped = |r: Vec<WriteResult>| match r[..] {
+            [WriteResult::Purged { prekeys, .. }] => prekeys,
+            _ => panic!("{r:?}"),
+        };
+        assert_eq!(dropped(purge(100 + ONE_TIME_PREKEY_LIFETIME_SECS)), 0, "not before their lifetime");
+        assert_eq!(dropped(purge(101 + ONE_TIME_PREKEY_LIFETIME_SECS)), 2, "11 and 12; 10 was handed out");
+        assert_eq!(s.prekeys_remaining(&owner).unwrap(), Some(1));
+        let r = s.write(vec![Write::TakeBundle { address: owner, one_time: true }], &Q).unwrap();
+        assert!(
+            matches!(&r[0], WriteResult::Bundle { bundle: Some(b), .. } if b.one_time_prekey.unwrap().id == 13)
+        );
+        assert_eq!(dropped(purge(u64::MAX)), 0);
+    }
+
+    /// A schema-2 store's one-time prekeys get an age from the migration on.
+    #[test]
+    fn a_schema_2_store_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = Address::from_identity_key(&[7; 32]);
+        {
+            let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
+            let identity = IdentityPublic {
+                signing_key: [7; 32],
+                dh_key: [8; 32],
+                dh_signature: sotto_shared::frames::Signature([0; 64]),
+            };
+            s.write(vec![Write::Register { identity }, prekeys(1..4, 5)], &Q).unwrap();
+            let tx = s.db.begin_write().unwrap();
+            tx.delete_table(ONE_TIME_AGES).unwrap();
+            tx.open_table(META).unwrap().insert("schema_version", 2).unwrap();
+            tx.commit().unwrap();
+        }
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let now = crate::state::unix_now();
+        let r = s
+            .write(vec![Write::Purge { now: now + ONE_TIME_PREKEY_LIFETIME_SECS - 5, limit: 10 }], &Q)
+            .unwrap();
+        assert!(matches!(r[..], [WriteResult::Purged { prekeys: 0, .. }]), "counted from the migration");
+        let r = s
+            .write(vec![Write::Purge { now: now + ONE_TIME_PREKEY_LIFETIME_SECS + 5, limit: 10 }], &Q)
+            .unwrap();
+        assert!(matches!(r[..], [WriteResult::Purged { prekeys: 3, .. }]));
+        assert_eq!(s.prekeys_remaining(&owner).unwrap(), Some(0));
     }
 
     #[test]
