@@ -565,15 +565,12 @@ impl App {
                     let header = vault
                         .header(passphrase.as_deref(), params, &mut OsEntropy)
                         .map_err(|e| e.to_string())?;
-                    // The header first: its transaction is ordered before the driver's.
-                    let (layout_name, layout_value) = layout::layout_record();
-                    let saving = idb.commit(
-                        vec![
-                            (VAULT_RECORD.into(), Some(header.to_bytes())),
-                            (layout_name, Some(layout_value)),
-                        ],
-                        false,
-                    );
+                    // The header first (with the layout and an empty index): its transaction is
+                    // ordered before the driver's.
+                    let index =
+                        layout::seal_index(&vault, &layout::Index::default()).map_err(|e| e.to_string())?;
+                    let raw = [(VAULT_RECORD.to_string(), header.to_bytes()), layout::layout_record(), index];
+                    let saving = idb.commit(raw.into_iter().map(|(n, v)| (n, Some(v))).collect(), false);
                     self.await_commit(ctx, saving);
                     let store = Sealed::new(idb, vault);
                     let (driver, step) =
@@ -656,8 +653,8 @@ impl App {
         // Re-sealed (`Restored::resealed`), so every record was opened already.
         let backup::Restored { vault, header, records, .. } = restored;
         // Tells the messenger its sessions came from a backup (they must not send again).
-        let marker =
-            layout::names(&vault).and_then(|names| layout::seal(&vault, &names, &RecordKey::Restored, &[]));
+        let marker = layout::names(&vault)
+            .and_then(|names| layout::seal(&vault, &names, &RecordKey::Restored, 0, &[]));
         let marker = match marker {
             Ok(m) => m,
             Err(e) => return self.form_error = Some(format!("The backup could not be installed: {e}")),
@@ -683,10 +680,9 @@ impl App {
         let Some(idb) = self.idb.clone() else { return };
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let store = Sealed::new(idb, Rc::new(vault));
             // A store from before names were keyed is brought to the current layout first.
-            let loaded = match store.upgrade().await {
-                Ok(()) => Driver::load(store, App::connection()).await.map(Box::new),
+            let loaded = match Sealed::open(idb, Rc::new(vault)).await {
+                Ok(store) => Driver::load(store, App::connection()).await.map(Box::new),
                 Err(e) => Err(e.into()),
             };
             link.send_message(Msg::Loaded(loaded));

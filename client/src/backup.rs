@@ -53,13 +53,7 @@ pub fn export(
 ) -> Result<Vec<u8>, BackupError> {
     let own = Vault::create(e).map_err(VaultError::from)?;
     let header = own.header(Some(passphrase), params, e)?;
-    let (names, own_names) = (layout::names(vault).map_err(damaged)?, layout::names(&own).map_err(damaged)?);
-    let mut resealed = Vec::with_capacity(records.len());
-    for (stored, sealed) in records.into_iter().filter(|(name, _)| !layout::is_raw(name)) {
-        let (key, body) = layout::open(vault, &names, &stored, &sealed).map_err(damaged)?;
-        resealed.push(layout::seal(&own, &own_names, &key, &body).map_err(damaged)?);
-    }
-    let records = resealed;
+    let records = layout::reseal_all(&records, layout::LAYOUT, vault, &own).map_err(damaged)?;
     let mut out = MAGIC.to_vec();
     out.push(VERSION);
     out.extend(postcard::to_allocvec(&Backup { header, records }).map_err(|_| BackupError::NotABackup)?);
@@ -156,17 +150,7 @@ impl Restored {
     pub fn resealed(self, params: KdfParams, e: &mut dyn Entropy) -> Result<Restored, BackupError> {
         let vault = Vault::create(e).map_err(VaultError::from)?;
         let header = vault.header(Some(&self.secret), params, e)?;
-        let (names, new_names) =
-            (layout::names(&self.vault).map_err(damaged)?, layout::names(&vault).map_err(damaged)?);
-        let mut records = Vec::with_capacity(self.records.len());
-        for (stored, sealed) in &self.records {
-            let (key, body) = match self.layout {
-                1 => layout::open_layout_1(&self.vault, stored, sealed),
-                _ => layout::open(&self.vault, &names, stored, sealed),
-            }
-            .map_err(damaged)?;
-            records.push(layout::seal(&vault, &new_names, &key, &body).map_err(damaged)?);
-        }
+        let records = layout::reseal_all(&self.records, self.layout, &self.vault, &vault).map_err(damaged)?;
         Ok(Restored { vault, header, records, secret: self.secret, layout: layout::LAYOUT })
     }
 }
@@ -178,9 +162,20 @@ mod tests {
     use sotto_messenger::RecordKey;
     use sotto_shared::Address;
 
-    /// A record as the live store holds it (layout 2).
-    fn stored(vault: &Vault, key: &RecordKey, body: &[u8]) -> (String, Vec<u8>) {
-        layout::seal(vault, &layout::names(vault).unwrap(), key, body).unwrap()
+    /// Records as the live store holds them (layout 2, with their index).
+    fn store(vault: &Vault, items: &[(RecordKey, &[u8])]) -> Vec<(String, Vec<u8>)> {
+        let names = layout::names(vault).unwrap();
+        let mut index = layout::Index::default();
+        let epoch = index.advance();
+        let mut out: Vec<(String, Vec<u8>)> = items
+            .iter()
+            .map(|(key, body)| {
+                index.note(key, true);
+                layout::seal(vault, &names, key, epoch, body).unwrap()
+            })
+            .collect();
+        out.push(layout::seal_index(vault, &index).unwrap());
+        out
     }
 
     /// The body of `key` among `records` under `vault`, if it opens.
@@ -189,8 +184,8 @@ mod tests {
         records
             .iter()
             .filter_map(|(n, v)| layout::open(vault, &names, n, v).ok())
-            .find(|(k, _)| k == key)
-            .map(|(_, b)| b.to_vec())
+            .find(|o| o.key == *key)
+            .map(|o| o.body.to_vec())
     }
 
     #[test]
@@ -199,18 +194,18 @@ mod tests {
         let params = KdfParams { memory_kib: 64, passes: 1 };
         let vault = Vault::create(e).unwrap();
         let contact = RecordKey::Contact(Address([7; 32]));
-        let records = vec![
-            stored(&vault, &RecordKey::Profile, b"Ada"),
-            stored(&vault, &contact, b"Bo"),
-            (layout::VAULT_RECORD.to_string(), vec![1, 2]),
-            layout::layout_record(),
-        ];
+        let mut records = store(&vault, &[(RecordKey::Profile, b"Ada"), (contact.clone(), b"Bo")]);
+        records.extend([(layout::VAULT_RECORD.to_string(), vec![1, 2]), layout::layout_record()]);
         let file = export(&vault, records.clone(), "pass phrase", params, e).unwrap();
         assert_eq!(import(&file, "wrong").err(), Some(BackupError::Vault(VaultError::WrongPassphrase)));
         assert_eq!(import(b"hello", "x").err(), Some(BackupError::NotABackup));
         let Restored { vault: opened, header, records: got, .. } = import(&file, "pass phrase").unwrap();
         assert!(header.needs_passphrase());
-        assert_eq!(got.len(), 2, "the live vault header and layout are not exported");
+        assert_eq!(
+            got.len(),
+            3,
+            "two records and the index; the live vault header and layout are not exported"
+        );
         assert_eq!(body(&opened, &got, &RecordKey::Profile).as_deref(), Some(b"Ada".as_slice()));
         assert_eq!(body(&opened, &got, &contact).as_deref(), Some(b"Bo".as_slice()));
         assert!(!got.iter().any(|(n, _)| n.contains(&Address([7; 32]).to_hex()[..8])), "names stay keyed");
@@ -239,6 +234,7 @@ mod tests {
         let installed = import(&file, "pass phrase").unwrap().resealed(params, e).unwrap();
         assert_eq!(body(&installed.vault, &installed.records, &contact).as_deref(), Some(b"Bo".as_slice()));
         assert_ne!(installed.records[0].0, contact.to_string(), "now under a keyed name");
+        assert!(installed.records.iter().any(|(n, _)| n == layout::INDEX_RECORD), "with an index");
     }
 
     #[test]
@@ -254,7 +250,7 @@ mod tests {
         );
         assert_ne!(*new_code(e).unwrap(), *code, "random");
         let vault = Vault::create(e).unwrap();
-        let records = vec![stored(&vault, &RecordKey::Profile, b"Ada")];
+        let records = store(&vault, &[(RecordKey::Profile, b"Ada")]);
         let file = export(&vault, records, &code, params, e).unwrap();
         let sloppy = code.to_lowercase().replace('-', " ").replace('0', "o").replace('1', "l");
         let restored = import(&file, &sloppy).unwrap();
@@ -268,7 +264,7 @@ mod tests {
         );
         // A passphrase shaped like a code still works as typed.
         let shaped = "my-passphrase-is-long";
-        let file = export(&vault, Vec::new(), shaped, params, e).unwrap();
+        let file = export(&vault, store(&vault, &[]), shaped, params, e).unwrap();
         assert!(import(&file, shaped).is_ok());
         assert_eq!(as_code("abcd efgh jkmn pqrs tvwx").as_deref(), Some("ABCD-EFGH-JKMN-PQRS-TVWX"));
         assert_eq!(as_code("ABCD-EFGH-JKMN-PQRS-TVWU"), None, "U is no symbol");
@@ -282,7 +278,7 @@ mod tests {
         let e = &mut OsEntropy;
         let params = KdfParams { memory_kib: 64, passes: 1 };
         let vault = Vault::create(e).unwrap();
-        let records = vec![stored(&vault, &RecordKey::Profile, b"Ada")];
+        let records = store(&vault, &[(RecordKey::Profile, b"Ada")]);
         let file = export(&vault, records, "pass phrase", params, e).unwrap();
         let from_file = import(&file, "pass phrase").unwrap();
         let installed = import(&file, "pass phrase").unwrap().resealed(params, e).unwrap();

@@ -7,7 +7,7 @@
 //! `complete` only once the data is on disk, so the app creates transactions synchronously, in
 //! order, and sends the frames of each one when its `complete` fires.
 
-use crate::layout::{self, LAYOUT, LAYOUT_RECORD, VAULT_RECORD};
+use crate::layout::{self, INDEX_RECORD, Index, LAYOUT, LAYOUT_RECORD, VAULT_RECORD};
 use js_sys::{Function, Promise, Uint8Array};
 use sotto_engine::vault::{Names, Vault};
 use sotto_messenger::store::Saving;
@@ -268,11 +268,11 @@ impl Idb {
 
     /// Rewrites every record in one transaction started at the call (transactions started
     /// later see the result): `map` turns each record into the one to keep in its place
-    /// (perhaps under another name), then `extra` records are written over them. If `map`
-    /// fails for any record, nothing changes.
+    /// (perhaps under another name), or `None` to drop it; then `extra` records are written
+    /// over them. If `map` fails for any record, nothing changes.
     pub fn rewrite(
         &self,
-        map: impl Fn(&str, &[u8]) -> Result<(String, Vec<u8>), ()> + 'static,
+        map: impl Fn(&str, &[u8]) -> Result<Option<(String, Vec<u8>)>, ()> + 'static,
         extra: Vec<(String, Vec<u8>)>,
     ) -> Saving {
         let started = self.records(IdbTransactionMode::Readwrite).and_then(|(tx, store)| {
@@ -302,7 +302,7 @@ impl Idb {
                     _ => Err(()),
                 };
                 match mapped {
-                    Ok(record) if c.continue_().is_ok() => kept.push(record),
+                    Ok(record) if c.continue_().is_ok() => kept.extend(record),
                     _ => {
                         let _ = t.abort();
                     }
@@ -364,18 +364,39 @@ impl Idb {
 }
 
 /// The messenger's records in [`Idb`], laid out as `layout` says: each under a keyed name,
-/// sealed with the vault and bound to that name. The vault can be replaced (a new passphrase
-/// makes a new data key, see [`Sealed::reseal`]); every read and write uses the vault current
-/// when it is called, which matches the records it is ordered with.
+/// sealed with the vault, bound to that name, and checked against the index of epochs when
+/// read. The vault can be replaced (a new passphrase makes a new data key, see
+/// [`Sealed::reseal`]); every read and write uses the vault current when it is called, which
+/// matches the records it is ordered with. Open an existing store with [`Sealed::open`].
 #[derive(Clone)]
 pub struct Sealed {
     idb: Idb,
     vault: Rc<RefCell<Rc<Vault>>>,
+    /// As the last commit leaves it (commits are ordered at the call, so this is what every
+    /// read started now will find).
+    index: Rc<RefCell<Index>>,
 }
 
 impl Sealed {
+    /// Over an empty store, or one opened with [`Sealed::open`].
     pub fn new(idb: Idb, vault: Rc<Vault>) -> Sealed {
-        Sealed { idb, vault: Rc::new(RefCell::new(vault)) }
+        Sealed { idb, vault: Rc::new(RefCell::new(vault)), index: Rc::default() }
+    }
+
+    /// Over the store `idb` holds: brought to this layout first if it is older (in one
+    /// transaction), then its index read.
+    pub async fn open(idb: Idb, vault: Rc<Vault>) -> Result<Sealed, StoreError> {
+        let store = Sealed::new(idb, vault);
+        if store.idb.get(LAYOUT_RECORD).await?.as_deref() != Some([LAYOUT].as_slice()) {
+            store.upgrade().await?;
+        }
+        let sealed = store.idb.get(INDEX_RECORD).await?;
+        let index = match sealed {
+            Some(sealed) => layout::open_index(&store.current(), &sealed)?,
+            None => return Err(StoreError::Damaged(format!("no {INDEX_RECORD}"))),
+        };
+        *store.index.borrow_mut() = index;
+        Ok(store)
     }
 
     /// The vault records are sealed with now.
@@ -384,24 +405,35 @@ impl Sealed {
     }
 
     /// Re-seals every record under `to` (under its names, so they change too) and stores
-    /// `header` for it, in one transaction; reads and writes called from now on use `to`. If
-    /// the transaction fails, the old vault is put back at once (in the same turn as the abort
-    /// of every later write), so nothing written afterwards is sealed under a key whose header
-    /// never landed.
+    /// `header` for it, in one transaction; reads and writes called from now on use `to`. Each
+    /// record is checked against the index as it is moved. If the transaction fails, the old
+    /// vault is put back at once (in the same turn as the abort of every later write), so
+    /// nothing written afterwards is sealed under a key whose header never landed.
     pub fn reseal(&self, to: Rc<Vault>, header: Vec<u8>) -> Saving {
         let old = self.current();
         let keys = layout::names(&old).and_then(|from| Ok((from, layout::names(&to)?)));
         let Ok((from_names, to_names)) = keys else {
             return Box::pin(std::future::ready(Err(StoreError::Failed("no record names key".into()))));
         };
+        // What the store will hold when the rewrite runs (every earlier commit comes first).
+        let index = self.index.borrow().clone();
         let (from, target) = (old.clone(), to.clone());
         let saving = self.idb.rewrite(
             move |name, value| {
                 if layout::is_raw(name) {
-                    return Ok((name.to_string(), value.to_vec()));
+                    return Ok(Some((name.to_string(), value.to_vec())));
                 }
-                let (key, body) = layout::open(&from, &from_names, name, value).map_err(drop)?;
-                layout::seal(&target, &to_names, &key, &body).map_err(drop)
+                if name == INDEX_RECORD {
+                    return layout::seal_index(&target, &index).map(Some).map_err(drop);
+                }
+                // A newer version's kind cannot be re-keyed: it is dropped.
+                let Some(opened) = layout::open_known(&from, &from_names, name, value).map_err(drop)? else {
+                    return Ok(None);
+                };
+                index.check(&opened.key, opened.epoch).map_err(drop)?;
+                layout::seal(&target, &to_names, &opened.key, opened.epoch, &opened.body)
+                    .map(Some)
+                    .map_err(drop)
             },
             vec![(VAULT_RECORD.to_string(), header), layout::layout_record()],
         );
@@ -416,25 +448,34 @@ impl Sealed {
         })
     }
 
-    /// Brings a store written in layout 1 (names in the clear) to this layout, in one
-    /// transaction; does nothing if it is there already. Records of kinds this version does
-    /// not know are kept as they are.
-    pub async fn upgrade(&self) -> Result<(), StoreError> {
-        if self.idb.get(LAYOUT_RECORD).await?.as_deref() == Some([LAYOUT].as_slice()) {
-            return Ok(());
-        }
+    /// Brings a store written in layout 1 (names in the clear, no epochs) to this layout, in
+    /// one transaction, with an index of its records at epoch 0. Records of kinds this version
+    /// does not know (a newer version's) cannot be re-keyed and are dropped.
+    async fn upgrade(&self) -> Result<(), StoreError> {
         let vault = self.current();
         let names = layout::names(&vault)?;
+        let mut index = Index::default();
+        for (name, _) in self.idb.load_all().await? {
+            if let Some(key) = RecordKey::parse(&name) {
+                index.note(&key, true);
+            }
+        }
+        let extra = vec![layout::layout_record(), layout::seal_index(&vault, &index)?];
         self.idb
             .rewrite(
                 move |name, value| {
-                    if layout::is_raw(name) || RecordKey::parse(name).is_none() {
-                        return Ok((name.to_string(), value.to_vec()));
+                    if layout::is_raw(name) {
+                        return Ok(Some((name.to_string(), value.to_vec())));
                     }
-                    let (key, body) = layout::open_layout_1(&vault, name, value).map_err(drop)?;
-                    layout::seal(&vault, &names, &key, &body).map_err(drop)
+                    if RecordKey::parse(name).is_none() {
+                        return Ok(None);
+                    }
+                    let opened = layout::open_layout_1(&vault, name, value).map_err(drop)?;
+                    layout::seal(&vault, &names, &opened.key, opened.epoch, &opened.body)
+                        .map(Some)
+                        .map_err(drop)
                 },
-                vec![layout::layout_record()],
+                extra,
             )
             .await
     }
@@ -449,13 +490,23 @@ impl Sealed {
 impl RecordStore for Sealed {
     fn save_changes(&self, changes: RecordWrites) -> Saving {
         let sealed = self.names().and_then(|(vault, names)| {
-            changes
+            let mut index = self.index.borrow_mut();
+            let epoch = index.advance();
+            let mut writes = changes
                 .into_iter()
-                .map(|(key, value)| match value {
-                    Some(body) => layout::seal(&vault, &names, &key, &body).map(|(n, v)| (n, Some(v))),
-                    None => Ok((key.stored(|part| names.keyed(part)), None)),
+                .map(|(key, value)| {
+                    index.note(&key, value.is_some());
+                    match value {
+                        Some(body) => {
+                            layout::seal(&vault, &names, &key, epoch, &body).map(|(n, v)| (n, Some(v)))
+                        }
+                        None => Ok((key.stored(|part| names.keyed(part)), None)),
+                    }
                 })
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Result<Vec<_>, _>>()?;
+            let (name, value) = layout::seal_index(&vault, &index)?;
+            writes.push((name, Some(value)));
+            Ok(writes)
         });
         match sealed {
             Ok(writes) => self.idb.commit(writes, false),
@@ -469,16 +520,21 @@ impl RecordStore for Sealed {
     ) -> impl Future<Output = Result<Option<RecordBytes>, StoreError>> + 'static {
         let opened = self.names().map(|(vault, names)| {
             let stored = key.stored(|part| names.keyed(part));
-            (self.idb.get(&stored), vault, names, stored, key.clone())
+            let index = self.index.borrow().entry(key);
+            (self.idb.get(&stored), vault, names, stored, key.clone(), index)
         });
         async move {
-            let (reading, vault, names, stored, key) = opened?;
-            let Some(sealed) = reading.await? else { return Ok(None) };
-            let (found, body) = layout::open(&vault, &names, &stored, &sealed)?;
-            if found != key {
+            let (reading, vault, names, stored, key, index) = opened?;
+            let Some(sealed) = reading.await? else {
+                index.check_absent(&key)?;
+                return Ok(None);
+            };
+            let opened = layout::open(&vault, &names, &stored, &sealed)?;
+            if opened.key != key {
                 return Err(StoreError::Damaged(format!("{stored}: holds another record")));
             }
-            Ok(Some(body))
+            index.check(&key, opened.epoch)?;
+            Ok(Some(opened.body))
         }
     }
 
@@ -490,12 +546,23 @@ impl RecordStore for Sealed {
     ) -> impl Future<Output = Result<Vec<(RecordKey, RecordBytes)>, StoreError>> + 'static {
         let opened = self.names().map(|(vault, names)| {
             let bounds = range.stored_bounds(|part| names.keyed(part));
-            (self.idb.range(bounds, order, limit), vault, names)
+            let index = self.index.borrow().part(&range);
+            (self.idb.range(bounds, order, limit), vault, names, index)
         });
         async move {
-            let (reading, vault, names) = opened?;
-            let found = reading.await?;
-            found.into_iter().map(|(stored, sealed)| layout::open(&vault, &names, &stored, &sealed)).collect()
+            let (reading, vault, names, index) = opened?;
+            let mut found = Vec::new();
+            for (stored, sealed) in reading.await? {
+                let opened = layout::open(&vault, &names, &stored, &sealed)?;
+                index.check(&opened.key, opened.epoch)?;
+                found.push((opened.key, opened.body));
+            }
+            // A whole range of a listed kind: every record the index lists must be there.
+            let listed = index.records.len();
+            if limit.is_none() && found.iter().filter(|(k, _)| layout::is_tracked(k)).count() != listed {
+                return Err(StoreError::Damaged("a record the index lists was removed".into()));
+            }
+            Ok(found)
         }
     }
 }

@@ -152,7 +152,9 @@ async fn resealing_moves_every_record_to_the_new_key() {
         Some(b"new header".as_slice())
     );
     let (old_names, new_names) = (layout::names(&old).unwrap(), layout::names(&new).unwrap());
-    for (name, sealed) in raw.iter().filter(|(n, _)| !layout::is_raw(n)) {
+    let index = raw.iter().find(|(n, _)| n == layout::INDEX_RECORD).map(|(_, v)| v).unwrap();
+    assert!(layout::open_index(&old, index).is_err() && layout::open_index(&new, index).is_ok());
+    for (name, sealed) in raw.iter().filter(|(n, _)| !layout::is_raw(n) && n != layout::INDEX_RECORD) {
         assert!(layout::open(&old, &old_names, name, sealed).is_err(), "{name} still opens with the old key");
         assert!(
             layout::open(&new, &new_names, name, sealed).is_ok(),
@@ -162,7 +164,7 @@ async fn resealing_moves_every_record_to_the_new_key() {
     // The keyed names changed with the key.
     assert!(raw.iter().any(|(n, _)| *n == ada.stored(|p| new_names.keyed(p))));
     assert!(!raw.iter().any(|(n, _)| *n == ada.stored(|p| old_names.keyed(p))));
-    assert_eq!(raw.len(), 6, "vault, layout, profile, a contact, two outbox entries");
+    assert_eq!(raw.len(), 7, "vault, layout, index, profile, a contact, two outbox entries");
     assert_eq!(store.get(&ada).await.unwrap().as_deref().map(Vec::as_slice), Some(b"ada".as_slice()));
     assert_eq!(
         store.get(&RecordKey::Outbox(1)).await.unwrap().as_deref().map(Vec::as_slice),
@@ -231,13 +233,12 @@ async fn a_layout_1_store_is_upgraded_to_keyed_names() {
     raw.push(("later/kind".into(), Some(b"a newer version's".to_vec())));
     idb.commit(raw, false).await.unwrap();
 
-    let store = Sealed::new(idb.clone(), vault.clone());
-    store.upgrade().await.expect("upgraded");
-    store.upgrade().await.expect("a second time does nothing");
+    let store = Sealed::open(idb.clone(), vault.clone()).await.expect("upgraded");
+    Sealed::open(idb.clone(), vault.clone()).await.expect("a second time only opens");
     let names: Vec<String> = idb.load_all().await.unwrap().into_iter().map(|(n, _)| n).collect();
     assert!(!names.iter().any(|n| n.contains(&bo.to_hex()[..8])), "{names:?}");
     assert!(names.contains(&"layout".to_string()) && names.contains(&"vault".to_string()));
-    assert!(names.contains(&"later/kind".to_string()), "an unknown kind is kept as it was");
+    assert!(!names.contains(&"later/kind".to_string()), "a newer version's kind cannot be re-keyed: dropped");
     assert_eq!(
         store.get(&RecordKey::Contact(bo)).await.unwrap().as_deref().map(Vec::as_slice),
         Some(b"bo".as_slice())
@@ -246,4 +247,55 @@ async fn a_layout_1_store_is_upgraded_to_keyed_names() {
     let page = store.range(all, Order::Descending, None).await.unwrap();
     let texts: Vec<&[u8]> = page.iter().map(|(_, v)| v.as_slice()).collect();
     assert_eq!(texts, [b"two".as_slice(), b"one".as_slice()], "in order, newest first");
+}
+
+/// An old copy of a record put back in its place is noticed when it is read, and so is an
+/// old index put back (records written after it are newer than it says).
+#[wasm_bindgen_test]
+async fn an_old_copy_put_back_is_noticed() {
+    use sotto_engine::device::StorageKey;
+    use sotto_messenger::{ConversationId, RecordBytes, RecordKey, RecordStore, StoreError};
+    let idb = Idb::open("rollback").await.expect("IndexedDB opens");
+    let raw_layout = layout::layout_record();
+    idb.commit(vec![(raw_layout.0, Some(raw_layout.1))], false).await.unwrap();
+    let vault = Rc::new(Vault::create(&mut OsEntropy).unwrap());
+    let store = Sealed::new(idb.clone(), vault.clone());
+    let bo = sotto_shared::Address([5; 32]);
+    let session: RecordKey = StorageKey::Conversation(bo).into();
+    let body = |b: &[u8]| Some(RecordBytes::new(b.to_vec()));
+    store.save_changes(vec![(session.clone(), body(b"chain at 1"))]).await.unwrap();
+    let first = idb.load_all().await.unwrap();
+    store.save_changes(vec![(session.clone(), body(b"chain at 2"))]).await.unwrap();
+    let message = RecordKey::Message(ConversationId::Direct(bo), 9);
+    store.save_changes(vec![(message.clone(), body(b"later"))]).await.unwrap();
+    let reopened = Sealed::open(idb.clone(), vault.clone()).await.unwrap();
+    assert_eq!(
+        reopened.get(&session).await.unwrap().as_deref().map(Vec::as_slice),
+        Some(b"chain at 2".as_slice())
+    );
+
+    // The session as it was after the first commit, put back.
+    let old_session = first.iter().find(|(n, _)| n.starts_with("session/")).cloned().unwrap();
+    idb.commit(vec![(old_session.0, Some(old_session.1))], false).await.unwrap();
+    let reopened = Sealed::open(idb.clone(), vault.clone()).await.unwrap();
+    assert!(matches!(reopened.get(&session).await, Err(StoreError::Damaged(_))), "an old session noticed");
+    let sessions =
+        reopened.range(sotto_messenger::RecordRange::Sessions, sotto_messenger::Order::Ascending, None).await;
+    assert!(matches!(sessions, Err(StoreError::Damaged(_))));
+
+    // The index as it was after the first commit, put back: the message written later is
+    // newer than it knows.
+    let old_index = first.iter().find(|(n, _)| n == layout::INDEX_RECORD).cloned().unwrap();
+    idb.commit(vec![(old_index.0, Some(old_index.1))], false).await.unwrap();
+    let reopened = Sealed::open(idb.clone(), vault.clone()).await.unwrap();
+    assert!(matches!(reopened.get(&message).await, Err(StoreError::Damaged(_))), "an old index noticed");
+
+    // A listed record removed is noticed too.
+    let store = Sealed::open(idb.clone(), vault.clone()).await.unwrap();
+    let contact = RecordKey::Contact(bo);
+    store.save_changes(vec![(contact.clone(), body(b"bo"))]).await.unwrap();
+    let names = layout::names(&vault).unwrap();
+    idb.commit(vec![(contact.stored(|p| names.keyed(p)), None)], false).await.unwrap();
+    let reopened = Sealed::open(idb.clone(), vault.clone()).await.unwrap();
+    assert!(matches!(reopened.get(&contact).await, Err(StoreError::Damaged(_))), "a removed contact noticed");
 }

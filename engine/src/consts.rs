@@ -27,6 +27,10 @@ pub const MAX_INVITE_SECRETS: usize = 200;
 pub const ONE_TIME_SECRET_MAX_AGE_SECS: u64 =
     sotto_shared::limits::ONE_TIME_PREKEY_LIFETIME_SECS + sotto_shared::limits::MAX_TTL_SECS as u64;
 
+/// After a restore, new prekey ids skip this many: the copy the backup was made from may have
+/// used the next ones (a batch of 100 a top-up, 200 at most per upload).
+pub const RESTORED_PREKEY_ID_GAP: u32 = 1 << 20;
+
 /// Signed prekeys kept: the current one and the one before it.
 pub const SIGNED_PREKEYS_KEPT: usize = 2;
 

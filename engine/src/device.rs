@@ -22,7 +22,7 @@ use sotto_shared::{Address, ClientFrame, MessageId};
 use std::collections::{BTreeMap, HashMap};
 use zeroize::Zeroizing;
 
-use crate::consts::{ENVELOPE_TTL_SECS, PREKEY_BATCH};
+use crate::consts::{ENVELOPE_TTL_SECS, PREKEY_BATCH, RESTORED_PREKEY_ID_GAP};
 
 /// Where a record lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -241,15 +241,18 @@ impl Device {
     /// since the copy the backup was made from may have used the chains it holds (reusing a
     /// message key would reveal both plaintexts). The caller starts new sessions
     /// (`start_conversation`) and announces each with `Body::SessionReset`. Returns the records.
+    ///
+    /// New prekey ids start far past the restored ones too: the copy the backup was made from
+    /// may have uploaded keys under the next ids, and the relay would take ours for those.
     pub fn retire_sending(&mut self) -> Output {
         let addresses: Vec<Address> = self.conversations.keys().copied().collect();
         for c in self.conversations.values_mut() {
             c.retire_sending();
         }
-        Output {
-            persist: addresses.iter().map(|a| self.conversation_record(a)).collect(),
-            ..Output::default()
-        }
+        self.prekeys.skip_ids(RESTORED_PREKEY_ID_GAP);
+        let mut persist: Writes = addresses.iter().map(|a| self.conversation_record(a)).collect();
+        persist.push(self.prekeys_record());
+        Output { persist, ..Output::default() }
     }
 
     /// Encrypts and seals `message` for `to`, a contact (it learns our delivery token);
@@ -687,8 +690,16 @@ mod tests {
 
         let mut restored = Device::restore(backup).unwrap();
         assert!(restored.can_send_to(&bob.address()), "as it was backed up");
+        let next = restored.prekeys.next_id_for_tests();
         let out = restored.retire_sending();
-        assert!(matches!(out.persist[..], [(StorageKey::Conversation(_), Some(_))]));
+        assert!(matches!(
+            out.persist[..],
+            [(StorageKey::Conversation(_), Some(_)), (StorageKey::Prekeys, Some(_))]
+        ));
+        assert!(
+            restored.prekeys.next_id_for_tests() >= next + RESTORED_PREKEY_ID_GAP,
+            "new ids far past the old copy's"
+        );
         assert!(!restored.can_send_to(&bob.address()));
         let refused = restored.send(&bob.address(), &text("x", 0, e).unwrap(), MessageId([1; 16]), e);
         assert_eq!(refused.err(), Some(EngineError::NoSession), "no key of the old chains is used");
@@ -713,6 +724,46 @@ mod tests {
             Ok(Some(Body::Text("welcome back".into())))
         );
         assert_eq!(talk(&mut restored, None, &mut bob, "thanks", e), Ok(Some(Body::Text("thanks".into()))));
+    }
+
+    /// Both sides restored and renewed at once: each reset crosses the other's, each side
+    /// keeps both new sessions, and they read each other after.
+    #[test]
+    fn crossing_renewals_still_converge() {
+        let e = &mut OsEntropy;
+        let (mut alice, _) = Device::create(e).unwrap();
+        let (mut bob, _) = Device::create(e).unwrap();
+        let (bundle, _) = alice.invite_bundle(u64::MAX, e).unwrap();
+        bob.start_conversation(&bundle, e).unwrap();
+        let say = |from: &mut Device, to: &mut Device, body: Body, e: &mut OsEntropy| {
+            let m = Message {
+                v: crate::message::VERSION,
+                id: [0; 16],
+                sent_at_ms: 0,
+                expires_after_secs: None,
+                body,
+            };
+            let out = from.send(&to.address(), &m, MessageId([3; 16]), e).unwrap();
+            deliver(&out)
+        };
+        let (id, p) = say(&mut bob, &mut alice, Body::Text("hi".into()), e);
+        alice.receive(id, &p, e).1.unwrap();
+        alice.retire_sending();
+        bob.retire_sending();
+        let (for_alice, _) = alice.invite_bundle(u64::MAX, e).unwrap();
+        let (for_bob, _) = bob.invite_bundle(u64::MAX, e).unwrap();
+        alice.start_conversation(&for_bob, e).unwrap();
+        bob.start_conversation(&for_alice, e).unwrap();
+        let from_alice = say(&mut alice, &mut bob, Body::SessionReset, e);
+        let from_bob = say(&mut bob, &mut alice, Body::SessionReset, e);
+        bob.receive(from_alice.0, &from_alice.1, e).1.unwrap();
+        alice.receive(from_bob.0, &from_bob.1, e).1.unwrap();
+        for round in 0..3 {
+            let (id, p) = say(&mut alice, &mut bob, Body::Text(format!("a{round}")), e);
+            assert_eq!(bob.receive(id, &p, e).1, Ok(()), "round {round}");
+            let (id, p) = say(&mut bob, &mut alice, Body::Text(format!("b{round}")), e);
+            assert_eq!(alice.receive(id, &p, e).1, Ok(()), "round {round}");
+        }
     }
 
     #[test]

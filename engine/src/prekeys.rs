@@ -192,6 +192,16 @@ impl Prekeys {
         })
     }
 
+    /// Makes the next ids start `n` further on (after a restore, see `Device::retire_sending`).
+    pub fn skip_ids(&mut self, n: u32) {
+        self.next_id = self.next_id.saturating_add(n).max(1);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn next_id_for_tests(&self) -> u32 {
+        self.next_id
+    }
+
     pub fn one_time_count(&self) -> usize {
         self.one_time.len()
     }

@@ -143,10 +143,12 @@ impl Conversation {
 
     /// The peer restored from a backup and started the session with base key `base_key`:
     /// keep only that one, so both sides send on it (the others may be stale on the peer's
-    /// side, which can no longer read them).
+    /// side, which can no longer read them). A session of ours still waiting for its answer
+    /// stays too: if both sides renewed at once, each keeps both new sessions and the tie-break
+    /// makes them agree.
     pub fn keep_only(&mut self, base_key: &[u8; 32]) {
         if self.sessions.iter().any(|s| s.base_key == *base_key) {
-            self.sessions.retain(|s| s.base_key == *base_key);
+            self.sessions.retain(|s| s.base_key == *base_key || (s.pending.is_some() && !s.retired));
         }
     }
 

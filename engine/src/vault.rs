@@ -197,21 +197,24 @@ impl Vault {
         Ok(Names { key })
     }
 
-    /// Seals the record named `name`, stored under `stored` (its keyed form): the name travels
-    /// inside, since the stored one cannot be read back. `nonce (12) || ciphertext` of
-    /// `u16 BE len(name) || name || body`, bound to `stored`.
+    /// Seals the record named `name`, stored under `stored` (its keyed form), written in
+    /// `epoch` (the store's commit counter): the name travels inside, since the stored one
+    /// cannot be read back. `nonce (12) || ciphertext` of `u16 BE len(name) || name || u64 BE
+    /// epoch || body`, bound to `stored`.
     pub fn seal_named(
         &self,
         stored: &str,
         name: &str,
+        epoch: u64,
         body: &[u8],
         entropy: &mut dyn Entropy,
     ) -> Result<Vec<u8>, EngineError> {
         let len =
             u16::try_from(name.len()).map_err(|_| EngineError::BadEncoding("record name too long".into()))?;
-        let mut plain = Zeroizing::new(Vec::with_capacity(2 + name.len() + body.len()));
+        let mut plain = Zeroizing::new(Vec::with_capacity(2 + name.len() + 8 + body.len()));
         plain.extend_from_slice(&len.to_be_bytes());
         plain.extend_from_slice(name.as_bytes());
+        plain.extend_from_slice(&epoch.to_be_bytes());
         plain.extend_from_slice(body);
         let mut nonce = [0u8; 12];
         entropy.fill(&mut nonce)?;
@@ -221,24 +224,29 @@ impl Vault {
         Ok(out)
     }
 
-    /// Opens a record sealed by [`Vault::seal_named`] and stored under `stored`: its name
-    /// and body.
-    pub fn open_named(
-        &self,
-        stored: &str,
-        sealed: &[u8],
-    ) -> Result<(String, Zeroizing<Vec<u8>>), EngineError> {
+    /// Opens a record sealed by [`Vault::seal_named`] and stored under `stored`: its name,
+    /// epoch and body.
+    pub fn open_named(&self, stored: &str, sealed: &[u8]) -> Result<Named, EngineError> {
         let (nonce, ciphertext) = sealed.split_at_checked(12).ok_or(EngineError::Tampered)?;
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| EngineError::Tampered)?;
         let aad = [NAMED_RECORD_AAD, stored.as_bytes()].concat();
         let plain = Zeroizing::new(open(&self.key, &nonce, &aad, ciphertext)?);
         let damaged = || EngineError::BadEncoding("record without its name".into());
         let (len, rest) = plain.split_first_chunk::<2>().ok_or_else(damaged)?;
-        let (name, body) =
+        let (name, rest) =
             rest.split_at_checked(usize::from(u16::from_be_bytes(*len))).ok_or_else(damaged)?;
+        let (epoch, body) = rest.split_first_chunk::<8>().ok_or_else(damaged)?;
         let name = std::str::from_utf8(name).map_err(|_| damaged())?.to_string();
-        Ok((name, Zeroizing::new(body.to_vec())))
+        Ok(Named { name, epoch: u64::from_be_bytes(*epoch), body: Zeroizing::new(body.to_vec()) })
     }
+}
+
+/// A record opened by [`Vault::open_named`].
+pub struct Named {
+    pub name: String,
+    /// The store's commit counter when it was written.
+    pub epoch: u64,
+    pub body: Zeroizing<Vec<u8>>,
 }
 
 /// Keys the parts of record names that would say whom a record concerns (an address).
@@ -282,9 +290,12 @@ mod tests {
 
         let stored = format!("contact/{keyed}");
         let name = format!("contact/{part}");
-        let sealed = a.seal_named(&stored, &name, b"body", e).unwrap();
-        let (opened, body) = a.open_named(&stored, &sealed).unwrap();
-        assert_eq!((opened.as_str(), body.as_slice()), (name.as_str(), b"body".as_slice()));
+        let sealed = a.seal_named(&stored, &name, 7, b"body", e).unwrap();
+        let opened = a.open_named(&stored, &sealed).unwrap();
+        assert_eq!(
+            (opened.name.as_str(), opened.epoch, opened.body.as_slice()),
+            (name.as_str(), 7, b"body".as_slice())
+        );
         assert!(a.open_named("contact/other", &sealed).is_err(), "bound to where it is stored");
         assert!(b.open_named(&stored, &sealed).is_err());
         assert!(a.open(&stored, &sealed).is_err(), "not a layout-1 record");

@@ -584,6 +584,15 @@ impl Messenger {
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
         let request = self.request(address).cloned().ok_or(MessengerError::NoRequest)?;
+        // Their session came back from a backup and cannot send: they become a contact now and
+        // get our name once it is renewed (see `renew`).
+        if !self.device.can_send_to(address) {
+            self.requests.remove(address);
+            let mut fx = Effects { writes: vec![(RecordKey::Request(*address), None)], ..Effects::default() };
+            fx.merge(self.upsert_contact(*address, request.identity, &request.name, now_ms));
+            fx.frames.push(ClientFrame::FetchBundle { address: *address });
+            return Ok(fx);
+        }
         let hello = Body::Profile { display_name: self.profile.display_name.clone() };
         // The step that can fail first, before anything changes.
         let (mut fx, _) = self.send_body(address, hello, None, now_ms, e)?;
@@ -652,8 +661,17 @@ impl Messenger {
         if self.contacts.get(to).map(|c| c.identity) != Some(bundle.identity) {
             return Err(MessengerError::Engine(EngineError::IdentityMismatch));
         }
+        // Only with a one-time prekey: a reset made without one could be replayed by the relay
+        // once its session is gone, and would drop the live one. Without, it waits for the
+        // next time the sending line comes up.
+        if bundle.one_time_prekey.is_none() {
+            return Ok(Effects::default());
+        }
         let mut fx = Effects::from_engine(self.device.start_conversation(bundle, e)?);
         fx.merge(self.send_body(to, Body::SessionReset, None, now_ms, e)?.0);
+        // Our name again: a request accepted while its session was renewed has not had it.
+        let hello = Body::Profile { display_name: self.profile.display_name.clone() };
+        fx.merge(self.send_body(to, hello, None, now_ms, e)?.0);
         Ok(fx)
     }
 

@@ -74,11 +74,17 @@ impl RecordKey {
     /// still work. The record's own name ([`fmt::Display`]) travels sealed inside it.
     pub fn stored(&self, keyed: impl Fn(&str) -> String) -> String {
         match self {
-            RecordKey::Engine(StorageKey::Conversation(a)) => format!("session/{}", keyed(&a.to_hex())),
-            RecordKey::Contact(a) => format!("contact/{}", keyed(&a.to_hex())),
-            RecordKey::Told(a) => format!("told/{}", keyed(&a.to_hex())),
-            RecordKey::Request(a) => format!("request/{}", keyed(&a.to_hex())),
-            RecordKey::Message(c, seq) => format!("msg/{}/{seq:016x}", keyed(&c.to_string())),
+            // The kind is keyed with the address, so one person's records of different kinds do
+            // not share a tag (that would link them).
+            RecordKey::Engine(StorageKey::Conversation(_))
+            | RecordKey::Contact(_)
+            | RecordKey::Told(_)
+            | RecordKey::Request(_) => {
+                let name = self.to_string();
+                let (kind, _) = name.split_once('/').unwrap_or((&name, ""));
+                format!("{kind}/{}", keyed(&name))
+            }
+            RecordKey::Message(c, seq) => format!("msg/{}/{seq:016x}", keyed(&format!("msg/{c}"))),
             other => other.to_string(),
         }
     }
@@ -167,12 +173,18 @@ mod tests {
     #[test]
     fn stored_names_hide_addresses_but_keep_kinds_and_order() {
         let a = Address([0xab; 32]);
-        let keyed = |part: &str| format!("K{}", part.len());
-        assert_eq!(RecordKey::Contact(a).stored(keyed), "contact/K64");
-        assert_eq!(RecordKey::from(StorageKey::Conversation(a)).stored(keyed), "session/K64");
+        // A stand-in key: the part's text, reversed (so the test can see what was keyed).
+        let keyed = |part: &str| format!("<{}>", part.chars().rev().collect::<String>());
+        let hex: String = a.to_hex().chars().rev().collect();
+        assert_eq!(RecordKey::Contact(a).stored(keyed), format!("contact/<{hex}/tcatnoc>"));
+        assert_eq!(
+            RecordKey::from(StorageKey::Conversation(a)).stored(keyed),
+            format!("session/<{hex}/noisses>")
+        );
         assert_eq!(
             RecordKey::Message(ConversationId::Direct(a), 0x2a).stored(keyed),
-            "msg/K64/000000000000002a"
+            format!("msg/<{hex}/gsm>/000000000000002a"),
+            "the kind is keyed with the address: one person's records of each kind get their own tag"
         );
         assert_eq!(RecordKey::Profile.stored(keyed), "profile");
         assert_eq!(RecordKey::Outbox(7).stored(keyed), "outbox/0000000000000007");

@@ -604,13 +604,20 @@ async fn a_restored_backup_renews_its_sessions_before_sending() {
     let step = restored.d.received(Line::Anonymous, welcome(), NOW, &mut OsEntropy);
     let frames = step.commit.unwrap().durable().await.unwrap();
     assert!(frames.contains(&ClientFrame::FetchBundle { address: bo_at }), "{frames:?}");
+    // A bundle without a one-time prekey renews nothing (a reset made with none could be
+    // replayed later): it waits for the next one.
+    let bare = sotto_shared::frames::PrekeyBundle { one_time_prekey: None, ..bo.bundle() };
+    assert!(
+        restored.frame(RelayFrame::Bundle { address: bo_at, bundle: Some(Box::new(bare)) }).await.is_empty()
+    );
+    assert!(restored.sent.is_empty(), "no renewal without a one-time prekey");
     assert!(
         restored
             .frame(RelayFrame::Bundle { address: bo_at, bundle: Some(Box::new(bo.bundle())) })
             .await
             .is_empty()
     );
-    assert_eq!(restored.sent.len(), 1, "the reset");
+    assert_eq!(restored.sent.len(), 2, "the reset, and our name");
     let events = restored.flush_to(&mut bo).await;
     assert!(events.is_empty(), "{events:?}");
     // Both ways again, and nothing was unreadable.

@@ -14,9 +14,10 @@
 //! - `identities`: address → postcard `StoredIdentity`
 //! - `one_time_prekeys`: (address, prekey id) → X25519 public key
 //! - `one_time_counts`: address → number of one-time prekeys held
-//! - `one_time_ages`: (uploaded at, address, prekey id) → () for every one-time prekey uploaded
-//!   (schema 3): a purge drops the ones held too long, visiting only those. An entry whose key
-//!   was handed out meanwhile is simply removed.
+//! - `one_time_ages`: (uploaded at, address, prekey id) → () for every one-time prekey held
+//!   (schema 3): a purge drops the ones held too long, visiting only those
+//! - `one_time_uploaded`: (address, prekey id) → uploaded at, to find a key's age entry when
+//!   it is handed out (so none stays behind)
 
 use super::{
     ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas, SCHEMA_VERSION,
@@ -48,6 +49,7 @@ const IDENTITIES: TableDefinition<Mailbox, &[u8]> = TableDefinition::new("identi
 const ONE_TIME: TableDefinition<(Mailbox, u32), [u8; 32]> = TableDefinition::new("one_time_prekeys");
 const ONE_TIME_COUNTS: TableDefinition<Mailbox, u32> = TableDefinition::new("one_time_counts");
 const ONE_TIME_AGES: TableDefinition<(u64, Mailbox, u32), ()> = TableDefinition::new("one_time_ages");
+const ONE_TIME_UPLOADED: TableDefinition<(Mailbox, u32), u64> = TableDefinition::new("one_time_uploaded");
 
 /// Schema 1's id table, replaced by `envelope_index` (which also holds the expiry time).
 const V1_IDS: TableDefinition<(Mailbox, [u8; 16]), (u64, u64)> = TableDefinition::new("envelope_ids");
@@ -150,6 +152,7 @@ impl RedbStore {
             tx.open_table(ONE_TIME)?;
             tx.open_table(ONE_TIME_COUNTS)?;
             tx.open_table(ONE_TIME_AGES)?;
+            tx.open_table(ONE_TIME_UPLOADED)?;
         }
         tx.commit()?;
         Ok(RedbStore { db })
@@ -217,9 +220,11 @@ fn migrate_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
     let now = crate::state::unix_now();
     let one_time = tx.open_table(ONE_TIME)?;
     let mut ages = tx.open_table(ONE_TIME_AGES)?;
+    let mut uploaded = tx.open_table(ONE_TIME_UPLOADED)?;
     for entry in one_time.iter()? {
         let (mailbox, id) = entry?.0.value();
         ages.insert((now, mailbox, id), ())?;
+        uploaded.insert((mailbox, id), now)?;
     }
     Ok(())
 }
@@ -236,6 +241,7 @@ struct Tables<'t> {
     one_time: redb::Table<'t, (Mailbox, u32), [u8; 32]>,
     one_time_counts: redb::Table<'t, Mailbox, u32>,
     one_time_ages: redb::Table<'t, (u64, Mailbox, u32), ()>,
+    one_time_uploaded: redb::Table<'t, (Mailbox, u32), u64>,
     /// Mailbox usage touched in this batch: as stored, and as it is now (written back once at
     /// the end of the batch).
     usage: HashMap<Mailbox, (Usage, Usage)>,
@@ -254,6 +260,7 @@ impl<'t> Tables<'t> {
             one_time: tx.open_table(ONE_TIME)?,
             one_time_counts: tx.open_table(ONE_TIME_COUNTS)?,
             one_time_ages: tx.open_table(ONE_TIME_AGES)?,
+            one_time_uploaded: tx.open_table(ONE_TIME_UPLOADED)?,
             usage: HashMap::new(),
         })
     }
@@ -415,6 +422,7 @@ impl<'t> Tables<'t> {
         for k in fresh {
             self.one_time.insert((address, k.id), k.key)?;
             self.one_time_ages.insert((now, address, k.id), ())?;
+            self.one_time_uploaded.insert((address, k.id), now)?;
             count += 1;
         }
         self.one_time_counts.insert(address, count)?;
@@ -441,6 +449,9 @@ impl<'t> Tables<'t> {
         let one_time_prekey = match first {
             Some((id, key)) => {
                 self.one_time.remove((address.0, id))?;
+                if let Some(at) = self.one_time_uploaded.remove((address.0, id))?.map(|v| v.value()) {
+                    self.one_time_ages.remove((at, address.0, id))?;
+                }
                 remaining = remaining.saturating_sub(1);
                 self.one_time_counts.insert(address.0, remaining)?;
                 Some(OneTimePrekey { id, key })
@@ -489,8 +500,7 @@ impl<'t> Tables<'t> {
         Ok(WriteResult::Purged { removed, bytes: freed, prekeys })
     }
 
-    /// Drops at most `limit` one-time prekeys uploaded before `before` (those handed out
-    /// meanwhile only leave their age entry); returns how many were dropped.
+    /// Drops at most `limit` one-time prekeys uploaded before `before`; returns how many.
     fn purge_prekeys(&mut self, before: u64, limit: usize) -> Result<u64, StoreError> {
         let mut old = Vec::new();
         for entry in self.one_time_ages.range((0, [0; 32], 0)..(before, [0; 32], 0))?.take(limit) {
@@ -499,6 +509,7 @@ impl<'t> Tables<'t> {
         let mut dropped = 0;
         for (at, mailbox, id) in old {
             self.one_time_ages.remove((at, mailbox, id))?;
+            self.one_time_uploaded.remove((mailbox, id))?;
             if self.one_time.remove((mailbox, id))?.is_some() {
                 let count = self.one_time_count(&mailbox)?.saturating_sub(1);
                 self.one_time_counts.insert(mailbox, count)?;
@@ -839,7 +850,7 @@ mod tests {
     }
 
     /// One-time prekeys nobody took are dropped once held for their lifetime, found through
-    /// their age index; one handed out meanwhile only leaves its age entry behind.
+    /// their age index; one handed out meanwhile leaves nothing behind.
     #[test]
     fn unused_one_time_prekeys_age_out() {
         let dir = tempfile::tempdir().unwrap();
@@ -856,6 +867,8 @@ mod tests {
         assert!(
             matches!(&r[0], WriteResult::Bundle { bundle: Some(b), .. } if b.one_time_prekey.unwrap().id == 10)
         );
+        let ages = || s.db.begin_read().unwrap().open_table(ONE_TIME_AGES).unwrap().len().unwrap();
+        assert_eq!(ages(), 3, "the key handed out left no age entry behind (outside the storage budget)");
         let purge = |now| s.write(vec![Write::Purge { now, limit: 10 }], &Q).unwrap();
         let dropped = |r: Vec<WriteResult>| match r[..] {
             [WriteResult::Purged { prekeys, .. }] => prekeys,
@@ -869,6 +882,9 @@ mod tests {
             matches!(&r[0], WriteResult::Bundle { bundle: Some(b), .. } if b.one_time_prekey.unwrap().id == 13)
         );
         assert_eq!(dropped(purge(u64::MAX)), 0);
+        let tx = s.db.begin_read().unwrap();
+        assert_eq!(tx.open_table(ONE_TIME_AGES).unwrap().len().unwrap(), 0, "no age entry stays behind");
+        assert_eq!(tx.open_table(ONE_TIME_UPLOADED).unwrap().len().unwrap(), 0);
     }
 
     /// A schema-2 store's one-time prekeys get an age from the migration on.
