@@ -31,6 +31,10 @@ pub const ONE_TIME_SECRET_MAX_AGE_SECS: u64 =
 /// used the next ones (a batch of 100 a top-up, 200 at most per upload).
 pub const RESTORED_PREKEY_ID_GAP: u32 = 1 << 20;
 
+/// Messages a session remembers having opened (their key and a digest), to tell a redelivery
+/// from a different message under a number already used.
+pub const SEEN_KEPT: usize = 32;
+
 /// Signed prekeys kept: the current one and the one before it.
 pub const SIGNED_PREKEYS_KEPT: usize = 2;
 

@@ -19,6 +19,10 @@ pub enum EngineError {
     ForgedSender,
     #[error("this message was already received")]
     Duplicate,
+    #[error(
+        "the sender used one message key for two different messages: their Sotto may be running in two places (a restored backup beside the old copy)"
+    )]
+    KeyReused,
     #[error("too many messages are missing in this conversation to catch up")]
     TooManySkipped,
     #[error("the one-time key this message needs is unknown or already used")]

@@ -16,7 +16,8 @@ use crate::x3dh::{self, X3dhHeader};
 use serde::{Deserialize, Serialize};
 use sotto_shared::frames::{IdentityPublic, PrekeyBundle};
 
-use crate::consts::MAX_SESSIONS;
+use crate::consts::{MAX_SESSIONS, SEEN_KEPT};
+use crate::primitives::sha256;
 
 /// What travels inside the sealed envelope.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +38,66 @@ struct Session {
     /// Never sends again: it came back from a backup, and the copy the backup was made from
     /// may have used its chains. It still receives.
     retired: bool,
+    /// The latest messages it opened, to tell a redelivery (dropped quietly) from a different
+    /// message under a number already used (a key used twice: reported).
+    seen: Vec<Seen>,
+}
+
+/// A message a session opened: its ratchet key (first bytes), number and ciphertext digest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Seen {
+    dh: [u8; 8],
+    n: u32,
+    digest: [u8; 16],
+}
+
+impl Seen {
+    fn of(m: &RatchetMessage) -> Seen {
+        let mut dh = [0u8; 8];
+        dh.copy_from_slice(&m.header.dh[..8]);
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&sha256(&[&m.ciphertext])[..16]);
+        Seen { dh, n: m.header.n, digest }
+    }
+}
+
+impl Session {
+    /// Decrypts with this session's ratchet; a number already used for another message is
+    /// `KeyReused`, not a duplicate.
+    fn decrypt(&mut self, m: &RatchetMessage, entropy: &mut dyn Entropy) -> Result<Vec<u8>, EngineError> {
+        let seen = Seen::of(m);
+        match self.ratchet.decrypt(m, entropy) {
+            Ok(pt) => {
+                self.seen.push(seen);
+                let excess = self.seen.len().saturating_sub(SEEN_KEPT);
+                self.seen.drain(..excess);
+                Ok(pt)
+            }
+            Err(EngineError::Duplicate)
+                if self.seen.iter().any(|s| s.dh == seen.dh && s.n == seen.n && s.digest != seen.digest) =>
+            {
+                Err(EngineError::KeyReused)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A session as conversation version 2 stored it (before it kept what it had seen).
+#[derive(Deserialize)]
+struct SessionV2 {
+    ratchet: Ratchet,
+    initiator: [u8; 32],
+    base_key: [u8; 32],
+    pending: Option<X3dhHeader>,
+    retired: bool,
+}
+
+#[derive(Deserialize)]
+struct ConversationV2 {
+    _v: u8,
+    remote: IdentityPublic,
+    sessions: Vec<SessionV2>,
 }
 
 /// A session as conversation version 1 stored it (before sessions could be retired).
@@ -55,8 +116,8 @@ struct ConversationV1 {
     sessions: Vec<SessionV1>,
 }
 
-/// 2: sessions carry `retired`.
-const CONVERSATION_VERSION: u8 = 2;
+/// 3: sessions keep what they have seen; 2: they carry `retired`.
+const CONVERSATION_VERSION: u8 = 3;
 
 /// Every session with one contact. Versioned when stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,6 +158,7 @@ impl Conversation {
             base_key: header.base_key,
             pending: Some(header),
             retired: false,
+            seen: Vec::new(),
         });
         Ok(())
     }
@@ -191,13 +253,14 @@ impl Conversation {
                     return Err(EngineError::IdentityMismatch);
                 }
                 if let Some(s) = self.sessions.iter_mut().find(|s| s.base_key == header.base_key) {
-                    let pt = s.ratchet.decrypt(message, entropy)?;
+                    let pt = s.decrypt(message, entropy)?;
                     s.pending = None;
                     return Ok(pt);
                 }
                 let (agreement, spk) = x3dh::respond(me, prekeys, header)?;
                 let mut ratchet = Ratchet::init_responder(&agreement.shared, agreement.ad, &spk);
                 let pt = ratchet.decrypt(message, entropy)?;
+                let seen = vec![Seen::of(message)];
                 // Only a message that decrypted may use up the one-time prekey.
                 if let Some(id) = header.one_time_prekey_id {
                     prekeys.consume_one_time(id);
@@ -208,6 +271,7 @@ impl Conversation {
                     base_key: header.base_key,
                     pending: None,
                     retired: false,
+                    seen,
                 });
                 Ok(pt)
             }
@@ -215,11 +279,12 @@ impl Conversation {
                 // Try each session; a failure leaves each untouched. Report the most telling error.
                 let mut last = EngineError::NoSession;
                 for s in &mut self.sessions {
-                    match s.ratchet.decrypt(m, entropy) {
+                    match s.decrypt(m, entropy) {
                         Ok(pt) => {
                             s.pending = None;
                             return Ok(pt);
                         }
+                        Err(EngineError::KeyReused) => return Err(EngineError::KeyReused),
                         Err(e @ (EngineError::Duplicate | EngineError::TooManySkipped)) => last = e,
                         Err(e) if last == EngineError::NoSession => last = e,
                         Err(_) => {}
@@ -237,6 +302,22 @@ impl Conversation {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
         match bytes.first() {
             Some(&CONVERSATION_VERSION) => Ok(postcard::from_bytes(bytes)?),
+            Some(2) => {
+                let old: ConversationV2 = postcard::from_bytes(bytes)?;
+                let sessions = old
+                    .sessions
+                    .into_iter()
+                    .map(|s| Session {
+                        ratchet: s.ratchet,
+                        initiator: s.initiator,
+                        base_key: s.base_key,
+                        pending: s.pending,
+                        retired: s.retired,
+                        seen: Vec::new(),
+                    })
+                    .collect();
+                Ok(Conversation { v: CONVERSATION_VERSION, remote: old.remote, sessions })
+            }
             Some(1) => {
                 let old: ConversationV1 = postcard::from_bytes(bytes)?;
                 let sessions = old
@@ -248,6 +329,7 @@ impl Conversation {
                         base_key: s.base_key,
                         pending: s.pending,
                         retired: false,
+                        seen: Vec::new(),
                     })
                     .collect();
                 Ok(Conversation { v: CONVERSATION_VERSION, remote: old.remote, sessions })
@@ -310,5 +392,69 @@ mod tests {
         let reopened = Conversation::from_bytes(&loaded.to_bytes()).unwrap();
         assert!(!reopened.can_send(), "retirement is stored");
         assert_eq!(Conversation::from_bytes(&[9]).err(), Some(EngineError::UnsupportedVersion(9)));
+    }
+
+    #[derive(Serialize)]
+    struct SessionV2Form<'a> {
+        ratchet: &'a Ratchet,
+        initiator: [u8; 32],
+        base_key: [u8; 32],
+        pending: &'a Option<X3dhHeader>,
+        retired: bool,
+    }
+
+    #[test]
+    fn version_2_sessions_load() {
+        let e = &mut SeededEntropy::new([5; 32]);
+        let (alice, bob) = (Identity::generate_with(e).unwrap(), Identity::generate_with(e).unwrap());
+        let mut prekeys = Prekeys::new(e).unwrap();
+        let bundle = prekeys.invite_bundle(&bob, u64::MAX, e).unwrap();
+        let mut c = Conversation::initiate(&alice, &bundle, e).unwrap();
+        c.retire_sending();
+        let sessions: Vec<SessionV2Form> = c
+            .sessions
+            .iter()
+            .map(|s| SessionV2Form {
+                ratchet: &s.ratchet,
+                initiator: s.initiator,
+                base_key: s.base_key,
+                pending: &s.pending,
+                retired: s.retired,
+            })
+            .collect();
+        let bytes = postcard::to_allocvec(&(2u8, c.remote, sessions)).unwrap();
+        let loaded = Conversation::from_bytes(&bytes).unwrap();
+        assert_eq!(*loaded.to_bytes(), *c.to_bytes(), "the same state, now version 3");
+        assert!(!loaded.can_send(), "still retired");
+    }
+
+    /// A redelivered message is a quiet duplicate; a different message under a number already
+    /// used (a key used twice, as two running copies of one identity would) is reported.
+    #[test]
+    fn a_key_used_twice_is_reported_not_dropped_as_a_duplicate() {
+        let e = &mut SeededEntropy::new([4; 32]);
+        let (alice, bob) = (Identity::generate_with(e).unwrap(), Identity::generate_with(e).unwrap());
+        let mut prekeys = Prekeys::new(e).unwrap();
+        let bundle = prekeys.invite_bundle(&alice, u64::MAX, e).unwrap();
+        let mut from_bob = Conversation::initiate(&bob, &bundle, e).unwrap();
+        let first = from_bob.encrypt(b"hello").unwrap();
+        let (mut at_alice, _) =
+            Conversation::respond(&alice, &mut prekeys, &bob.public(), &first, e).unwrap();
+        // Bob's state copied (a second running copy), then both send their next message.
+        let mut copy = from_bob.clone();
+        let one = from_bob.encrypt(b"one").unwrap();
+        let other = copy.encrypt(b"another").unwrap();
+        assert_eq!(at_alice.decrypt(&alice, &mut prekeys, &bob.public(), &one, e).unwrap(), b"one");
+        assert_eq!(
+            at_alice.decrypt(&alice, &mut prekeys, &bob.public(), &one, e),
+            Err(EngineError::Duplicate)
+        );
+        assert_eq!(
+            at_alice.decrypt(&alice, &mut prekeys, &bob.public(), &other, e),
+            Err(EngineError::KeyReused)
+        );
+        // What it remembers is stored, and bounded.
+        let reopened = Conversation::from_bytes(&at_alice.to_bytes()).unwrap();
+        assert_eq!(reopened.sessions[0].seen.len(), 2);
     }
 }

@@ -281,9 +281,9 @@ fn pinned_transcript_v1() {
 /// The stored form of a session, pinned the same way: sessions saved by an older build must
 /// open in a newer one, so a change to how the state serializes (a key's type, a field's
 /// order) has to be deliberate and versioned. (Version 1 forms load too: see the unit test
-/// `version_1_sessions_load_and_still_send`.)
+/// `version_1_sessions_load_and_still_send` and `version_2_sessions_load`.)
 #[test]
-fn pinned_session_state_v2() {
+fn pinned_session_state_v3() {
     let (mut alice, mut bob, a, b) = pinned_pair();
     for i in 0..3 {
         bob.receive(&alice.send(&b, &format!("alice {i}"))).unwrap();
@@ -299,8 +299,9 @@ fn pinned_session_state_v2() {
     assert_eq!(*reopened.to_bytes(), *stored, "opens to the same state");
 }
 
-// Version 2: each session records whether it was retired (restored from a backup).
-const PINNED_SESSION_STATE: &str = "563486d2e0fde93502cdd159a095db5448be25a3b4933d75f755cf71807e40e1";
+// Version 2: each session records whether it was retired (restored from a backup); version 3:
+// what it has opened (to tell a key used twice from a redelivery).
+const PINNED_SESSION_STATE: &str = "980ccb2943bc7fa9b887cbfb5b320090ab5b1422a998cf083668136f573dd816";
 
 const PINNED_ALICE_KEY: &str = "0b826b375848b781a797e492e621c2fcac4ca5c752cf4624c2e0c980824d2b38";
 const PINNED_SAFETY_NUMBER: &str = "10434 11074 86539 74669 71522 72513 65256 75466 03142 47221 09732 60530";
