@@ -99,17 +99,19 @@ pub struct Device {
 }
 
 impl Device {
-    /// A new identity with its prekeys; the output uploads them and persists everything.
+    /// A new identity with its signed prekey (one-time prekeys come at the first upload); the
+    /// output persists it.
     pub fn create(entropy: &mut dyn Entropy) -> Result<(Device, Output), EngineError> {
-        let mut device = Device {
+        let device = Device {
             identity: Identity::generate_with(entropy)?,
             prekeys: Prekeys::new(entropy)?,
             conversations: HashMap::new(),
             delivery_tokens: BTreeMap::new(),
         };
-        let mut out = device.publish_prekeys(PREKEY_BATCH, entropy)?;
-        out.persist.push((StorageKey::Identity, Some(device.identity.to_bytes())));
-        Ok((device, out))
+        // No one-time prekeys yet: the first batch is made once, when it is uploaded
+        // (`publish_prekeys`, at the first login), not also here.
+        let persist = vec![(StorageKey::Identity, Some(device.identity.to_bytes())), device.prekeys_record()];
+        Ok((device, Output { persist, ..Output::default() }))
     }
 
     /// Rebuilds a device from what `Storage::load_all` returned.
@@ -594,8 +596,10 @@ mod tests {
     fn an_expired_invite_link_is_forgotten() {
         let e = &mut crate::random::SeededEntropy::new([7; 32]);
         let (mut alice, _) = Device::create(e).unwrap();
+        alice.publish_prekeys(3, e).unwrap();
         let (bundle, _) = alice.invite_bundle(1_000, e).unwrap();
         let relays = alice.prekeys.one_time_count() - 1;
+        assert_eq!(relays, 3);
         let id = bundle.one_time_prekey.unwrap().id;
         // An acceptance that reached the relay before the expiry may wait there this long.
         let last = 1_000 + u64::from(ENVELOPE_TTL_SECS);
@@ -770,10 +774,14 @@ mod tests {
     fn two_devices_talk_and_restore_from_storage() {
         let e = &mut OsEntropy;
         let (mut alice, out) = Device::create(e).unwrap();
+        assert!(out.send.is_empty(), "nothing is uploaded at creation");
+        assert_eq!(alice.prekeys.one_time_count(), 0, "the first batch is made once, when it is uploaded");
+        let mut alice_store = MemoryStorage::default();
+        alice_store.commit(&out.persist).unwrap();
+        let out = alice.publish_prekeys(PREKEY_BATCH, e).unwrap();
         assert!(
             matches!(out.send[0], ClientFrame::UploadPrekeys { ref one_time, .. } if one_time.len() == PREKEY_BATCH)
         );
-        let mut alice_store = MemoryStorage::default();
         alice_store.commit(&out.persist).unwrap();
         let (mut bob, out) = Device::create(e).unwrap();
         let mut bob_store = MemoryStorage::default();

@@ -92,9 +92,8 @@ impl Messenger {
         let display_name = crate::names::validate(display_name)?;
         let (device, out) = Device::create(e)?;
         let m = Messenger::with(device, Profile::new(&display_name, now_ms));
-        // The upload in `out` is dropped: prekeys are published after the first login.
+        // Prekeys are made and published at the first login.
         let mut fx = Effects::from_engine(out);
-        fx.frames.clear();
         fx.writes.push(m.profile_write());
         Ok((m, fx))
     }
