@@ -252,6 +252,15 @@ impl Prekeys {
         crate::wipe::encode(&[], self, 0).unwrap_or_default()
     }
 
+    /// Prekeys an older record version held, in this version's form.
+    fn upgraded(
+        signed: Vec<Secret>,
+        one_time: impl Iterator<Item = (u32, OneTime)>,
+        next_id: u32,
+    ) -> Prekeys {
+        Prekeys { v: PREKEYS_VERSION, signed, one_time: one_time.collect(), next_id }
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
         let p = match bytes.first() {
             Some(&PREKEYS_VERSION) => postcard::from_bytes::<Prekeys>(bytes)?,
@@ -259,27 +268,15 @@ impl Prekeys {
                 let mut old: PrekeysV2 = postcard::from_bytes(bytes)?;
                 let one_time = std::mem::take(&mut old.one_time)
                     .into_iter()
-                    .map(|(id, k)| (id, OneTime { secret: k.secret, origin: k.origin, seen_at: None }))
-                    .collect();
-                Prekeys {
-                    v: PREKEYS_VERSION,
-                    signed: std::mem::take(&mut old.signed),
-                    one_time,
-                    next_id: old.next_id,
-                }
+                    .map(|(id, k)| (id, OneTime { secret: k.secret, origin: k.origin, seen_at: None }));
+                Prekeys::upgraded(std::mem::take(&mut old.signed), one_time, old.next_id)
             }
             Some(1) => {
                 let mut old: PrekeysV1 = postcard::from_bytes(bytes)?;
                 let one_time = std::mem::take(&mut old.one_time)
                     .into_iter()
-                    .map(|(id, secret)| (id, OneTime { secret, origin: Origin::Unknown, seen_at: None }))
-                    .collect();
-                Prekeys {
-                    v: PREKEYS_VERSION,
-                    signed: std::mem::take(&mut old.signed),
-                    one_time,
-                    next_id: old.next_id,
-                }
+                    .map(|(id, secret)| (id, OneTime { secret, origin: Origin::Unknown, seen_at: None }));
+                Prekeys::upgraded(std::mem::take(&mut old.signed), one_time, old.next_id)
             }
             Some(&v) => return Err(EngineError::UnsupportedVersion(v)),
             None => return Err(EngineError::BadEncoding("empty prekeys record".into())),

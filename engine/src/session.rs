@@ -100,6 +100,20 @@ struct ConversationV2 {
     sessions: Vec<SessionV2>,
 }
 
+impl From<SessionV2> for Session {
+    fn from(s: SessionV2) -> Session {
+        let SessionV2 { ratchet, initiator, base_key, pending, retired } = s;
+        Session { ratchet, initiator, base_key, pending, retired, seen: Vec::new() }
+    }
+}
+
+impl From<SessionV1> for SessionV2 {
+    fn from(s: SessionV1) -> SessionV2 {
+        let SessionV1 { ratchet, initiator, base_key, pending } = s;
+        SessionV2 { ratchet, initiator, base_key, pending, retired: false }
+    }
+}
+
 /// A session as conversation version 1 stored it (before sessions could be retired).
 #[derive(Deserialize)]
 struct SessionV1 {
@@ -304,34 +318,12 @@ impl Conversation {
             Some(&CONVERSATION_VERSION) => Ok(postcard::from_bytes(bytes)?),
             Some(2) => {
                 let old: ConversationV2 = postcard::from_bytes(bytes)?;
-                let sessions = old
-                    .sessions
-                    .into_iter()
-                    .map(|s| Session {
-                        ratchet: s.ratchet,
-                        initiator: s.initiator,
-                        base_key: s.base_key,
-                        pending: s.pending,
-                        retired: s.retired,
-                        seen: Vec::new(),
-                    })
-                    .collect();
+                let sessions = old.sessions.into_iter().map(Session::from).collect();
                 Ok(Conversation { v: CONVERSATION_VERSION, remote: old.remote, sessions })
             }
             Some(1) => {
                 let old: ConversationV1 = postcard::from_bytes(bytes)?;
-                let sessions = old
-                    .sessions
-                    .into_iter()
-                    .map(|s| Session {
-                        ratchet: s.ratchet,
-                        initiator: s.initiator,
-                        base_key: s.base_key,
-                        pending: s.pending,
-                        retired: false,
-                        seen: Vec::new(),
-                    })
-                    .collect();
+                let sessions = old.sessions.into_iter().map(|s| Session::from(SessionV2::from(s))).collect();
                 Ok(Conversation { v: CONVERSATION_VERSION, remote: old.remote, sessions })
             }
             Some(&v) => Err(EngineError::UnsupportedVersion(v)),

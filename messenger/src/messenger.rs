@@ -518,10 +518,7 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        verify_bundle(bundle).map_err(|_| MessengerError::ForgedInvite)?;
-        if Address::from_identity_key(&bundle.identity.signing_key) != *to {
-            return Err(MessengerError::ForgedInvite);
-        }
+        check_bundle(to, bundle)?;
         let mut fx = Effects::from_engine(self.device.start_conversation(bundle, e)?);
         fx.merge(self.send_body(to, Body::InviteUsed, None, now_ms, e)?.0);
         Ok(fx)
@@ -683,10 +680,7 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        verify_bundle(bundle).map_err(|_| MessengerError::ForgedInvite)?;
-        if Address::from_identity_key(&bundle.identity.signing_key) != *to {
-            return Err(MessengerError::ForgedInvite);
-        }
+        check_bundle(to, bundle)?;
         let mut fx = Effects::from_engine(self.device.start_conversation(bundle, e)?);
         let name = format!("Unknown {}", &to.to_hex()[..8]);
         fx.merge(self.upsert_contact(*to, bundle.identity, &name, now_ms));
@@ -919,6 +913,16 @@ impl Messenger {
     fn profile_write(&self) -> RecordWrite {
         (RecordKey::Profile, Some(encode(&self.profile)))
     }
+}
+
+/// A bundle from the relay, fit to start a session with `to`: its signatures verify and it
+/// is `to`'s.
+fn check_bundle(to: &Address, bundle: &PrekeyBundle) -> Result<(), MessengerError> {
+    verify_bundle(bundle).map_err(|_| MessengerError::ForgedInvite)?;
+    if Address::from_identity_key(&bundle.identity.signing_key) != *to {
+        return Err(MessengerError::ForgedInvite);
+    }
+    Ok(())
 }
 
 fn contact_write(c: &Contact) -> RecordWrite {
