@@ -235,34 +235,21 @@ impl Messenger {
 
     /// The chat list, most recent activity first.
     pub fn chat_list(&self) -> Vec<ChatSummary> {
-        let mut rows: Vec<ChatSummary> = self
-            .contacts
-            .iter()
-            .map(|c| {
-                let conversation = ConversationId::Direct(c.address);
-                let last = self.messages(&conversation).last().cloned();
-                ChatSummary {
-                    conversation,
-                    title: c.name.clone(),
-                    activity_ms: last.as_ref().map_or(c.added_at_ms, |m| m.sent_at_ms.max(c.added_at_ms)),
-                    unread: self.history.unread(&conversation),
-                    last,
-                    request: false,
-                }
-            })
-            .collect();
-        rows.extend(self.requests.pending().map(|r| {
-            let conversation = ConversationId::Direct(r.address);
+        let row = |address: Address, title: &str, since_ms: u64, request: bool| {
+            let conversation = ConversationId::Direct(address);
             let last = self.messages(&conversation).last().cloned();
             ChatSummary {
                 conversation,
-                title: r.name.clone(),
-                activity_ms: last.as_ref().map_or(r.at_ms, |m| m.sent_at_ms.max(r.at_ms)),
+                title: title.to_string(),
+                activity_ms: last.as_ref().map_or(since_ms, |m| m.sent_at_ms.max(since_ms)),
                 unread: self.history.unread(&conversation),
                 last,
-                request: true,
+                request,
             }
-        }));
+        };
+        let mut rows: Vec<ChatSummary> =
+            self.contacts.iter().map(|c| row(c.address, &c.name, c.added_at_ms, false)).collect();
+        rows.extend(self.requests.pending().map(|r| row(r.address, &r.name, r.at_ms, true)));
         rows.sort_by(|a, b| {
             b.activity_ms
                 .cmp(&a.activity_ms)

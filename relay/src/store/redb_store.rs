@@ -703,11 +703,7 @@ mod tests {
     fn the_mailbox_view_sees_owners_duplicates_usage_and_the_settled_watermark() {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
-        let identity = IdentityPublic {
-            signing_key: [7; 32],
-            dh_key: [8; 32],
-            dh_signature: sotto_shared::frames::Signature([0; 64]),
-        };
+        let identity = owner_identity();
         let owner = Address::from_identity_key(&[7; 32]);
         let view = s.mailbox_view(&owner, &MessageId([1; 16])).unwrap();
         let empty = MailboxView {
@@ -837,12 +833,17 @@ mod tests {
         assert_eq!(r, vec![WriteResult::Purged { removed: 1, bytes: 3, prekeys: 0 }]);
     }
 
-    fn prekeys(ids: std::ops::Range<u32>, now: u64) -> Write {
-        let identity = IdentityPublic {
+    /// The identity whose mailbox the prekey tests use (signatures are not checked here).
+    fn owner_identity() -> IdentityPublic {
+        IdentityPublic {
             signing_key: [7; 32],
             dh_key: [8; 32],
             dh_signature: sotto_shared::frames::Signature([0; 64]),
-        };
+        }
+    }
+
+    fn prekeys(ids: std::ops::Range<u32>, now: u64) -> Write {
+        let identity = owner_identity();
         let signed =
             SignedPrekey { id: 1, key: [9; 32], signature: sotto_shared::frames::Signature([0; 64]) };
         let one_time = ids.map(|id| OneTimePrekey { id, key: [id as u8; 32] }).collect();
@@ -856,11 +857,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
         let owner = Address::from_identity_key(&[7; 32]);
-        let identity = IdentityPublic {
-            signing_key: [7; 32],
-            dh_key: [8; 32],
-            dh_signature: sotto_shared::frames::Signature([0; 64]),
-        };
+        let identity = owner_identity();
         s.write(vec![Write::Register { identity }], &Q).unwrap();
         s.write(vec![prekeys(10..13, 100), prekeys(13..14, 200)], &Q).unwrap();
         let r = s.write(vec![Write::TakeBundle { address: owner, one_time: true }], &Q).unwrap();
