@@ -6,7 +6,8 @@
 //!
 //! Layers, bottom up: `primitives` (the only place RustCrypto/dalek are called), `identity`,
 //! `prekeys`, `x3dh`, `ratchet`, `session` (X3DH + ratchet for one contact), `envelope`
-//! (sealed sender), `message` (what is inside), `safety` (safety numbers).
+//! (sealed sender), `message` (what is inside), `safety` (safety numbers), `sender_keys` (a
+//! group member's signed sending chain).
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod message;
 pub mod prekeys;
 pub mod random;
 pub mod safety;
+pub mod sender_keys;
 pub mod session;
 pub mod vault;
 pub mod wipe;

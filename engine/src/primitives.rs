@@ -10,6 +10,17 @@ use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
+/// Ed25519 (RFC 8032): the signature of `message` by the key made from `seed`.
+pub fn ed25519_sign(seed: &[u8; 32], message: &[u8]) -> [u8; 64] {
+    use ed25519_dalek::Signer;
+    ed25519_dalek::SigningKey::from_bytes(seed).sign(message).to_bytes()
+}
+
+/// The Ed25519 public key of the key made from `seed`.
+pub fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
+    ed25519_dalek::SigningKey::from_bytes(seed).verifying_key().to_bytes()
+}
+
 /// HKDF-SHA256 (RFC 5869): extract with `salt`, expand `info` into `out`.
 pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), EngineError> {
     Hkdf::<Sha256>::new(Some(salt), ikm)

