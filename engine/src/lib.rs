@@ -7,7 +7,7 @@
 //! Layers, bottom up: `primitives` (the only place RustCrypto/dalek are called), `identity`,
 //! `prekeys`, `x3dh`, `ratchet`, `session` (X3DH + ratchet for one contact), `envelope`
 //! (sealed sender), `message` (what is inside), `safety` (safety numbers), `sender_keys` (a
-//! group member's signed sending chain).
+//! group member's signed sending chain), `roster` (a group's members, from signed changes).
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +19,7 @@ pub mod identity;
 pub mod message;
 pub mod prekeys;
 pub mod random;
+pub mod roster;
 pub mod safety;
 pub mod sender_keys;
 pub mod session;
