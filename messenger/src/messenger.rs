@@ -427,7 +427,7 @@ impl Messenger {
                         continue;
                     }
                     if !self.contacts.contains(&from) {
-                        let name = format!("Unknown {}", &from.to_hex()[..8]);
+                        let name = crate::names::placeholder(&from);
                         fx.merge(self.upsert_contact(from, r.from, &name, now_ms));
                     }
                     // In the chat the person is looking at, a message is read on arrival: one
@@ -567,22 +567,18 @@ impl Messenger {
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
         let request = self.request(address).cloned().ok_or(MessengerError::NoRequest)?;
-        // Their session came back from a backup and cannot send: they become a contact now and
-        // get our name once it is renewed (see `renew`).
-        if !self.device.can_send_to(address) {
-            self.requests.remove(address);
-            let mut fx = Effects { writes: vec![(RecordKey::Request(*address), None)], ..Effects::default() };
-            fx.merge(self.upsert_contact(*address, request.identity, &request.name, now_ms));
-            fx.frames.push(ClientFrame::FetchBundle { address: *address });
-            return Ok(fx);
-        }
-        let hello = Body::Profile { display_name: self.profile.display_name.clone() };
-        // The step that can fail first, before anything changes.
-        let (mut fx, _) = self.send_body(address, hello, None, now_ms, e)?;
+        let can_send = self.device.can_send_to(address);
+        // Our name, the step that can fail first, before anything changes. A session that came
+        // back from a backup cannot send: it is renewed first, which sends our name (`renew`).
+        let mut fx = if can_send {
+            self.send_profile(address, now_ms, e)?
+        } else {
+            Effects { frames: vec![ClientFrame::FetchBundle { address: *address }], ..Effects::default() }
+        };
         self.requests.remove(address);
         fx.writes.push((RecordKey::Request(*address), None));
         fx.merge(self.upsert_contact(*address, request.identity, &request.name, now_ms));
-        if self.reading == Some(ConversationId::Direct(*address)) {
+        if can_send && self.reading == Some(ConversationId::Direct(*address)) {
             fx.merge(self.mark_read(&ConversationId::Direct(*address), now_ms, e));
         }
         Ok(fx)
@@ -653,8 +649,7 @@ impl Messenger {
         let mut fx = Effects::from_engine(self.device.start_conversation(bundle, e)?);
         fx.merge(self.send_body(to, Body::SessionReset, None, now_ms, e)?.0);
         // Our name again: a request accepted while its session was renewed has not had it.
-        let hello = Body::Profile { display_name: self.profile.display_name.clone() };
-        fx.merge(self.send_body(to, hello, None, now_ms, e)?.0);
+        fx.merge(self.send_profile(to, now_ms, e)?);
         Ok(fx)
     }
 
@@ -669,10 +664,8 @@ impl Messenger {
     ) -> Result<Effects, MessengerError> {
         check_bundle(to, bundle)?;
         let mut fx = Effects::from_engine(self.device.start_conversation(bundle, e)?);
-        let name = format!("Unknown {}", &to.to_hex()[..8]);
-        fx.merge(self.upsert_contact(*to, bundle.identity, &name, now_ms));
-        let hello = Body::Profile { display_name: self.profile.display_name.clone() };
-        fx.merge(self.send_body(to, hello, None, now_ms, e)?.0);
+        fx.merge(self.upsert_contact(*to, bundle.identity, &crate::names::placeholder(to), now_ms));
+        fx.merge(self.send_profile(to, now_ms, e)?);
         Ok(fx)
     }
 
@@ -892,9 +885,19 @@ impl Messenger {
         let invite = &preview.invite;
         let mut fx = Effects::from_engine(self.device.start_conversation(&invite.bundle, e)?);
         fx.merge(self.upsert_contact(preview.address, invite.bundle.identity, &invite.display_name, now_ms));
-        let hello = Body::Profile { display_name: self.profile.display_name.clone() };
-        fx.merge(self.send_body(&preview.address, hello, None, now_ms, e)?.0);
+        fx.merge(self.send_profile(&preview.address, now_ms, e)?);
         Ok(fx)
+    }
+
+    /// Our display name, sent to `to`.
+    fn send_profile(
+        &mut self,
+        to: &Address,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        let hello = Body::Profile { display_name: self.profile.display_name.clone() };
+        Ok(self.send_body(to, hello, None, now_ms, e)?.0)
     }
 
     fn profile_write(&self) -> RecordWrite {

@@ -64,6 +64,11 @@ pub fn clean(raw: &str) -> String {
     shown.trim().chars().take(MAX_DISPLAY_NAME_CHARS).collect()
 }
 
+/// What someone is called before they have told us their name.
+pub fn placeholder(address: &sotto_shared::Address) -> String {
+    format!("Unknown {}", &address.to_hex()[..8])
+}
+
 /// The Latin letter a capital look-alike stands for, before case is folded (a capital Greek
 /// eta looks like H, not like the n its small form resembles).
 fn uncapital(c: char) -> char {

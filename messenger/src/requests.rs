@@ -3,7 +3,7 @@
 //! apart from contacts until the person accepts them or ignores them; nothing is sent to them
 //! meanwhile, not even a receipt, so a stranger cannot learn whether or when we read.
 
-use crate::names::clean;
+use crate::names::{clean, placeholder};
 use serde::{Deserialize, Serialize};
 use sotto_shared::Address;
 use sotto_shared::frames::IdentityPublic;
@@ -78,7 +78,7 @@ impl Requests {
             }
             None if full => return None,
             None => {
-                let name = name.map_or_else(|| format!("Unknown {}", &address.to_hex()[..8]), clean);
+                let name = name.map_or_else(|| placeholder(&address), clean);
                 self.by_address
                     .insert(address, Request { address, identity, name, at_ms: now_ms, ignored: false });
             }
