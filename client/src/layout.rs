@@ -143,13 +143,9 @@ pub struct Opened {
 /// Opens the record stored under `stored`. One whose name does not belong where it is stored
 /// is damage.
 pub fn open(vault: &Vault, names: &Names, stored: &str, sealed: &[u8]) -> Result<Opened, StoreError> {
-    let damaged = |e: &dyn std::fmt::Display| StoreError::Damaged(format!("{stored}: {e}"));
-    let named = vault.open_named(stored, sealed).map_err(|e| damaged(&e))?;
-    let key = RecordRange::parse(&named.name)?;
-    if key.stored(|part| names.keyed(part)) != stored {
-        return Err(damaged(&"holds another record"));
-    }
-    Ok(Opened { key, epoch: named.epoch, body: named.body })
+    open_known(vault, names, stored, sealed)?.ok_or_else(|| {
+        StoreError::Damaged(format!("{stored}: a record of a kind this version does not know"))
+    })
 }
 
 /// Like [`open`], but `None` for a record of a kind this version does not know (a newer
@@ -196,10 +192,44 @@ pub fn open_index(vault: &Vault, sealed: &[u8]) -> Result<Index, StoreError> {
     postcard::from_bytes(&named.body).map_err(|e| damaged(&e))
 }
 
+/// A record moved from one vault to another, its epoch kept.
+pub struct Moved {
+    pub key: RecordKey,
+    pub epoch: u64,
+    pub record: (String, Vec<u8>),
+}
+
+/// Moves one record (`name`, `sealed`, laid out as `layout` says) from `from` to `to`, each a
+/// vault with its names key: checked against `index` first if given (moving must not make an old
+/// copy current), given epoch 0 from layout 1. `None` for a kind this version does not know (a
+/// newer version's), which cannot be re-keyed: it is dropped.
+pub fn reseal_one(
+    name: &str,
+    sealed: &[u8],
+    layout: u8,
+    from: (&Vault, &Names),
+    to: (&Vault, &Names),
+    index: Option<&Index>,
+) -> Result<Option<Moved>, StoreError> {
+    let opened = match layout {
+        1 if RecordKey::parse(name).is_none() => return Ok(None),
+        1 => open_layout_1(from.0, name, sealed)?,
+        _ => match open_known(from.0, from.1, name, sealed)? {
+            Some(opened) => opened,
+            None => return Ok(None),
+        },
+    };
+    if let Some(index) = index {
+        index.check(&opened.key, opened.epoch)?;
+    }
+    let record = seal(to.0, to.1, &opened.key, opened.epoch, &opened.body)?;
+    Ok(Some(Moved { key: opened.key, epoch: opened.epoch, record }))
+}
+
 /// Re-seals every record of `records` (raw ones left out) from one vault to another, epochs
 /// kept: a backup's own key, a restored backup's new one. `layout` is how `records` lie; in
-/// layout 2 each record is checked against the index first (re-sealing must not make an old
-/// copy current), from layout 1 the records get epoch 0 and a new index.
+/// layout 2 each record is checked against the index first and every listed one must be there,
+/// from layout 1 the records get epoch 0 and a new index.
 pub fn reseal_all(
     records: &[(String, Vec<u8>)],
     layout: u8,
@@ -217,20 +247,12 @@ pub fn reseal_all(
     let mut out = Vec::with_capacity(records.len());
     let mut index = Index { epoch: old.as_ref().map_or(0, |i| i.epoch), records: BTreeMap::new() };
     for (name, sealed) in records.iter().filter(|(name, _)| !is_raw(name) && name != INDEX_RECORD) {
-        // A newer version's kind cannot be re-keyed: it is dropped.
-        let opened = match &old {
-            None if RecordKey::parse(name).is_none() => continue,
-            None => open_layout_1(from, name, sealed)?,
-            Some(old) => {
-                let Some(opened) = open_known(from, &from_names, name, sealed)? else { continue };
-                old.check(&opened.key, opened.epoch)?;
-                opened
-            }
-        };
-        if is_tracked(&opened.key) {
-            index.records.insert(opened.key.to_string(), opened.epoch);
+        let moved = reseal_one(name, sealed, layout, (from, &from_names), (to, &to_names), old.as_ref())?;
+        let Some(moved) = moved else { continue };
+        if is_tracked(&moved.key) {
+            index.records.insert(moved.key.to_string(), moved.epoch);
         }
-        out.push(seal(to, &to_names, &opened.key, opened.epoch, &opened.body)?);
+        out.push(moved.record);
     }
     if old.is_some_and(|old| old.records != index.records) {
         return Err(StoreError::Damaged("a record the index lists is missing".into()));

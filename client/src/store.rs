@@ -426,14 +426,15 @@ impl Sealed {
                 if name == INDEX_RECORD {
                     return layout::seal_index(&target, &index).map(Some).map_err(drop);
                 }
-                // A newer version's kind cannot be re-keyed: it is dropped.
-                let Some(opened) = layout::open_known(&from, &from_names, name, value).map_err(drop)? else {
-                    return Ok(None);
-                };
-                index.check(&opened.key, opened.epoch).map_err(drop)?;
-                layout::seal(&target, &to_names, &opened.key, opened.epoch, &opened.body)
-                    .map(Some)
-                    .map_err(drop)
+                let moved = layout::reseal_one(
+                    name,
+                    value,
+                    LAYOUT,
+                    (&from, &from_names),
+                    (&target, &to_names),
+                    Some(&index),
+                );
+                Ok(moved.map_err(drop)?.map(|m| m.record))
             },
             vec![(VAULT_RECORD.to_string(), header), layout::layout_record()],
         );
@@ -467,13 +468,8 @@ impl Sealed {
                     if layout::is_raw(name) {
                         return Ok(Some((name.to_string(), value.to_vec())));
                     }
-                    if RecordKey::parse(name).is_none() {
-                        return Ok(None);
-                    }
-                    let opened = layout::open_layout_1(&vault, name, value).map_err(drop)?;
-                    layout::seal(&vault, &names, &opened.key, opened.epoch, &opened.body)
-                        .map(Some)
-                        .map_err(drop)
+                    let moved = layout::reseal_one(name, value, 1, (&vault, &names), (&vault, &names), None);
+                    Ok(moved.map_err(drop)?.map(|m| m.record))
                 },
                 extra,
             )
