@@ -113,6 +113,19 @@ pub struct Limits {
     #[arg(long, env = "SOTTO_NEW_MAILBOXES_PER_IP_HOUR", default_value_t = 30)]
     pub new_mailboxes_per_ip_hour: u32,
 
+    /// New group topics one IP address may open per hour (bursts up to the same number): each
+    /// costs storage until it has been silent for 30 days.
+    #[arg(long, env = "SOTTO_NEW_TOPICS_PER_IP_HOUR", default_value_t = 60)]
+    pub new_topics_per_ip_hour: u32,
+
+    /// Most posts one topic's log keeps; past it the oldest are dropped.
+    #[arg(long, env = "SOTTO_MAX_TOPIC_POSTS", default_value_t = 10_000)]
+    pub max_topic_posts: u64,
+
+    /// Most payload bytes one topic's log keeps; past it the oldest posts are dropped.
+    #[arg(long, env = "SOTTO_MAX_TOPIC_BYTES", default_value_t = 64 << 20)]
+    pub max_topic_bytes: u64,
+
     /// Prekey bundles one IP address may fetch per minute (bursts up to the same number).
     #[arg(long, env = "SOTTO_BUNDLES_PER_IP_MINUTE", default_value_t = 60)]
     pub bundles_per_ip_minute: u32,

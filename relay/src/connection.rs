@@ -51,6 +51,9 @@ where
         relay.hub.detach(&address, handle.id);
         relay.metrics.authenticated.fetch_sub(1, Relaxed);
     }
+    for topic in &session.topics {
+        relay.subscriptions.unsubscribe(topic, handle.id);
+    }
     // Every request read gets its answer before the socket closes (commits take milliseconds;
     // the bound only matters if the store hangs).
     let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);

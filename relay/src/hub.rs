@@ -30,6 +30,8 @@ pub enum Control {
     Kick,
     /// Send a WebSocket ping (the connection has been quiet).
     Ping,
+    /// A live topic post (counted in the outbox's post bytes until written).
+    Post(Bytes),
     Close,
 }
 
@@ -52,6 +54,8 @@ struct Outbox {
     deliveries: VecDeque<Delivery>,
     /// Bytes of frames waiting in `deliveries`.
     delivery_bytes: usize,
+    /// Bytes of live topic posts waiting in `control`.
+    post_bytes: usize,
     /// The writer has stopped: nothing more is queued (so permits are released at once).
     closed: bool,
 }
@@ -97,6 +101,20 @@ impl Handle {
         }
     }
 
+    /// Queues a live topic post unless `max_bytes` of them already wait; `false` if it was
+    /// not queued.
+    pub fn post(&self, frame: Bytes, max_bytes: usize) -> bool {
+        let mut outbox = self.outbox();
+        if outbox.closed || outbox.post_bytes + frame.len() > max_bytes {
+            return false;
+        }
+        outbox.post_bytes += frame.len();
+        outbox.control.push_back(Control::Post(frame));
+        drop(outbox);
+        self.wake.notify_one();
+        true
+    }
+
     /// Queues a delivery unless `max_frames` or `max_bytes` are already waiting.
     fn deliver(&self, d: Delivery, max_frames: usize, max_bytes: usize) -> Queued {
         let mut outbox = self.outbox();
@@ -120,6 +138,9 @@ impl Handle {
             {
                 let mut outbox = self.outbox();
                 if let Some(c) = outbox.control.pop_front() {
+                    if let Control::Post(frame) = &c {
+                        outbox.post_bytes -= frame.len();
+                    }
                     release_if_drained(&mut outbox.control);
                     return Outgoing::Control(c);
                 }
@@ -151,6 +172,7 @@ impl Handle {
         outbox.control = VecDeque::new();
         outbox.deliveries = VecDeque::new();
         outbox.delivery_bytes = 0;
+        outbox.post_bytes = 0;
     }
 }
 

@@ -68,6 +68,7 @@ pub struct Limits {
     ip_bytes: IpRate,
     bundles_per_ip: IpRate,
     new_mailboxes_per_ip: IpRate,
+    new_topics_per_ip: IpRate,
     one_time_per_target: RateLimiter<Address, DefaultKeyedStateStore<Address>, DefaultClock>,
     /// When each identity was last told its prekeys run low.
     low_notices: Mutex<HashMap<Address, Instant>>,
@@ -84,6 +85,7 @@ impl Limits {
             ip_bytes: RateLimiter::keyed(byte_quota(config.ip_bytes_per_sec, config.ip_bytes_burst)),
             bundles_per_ip: RateLimiter::keyed(per_minute(config.bundles_per_ip_minute)),
             new_mailboxes_per_ip: RateLimiter::keyed(per_hour(config.new_mailboxes_per_ip_hour)),
+            new_topics_per_ip: RateLimiter::keyed(per_hour(config.new_topics_per_ip_hour)),
             one_time_per_target: RateLimiter::keyed(per_minute(config.one_time_per_target_minute)),
             low_notices: Mutex::new(HashMap::new()),
         }
@@ -92,6 +94,11 @@ impl Limits {
     /// Whether `ip` may open one more mailbox now.
     pub fn new_mailbox_allowed(&self, ip: IpAddr) -> bool {
         self.new_mailboxes_per_ip.check_key(&ip_key(ip)).is_ok()
+    }
+
+    /// Whether `ip` may open one more topic now.
+    pub fn new_topic_allowed(&self, ip: IpAddr) -> bool {
+        self.new_topics_per_ip.check_key(&ip_key(ip)).is_ok()
     }
 
     /// Whether `ip` may fetch one more prekey bundle now.
@@ -155,6 +162,8 @@ impl Limits {
         self.bundles_per_ip.shrink_to_fit();
         self.new_mailboxes_per_ip.retain_recent();
         self.new_mailboxes_per_ip.shrink_to_fit();
+        self.new_topics_per_ip.retain_recent();
+        self.new_topics_per_ip.shrink_to_fit();
         self.one_time_per_target.retain_recent();
         self.one_time_per_target.shrink_to_fit();
         if let Ok(mut last) = self.low_notices.lock() {

@@ -16,6 +16,7 @@ mod routes;
 mod session;
 mod state;
 mod store;
+mod subscriptions;
 mod writer;
 mod ws;
 

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub prekey_bundles: AtomicU64,
+    pub posts_stored: AtomicU64,
+    pub posts_pushed: AtomicU64,
+    pub slow_readers_closed: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -55,6 +58,13 @@ impl Metrics {
         for (name, help, v) in [
             ("envelopes_sent_total", "Envelopes durably stored (Sent).", &self.envelopes_sent),
             ("envelopes_pushed_total", "Envelopes pushed to an online connection.", &self.envelopes_pushed),
+            ("posts_stored_total", "Topic posts durably stored.", &self.posts_stored),
+            ("posts_pushed_total", "Topic posts pushed to a subscribed connection.", &self.posts_pushed),
+            (
+                "slow_readers_closed_total",
+                "Connections closed for falling too far behind a topic's live posts.",
+                &self.slow_readers_closed,
+            ),
             (
                 "envelopes_delivered_total",
                 "Envelopes acknowledged by their recipient.",

@@ -90,6 +90,7 @@ where
         let out = match handle.next(mailbox.is_some()).await {
             Outgoing::Control(Control::Frame(bytes, _permit)) => Some(Message::Binary(bytes)),
             Outgoing::Control(Control::Ping) => Some(Message::Ping(Bytes::new())),
+            Outgoing::Control(Control::Post(bytes)) => Some(Message::Binary(bytes)),
             Outgoing::Control(Control::Attach(a)) => {
                 mailbox = Some(a);
                 None

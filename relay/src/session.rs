@@ -5,9 +5,10 @@
 use crate::hub::{Control, Handle};
 use crate::limits::ConnectionRate;
 use crate::state::Relay;
-use crate::store::{Write, WriteResult};
+use crate::store::{TopicKey, Write, WriteResult};
 use bytes::Bytes;
 use ed25519_dalek::{Signature as DalekSignature, VerifyingKey};
+use foldhash::{HashSet, HashSetExt};
 use sotto_shared::frames::{IdentityPublic, Signature};
 use sotto_shared::{Address, ErrorCode, MessageId, RelayFrame, encode_relay};
 use std::net::IpAddr;
@@ -33,6 +34,10 @@ pub(crate) struct Session {
     pub(crate) in_flight: Arc<Semaphore>,
     /// The last delivery token presented and its hash.
     pub(crate) last_token: Option<([u8; 32], [u8; 32])>,
+    /// Topics this connection reads.
+    pub(crate) topics: HashSet<TopicKey>,
+    /// It has read or written a topic, so it may never log in.
+    pub(crate) uses_topics: bool,
 }
 
 impl Session {
@@ -48,6 +53,8 @@ impl Session {
             address: None,
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             last_token: None,
+            topics: HashSet::new(),
+            uses_topics: false,
         }
     }
 

@@ -1,11 +1,12 @@
-//! The state every connection and route shares: configuration, store, writer, hub, limits,
-//! metrics; and the relay's life cycle around it (housekeeping, drain).
+//! The state every connection and route shares: configuration, store, writer, hub, topic
+//! subscriptions, limits, metrics; and the relay's life cycle around it (housekeeping, drain).
 
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::{Quotas, Store, Write, WriteResult};
+use crate::subscriptions::Subscriptions;
 use crate::writer::{Budgets, Writer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -26,6 +27,7 @@ pub struct Relay {
     pub store: Arc<dyn Store>,
     pub writer: Writer,
     pub hub: Hub,
+    pub subscriptions: Subscriptions,
     pub metrics: Metrics,
     pub limits: Limits,
     next_connection: AtomicU64,
@@ -42,6 +44,8 @@ impl Relay {
             max_bytes: config.limits.max_queued_bytes,
             max_stranger_envelopes: config.limits.max_stranger_envelopes,
             max_one_time_prekeys: sotto_shared::limits::MAX_STORED_ONE_TIME_PREKEYS,
+            max_topic_posts: config.limits.max_topic_posts.max(1),
+            max_topic_bytes: config.limits.max_topic_bytes.max(1),
         };
         let budgets = Budgets { quotas, max_store_bytes: config.limits.max_store_bytes };
         let metrics = Metrics::default();
@@ -51,6 +55,7 @@ impl Relay {
             writer: Writer::start(store.clone(), budgets, Duration::from_micros(config.commit_window_us))?,
             limits: Limits::new(&config.limits),
             hub: Hub::new(config.limits.max_outbound_frames, config.limits.max_outbound_bytes),
+            subscriptions: Subscriptions::new(config.limits.max_outbound_bytes),
             metrics,
             store,
             config,
@@ -84,7 +89,7 @@ impl Relay {
         loop {
             tick.tick().await;
             self.limits.housekeeping();
-            if let Ok(WriteResult::Purged { removed, prekeys, .. }) =
+            if let Ok(WriteResult::Purged { removed, prekeys, posts, topics, .. }) =
                 self.writer.write(Write::Purge { now: unix_now(), limit: PURGE_BATCH }).await
             {
                 if removed > 0 {
@@ -94,6 +99,9 @@ impl Relay {
                 }
                 if prekeys > 0 {
                     tracing::info!(prekeys, "dropped one-time prekeys nobody took");
+                }
+                if posts > 0 || topics > 0 {
+                    tracing::info!(posts, topics, "purged expired posts and silent topics");
                 }
             }
         }

@@ -53,6 +53,8 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 pub const ENVELOPE_COST: u64 = 160;
 pub const ONE_TIME_PREKEY_COST: u64 = 64;
 pub const IDENTITY_COST: u64 = 320;
+pub const POST_COST: u64 = 200;
+pub const TOPIC_COST: u64 = 160;
 
 pub type Done = Box<dyn FnOnce(Result<WriteResult, ()>) + Send>;
 
@@ -197,7 +199,10 @@ impl Writer {
         let used = t.payload_bytes
             + t.envelopes * ENVELOPE_COST
             + t.one_time_prekeys * ONE_TIME_PREKEY_COST
-            + t.owners * IDENTITY_COST;
+            + t.owners * IDENTITY_COST
+            + t.post_bytes
+            + t.posts * POST_COST
+            + t.topics * TOPIC_COST;
         let (tx, rx) = channel();
         let (committed_tx, committed) = watch::channel(next_seq - 1);
         let completions = tokio::runtime::Handle::try_current().ok().map(|runtime| {
@@ -503,9 +508,19 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         };
         match &outcome {
             Ok(WriteResult::Acked { removed, bytes }) => freed += bytes + u64::from(*removed) * ENVELOPE_COST,
-            Ok(WriteResult::Purged { removed, bytes, prekeys }) => {
-                freed += bytes + removed * ENVELOPE_COST + prekeys * ONE_TIME_PREKEY_COST
+            Ok(WriteResult::Purged { removed, bytes, prekeys, posts, post_bytes, topics }) => {
+                freed += bytes
+                    + removed * ENVELOPE_COST
+                    + prekeys * ONE_TIME_PREKEY_COST
+                    + post_bytes
+                    + posts * POST_COST
+                    + topics * TOPIC_COST
             }
+            Ok(WriteResult::Posted { size, dropped, freed: bytes, .. }) => {
+                added += size + POST_COST;
+                freed += bytes + dropped * POST_COST
+            }
+            Ok(WriteResult::TopicOpened { new: true }) => added += TOPIC_COST,
             Ok(WriteResult::PrekeysStored { added: n, new_owner, .. }) => {
                 added += u64::from(*n) * ONE_TIME_PREKEY_COST + if *new_owner { IDENTITY_COST } else { 0 }
             }
@@ -629,8 +644,14 @@ mod tests {
             dh_key: [8; 32],
             dh_signature: sotto_shared::frames::Signature([0; 64]),
         };
-        let quotas =
-            Quotas { max_envelopes: 0, max_bytes: 1000, max_stranger_envelopes: 0, max_one_time_prekeys: 5 };
+        let quotas = Quotas {
+            max_envelopes: 0,
+            max_bytes: 1000,
+            max_stranger_envelopes: 0,
+            max_one_time_prekeys: 5,
+            max_topic_posts: 10,
+            max_topic_bytes: 1000,
+        };
         store.write(vec![Write::Register { identity }], &quotas).unwrap();
         let owner = Address::from_identity_key(&[7; 32]);
         let budgets = Budgets { quotas, max_store_bytes: 1 << 30 };

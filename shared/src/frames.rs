@@ -3,7 +3,7 @@
 //! Variants are only ever appended: postcard encodes the variant index, so reordering would
 //! silently change the meaning of old frames. A breaking change bumps `codec::WIRE_VERSION`.
 
-use crate::ids::{Address, MessageId};
+use crate::ids::{Address, MessageId, TopicId, WriteKey};
 use serde::{Deserialize, Serialize};
 use serde_big_array::BigArray;
 
@@ -87,6 +87,31 @@ pub enum ClientFrame {
         #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
+    /// Reads topics' logs: the kept posts after each cursor, then new posts as they come
+    /// (unauthenticated connections only). A topic nobody opened yet is opened with
+    /// `write_hash`; a topic that exists must have been opened with the same one.
+    Subscribe { topics: Vec<Subscription> },
+    /// Appends a post to a topic's log (unauthenticated connections only); answered by `Sent`
+    /// once durable. `write` must hash to the topic's `write_hash`.
+    Post {
+        id: MessageId,
+        topic: TopicId,
+        write: WriteKey,
+        ttl_secs: u32,
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// Stops reading a topic on this connection.
+    Unsubscribe { topic: TopicId },
+}
+
+/// One topic in a `Subscribe`: posts numbered above `after` are sent (0: all kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub topic: TopicId,
+    /// [`topic_write_hash`] of the topic's write key.
+    pub write_hash: [u8; 32],
+    pub after: u64,
 }
 
 /// Relay → client.
@@ -138,6 +163,25 @@ pub enum RelayFrame {
     },
     /// The delivery token hash was stored.
     DeliveryTokenPublished,
+    /// A post of a subscribed topic. `seq` numbers the topic's posts from 1, without gaps
+    /// except where the log dropped old posts.
+    Posted {
+        topic: TopicId,
+        seq: u64,
+        received_at: u64,
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// The kept posts after the cursor up to `through` were sent. `first` is the oldest post
+    /// the log still keeps (a cursor below `first - 1` missed posts that are gone). With
+    /// `more`, further posts are kept: subscribe again from `through` to read them; without
+    /// it, new posts now follow live.
+    Subscribed {
+        topic: TopicId,
+        first: u64,
+        through: u64,
+        more: bool,
+    },
 }
 
 /// Why the relay refused something. Each has its own code so clients can react precisely.
@@ -171,6 +215,9 @@ pub enum ErrorCode {
     StoreFull,
     /// The connection did not complete its handshake, or went silent, in time.
     Timeout,
+    /// No topic with that id exists (never opened, or expired after a long silence): open it
+    /// again by subscribing.
+    UnknownTopic,
 }
 
 impl ErrorCode {
@@ -191,6 +238,7 @@ impl ErrorCode {
             ErrorCode::UnknownMailbox => "unknown_mailbox",
             ErrorCode::StoreFull => "store_full",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::UnknownTopic => "unknown_topic",
         }
     }
 }
@@ -216,6 +264,15 @@ pub fn delivery_token_hash(token: &[u8; 32]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"sotto-delivery-token-v1");
     h.update(token);
+    h.finalize().into()
+}
+
+/// What a relay stores of a topic's write key: `SHA-256("sotto-topic-write-v1" || key)`.
+pub fn topic_write_hash(key: &WriteKey) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"sotto-topic-write-v1");
+    h.update(key.0);
     h.finalize().into()
 }
 

@@ -61,6 +61,28 @@ impl fmt::Debug for MessageId {
     }
 }
 
+/// A group's topic at the relay: 32 random bytes that only members know. Knowing it is what
+/// lets a connection read the topic's log (the read capability), so it is never printed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TopicId(pub [u8; 32]);
+
+impl fmt::Debug for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TopicId(..)")
+    }
+}
+
+/// The secret that lets a connection post to a topic (the write capability). The relay keeps
+/// only its hash ([`crate::frames::topic_write_hash`]).
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteKey(pub [u8; 32]);
+
+impl fmt::Debug for WriteKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WriteKey(..)")
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);

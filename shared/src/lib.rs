@@ -13,4 +13,4 @@ pub mod limits;
 
 pub use codec::{DecodeError, decode_client, decode_relay, encode_client, encode_relay};
 pub use frames::{ClientFrame, ErrorCode, RelayFrame};
-pub use ids::{Address, MessageId};
+pub use ids::{Address, MessageId, TopicId, WriteKey};

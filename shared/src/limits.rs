@@ -20,3 +20,9 @@ pub const ONE_TIME_PREKEY_LIFETIME_SECS: u64 = 60 * 24 * 3600;
 /// Shortest time between two `PrekeysLow` notices to one identity, so that someone draining
 /// prekeys cannot make the owner mint keys without end.
 pub const PREKEYS_LOW_INTERVAL_SECS: u64 = 60;
+/// Most topics one `Subscribe` may name.
+pub const MAX_TOPICS_PER_SUBSCRIBE: usize = 64;
+/// Most topics one connection may read at once (a person's groups).
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 1024;
+/// A topic that has held no post for this long is forgotten (its members open it again).
+pub const TOPIC_IDLE_SECS: u64 = MAX_TTL_SECS as u64;

@@ -22,6 +22,12 @@ impl Session {
             self.reply(error(ErrorCode::Unexpected, "already authenticated", None), permit);
             return true;
         }
+        if self.uses_topics {
+            // Logging in here would tie this identity to the groups this connection reads.
+            let msg = "this connection reads or writes topics; log in on another one";
+            self.reply(error(ErrorCode::Unexpected, msg, None), permit);
+            return true;
+        }
         // A challenge is good for one attempt only.
         let Some(challenge) = self.challenge.take() else { return true };
         let ok =

@@ -1,13 +1,14 @@
 //! What the relay does with each kind of client frame, one module per kind, each adding its
 //! handler to [`Session`]: `hello` (hello, ping), `login` (authenticate), `send` (sends, with
 //! or without a delivery token), `mailbox` (acks, delivery tokens), `prekeys` (uploads,
-//! bundles).
+//! bundles), `topics` (group topics: subscribe, post).
 
 mod hello;
 mod login;
 mod mailbox;
 mod prekeys;
 mod send;
+mod topics;
 
 use crate::session::{Session, error};
 use sotto_shared::{ClientFrame, ErrorCode};
@@ -43,6 +44,11 @@ impl Session {
                 self.upload(signed_prekey, one_time, permit)
             }
             ClientFrame::FetchBundle { address } => self.fetch_bundle(address, permit),
+            ClientFrame::Subscribe { topics } => self.subscribe(topics, permit).await,
+            ClientFrame::Post { id, topic, write, ttl_secs, payload } => {
+                self.post(id, topic, write, ttl_secs, payload, permit)
+            }
+            ClientFrame::Unsubscribe { topic } => self.unsubscribe(topic, permit),
         }
         true
     }

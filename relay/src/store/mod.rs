@@ -6,6 +6,7 @@
 //! one fsync.
 
 mod redb_store;
+mod topics;
 
 pub use redb_store::RedbStore;
 
@@ -17,7 +18,7 @@ use thiserror::Error;
 
 /// Bumped whenever a table's layout changes. A store one version older is migrated when opened;
 /// any other version is refused.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -74,6 +75,74 @@ pub struct NewEnvelope {
     pub stranger: bool,
 }
 
+/// How the store names a topic: `SHA-256("sotto-topic-key-v1" || topic id)`. The id itself
+/// (the read capability) is never written down, so a copy of the store cannot be used to read
+/// a topic live.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TopicKey(pub [u8; 32]);
+
+impl TopicKey {
+    pub fn of(topic: &sotto_shared::TopicId) -> TopicKey {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"sotto-topic-key-v1");
+        h.update(topic.0);
+        TopicKey(h.finalize().into())
+    }
+}
+
+impl std::fmt::Debug for TopicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TopicKey({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
+    }
+}
+
+/// Version of [`StoredPost`] records.
+pub const STORED_POST_VERSION: u8 = 1;
+
+/// A post as kept in its topic's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPost {
+    pub v: u8,
+    pub seq: u64,
+    pub id: MessageId,
+    pub received_at: u64,
+    pub expires_at: u64,
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// A post to append; `write_hash` is the hash of the write key presented with it.
+#[derive(Debug)]
+pub struct NewPost {
+    pub topic: TopicKey,
+    pub write_hash: [u8; 32],
+    pub id: MessageId,
+    pub received_at: u64,
+    pub expires_at: u64,
+    pub payload: Vec<u8>,
+}
+
+/// What subscribing needs to know of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub write_hash: [u8; 32],
+    /// Set while the topic holds no post: when it will be forgotten.
+    pub idle_until: Option<u64>,
+}
+
+/// One page of a topic's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPage {
+    pub posts: Vec<StoredPost>,
+    /// The oldest post kept (`next_seq` when none is).
+    pub first: u64,
+    /// The number the next post will get.
+    pub next_seq: u64,
+    /// More posts follow this page.
+    pub more: bool,
+}
+
 /// One change, applied together with the rest of its batch.
 #[derive(Debug)]
 pub enum Write {
@@ -109,9 +178,18 @@ pub enum Write {
     Numbered {
         below: u64,
     },
+    /// Opens a topic (or keeps an empty one from being forgotten).
+    OpenTopic {
+        topic: TopicKey,
+        write_hash: [u8; 32],
+        now: u64,
+    },
+    /// Appends a post to a topic's log, dropping its oldest posts past the topic quotas.
+    Post(NewPost),
     /// Deletes at most `limit` envelopes whose TTL ended by `now`, found through the expiry
-    /// index, and at most `limit` one-time prekeys held longer than
-    /// `ONE_TIME_PREKEY_LIFETIME_SECS`, found through their age index.
+    /// index, at most `limit` one-time prekeys held longer than
+    /// `ONE_TIME_PREKEY_LIFETIME_SECS`, found through their age index, at most `limit` expired
+    /// posts, and at most `limit` topics that held nothing for `TOPIC_IDLE_SECS`.
     Purge {
         now: u64,
         limit: usize,
@@ -159,6 +237,26 @@ pub enum WriteResult {
         bytes: u64,
         /// One-time prekeys dropped for age.
         prekeys: u64,
+        /// Posts dropped for age, and their payload bytes.
+        posts: u64,
+        post_bytes: u64,
+        /// Topics forgotten after a long silence.
+        topics: u64,
+    },
+    /// `new`: the topic did not exist before.
+    TopicOpened {
+        new: bool,
+    },
+    /// The write key presented does not match the topic's.
+    WrongWriteKey,
+    NoSuchTopic,
+    /// The post (`size` payload bytes) got number `seq`; `dropped` older posts (`freed`
+    /// payload bytes) left the log to keep it within its quotas.
+    Posted {
+        seq: u64,
+        size: u64,
+        dropped: u64,
+        freed: u64,
     },
 }
 
@@ -169,6 +267,9 @@ pub struct Totals {
     pub payload_bytes: u64,
     pub one_time_prekeys: u64,
     pub owners: u64,
+    pub posts: u64,
+    pub post_bytes: u64,
+    pub topics: u64,
 }
 
 /// What the relay must know about a mailbox before it accepts (and forwards) an envelope for it,
@@ -198,6 +299,9 @@ pub struct Quotas {
     /// Of `max_envelopes`, how many may come from senders without the delivery token.
     pub max_stranger_envelopes: u64,
     pub max_one_time_prekeys: u32,
+    /// A topic's log keeps at most this many posts and payload bytes; the oldest go first.
+    pub max_topic_posts: u64,
+    pub max_topic_bytes: u64,
 }
 
 /// A read-only view of the store at one moment.
@@ -235,4 +339,16 @@ pub trait Store: Send + Sync + 'static {
     fn queued(&self, mailbox: &Address) -> Result<(u64, u64), StoreError>;
     /// What the store holds in all (for metrics and the storage budget at start-up).
     fn totals(&self) -> Result<Totals, StoreError>;
+    /// A topic's write hash and idle deadline, or `None` if nobody opened it.
+    fn topic(&self, topic: &TopicKey) -> Result<Option<TopicInfo>, StoreError>;
+    /// Unexpired posts of a topic numbered above `after`, oldest first, at most `max_posts` or
+    /// (past the first) `max_bytes` of payload; `None` if the topic does not exist.
+    fn topic_page(
+        &self,
+        topic: &TopicKey,
+        after: u64,
+        now: u64,
+        max_posts: usize,
+        max_bytes: usize,
+    ) -> Result<Option<TopicPage>, StoreError>;
 }

@@ -1,6 +1,6 @@
 //! The embedded default store: one redb file, `<data-dir>/relay.redb`.
 //!
-//! Tables (keys → values), schema version 3:
+//! Tables (keys → values), schema version 4 (topic logs' tables are in `topics.rs`):
 //! - `meta`: `"schema_version"`, `"next_seq"` → u64
 //! - `envelopes`: (mailbox, seq) → postcard `StoredEnvelope`
 //! - `envelope_index`: (mailbox, message id) → (seq, payload bytes, expires_at, from a stranger):
@@ -19,9 +19,11 @@
 //! - `one_time_uploaded`: (address, prekey id) → uploaded at, to find a key's age entry when
 //!   it is handed out (so none stays behind)
 
+use super::topics::{self, TopicTables};
 use super::{
     ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas, SCHEMA_VERSION,
-    Snapshot, Store, StoreError, StoredEnvelope, StoredIdentity, Totals, Write, WriteResult,
+    Snapshot, Store, StoreError, StoredEnvelope, StoredIdentity, TopicInfo, TopicKey, TopicPage, Totals,
+    Write, WriteResult,
 };
 use foldhash::{HashMap, HashMapExt};
 use redb::{
@@ -131,12 +133,15 @@ impl RedbStore {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
-                Some(old @ (1 | 2)) => {
+                Some(old @ (1..=3)) => {
                     drop(meta);
                     if old == 1 {
                         migrate_v1(&tx)?;
                     }
-                    migrate_v2(&tx)?;
+                    if old <= 2 {
+                        migrate_v2(&tx)?;
+                    }
+                    // Schema 3 → 4 only adds the topic tables, created below.
                     tx.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
                     tracing::info!("store migrated from schema {old} to {SCHEMA_VERSION}");
                 }
@@ -153,9 +158,23 @@ impl RedbStore {
             tx.open_table(ONE_TIME_COUNTS)?;
             tx.open_table(ONE_TIME_AGES)?;
             tx.open_table(ONE_TIME_UPLOADED)?;
+            topics::create(&tx)?;
         }
         tx.commit()?;
         Ok(RedbStore { db })
+    }
+
+    /// Drops the topic tables and marks the store schema 3, as a relay before topics left it.
+    #[cfg(test)]
+    pub(super) fn downgrade_to_schema_3_for_tests(&self) {
+        let tx = self.db.begin_write().unwrap();
+        tx.delete_table(topics::TOPICS).unwrap();
+        tx.delete_table(topics::POSTS).unwrap();
+        tx.delete_table(topics::POST_IDS).unwrap();
+        tx.delete_table(topics::POST_EXPIRY).unwrap();
+        tx.delete_table(topics::IDLE_TOPICS).unwrap();
+        tx.open_table(META).unwrap().insert("schema_version", 3).unwrap();
+        tx.commit().unwrap();
     }
 
     pub fn schema_version(&self) -> Result<u64, StoreError> {
@@ -497,7 +516,7 @@ impl<'t> Tables<'t> {
             }
         }
         let prekeys = self.purge_prekeys(now.saturating_sub(ONE_TIME_PREKEY_LIFETIME_SECS), limit)?;
-        Ok(WriteResult::Purged { removed, bytes: freed, prekeys })
+        Ok(WriteResult::Purged { removed, bytes: freed, prekeys, posts: 0, post_bytes: 0, topics: 0 })
     }
 
     /// Drops at most `limit` one-time prekeys uploaded before `before`; returns how many.
@@ -518,6 +537,17 @@ impl<'t> Tables<'t> {
         }
         Ok(dropped)
     }
+}
+
+/// The topic tables of a write transaction, opened on first use.
+fn open_topics<'a, 't>(
+    tx: &'t WriteTransaction,
+    tables: &'a mut Option<TopicTables<'t>>,
+) -> Result<&'a mut TopicTables<'t>, StoreError> {
+    if tables.is_none() {
+        *tables = Some(TopicTables::open(tx)?);
+    }
+    tables.as_mut().ok_or_else(|| StoreError::Db("topic tables".into()))
 }
 
 /// Tables opened once in one read transaction (opening a table costs more than a lookup).
@@ -554,6 +584,8 @@ impl Store for RedbStore {
         let mut results = Vec::with_capacity(batch.len());
         {
             let mut t = Tables::open(&tx)?;
+            // Opened only by batches with topic work: most batches are mailbox sends and acks.
+            let mut topic_tables: Option<TopicTables> = None;
             let mut next_seq = t.meta.get("next_seq")?.map(|v| v.value()).unwrap_or(1);
             let start_seq = next_seq;
             for op in batch {
@@ -566,7 +598,18 @@ impl Store for RedbStore {
                         t.put_prekeys(quotas, identity, signed, &one_time, now)?
                     }
                     Write::TakeBundle { address, one_time } => t.take_bundle(address, one_time)?,
-                    Write::Purge { now, limit } => t.purge(now, limit)?,
+                    Write::Purge { now, limit } => {
+                        let mut r = t.purge(now, limit)?;
+                        let purged = open_topics(&tx, &mut topic_tables)?.purge(now, limit)?;
+                        if let WriteResult::Purged { posts, post_bytes, topics, .. } = &mut r {
+                            (*posts, *post_bytes, *topics) = (purged.posts, purged.bytes, purged.topics);
+                        }
+                        r
+                    }
+                    Write::OpenTopic { topic, write_hash, now } => {
+                        open_topics(&tx, &mut topic_tables)?.open_topic(topic, write_hash, now)?
+                    }
+                    Write::Post(post) => open_topics(&tx, &mut topic_tables)?.post(quotas, post)?,
                     Write::Numbered { below } => {
                         next_seq = next_seq.max(below);
                         WriteResult::Numbered
@@ -647,7 +690,23 @@ impl Store for RedbStore {
             totals.one_time_prekeys += u64::from(entry?.1.value());
         }
         totals.owners = tx.open_table(OWNERS)?.len()?;
+        (totals.posts, totals.post_bytes, totals.topics) = topics::totals(&tx)?;
         Ok(totals)
+    }
+
+    fn topic(&self, topic: &TopicKey) -> Result<Option<TopicInfo>, StoreError> {
+        topics::info(&self.db.begin_read()?, topic)
+    }
+
+    fn topic_page(
+        &self,
+        topic: &TopicKey,
+        after: u64,
+        now: u64,
+        max_posts: usize,
+        max_bytes: usize,
+    ) -> Result<Option<TopicPage>, StoreError> {
+        topics::page(&self.db.begin_read()?, topic, after, now, max_posts, max_bytes)
     }
 }
 
@@ -655,8 +714,14 @@ impl Store for RedbStore {
 mod tests {
     use super::*;
 
-    const Q: Quotas =
-        Quotas { max_envelopes: 3, max_bytes: 1000, max_stranger_envelopes: 3, max_one_time_prekeys: 5 };
+    const Q: Quotas = Quotas {
+        max_envelopes: 3,
+        max_bytes: 1000,
+        max_stranger_envelopes: 3,
+        max_one_time_prekeys: 5,
+        max_topic_posts: 3,
+        max_topic_bytes: 1000,
+    };
 
     fn enqueue(seq: u64, to: u8, id: u8, expires_at: u64) -> Write {
         Write::Enqueue(NewEnvelope {
@@ -748,11 +813,25 @@ mod tests {
         assert_eq!(s.backlog(&Address([1; 32]), 0, 20, 10).unwrap().len(), 1);
         assert_eq!(
             s.write(vec![Write::Purge { now: 20, limit: 2 }], &q).unwrap(),
-            vec![WriteResult::Purged { removed: 2, bytes: 20, prekeys: 0 }]
+            vec![WriteResult::Purged {
+                removed: 2,
+                bytes: 20,
+                prekeys: 0,
+                posts: 0,
+                post_bytes: 0,
+                topics: 0
+            }]
         );
         assert_eq!(
             s.write(vec![Write::Purge { now: 20, limit: 10 }], &q).unwrap(),
-            vec![WriteResult::Purged { removed: 1, bytes: 10, prekeys: 0 }]
+            vec![WriteResult::Purged {
+                removed: 1,
+                bytes: 10,
+                prekeys: 0,
+                posts: 0,
+                post_bytes: 0,
+                topics: 0
+            }]
         );
         let t = s.totals().unwrap();
         assert_eq!((t.envelopes, t.payload_bytes), (1, 10));
@@ -830,7 +909,17 @@ mod tests {
         let r = s.write(vec![Write::TakeBundle { address: owner, one_time: true }], &Q).unwrap();
         assert!(matches!(&r[0], WriteResult::Bundle { bundle: Some(b), .. } if b.signed_prekey.id == 1));
         let r = s.write(vec![Write::Purge { now: 11, limit: 10 }], &Q).unwrap();
-        assert_eq!(r, vec![WriteResult::Purged { removed: 1, bytes: 3, prekeys: 0 }]);
+        assert_eq!(
+            r,
+            vec![WriteResult::Purged {
+                removed: 1,
+                bytes: 3,
+                prekeys: 0,
+                posts: 0,
+                post_bytes: 0,
+                topics: 0
+            }]
+        );
     }
 
     /// The identity whose mailbox the prekey tests use (signatures are not checked here).

@@ -1,0 +1,233 @@
+//! `Subscribe`, `Post` and `Unsubscribe`: group topics, read and written only on connections
+//! that never log in, so the relay cannot tie a mailbox to a group.
+
+use crate::session::{Session, error};
+use crate::state::unix_now;
+use crate::store::{NewPost, TopicKey, TopicPage, Write, WriteResult};
+use crate::subscriptions::Caught;
+use crate::writer::{POST_COST, TOPIC_COST};
+use bytes::Bytes;
+use sotto_shared::frames::{Subscription, topic_write_hash};
+use sotto_shared::limits::{
+    MAX_ENVELOPE_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION, MAX_TOPICS_PER_SUBSCRIBE, MAX_TTL_SECS,
+    TOPIC_IDLE_SECS,
+};
+use sotto_shared::{ErrorCode, MessageId, RelayFrame, TopicId, WriteKey, encode_relay};
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::debug;
+
+/// Most posts, and payload bytes past the first post, one `Subscribe` sends of one topic; the
+/// client asks again for more, so a long log never piles up in the relay's memory.
+const PAGE_POSTS: usize = 256;
+const PAGE_BYTES: usize = 1 << 20;
+
+const LOGGED_IN: &str = "topics are read and written only on a connection that has not logged in";
+
+impl Session {
+    /// Whether this connection may use topics (it never logged in); answers if not.
+    fn topics_allowed(
+        &mut self,
+        id: Option<MessageId>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Option<Option<OwnedSemaphorePermit>> {
+        if self.address.is_some() {
+            self.reply(error(ErrorCode::Unexpected, LOGGED_IN, id), permit);
+            return None;
+        }
+        self.uses_topics = true;
+        Some(permit)
+    }
+
+    pub(crate) async fn subscribe(
+        &mut self,
+        topics: Vec<Subscription>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let Some(permit) = self.topics_allowed(None, permit) else { return };
+        if topics.len() > MAX_TOPICS_PER_SUBSCRIBE {
+            let msg = format!("at most {MAX_TOPICS_PER_SUBSCRIBE} topics per subscribe");
+            self.reply(error(ErrorCode::TooLarge, msg, None), permit);
+            return;
+        }
+        for sub in topics {
+            let key = TopicKey::of(&sub.topic);
+            debug!(conn = self.handle.id, topic = ?key, "subscribe");
+            if let Err(refusal) = self.read_topic(key, sub).await {
+                self.reply(refusal, None);
+            }
+        }
+        drop(permit);
+    }
+
+    /// Opens the topic if needed, then sends one page of its log and, if that was the last,
+    /// makes the subscription live.
+    async fn read_topic(&mut self, key: TopicKey, sub: Subscription) -> Result<(), RelayFrame> {
+        let internal = || error(ErrorCode::Internal, "the relay could not read that topic; retry", None);
+        if !self.topics.contains(&key) && self.topics.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION {
+            let msg = format!("at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} topics on one connection");
+            return Err(error(ErrorCode::InvalidRequest, msg, None));
+        }
+        self.open_topic(key, sub.write_hash).await?;
+        self.relay.subscriptions.subscribe(key, &self.handle);
+        self.topics.insert(key);
+        loop {
+            let store = self.relay.store.clone();
+            let after = sub.after;
+            let page = tokio::task::spawn_blocking(move || {
+                let page = store.topic_page(&key, after, unix_now(), PAGE_POSTS, PAGE_BYTES)?;
+                // A cursor past the end means the topic was opened anew (after a long
+                // silence): its numbering restarted, so send all it keeps.
+                match page {
+                    Some(p) if after >= p.next_seq && after > 0 => {
+                        store.topic_page(&key, 0, unix_now(), PAGE_POSTS, PAGE_BYTES)
+                    }
+                    other => Ok(other),
+                }
+            })
+            .await
+            .map_err(|_| internal())?
+            .map_err(|_| internal())?;
+            let Some(TopicPage { posts, first, next_seq, more }) = page else {
+                self.relay.subscriptions.unsubscribe(&key, self.handle.id);
+                self.topics.remove(&key);
+                return Err(error(
+                    ErrorCode::UnknownTopic,
+                    "that topic was forgotten; subscribe again",
+                    None,
+                ));
+            };
+            let through = if more { posts.last().map_or(sub.after, |p| p.seq) } else { next_seq - 1 };
+            for p in posts {
+                let frame = RelayFrame::Posted {
+                    topic: sub.topic,
+                    seq: p.seq,
+                    received_at: p.received_at,
+                    payload: p.payload,
+                };
+                self.relay.metrics.posts_pushed.fetch_add(1, Relaxed);
+                self.reply(frame, None);
+            }
+            let subscribed = RelayFrame::Subscribed { topic: sub.topic, first, through, more };
+            if more {
+                // Live posts stay held until the client has read the rest.
+                self.reply(subscribed, None);
+                return Ok(());
+            }
+            let (relay, handle) = (&self.relay, &self.handle);
+            match relay.subscriptions.catch_up(&key, handle.id, through, || {
+                crate::session::answer(relay, handle, &subscribed, None)
+            }) {
+                Caught::Live | Caught::Gone => return Ok(()),
+                // Posts came faster than they could be held: read the store once more.
+                Caught::ReadAgain => continue,
+            }
+        }
+    }
+
+    /// Makes sure the topic exists with this write hash, and is not about to be forgotten.
+    async fn open_topic(&mut self, key: TopicKey, write_hash: [u8; 32]) -> Result<(), RelayFrame> {
+        let internal = || error(ErrorCode::Internal, "the relay could not open that topic; retry", None);
+        let wrong = || error(ErrorCode::AuthFailed, "that topic was opened with another write key", None);
+        let store = self.relay.store.clone();
+        let info = tokio::task::spawn_blocking(move || store.topic(&key))
+            .await
+            .map_err(|_| internal())?
+            .map_err(|_| internal())?;
+        let now = unix_now();
+        match info {
+            Some(i) if i.write_hash != write_hash => return Err(wrong()),
+            // Open and busy, or silent but not for long: nothing to write.
+            Some(i) if i.idle_until.is_none_or(|t| t > now + TOPIC_IDLE_SECS / 2) => return Ok(()),
+            Some(_) => {}
+            None => {
+                if !self.relay.limits.new_topic_allowed(self.ip) {
+                    return Err(error(ErrorCode::RateLimited, "too many new topics from your address", None));
+                }
+                if !self.relay.writer.has_room(TOPIC_COST) {
+                    return Err(error(
+                        ErrorCode::StoreFull,
+                        "the relay's storage is full; try again later",
+                        None,
+                    ));
+                }
+            }
+        }
+        match self.relay.writer.write(Write::OpenTopic { topic: key, write_hash, now }).await {
+            Ok(WriteResult::TopicOpened { .. }) => Ok(()),
+            Ok(WriteResult::WrongWriteKey) => Err(wrong()),
+            _ => Err(internal()),
+        }
+    }
+
+    pub(crate) fn unsubscribe(&mut self, topic: TopicId, permit: Option<OwnedSemaphorePermit>) {
+        let key = TopicKey::of(&topic);
+        self.relay.subscriptions.unsubscribe(&key, self.handle.id);
+        self.topics.remove(&key);
+        drop(permit);
+    }
+
+    pub(crate) fn post(
+        &mut self,
+        id: MessageId,
+        topic: TopicId,
+        write: WriteKey,
+        ttl_secs: u32,
+        payload: Vec<u8>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let Some(permit) = self.topics_allowed(Some(id), permit) else { return };
+        let key = TopicKey::of(&topic);
+        debug!(conn = self.handle.id, topic = ?key, "post");
+        if payload.len() > MAX_ENVELOPE_BYTES {
+            let msg = format!("post of {} bytes exceeds {MAX_ENVELOPE_BYTES}", payload.len());
+            self.reply(error(ErrorCode::TooLarge, msg, Some(id)), permit);
+            return;
+        }
+        if ttl_secs == 0 || ttl_secs > MAX_TTL_SECS {
+            let msg = format!("ttl must be between 1 and {MAX_TTL_SECS} seconds");
+            self.reply(error(ErrorCode::InvalidRequest, msg, Some(id)), permit);
+            return;
+        }
+        if !self.relay.limits.ip_allows_bytes(self.ip, payload.len()) {
+            self.reply(
+                error(ErrorCode::RateLimited, "too much sent from your address; slow down", Some(id)),
+                permit,
+            );
+            return;
+        }
+        if !self.relay.writer.has_room(payload.len() as u64 + POST_COST) {
+            let msg = "the relay's storage is full; try again later";
+            self.reply(error(ErrorCode::StoreFull, msg, Some(id)), permit);
+            return;
+        }
+        let now = unix_now();
+        let post = NewPost {
+            topic: key,
+            write_hash: topic_write_hash(&write),
+            id,
+            received_at: now,
+            expires_at: now + u64::from(ttl_secs),
+            payload: payload.clone(),
+        };
+        self.submit(Write::Post(post), permit, move |relay, result| match result {
+            Ok(WriteResult::Posted { seq, .. }) => {
+                relay.metrics.posts_stored.fetch_add(1, Relaxed);
+                let frame = RelayFrame::Posted { topic, seq, received_at: now, payload };
+                let (pushed, closed) =
+                    relay.subscriptions.push(&key, seq, &Bytes::from(encode_relay(&frame)));
+                relay.metrics.posts_pushed.fetch_add(pushed as u64, Relaxed);
+                relay.metrics.slow_readers_closed.fetch_add(closed as u64, Relaxed);
+                Some(RelayFrame::Sent { id })
+            }
+            Ok(WriteResult::Duplicate) => Some(RelayFrame::Sent { id }),
+            Ok(WriteResult::NoSuchTopic) => {
+                Some(error(ErrorCode::UnknownTopic, "no such topic; subscribe to open it", Some(id)))
+            }
+            Ok(WriteResult::WrongWriteKey) => {
+                Some(error(ErrorCode::AuthFailed, "that write key cannot post to this topic", Some(id)))
+            }
+            _ => Some(error(ErrorCode::Internal, "the relay could not store this post; retry", Some(id))),
+        });
+    }
+}
