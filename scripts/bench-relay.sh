@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Relay figures for docs/benchmarks.md: the release relay and the load tool on this machine,
 # a fresh relay (and data dir) for each scenario.
-#   scripts/bench-relay.sh [pairs|latency|durable|idle|defaults|forwarder|all]
+#   scripts/bench-relay.sh [pairs|latency|durable|idle|group|defaults|forwarder|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -39,6 +39,10 @@ case $what in pairs|all) scenario lifted pairs --pairs 1000 --size 256 --seconds
 case $what in latency|all) scenario lifted pairs --pairs 1000 --size 256 --seconds 10 --rate 20000 ;; esac
 case $what in durable|all) scenario lifted durable --senders 100 --size 256 --seconds 10 ;; esac
 case $what in idle|all) scenario lifted idle --connections 10000 ;; esac
+case $what in group|all)
+  scenario lifted group --members 1000 --size 320 --seconds 20 --rate 10
+  scenario lifted group --members 1000 --size 320 --seconds 10 --rate 100 ;;
+esac
 case $what in forwarder|all)
   # The floor: a memory-only forwarder on the same WebSocket stack (load/src/bin/sotto-forwarder.rs).
   echo "memory-only forwarder (the baseline, not the relay):"
