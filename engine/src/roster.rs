@@ -8,6 +8,12 @@
 //! their rights to an earlier one in the order (an admin removed by another at the same version)
 //! is void on every device alike, and a concurrent promotion does not make valid what its author
 //! could not do when they made it.
+//!
+//! Backdating: each author's changes form a chain (a count and the digest of the previous one),
+//! and removing or demoting an admin names the last of their changes the remover had seen. A
+//! change of theirs that is not on that chain and comes before the cut in the order is void: so
+//! an admin, once removed, cannot sign a change claiming a version from when they were still
+//! one. Leaving cuts one's own chain the same way.
 
 use crate::EngineError;
 use crate::identity::{Identity, verify};
@@ -15,7 +21,7 @@ use crate::primitives::sha256;
 use crate::sender_keys::GroupId;
 use serde::{Deserialize, Serialize};
 use sotto_shared::frames::{IdentityPublic, Signature};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 const CHANGE_LABEL: &[u8] = b"sotto-group-change-v1";
 
@@ -50,6 +56,15 @@ pub enum Op {
     Leave,
 }
 
+/// A place on one author's chain of changes: their `seq`-th change (from 1) and its digest
+/// (for a change's own link: the digest of the author's previous change). `seq` 0 with a zero
+/// digest is the start, before any change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub seq: u32,
+    pub digest: [u8; 32],
+}
+
 /// A signed change of a group's roster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
@@ -59,35 +74,59 @@ pub struct Change {
     pub op: Op,
     /// The author's Ed25519 identity key.
     pub author: [u8; 32],
+    /// This is the author's `seq`-th change; `digest` is that of their previous one.
+    pub chain: Link,
+    /// For a removal or a change of role: the last change of the member concerned that the
+    /// author had seen.
+    pub acked: Link,
     pub signature: Signature,
 }
 
 impl Change {
-    /// A change by `author` on the roster at `version`.
-    pub fn new(author: &Identity, group: GroupId, version: u64, op: Op) -> Result<Change, EngineError> {
+    /// A change by `author` on the roster at `version`, at `chain` on the author's own chain,
+    /// acknowledging `acked` of the member it concerns. [`Changes::make`] fills these in.
+    pub fn new(
+        author: &Identity,
+        group: GroupId,
+        version: u64,
+        op: Op,
+        chain: Link,
+        acked: Link,
+    ) -> Result<Change, EngineError> {
         let key = author.public().signing_key;
-        let signature = author.sign(&signed_part(&group, version, &op, &key)?);
-        Ok(Change { group, version, op, author: key, signature })
+        let mut c = Change { group, version, op, author: key, chain, acked, signature: Signature([0; 64]) };
+        c.signature = author.sign(&c.signed_part()?);
+        Ok(c)
+    }
+
+    fn signed_part(&self) -> Result<Vec<u8>, EngineError> {
+        let mut m = CHANGE_LABEL.to_vec();
+        m.extend_from_slice(&self.group.0);
+        m.extend_from_slice(&self.version.to_be_bytes());
+        m.extend_from_slice(&self.author);
+        m.extend(postcard::to_allocvec(&(&self.op, &self.chain, &self.acked))?);
+        Ok(m)
     }
 
     fn verify(&self) -> Result<(), EngineError> {
-        let signed = signed_part(&self.group, self.version, &self.op, &self.author)?;
-        verify(&self.author, &signed, &self.signature).map_err(|_| EngineError::BadSignature("group change"))
+        verify(&self.author, &self.signed_part()?, &self.signature)
+            .map_err(|_| EngineError::BadSignature("group change"))
     }
 
-    /// Where it stands in the order every device replays changes in.
+    /// Where it stands in the order every device replays changes in: its version, then its
+    /// digest (which also names it on its author's chain).
     fn order_key(&self) -> Result<(u64, [u8; 32]), EngineError> {
         Ok((self.version, sha256(&[&postcard::to_allocvec(self)?])))
     }
-}
 
-fn signed_part(group: &GroupId, version: u64, op: &Op, author: &[u8; 32]) -> Result<Vec<u8>, EngineError> {
-    let mut m = CHANGE_LABEL.to_vec();
-    m.extend_from_slice(&group.0);
-    m.extend_from_slice(&version.to_be_bytes());
-    m.extend_from_slice(author);
-    m.extend(postcard::to_allocvec(op)?);
-    Ok(m)
+    /// The member whose admin rights this change may end, if any.
+    fn subject(&self) -> Option<[u8; 32]> {
+        match &self.op {
+            Op::Remove { member } | Op::SetRole { member, role: Role::Member } => Some(*member),
+            Op::Leave => Some(self.author),
+            _ => None,
+        }
+    }
 }
 
 /// A member as the roster has them.
@@ -95,6 +134,9 @@ fn signed_part(group: &GroupId, version: u64, op: &Op, author: &[u8; 32]) -> Res
 pub struct Member {
     pub identity: Option<IdentityPublic>,
     pub role: Role,
+    /// For an admin: the roster version at which they became one. An admin may remove or
+    /// demote only admins who became admins after them.
+    pub admin_since: u64,
 }
 
 /// The roster as the replay of every known change leaves it.
@@ -112,6 +154,16 @@ impl Roster {
         self.members.get(key).is_some_and(|m| m.role == Role::Admin)
     }
 
+    /// Whether `author` may remove or demote `subject`: anyone an admin may, but an admin only
+    /// if `author` became an admin first. So two admins can never remove each other, and a
+    /// removed admin has no counter-removal to sign.
+    fn outranks(&self, author: &[u8; 32], subject: &[u8; 32]) -> bool {
+        match (self.members.get(author), self.members.get(subject)) {
+            (Some(a), Some(s)) => s.role != Role::Admin || a.admin_since < s.admin_since,
+            _ => false,
+        }
+    }
+
     /// Applies one change if its author may make it here (`before`: the roster it was made on);
     /// whether it did.
     fn apply(&mut self, c: &Change, before: &Roster) -> bool {
@@ -119,25 +171,35 @@ impl Roster {
         let applied = match &c.op {
             Op::Create { name } if self.version == 0 && self.members.is_empty() => {
                 self.name = name.clone();
-                self.members.insert(c.author, Member { identity: None, role: Role::Admin });
+                let creator = Member { identity: None, role: Role::Admin, admin_since: 0 };
+                self.members.insert(c.author, creator);
                 true
             }
             Op::Create { .. } => false,
             Op::Add { member, role } if admin && !self.members.contains_key(&member.signing_key) => {
-                self.members.insert(member.signing_key, Member { identity: Some(*member), role: *role });
+                let added = Member { identity: Some(*member), role: *role, admin_since: self.version };
+                self.members.insert(member.signing_key, added);
                 true
             }
-            Op::Remove { member } if admin && self.members.contains_key(member) => {
+            Op::Remove { member } if admin && self.outranks(&c.author, member) => {
                 self.members.remove(member);
                 true
             }
-            Op::SetRole { member, role } if admin => match self.members.get_mut(member) {
-                Some(m) => {
-                    m.role = *role;
+            Op::SetRole { member, role: Role::Member } if admin && self.outranks(&c.author, member) => {
+                self.members.get_mut(member).is_some_and(|m| {
+                    m.role = Role::Member;
                     true
-                }
-                None => false,
-            },
+                })
+            }
+            Op::SetRole { member, role: Role::Admin } if admin => {
+                let version = self.version;
+                self.members.get_mut(member).is_some_and(|m| {
+                    if m.role != Role::Admin {
+                        (m.role, m.admin_since) = (Role::Admin, version);
+                    }
+                    true
+                })
+            }
             Op::Rename { name } if admin => {
                 self.name = name.clone();
                 true
@@ -184,18 +246,100 @@ impl Changes {
     }
 
     /// The roster: every change replayed in order, each applied only if valid at its point.
+    /// A replay that meets a cut voiding changes it already applied starts again without them
+    /// (void changes stay void, so this ends).
     pub fn roster(&self) -> Roster {
+        let by_digest: HashMap<[u8; 32], &Change> = self.known.iter().map(|((_, d), c)| (*d, c)).collect();
+        let mut void = HashSet::new();
+        loop {
+            match self.replay(&by_digest, &void) {
+                Ok(roster) => return roster,
+                Err(voided) => void.extend(voided),
+            }
+        }
+    }
+
+    /// One replay; `Err` with the changes a cut voids that were applied before it.
+    fn replay(
+        &self,
+        by_digest: &HashMap<[u8; 32], &Change>,
+        void: &HashSet<[u8; 32]>,
+    ) -> Result<Roster, Vec<[u8; 32]>> {
         let mut roster = Roster::default();
         // The roster before the changes of the version being replayed.
         let mut before = (0, Roster::default());
-        for c in self.known.values() {
+        let mut applied: Vec<([u8; 32], [u8; 32])> = Vec::new();
+        for ((_, digest), c) in &self.known {
+            if void.contains(digest) {
+                continue;
+            }
             if c.version != before.0 {
                 before = (c.version, roster.clone());
             }
-            roster.apply(c, &before.1);
+            let cut = c.subject().filter(|s| roster.is_admin(s));
+            if !roster.apply(c, &before.1) {
+                continue;
+            }
+            applied.push((*digest, c.author));
+            if let Some(subject) = cut {
+                // Leaving acknowledges one's own chain up to the leave itself.
+                let acked =
+                    if c.op == Op::Leave { Link { seq: c.chain.seq, digest: *digest } } else { c.acked };
+                let kept = chain(by_digest, &subject, acked);
+                let voided: Vec<[u8; 32]> = applied
+                    .iter()
+                    .filter(|(d, author)| *author == subject && d != digest && !kept.contains(d))
+                    .map(|(d, _)| *d)
+                    .collect();
+                if !voided.is_empty() {
+                    return Err(voided);
+                }
+            }
         }
-        roster
+        Ok(roster)
     }
+
+    /// The last change `author` made of those known (the head of their chain).
+    fn head(&self, author: &[u8; 32]) -> Link {
+        self.known
+            .iter()
+            .filter(|(_, c)| c.author == *author)
+            .map(|((_, d), c)| Link { seq: c.chain.seq, digest: *d })
+            .max_by_key(|l| l.seq)
+            .unwrap_or_default()
+    }
+
+    /// A change by `author` on the roster as it is now, next on their chain, acknowledging
+    /// every change seen of the member it removes or demotes.
+    pub fn make(&self, author: &Identity, group: GroupId, op: Op) -> Result<Change, EngineError> {
+        let key = author.public().signing_key;
+        let head = self.head(&key);
+        let chain = Link { seq: head.seq + 1, digest: head.digest };
+        let acked = match &op {
+            Op::Remove { member } | Op::SetRole { member, .. } => self.head(member),
+            _ => Link::default(),
+        };
+        Change::new(author, group, self.roster().version, op, chain, acked)
+    }
+}
+
+/// The digests of `author`'s changes on their chain up to `last` (following each change's link
+/// to its predecessor). A link to a change this device lacks ends the walk early: the changes
+/// before it count as unacknowledged until it arrives.
+fn chain(by_digest: &HashMap<[u8; 32], &Change>, author: &[u8; 32], last: Link) -> HashSet<[u8; 32]> {
+    let mut kept = HashSet::new();
+    let mut at = last;
+    while at.seq > 0 {
+        let Some(c) = by_digest.get(&at.digest).filter(|c| c.author == *author && c.chain.seq == at.seq)
+        else {
+            break;
+        };
+        if !kept.insert(at.digest) {
+            break;
+        }
+        at = Link { seq: c.chain.seq - 1, digest: c.chain.digest };
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -210,64 +354,68 @@ mod tests {
 
     const G: GroupId = GroupId([7; 16]);
 
+    fn key(p: &Identity) -> [u8; 32] {
+        p.public().signing_key
+    }
+
+    /// Makes a change on `changes` as they are and adds it.
+    fn change(changes: &mut Changes, author: &Identity, op: Op) -> Change {
+        let c = changes.make(author, G, op).unwrap();
+        changes.add(c.clone()).unwrap();
+        c
+    }
+
     #[test]
     fn admins_change_the_group_and_members_cannot_forge_it() {
         let p = people(3);
         let (ada, bo, cy) = (&p[0], &p[1], &p[2]);
         let mut changes = Changes::default();
-        changes.add(Change::new(ada, G, 0, Op::Create { name: "Club".into() }).unwrap()).unwrap();
-        changes
-            .add(Change::new(ada, G, 1, Op::Add { member: bo.public(), role: Role::Member }).unwrap())
-            .unwrap();
+        change(&mut changes, ada, Op::Create { name: "Club".into() });
+        change(&mut changes, ada, Op::Add { member: bo.public(), role: Role::Member });
         // Bo is no admin: his additions and renames are void.
-        changes
-            .add(Change::new(bo, G, 2, Op::Add { member: cy.public(), role: Role::Admin }).unwrap())
-            .unwrap();
-        changes.add(Change::new(bo, G, 2, Op::Rename { name: "Bo's".into() }).unwrap()).unwrap();
+        let bo_adds = changes.make(bo, G, Op::Add { member: cy.public(), role: Role::Admin }).unwrap();
+        let bo_renames = changes.make(bo, G, Op::Rename { name: "Bo's".into() }).unwrap();
+        changes.add(bo_adds).unwrap();
+        changes.add(bo_renames).unwrap();
         let r = changes.roster();
         assert_eq!((r.name.as_str(), r.members.len(), r.version), ("Club", 2, 2));
         // A signature made by someone else, or over another change, is refused outright.
-        let mut forged =
-            Change::new(bo, G, 2, Op::SetRole { member: bo.public().signing_key, role: Role::Admin })
-                .unwrap();
-        forged.author = ada.public().signing_key;
+        let mut forged = changes.make(bo, G, Op::SetRole { member: key(bo), role: Role::Admin }).unwrap();
+        forged.author = key(ada);
         assert!(changes.add(forged).is_err());
-        let other_group = Change::new(ada, GroupId([8; 16]), 2, Op::Rename { name: "x".into() }).unwrap();
+        let mut moved = changes.make(ada, G, Op::Rename { name: "x".into() }).unwrap();
+        moved.version += 1;
+        assert!(changes.add(moved).is_err());
+        let other_group = changes.make(ada, GroupId([8; 16]), Op::Rename { name: "x".into() }).unwrap();
         assert!(changes.add(other_group).is_err());
         // Promoted, Bo may; a member may leave.
-        changes
-            .add(
-                Change::new(ada, G, 2, Op::SetRole { member: bo.public().signing_key, role: Role::Admin })
-                    .unwrap(),
-            )
-            .unwrap();
-        changes
-            .add(Change::new(bo, G, 3, Op::Add { member: cy.public(), role: Role::Member }).unwrap())
-            .unwrap();
-        changes.add(Change::new(cy, G, 4, Op::Leave).unwrap()).unwrap();
+        change(&mut changes, ada, Op::SetRole { member: key(bo), role: Role::Admin });
+        change(&mut changes, bo, Op::Add { member: cy.public(), role: Role::Member });
+        change(&mut changes, cy, Op::Leave);
         let r = changes.roster();
-        assert!(r.is_admin(&bo.public().signing_key));
-        assert!(!r.members.contains_key(&cy.public().signing_key));
+        assert!(r.is_admin(&key(bo)));
+        assert!(!r.members.contains_key(&key(cy)));
         assert_eq!(r.version, 5);
     }
 
     /// Two admins remove each other at the same version: every device, whatever order the
-    /// changes reach it in, ends with the same roster (exactly one of the two removals holds).
+    /// changes reach it in, ends with the same roster, and the senior admin's removal holds.
     #[test]
     fn concurrent_changes_by_two_admins_converge_everywhere() {
         let p = people(4);
         let (ada, bo, cy, dee) = (&p[0], &p[1], &p[2], &p[3]);
-        let base = [
-            Change::new(ada, G, 0, Op::Create { name: "Team".into() }).unwrap(),
-            Change::new(ada, G, 1, Op::Add { member: bo.public(), role: Role::Admin }).unwrap(),
-            Change::new(ada, G, 2, Op::Add { member: cy.public(), role: Role::Member }).unwrap(),
-        ];
+        let mut base = Changes::default();
+        change(&mut base, ada, Op::Create { name: "Team".into() });
+        change(&mut base, ada, Op::Add { member: bo.public(), role: Role::Admin });
+        change(&mut base, ada, Op::Add { member: cy.public(), role: Role::Member });
+        // Made at once on two devices that both hold the base.
         let race = [
-            Change::new(ada, G, 3, Op::Remove { member: bo.public().signing_key }).unwrap(),
-            Change::new(bo, G, 3, Op::Remove { member: ada.public().signing_key }).unwrap(),
-            Change::new(bo, G, 3, Op::Add { member: dee.public(), role: Role::Member }).unwrap(),
-            Change::new(ada, G, 3, Op::Rename { name: "Ada's team".into() }).unwrap(),
+            base.make(ada, G, Op::Remove { member: key(bo) }).unwrap(),
+            base.make(bo, G, Op::Remove { member: key(ada) }).unwrap(),
+            base.make(bo, G, Op::Add { member: dee.public(), role: Role::Member }).unwrap(),
+            base.make(ada, G, Op::Rename { name: "Ada's team".into() }).unwrap(),
         ];
+        let base: Vec<Change> = base.known.values().cloned().collect();
         let mut rosters = Vec::new();
         // Every order of the racing changes, delivered after the base in any order too.
         let orders: [[usize; 4]; 6] =
@@ -281,25 +429,70 @@ mod tests {
         }
         assert!(rosters.windows(2).all(|w| w[0] == w[1]), "the same roster on every device");
         let r = &rosters[0];
-        let (ada_in, bo_in) = (
-            r.members.contains_key(&ada.public().signing_key),
-            r.members.contains_key(&bo.public().signing_key),
-        );
-        assert!(ada_in ^ bo_in, "exactly one removal holds: {r:?}");
-        assert!(r.members.contains_key(&cy.public().signing_key));
-        // Whichever admin remains had their other changes applied only if made before losing
-        // their rights in the shared order; the roster says which, the same for everyone.
+        // Ada became an admin first: her removal of Bo holds, his of her never can.
+        assert!(r.members.contains_key(&key(ada)) && !r.members.contains_key(&key(bo)), "{r:?}");
+        // What Bo did at the same moment, which Ada had not seen, is void with him.
+        assert!(!r.members.contains_key(&key(dee)));
+        assert!(r.members.contains_key(&key(cy)));
         assert!(r.version >= 4);
+    }
+
+    /// An admin who was removed (or left) signs changes claiming a version from when they were
+    /// still an admin: void, in every order, while what they did before and the remover had
+    /// seen stays.
+    #[test]
+    fn a_removed_admin_cannot_backdate_changes() {
+        let p = people(5);
+        let (ada, bo, cy, dee, eve) = (&p[0], &p[1], &p[2], &p[3], &p[4]);
+        let mut changes = Changes::default();
+        change(&mut changes, ada, Op::Create { name: "Club".into() });
+        change(&mut changes, ada, Op::Add { member: bo.public(), role: Role::Admin });
+        let before_removal = changes.clone();
+        change(&mut changes, bo, Op::Add { member: cy.public(), role: Role::Member });
+        change(&mut changes, ada, Op::Remove { member: key(bo) });
+        // Afterwards Bo signs changes on the roster as it was when he was an admin: next on his
+        // chain, and forked off it.
+        let mut backdated = vec![];
+        let mut bo_view = before_removal.clone();
+        change(&mut bo_view, bo, Op::Add { member: cy.public(), role: Role::Member });
+        backdated.push(bo_view.make(bo, G, Op::Remove { member: key(ada) }).unwrap());
+        backdated.push(bo_view.make(bo, G, Op::Add { member: eve.public(), role: Role::Admin }).unwrap());
+        backdated.push(before_removal.make(bo, G, Op::Remove { member: key(ada) }).unwrap());
+        backdated
+            .push(before_removal.make(bo, G, Op::Add { member: dee.public(), role: Role::Member }).unwrap());
+        let honest = changes.roster();
+        assert!(honest.members.contains_key(&key(cy)), "Bo's change Ada had seen stays");
+        assert!(!honest.members.contains_key(&key(bo)));
+        let base: Vec<Change> = changes.known.values().cloned().collect();
+        for n in 0..backdated.len() {
+            let mut order: Vec<Change> =
+                backdated.iter().cloned().cycle().skip(n).take(backdated.len()).collect();
+            order.extend(base.iter().cloned());
+            order.rotate_left(n);
+            let mut device = Changes::default();
+            for c in order {
+                device.add(c).unwrap();
+            }
+            assert_eq!(device.roster(), honest, "backdated changes are void");
+        }
+        // Leaving cuts one's own chain the same way.
+        let mut changes = before_removal.clone();
+        let bo_later = changes.make(bo, G, Op::Remove { member: key(ada) }).unwrap();
+        change(&mut changes, bo, Op::Leave);
+        let after_leaving = changes.roster();
+        changes.add(bo_later).unwrap();
+        assert_eq!(changes.roster(), after_leaving);
     }
 
     #[test]
     fn a_known_change_is_not_counted_twice_and_there_is_one_creation() {
         let p = people(2);
         let mut changes = Changes::default();
-        let create = Change::new(&p[0], G, 0, Op::Create { name: "A".into() }).unwrap();
+        let create = changes.make(&p[0], G, Op::Create { name: "A".into() }).unwrap();
         assert!(changes.add(create.clone()).unwrap());
         assert!(!changes.add(create).unwrap(), "a redelivery");
-        changes.add(Change::new(&p[1], G, 0, Op::Create { name: "B".into() }).unwrap()).unwrap();
+        let second = Changes::default().make(&p[1], G, Op::Create { name: "B".into() }).unwrap();
+        changes.add(second).unwrap();
         let r = changes.roster();
         assert_eq!(r.members.len(), 1, "the second creation is void");
         assert_eq!(r.version, 1);
