@@ -7,7 +7,8 @@
 //! Layers, bottom up: `primitives` (the only place RustCrypto/dalek are called), `identity`,
 //! `prekeys`, `x3dh`, `ratchet`, `session` (X3DH + ratchet for one contact), `envelope`
 //! (sealed sender), `message` (what is inside), `safety` (safety numbers), `sender_keys` (a
-//! group member's signed sending chain), `roster` (a group's members, from signed changes).
+//! group member's signed sending chain), `roster` (a group's members, from signed changes),
+//! `group` (a member's whole group: roster, epochs, every member's chain, sealed posts).
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +16,7 @@ pub mod consts;
 pub mod device;
 pub mod envelope;
 pub mod error;
+pub mod group;
 pub mod identity;
 pub mod message;
 pub mod prekeys;

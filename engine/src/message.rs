@@ -55,11 +55,7 @@ impl Message {
         {
             return Err(EngineError::BadEncoding(format!("text longer than {MAX_TEXT_BYTES} bytes")));
         }
-        let mut out = crate::wipe::encode(&[], self, PADDING_BLOCK)?;
-        out.push(0x80);
-        let padded = out.len().next_multiple_of(PADDING_BLOCK);
-        out.resize(padded, 0);
-        Ok(out)
+        padded(self)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, EngineError> {
@@ -67,20 +63,35 @@ impl Message {
         if version != VERSION {
             return Err(EngineError::UnsupportedVersion(version));
         }
-        if !bytes.len().is_multiple_of(PADDING_BLOCK) {
-            return Err(EngineError::BadEncoding("message not padded to a block".into()));
-        }
-        let end = bytes.iter().rposition(|b| *b != 0);
-        let unpadded = match end {
-            Some(i) if bytes[i] == 0x80 => &bytes[..i],
-            _ => return Err(EngineError::BadEncoding("message padding is damaged".into())),
-        };
-        let (message, rest) = postcard::take_from_bytes(unpadded)?;
-        if !rest.is_empty() {
-            return Err(EngineError::BadEncoding("bytes after the message".into()));
-        }
-        Ok(message)
+        unpadded(bytes)
     }
+}
+
+/// `postcard(value) || 0x80 || zeros`, to a multiple of [`PADDING_BLOCK`] (wiped when dropped;
+/// padded without growing, see `wipe`): lengths tell only which block count a plaintext has.
+pub(crate) fn padded<T: Serialize>(value: &T) -> Result<zeroize::Zeroizing<Vec<u8>>, EngineError> {
+    let mut out = crate::wipe::encode(&[], value, PADDING_BLOCK)?;
+    out.push(0x80);
+    let padded = out.len().next_multiple_of(PADDING_BLOCK);
+    out.resize(padded, 0);
+    Ok(out)
+}
+
+/// The value [`padded`] encoded; anything else is refused.
+pub(crate) fn unpadded<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, EngineError> {
+    if !bytes.len().is_multiple_of(PADDING_BLOCK) {
+        return Err(EngineError::BadEncoding("message not padded to a block".into()));
+    }
+    let end = bytes.iter().rposition(|b| *b != 0);
+    let unpadded = match end {
+        Some(i) if bytes[i] == 0x80 => &bytes[..i],
+        _ => return Err(EngineError::BadEncoding("message padding is damaged".into())),
+    };
+    let (value, rest) = postcard::take_from_bytes(unpadded)?;
+    if !rest.is_empty() {
+        return Err(EngineError::BadEncoding("bytes after the message".into()));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

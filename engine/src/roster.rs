@@ -130,7 +130,7 @@ impl Change {
 }
 
 /// A member as the roster has them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub identity: Option<IdentityPublic>,
     pub role: Role,
@@ -140,7 +140,7 @@ pub struct Member {
 }
 
 /// The roster as the replay of every known change leaves it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roster {
     pub name: String,
     /// By Ed25519 identity key.
@@ -219,7 +219,7 @@ impl Roster {
 
 /// Every change of one group a device has seen (a set: the order they arrived in does not
 /// matter), and the roster they make.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Changes {
     group: Option<GroupId>,
     /// By their place in the replay order.
@@ -297,6 +297,11 @@ impl Changes {
             }
         }
         Ok(roster)
+    }
+
+    /// Every change, in replay order.
+    pub fn all(&self) -> Vec<Change> {
+        self.known.values().cloned().collect()
     }
 
     /// The last change `author` made of those known (the head of their chain).

@@ -201,6 +201,10 @@ impl ReceiverChain {
         }
     }
 
+    pub fn chain_id(&self) -> u32 {
+        self.chain_id
+    }
+
     /// Opens a message of this chain. Works on a copy: `Ok` gives the state to keep, an error
     /// leaves the chain as it was. The signature is checked first.
     pub fn decrypt(&self, m: &GroupMessage) -> Result<(ReceiverChain, Vec<u8>), EngineError> {

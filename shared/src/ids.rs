@@ -73,7 +73,7 @@ impl fmt::Debug for TopicId {
 }
 
 /// The secret that lets a connection post to a topic (the write capability). The relay keeps
-/// only its hash ([`crate::frames::topic_write_hash`]).
+/// only its hash (`topic_write_hash` in the frames module).
 #[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteKey(pub [u8; 32]);
 

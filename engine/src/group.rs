@@ -1,0 +1,679 @@
+//! One member's view of a group: its roster (signed changes), the current **epoch** and every
+//! member's sending chain in it. Sans-IO like the rest of the engine: the caller posts what
+//! this returns to the epoch's relay topic, and sends welcomes and rekeys over pairwise
+//! sessions.
+//!
+//! An epoch is a random 32-byte secret every current member holds. From it come the relay
+//! topic (its id is the read capability), the topic's write key, and a control key that seals
+//! every post, so the relay sees neither what kind of post it carries nor who sent it. Each
+//! member sends under a sender-key chain of its own for the epoch, whose state it posts once
+//! (signed by its identity) before its first message in the epoch.
+//!
+//! Membership moves the group to a new epoch, so that:
+//! - a member **added** reads from their addition on and nothing before: the adder posts the next
+//!   epoch's secret under the current one (for those already in) and gives it to the newcomer
+//!   in a welcome; every member then sends under a fresh chain in the new epoch;
+//! - a member **removed** (or who left) reads nothing after: the next secret goes to each
+//!   remaining member over its pairwise session (a rekey), never to the topic they can read.
+
+use crate::EngineError;
+use crate::identity::{Identity, verify};
+use crate::message::Message;
+use crate::primitives::{hkdf_sha256, open, seal, sha256};
+use crate::random::Entropy;
+use crate::roster::{Change, Changes, Op, Role, Roster};
+use crate::sender_keys::{Distribution, GroupId, GroupMessage, ReceiverChain, SenderChain};
+use serde::{Deserialize, Serialize};
+use sotto_shared::frames::{IdentityPublic, Signature};
+use sotto_shared::{TopicId, WriteKey};
+use std::collections::BTreeMap;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+const POST_VERSION: u8 = 1;
+const EPOCH_INFO: &[u8] = b"sotto-group-epoch-v1";
+const POST_AD: &[u8] = b"sotto-group-post-v1";
+const DISTRIBUTION_LABEL: &[u8] = b"sotto-group-distribution-v1";
+const NEXT_EPOCH_LABEL: &[u8] = b"sotto-group-next-epoch-v1";
+
+/// The keys of one epoch, all derived from its secret (HKDF-SHA256, salt = group id, info =
+/// label || epoch number).
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct Epoch {
+    number: u32,
+    secret: [u8; 32],
+    topic: [u8; 32],
+    write: [u8; 32],
+    control: [u8; 32],
+}
+
+impl Epoch {
+    fn derive(group: &GroupId, number: u32, secret: [u8; 32]) -> Result<Epoch, EngineError> {
+        let mut okm = Zeroizing::new([0u8; 96]);
+        let info = [EPOCH_INFO, &number.to_be_bytes()].concat();
+        hkdf_sha256(&group.0, &secret, &info, okm.as_mut())?;
+        let part = |i: usize| {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&okm[32 * i..32 * (i + 1)]);
+            k
+        };
+        Ok(Epoch { number, secret, topic: part(0), write: part(1), control: part(2) })
+    }
+}
+
+/// A post's payload as the relay stores it: the epoch in the clear (the topic tells it anyway),
+/// the rest sealed under the epoch's control key.
+#[derive(Serialize, Deserialize)]
+struct Post {
+    v: u8,
+    epoch: u32,
+    nonce: [u8; 12],
+    #[serde(with = "serde_bytes")]
+    sealed: Vec<u8>,
+}
+
+/// The next epoch's secret, signed by the admin who made the change that starts it.
+#[derive(Clone, Serialize, Deserialize)]
+struct NextEpoch {
+    number: u32,
+    secret: [u8; 32],
+    signature: Signature,
+}
+
+/// What a post holds once opened.
+#[derive(Serialize, Deserialize)]
+enum Inner {
+    /// A member's text (or other body), under their chain.
+    Message(GroupMessage),
+    /// A member's chain for this epoch, signed by their identity.
+    Chain { member: [u8; 32], distribution: Distribution, signature: Signature },
+    /// A roster change; an addition carries the next epoch (for those already in).
+    Change { change: Box<Change>, next: Option<NextEpoch> },
+}
+
+/// What an admin gives a member they add, over their pairwise session: the roster and the
+/// epoch that starts with the addition.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct Welcome {
+    #[zeroize(skip)]
+    pub group: GroupId,
+    #[zeroize(skip)]
+    pub changes: Vec<Change>,
+    pub epoch: u32,
+    pub secret: [u8; 32],
+}
+
+/// What an admin gives each remaining member after a removal or a departure, over their
+/// pairwise session: the change and the epoch that starts with it.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct Rekey {
+    #[zeroize(skip)]
+    pub group: GroupId,
+    #[zeroize(skip)]
+    pub change: Change,
+    pub epoch: u32,
+    pub secret: [u8; 32],
+}
+
+impl std::fmt::Debug for Welcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Welcome {{ changes: {}, epoch: {} }}", self.changes.len(), self.epoch)
+    }
+}
+
+impl std::fmt::Debug for Rekey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rekey {{ epoch: {} }}", self.epoch)
+    }
+}
+
+/// Rekeys to send after a removal or departure: one per remaining member, over their pairwise
+/// session.
+pub type Rekeys = Vec<(IdentityPublic, Rekey)>;
+
+/// What a received post did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A member's message.
+    Message { from: [u8; 32], message: Message },
+    /// A member's chain for the epoch: their messages can be read from now on.
+    Chain { from: [u8; 32] },
+    /// The roster changed (and, after an addition, the group moved to a new epoch).
+    Changed { change: Box<Change>, new_epoch: bool },
+}
+
+/// One member's state of one group. Serialized whole into the member's store; never printed.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Group {
+    id: GroupId,
+    /// Our identity key.
+    me: [u8; 32],
+    changes: Changes,
+    /// What `changes` make (a replay costs a step per change; kept, not redone per post).
+    roster: Roster,
+    epoch: Epoch,
+    /// The epoch before, kept to read posts made in it by members who had not moved on yet.
+    previous: Option<(Epoch, BTreeMap<[u8; 32], ReceiverChain>)>,
+    sending: SenderChain,
+    /// Whether our chain's state was posted in this epoch.
+    announced: bool,
+    receiving: BTreeMap<[u8; 32], ReceiverChain>,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Group {{ epoch: {}, chains: {} }}", self.epoch.number, self.receiving.len())
+    }
+}
+
+impl Group {
+    /// A new group with us as its only member and admin.
+    pub fn create(me: &Identity, name: &str, e: &mut dyn Entropy) -> Result<Group, EngineError> {
+        let mut id = [0u8; 16];
+        e.fill(&mut id)?;
+        let id = GroupId(id);
+        let mut changes = Changes::default();
+        changes.add(changes.make(me, id, Op::Create { name: name.into() })?)?;
+        Group::start(me.public().signing_key, id, changes, 0, e.bytes32()?, e)
+    }
+
+    fn start(
+        me: [u8; 32],
+        id: GroupId,
+        changes: Changes,
+        number: u32,
+        secret: [u8; 32],
+        e: &mut dyn Entropy,
+    ) -> Result<Group, EngineError> {
+        Ok(Group {
+            id,
+            me,
+            roster: changes.roster(),
+            changes,
+            epoch: Epoch::derive(&id, number, secret)?,
+            previous: None,
+            sending: SenderChain::new(id, e)?,
+            announced: false,
+            receiving: BTreeMap::new(),
+        })
+    }
+
+    /// Joins a group from the welcome an admin (`from`, their identity key, as the pairwise
+    /// session authenticated them) sent us.
+    pub fn join(
+        me: &Identity,
+        from: &[u8; 32],
+        w: &Welcome,
+        e: &mut dyn Entropy,
+    ) -> Result<Group, EngineError> {
+        let mut changes = Changes::default();
+        for c in &w.changes {
+            changes.add(c.clone())?;
+        }
+        let roster = changes.roster();
+        let key = me.public().signing_key;
+        if !roster.members.contains_key(&key) || !roster.is_admin(from) {
+            return Err(EngineError::ForgedSender);
+        }
+        Group::start(key, w.group, changes, w.epoch, w.secret, e)
+    }
+
+    pub fn id(&self) -> GroupId {
+        self.id
+    }
+
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// Every change known, to hand to someone joining.
+    pub fn changes(&self) -> Vec<Change> {
+        self.changes.all()
+    }
+
+    /// The current epoch's number, topic and write key.
+    pub fn topic(&self) -> (u32, TopicId, WriteKey) {
+        (self.epoch.number, TopicId(self.epoch.topic), WriteKey(self.epoch.write))
+    }
+
+    /// The previous epoch's topic while it is kept (to finish reading it).
+    pub fn previous_topic(&self) -> Option<TopicId> {
+        self.previous.as_ref().map(|(e, _)| TopicId(e.topic))
+    }
+
+    fn seal(&self, inner: &Inner, e: &mut dyn Entropy) -> Result<Vec<u8>, EngineError> {
+        let plain = crate::message::padded(inner)?;
+        let mut nonce = [0u8; 12];
+        e.fill(&mut nonce)?;
+        let sealed = seal(&self.epoch.control, &nonce, &self.post_ad(self.epoch.number), &plain)?;
+        Ok(postcard::to_allocvec(&Post { v: POST_VERSION, epoch: self.epoch.number, nonce, sealed })?)
+    }
+
+    fn post_ad(&self, epoch: u32) -> Vec<u8> {
+        [POST_AD, &self.id.0, &epoch.to_be_bytes()].concat()
+    }
+
+    /// Posts that send `message` to the group (for the current epoch's topic, in order): our
+    /// chain's state first if this epoch has not seen it yet. Commit the group before posting.
+    pub fn send(
+        &mut self,
+        me: &Identity,
+        message: &Message,
+        e: &mut dyn Entropy,
+    ) -> Result<Vec<Vec<u8>>, EngineError> {
+        if !self.roster.members.contains_key(&self.me) {
+            return Err(EngineError::NoSession);
+        }
+        let mut posts = Vec::new();
+        if !self.announced {
+            let distribution = self.sending.distribution();
+            let signature = me.sign(&distribution_signed(&self.id, self.epoch.number, &distribution)?);
+            posts.push(self.seal(&Inner::Chain { member: self.me, distribution, signature }, e)?);
+            self.announced = true;
+        }
+        let sealed = self.sending.encrypt(&message.encode()?)?;
+        posts.push(self.seal(&Inner::Message(sealed), e)?);
+        Ok(posts)
+    }
+
+    /// Adds `member` (we must be an admin): the post for the current topic (the change, with the
+    /// next epoch for those already in) and the welcome for the newcomer. We move to the new
+    /// epoch at once.
+    pub fn add(
+        &mut self,
+        me: &Identity,
+        member: IdentityPublic,
+        role: Role,
+        e: &mut dyn Entropy,
+    ) -> Result<(Vec<u8>, Welcome), EngineError> {
+        let change = self.change(me, Op::Add { member, role })?;
+        let number = self.next_number()?;
+        let secret = e.bytes32()?;
+        let signature = me.sign(&next_epoch_signed(&self.id, &change, number, &secret)?);
+        let post = self.seal(
+            &Inner::Change { change: Box::new(change), next: Some(NextEpoch { number, secret, signature }) },
+            e,
+        )?;
+        self.enter(number, secret, e)?;
+        let welcome = Welcome { group: self.id, changes: self.changes(), epoch: number, secret };
+        Ok((post, welcome))
+    }
+
+    /// Removes `member` (we must be an admin and outrank them): the post for the current topic
+    /// (so everyone, the removed member too, learns of it) and a rekey for each member who
+    /// stays, to send over their pairwise sessions. We move to the new epoch at once.
+    pub fn remove(
+        &mut self,
+        me: &Identity,
+        member: &[u8; 32],
+        e: &mut dyn Entropy,
+    ) -> Result<(Vec<u8>, Rekeys), EngineError> {
+        let change = self.change(me, Op::Remove { member: *member })?;
+        let post = self.seal(&Inner::Change { change: Box::new(change.clone()), next: None }, e)?;
+        let rekeys = self.rekey(change, e)?;
+        Ok((post, rekeys))
+    }
+
+    /// Leaves the group: the post for the current topic. An admin who stays rekeys the others
+    /// when it arrives ([`Group::rekey_after`]).
+    pub fn leave(&mut self, me: &Identity, e: &mut dyn Entropy) -> Result<Vec<u8>, EngineError> {
+        let change = self.change(me, Op::Leave)?;
+        self.seal(&Inner::Change { change: Box::new(change), next: None }, e)
+    }
+
+    /// After a departure we saw (`change`, a `Leave`), the senior admin moves everyone else to a
+    /// new epoch: a rekey for each remaining member. `None` if that is someone else's job.
+    pub fn rekey_after(
+        &mut self,
+        change: &Change,
+        e: &mut dyn Entropy,
+    ) -> Result<Option<Rekeys>, EngineError> {
+        let senior = self
+            .roster
+            .members
+            .iter()
+            .filter(|(_, m)| m.role == Role::Admin)
+            .min_by_key(|(_, m)| m.admin_since);
+        if change.op != Op::Leave || senior.map(|(k, _)| *k) != Some(self.me) {
+            return Ok(None);
+        }
+        self.rekey(change.clone(), e).map(Some)
+    }
+
+    fn rekey(&mut self, change: Change, e: &mut dyn Entropy) -> Result<Rekeys, EngineError> {
+        let number = self.next_number()?;
+        let secret = e.bytes32()?;
+        self.enter(number, secret, e)?;
+        Ok(self
+            .roster
+            .members
+            .iter()
+            .filter(|(k, _)| **k != self.me)
+            .filter_map(|(_, m)| m.identity)
+            .map(|member| {
+                let rekey = Rekey { group: self.id, change: change.clone(), epoch: number, secret };
+                (member, rekey)
+            })
+            .collect())
+    }
+
+    /// Takes a rekey an admin (`from`, as their pairwise session authenticated them) sent us.
+    pub fn apply_rekey(
+        &mut self,
+        from: &[u8; 32],
+        r: &Rekey,
+        e: &mut dyn Entropy,
+    ) -> Result<(), EngineError> {
+        if r.group != self.id || r.epoch <= self.epoch.number {
+            return Err(EngineError::Duplicate);
+        }
+        let mut next = self.clone();
+        next.changes.add(r.change.clone())?;
+        next.roster = next.changes.roster();
+        let roster = &next.roster;
+        // The rekey follows a removal that admin made, or a departure (which the senior admin
+        // answers), and that change holds.
+        let holds = match &r.change.op {
+            Op::Remove { member } => r.change.author == *from && !roster.members.contains_key(member),
+            Op::Leave => !roster.members.contains_key(&r.change.author),
+            _ => false,
+        };
+        if !holds || !roster.is_admin(from) || !roster.members.contains_key(&self.me) {
+            return Err(EngineError::ForgedSender);
+        }
+        next.enter(r.epoch, r.secret, e)?;
+        *self = next;
+        Ok(())
+    }
+
+    fn change(&mut self, me: &Identity, op: Op) -> Result<Change, EngineError> {
+        let change = self.changes.make(me, self.id, op)?;
+        let mut next = self.changes.clone();
+        next.add(change.clone())?;
+        let roster = next.roster();
+        if roster == self.roster {
+            // Not ours to make (not an admin, outranked, or no such member).
+            return Err(EngineError::ForgedSender);
+        }
+        (self.changes, self.roster) = (next, roster);
+        Ok(change)
+    }
+
+    fn next_number(&self) -> Result<u32, EngineError> {
+        self.epoch.number.checked_add(1).ok_or(EngineError::Internal("epochs exhausted"))
+    }
+
+    /// Moves to a new epoch: the old one is kept to finish reading, with a fresh chain of ours.
+    fn enter(&mut self, number: u32, secret: [u8; 32], e: &mut dyn Entropy) -> Result<(), EngineError> {
+        let epoch = Epoch::derive(&self.id, number, secret)?;
+        let old = std::mem::replace(&mut self.epoch, epoch);
+        self.previous = Some((old, std::mem::take(&mut self.receiving)));
+        self.sending = SenderChain::new(self.id, e)?;
+        self.announced = false;
+        Ok(())
+    }
+
+    /// Opens a post read from one of the group's topics. Works on a copy: an error leaves the
+    /// group as it was.
+    pub fn receive(&mut self, payload: &[u8], e: &mut dyn Entropy) -> Result<Received, EngineError> {
+        let post: Post = postcard::from_bytes(payload)?;
+        if post.v != POST_VERSION {
+            return Err(EngineError::UnsupportedVersion(post.v));
+        }
+        let current = post.epoch == self.epoch.number;
+        let control = match &self.previous {
+            _ if current => self.epoch.control,
+            Some((p, _)) if p.number == post.epoch => p.control,
+            _ => return Err(EngineError::NoSession),
+        };
+        let plain = Zeroizing::new(open(&control, &post.nonce, &self.post_ad(post.epoch), &post.sealed)?);
+        let inner: Inner = crate::message::unpadded(&plain)?;
+        let mut next = self.clone();
+        let roster = &self.roster;
+        let received = match inner {
+            Inner::Chain { member, distribution, signature } => {
+                verify(&member, &distribution_signed(&self.id, post.epoch, &distribution)?, &signature)?;
+                if !roster.members.contains_key(&member) || distribution.group != self.id {
+                    return Err(EngineError::ForgedSender);
+                }
+                let chains = if current { &mut next.receiving } else { next.previous_chains()? };
+                chains.insert(member, ReceiverChain::from_distribution(&distribution));
+                Received::Chain { from: member }
+            }
+            Inner::Message(m) => {
+                let chains = if current { &mut next.receiving } else { next.previous_chains()? };
+                // Chain ids are random: the signature tells two chains with the same id apart.
+                let mut opened = Err(EngineError::NoSession);
+                for (k, c) in chains.iter().filter(|(_, c)| c.chain_id() == m.chain_id) {
+                    opened = c.decrypt(&m).map(|(c, p)| (*k, c, p));
+                    if opened.is_ok() {
+                        break;
+                    }
+                }
+                let (from, chain, plain) = opened?;
+                // Someone removed still holds the old epoch's keys: nothing of theirs counts.
+                if !roster.members.contains_key(&from) {
+                    return Err(EngineError::ForgedSender);
+                }
+                chains.insert(from, chain);
+                Received::Message { from, message: Message::decode(&plain)? }
+            }
+            Inner::Change { change, next: epoch } => {
+                if !next.changes.add((*change).clone())? {
+                    return Err(EngineError::Duplicate);
+                }
+                next.roster = next.changes.roster();
+                let after = next.roster.clone();
+                let mut new_epoch = false;
+                if let (Some(n), true) = (epoch, current) {
+                    let signed = next_epoch_signed(&self.id, &change, n.number, &n.secret)?;
+                    verify(&change.author, &signed, &n.signature)?;
+                    // Only an addition that applied starts an epoch, and only the next one.
+                    let added = matches!(change.op, Op::Add { .. }) && after != *roster;
+                    if added && n.number == self.epoch.number + 1 {
+                        next.enter(n.number, n.secret, e)?;
+                        new_epoch = true;
+                    }
+                }
+                Received::Changed { change, new_epoch }
+            }
+        };
+        *self = next;
+        Ok(received)
+    }
+
+    fn previous_chains(&mut self) -> Result<&mut BTreeMap<[u8; 32], ReceiverChain>, EngineError> {
+        self.previous.as_mut().map(|(_, c)| c).ok_or(EngineError::NoSession)
+    }
+}
+
+fn distribution_signed(group: &GroupId, epoch: u32, d: &Distribution) -> Result<Vec<u8>, EngineError> {
+    let digest = sha256(&[&postcard::to_allocvec(d)?]);
+    Ok([DISTRIBUTION_LABEL, &group.0, &epoch.to_be_bytes(), &digest].concat())
+}
+
+fn next_epoch_signed(
+    group: &GroupId,
+    change: &Change,
+    number: u32,
+    secret: &[u8; 32],
+) -> Result<Vec<u8>, EngineError> {
+    let change = sha256(&[&postcard::to_allocvec(change)?]);
+    let secret = sha256(&[secret]);
+    Ok([NEXT_EPOCH_LABEL, &group.0, &change, &number.to_be_bytes(), &secret].concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Body, VERSION};
+    use crate::random::SeededEntropy;
+
+    fn text(t: &str) -> Message {
+        Message {
+            v: VERSION,
+            id: [t.len() as u8; 16],
+            sent_at_ms: 1,
+            expires_after_secs: None,
+            body: Body::Text(t.into()),
+        }
+    }
+
+    fn key(p: &Identity) -> [u8; 32] {
+        p.public().signing_key
+    }
+
+    /// Delivers `posts` to `group`; returns the texts it read.
+    fn read(group: &mut Group, posts: &[Vec<u8>], e: &mut dyn Entropy) -> Vec<String> {
+        let mut texts = Vec::new();
+        for p in posts {
+            if let Received::Message { message: Message { body: Body::Text(t), .. }, .. } =
+                group.receive(p, e).unwrap()
+            {
+                texts.push(t);
+            }
+        }
+        texts
+    }
+
+    struct World {
+        e: SeededEntropy,
+        people: Vec<Identity>,
+    }
+
+    fn world(n: u8) -> World {
+        let mut e = SeededEntropy::new([n; 32]);
+        let people = (0..n).map(|_| Identity::generate_with(&mut e).unwrap()).collect();
+        World { e, people }
+    }
+
+    #[test]
+    fn members_read_each_other_and_a_newcomer_reads_from_their_addition_on() {
+        let World { mut e, people } = world(3);
+        let (ada, bo, cy) = (&people[0], &people[1], &people[2]);
+        let mut a = Group::create(ada, "Club", &mut e).unwrap();
+        let before_bo = a.send(ada, &text("before Bo"), &mut e).unwrap();
+        let (added_bo, welcome) = a.add(ada, bo.public(), Role::Member, &mut e).unwrap();
+        let mut b = Group::join(bo, &key(ada), &welcome, &mut e).unwrap();
+        assert_eq!(b.topic().1, a.topic().1, "both read the new epoch's topic");
+        assert!(b.receive(&before_bo[1], &mut e).is_err(), "Bo cannot read what came before him");
+        assert!(b.receive(&added_bo, &mut e).is_err(), "nor the post that added him");
+        let hello = a.send(ada, &text("hello Bo"), &mut e).unwrap();
+        assert_eq!(read(&mut b, &hello, &mut e), vec!["hello Bo"]);
+        let reply = b.send(bo, &text("hi Ada"), &mut e).unwrap();
+        assert_eq!(read(&mut a, &reply, &mut e), vec!["hi Ada"]);
+        // Cy joins: Bo learns it from the topic and moves on with Ada; Cy reads from then on.
+        let bo_before_cy = b.send(bo, &text("before Cy"), &mut e).unwrap();
+        read(&mut a, &bo_before_cy, &mut e);
+        let (added_cy, welcome) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
+        let mut c = Group::join(cy, &key(ada), &welcome, &mut e).unwrap();
+        let mut b_lagging = b.clone();
+        assert!(matches!(b.receive(&added_cy, &mut e).unwrap(), Received::Changed { new_epoch: true, .. }));
+        assert!(c.receive(&bo_before_cy[0], &mut e).is_err());
+        let to_three = b.send(bo, &text("welcome Cy"), &mut e).unwrap();
+        assert_eq!(to_three.len(), 2, "Bo's chain for the new epoch, then the message");
+        assert_eq!(read(&mut c, &to_three, &mut e), vec!["welcome Cy"]);
+        assert_eq!(read(&mut a, &to_three, &mut e), vec!["welcome Cy"]);
+        let roster = c.roster();
+        assert_eq!(roster.members.len(), 3);
+        // A redelivered message is refused, and the group is as it was.
+        assert_eq!(c.receive(&to_three[1], &mut e), Err(EngineError::Duplicate));
+        // A post made in the epoch before by a member who had not moved on yet still reads
+        // (that epoch is kept), but not for the newcomer.
+        let late = b_lagging.send(bo, &text("late"), &mut e).unwrap();
+        assert_eq!(read(&mut a, &late, &mut e), vec!["late"]);
+        assert!(c.receive(&late[0], &mut e).is_err());
+    }
+
+    #[test]
+    fn a_removed_member_reads_nothing_after_and_counts_for_nothing() {
+        let World { mut e, people } = world(3);
+        let (ada, bo, cy) = (&people[0], &people[1], &people[2]);
+        let mut a = Group::create(ada, "Club", &mut e).unwrap();
+        let (_, w) = a.add(ada, bo.public(), Role::Member, &mut e).unwrap();
+        let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
+        let (added_cy, w) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
+        b.receive(&added_cy, &mut e).unwrap();
+        let mut c = Group::join(cy, &key(ada), &w, &mut e).unwrap();
+        let from_bo = b.send(bo, &text("still in"), &mut e).unwrap();
+        assert_eq!(read(&mut c, &from_bo, &mut e), vec!["still in"]);
+
+        let (removed, rekeys) = a.remove(ada, &key(bo), &mut e).unwrap();
+        assert_eq!(rekeys.len(), 1, "only Cy stays besides Ada");
+        assert_eq!(rekeys[0].0, cy.public());
+        // Everyone, Bo too, reads the removal in the old epoch.
+        assert!(matches!(b.receive(&removed, &mut e).unwrap(), Received::Changed { .. }));
+        c.receive(&removed, &mut e).unwrap();
+        c.apply_rekey(&key(ada), &rekeys[0].1, &mut e).unwrap();
+        assert_eq!(c.topic().1, a.topic().1);
+        assert_ne!(b.topic().1, a.topic().1, "Bo does not know the new topic");
+        let after = a.send(ada, &text("Bo is gone"), &mut e).unwrap();
+        assert_eq!(read(&mut c, &after, &mut e), vec!["Bo is gone"]);
+        assert!(b.receive(&after[1], &mut e).is_err(), "Bo cannot read what comes after");
+        // What Bo still posts in the old epoch is refused: he is no member.
+        let mut b_old = b.clone();
+        let ghost = b_old.send(bo, &text("ghost"), &mut e);
+        assert!(ghost.is_err(), "Bo's own device knows he is out");
+        assert!(c.receive(&from_bo[1], &mut e).is_err());
+        // A rekey must come from an admin whose change applied.
+        let mut c2 = c.clone();
+        assert!(c2.apply_rekey(&key(bo), &rekeys[0].1, &mut e).is_err());
+    }
+
+    #[test]
+    fn forged_posts_and_changes_are_refused() {
+        let World { mut e, people } = world(3);
+        let (ada, bo, cy) = (&people[0], &people[1], &people[2]);
+        let mut a = Group::create(ada, "Club", &mut e).unwrap();
+        let (_, w) = a.add(ada, bo.public(), Role::Member, &mut e).unwrap();
+        let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
+        // A welcome is only good from an admin.
+        assert!(Group::join(bo, &key(bo), &w, &mut e).is_err());
+        // Bo is no admin: he can neither add nor remove.
+        assert!(b.clone().add(bo, cy.public(), Role::Admin, &mut e).is_err());
+        assert!(b.clone().remove(bo, &key(ada), &mut e).is_err());
+        // Bo's chain announced as Ada's: refused (the identity signature is Bo's).
+        let mut forged = b.clone();
+        forged.me = key(ada);
+        let posts = forged.send(bo, &text("I am Ada"), &mut e).unwrap();
+        assert!(matches!(a.receive(&posts[0], &mut e), Err(EngineError::BadSignature(_))));
+        // A tampered post is refused, and changes nothing.
+        let posts = b.send(bo, &text("hi"), &mut e).unwrap();
+        let mut tampered = posts[1].clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        let before = format!("{a:?}");
+        assert!(a.receive(&tampered, &mut e).is_err());
+        assert_eq!(format!("{a:?}"), before);
+        assert_eq!(read(&mut a, &posts, &mut e), vec!["hi"]);
+        // Debug shows no key.
+        let shown = format!("{a:?} {w:?}");
+        assert!(!shown.contains(&format!("{:?}", a.epoch.secret)), "{shown}");
+        // The state survives storage.
+        let stored = postcard::to_allocvec(&a).unwrap();
+        let mut back: Group = postcard::from_bytes(&stored).unwrap();
+        let more = b.send(bo, &text("again"), &mut e).unwrap();
+        assert_eq!(read(&mut back, &more, &mut e), vec!["again"]);
+    }
+
+    #[test]
+    fn after_someone_leaves_the_senior_admin_moves_the_rest_on() {
+        let World { mut e, people } = world(3);
+        let (ada, bo, cy) = (&people[0], &people[1], &people[2]);
+        let mut a = Group::create(ada, "Club", &mut e).unwrap();
+        let (_, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
+        let (added, w) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
+        b.receive(&added, &mut e).unwrap();
+        let mut c = Group::join(cy, &key(ada), &w, &mut e).unwrap();
+        let left = c.leave(cy, &mut e).unwrap();
+        let Received::Changed { change, .. } = b.receive(&left, &mut e).unwrap() else { panic!() };
+        assert!(b.rekey_after(&change, &mut e).unwrap().is_none(), "Bo is not the senior admin");
+        let Received::Changed { change, .. } = a.receive(&left, &mut e).unwrap() else { panic!() };
+        let rekeys = a.rekey_after(&change, &mut e).unwrap().unwrap();
+        assert_eq!(rekeys.len(), 1);
+        b.apply_rekey(&key(ada), &rekeys[0].1, &mut e).unwrap();
+        let after = a.send(ada, &text("just us"), &mut e).unwrap();
+        assert_eq!(read(&mut b, &after, &mut e), vec!["just us"]);
+        assert!(c.receive(&after[1], &mut e).is_err());
+    }
+}

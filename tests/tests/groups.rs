@@ -1,0 +1,170 @@
+//! Groups through the real relay: the engine's group state (roster, epochs, sender keys) on
+//! native members, each reading its group's topic on a connection that never logs in. One
+//! upload per message reaches everyone; a removed member's connection gets nothing it can read
+//! afterwards; the relay's store holds no plaintext.
+//!
+//! Welcomes and rekeys are handed over in-process here; in the app they travel over pairwise
+//! sessions (the messenger's part, not built yet).
+
+use sotto_engine::Identity;
+use sotto_engine::group::{Group, Received};
+use sotto_engine::message::{Body, Message};
+use sotto_engine::random::OsEntropy;
+use sotto_engine::roster::Role;
+use sotto_shared::frames::{Subscription, topic_write_hash};
+use sotto_shared::{ClientFrame, RelayFrame, TopicId, WriteKey};
+use sotto_tests::{Conn, Relay, message_id};
+use std::time::Duration;
+
+const MARKER: &str = "PLAINTEXT-MARKER-groups-7d1f";
+
+struct Member {
+    who: Identity,
+    group: Group,
+    conn: Conn,
+}
+
+impl Member {
+    /// Connects anonymously and reads the group's current topic from its start.
+    async fn online(relay: &Relay, who: Identity, group: Group) -> Member {
+        let mut conn = Conn::connect(relay).await;
+        conn.hello().await;
+        let mut m = Member { who, group, conn };
+        m.subscribe().await;
+        m
+    }
+
+    async fn subscribe(&mut self) {
+        let (_, topic, write) = self.group.topic();
+        let sub = Subscription { topic, write_hash: topic_write_hash(&write), after: 0 };
+        self.conn.send(&ClientFrame::Subscribe { topics: vec![sub] }).await;
+        loop {
+            match self.conn.recv().await {
+                Some(RelayFrame::Subscribed { more: false, .. }) => return,
+                Some(RelayFrame::Posted { payload, .. }) => {
+                    let _ = self.group.receive(&payload, &mut OsEntropy);
+                }
+                other => panic!("expected the topic's page, got {other:?}"),
+            }
+        }
+    }
+
+    async fn post(&mut self, payload: Vec<u8>) {
+        let (_, topic, write) = self.group.topic();
+        self.post_to(topic, write, payload).await;
+    }
+
+    async fn post_to(&mut self, topic: TopicId, write: WriteKey, payload: Vec<u8>) {
+        let id = message_id();
+        self.conn.send(&ClientFrame::Post { id, topic, write, ttl_secs: 3600, payload }).await;
+        loop {
+            match self.conn.recv().await {
+                Some(RelayFrame::Sent { id: got }) if got == id => return,
+                // Our own posts come back to us too: already applied.
+                Some(RelayFrame::Posted { .. }) => {}
+                other => panic!("expected Sent, got {other:?}"),
+            }
+        }
+    }
+
+    async fn say(&mut self, text: &str) {
+        let mut id = [0; 16];
+        sotto_engine::random::fill(&mut id).unwrap();
+        let m = Message {
+            v: sotto_engine::message::VERSION,
+            id,
+            sent_at_ms: 1,
+            expires_after_secs: None,
+            body: Body::Text(text.into()),
+        };
+        let posts = self.group.send(&self.who, &m, &mut OsEntropy).unwrap();
+        for p in posts {
+            self.post(p).await;
+        }
+    }
+
+    /// The next text read from the topic.
+    async fn hear(&mut self) -> String {
+        loop {
+            match self.conn.recv().await {
+                Some(RelayFrame::Posted { payload, .. }) => {
+                    if let Ok(Received::Message { message, .. }) =
+                        self.group.receive(&payload, &mut OsEntropy)
+                        && let Body::Text(t) = message.body
+                    {
+                        return t;
+                    }
+                }
+                other => panic!("expected a post, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads posts for a while; returns the texts it could open.
+    async fn hear_nothing_readable(&mut self) -> Vec<String> {
+        let mut texts = Vec::new();
+        while let Ok(Some(RelayFrame::Posted { payload, .. })) =
+            self.conn.recv_within(Duration::from_millis(400)).await
+        {
+            if let Ok(Received::Message { message: Message { body: Body::Text(t), .. }, .. }) =
+                self.group.receive(&payload, &mut OsEntropy)
+            {
+                texts.push(t);
+            }
+        }
+        texts
+    }
+}
+
+#[tokio::test]
+async fn a_group_talks_through_its_topic_and_a_removed_member_hears_nothing_after() {
+    let relay = Relay::start(&["--log", "debug"]).await;
+    let (ada_id, bo_id, cy_id) =
+        (Identity::generate().unwrap(), Identity::generate().unwrap(), Identity::generate().unwrap());
+    let mut group = Group::create(&ada_id, "Club", &mut OsEntropy).unwrap();
+    let mut ada = {
+        let (_, welcome_bo) = group.add(&ada_id, bo_id.public(), Role::Member, &mut OsEntropy).unwrap();
+        let bo_group =
+            Group::join(&bo_id, &ada_id.public().signing_key, &welcome_bo, &mut OsEntropy).unwrap();
+        let (added_cy, welcome_cy) =
+            group.add(&ada_id, cy_id.public(), Role::Member, &mut OsEntropy).unwrap();
+        let mut bo_group = bo_group;
+        bo_group.receive(&added_cy, &mut OsEntropy).unwrap();
+        let cy_group =
+            Group::join(&cy_id, &ada_id.public().signing_key, &welcome_cy, &mut OsEntropy).unwrap();
+        let ada = Member::online(&relay, ada_id, group).await;
+        let bo = Member::online(&relay, bo_id, bo_group).await;
+        let cy = Member::online(&relay, cy_id, cy_group).await;
+        (ada, bo, cy)
+    };
+    let (ada, bo, cy) = (&mut ada.0, &mut ada.1, &mut ada.2);
+
+    ada.say(&format!("{MARKER} hello both")).await;
+    assert_eq!(bo.hear().await, format!("{MARKER} hello both"));
+    assert_eq!(cy.hear().await, format!("{MARKER} hello both"));
+    bo.say("hi from Bo").await;
+    assert_eq!(ada.hear().await, "hi from Bo");
+    assert_eq!(cy.hear().await, "hi from Bo");
+
+    // Ada removes Bo: the removal goes to the topic everyone reads; the new epoch's secret
+    // only to Cy. Both who stay move to the new topic.
+    let (_, old_topic, old_write) = ada.group.topic();
+    let (removed, rekeys) = ada.group.remove(&ada.who, &bo.who.public().signing_key, &mut OsEntropy).unwrap();
+    ada.post_to(old_topic, old_write, removed).await;
+    assert_eq!(rekeys.len(), 1);
+    cy.hear_nothing_readable().await;
+    cy.group.apply_rekey(&ada.who.public().signing_key, &rekeys[0].1, &mut OsEntropy).unwrap();
+    ada.subscribe().await;
+    cy.subscribe().await;
+    bo.hear_nothing_readable().await;
+    assert!(!bo.group.roster().members.contains_key(&bo.who.public().signing_key), "Bo saw his removal");
+
+    ada.say(&format!("{MARKER} Bo is gone")).await;
+    assert_eq!(cy.hear().await, format!("{MARKER} Bo is gone"));
+    assert_eq!(bo.hear_nothing_readable().await, Vec::<String>::new(), "Bo reads nothing after");
+
+    // The relay's store and log hold ciphertext only.
+    let store = std::fs::read(relay.data_dir.join("relay.redb")).unwrap();
+    assert!(!store.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()));
+    assert!(!relay.log().contains(MARKER));
+}
