@@ -827,7 +827,19 @@ impl App {
                         );
                     }
                 }
-                Event::ContactAdded(_) => {}
+                Event::ContactAdded(_) | Event::LeftGroup { .. } => {}
+                Event::JoinedGroup { conversation, name } => {
+                    if let Some(p) = self.messenger().map(Messenger::profile)
+                        && p.notifications
+                        && attention::page_hidden()
+                    {
+                        attention::notify(
+                            &name,
+                            Some("you were added to this group"),
+                            Route::Chat(conversation).hash(),
+                        );
+                    }
+                }
                 Event::Request { address, name } => {
                     // Told without the text: a stranger's words wait until the person looks.
                     if let Some(p) = self.messenger().map(Messenger::profile)

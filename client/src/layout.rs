@@ -5,7 +5,7 @@
 //!   the *epoch* it was written in (the store's commit counter);
 //! - a sealed `index` holding the current epoch and, for every record of the kinds an old copy
 //!   of which would do harm ([`is_tracked`]: the engine's keys and sessions, the profile,
-//!   contacts), the epoch it was last written in. Reading a record checks it against the
+//!   contacts, groups), the epoch it was last written in. Reading a record checks it against the
 //!   index, so an old copy put back in its place, or a record removed, is noticed. (A whole
 //!   store put back as it was, index included, is not: nothing outside it remembers.)
 //!
@@ -40,7 +40,7 @@ pub fn layout_record() -> (String, Vec<u8>) {
 /// Kinds the index lists record by record: an old copy of a session would reuse message keys,
 /// of prekeys revive spent ones, of a contact undo a verification or a warning.
 pub fn is_tracked(key: &RecordKey) -> bool {
-    matches!(key, RecordKey::Engine(_) | RecordKey::Profile | RecordKey::Contact(_))
+    matches!(key, RecordKey::Engine(_) | RecordKey::Profile | RecordKey::Contact(_) | RecordKey::Group(_))
 }
 
 /// The current epoch and the epoch of every tracked record, by the record's own name (the

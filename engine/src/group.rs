@@ -17,6 +17,7 @@
 //!   remaining member over its pairwise session (a rekey), never to the topic they can read.
 
 use crate::EngineError;
+use crate::handover::{Rekey, Welcome};
 use crate::identity::{Identity, verify};
 use crate::message::Message;
 use crate::primitives::{hkdf_sha256, open, seal, sha256};
@@ -88,42 +89,6 @@ enum Inner {
     Chain { member: [u8; 32], distribution: Distribution, signature: Signature },
     /// A roster change; an addition carries the next epoch (for those already in).
     Change { change: Box<Change>, next: Option<NextEpoch> },
-}
-
-/// What an admin gives a member they add, over their pairwise session: the roster and the
-/// epoch that starts with the addition.
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-pub struct Welcome {
-    #[zeroize(skip)]
-    pub group: GroupId,
-    #[zeroize(skip)]
-    pub changes: Vec<Change>,
-    pub epoch: u32,
-    pub secret: [u8; 32],
-}
-
-/// What an admin gives each remaining member after a removal or a departure, over their
-/// pairwise session: the change and the epoch that starts with it.
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-pub struct Rekey {
-    #[zeroize(skip)]
-    pub group: GroupId,
-    #[zeroize(skip)]
-    pub change: Change,
-    pub epoch: u32,
-    pub secret: [u8; 32],
-}
-
-impl std::fmt::Debug for Welcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Welcome {{ changes: {}, epoch: {} }}", self.changes.len(), self.epoch)
-    }
-}
-
-impl std::fmt::Debug for Rekey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Rekey {{ epoch: {} }}", self.epoch)
-    }
 }
 
 /// Rekeys to send after a removal or departure: one per remaining member, over their pairwise
@@ -235,9 +200,14 @@ impl Group {
         (self.epoch.number, TopicId(self.epoch.topic), WriteKey(self.epoch.write))
     }
 
-    /// The previous epoch's topic while it is kept (to finish reading it).
-    pub fn previous_topic(&self) -> Option<TopicId> {
-        self.previous.as_ref().map(|(e, _)| TopicId(e.topic))
+    /// The previous epoch's topic and write key while it is kept (to finish reading it).
+    pub fn previous_topic(&self) -> Option<(TopicId, WriteKey)> {
+        self.previous.as_ref().map(|(e, _)| (TopicId(e.topic), WriteKey(e.write)))
+    }
+
+    /// Our identity key.
+    pub fn me(&self) -> [u8; 32] {
+        self.me
     }
 
     fn seal(&self, inner: &Inner, e: &mut dyn Entropy) -> Result<Vec<u8>, EngineError> {

@@ -3,6 +3,7 @@
 //! of [`PADDING_BLOCK`] bytes (ISO/IEC 7816-4), so lengths show little.
 
 use crate::EngineError;
+use crate::handover::{Rekey, Welcome};
 use serde::{Deserialize, Serialize};
 
 /// 2: padded (1 was not, and is refused as unsupported).
@@ -33,6 +34,10 @@ pub enum Body {
     /// Sent as the first message of a new session by someone who restored from a backup: their
     /// other sessions with us are stale, so we keep only this one (see `Device::open`).
     SessionReset,
+    /// A group admin adds us to a group.
+    GroupWelcome(Box<Welcome>),
+    /// A group admin moves us to a group's next epoch (someone was removed or left).
+    GroupRekey(Box<Rekey>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

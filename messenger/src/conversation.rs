@@ -2,15 +2,17 @@
 //! which conversation, never assuming that a chat is one contact.
 
 use serde::{Deserialize, Serialize};
+use sotto_engine::sender_keys::GroupId;
 use sotto_shared::Address;
 use std::fmt;
 
-/// A conversation. Only direct chats exist today; groups and channels get their own variants
-/// (and key forms) beside this one.
+/// A conversation: a direct chat or a group (channels get a variant of their own).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ConversationId {
     /// The 1:1 chat with the contact at this address.
     Direct(Address),
+    /// A group's chat.
+    Group(GroupId),
 }
 
 impl ConversationId {
@@ -18,21 +20,42 @@ impl ConversationId {
     pub fn peer(&self) -> Option<Address> {
         match self {
             ConversationId::Direct(a) => Some(*a),
+            ConversationId::Group(_) => None,
         }
     }
 
     /// Parses the form [`fmt::Display`] writes (used in record names and routes).
     pub fn parse(text: &str) -> Option<ConversationId> {
-        Address::from_hex(text).map(ConversationId::Direct)
+        match text.strip_prefix('g') {
+            Some(hex) => group_from_hex(hex).map(ConversationId::Group),
+            None => Address::from_hex(text).map(ConversationId::Direct),
+        }
     }
 }
 
+/// A group id in the hex [`fmt::Display`] writes after its `g`.
+pub fn group_from_hex(text: &str) -> Option<GroupId> {
+    if text.len() != 32 {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(GroupId(id))
+}
+
+pub fn group_hex(id: &GroupId) -> String {
+    id.0.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A direct chat is written as its contact's address in hex, as record names and routes have
-/// always named it.
+/// always named it; a group as `g` and its id in hex.
 impl fmt::Display for ConversationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConversationId::Direct(a) => f.write_str(&a.to_hex()),
+            ConversationId::Group(g) => write!(f, "g{}", group_hex(g)),
         }
     }
 }
@@ -48,5 +71,10 @@ mod tests {
         assert_eq!(c.to_string(), Address([7; 32]).to_hex());
         assert_eq!(ConversationId::parse("zz"), None);
         assert_eq!(c.peer(), Some(Address([7; 32])));
+        let g = ConversationId::Group(GroupId([0xab; 16]));
+        assert_eq!(ConversationId::parse(&g.to_string()), Some(g));
+        assert_eq!(g.to_string(), format!("g{}", "ab".repeat(16)));
+        assert_eq!(ConversationId::parse("gab"), None);
+        assert_eq!(g.peer(), None);
     }
 }

@@ -5,7 +5,7 @@
 //! Two connections, so that the relay never learns who sends: the [`Line::Mailbox`] one logs in
 //! and carries what only the mailbox's owner may do (reading, acknowledging, uploading prekeys,
 //! publishing the delivery token); the [`Line::Anonymous`] one never logs in and carries every
-//! envelope sent and every bundle fetched. The sealed envelopes name only their recipient.
+//! envelope sent, every bundle fetched and every group topic read or written. The sealed envelopes name only their recipient.
 //!
 //! Commit-then-send lives here: every step's records are saved in one transaction, and its
 //! frames leave only once that transaction is durable ([`Commit::durable`]). Transactions are
@@ -58,7 +58,10 @@ impl Line {
         match frame {
             ClientFrame::Send { .. }
             | ClientFrame::SendAsContact { .. }
-            | ClientFrame::FetchBundle { .. } => Line::Anonymous,
+            | ClientFrame::FetchBundle { .. }
+            | ClientFrame::Subscribe { .. }
+            | ClientFrame::Post { .. }
+            | ClientFrame::Unsubscribe { .. } => Line::Anonymous,
             _ => Line::Mailbox,
         }
     }
@@ -124,6 +127,7 @@ impl<S: RecordStore> Driver<S> {
             RecordRange::Outbox,
             RecordRange::Told,
             RecordRange::Requests,
+            RecordRange::Groups,
         ];
         let runs: Vec<_> =
             kinds.into_iter().map(|range| store.range(range, Order::Ascending, None)).collect();
@@ -265,7 +269,10 @@ impl<S: RecordStore> Driver<S> {
             Received::Reply(login) => return Step { send: vec![(line, login)], ..Step::default() },
             Received::Done => return Step::default(),
             Received::Ready => {
-                let fx = self.messenger.resend();
+                let mut fx = self.messenger.resend();
+                if line == Line::Anonymous {
+                    fx.merge(self.messenger.resubscribe());
+                }
                 return self.apply(fx);
             }
             Received::Refused(frame) => {

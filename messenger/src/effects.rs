@@ -60,6 +60,10 @@ pub enum Event {
     ContactAdded(Address),
     /// Someone wrote without an invite: a contact request to accept or ignore.
     Request { address: Address, name: String },
+    /// An admin added us to a group.
+    JoinedGroup { conversation: ConversationId, name: String },
+    /// We were removed from a group (its chat stays, read-only).
+    LeftGroup { conversation: ConversationId },
     /// Something the person should know.
     Problem(Notice),
 }
@@ -83,6 +87,10 @@ pub enum Notice {
     SpentInviteOpened,
     #[error("Nobody uses that address on this relay.")]
     NoSuchAddress,
+    #[error(
+        "{member} could not be given the group's new key (they are not your contact); another admin must remove and add them again."
+    )]
+    NotRekeyed { member: String },
     #[error("{0}")]
     Failed(#[from] MessengerError),
 }

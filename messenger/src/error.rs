@@ -33,6 +33,10 @@ pub enum MessengerError {
         "the invite link you accepted had already been used, so they cannot read this chat: ask them for a new link"
     )]
     InviteUsed,
+    #[error("you are not in this group")]
+    NotInGroup,
+    #[error("only this group's admins may do that (and an admin only to admins who joined after them)")]
+    NotGroupAdmin,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
     #[error("{0}")]

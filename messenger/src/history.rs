@@ -38,6 +38,8 @@ pub struct ChatMessage {
     /// The sender's clock.
     pub sent_at_ms: u64,
     pub status: Status,
+    /// In a group, who wrote it (their identity key); `None` in direct chats and for our own.
+    pub author: Option<[u8; 32]>,
 }
 
 impl ChatMessage {
@@ -77,8 +79,41 @@ impl From<ChatMessageV1> for ChatMessage {
             text: m.text,
             sent_at_ms: m.sent_at_ms,
             status: m.status,
+            author: None,
         }
     }
+}
+
+/// A message as record version 2 stored it: no author (there were no groups).
+#[derive(Deserialize)]
+pub(crate) struct ChatMessageV2 {
+    seq: u64,
+    id: [u8; 16],
+    conversation: ConversationId,
+    outgoing: bool,
+    text: String,
+    sent_at_ms: u64,
+    status: Status,
+}
+
+impl From<ChatMessageV2> for ChatMessage {
+    fn from(m: ChatMessageV2) -> ChatMessage {
+        ChatMessage {
+            seq: m.seq,
+            id: m.id,
+            conversation: m.conversation,
+            outgoing: m.outgoing,
+            text: m.text,
+            sent_at_ms: m.sent_at_ms,
+            status: m.status,
+            author: None,
+        }
+    }
+}
+
+/// A stored chat message, of any record version.
+pub fn decode_message(key: &RecordKey, bytes: &[u8]) -> Result<ChatMessage, crate::MessengerError> {
+    crate::records::decode_versions::<ChatMessage, ChatMessageV1, ChatMessageV2>(key, bytes)
 }
 
 /// One conversation's loaded messages: the newest ones, back to the oldest page read.
@@ -205,7 +240,6 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::decode_upgrading;
 
     #[test]
     fn version_1_messages_open_as_direct_conversations() {
@@ -217,10 +251,17 @@ mod tests {
         bytes.extend([3; 32]);
         bytes.extend([1, 2, b'h', b'i', 5, 3]);
         let key = RecordKey::Message(ConversationId::Direct(a), 9);
-        let m: ChatMessage = decode_upgrading::<_, ChatMessageV1>(&key, &bytes).unwrap();
+        let m = decode_message(&key, &bytes).unwrap();
         assert_eq!(m.conversation, ConversationId::Direct(a));
         assert_eq!((m.seq, m.id, m.text.as_str(), m.status), (9, [4; 16], "hi", Status::Read));
-        let again: ChatMessage = decode_upgrading::<_, ChatMessageV1>(&key, &m.write().1.unwrap()).unwrap();
-        assert_eq!(again, m, "version 2 reads back what it writes");
+        let again = decode_message(&key, &m.write().1.unwrap()).unwrap();
+        assert_eq!(again, m, "the current version reads back what it writes");
+        // Version 2: the conversation id (variant 0, the address), then the same fields.
+        let mut v2 = vec![2, 9];
+        v2.extend([4; 16]);
+        v2.push(0);
+        v2.extend([3; 32]);
+        v2.extend([1, 2, b'h', b'i', 5, 3]);
+        assert_eq!(decode_message(&key, &v2).unwrap(), m);
     }
 }

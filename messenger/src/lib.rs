@@ -14,6 +14,8 @@
 //!   staleness, reconnection backoff) that the app, tests and load tool all log in through
 //! - [`conversation`]: what a chat is named by; [`contacts`], [`history`], [`outbox`],
 //!   [`receipts`], [`invites`], [`profile`]: one concern each, none importing another's facade
+//! - [`groups`]: the groups we are in (the engine's group state, topic cursors, posts not yet
+//!   confirmed); `group_chat` adds group chats to the facade
 //! - [`records`]: typed record names and versioned bodies; [`effects`], [`error`]
 
 #![forbid(unsafe_code)]
@@ -24,6 +26,8 @@ pub mod conversation;
 pub mod driver;
 pub mod effects;
 pub mod error;
+mod group_chat;
+pub mod groups;
 pub mod history;
 pub mod invites;
 pub mod messenger;

@@ -5,7 +5,8 @@ use crate::contacts::{Contact, ContactNotice, Contacts};
 use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
-use crate::history::{ChatMessage, ChatMessageV1, History, Status};
+use crate::groups::Groups;
+use crate::history::{ChatMessage, History, Status, decode_message};
 use crate::invites::{self, InvitePreview};
 use crate::outbox::{Outbound, OutboundV1, Outbox, RETRY_LATER_MS, RETRY_SOON_MS};
 use crate::profile::Profile;
@@ -42,10 +43,10 @@ pub struct ChatSummary {
 }
 
 pub struct Messenger {
-    device: Device,
+    pub(crate) device: Device,
     profile: Profile,
-    contacts: Contacts,
-    history: History,
+    pub(crate) contacts: Contacts,
+    pub(crate) history: History,
     outbox: Outbox,
     /// The next local sequence number (messages and outbox entries share it).
     next_seq: u64,
@@ -60,8 +61,10 @@ pub struct Messenger {
     /// This state came from a backup and its sessions still send (see `restored_work`).
     restored: bool,
     /// The conversation open in a visible page, if any (see `set_reading`).
-    reading: Option<ConversationId>,
+    pub(crate) reading: Option<ConversationId>,
     receipts: Receipts,
+    /// The groups we are in (stored, one record each).
+    pub(crate) groups: Groups,
 }
 
 impl Messenger {
@@ -80,6 +83,7 @@ impl Messenger {
             restored: false,
             reading: None,
             receipts: Receipts::default(),
+            groups: Groups::default(),
         }
     }
 
@@ -106,6 +110,7 @@ impl Messenger {
         let (mut contacts, mut outbox) = (Contacts::default(), Outbox::default());
         let mut told = BTreeSet::new();
         let mut requests = Requests::default();
+        let mut groups = Groups::default();
         let mut restored = false;
         let mut next_seq = 1;
         for (key, bytes) in records {
@@ -118,6 +123,7 @@ impl Messenger {
                 }
                 RecordKey::Request(_) => requests.restore(decode(&key, &bytes)?),
                 RecordKey::Restored => restored = true,
+                RecordKey::Group(_) => groups.restore(decode(&key, &bytes)?),
                 RecordKey::Outbox(seq) => {
                     next_seq = next_seq.max(seq + 1);
                     outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
@@ -130,6 +136,7 @@ impl Messenger {
         let mut m = Messenger::with(Device::restore(engine)?, profile);
         (m.contacts, m.outbox, m.next_seq, m.told, m.requests) = (contacts, outbox, next_seq, told, requests);
         m.restored = restored;
+        m.groups = groups;
         Ok(m)
     }
 
@@ -160,7 +167,8 @@ impl Messenger {
     pub fn conversations(&self) -> Vec<ConversationId> {
         let people =
             self.contacts.iter().map(|c| c.address).chain(self.requests.pending().map(|r| r.address));
-        people.map(ConversationId::Direct).collect()
+        let groups = self.groups.iter().map(|g| ConversationId::Group(g.id()));
+        people.map(ConversationId::Direct).chain(groups).collect()
     }
 
     /// Stored messages of `conversation` older than those loaded, newest first; `complete`
@@ -173,7 +181,7 @@ impl Messenger {
     ) -> Result<(), MessengerError> {
         let mut messages = Vec::with_capacity(page.len());
         for (key, bytes) in page {
-            let m: ChatMessage = decode_upgrading::<_, ChatMessageV1>(&key, &bytes)?;
+            let m = decode_message(&key, &bytes)?;
             if key != m.key() {
                 return Err(MessengerError::Damaged(format!("{key}: holds another message")));
             }
@@ -228,15 +236,14 @@ impl Messenger {
         self.history.messages(conversation)
     }
 
-    /// Envelopes waiting for the relay.
+    /// Envelopes and group posts waiting for the relay.
     pub fn pending(&self) -> usize {
-        self.outbox.len()
+        self.outbox.len() + self.groups.iter().map(|g| g.pending().count()).sum::<usize>()
     }
 
     /// The chat list, most recent activity first.
     pub fn chat_list(&self) -> Vec<ChatSummary> {
-        let row = |address: Address, title: &str, since_ms: u64, request: bool| {
-            let conversation = ConversationId::Direct(address);
+        let row = |conversation: ConversationId, title: &str, since_ms: u64, request: bool| {
             let last = self.messages(&conversation).last().cloned();
             ChatSummary {
                 conversation,
@@ -247,9 +254,15 @@ impl Messenger {
                 request,
             }
         };
+        let direct = |a: Address| ConversationId::Direct(a);
         let mut rows: Vec<ChatSummary> =
-            self.contacts.iter().map(|c| row(c.address, &c.name, c.added_at_ms, false)).collect();
-        rows.extend(self.requests.pending().map(|r| row(r.address, &r.name, r.at_ms, true)));
+            self.contacts.iter().map(|c| row(direct(c.address), &c.name, c.added_at_ms, false)).collect();
+        rows.extend(self.requests.pending().map(|r| row(direct(r.address), &r.name, r.at_ms, true)));
+        rows.extend(
+            self.groups
+                .iter()
+                .map(|g| row(ConversationId::Group(g.id()), &g.group.roster().name, g.since_ms, false)),
+        );
         rows.sort_by(|a, b| {
             b.activity_ms
                 .cmp(&a.activity_ms)
@@ -279,6 +292,10 @@ impl Messenger {
         let result = match frame {
             RelayFrame::Authenticated { .. } => self.on_login(now_ms, e),
             RelayFrame::Sent { id } => Ok(self.on_sent(id)),
+            RelayFrame::Posted { topic, seq, payload, .. } => Ok(self.on_post(&topic, seq, &payload, e)),
+            RelayFrame::Subscribed { topic, through, more, .. } => {
+                Ok(self.on_subscribed(&topic, through, more))
+            }
             RelayFrame::Deliver { id, payload, received_at } => {
                 Ok(self.on_deliver(id, &payload, received_at, now_ms, e))
             }
@@ -363,6 +380,10 @@ impl Messenger {
     }
 
     fn on_sent(&mut self, envelope: MessageId) -> Effects {
+        let mut fx = Effects::default();
+        if self.on_post_sent(envelope, &mut fx) {
+            return fx;
+        }
         let seq = self.outbox.find(envelope).map(|(seq, _)| seq);
         let writes = seq.map(|seq| self.settle_outbound(seq, Status::Sent)).unwrap_or_default();
         Effects { writes, ..Effects::default() }
@@ -372,6 +393,9 @@ impl Messenger {
         let permanent =
             matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
         let mut fx = Effects::default();
+        if self.on_post_refused(code, envelope, &mut fx) {
+            return fx;
+        }
         let Some((seq, o)) = self.outbox.find(envelope) else { return fx };
         let to = self.contacts.get(&o.to).map_or("your contact".to_string(), |c| c.name.clone());
         if !permanent {
@@ -441,6 +465,7 @@ impl Messenger {
                         text: text.clone(),
                         sent_at_ms: r.message.sent_at_ms,
                         status: if read_now { Status::Read } else { Status::Delivered },
+                        author: None,
                     };
                     fx.writes.push(self.history.push(m));
                     let name = self.contacts.get(&from).map(|c| c.name.clone()).unwrap_or_default();
@@ -449,6 +474,14 @@ impl Messenger {
                 }
                 // The engine already kept only the session it started.
                 Body::SessionReset => {}
+                Body::GroupWelcome(welcome) => match self.on_welcome(&r.from, &welcome, now_ms, e) {
+                    Ok(joined) => fx.merge(joined),
+                    Err(err) => fx.events.push(Event::Problem(err.into())),
+                },
+                Body::GroupRekey(rekey) => match self.on_rekey(&r.from, &rekey, e) {
+                    Ok(moved) => fx.merge(moved),
+                    Err(err) => fx.events.push(Event::Problem(err.into())),
+                },
                 Body::InviteUsed => {
                     let flagged = self.contacts.update(&from, |c| c.notice = Some(ContactNotice::InviteUsed));
                     fx.writes.extend(flagged.map(contact_write));
@@ -521,8 +554,12 @@ impl Messenger {
         let (name, text) = match r.message.body {
             Body::Profile { display_name } => (Some(display_name), None),
             Body::Text(text) => (None, Some(text)),
-            // Receipts and notices mean nothing from a stranger.
-            Body::Receipt { .. } | Body::InviteUsed | Body::SessionReset => return fx,
+            // Receipts and notices mean nothing from a stranger, nor do groups they offer.
+            Body::Receipt { .. }
+            | Body::InviteUsed
+            | Body::SessionReset
+            | Body::GroupWelcome(_)
+            | Body::GroupRekey(_) => return fx,
         };
         let Some(request) = self.requests.upsert(from, r.from, name.as_deref(), now_ms) else {
             // Dropped (too many waiting) or ignored: nothing of theirs is kept, not even the
@@ -549,6 +586,7 @@ impl Messenger {
                 text,
                 sent_at_ms: r.message.sent_at_ms,
                 status: Status::Delivered,
+                author: None,
             };
             fx.writes.push(self.history.push(m));
         }
@@ -689,14 +727,14 @@ impl Messenger {
         fx
     }
 
-    fn seq(&mut self) -> u64 {
+    pub(crate) fn seq(&mut self) -> u64 {
         let s = self.next_seq;
         self.next_seq += 1;
         s
     }
 
     /// Encrypts `body` for `to` and puts the envelope in the outbox.
-    fn send_body(
+    pub(crate) fn send_body(
         &mut self,
         to: &Address,
         body: Body,
@@ -740,7 +778,10 @@ impl Messenger {
         if text.len() > MAX_TEXT_BYTES {
             return Err(MessengerError::TooLong);
         }
-        let ConversationId::Direct(to) = *conversation;
+        let to = match *conversation {
+            ConversationId::Direct(to) => to,
+            ConversationId::Group(id) => return self.send_group_text(&id, text, now_ms, e),
+        };
         match self.contacts.get(&to) {
             None if self.requests.is_pending(&to) => return Err(MessengerError::RequestPending),
             None => return Err(MessengerError::UnknownContact),
@@ -765,6 +806,7 @@ impl Messenger {
             text: text.into(),
             sent_at_ms: now_ms,
             status: Status::Sending,
+            author: None,
         };
         fx.writes.push(self.history.push(m));
         Ok(fx)
@@ -785,7 +827,8 @@ impl Messenger {
     pub fn flush_receipts(&mut self, now_ms: u64, e: &mut dyn Entropy) -> Effects {
         let mut fx = Effects::default();
         for (conversation, kind, ids) in self.receipts.take() {
-            let ConversationId::Direct(to) = conversation;
+            // Groups have no receipts yet.
+            let ConversationId::Direct(to) = conversation else { continue };
             // A session being renewed cannot send yet; receipts are not worth waiting for.
             if !self.device.can_send_to(&to) {
                 continue;
@@ -812,7 +855,8 @@ impl Messenger {
             writes: self.history.set_status(conversation, |m| set.contains(&m.id), Status::Read),
             ..Effects::default()
         };
-        let ConversationId::Direct(to) = *conversation;
+        // Groups have no receipts yet.
+        let ConversationId::Direct(to) = *conversation else { return fx };
         // A stranger learns nothing, not even that we read them, until they are accepted; a
         // session being renewed cannot send yet.
         if !self.contacts.contains(&to) || !self.device.can_send_to(&to) {

@@ -2,17 +2,19 @@
 //! edge (the names are also the vault's associated data, so their text never changes). A body
 //! is a version byte and postcard.
 
-use crate::conversation::ConversationId;
+use crate::conversation::{ConversationId, group_from_hex, group_hex};
 use crate::error::MessengerError;
 use serde::{Serialize, de::DeserializeOwned};
 use sotto_engine::device::StorageKey;
+use sotto_engine::sender_keys::GroupId;
 use sotto_shared::Address;
 use std::fmt;
 use zeroize::Zeroizing;
 
 /// Version 2 names conversations by [`ConversationId`] where version 1 held a contact's
-/// address; other records are the same in both.
-const RECORD_VERSION: u8 = 2;
+/// address; version 3 gives chat messages their author (in groups). Other records are the same
+/// in 2 and 3.
+const RECORD_VERSION: u8 = 3;
 
 /// A record to write (`Some`) or delete (`None`).
 pub type RecordWrite = (RecordKey, Option<RecordBytes>);
@@ -41,6 +43,8 @@ pub enum RecordKey {
     /// Written with a restored backup (empty): the sessions it brought must not send again
     /// (see `Messenger::restored_work`); deleted once they are retired.
     Restored,
+    /// A group we are in: its engine state, our place in its topics, posts not yet confirmed.
+    Group(GroupId),
 }
 
 impl From<StorageKey> for RecordKey {
@@ -63,6 +67,7 @@ impl fmt::Display for RecordKey {
             RecordKey::Told(a) => write!(f, "told/{}", a.to_hex()),
             RecordKey::Request(a) => write!(f, "request/{}", a.to_hex()),
             RecordKey::Restored => f.write_str("restored"),
+            RecordKey::Group(g) => write!(f, "group/{}", group_hex(g)),
         }
     }
 }
@@ -79,7 +84,8 @@ impl RecordKey {
             RecordKey::Engine(StorageKey::Conversation(_))
             | RecordKey::Contact(_)
             | RecordKey::Told(_)
-            | RecordKey::Request(_) => {
+            | RecordKey::Request(_)
+            | RecordKey::Group(_) => {
                 let name = self.to_string();
                 let (kind, _) = name.split_once('/').unwrap_or((&name, ""));
                 format!("{kind}/{}", keyed(&name))
@@ -109,6 +115,7 @@ impl RecordKey {
             ("told", a) => RecordKey::Told(Address::from_hex(a)?),
             ("request", a) => RecordKey::Request(Address::from_hex(a)?),
             ("restored", "") => RecordKey::Restored,
+            ("group", g) => RecordKey::Group(group_from_hex(g)?),
             _ => return None,
         })
     }
@@ -120,19 +127,30 @@ pub fn encode<T: Serialize>(value: &T) -> RecordBytes {
         .unwrap_or_else(|_| Zeroizing::new(vec![RECORD_VERSION]))
 }
 
-/// A record whose layout is the same in versions 1 and 2.
+/// A record whose layout is the same in every version.
 pub fn decode<T: DeserializeOwned>(key: &RecordKey, bytes: &[u8]) -> Result<T, MessengerError> {
     decode_upgrading::<T, T>(key, bytes)
 }
 
-/// A record whose version-1 layout was `V1`.
+/// A record whose version-1 layout was `V1` (and the same since 2).
 pub fn decode_upgrading<T: DeserializeOwned, V1: DeserializeOwned + Into<T>>(
     key: &RecordKey,
     bytes: &[u8],
 ) -> Result<T, MessengerError> {
+    decode_versions::<T, V1, T>(key, bytes)
+}
+
+/// A record whose version-1 layout was `V1` and version-2 layout `V2`.
+pub fn decode_versions<T, V1, V2>(key: &RecordKey, bytes: &[u8]) -> Result<T, MessengerError>
+where
+    T: DeserializeOwned,
+    V1: DeserializeOwned + Into<T>,
+    V2: DeserializeOwned + Into<T>,
+{
     let damaged = |e: postcard::Error| MessengerError::Damaged(format!("{key}: {e}"));
     match bytes.split_first() {
         Some((&RECORD_VERSION, body)) => postcard::from_bytes(body).map_err(damaged),
+        Some((2, body)) => postcard::from_bytes::<V2>(body).map(Into::into).map_err(damaged),
         Some((1, body)) => postcard::from_bytes::<V1>(body).map(Into::into).map_err(damaged),
         Some((v, _)) => Err(MessengerError::Damaged(format!("{key}: unknown record version {v}"))),
         None => Err(MessengerError::Damaged(format!("{key}: empty"))),

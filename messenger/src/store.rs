@@ -26,6 +26,8 @@ pub enum RecordRange {
     Told,
     /// Strangers who wrote without an invite.
     Requests,
+    /// The groups we are in.
+    Groups,
     /// One conversation's messages with local sequence numbers in `from..to`.
     Messages {
         conversation: crate::ConversationId,
@@ -55,6 +57,7 @@ impl RecordRange {
             RecordRange::Outbox => kind("outbox/", "outbox0"),
             RecordRange::Told => kind("told/", "told0"),
             RecordRange::Requests => kind("request/", "request0"),
+            RecordRange::Groups => kind("group/", "group0"),
             RecordRange::Messages { conversation, from, to } => {
                 (name(&RecordKey::Message(conversation, from)), name(&RecordKey::Message(conversation, to)))
             }

@@ -90,13 +90,32 @@ impl Client {
         events
     }
 
-    /// Sends a text and waits until the relay has it.
+    /// Sends a text to a contact and waits until the relay has it.
     pub async fn say(&mut self, to: Address, words: &str) {
-        let chat = ConversationId::Direct(to);
+        self.say_in(ConversationId::Direct(to), words).await;
+    }
+
+    /// Sends a text in a chat (direct or group) and waits until the relay has it.
+    pub async fn say_in(&mut self, chat: ConversationId, words: &str) {
         let step =
             self.d.act(|m| m.send_text(&chat, words, now(), &mut OsEntropy)).expect("the text is sent");
         self.run(step).await;
         while self.d.messenger.pending() > 0 {
+            self.pump().await;
+        }
+    }
+
+    /// Makes `other` a contact through an invite link of ours, as two people would.
+    pub async fn befriend(&mut self, other: &mut Client, origin: &str) {
+        let (link, fx) = self.d.messenger.create_invite(origin, now(), &mut OsEntropy).expect("an invite");
+        let step = self.d.apply(fx);
+        self.run(step).await;
+        let token = link.rsplit('/').next().expect("a link with a token");
+        let preview = other.d.messenger.preview_invite(token, origin, now()).expect("a valid invite");
+        let step = other.d.act(|m| m.accept_invite(&preview, now(), &mut OsEntropy)).expect("accepted");
+        other.run(step).await;
+        let address = other.address();
+        while self.d.messenger.contact(&address).is_none() {
             self.pump().await;
         }
     }

@@ -1,18 +1,18 @@
-//! Groups through the real relay: the engine's group state (roster, epochs, sender keys) on
-//! native members, each reading its group's topic on a connection that never logs in. One
-//! upload per message reaches everyone; a removed member's connection gets nothing it can read
-//! afterwards; the relay's store holds no plaintext.
-//!
-//! Welcomes and rekeys are handed over in-process here; in the app they travel over pairwise
-//! sessions (the messenger's part, not built yet).
+//! Groups through the real relay. First the engine's group state alone on raw connections
+//! (welcomes and rekeys handed over in-process), then whole messengers, as the app and bots run
+//! them: welcomes and rekeys over pairwise sessions, posts on the anonymous line. One upload
+//! per message reaches everyone; a removed member gets nothing readable afterwards; the relay's
+//! store and log hold no plaintext.
 
 use sotto_engine::Identity;
 use sotto_engine::group::{Group, Received};
 use sotto_engine::message::{Body, Message};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::roster::Role;
+use sotto_messenger::{ConversationId, Driver, Event, MemoryStore};
 use sotto_shared::frames::{Subscription, topic_write_hash};
 use sotto_shared::{ClientFrame, RelayFrame, TopicId, WriteKey};
+use sotto_tests::client::{Client, now};
 use sotto_tests::{Conn, Relay, message_id};
 use std::time::Duration;
 
@@ -164,6 +164,73 @@ async fn a_group_talks_through_its_topic_and_a_removed_member_hears_nothing_afte
     assert_eq!(bo.hear_nothing_readable().await, Vec::<String>::new(), "Bo reads nothing after");
 
     // The relay's store and log hold ciphertext only.
+    let store = std::fs::read(relay.data_dir.join("relay.redb")).unwrap();
+    assert!(!store.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()));
+    assert!(!relay.log().contains(MARKER));
+}
+
+/// Pumps `c` until it joins a group; returns the chat.
+async fn joined(c: &mut Client) -> ConversationId {
+    c.wait_for(|e| match e {
+        Event::JoinedGroup { conversation, .. } => Some(*conversation),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn messengers_talk_in_a_group_and_one_removed_hears_nothing_after() {
+    let relay = Relay::start(&["--log", "debug"]).await;
+    let origin = relay.http("");
+    let mut ada = Client::join(&origin, "Ada").await;
+    let mut bo = Client::join(&origin, "Bo").await;
+    let mut cy = Client::join(&origin, "Cy").await;
+    ada.befriend(&mut bo, &origin).await;
+    ada.befriend(&mut cy, &origin).await;
+
+    let (chat, fx) = ada.d.messenger.create_group("Book club", now(), &mut OsEntropy).unwrap();
+    let step = ada.d.apply(fx);
+    ada.run(step).await;
+    let ConversationId::Group(group) = chat else { panic!("a group chat") };
+    for member in [&mut bo, &mut cy] {
+        let address = member.address();
+        let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
+        ada.run(step).await;
+        assert_eq!(joined(member).await, chat);
+    }
+    assert_eq!(ada.d.messenger.group(&group).unwrap().group.roster().members.len(), 3);
+
+    ada.say_in(chat, &format!("{MARKER} welcome")).await;
+    assert_eq!(bo.hear().await, format!("{MARKER} welcome"));
+    assert_eq!(cy.hear().await, format!("{MARKER} welcome"));
+    bo.say_in(chat, "thanks").await;
+    assert_eq!(ada.hear().await, "thanks");
+    assert_eq!(cy.hear().await, "thanks");
+    let from_bo = cy.d.messenger.messages(&chat).last().cloned().unwrap();
+    assert_eq!(from_bo.author, Some(bo.d.messenger.identity().signing_key));
+    // Bo is not Cy's contact: she sees him under a placeholder, not a name he picked.
+    let placeholder = sotto_messenger::names::placeholder(&bo.address());
+    assert_eq!(cy.d.messenger.member_name(&from_bo.author.unwrap()), placeholder);
+
+    // Ada removes Bo: Bo learns it from the topic; Cy gets the next epoch over her session.
+    let bo_key = bo.d.messenger.identity().signing_key;
+    let step = ada.d.act(|m| m.remove_from_group(&group, &bo_key, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    bo.wait_for(|e| matches!(e, Event::LeftGroup { .. }).then_some(())).await;
+    assert!(bo.d.act(|m| m.send_text(&chat, "still here?", now(), &mut OsEntropy)).is_err());
+
+    // Cy goes offline and comes back from her store, still in the group.
+    let cy_store = cy.d.store().clone();
+    let cy_connection = sotto_messenger::Connection::new(&origin, "sotto-tests");
+    drop(cy);
+    ada.say_in(chat, &format!("{MARKER} after Bo")).await;
+    let d = Driver::<MemoryStore>::load(cy_store, cy_connection).await.unwrap();
+    let mut cy = Client::online(&origin, d).await;
+    assert_eq!(cy.hear().await, format!("{MARKER} after Bo"));
+    // Bo hears nothing more: give him time to.
+    let heard = tokio::time::timeout(std::time::Duration::from_millis(800), bo.hear()).await;
+    assert!(heard.is_err(), "Bo read something after his removal: {heard:?}");
+
     let store = std::fs::read(relay.data_dir.join("relay.redb")).unwrap();
     assert!(!store.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()));
     assert!(!relay.log().contains(MARKER));

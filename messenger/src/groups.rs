@@ -1,0 +1,211 @@
+//! The groups we are in: each one's engine state ([`Group`]), how far we have read its topics,
+//! and our posts the relay has not confirmed yet. One record per group.
+//!
+//! Topics are read and written only on the anonymous line (the relay refuses them on a
+//! logged-in connection), so the relay never ties our mailbox to a group.
+
+use crate::records::{RecordKey, RecordWrite, encode};
+use serde::{Deserialize, Serialize};
+use sotto_engine::consts::ENVELOPE_TTL_SECS;
+use sotto_engine::group::Group;
+use sotto_engine::sender_keys::GroupId;
+use sotto_shared::frames::{Subscription, topic_write_hash};
+use sotto_shared::limits::MAX_TOPICS_PER_SUBSCRIBE;
+use sotto_shared::{ClientFrame, MessageId, TopicId, WriteKey};
+use std::collections::BTreeMap;
+
+/// A post the relay has not confirmed yet: sent again each time the anonymous line comes up.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingPost {
+    pub id: MessageId,
+    pub topic: TopicId,
+    pub write: WriteKey,
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+    /// The chat message it carries (its local sequence number), whose status follows it.
+    pub message: Option<u64>,
+}
+
+impl PendingPost {
+    pub fn frame(&self) -> ClientFrame {
+        ClientFrame::Post {
+            id: self.id,
+            topic: self.topic,
+            write: self.write,
+            ttl_secs: ENVELOPE_TTL_SECS,
+            payload: self.payload.clone(),
+        }
+    }
+}
+
+/// One group as stored.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct GroupEntry {
+    pub group: Group,
+    /// The last post read of each topic we read (the current epoch's, and the one before).
+    cursors: Vec<(TopicId, u64)>,
+    pending: Vec<PendingPost>,
+    /// When we made or joined it.
+    pub since_ms: u64,
+    /// We left, or were removed: the chat stays, read-only.
+    pub gone: bool,
+}
+
+impl GroupEntry {
+    pub fn new(group: Group, since_ms: u64) -> GroupEntry {
+        GroupEntry { group, cursors: Vec::new(), pending: Vec::new(), since_ms, gone: false }
+    }
+
+    pub fn id(&self) -> GroupId {
+        self.group.id()
+    }
+
+    pub fn write(&self) -> RecordWrite {
+        (RecordKey::Group(self.id()), Some(encode(self)))
+    }
+
+    /// The topics to read, each from where we stopped (none once we are gone).
+    fn topics(&self) -> Vec<(TopicId, WriteKey)> {
+        if self.gone {
+            return Vec::new();
+        }
+        let (_, topic, write) = self.group.topic();
+        std::iter::once((topic, write)).chain(self.group.previous_topic()).collect()
+    }
+
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        self.topics()
+            .into_iter()
+            .map(|(topic, write)| Subscription {
+                topic,
+                write_hash: topic_write_hash(&write),
+                after: self.cursor(&topic),
+            })
+            .collect()
+    }
+
+    fn cursor(&self, topic: &TopicId) -> u64 {
+        self.cursors.iter().find(|(t, _)| t == topic).map_or(0, |(_, c)| *c)
+    }
+
+    /// Notes that `topic` was read through `seq`; `false` if that was read already. Cursors of
+    /// topics no longer read are dropped.
+    pub fn advance(&mut self, topic: &TopicId, seq: u64) -> bool {
+        let read: Vec<TopicId> = self.topics().into_iter().map(|(t, _)| t).collect();
+        self.cursors.retain(|(t, _)| read.contains(t));
+        match self.cursors.iter_mut().find(|(t, _)| t == topic) {
+            Some((_, c)) if *c >= seq => false,
+            Some((_, c)) => {
+                *c = seq;
+                true
+            }
+            None => {
+                self.cursors.push((*topic, seq));
+                true
+            }
+        }
+    }
+
+    /// A topic numbered its posts anew (it was forgotten after a long silence and opened
+    /// again): read it from the start.
+    pub fn restart(&mut self, topic: &TopicId) {
+        self.cursors.retain(|(t, _)| t != topic);
+    }
+
+    /// Queues posts for `topic`; returns their frames. The last carries `message`.
+    pub fn queue(
+        &mut self,
+        topic: TopicId,
+        write: WriteKey,
+        payloads: Vec<Vec<u8>>,
+        message: Option<u64>,
+        ids: impl Iterator<Item = MessageId>,
+    ) -> Vec<ClientFrame> {
+        let n = payloads.len();
+        let posts: Vec<PendingPost> = payloads
+            .into_iter()
+            .zip(ids)
+            .enumerate()
+            .map(|(i, (payload, id))| PendingPost {
+                id,
+                topic,
+                write,
+                payload,
+                message: if i + 1 == n { message } else { None },
+            })
+            .collect();
+        let frames = posts.iter().map(PendingPost::frame).collect();
+        self.pending.extend(posts);
+        frames
+    }
+
+    /// Our posts the relay has not confirmed, in order.
+    pub fn pending(&self) -> impl Iterator<Item = &PendingPost> {
+        self.pending.iter()
+    }
+
+    /// The relay confirmed post `id`: it leaves the queue; returns the message it carried.
+    pub fn settle(&mut self, id: MessageId) -> Option<Option<u64>> {
+        let i = self.pending.iter().position(|p| p.id == id)?;
+        Some(self.pending.remove(i).message)
+    }
+}
+
+/// Every group we are in, by id.
+#[derive(Default)]
+pub struct Groups {
+    by_id: BTreeMap<GroupId, GroupEntry>,
+}
+
+impl Groups {
+    pub fn restore(&mut self, entry: GroupEntry) {
+        self.by_id.insert(entry.id(), entry);
+    }
+
+    pub fn insert(&mut self, entry: GroupEntry) -> RecordWrite {
+        let write = entry.write();
+        self.by_id.insert(entry.id(), entry);
+        write
+    }
+
+    pub fn get(&self, id: &GroupId) -> Option<&GroupEntry> {
+        self.by_id.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &GroupId) -> Option<&mut GroupEntry> {
+        self.by_id.get_mut(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &GroupEntry> {
+        self.by_id.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// The group that reads `topic`.
+    pub fn by_topic(&self, topic: &TopicId) -> Option<GroupId> {
+        self.by_id.values().find(|g| g.topics().iter().any(|(t, _)| t == topic)).map(GroupEntry::id)
+    }
+
+    /// The group whose post `id` is waiting for the relay.
+    pub fn by_post(&self, id: MessageId) -> Option<GroupId> {
+        self.by_id.values().find(|g| g.pending.iter().any(|p| p.id == id)).map(GroupEntry::id)
+    }
+
+    /// Subscribes (in frames of at most [`MAX_TOPICS_PER_SUBSCRIBE`]) to every topic we read.
+    pub fn subscribe_all(&self) -> Vec<ClientFrame> {
+        let all: Vec<Subscription> = self.by_id.values().flat_map(GroupEntry::subscriptions).collect();
+        all.chunks(MAX_TOPICS_PER_SUBSCRIBE).map(|c| ClientFrame::Subscribe { topics: c.to_vec() }).collect()
+    }
+
+    /// Every post waiting for the relay, group by group, each group's in order.
+    pub fn pending_frames(&self) -> Vec<ClientFrame> {
+        self.by_id.values().flat_map(|g| g.pending.iter().map(PendingPost::frame)).collect()
+    }
+}
