@@ -1,6 +1,7 @@
 //! What a page asks of the app. Pages take their data as props and report the person's intent
 //! through one `Callback<Action>`; only `app` turns actions into work, so no page imports it.
 
+use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::{ConversationId, InvitePreview};
 use sotto_shared::Address;
 
@@ -23,6 +24,15 @@ pub enum Action {
     AcceptRequest(Address),
     IgnoreRequest(Address),
     SetVerified(Address, bool),
+    /// Makes a group and adds these contacts to it.
+    CreateGroup {
+        name: String,
+        members: Vec<Address>,
+    },
+    AddToGroup(GroupId, Address),
+    /// Removes the member with this identity key.
+    RemoveFromGroup(GroupId, [u8; 32]),
+    LeaveGroup(GroupId),
     SetNotifications {
         on: bool,
         previews: bool,

@@ -12,7 +12,9 @@ use crate::backup;
 use crate::components::{not_found, toast};
 use crate::dom::{self, current_route, navigate, now_ms, origin};
 use crate::layout::{self, VAULT_RECORD};
-use crate::pages::{chat, invite, locked, request, safety, settings, shell, start, welcome};
+use crate::pages::{
+    chat, group, group_info, invite, locked, new_group, request, safety, settings, shell, start, welcome,
+};
 use crate::route::Route;
 use crate::socket::{NetEvent, Socket};
 use crate::store::{DB_NAME, Idb, Sealed};
@@ -20,7 +22,10 @@ use crate::tabs::{self, Leadership};
 use gloo::events::EventListener;
 use gloo::timers::callback::{Interval, Timeout};
 use sotto_engine::random::OsEntropy;
+use sotto_engine::roster::Role;
+use sotto_engine::sender_keys::GroupId;
 use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
+use sotto_messenger::groups::GroupEntry;
 use sotto_messenger::store::Saving;
 use sotto_messenger::{
     Connection, Contact, ContactNotice, ConversationId, Driver, Effects, Event, Line, Link, Messenger,
@@ -96,6 +101,9 @@ pub struct App {
     has_passphrase: bool,
     /// Unsent text per chat (in memory only).
     drafts: HashMap<ConversationId, String>,
+    /// Store transactions not yet durable (shown on `<html data-saving>`, for tests and tools
+    /// that must not reload before an action is saved).
+    saving: usize,
     idb: Option<Idb>,
     /// The vault header while the unlock screen shows.
     locked: Option<VaultHeader>,
@@ -149,6 +157,7 @@ impl Component for App {
             form_error: None,
             has_passphrase: false,
             drafts: HashMap::new(),
+            saving: 0,
             idb: None,
             locked: None,
             sockets: HashMap::new(),
@@ -252,6 +261,8 @@ impl Component for App {
                 }
             }
             Msg::Committed(frames) => {
+                self.saving = self.saving.saturating_sub(1);
+                dom::set_saving(self.saving);
                 if let Some(d) = &self.driver {
                     for (line, f) in d.sendable(frames) {
                         if let Some(s) = self.sockets.get(&line) {
@@ -465,6 +476,31 @@ impl App {
                     navigate(&Route::Chats);
                 }
             }
+            Action::CreateGroup { name, members } => {
+                let mut made = None;
+                self.act(ctx, |m| {
+                    let (chat, fx) = m.create_group(&name, now_ms(), &mut OsEntropy)?;
+                    made = Some(chat);
+                    Ok(fx)
+                });
+                if let Some(chat @ ConversationId::Group(id)) = made {
+                    for a in members {
+                        self.act(ctx, |m| m.add_to_group(&id, &a, now_ms(), &mut OsEntropy));
+                    }
+                    navigate(&Route::Chat(chat));
+                }
+            }
+            Action::AddToGroup(id, who) => {
+                self.act(ctx, |m| m.add_to_group(&id, &who, now_ms(), &mut OsEntropy));
+            }
+            Action::RemoveFromGroup(id, key) => {
+                self.act(ctx, |m| m.remove_from_group(&id, &key, now_ms(), &mut OsEntropy));
+            }
+            Action::LeaveGroup(id) => {
+                if self.act(ctx, |m| m.leave_group(&id, &mut OsEntropy)) {
+                    navigate(&Route::Chat(ConversationId::Group(id)));
+                }
+            }
             Action::SetVerified(who, verified) => {
                 self.act(ctx, |m| Ok(m.set_verified(&who, verified)));
             }
@@ -502,6 +538,30 @@ impl App {
         };
         match &self.route {
             Route::Chats => shell::placeholder(),
+            Route::Chat(chat @ ConversationId::Group(id)) => match m.group(id) {
+                Some(g) => {
+                    let roster = g.group.roster();
+                    group::view(&group::Props {
+                        id: *id,
+                        name: &roster.name,
+                        members: roster.members.len(),
+                        gone: g.gone,
+                        messages: m.messages(chat),
+                        earlier: m.earlier(chat).is_some(),
+                        name_of: &|key| m.member_name(key),
+                        on_action,
+                    })
+                }
+                None => not_found(),
+            },
+            Route::GroupInfo(id) => match m.group(id) {
+                Some(g) => group_info(m, id, g, on_action),
+                None => not_found(),
+            },
+            Route::NewGroup => new_group::view(&new_group::Props {
+                contacts: m.contacts().map(|c| (c.address, c.name.clone())).collect(),
+                on_action,
+            }),
             Route::Chat(chat) => match chat.peer().map(|a| (m.contact(&a), m.request(&a))) {
                 Some((Some(c), _)) => chat::view(&chat::Props {
                     conversation: *chat,
@@ -804,6 +864,8 @@ impl App {
             }
         }
         if let Some(commit) = commit {
+            self.saving += 1;
+            dom::set_saving(self.saving);
             let link = ctx.link().clone();
             wasm_bindgen_futures::spawn_local(async move {
                 link.send_message(match commit.durable().await {
@@ -870,4 +932,42 @@ impl App {
             }
         });
     }
+}
+
+/// The group info page's props: each member with what we may do about them.
+fn group_info(m: &Messenger, id: &GroupId, g: &GroupEntry, on_action: Callback<Action>) -> Html {
+    let roster = g.group.roster();
+    let me = m.identity().signing_key;
+    let mine = roster.members.get(&me).filter(|_| !g.gone);
+    let admin = mine.is_some_and(|x| x.role == Role::Admin);
+    let members = roster
+        .members
+        .iter()
+        .map(|(key, member)| group_info::MemberRow {
+            key: *key,
+            name: m.member_name(key),
+            admin: member.role == Role::Admin,
+            me: *key == me,
+            removable: admin
+                && *key != me
+                && (member.role != Role::Admin || mine.is_some_and(|x| x.admin_since < member.admin_since)),
+        })
+        .collect();
+    let addable = if admin {
+        m.contacts()
+            .filter(|c| !roster.members.contains_key(&c.identity.signing_key))
+            .map(|c| (c.address, c.name.clone()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    group_info::view(&group_info::Props {
+        id: *id,
+        name: &roster.name,
+        members,
+        addable,
+        admin,
+        gone: g.gone,
+        on_action,
+    })
 }

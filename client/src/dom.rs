@@ -43,6 +43,11 @@ pub fn input_value(id: &str) -> String {
     element::<HtmlInputElement>(id).map(|i| i.value()).unwrap_or_default()
 }
 
+/// Whether the checkbox with this id is ticked.
+pub fn is_checked(id: &str) -> bool {
+    element::<HtmlInputElement>(id).is_some_and(|i| i.checked())
+}
+
 /// The file chosen in the file input with this id.
 pub fn chosen_file(id: &str) -> Option<web_sys::File> {
     element::<HtmlInputElement>(id)?.files()?.get(0)
@@ -114,4 +119,11 @@ pub fn download(bytes: &[u8]) {
         a.click();
     }
     let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+/// Says on `<html data-saving>` how many store transactions are not durable yet.
+pub fn set_saving(n: usize) {
+    if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+        let _ = root.set_attribute("data-saving", &n.to_string());
+    }
 }

@@ -1,6 +1,8 @@
 //! The screens, addressed by the URL fragment (never sent to the relay).
 
+use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::ConversationId;
+use sotto_messenger::conversation::{group_from_hex, group_hex};
 use sotto_shared::Address;
 use sotto_shared::invite::INVITE_PATH;
 
@@ -13,6 +15,10 @@ pub enum Route {
     /// An invite link was opened; the payload is checked when shown.
     Invite(String),
     NewInvite,
+    /// Making a group.
+    NewGroup,
+    /// A group's members and what admins can change.
+    GroupInfo(GroupId),
     Settings,
 }
 
@@ -28,6 +34,8 @@ impl Route {
             "safety" => Address::from_hex(rest).map_or(Route::Chats, Route::Safety),
             "invite" => Route::Invite(rest.to_string()),
             "new" => Route::NewInvite,
+            "new-group" => Route::NewGroup,
+            "group" => group_from_hex(rest).map_or(Route::Chats, Route::GroupInfo),
             "settings" => Route::Settings,
             _ => Route::Chats,
         }
@@ -40,6 +48,8 @@ impl Route {
             Route::Safety(a) => format!("#/safety/{}", a.to_hex()),
             Route::Invite(p) => format!("{INVITE_PATH}{p}"),
             Route::NewInvite => "#/new".into(),
+            Route::NewGroup => "#/new-group".into(),
+            Route::GroupInfo(g) => format!("#/group/{}", group_hex(g)),
             Route::Settings => "#/settings".into(),
         }
     }
@@ -58,6 +68,9 @@ mod tests {
             Route::Safety(a),
             Route::Invite("xyz".into()),
             Route::NewInvite,
+            Route::NewGroup,
+            Route::GroupInfo(GroupId([0xcd; 16])),
+            Route::Chat(ConversationId::Group(GroupId([0xef; 16]))),
             Route::Settings,
         ] {
             assert_eq!(Route::parse(&r.hash()), r);

@@ -227,6 +227,11 @@ impl Messenger {
         self.contacts.get(address)
     }
 
+    /// Every contact, by address.
+    pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.contacts.iter()
+    }
+
     /// A stranger's request waiting for an answer.
     pub fn request(&self, address: &Address) -> Option<&Request> {
         self.requests.get(address).filter(|r| !r.ignored)

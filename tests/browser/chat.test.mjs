@@ -251,6 +251,8 @@ test("someone who writes without an invite is a request: accepted, they get the 
     await bubble(ada, "BUY-NOW-from-a-stranger").waitFor();
     await ada.page.getByRole("button", { name: "Ignore and delete" }).click();
     await deeRow.waitFor({ state: "detached" });
+    // A reload aborts a store transaction still in flight: let the ignore be saved first.
+    await ada.page.locator('html[data-saving="0"]').waitFor({ state: "attached" });
     await ada.page.reload();
     await ada.page.getByTestId("chat-row").filter({ hasText: "Cy Stranger" }).waitFor();
     assert.equal(await deeRow.count(), 0, "ignored, also after a reload");

@@ -8,6 +8,8 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq)]
 struct BubbleProps {
     message: ChatMessage,
+    /// In a group, who wrote it.
+    author: Option<AttrValue>,
 }
 
 /// One message. A component with comparable props, so a new message re-renders one bubble,
@@ -19,6 +21,9 @@ fn bubble(props: &BubbleProps) -> Html {
     html! {
         <li class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
             data-status={class}>
+            if let (Some(name), Some(key)) = (&props.author, &m.author) {
+                <p class={classes!("author", super::colour(key))} data-testid="author">{ name.clone() }</p>
+            }
             <p class="text">{ m.text.clone() }</p>
             <p class="meta">
                 <time>{ clock(m.sent_at_ms) }</time>
@@ -33,8 +38,9 @@ fn bubble(props: &BubbleProps) -> Html {
     }
 }
 
-/// The loaded messages of a chat, oldest first.
-pub fn timeline(messages: &[ChatMessage]) -> Html {
+/// The loaded messages of a chat, oldest first; `name` tells a group member's name from their
+/// identity key.
+pub fn timeline(messages: &[ChatMessage], name: &dyn Fn(&[u8; 32]) -> String) -> Html {
     let mut last_day = None;
     let mut items = Vec::with_capacity(messages.len() + 4);
     for m in messages {
@@ -45,7 +51,8 @@ pub fn timeline(messages: &[ChatMessage]) -> Html {
             });
             last_day = this_day;
         }
-        items.push(html! { <Bubble key={m.seq} message={m.clone()} /> });
+        let author = m.author.as_ref().map(|k| AttrValue::from(name(k)));
+        items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} /> });
     }
     items.into_iter().collect()
 }

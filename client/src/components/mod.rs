@@ -4,18 +4,27 @@
 //! 2 KB of compressed wasm in Yew's lifecycle code).
 
 mod bubble;
+mod composer;
 mod connection;
 mod key_banner;
 mod qr_code;
 mod toast;
 
 pub use bubble::timeline;
+pub use composer::composer;
 pub use connection::connection_status;
 pub use key_banner::key_banner;
 pub use qr_code::qr_code;
 pub use toast::toast;
 
 use yew::prelude::*;
+
+/// A group member's colour (one of eight classes `c0`…`c7` in the style sheet, since the
+/// content security policy allows no inline style), the same on every device: from their
+/// identity key.
+pub fn colour(key: &[u8; 32]) -> String {
+    format!("c{}", key[0] % 8)
+}
 
 /// The first letter of a name, for avatars.
 pub fn initial(name: &str) -> String {

@@ -2,12 +2,9 @@
 //! composer.
 
 use crate::action::Action;
-use crate::components::{back_link, initial, key_banner, timeline};
-use crate::dom::{COMPOSER, take_composer, target};
+use crate::components::{back_link, composer, initial, key_banner, timeline};
 use crate::route::Route;
-use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_messenger::{ChatMessage, Contact, ContactNotice, ConversationId};
-use web_sys::{HtmlTextAreaElement, KeyboardEvent};
 use yew::prelude::*;
 
 pub struct Props<'a> {
@@ -24,31 +21,6 @@ pub struct Props<'a> {
 
 pub fn view(props: &Props<'_>) -> Html {
     let (to, c) = (props.conversation, props.contact);
-    let send = {
-        let on_action = props.on_action.clone();
-        move || {
-            if let Some(text) = take_composer()
-                && !text.trim().is_empty()
-            {
-                on_action.emit(Action::SendText(to, text));
-            }
-        }
-    };
-    let on_input = props.on_action.reform(move |e: InputEvent| {
-        Action::Draft(to, target::<HtmlTextAreaElement>(&e).map(|a| a.value()).unwrap_or_default())
-    });
-    let send_key = send.clone();
-    let on_key = Callback::from(move |e: KeyboardEvent| {
-        // Enter sends; Shift+Enter breaks the line; Enter while composing (IME) is left alone.
-        if e.key() == "Enter" && !e.shift_key() && !e.is_composing() {
-            e.prevent_default();
-            send_key();
-        }
-    });
-    let on_submit = Callback::from(move |e: SubmitEvent| {
-        e.prevent_default();
-        send();
-    });
     html! {
         <section key={c.address.to_hex()} class="conversation" aria-labelledby="chat-title">
             <header class="pane-head">
@@ -71,14 +43,10 @@ pub fn view(props: &Props<'_>) -> Html {
                 } else if props.messages.is_empty() {
                     <li class="empty">{ format!("This is the start of your encrypted chat with {}.", c.name) }</li>
                 }
-                { timeline(props.messages) }
+                { timeline(props.messages, &|_| String::new()) }
             </ol>
             if c.notice != Some(ContactNotice::InviteUsed) {
-                <form class="composer" onsubmit={on_submit}>
-                    <textarea id={COMPOSER} rows="1" aria-label="Message" placeholder="Message" onkeydown={on_key} oninput={on_input}
-                        maxlength={MAX_TEXT_BYTES.to_string()} />
-                    <button type="submit" aria-label="Send">{ "Send" }</button>
-                </form>
+                { composer(to, &props.on_action) }
             }
         </section>
     }

@@ -3,8 +3,11 @@
 //! app state; `app` decides which one shows and fills its props.
 
 pub mod chat;
+pub mod group;
+pub mod group_info;
 pub mod invite;
 pub mod locked;
+pub mod new_group;
 pub mod request;
 pub mod safety;
 pub mod settings;

@@ -5,7 +5,7 @@ use crate::action::Action;
 use crate::components::{connection_status, initial};
 use crate::dates::short_time;
 use crate::route::Route;
-use sotto_messenger::{ChatSummary, Link};
+use sotto_messenger::{ChatSummary, ConversationId, Link};
 use yew::prelude::*;
 
 pub struct Props {
@@ -32,7 +32,10 @@ pub fn view(props: &Props) -> Html {
                     </div>
                     <a class="icon-button" href="#/settings" aria-label="Settings" title="Settings">{ "⚙" }</a>
                 </header>
-                <a class="button invite" href="#/new">{ "Invite someone" }</a>
+                <div class="sidebar-actions">
+                    <a class="button invite" href="#/new">{ "Invite someone" }</a>
+                    <a class="button secondary" href="#/new-group">{ "New group" }</a>
+                </div>
                 <nav aria-label="Chats">
                     if props.rows.is_empty() {
                         <p class="empty">{ "No chats yet. Invite someone with a link: it works once and only they can use it." }</p>
@@ -50,7 +53,8 @@ pub fn view(props: &Props) -> Html {
 
 fn chat_row(r: &ChatSummary, route: &Route) -> Html {
     let current = *route == Route::Chat(r.conversation)
-        || matches!(route, Route::Safety(a) if r.conversation.peer() == Some(*a));
+        || matches!(route, Route::Safety(a) if r.conversation.peer() == Some(*a))
+        || matches!((route, r.conversation), (Route::GroupInfo(g), ConversationId::Group(c)) if *g == c);
     let preview = r.last.as_ref().map_or_else(
         || if r.request { "Wants to talk to you".to_string() } else { "New contact: say hello".to_string() },
         |m| if m.outgoing { format!("You: {}", m.text) } else { m.text.clone() },

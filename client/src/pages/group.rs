@@ -1,0 +1,59 @@
+//! A group's chat: its messages, each incoming one under its author's name, and the composer
+//! (gone once we left or were removed).
+
+use crate::action::Action;
+use crate::components::{back_link, composer, initial, timeline};
+use crate::route::Route;
+use sotto_engine::sender_keys::GroupId;
+use sotto_messenger::{ChatMessage, ConversationId};
+use yew::prelude::*;
+
+pub struct Props<'a> {
+    pub id: GroupId,
+    pub name: &'a str,
+    pub members: usize,
+    /// We left or were removed.
+    pub gone: bool,
+    pub messages: &'a [ChatMessage],
+    /// Storage holds earlier messages than these.
+    pub earlier: bool,
+    /// A member's name, from their identity key.
+    pub name_of: &'a dyn Fn(&[u8; 32]) -> String,
+    pub on_action: Callback<Action>,
+}
+
+pub fn view(props: &Props<'_>) -> Html {
+    let conversation = ConversationId::Group(props.id);
+    let members =
+        if props.members == 1 { "1 member".to_string() } else { format!("{} members", props.members) };
+    html! {
+        <section key={conversation.to_string()} class="conversation" aria-labelledby="chat-title">
+            <header class="pane-head">
+                { back_link() }
+                <div class="avatar" aria-hidden="true">{ initial(props.name) }</div>
+                <div class="pane-title">
+                    <h2 id="chat-title">{ props.name }</h2>
+                    <span class="muted small" data-testid="group-members">{ members }</span>
+                </div>
+                <a class="button secondary" href={Route::GroupInfo(props.id).hash()}>{ "Group info" }</a>
+            </header>
+            <ol class="messages" aria-label={format!("Messages in {}", props.name)} aria-live="polite" tabindex="0">
+                if props.earlier {
+                    <li class="earlier">
+                        <button class="secondary" onclick={props.on_action.reform(|_| Action::ShowEarlier)}>
+                            { "Show earlier messages" }
+                        </button>
+                    </li>
+                } else if props.messages.is_empty() {
+                    <li class="empty">{ format!("This is the start of {}: only its members can read it.", props.name) }</li>
+                }
+                { timeline(props.messages, props.name_of) }
+            </ol>
+            if props.gone {
+                <p class="warning" role="note" data-testid="group-gone">{ "You are no longer in this group." }</p>
+            } else {
+                { composer(conversation, &props.on_action) }
+            }
+        </section>
+    }
+}

@@ -1,0 +1,119 @@
+// Groups in the real app: three people in three browser contexts and the real relay. Ada makes
+// a group with her two contacts, everyone writes, each message shows its author; Ada removes
+// Cy, who is told and reads nothing after. Screenshots go to test-artifacts/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startRelay, launchBrowser, newPage, artifacts, createIdentity, haystack, accessibilityProblems } from "./harness.mjs";
+
+let relay, browser, ada, bo, cy;
+const MARKER = "GROUP-PLAINTEXT-MARKER-heron";
+const shot = (p, name) => p.screenshot({ path: join(artifacts, `groups-${name}.png`) });
+
+before(async () => {
+  relay = await startRelay();
+  browser = await launchBrowser();
+  ada = await newPage(browser, { viewport: { width: 1100, height: 760 } });
+  bo = await newPage(browser, { viewport: { width: 1100, height: 760 }, colorScheme: "dark" });
+  cy = await newPage(browser, { viewport: { width: 390, height: 760 } });
+});
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+  relay?.cleanup();
+});
+
+async function send(p, text) {
+  const box = p.page.getByRole("textbox", { name: "Message", exact: true });
+  await box.fill(text);
+  await box.press("Enter");
+}
+
+/** `who` accepts an invite link of Ada's. */
+async function befriendAda(who, name) {
+  await ada.page.goto(relay.url + "/#/new");
+  await ada.page.getByRole("button", { name: "Create invite link" }).click();
+  const link = await ada.page.getByTestId("invite-link").inputValue();
+  await who.page.goto(link);
+  await createIdentity(who.page, name);
+  await who.page.getByRole("button", { name: "Accept" }).click();
+  await ada.page.goto(relay.url + "/#/");
+  await ada.page.getByTestId("chat-row").filter({ hasText: name }).waitFor();
+}
+
+/** The message bubble with exactly `text`. */
+const bubble = (p, text) => p.page.getByTestId("message").filter({ has: p.page.locator(".text").getByText(text, { exact: true }) });
+
+test("Ada makes a group with two contacts; everyone reads everyone, under their names", async () => {
+  await ada.page.goto(relay.url + "/");
+  await createIdentity(ada.page, "Ada");
+  await befriendAda(bo, "Bo");
+  await befriendAda(cy, "Cy");
+
+  await ada.page.getByRole("link", { name: "New group" }).click();
+  await ada.page.getByLabel("Group name").fill("Book club");
+  await ada.page.getByLabel("Bo").check();
+  await ada.page.getByLabel("Cy").check();
+  await shot(ada.page, "1-new-group");
+  await ada.page.getByRole("button", { name: "Create group" }).click();
+  await ada.page.getByRole("heading", { name: "Book club", level: 2 }).waitFor();
+  await ada.page.getByTestId("group-members").getByText("3 members").waitFor();
+
+  for (const p of [bo, cy]) {
+    await p.page.goto(relay.url + "/#/");
+    await p.page.getByTestId("chat-row").filter({ hasText: "Book club" }).click();
+    await p.page.getByRole("heading", { name: "Book club", level: 2 }).waitFor();
+  }
+  await send(ada, `${MARKER} welcome, both`);
+  for (const p of [bo, cy]) {
+    const b = bubble(p, `${MARKER} welcome, both`);
+    await b.waitFor();
+    assert.equal(await b.getByTestId("author").textContent(), "Ada");
+  }
+  await send(bo, "Thanks Ada!");
+  await bubble(ada, "Thanks Ada!").getByTestId("author").getByText("Bo").waitFor();
+  // Cy is not Bo's contact: she sees him under a placeholder, never a name he chose.
+  const boForCy = await bubble(cy, "Thanks Ada!").getByTestId("author").textContent();
+  assert.notEqual(boForCy, "Bo");
+  assert.ok(boForCy.length > 0);
+  await send(cy, "Hello from Cy");
+  await bubble(ada, "Hello from Cy").waitFor();
+  await bubble(bo, "Hello from Cy").waitFor();
+  await shot(ada.page, "2-ada-chat");
+  await shot(bo.page, "2-bo-chat-dark");
+  await shot(cy.page, "2-cy-chat-phone");
+
+  // The group's screens pass the accessibility checks, light and dark.
+  for (const p of [ada, bo]) {
+    assert.deepEqual(await accessibilityProblems(p.page), []);
+  }
+});
+
+test("Ada removes Cy: Cy is told and reads nothing after; Bo reads on", async () => {
+  await ada.page.getByRole("link", { name: "Group info" }).click();
+  await ada.page.getByRole("heading", { name: "Members (3)" }).waitFor();
+  await shot(ada.page, "3-group-info");
+  assert.deepEqual(await accessibilityProblems(ada.page), []);
+  await ada.page.getByRole("button", { name: "Remove Cy" }).click();
+  await ada.page.getByRole("heading", { name: "Members (2)" }).waitFor();
+  await cy.page.getByTestId("group-gone").waitFor();
+  await shot(cy.page, "4-cy-removed");
+  assert.equal(await cy.page.getByRole("textbox", { name: "Message", exact: true }).count(), 0);
+
+  await ada.page.getByRole("link", { name: "Back to the group" }).click();
+  await send(ada, `${MARKER} just the two of us`);
+  await bubble(bo, `${MARKER} just the two of us`).waitFor();
+  // Give Cy's tab time to receive anything it could.
+  await cy.page.waitForTimeout(1500);
+  assert.equal(await bubble(cy, `${MARKER} just the two of us`).count(), 0);
+  await bo.page.getByTestId("group-members").getByText("2 members").waitFor();
+});
+
+test("no group plaintext reached the relay's data dir or log, and no page logged an error", async () => {
+  const hay = haystack(relay.dataDir, relay.log());
+  assert.equal(hay.indexOf(MARKER), -1);
+  for (const p of [ada, bo, cy]) {
+    const unexpected = p.errors.filter((e) => !/WebSocket|ERR_CONNECTION/.test(e));
+    assert.deepEqual(unexpected, []);
+  }
+});
