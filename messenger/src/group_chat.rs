@@ -247,12 +247,7 @@ impl Messenger {
         let mut fx = Effects::default();
         let Some(id) = self.groups.by_topic(topic) else { return fx };
         let Some(entry) = self.groups.get_mut(&id) else { return fx };
-        let cursor = entry.subscriptions().iter().find(|s| s.topic == *topic).map_or(0, |s| s.after);
-        if through < cursor {
-            // The topic was opened anew (forgotten after a long silence): its numbers restart.
-            entry.restart(topic);
-            fx.writes.push(entry.write());
-        } else if entry.advance(topic, through) {
+        if entry.advance(topic, through) {
             fx.writes.push(entry.write());
         }
         if more {

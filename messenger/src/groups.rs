@@ -106,12 +106,6 @@ impl GroupEntry {
         }
     }
 
-    /// A topic numbered its posts anew (it was forgotten after a long silence and opened
-    /// again): read it from the start.
-    pub fn restart(&mut self, topic: &TopicId) {
-        self.cursors.retain(|(t, _)| t != topic);
-    }
-
     /// Queues posts for `topic`; returns their frames. The last carries `message`.
     pub fn queue(
         &mut self,

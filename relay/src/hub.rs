@@ -43,6 +43,8 @@ pub struct Handle {
     pub id: u64,
     outbox: Mutex<Outbox>,
     wake: Notify,
+    /// Woken whenever queued post bytes go down (a topic's pages wait for room).
+    drained: Notify,
     pub lagging: AtomicBool,
     /// The highest sequence number this connection missed while lagging.
     pub lag_seq: AtomicU64,
@@ -81,6 +83,7 @@ impl Handle {
             id,
             outbox: Mutex::new(Outbox::default()),
             wake: Notify::new(),
+            drained: Notify::new(),
             lagging: AtomicBool::new(false),
             lag_seq: AtomicU64::new(0),
         }
@@ -115,6 +118,35 @@ impl Handle {
         true
     }
 
+    /// Queues a post of a page the connection asked for, counted like live posts but never
+    /// refused (the page was read only once there was room, see [`Handle::room`]).
+    pub fn page(&self, frame: Bytes) {
+        let mut outbox = self.outbox();
+        if !outbox.closed {
+            outbox.post_bytes += frame.len();
+            outbox.control.push_back(Control::Post(frame));
+            drop(outbox);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits until fewer than `max_bytes` of posts wait to be written (or the connection is
+    /// closed): a reader that does not read gets no further page read for it.
+    pub async fn room(&self, max_bytes: usize) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            {
+                let outbox = self.outbox();
+                if outbox.closed || outbox.post_bytes < max_bytes {
+                    return;
+                }
+            }
+            drained.await;
+        }
+    }
+
     /// Queues a delivery unless `max_frames` or `max_bytes` are already waiting.
     fn deliver(&self, d: Delivery, max_frames: usize, max_bytes: usize) -> Queued {
         let mut outbox = self.outbox();
@@ -140,6 +172,7 @@ impl Handle {
                 if let Some(c) = outbox.control.pop_front() {
                     if let Control::Post(frame) = &c {
                         outbox.post_bytes -= frame.len();
+                        self.drained.notify_waiters();
                     }
                     release_if_drained(&mut outbox.control);
                     return Outgoing::Control(c);
@@ -173,6 +206,8 @@ impl Handle {
         outbox.deliveries = VecDeque::new();
         outbox.delivery_bytes = 0;
         outbox.post_bytes = 0;
+        drop(outbox);
+        self.drained.notify_waiters();
     }
 }
 
@@ -289,5 +324,24 @@ mod tests {
         assert!(matches!(h.next(true).await, Outgoing::Closed));
         let d = Delivery { seq: 1, frame: Bytes::from_static(b"x") };
         assert!(matches!(h.deliver(d, 10, 10), Queued::Closed));
+    }
+
+    /// A page waits for room: posts queued past the limit hold the next page back until the
+    /// writer has taken them.
+    #[tokio::test]
+    async fn pages_wait_until_the_reader_takes_what_is_queued() {
+        let h = Arc::new(Handle::new(1));
+        h.page(Bytes::from(vec![0; 600]));
+        h.page(Bytes::from(vec![0; 600]));
+        let waiting = tokio::spawn({
+            let h = h.clone();
+            async move { h.room(1000).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "1,200 bytes wait: no room for another page");
+        assert!(matches!(h.next(false).await, Outgoing::Control(Control::Post(_))));
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiting).await.unwrap().unwrap();
+        h.close();
+        h.room(0).await;
     }
 }

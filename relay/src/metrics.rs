@@ -20,7 +20,7 @@ pub struct Metrics {
     pub prekey_bundles: AtomicU64,
     pub posts_stored: AtomicU64,
     pub posts_pushed: AtomicU64,
-    pub slow_readers_closed: AtomicU64,
+    pub readers_sent_back: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -61,9 +61,9 @@ impl Metrics {
             ("posts_stored_total", "Topic posts durably stored.", &self.posts_stored),
             ("posts_pushed_total", "Topic posts pushed to a subscribed connection.", &self.posts_pushed),
             (
-                "slow_readers_closed_total",
-                "Connections closed for falling too far behind a topic's live posts.",
-                &self.slow_readers_closed,
+                "topic_readers_sent_back_total",
+                "Topic readers told to read the store again for falling behind its live posts.",
+                &self.readers_sent_back,
             ),
             (
                 "envelopes_delivered_total",

@@ -354,6 +354,19 @@ impl Writer {
         None
     }
 
+    /// Counts `cost` budget bytes as used ahead of a write that may store them (a post, a new
+    /// topic), so that writes queued together cannot overrun the budget; `false`, with nothing
+    /// counted, if they do not fit. Give back with [`Writer::release`] what the write did not
+    /// store.
+    pub fn reserve(&self, cost: u64) -> bool {
+        let max = self.shared.budgets.max_store_bytes;
+        self.shared.used.fetch_update(SeqCst, SeqCst, |u| (u + cost <= max).then_some(u + cost)).is_ok()
+    }
+
+    pub fn release(&self, cost: u64) {
+        let _ = self.shared.used.fetch_update(SeqCst, SeqCst, |u| Some(u.saturating_sub(cost)));
+    }
+
     /// Whether `extra` more budget bytes fit in the store (for prekeys and identities).
     pub fn has_room(&self, extra: u64) -> bool {
         self.shared.used.load(SeqCst) + extra <= self.shared.budgets.max_store_bytes
@@ -516,11 +529,8 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
                     + posts * POST_COST
                     + topics * TOPIC_COST
             }
-            Ok(WriteResult::Posted { size, dropped, freed: bytes, .. }) => {
-                added += size + POST_COST;
-                freed += bytes + dropped * POST_COST
-            }
-            Ok(WriteResult::TopicOpened { new: true }) => added += TOPIC_COST,
+            // A post's and a new topic's own cost was reserved before they were written.
+            Ok(WriteResult::Posted { dropped, freed: bytes, .. }) => freed += bytes + dropped * POST_COST,
             Ok(WriteResult::PrekeysStored { added: n, new_owner, .. }) => {
                 added += u64::from(*n) * ONE_TIME_PREKEY_COST + if *new_owner { IDENTITY_COST } else { 0 }
             }

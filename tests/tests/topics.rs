@@ -64,6 +64,16 @@ async fn read_page(conn: &mut Conn) -> (Vec<(u64, Vec<u8>)>, (u64, u64, bool)) {
     }
 }
 
+/// Subscribes to an empty topic (opening it); returns the number its first post will get
+/// (topics number their posts from the time they open).
+async fn open(conn: &mut Conn, topic: &Topic) -> u64 {
+    conn.send(&topic.subscribe(0)).await;
+    let (posts, (first, through, more)) = read_page(conn).await;
+    assert!(posts.is_empty() && !more);
+    assert_eq!(through, first - 1);
+    first
+}
+
 async fn expect_posted(conn: &mut Conn) -> (u64, Vec<u8>) {
     match conn.recv().await {
         Some(RelayFrame::Posted { seq, payload, .. }) => (seq, payload),
@@ -83,37 +93,36 @@ async fn a_post_is_stored_once_and_reaches_every_reader_live_and_late() {
     let relay = Relay::start(&[]).await;
     let topic = Topic::new();
     let (mut a, mut b) = (anonymous(&relay).await, anonymous(&relay).await);
-    for reader in [&mut a, &mut b] {
-        reader.send(&topic.subscribe(0)).await;
-        assert_eq!(read_page(reader).await, (vec![], (1, 0, false)));
-    }
+    let base = open(&mut a, &topic).await;
+    assert_eq!(open(&mut b, &topic).await, base);
+    let n = |k: u64| base + k - 1;
     let mut poster = anonymous(&relay).await;
     for i in 1..=3u64 {
         post(&mut poster, &topic, format!("post {i}").as_bytes()).await;
     }
     for reader in [&mut a, &mut b] {
         for i in 1..=3u64 {
-            assert_eq!(expect_posted(reader).await, (i, format!("post {i}").into_bytes()));
+            assert_eq!(expect_posted(reader).await, (n(i), format!("post {i}").into_bytes()));
         }
     }
     // A late reader with a cursor gets what it missed, then live posts.
     let mut late = anonymous(&relay).await;
-    late.send(&topic.subscribe(1)).await;
+    late.send(&topic.subscribe(n(1))).await;
     let (posts, status) = read_page(&mut late).await;
-    assert_eq!(posts.iter().map(|p| p.0).collect::<Vec<_>>(), vec![2, 3]);
-    assert_eq!(status, (1, 3, false));
+    assert_eq!(posts.iter().map(|p| p.0).collect::<Vec<_>>(), vec![n(2), n(3)]);
+    assert_eq!(status, (n(1), n(3), false));
     // The same id again is acknowledged and stored once: nobody gets it twice.
     let id = post(&mut poster, &topic, b"post 4").await;
     poster.send(&topic.post(id, b"post 4")).await;
     assert!(matches!(poster.recv().await, Some(RelayFrame::Sent { .. })));
     for reader in [&mut a, &mut b, &mut late] {
-        assert_eq!(expect_posted(reader).await, (4, b"post 4".to_vec()));
+        assert_eq!(expect_posted(reader).await, (n(4), b"post 4".to_vec()));
         assert!(reader.recv_within(Duration::from_millis(300)).await.is_err(), "a duplicate post was pushed");
     }
     // An unsubscribed reader gets nothing more.
     a.send(&ClientFrame::Unsubscribe { topic: topic.id }).await;
     post(&mut poster, &topic, b"post 5").await;
-    assert_eq!(expect_posted(&mut b).await.0, 5);
+    assert_eq!(expect_posted(&mut b).await.0, n(5));
     assert!(a.recv_within(Duration::from_millis(300)).await.is_err());
 }
 
@@ -159,8 +168,7 @@ async fn an_acknowledged_post_survives_a_killed_relay_and_the_store_keeps_no_cap
     let topic = Topic::new();
     let mut relay = Relay::start_in(dir.path(), "127.0.0.1:0", &[]).await;
     let mut poster = anonymous(&relay).await;
-    poster.send(&topic.subscribe(0)).await;
-    read_page(&mut poster).await;
+    let base = open(&mut poster, &topic).await;
     poster.send(&ClientFrame::Unsubscribe { topic: topic.id }).await;
     for i in 0..20 {
         post(&mut poster, &topic, format!("durable {i}").as_bytes()).await;
@@ -171,7 +179,7 @@ async fn an_acknowledged_post_survives_a_killed_relay_and_the_store_keeps_no_cap
     reader.send(&topic.subscribe(0)).await;
     let (posts, status) = read_page(&mut reader).await;
     assert_eq!(posts.len(), 20);
-    assert_eq!(status, (1, 20, false));
+    assert_eq!(status, (base, base + 19, false));
     drop(relay);
     // Neither the read capability (the topic id) nor the write key is written down.
     let store = std::fs::read(dir.path().join("relay.redb")).unwrap();
@@ -185,8 +193,8 @@ async fn a_long_log_comes_in_pages_and_a_bounded_log_says_what_it_dropped() {
     let relay = Relay::start(&[LIFTED, &["--max-topic-posts", "300"]].concat()).await;
     let topic = Topic::new();
     let mut poster = anonymous(&relay).await;
-    poster.send(&topic.subscribe(0)).await;
-    read_page(&mut poster).await;
+    let base = open(&mut poster, &topic).await;
+    let n = |k: u64| base + k - 1;
     for i in 1..=310u64 {
         poster.send(&topic.post(message_id(), &i.to_be_bytes())).await;
     }
@@ -205,12 +213,12 @@ async fn a_long_log_comes_in_pages_and_a_bounded_log_says_what_it_dropped() {
     reader.send(&topic.subscribe(0)).await;
     let (first_page, status) = read_page(&mut reader).await;
     assert_eq!(first_page.len(), 256);
-    assert_eq!(first_page[0].0, 11);
-    assert_eq!(status, (11, 266, true));
-    reader.send(&topic.subscribe(266)).await;
+    assert_eq!(first_page[0].0, n(11));
+    assert_eq!(status, (n(11), n(266), true));
+    reader.send(&topic.subscribe(n(266))).await;
     let (rest, status) = read_page(&mut reader).await;
-    assert_eq!(rest.iter().map(|p| p.0).collect::<Vec<_>>(), (267..=310).collect::<Vec<_>>());
-    assert_eq!(status, (11, 310, false));
+    assert_eq!(rest.iter().map(|p| p.0).collect::<Vec<_>>(), (267..=310).map(n).collect::<Vec<_>>());
+    assert_eq!(status, (n(11), n(310), false));
 }
 
 /// Posts keep coming while a reader catches up through several pages: it sees every post
@@ -220,10 +228,10 @@ async fn a_reader_catching_up_under_traffic_misses_nothing_and_sees_nothing_twic
     let relay = Relay::start(LIFTED).await;
     let topic = Topic::new();
     let mut poster = anonymous(&relay).await;
-    poster.send(&topic.subscribe(0)).await;
-    read_page(&mut poster).await;
+    let base = open(&mut poster, &topic).await;
     poster.send(&ClientFrame::Unsubscribe { topic: topic.id }).await;
     let total = 1200u64;
+    let last = base + total - 1;
     for _ in 0..total / 2 {
         post(&mut poster, &topic, &[7; 100]).await;
     }
@@ -242,7 +250,7 @@ async fn a_reader_catching_up_under_traffic_misses_nothing_and_sees_nothing_twic
     let mut reader = anonymous(&relay).await;
     let mut seen = Vec::new();
     reader.send(&topic.subscribe(0)).await;
-    while seen.last() != Some(&total) {
+    while seen.last() != Some(&last) {
         match reader.recv().await {
             Some(RelayFrame::Posted { seq, .. }) => seen.push(seq),
             Some(RelayFrame::Subscribed { through, more: true, .. }) => {
@@ -253,5 +261,5 @@ async fn a_reader_catching_up_under_traffic_misses_nothing_and_sees_nothing_twic
         }
     }
     sending.await.unwrap();
-    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+    assert_eq!(seen, (base..=last).collect::<Vec<_>>());
 }

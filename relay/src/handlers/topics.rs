@@ -41,7 +41,7 @@ impl Session {
 
     pub(crate) async fn subscribe(
         &mut self,
-        topics: Vec<Subscription>,
+        mut topics: Vec<Subscription>,
         permit: Option<OwnedSemaphorePermit>,
     ) {
         let Some(permit) = self.topics_allowed(None, permit) else { return };
@@ -50,10 +50,14 @@ impl Session {
             self.reply(error(ErrorCode::TooLarge, msg, None), permit);
             return;
         }
+        // A topic named twice is read once.
+        let mut seen = foldhash::HashSet::default();
+        topics.retain(|s| seen.insert(s.topic));
         for sub in topics {
-            let key = TopicKey::of(&sub.topic);
-            debug!(conn = self.handle.id, topic = ?key, "subscribe");
-            if let Err(refusal) = self.read_topic(key, sub).await {
+            // Which connection reads what: debug logs only, and never the topic (a prefix of
+            // its key could be matched against a copy of the store).
+            debug!(conn = self.handle.id, "subscribe");
+            if let Err(refusal) = self.read_topic(TopicKey::of(&sub.topic), sub).await {
                 self.reply(refusal, None);
             }
         }
@@ -69,26 +73,22 @@ impl Session {
             return Err(error(ErrorCode::InvalidRequest, msg, None));
         }
         self.open_topic(key, sub.write_hash).await?;
-        self.relay.subscriptions.subscribe(key, &self.handle);
+        self.relay.subscriptions.subscribe(key, sub.topic, &self.handle);
         self.topics.insert(key);
+        let max_queued = self.relay.config.limits.max_outbound_bytes;
+        let mut after = sub.after;
         loop {
+            // No page is read for a connection that has not taken the last one yet: what the
+            // relay holds for a reader stays bounded however fast it asks.
+            self.handle.room(max_queued).await;
             let store = self.relay.store.clone();
-            let after = sub.after;
             let page = tokio::task::spawn_blocking(move || {
-                let page = store.topic_page(&key, after, unix_now(), PAGE_POSTS, PAGE_BYTES)?;
-                // A cursor past the end means the topic was opened anew (after a long
-                // silence): its numbering restarted, so send all it keeps.
-                match page {
-                    Some(p) if after >= p.next_seq && after > 0 => {
-                        store.topic_page(&key, 0, unix_now(), PAGE_POSTS, PAGE_BYTES)
-                    }
-                    other => Ok(other),
-                }
+                store.topic_page(&key, after, unix_now(), PAGE_POSTS, PAGE_BYTES)
             })
             .await
             .map_err(|_| internal())?
             .map_err(|_| internal())?;
-            let Some(TopicPage { posts, first, next_seq, more }) = page else {
+            let Some(TopicPage { posts, first, next_seq, last, more }) = page else {
                 self.relay.subscriptions.unsubscribe(&key, self.handle.id);
                 self.topics.remove(&key);
                 return Err(error(
@@ -97,7 +97,7 @@ impl Session {
                     None,
                 ));
             };
-            let through = if more { posts.last().map_or(sub.after, |p| p.seq) } else { next_seq - 1 };
+            let through = if more { last.unwrap_or(after) } else { (next_seq - 1).max(after) };
             for p in posts {
                 let frame = RelayFrame::Posted {
                     topic: sub.topic,
@@ -106,7 +106,7 @@ impl Session {
                     payload: p.payload,
                 };
                 self.relay.metrics.posts_pushed.fetch_add(1, Relaxed);
-                self.reply(frame, None);
+                self.handle.page(Bytes::from(encode_relay(&frame)));
             }
             let subscribed = RelayFrame::Subscribed { topic: sub.topic, first, through, more };
             if more {
@@ -119,8 +119,8 @@ impl Session {
                 crate::session::answer(relay, handle, &subscribed, None)
             }) {
                 Caught::Live | Caught::Gone => return Ok(()),
-                // Posts came faster than they could be held: read the store once more.
-                Caught::ReadAgain => continue,
+                // Posts came faster than they could be held: read on from where this page ended.
+                Caught::ReadAgain => after = through,
             }
         }
     }
@@ -135,25 +135,32 @@ impl Session {
             .map_err(|_| internal())?
             .map_err(|_| internal())?;
         let now = unix_now();
-        match info {
+        let writer = &self.relay.writer;
+        let reserved = match info {
             Some(i) if i.write_hash != write_hash => return Err(wrong()),
             // Open and busy, or silent but not for long: nothing to write.
             Some(i) if i.idle_until.is_none_or(|t| t > now + TOPIC_IDLE_SECS / 2) => return Ok(()),
-            Some(_) => {}
+            Some(_) => 0,
             None => {
-                if !self.relay.limits.new_topic_allowed(self.ip) {
-                    return Err(error(ErrorCode::RateLimited, "too many new topics from your address", None));
-                }
-                if !self.relay.writer.has_room(TOPIC_COST) {
+                if !writer.reserve(TOPIC_COST) {
                     return Err(error(
                         ErrorCode::StoreFull,
                         "the relay's storage is full; try again later",
                         None,
                     ));
                 }
+                if !self.relay.limits.new_topic_allowed(self.ip) {
+                    writer.release(TOPIC_COST);
+                    return Err(error(ErrorCode::RateLimited, "too many new topics from your address", None));
+                }
+                TOPIC_COST
             }
+        };
+        let result = writer.write(Write::OpenTopic { topic: key, write_hash, now }).await;
+        if !matches!(result, Ok(WriteResult::TopicOpened { new: true })) {
+            writer.release(reserved);
         }
-        match self.relay.writer.write(Write::OpenTopic { topic: key, write_hash, now }).await {
+        match result {
             Ok(WriteResult::TopicOpened { .. }) => Ok(()),
             Ok(WriteResult::WrongWriteKey) => Err(wrong()),
             _ => Err(internal()),
@@ -178,9 +185,11 @@ impl Session {
     ) {
         let Some(permit) = self.topics_allowed(Some(id), permit) else { return };
         let key = TopicKey::of(&topic);
-        debug!(conn = self.handle.id, topic = ?key, "post");
-        if payload.len() > MAX_ENVELOPE_BYTES {
-            let msg = format!("post of {} bytes exceeds {MAX_ENVELOPE_BYTES}", payload.len());
+        debug!(conn = self.handle.id, "post");
+        let limit = MAX_ENVELOPE_BYTES
+            .min(usize::try_from(self.relay.config.limits.max_topic_bytes).unwrap_or(usize::MAX));
+        if payload.len() > limit {
+            let msg = format!("post of {} bytes exceeds {limit}", payload.len());
             self.reply(error(ErrorCode::TooLarge, msg, Some(id)), permit);
             return;
         }
@@ -196,7 +205,10 @@ impl Session {
             );
             return;
         }
-        if !self.relay.writer.has_room(payload.len() as u64 + POST_COST) {
+        // Reserved now, so that posts queued together cannot overrun the budget; given back
+        // below if the post is not stored.
+        let cost = payload.len() as u64 + POST_COST;
+        if !self.relay.writer.reserve(cost) {
             let msg = "the relay's storage is full; try again later";
             self.reply(error(ErrorCode::StoreFull, msg, Some(id)), permit);
             return;
@@ -210,24 +222,28 @@ impl Session {
             expires_at: now + u64::from(ttl_secs),
             payload: payload.clone(),
         };
-        self.submit(Write::Post(post), permit, move |relay, result| match result {
-            Ok(WriteResult::Posted { seq, .. }) => {
-                relay.metrics.posts_stored.fetch_add(1, Relaxed);
-                let frame = RelayFrame::Posted { topic, seq, received_at: now, payload };
-                let (pushed, closed) =
-                    relay.subscriptions.push(&key, seq, &Bytes::from(encode_relay(&frame)));
-                relay.metrics.posts_pushed.fetch_add(pushed as u64, Relaxed);
-                relay.metrics.slow_readers_closed.fetch_add(closed as u64, Relaxed);
-                Some(RelayFrame::Sent { id })
+        self.submit(Write::Post(post), permit, move |relay, result| {
+            if !matches!(result, Ok(WriteResult::Posted { .. })) {
+                relay.writer.release(cost);
             }
-            Ok(WriteResult::Duplicate) => Some(RelayFrame::Sent { id }),
-            Ok(WriteResult::NoSuchTopic) => {
-                Some(error(ErrorCode::UnknownTopic, "no such topic; subscribe to open it", Some(id)))
+            match result {
+                Ok(WriteResult::Posted { seq, .. }) => {
+                    relay.metrics.posts_stored.fetch_add(1, Relaxed);
+                    let frame = RelayFrame::Posted { topic, seq, received_at: now, payload };
+                    let pushed = relay.subscriptions.push(&key, seq, &Bytes::from(encode_relay(&frame)));
+                    relay.metrics.posts_pushed.fetch_add(pushed.taken as u64, Relaxed);
+                    relay.metrics.readers_sent_back.fetch_add(pushed.sent_back as u64, Relaxed);
+                    Some(RelayFrame::Sent { id })
+                }
+                Ok(WriteResult::Duplicate) => Some(RelayFrame::Sent { id }),
+                Ok(WriteResult::NoSuchTopic) => {
+                    Some(error(ErrorCode::UnknownTopic, "no such topic; subscribe to open it", Some(id)))
+                }
+                Ok(WriteResult::WrongWriteKey) => {
+                    Some(error(ErrorCode::AuthFailed, "that write key cannot post to this topic", Some(id)))
+                }
+                _ => Some(error(ErrorCode::Internal, "the relay could not store this post; retry", Some(id))),
             }
-            Ok(WriteResult::WrongWriteKey) => {
-                Some(error(ErrorCode::AuthFailed, "that write key cannot post to this topic", Some(id)))
-            }
-            _ => Some(error(ErrorCode::Internal, "the relay could not store this post; retry", Some(id))),
         });
     }
 }

@@ -139,6 +139,8 @@ pub struct TopicPage {
     pub first: u64,
     /// The number the next post will get.
     pub next_seq: u64,
+    /// The last post the page read (kept or expired): the next page starts after it.
+    pub last: Option<u64>,
     /// More posts follow this page.
     pub more: bool,
 }

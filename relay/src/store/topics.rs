@@ -140,10 +140,13 @@ impl<'t> TopicTables<'t> {
                 Ok(WriteResult::TopicOpened { new: false })
             }
             None => {
+                // Numbered from the time it opens (in milliseconds), so a topic forgotten after
+                // a long silence and opened again never reuses a number its readers hold as a
+                // cursor.
                 let mut r = TopicRecord {
                     v: TOPIC_RECORD_VERSION,
                     write_hash,
-                    next_seq: 1,
+                    next_seq: now.saturating_mul(1000).max(1),
                     posts: 0,
                     bytes: 0,
                     idle_until: None,
@@ -183,7 +186,8 @@ impl<'t> TopicTables<'t> {
         self.set_idle(&p.topic, &mut r, None)?;
         let (mut dropped, mut freed) = (0u64, 0u64);
         while r.posts > quotas.max_topic_posts || r.bytes > quotas.max_topic_bytes {
-            let Some(oldest) = self.oldest(&p.topic)? else { break };
+            // The new post itself stays (the relay refuses posts larger than the log).
+            let Some(oldest) = self.oldest(&p.topic)?.filter(|o| o.seq != seq) else { break };
             let size = self.remove(&p.topic, oldest)?;
             r.posts -= 1;
             r.bytes = r.bytes.saturating_sub(size);
@@ -256,8 +260,9 @@ pub(super) fn info(tx: &ReadTransaction, topic: &TopicKey) -> Result<Option<Topi
     Ok(Some(TopicInfo { write_hash: r.write_hash, idle_until: r.idle_until }))
 }
 
-/// Unexpired posts numbered above `after`, oldest first, up to `max_posts` posts or (past the
-/// first) `max_bytes` payload bytes.
+/// Unexpired posts numbered above `after`, oldest first, up to `max_posts` posts (expired ones
+/// not yet purged count too: they cost the read all the same) or, past the first, `max_bytes`
+/// payload bytes.
 pub(super) fn page(
     tx: &ReadTransaction,
     topic: &TopicKey,
@@ -273,22 +278,26 @@ pub(super) fn page(
         Some(entry) => entry?.0.value().1,
         None => r.next_seq,
     };
-    let mut posts = Vec::new();
-    let mut bytes = 0usize;
-    let mut more = false;
+    let (mut posts, mut bytes, mut scanned, mut last, mut more) = (Vec::new(), 0usize, 0usize, None, false);
     for entry in table.range((topic.0, after.saturating_add(1))..=(topic.0, u64::MAX))? {
-        let post = decode_post(entry?.1.value())?;
-        if post.expires_at <= now {
-            continue;
-        }
-        if posts.len() >= max_posts || (!posts.is_empty() && bytes + post.payload.len() > max_bytes) {
+        let (key, value) = entry?;
+        if scanned >= max_posts {
             more = true;
             break;
         }
-        bytes += post.payload.len();
-        posts.push(post);
+        let post = decode_post(value.value())?;
+        if !posts.is_empty() && bytes + post.payload.len() > max_bytes {
+            more = true;
+            break;
+        }
+        scanned += 1;
+        last = Some(key.value().1);
+        if post.expires_at > now {
+            bytes += post.payload.len();
+            posts.push(post);
+        }
     }
-    Ok(Some(TopicPage { posts, first, next_seq: r.next_seq, more }))
+    Ok(Some(TopicPage { posts, first, next_seq: r.next_seq, last, more }))
 }
 
 /// Posts, their payload bytes and topics held, for the storage budget at start-up.
@@ -344,10 +353,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(write(&s, post(1, 5, 100)), WriteResult::NoSuchTopic);
-        let open = || Write::OpenTopic { topic: T, write_hash: [2; 32], now: 1 };
+        let open = || Write::OpenTopic { topic: T, write_hash: [2; 32], now: 0 };
         assert_eq!(write(&s, open()), WriteResult::TopicOpened { new: true });
         assert_eq!(write(&s, open()), WriteResult::TopicOpened { new: false });
-        let other = Write::OpenTopic { topic: T, write_hash: [3; 32], now: 1 };
+        let other = Write::OpenTopic { topic: T, write_hash: [3; 32], now: 0 };
         assert_eq!(write(&s, other), WriteResult::WrongWriteKey);
         assert_eq!(write(&s, post(1, 5, 100)), WriteResult::Posted { seq: 1, size: 5, dropped: 0, freed: 0 });
         assert_eq!(write(&s, post(1, 5, 100)), WriteResult::Duplicate);
@@ -369,7 +378,7 @@ mod tests {
     fn the_oldest_posts_go_when_the_log_is_over_its_count_or_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
-        write(&s, Write::OpenTopic { topic: T, write_hash: [2; 32], now: 1 });
+        write(&s, Write::OpenTopic { topic: T, write_hash: [2; 32], now: 0 });
         for id in 1..=3 {
             write(&s, post(id, 10, 100));
         }
@@ -392,7 +401,7 @@ mod tests {
     fn expired_posts_are_purged_and_a_silent_topic_is_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
-        write(&s, Write::OpenTopic { topic: T, write_hash: [2; 32], now: 1 });
+        write(&s, Write::OpenTopic { topic: T, write_hash: [2; 32], now: 0 });
         write(&s, post(1, 10, 20));
         write(&s, post(2, 10, 40));
         assert_eq!(seqs(&s, 0, 30), (vec![2], 1), "an expired post is not sent even before the purge");
@@ -411,8 +420,15 @@ mod tests {
         assert_eq!(purged(100 + TOPIC_IDLE_SECS), (0, 0, 1));
         assert_eq!(s.topic(&T).unwrap(), None);
         assert_eq!(write(&s, post(3, 1, 100 + TOPIC_IDLE_SECS * 2)), WriteResult::NoSuchTopic);
+        // Opened again, it numbers its posts past any cursor of the old one.
+        let reopened = 200 + TOPIC_IDLE_SECS;
+        write(&s, Write::OpenTopic { topic: T, write_hash: [2; 32], now: reopened });
+        let Write::Post(mut p) = post(4, 1, reopened + 100) else { unreachable!() };
+        p.received_at = reopened;
+        let r = write(&s, Write::Post(p));
+        assert!(matches!(r, WriteResult::Posted { seq, .. } if seq == reopened * 1000), "{r:?}");
         let t = s.totals().unwrap();
-        assert_eq!((t.posts, t.post_bytes, t.topics), (0, 0, 0));
+        assert_eq!((t.posts, t.post_bytes, t.topics), (1, 1, 1));
     }
 
     #[test]
