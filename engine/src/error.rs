@@ -31,6 +31,8 @@ pub enum EngineError {
     NoSession,
     #[error("the sender's identity does not match the conversation")]
     IdentityMismatch,
+    #[error("this group is waiting for its new key after someone left; try again in a moment")]
+    RekeyPending,
     #[error("internal error: {0}")]
     Internal(&'static str),
 }

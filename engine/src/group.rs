@@ -83,8 +83,9 @@ struct NextEpoch {
 /// What a post holds once opened.
 #[derive(Serialize, Deserialize)]
 enum Inner {
-    /// A member's text (or other body), under their chain.
-    Message(GroupMessage),
+    /// A member's text (or other body), under their chain; `from` names whose chain (only that
+    /// one is tried, so nobody's message is read as another's).
+    Message { from: [u8; 32], message: GroupMessage },
     /// A member's chain for this epoch, signed by their identity.
     Chain { member: [u8; 32], distribution: Distribution, signature: Signature },
     /// A roster change; an addition carries the next epoch (for those already in).
@@ -122,6 +123,9 @@ pub struct Group {
     /// Whether our chain's state was posted in this epoch.
     announced: bool,
     receiving: BTreeMap<[u8; 32], ReceiverChain>,
+    /// Someone was removed or left in this epoch and the rekey has not come yet: we neither
+    /// send nor add anyone (the one who went still reads this epoch).
+    stale: bool,
 }
 
 impl std::fmt::Debug for Group {
@@ -133,11 +137,9 @@ impl std::fmt::Debug for Group {
 impl Group {
     /// A new group with us as its only member and admin.
     pub fn create(me: &Identity, name: &str, e: &mut dyn Entropy) -> Result<Group, EngineError> {
-        let mut id = [0u8; 16];
-        e.fill(&mut id)?;
-        let id = GroupId(id);
+        let (id, creation) = Changes::create(me, name, e)?;
         let mut changes = Changes::default();
-        changes.add(changes.make(me, id, Op::Create { name: name.into() })?)?;
+        changes.add(creation)?;
         Group::start(me.public().signing_key, id, changes, 0, e.bytes32()?, e)
     }
 
@@ -159,6 +161,7 @@ impl Group {
             sending: SenderChain::new(id, e)?,
             announced: false,
             receiving: BTreeMap::new(),
+            stale: false,
         })
     }
 
@@ -176,7 +179,13 @@ impl Group {
         }
         let roster = changes.roster();
         let key = me.public().signing_key;
-        if !roster.members.contains_key(&key) || !roster.is_admin(from) {
+        // The changes must be of the group the welcome names, start with its creation, and
+        // have us in it; the one who welcomes us must be one of its admins.
+        if changes.group() != Some(w.group)
+            || roster.version == 0
+            || !roster.members.contains_key(&key)
+            || !roster.is_admin(from)
+        {
             return Err(EngineError::ForgedSender);
         }
         Group::start(key, w.group, changes, w.epoch, w.secret, e)
@@ -233,6 +242,9 @@ impl Group {
         if !self.roster.members.contains_key(&self.me) {
             return Err(EngineError::NoSession);
         }
+        if self.stale {
+            return Err(EngineError::RekeyPending);
+        }
         let mut posts = Vec::new();
         if !self.announced {
             let distribution = self.sending.distribution();
@@ -241,7 +253,7 @@ impl Group {
             self.announced = true;
         }
         let sealed = self.sending.encrypt(&message.encode()?)?;
-        posts.push(self.seal(&Inner::Message(sealed), e)?);
+        posts.push(self.seal(&Inner::Message { from: self.me, message: sealed }, e)?);
         Ok(posts)
     }
 
@@ -255,6 +267,9 @@ impl Group {
         role: Role,
         e: &mut dyn Entropy,
     ) -> Result<(Vec<u8>, Welcome), EngineError> {
+        if self.stale {
+            return Err(EngineError::RekeyPending);
+        }
         let change = self.change(me, Op::Add { member, role })?;
         let number = self.next_number()?;
         let secret = e.bytes32()?;
@@ -294,19 +309,26 @@ impl Group {
     /// new epoch: a rekey for each remaining member. `None` if that is someone else's job.
     pub fn rekey_after(
         &mut self,
+        me: &Identity,
         change: &Change,
         e: &mut dyn Entropy,
-    ) -> Result<Option<Rekeys>, EngineError> {
-        let senior = self
-            .roster
-            .members
-            .iter()
-            .filter(|(_, m)| m.role == Role::Admin)
-            .min_by_key(|(_, m)| m.admin_since);
-        if change.op != Op::Leave || senior.map(|(k, _)| *k) != Some(self.me) {
+    ) -> Result<Option<(Vec<u8>, Rekeys)>, EngineError> {
+        // Only a departure that holds (its author is gone), answered by the senior admin.
+        if change.op != Op::Leave
+            || self.roster.members.contains_key(&change.author)
+            || self.senior_admin() != Some(self.me)
+        {
             return Ok(None);
         }
-        self.rekey(change.clone(), e).map(Some)
+        // A removal of the one who left acknowledges their chain as it stands (a no-op on the
+        // roster, but it cuts any change they sign later claiming an older version), posted in
+        // the epoch they still read, before the others move on.
+        let acknowledged = self.changes.make(me, self.id, Op::Remove { member: change.author })?;
+        self.changes.add(acknowledged.clone())?;
+        self.roster = self.changes.roster();
+        let post = self.seal(&Inner::Change { change: Box::new(acknowledged), next: None }, e)?;
+        let rekeys = self.rekey(change.clone(), e)?;
+        Ok(Some((post, rekeys)))
     }
 
     fn rekey(&mut self, change: Change, e: &mut dyn Entropy) -> Result<Rekeys, EngineError> {
@@ -333,18 +355,23 @@ impl Group {
         r: &Rekey,
         e: &mut dyn Entropy,
     ) -> Result<(), EngineError> {
-        if r.group != self.id || r.epoch <= self.epoch.number {
+        // Only the next epoch, or (while we wait for a rekey) a replacement of the one we are
+        // in: someone added a member at the same moment, under the epoch the one who went
+        // still reads. Never an epoch an admin picks.
+        let next_number = self.next_number()?;
+        let replaces = self.stale && r.epoch == self.epoch.number;
+        if r.group != self.id || (r.epoch != next_number && !replaces) {
             return Err(EngineError::Duplicate);
         }
         let mut next = self.clone();
         next.changes.add(r.change.clone())?;
         next.roster = next.changes.roster();
         let roster = &next.roster;
-        // The rekey follows a removal that admin made, or a departure (which the senior admin
-        // answers), and that change holds.
+        // The rekey follows a removal that admin made, or a departure the senior admin
+        // answers, and that change holds.
         let holds = match &r.change.op {
             Op::Remove { member } => r.change.author == *from && !roster.members.contains_key(member),
-            Op::Leave => !roster.members.contains_key(&r.change.author),
+            Op::Leave => !roster.members.contains_key(&r.change.author) && next.senior_admin() == Some(*from),
             _ => false,
         };
         if !holds || !roster.is_admin(from) || !roster.members.contains_key(&self.me) {
@@ -353,6 +380,16 @@ impl Group {
         next.enter(r.epoch, r.secret, e)?;
         *self = next;
         Ok(())
+    }
+
+    /// The admin who became one first.
+    fn senior_admin(&self) -> Option<[u8; 32]> {
+        self.roster
+            .members
+            .iter()
+            .filter(|(_, m)| m.role == Role::Admin)
+            .min_by_key(|(_, m)| m.admin_since)
+            .map(|(k, _)| *k)
     }
 
     fn change(&mut self, me: &Identity, op: Op) -> Result<Change, EngineError> {
@@ -379,6 +416,7 @@ impl Group {
         self.previous = Some((old, std::mem::take(&mut self.receiving)));
         self.sending = SenderChain::new(self.id, e)?;
         self.announced = false;
+        self.stale = false;
         Ok(())
     }
 
@@ -406,40 +444,49 @@ impl Group {
                     return Err(EngineError::ForgedSender);
                 }
                 let chains = if current { &mut next.receiving } else { next.previous_chains()? };
+                // One chain per member and epoch: a replay would rewind it (and make old keys
+                // again); a member announcing someone else's chain would read as them.
+                if chains.contains_key(&member) {
+                    return Err(EngineError::Duplicate);
+                }
+                if chains.values().any(|c| c.signing_key() == distribution.signing_key) {
+                    return Err(EngineError::ForgedSender);
+                }
                 chains.insert(member, ReceiverChain::from_distribution(&distribution));
                 Received::Chain { from: member }
             }
-            Inner::Message(m) => {
-                let chains = if current { &mut next.receiving } else { next.previous_chains()? };
-                // Chain ids are random: the signature tells two chains with the same id apart.
-                let mut opened = Err(EngineError::NoSession);
-                for (k, c) in chains.iter().filter(|(_, c)| c.chain_id() == m.chain_id) {
-                    opened = c.decrypt(&m).map(|(c, p)| (*k, c, p));
-                    if opened.is_ok() {
-                        break;
-                    }
-                }
-                let (from, chain, plain) = opened?;
+            Inner::Message { from, message: m } => {
                 // Someone removed still holds the old epoch's keys: nothing of theirs counts.
                 if !roster.members.contains_key(&from) {
                     return Err(EngineError::ForgedSender);
                 }
+                let chains = if current { &mut next.receiving } else { next.previous_chains()? };
+                let (chain, plain) = chains.get(&from).ok_or(EngineError::NoSession)?.decrypt(&m)?;
                 chains.insert(from, chain);
                 Received::Message { from, message: Message::decode(&plain)? }
             }
             Inner::Change { change, next: epoch } => {
+                // Only members sign changes worth keeping (anyone can sign one; a stranger's
+                // would only cost every device room and replay work).
+                if !roster.members.contains_key(&change.author) {
+                    return Err(EngineError::ForgedSender);
+                }
                 if !next.changes.add((*change).clone())? {
                     return Err(EngineError::Duplicate);
                 }
                 next.roster = next.changes.roster();
                 let after = next.roster.clone();
+                // Someone went: until the rekey comes, this epoch is one they still read.
+                if roster.members.keys().any(|k| !after.members.contains_key(k)) {
+                    next.stale = true;
+                }
                 let mut new_epoch = false;
-                if let (Some(n), true) = (epoch, current) {
+                if let (Some(n), true, false) = (epoch, current, next.stale) {
                     let signed = next_epoch_signed(&self.id, &change, n.number, &n.secret)?;
                     verify(&change.author, &signed, &n.signature)?;
                     // Only an addition that applied starts an epoch, and only the next one.
                     let added = matches!(change.op, Op::Add { .. }) && after != *roster;
-                    if added && n.number == self.epoch.number + 1 {
+                    if added && Some(n.number) == self.epoch.number.checked_add(1) {
                         next.enter(n.number, n.secret, e)?;
                         new_epoch = true;
                     }
@@ -637,13 +684,72 @@ mod tests {
         let mut c = Group::join(cy, &key(ada), &w, &mut e).unwrap();
         let left = c.leave(cy, &mut e).unwrap();
         let Received::Changed { change, .. } = b.receive(&left, &mut e).unwrap() else { panic!() };
-        assert!(b.rekey_after(&change, &mut e).unwrap().is_none(), "Bo is not the senior admin");
+        assert!(b.rekey_after(bo, &change, &mut e).unwrap().is_none(), "Bo is not the senior admin");
         let Received::Changed { change, .. } = a.receive(&left, &mut e).unwrap() else { panic!() };
-        let rekeys = a.rekey_after(&change, &mut e).unwrap().unwrap();
+        let (acknowledged, rekeys) = a.rekey_after(ada, &change, &mut e).unwrap().unwrap();
+        // Bo learns of it in the epoch he is leaving; it changes nothing he can see.
+        assert!(matches!(
+            b.receive(&acknowledged, &mut e).unwrap(),
+            Received::Changed { new_epoch: false, .. }
+        ));
         assert_eq!(rekeys.len(), 1);
         b.apply_rekey(&key(ada), &rekeys[0].1, &mut e).unwrap();
         let after = a.send(ada, &text("just us"), &mut e).unwrap();
         assert_eq!(read(&mut b, &after, &mut e), vec!["just us"]);
         assert!(c.receive(&after[1], &mut e).is_err());
+    }
+
+    /// What the review of the first version found: a member copying another's chain, a
+    /// replayed chain post, an admin picking an epoch, a welcome for another group, and a
+    /// member writing or adding while the one who left still reads the epoch.
+    #[test]
+    fn chains_epochs_and_welcomes_cannot_be_bent() {
+        let World { mut e, people } = world(4);
+        let (ada, bo, cy, dee) = (&people[0], &people[1], &people[2], &people[3]);
+        let mut a = Group::create(ada, "Club", &mut e).unwrap();
+        let (_, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
+        let (added, w) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
+        b.receive(&added, &mut e).unwrap();
+        let mut c = Group::join(cy, &key(ada), &w, &mut e).unwrap();
+        // A welcome naming another group than its changes is refused.
+        let mut other = w.clone();
+        other.group = GroupId([1; 16]);
+        assert_eq!(Group::join(cy, &key(ada), &other, &mut e).unwrap_err(), EngineError::ForgedSender);
+
+        let from_ada = a.send(ada, &text("from Ada"), &mut e).unwrap();
+        assert_eq!(read(&mut c, &from_ada, &mut e), vec!["from Ada"]);
+        // The same chain post again would rewind Ada's chain: refused.
+        assert_eq!(c.receive(&from_ada[0], &mut e), Err(EngineError::Duplicate));
+        // Bo announces Ada's chain as his own (he read it): refused, so Ada's messages are
+        // never read as his.
+        let mut copy = b.clone();
+        copy.sending = a.sending.clone();
+        let forged = copy.send(bo, &text("mine"), &mut e).unwrap();
+        assert_eq!(c.receive(&forged[0], &mut e), Err(EngineError::ForgedSender));
+
+        // An admin cannot move anyone to an epoch of their choosing, nor answer someone
+        // else's departure unless senior.
+        let mut far = a.clone();
+        let (_, mut rekeys) = far.remove(ada, &key(bo), &mut e).unwrap();
+        let (_, mut rekey) = rekeys.remove(0);
+        rekey.epoch += 5;
+        assert_eq!(c.clone().apply_rekey(&key(ada), &rekey, &mut e), Err(EngineError::Duplicate));
+
+        // Ada removes Bo. Cy reads the removal before her rekey: until it comes she neither
+        // writes (Bo reads this epoch) nor follows an epoch someone starts under it.
+        let (removed, rekeys) = a.remove(ada, &key(bo), &mut e).unwrap();
+        c.receive(&removed, &mut e).unwrap();
+        assert_eq!(c.send(cy, &text("too early"), &mut e), Err(EngineError::RekeyPending));
+        let mut b2 = b.clone();
+        let (bo_adds, _) = b2.add(bo, dee.public(), Role::Member, &mut e).unwrap();
+        let before = c.topic().0;
+        let _ = c.receive(&bo_adds, &mut e);
+        assert_eq!(c.topic().0, before, "no epoch followed while waiting");
+        let for_cy = rekeys.iter().find(|(m, _)| *m == cy.public()).unwrap();
+        c.apply_rekey(&key(ada), &for_cy.1, &mut e).unwrap();
+        assert_eq!(c.topic().1, a.topic().1);
+        let after = c.send(cy, &text("now"), &mut e).unwrap();
+        assert_eq!(read(&mut a, &after, &mut e), vec!["now"]);
     }
 }

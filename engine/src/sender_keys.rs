@@ -205,6 +205,11 @@ impl ReceiverChain {
         self.chain_id
     }
 
+    /// The public key the chain's messages are signed with.
+    pub fn signing_key(&self) -> [u8; 32] {
+        self.signing_key
+    }
+
     /// Opens a message of this chain. Works on a copy: `Ok` gives the state to keep, an error
     /// leaves the chain as it was. The signature is checked first.
     pub fn decrypt(&self, m: &GroupMessage) -> Result<(ReceiverChain, Vec<u8>), EngineError> {

@@ -227,8 +227,25 @@ impl Messenger {
                 } else if change.op == Op::Leave {
                     // The senior admin moves those who stay to a new epoch.
                     let mut next = entry.group.clone();
-                    if let Ok(Some(rekeys)) = next.rekey_after(&change, e) {
+                    let (_, old_topic, old_write) = next.topic();
+                    if let Ok(Some((acknowledged, rekeys))) =
+                        next.rekey_after(self.device.identity(), &change, e)
+                    {
                         entry.group = next;
+                        let ids = match post_ids(1, e) {
+                            Ok(ids) => ids,
+                            Err(err) => {
+                                fx.events.push(Event::Problem(err.into()));
+                                return fx;
+                            }
+                        };
+                        fx.frames.extend(entry.queue(
+                            old_topic,
+                            old_write,
+                            vec![acknowledged],
+                            None,
+                            ids.into_iter(),
+                        ));
                         fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
                         fx.writes.push(entry.write());
                         match self.send_rekeys(rekeys, 0, e) {
