@@ -33,6 +33,9 @@ pub enum Action {
     /// Removes the member with this identity key.
     RemoveFromGroup(GroupId, [u8; 32]),
     LeaveGroup(GroupId),
+    RenameGroup(GroupId, String),
+    /// Makes the member with this identity key an admin (`true`) or a member again.
+    SetAdmin(GroupId, [u8; 32], bool),
     SetNotifications {
         on: bool,
         previews: bool,

@@ -496,8 +496,15 @@ impl App {
             Action::RemoveFromGroup(id, key) => {
                 self.act(ctx, |m| m.remove_from_group(&id, &key, now_ms(), &mut OsEntropy));
             }
+            Action::RenameGroup(id, name) => {
+                self.act(ctx, |m| m.rename_group(&id, &name, now_ms(), &mut OsEntropy));
+            }
+            Action::SetAdmin(id, key, admin) => {
+                let role = if admin { Role::Admin } else { Role::Member };
+                self.act(ctx, |m| m.set_group_role(&id, &key, role, now_ms(), &mut OsEntropy));
+            }
             Action::LeaveGroup(id) => {
-                if self.act(ctx, |m| m.leave_group(&id, &mut OsEntropy)) {
+                if self.act(ctx, |m| m.leave_group(&id, now_ms(), &mut OsEntropy)) {
                     navigate(&Route::Chat(ConversationId::Group(id)));
                 }
             }
@@ -540,6 +547,7 @@ impl App {
             Route::Chats => shell::placeholder(),
             Route::Chat(chat @ ConversationId::Group(id)) => match m.group(id) {
                 Some(g) => {
+                    let me = m.identity().signing_key;
                     let roster = g.group.roster();
                     group::view(&group::Props {
                         id: *id,
@@ -548,7 +556,7 @@ impl App {
                         gone: g.gone,
                         messages: m.messages(chat),
                         earlier: m.earlier(chat).is_some(),
-                        name_of: &|key| m.member_name(key),
+                        name_of: &|key| if *key == me { "You".to_string() } else { m.member_name(key) },
                         on_action,
                     })
                 }
@@ -951,6 +959,12 @@ fn group_info(m: &Messenger, id: &GroupId, g: &GroupEntry, on_action: Callback<A
             removable: admin
                 && *key != me
                 && (member.role != Role::Admin || mine.is_some_and(|x| x.admin_since < member.admin_since)),
+            // Making an admin: any admin; making one a member again: one who outranks them.
+            promotable: admin && *key != me && member.role != Role::Admin,
+            demotable: admin
+                && *key != me
+                && member.role == Role::Admin
+                && mine.is_some_and(|x| x.admin_since < member.admin_since),
         })
         .collect();
     let addable = if admin {

@@ -298,6 +298,21 @@ impl Group {
         Ok((post, rekeys))
     }
 
+    /// A change that moves nobody in or out (a rename, a change of role; we must be allowed to
+    /// make it): the post for the current topic.
+    pub fn change_post(
+        &mut self,
+        me: &Identity,
+        op: Op,
+        e: &mut dyn Entropy,
+    ) -> Result<Vec<u8>, EngineError> {
+        if matches!(op, Op::Add { .. } | Op::Remove { .. } | Op::Leave | Op::Create { .. }) {
+            return Err(EngineError::Internal("membership changes have their own calls"));
+        }
+        let change = self.change(me, op)?;
+        self.seal(&Inner::Change { change: Box::new(change), next: None }, e)
+    }
+
     /// Leaves the group: the post for the current topic. An admin who stays rekeys the others
     /// when it arrives ([`Group::rekey_after`]).
     pub fn leave(&mut self, me: &Identity, e: &mut dyn Entropy) -> Result<Vec<u8>, EngineError> {

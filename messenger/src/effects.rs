@@ -87,10 +87,6 @@ pub enum Notice {
     SpentInviteOpened,
     #[error("Nobody uses that address on this relay.")]
     NoSuchAddress,
-    #[error(
-        "{member} could not be given the group's new key (they are not your contact); another admin must remove and add them again."
-    )]
-    NotRekeyed { member: String },
     #[error("{0}")]
     Failed(#[from] MessengerError),
 }

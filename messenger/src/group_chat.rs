@@ -7,7 +7,7 @@ use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event};
 use crate::error::MessengerError;
 use crate::groups::{GroupEntry, Groups};
-use crate::history::{ChatMessage, Status};
+use crate::history::{ChatMessage, GroupNotice, Status};
 use crate::messenger::Messenger;
 use sotto_engine::EngineError;
 use sotto_engine::consts::MAX_TEXT_BYTES;
@@ -15,9 +15,9 @@ use sotto_engine::group::{Group, Received, Rekeys};
 use sotto_engine::handover::{Rekey, Welcome};
 use sotto_engine::message::{Body, Message, VERSION};
 use sotto_engine::random::Entropy;
-use sotto_engine::roster::{Op, Role};
+use sotto_engine::roster::{Change, Op, Role};
 use sotto_engine::sender_keys::GroupId;
-use sotto_shared::frames::IdentityPublic;
+use sotto_shared::frames::{IdentityPublic, PrekeyBundle};
 use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, TopicId};
 
 impl Messenger {
@@ -35,6 +35,7 @@ impl Messenger {
         fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
         let id = entry.id();
         fx.writes.push(self.groups.insert(entry));
+        fx.merge(self.own_notices(id, 1, now_ms, e));
         Ok((ConversationId::Group(id), fx))
     }
 
@@ -61,6 +62,7 @@ impl Messenger {
         fx.writes.push(entry.write());
         let (sent, _) = self.send_body(address, Body::GroupWelcome(Box::new(welcome)), None, now_ms, e)?;
         fx.merge(sent);
+        fx.merge(self.own_notices(*id, 1, now_ms, e));
         Ok(fx)
     }
 
@@ -84,12 +86,64 @@ impl Messenger {
         fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
         fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
         fx.writes.push(entry.write());
-        fx.merge(self.send_rekeys(rekeys, now_ms, e)?);
+        fx.merge(self.send_rekeys(id, rekeys, now_ms, e)?);
+        fx.merge(self.own_notices(*id, 1, now_ms, e));
+        Ok(fx)
+    }
+
+    /// Renames a group (we must be an admin).
+    pub fn rename_group(
+        &mut self,
+        id: &GroupId,
+        name: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        let name = crate::names::validate(name)?;
+        self.change_group(id, Op::Rename { name }, now_ms, e)
+    }
+
+    /// Makes a member an admin, or an admin a member again (an admin who outranks them).
+    pub fn set_group_role(
+        &mut self,
+        id: &GroupId,
+        member: &[u8; 32],
+        role: Role,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        self.change_group(id, Op::SetRole { member: *member, role }, now_ms, e)
+    }
+
+    /// A change that moves no one in or out: posted to the topic, nothing more.
+    fn change_group(
+        &mut self,
+        id: &GroupId,
+        op: Op,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        let identity = self.device.identity();
+        let entry = entry(&mut self.groups, id)?;
+        let (_, topic, write) = entry.group.topic();
+        let mut next = entry.group.clone();
+        let post = next.change_post(identity, op, e).map_err(not_allowed)?;
+        entry.group = next;
+        let ids = post_ids(1, e)?;
+        let mut fx = Effects::default();
+        fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
+        fx.writes.push(entry.write());
+        fx.merge(self.own_notices(*id, 1, now_ms, e));
         Ok(fx)
     }
 
     /// Leaves a group: the change goes to its topic; the chat stays, read-only.
-    pub fn leave_group(&mut self, id: &GroupId, e: &mut dyn Entropy) -> Result<Effects, MessengerError> {
+    pub fn leave_group(
+        &mut self,
+        id: &GroupId,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
         let identity = self.device.identity();
         let entry = entry(&mut self.groups, id)?;
         let (_, topic, write) = entry.group.topic();
@@ -100,6 +154,7 @@ impl Messenger {
         entry.gone = true;
         fx.frames.push(ClientFrame::Unsubscribe { topic });
         fx.writes.push(entry.write());
+        fx.merge(self.own_notices(*id, 1, now_ms, e));
         Ok(fx)
     }
 
@@ -107,6 +162,7 @@ impl Messenger {
     /// with (added by another admin, never a contact of ours) cannot be rekeyed by us yet.
     fn send_rekeys(
         &mut self,
+        id: &GroupId,
         rekeys: Rekeys,
         now_ms: u64,
         e: &mut dyn Entropy,
@@ -114,15 +170,72 @@ impl Messenger {
         let mut fx = Effects::default();
         for (member, rekey) in rekeys {
             let address = Address::from_identity_key(&member.signing_key);
-            if !self.device.can_send_to(&address) {
-                let name = crate::names::placeholder(&address);
-                fx.events.push(Event::Problem(crate::effects::Notice::NotRekeyed { member: name }));
+            if self.device.can_send_to(&address) {
+                let (sent, _) =
+                    self.send_body(&address, Body::GroupRekey(Box::new(rekey)), None, now_ms, e)?;
+                fx.merge(sent);
                 continue;
             }
-            let (sent, _) = self.send_body(&address, Body::GroupRekey(Box::new(rekey)), None, now_ms, e)?;
-            fx.merge(sent);
+            // A member who is not our contact (added by another admin): a session first (X3DH
+            // from their prekey bundle), then the rekey; kept in the group's record meanwhile.
+            if let Some(entry) = self.groups.get_mut(id) {
+                entry.await_session(member, rekey);
+                fx.writes.push(entry.write());
+                fx.frames.push(ClientFrame::FetchBundle { address });
+            }
         }
         Ok(fx)
+    }
+
+    /// A prekey bundle of a group member we owe rekeys (see `send_rekeys`): start a session and
+    /// hand them over. `false` if we owe them nothing.
+    pub(crate) fn on_member_bundle(
+        &mut self,
+        address: &Address,
+        bundle: &PrekeyBundle,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+        fx: &mut Effects,
+    ) -> bool {
+        if !self.groups.awaiting().contains(address) {
+            return false;
+        }
+        if let Err(err) = crate::messenger::check_bundle(address, bundle) {
+            fx.events.push(Event::Problem(err.into()));
+            return true;
+        }
+        match self.device.start_conversation(bundle, e) {
+            Ok(out) => fx.merge(Effects::from_engine(out)),
+            Err(err) => {
+                fx.events.push(Event::Problem(MessengerError::from(err).into()));
+                return true;
+            }
+        }
+        let ids: Vec<GroupId> = self.groups.iter().map(GroupEntry::id).collect();
+        for id in ids {
+            let Some(entry) = self.groups.get_mut(&id) else { continue };
+            let rekeys = entry.take_awaiting(address);
+            if rekeys.is_empty() {
+                continue;
+            }
+            fx.writes.push(entry.write());
+            for rekey in rekeys {
+                match self.send_body(address, Body::GroupRekey(Box::new(rekey)), None, now_ms, e) {
+                    Ok((sent, _)) => fx.merge(sent),
+                    Err(err) => fx.events.push(Event::Problem(err.into())),
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether a message from `from` (not our contact) is a rekey of a group we are in, from one
+    /// of its admins: a group peer, not a stranger asking to talk.
+    pub(crate) fn is_group_rekey_from_admin(&self, from: &[u8; 32], body: &Body) -> bool {
+        match body {
+            Body::GroupRekey(r) => self.groups.get(&r.group).is_some_and(|g| g.group.roster().is_admin(from)),
+            _ => false,
+        }
     }
 
     /// Writes `text` in a group.
@@ -167,6 +280,7 @@ impl Messenger {
             sent_at_ms: now_ms,
             status: Status::Sending,
             author: None,
+            notice: None,
         };
         fx.writes.push(self.history.push(m));
         Ok(fx)
@@ -178,6 +292,7 @@ impl Messenger {
         topic: &TopicId,
         seq: u64,
         payload: &[u8],
+        now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Effects {
         let mut fx = Effects::default();
@@ -186,7 +301,9 @@ impl Messenger {
         if !entry.advance(topic, seq) {
             return fx;
         }
+        let before = entry.group.roster().clone();
         let received = entry.group.receive(payload, e);
+        let changed = *entry.group.roster() != before;
         fx.writes.push(entry.write());
         let me = entry.group.me();
         // Our own posts come back to us, and posts of an epoch we never had are not ours to
@@ -209,6 +326,7 @@ impl Messenger {
                     sent_at_ms: message.sent_at_ms,
                     status: if read_now { Status::Read } else { Status::Delivered },
                     author: Some(from),
+                    notice: None,
                 };
                 fx.writes.push(self.history.push(m));
                 let name = self.member_name(&from);
@@ -216,6 +334,9 @@ impl Messenger {
             }
             Received::Chain { .. } => {}
             Received::Changed { change, new_epoch } => {
+                if changed {
+                    fx.writes.extend(self.notice(id, &change, now_ms, e));
+                }
                 let Some(entry) = self.groups.get_mut(&id) else { return fx };
                 if new_epoch {
                     fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
@@ -248,7 +369,7 @@ impl Messenger {
                         ));
                         fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
                         fx.writes.push(entry.write());
-                        match self.send_rekeys(rekeys, 0, e) {
+                        match self.send_rekeys(&id, rekeys, now_ms, e) {
                             Ok(sent) => fx.merge(sent),
                             Err(err) => fx.events.push(Event::Problem(err.into())),
                         }
@@ -306,6 +427,7 @@ impl Messenger {
     pub fn resubscribe(&self) -> Effects {
         let mut frames = self.groups.subscribe_all();
         frames.extend(self.groups.pending_frames());
+        frames.extend(self.groups.awaiting().into_iter().map(|address| ClientFrame::FetchBundle { address }));
         Effects { frames, ..Effects::default() }
     }
 
@@ -322,11 +444,20 @@ impl Messenger {
             return Ok(fx);
         }
         let group = Group::join(self.device.identity(), &from.signing_key, welcome, e)?;
+        let me = group.me();
+        let added = group
+            .changes()
+            .into_iter()
+            .rfind(|c| matches!(&c.op, Op::Add { member, .. } if member.signing_key == me));
         let entry = GroupEntry::new(group, now_ms);
         let name = entry.group.roster().name.clone();
-        let conversation = ConversationId::Group(entry.id());
+        let id = entry.id();
+        let conversation = ConversationId::Group(id);
         fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
         fx.writes.push(self.groups.insert(entry));
+        if let Some(added) = added {
+            fx.writes.extend(self.notice(id, &added, now_ms, e));
+        }
         fx.events.push(Event::JoinedGroup { conversation, name });
         Ok(fx)
     }
@@ -351,6 +482,56 @@ impl Messenger {
         fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
         fx.writes.push(entry.write());
         Ok(fx)
+    }
+
+    /// Puts a change of the group in its timeline (none for a change that says nothing to
+    /// show).
+    fn notice(
+        &mut self,
+        id: GroupId,
+        change: &Change,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Option<crate::records::RecordWrite> {
+        let by = change.author;
+        let notice = match &change.op {
+            Op::Create { name, .. } => GroupNotice::Created { by, name: name.clone() },
+            Op::Add { member, .. } => GroupNotice::Added { by, member: member.signing_key },
+            Op::Remove { member } => GroupNotice::Removed { by, member: *member },
+            Op::Leave => GroupNotice::Left { member: by },
+            Op::Rename { name } => GroupNotice::Renamed { by, name: name.clone() },
+            Op::SetRole { member, role: Role::Admin } => GroupNotice::Promoted { by, member: *member },
+            Op::SetRole { member, role: Role::Member } => GroupNotice::Demoted { by, member: *member },
+        };
+        let mut message_id = [0u8; 16];
+        e.fill(&mut message_id).ok()?;
+        let m = ChatMessage {
+            seq: self.seq(),
+            id: message_id,
+            conversation: ConversationId::Group(id),
+            outgoing: false,
+            text: String::new(),
+            sent_at_ms: now_ms,
+            status: Status::Read,
+            author: None,
+            notice: Some(notice),
+        };
+        Some(self.history.push(m))
+    }
+
+    /// Notices for the changes we just made in a group (the last `n` of its changes).
+    fn own_notices(&mut self, id: GroupId, n: usize, now_ms: u64, e: &mut dyn Entropy) -> Effects {
+        let me = self.device.identity().public().signing_key;
+        let changes: Vec<Change> = self
+            .groups
+            .get(&id)
+            .map_or_else(Vec::new, |g| g.group.changes().into_iter().filter(|c| c.author == me).collect());
+        let mine: Vec<Change> = changes.into_iter().rev().take(n).collect();
+        let mut fx = Effects::default();
+        for c in mine.iter().rev() {
+            fx.writes.extend(self.notice(id, c, now_ms, e));
+        }
+        fx
     }
 
     /// What a member is called here: their name as our contact, or a placeholder.

@@ -8,10 +8,12 @@ use crate::records::{RecordKey, RecordWrite, encode};
 use serde::{Deserialize, Serialize};
 use sotto_engine::consts::ENVELOPE_TTL_SECS;
 use sotto_engine::group::Group;
+use sotto_engine::handover::Rekey;
 use sotto_engine::sender_keys::GroupId;
+use sotto_shared::frames::IdentityPublic;
 use sotto_shared::frames::{Subscription, topic_write_hash};
 use sotto_shared::limits::MAX_TOPICS_PER_SUBSCRIBE;
-use sotto_shared::{ClientFrame, MessageId, TopicId, WriteKey};
+use sotto_shared::{Address, ClientFrame, MessageId, TopicId, WriteKey};
 use std::collections::BTreeMap;
 
 /// A post the relay has not confirmed yet: sent again each time the anonymous line comes up.
@@ -49,11 +51,21 @@ pub struct GroupEntry {
     pub since_ms: u64,
     /// We left, or were removed: the chat stays, read-only.
     pub gone: bool,
+    /// Rekeys for members we have no session with yet (not our contacts): sent once their
+    /// prekey bundle arrives.
+    awaiting: Vec<(IdentityPublic, Rekey)>,
 }
 
 impl GroupEntry {
     pub fn new(group: Group, since_ms: u64) -> GroupEntry {
-        GroupEntry { group, cursors: Vec::new(), pending: Vec::new(), since_ms, gone: false }
+        GroupEntry {
+            group,
+            cursors: Vec::new(),
+            pending: Vec::new(),
+            since_ms,
+            gone: false,
+            awaiting: Vec::new(),
+        }
     }
 
     pub fn id(&self) -> GroupId {
@@ -138,6 +150,20 @@ impl GroupEntry {
         self.pending.iter()
     }
 
+    /// Keeps a rekey until we have a session with its member.
+    pub fn await_session(&mut self, member: IdentityPublic, rekey: Rekey) {
+        self.awaiting.push((member, rekey));
+    }
+
+    /// The rekeys waiting for a session with `address`, taken out.
+    pub fn take_awaiting(&mut self, address: &Address) -> Vec<Rekey> {
+        let (theirs, rest) = std::mem::take(&mut self.awaiting)
+            .into_iter()
+            .partition(|(m, _)| Address::from_identity_key(&m.signing_key) == *address);
+        self.awaiting = rest;
+        theirs.into_iter().map(|(_, r)| r).collect()
+    }
+
     /// The relay confirmed post `id`: it leaves the queue; returns the message it carried.
     pub fn settle(&mut self, id: MessageId) -> Option<Option<u64>> {
         let i = self.pending.iter().position(|p| p.id == id)?;
@@ -185,6 +211,18 @@ impl Groups {
     /// The group that reads `topic`.
     pub fn by_topic(&self, topic: &TopicId) -> Option<GroupId> {
         self.by_id.values().find(|g| g.topics().iter().any(|(t, _)| t == topic)).map(GroupEntry::id)
+    }
+
+    /// Members we wait for a session with, to hand them a rekey.
+    pub fn awaiting(&self) -> Vec<Address> {
+        let mut all: Vec<Address> = self
+            .by_id
+            .values()
+            .flat_map(|g| g.awaiting.iter().map(|(m, _)| Address::from_identity_key(&m.signing_key)))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
     }
 
     /// The group whose post `id` is waiting for the relay.

@@ -40,6 +40,21 @@ pub struct ChatMessage {
     pub status: Status,
     /// In a group, who wrote it (their identity key); `None` in direct chats and for our own.
     pub author: Option<[u8; 32]>,
+    /// A change of a group shown in its timeline instead of a text (`text` is empty then).
+    pub notice: Option<GroupNotice>,
+}
+
+/// What happened to a group, as its timeline shows it; the app puts it into words with the
+/// members' names. Keys are identity keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupNotice {
+    Created { by: [u8; 32], name: String },
+    Added { by: [u8; 32], member: [u8; 32] },
+    Removed { by: [u8; 32], member: [u8; 32] },
+    Left { member: [u8; 32] },
+    Renamed { by: [u8; 32], name: String },
+    Promoted { by: [u8; 32], member: [u8; 32] },
+    Demoted { by: [u8; 32], member: [u8; 32] },
 }
 
 impl ChatMessage {
@@ -80,6 +95,7 @@ impl From<ChatMessageV1> for ChatMessage {
             sent_at_ms: m.sent_at_ms,
             status: m.status,
             author: None,
+            notice: None,
         }
     }
 }
@@ -107,12 +123,41 @@ impl From<ChatMessageV2> for ChatMessage {
             sent_at_ms: m.sent_at_ms,
             status: m.status,
             author: None,
+            notice: None,
         }
     }
 }
 
+/// A message as record version 3 stored it: no notices yet.
+#[derive(Deserialize)]
+pub(crate) struct ChatMessageV3 {
+    seq: u64,
+    id: [u8; 16],
+    conversation: ConversationId,
+    outgoing: bool,
+    text: String,
+    sent_at_ms: u64,
+    status: Status,
+    author: Option<[u8; 32]>,
+}
+
 /// A stored chat message, of any record version.
 pub fn decode_message(key: &RecordKey, bytes: &[u8]) -> Result<ChatMessage, crate::MessengerError> {
+    if let Some((3, body)) = bytes.split_first() {
+        let m: ChatMessageV3 =
+            postcard::from_bytes(body).map_err(|e| crate::MessengerError::Damaged(format!("{key}: {e}")))?;
+        return Ok(ChatMessage {
+            seq: m.seq,
+            id: m.id,
+            conversation: m.conversation,
+            outgoing: m.outgoing,
+            text: m.text,
+            sent_at_ms: m.sent_at_ms,
+            status: m.status,
+            author: m.author,
+            notice: None,
+        });
+    }
     crate::records::decode_versions::<ChatMessage, ChatMessageV1, ChatMessageV2>(key, bytes)
 }
 

@@ -297,7 +297,9 @@ impl Messenger {
         let result = match frame {
             RelayFrame::Authenticated { .. } => self.on_login(now_ms, e),
             RelayFrame::Sent { id } => Ok(self.on_sent(id)),
-            RelayFrame::Posted { topic, seq, payload, .. } => Ok(self.on_post(&topic, seq, &payload, e)),
+            RelayFrame::Posted { topic, seq, payload, .. } => {
+                Ok(self.on_post(&topic, seq, &payload, now_ms, e))
+            }
             RelayFrame::Subscribed { topic, through, more, .. } => {
                 Ok(self.on_subscribed(&topic, through, more))
             }
@@ -321,6 +323,13 @@ impl Messenger {
                 if self.contacts.contains(&address) && !self.device.can_send_to(&address) =>
             {
                 self.renew(&address, &bundle, now_ms, e)
+            }
+            RelayFrame::Bundle { address, bundle: Some(bundle) }
+                if self.groups.awaiting().contains(&address) =>
+            {
+                let mut fx = Effects::default();
+                self.on_member_bundle(&address, &bundle, now_ms, e, &mut fx);
+                Ok(fx)
             }
             RelayFrame::Bundle { address, bundle } if self.introducing.remove(&address) => match bundle {
                 Some(bundle) => self.introduce(&address, &bundle, now_ms, e),
@@ -443,7 +452,11 @@ impl Messenger {
             // Only a link we gave out introduces someone, if they took it up before it expired
             // (when the relay took the envelope); anyone else who writes asks first.
             let invited = r.via_invite.is_some_and(|expires_at| received_at <= expires_at);
-            if !self.contacts.contains(&from) && !invited {
+            // A group's admin who is not our contact may hand us the group's next key.
+            if !self.contacts.contains(&from)
+                && !invited
+                && !self.is_group_rekey_from_admin(&r.from.signing_key, &r.message.body)
+            {
                 fx.merge(self.on_stranger(from, r, now_ms));
                 continue;
             }
@@ -471,6 +484,7 @@ impl Messenger {
                         sent_at_ms: r.message.sent_at_ms,
                         status: if read_now { Status::Read } else { Status::Delivered },
                         author: None,
+                        notice: None,
                     };
                     fx.writes.push(self.history.push(m));
                     let name = self.contacts.get(&from).map(|c| c.name.clone()).unwrap_or_default();
@@ -592,6 +606,7 @@ impl Messenger {
                 sent_at_ms: r.message.sent_at_ms,
                 status: Status::Delivered,
                 author: None,
+                notice: None,
             };
             fx.writes.push(self.history.push(m));
         }
@@ -812,6 +827,7 @@ impl Messenger {
             sent_at_ms: now_ms,
             status: Status::Sending,
             author: None,
+            notice: None,
         };
         fx.writes.push(self.history.push(m));
         Ok(fx)
@@ -956,7 +972,7 @@ impl Messenger {
 
 /// A bundle from the relay, fit to start a session with `to`: its signatures verify and it
 /// is `to`'s.
-fn check_bundle(to: &Address, bundle: &PrekeyBundle) -> Result<(), MessengerError> {
+pub(crate) fn check_bundle(to: &Address, bundle: &PrekeyBundle) -> Result<(), MessengerError> {
     verify_bundle(bundle).map_err(|_| MessengerError::ForgedInvite)?;
     if Address::from_identity_key(&bundle.identity.signing_key) != *to {
         return Err(MessengerError::ForgedInvite);

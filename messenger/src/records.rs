@@ -12,9 +12,9 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// Version 2 names conversations by [`ConversationId`] where version 1 held a contact's
-/// address; version 3 gives chat messages their author (in groups). Other records are the same
-/// in 2 and 3.
-const RECORD_VERSION: u8 = 3;
+/// address; version 3 gives chat messages their author (in groups), version 4 a group's notices
+/// ("Ada added Bo"). Other records are the same from 2 on.
+const RECORD_VERSION: u8 = 4;
 
 /// A record to write (`Some`) or delete (`None`).
 pub type RecordWrite = (RecordKey, Option<RecordBytes>);
@@ -140,7 +140,8 @@ pub fn decode_upgrading<T: DeserializeOwned, V1: DeserializeOwned + Into<T>>(
     decode_versions::<T, V1, T>(key, bytes)
 }
 
-/// A record whose version-1 layout was `V1` and version-2 layout `V2`.
+/// A record whose version-1 layout was `V1` and version-2 layout `V2` (also read for version 3,
+/// where only chat messages differ: they are read by `history::decode_message`).
 pub fn decode_versions<T, V1, V2>(key: &RecordKey, bytes: &[u8]) -> Result<T, MessengerError>
 where
     T: DeserializeOwned,
@@ -150,7 +151,7 @@ where
     let damaged = |e: postcard::Error| MessengerError::Damaged(format!("{key}: {e}"));
     match bytes.split_first() {
         Some((&RECORD_VERSION, body)) => postcard::from_bytes(body).map_err(damaged),
-        Some((2, body)) => postcard::from_bytes::<V2>(body).map(Into::into).map_err(damaged),
+        Some((2 | 3, body)) => postcard::from_bytes::<V2>(body).map(Into::into).map_err(damaged),
         Some((1, body)) => postcard::from_bytes::<V1>(body).map(Into::into).map_err(damaged),
         Some((v, _)) => Err(MessengerError::Damaged(format!("{key}: unknown record version {v}"))),
         None => Err(MessengerError::Damaged(format!("{key}: empty"))),

@@ -64,6 +64,9 @@ test("Ada makes a group with two contacts; everyone reads everyone, under their 
     await p.page.getByTestId("chat-row").filter({ hasText: "Book club" }).click();
     await p.page.getByRole("heading", { name: "Book club", level: 2 }).waitFor();
   }
+  // The timeline says what happened, in each person's words.
+  await ada.page.getByTestId("notice").getByText("You added Bo").waitFor();
+  await bo.page.getByTestId("notice").getByText("Ada added you").waitFor();
   await send(ada, `${MARKER} welcome, both`);
   for (const p of [bo, cy]) {
     const b = bubble(p, `${MARKER} welcome, both`);
@@ -94,9 +97,19 @@ test("Ada removes Cy: Cy is told and reads nothing after; Bo reads on", async ()
   await ada.page.getByRole("heading", { name: "Members (3)" }).waitFor();
   await shot(ada.page, "3-group-info");
   assert.deepEqual(await accessibilityProblems(ada.page), []);
+  // Admins rename the group and promote a member; everyone sees it.
+  await ada.page.getByLabel("Group name").fill("Book club (Tuesdays)");
+  await ada.page.getByRole("button", { name: "Rename" }).click();
+  await ada.page.getByRole("heading", { name: "Book club (Tuesdays)", level: 2 }).waitFor();
+  await bo.page.getByTestId("notice").getByText("Ada renamed the group \u201cBook club (Tuesdays)\u201d").waitFor();
+  await bo.page.getByRole("heading", { name: "Book club (Tuesdays)", level: 2 }).waitFor();
+  await ada.page.getByRole("button", { name: "Make Bo an admin" }).click();
+  await ada.page.getByRole("button", { name: "Make Bo a member" }).waitFor();
+  await bo.page.getByTestId("notice").getByText("Ada made you an admin").waitFor();
   await ada.page.getByRole("button", { name: "Remove Cy" }).click();
   await ada.page.getByRole("heading", { name: "Members (2)" }).waitFor();
   await cy.page.getByTestId("group-gone").waitFor();
+  await cy.page.getByTestId("notice").getByText("Ada removed you").waitFor();
   await shot(cy.page, "4-cy-removed");
   assert.equal(await cy.page.getByRole("textbox", { name: "Message", exact: true }).count(), 0);
 

@@ -9,6 +9,7 @@ use sotto_engine::group::{Group, Received};
 use sotto_engine::message::{Body, Message};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::roster::Role;
+use sotto_messenger::history::GroupNotice;
 use sotto_messenger::{ConversationId, Driver, Event, MemoryStore};
 use sotto_shared::frames::{Subscription, topic_write_hash};
 use sotto_shared::{ClientFrame, RelayFrame, TopicId, WriteKey};
@@ -199,6 +200,25 @@ async fn messengers_talk_in_a_group_and_one_removed_hears_nothing_after() {
         assert_eq!(joined(member).await, chat);
     }
     assert_eq!(ada.d.messenger.group(&group).unwrap().group.roster().members.len(), 3);
+    // The timelines say what happened, in typed notices the app puts into words.
+    let notices = |c: &Client| -> Vec<GroupNotice> {
+        c.d.messenger.messages(&chat).iter().filter_map(|m| m.notice.clone()).collect()
+    };
+    let (a, b, c) = (
+        ada.d.messenger.identity().signing_key,
+        bo.d.messenger.identity().signing_key,
+        cy.d.messenger.identity().signing_key,
+    );
+    assert_eq!(
+        notices(&ada),
+        vec![
+            GroupNotice::Created { by: a, name: "Book club".into() },
+            GroupNotice::Added { by: a, member: b },
+            GroupNotice::Added { by: a, member: c },
+        ]
+    );
+    assert_eq!(notices(&bo)[0], GroupNotice::Added { by: a, member: b });
+    assert_eq!(notices(&cy), vec![GroupNotice::Added { by: a, member: c }]);
 
     ada.say_in(chat, &format!("{MARKER} welcome")).await;
     assert_eq!(bo.hear().await, format!("{MARKER} welcome"));
@@ -217,6 +237,7 @@ async fn messengers_talk_in_a_group_and_one_removed_hears_nothing_after() {
     let step = ada.d.act(|m| m.remove_from_group(&group, &bo_key, now(), &mut OsEntropy)).unwrap();
     ada.run(step).await;
     bo.wait_for(|e| matches!(e, Event::LeftGroup { .. }).then_some(())).await;
+    assert_eq!(notices(&bo).last(), Some(&GroupNotice::Removed { by: a, member: b }));
     assert!(bo.d.act(|m| m.send_text(&chat, "still here?", now(), &mut OsEntropy)).is_err());
 
     // Cy goes offline and comes back from her store, still in the group.
@@ -234,4 +255,65 @@ async fn messengers_talk_in_a_group_and_one_removed_hears_nothing_after() {
     let store = std::fs::read(relay.data_dir.join("relay.redb")).unwrap();
     assert!(!store.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()));
     assert!(!relay.log().contains(MARKER));
+}
+
+/// An admin removes someone from a group with a member they have never talked to (added by
+/// another admin): that member still gets the group's next key, over a session made for it.
+#[tokio::test]
+async fn a_removal_reaches_members_who_are_not_the_removers_contacts() {
+    let relay = Relay::start(&[]).await;
+    let origin = relay.http("");
+    let mut ada = Client::join(&origin, "Ada").await;
+    let mut bo = Client::join(&origin, "Bo").await;
+    let mut cy = Client::join(&origin, "Cy").await;
+    let mut dee = Client::join(&origin, "Dee").await;
+    ada.befriend(&mut bo, &origin).await;
+    ada.befriend(&mut cy, &origin).await;
+    bo.befriend(&mut dee, &origin).await;
+
+    let (chat, fx) = ada.d.messenger.create_group("Team", now(), &mut OsEntropy).unwrap();
+    let step = ada.d.apply(fx);
+    ada.run(step).await;
+    let ConversationId::Group(group) = chat else { panic!("a group chat") };
+    for member in [&mut bo, &mut cy] {
+        let address = member.address();
+        let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
+        ada.run(step).await;
+        joined(member).await;
+    }
+    // Ada makes Bo an admin; Bo adds Dee, whom Ada does not know.
+    let bo_key = bo.d.messenger.identity().signing_key;
+    let step = ada.d.act(|m| m.set_group_role(&group, &bo_key, Role::Admin, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    while !bo.d.messenger.group(&group).unwrap().group.roster().is_admin(&bo_key) {
+        bo.pump().await;
+    }
+    let dee_address = dee.address();
+    let step = bo.d.act(|m| m.add_to_group(&group, &dee_address, now(), &mut OsEntropy)).unwrap();
+    bo.run(step).await;
+    joined(&mut dee).await;
+    while ada.d.messenger.group(&group).unwrap().group.roster().members.len() < 4 {
+        ada.pump().await;
+    }
+    assert!(ada.d.messenger.contact(&dee_address).is_none());
+
+    // Ada removes Cy: Dee, not her contact, gets the next epoch all the same.
+    let cy_key = cy.d.messenger.identity().signing_key;
+    let step = ada.d.act(|m| m.remove_from_group(&group, &cy_key, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    // Ada's device fetches Dee's bundle, makes a session and sends the rekey.
+    let (_, ada_topic, _) = ada.d.messenger.group(&group).unwrap().group.topic();
+    let reached = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while dee.d.messenger.group(&group).unwrap().group.topic().1 != ada_topic {
+            tokio::select! {
+                _ = ada.pump() => {}
+                _ = dee.pump() => {}
+            }
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "Dee never got the new epoch");
+    ada.say_in(chat, "Cy is out").await;
+    assert_eq!(dee.hear().await, "Cy is out");
+    assert!(dee.d.messenger.request(&ada.address()).is_none(), "a rekey is no contact request");
 }

@@ -3,6 +3,7 @@
 use crate::dates::{clock, day, day_label};
 use crate::status;
 use sotto_messenger::ChatMessage;
+use sotto_messenger::history::GroupNotice;
 use yew::prelude::*;
 
 #[derive(Properties, PartialEq)]
@@ -52,7 +53,34 @@ pub fn timeline(messages: &[ChatMessage], name: &dyn Fn(&[u8; 32]) -> String) ->
             last_day = this_day;
         }
         let author = m.author.as_ref().map(|k| AttrValue::from(name(k)));
-        items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} /> });
+        match &m.notice {
+            Some(n) => items.push(html! {
+                <li key={m.seq} class="notice" data-testid="notice">{ notice_words(n, name) }</li>
+            }),
+            None => items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} /> }),
+        }
     }
     items.into_iter().collect()
+}
+
+/// A group notice in words, with the members' names.
+fn notice_words(n: &GroupNotice, name: &dyn Fn(&[u8; 32]) -> String) -> String {
+    // "You" starts a sentence; as its object it is "you".
+    let object = |key: &[u8; 32]| match name(key) {
+        you if you == "You" => "you".to_string(),
+        other => other,
+    };
+    match n {
+        GroupNotice::Created { by, name: group } => {
+            format!("{} made the group \u{201c}{group}\u{201d}", name(by))
+        }
+        GroupNotice::Added { by, member } => format!("{} added {}", name(by), object(member)),
+        GroupNotice::Removed { by, member } => format!("{} removed {}", name(by), object(member)),
+        GroupNotice::Left { member } => format!("{} left", name(member)),
+        GroupNotice::Renamed { by, name: group } => {
+            format!("{} renamed the group \u{201c}{group}\u{201d}", name(by))
+        }
+        GroupNotice::Promoted { by, member } => format!("{} made {} an admin", name(by), object(member)),
+        GroupNotice::Demoted { by, member } => format!("{} made {} a member again", name(by), object(member)),
+    }
 }

@@ -2,6 +2,7 @@
 
 use crate::action::Action;
 use crate::components::{colour, initial};
+use crate::dom::input_value;
 use crate::route::Route;
 use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::ConversationId;
@@ -16,7 +17,11 @@ pub struct MemberRow {
     pub me: bool,
     /// We may remove them (we are an admin who became one before them, if they are one).
     pub removable: bool,
+    pub promotable: bool,
+    pub demotable: bool,
 }
+
+const RENAME: &str = "group-rename";
 
 pub struct Props<'a> {
     pub id: GroupId,
@@ -34,11 +39,19 @@ pub fn view(props: &Props<'_>) -> Html {
     let member = |m: &MemberRow| {
         let key = m.key;
         let remove = props.on_action.reform(move |_| Action::RemoveFromGroup(id, key));
+        let promote = props.on_action.reform(move |_| Action::SetAdmin(id, key, true));
+        let demote = props.on_action.reform(move |_| Action::SetAdmin(id, key, false));
         html! {
             <li class="member" data-testid="member">
                 <div class={classes!("avatar", "member-avatar", colour(&m.key))} aria-hidden="true">{ initial(&m.name) }</div>
                 <span class="name">{ if m.me { format!("{} (you)", m.name) } else { m.name.clone() } }</span>
                 if m.admin { <span class="tag">{ "Admin" }</span> }
+                if m.promotable {
+                    <button class="secondary small" onclick={promote} aria-label={format!("Make {} an admin", m.name)}>{ "Make admin" }</button>
+                }
+                if m.demotable {
+                    <button class="secondary small" onclick={demote} aria-label={format!("Make {} a member", m.name)}>{ "Make member" }</button>
+                }
                 if m.removable {
                     <button class="secondary small" onclick={remove} aria-label={format!("Remove {}", m.name)}>{ "Remove" }</button>
                 }
@@ -66,6 +79,16 @@ pub fn view(props: &Props<'_>) -> Html {
                 </div>
             </header>
             <div class="sheet-body">
+                if props.admin {
+                    <form class="copy-row" onsubmit={props.on_action.reform(move |e: SubmitEvent| {
+                        e.prevent_default();
+                        Action::RenameGroup(id, input_value(RENAME))
+                    })}>
+                        <label for={RENAME} class="visually-hidden">{ "Group name" }</label>
+                        <input type="text" id={RENAME} value={props.name.to_string()} maxlength="64" required=true />
+                        <button type="submit" class="secondary">{ "Rename" }</button>
+                    </form>
+                }
                 <h3>{ format!("Members ({})", props.members.len()) }</h3>
                 <ul class="members">{ for props.members.iter().map(member) }</ul>
                 if props.admin && !props.addable.is_empty() {

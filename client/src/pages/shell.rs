@@ -57,7 +57,11 @@ fn chat_row(r: &ChatSummary, route: &Route) -> Html {
         || matches!((route, r.conversation), (Route::GroupInfo(g), ConversationId::Group(c)) if *g == c);
     let preview = r.last.as_ref().map_or_else(
         || if r.request { "Wants to talk to you".to_string() } else { "New contact: say hello".to_string() },
-        |m| if m.outgoing { format!("You: {}", m.text) } else { m.text.clone() },
+        |m| match (&m.notice, m.outgoing) {
+            (Some(_), _) => "Group updated".to_string(),
+            (None, true) => format!("You: {}", m.text),
+            (None, false) => m.text.clone(),
+        },
     );
     html! {
         <li key={r.conversation.to_string()}>
