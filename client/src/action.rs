@@ -34,6 +34,7 @@ pub enum Action {
     RemoveFromGroup(GroupId, [u8; 32]),
     LeaveGroup(GroupId),
     RenameGroup(GroupId, String),
+    MuteGroup(GroupId, bool),
     /// Makes the member with this identity key an admin (`true`) or a member again.
     SetAdmin(GroupId, [u8; 32], bool),
     SetNotifications {

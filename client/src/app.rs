@@ -496,6 +496,9 @@ impl App {
             Action::RemoveFromGroup(id, key) => {
                 self.act(ctx, |m| m.remove_from_group(&id, &key, now_ms(), &mut OsEntropy));
             }
+            Action::MuteGroup(id, muted) => {
+                self.act(ctx, |m| m.set_group_muted(&id, muted));
+            }
             Action::RenameGroup(id, name) => {
                 self.act(ctx, |m| m.rename_group(&id, &name, now_ms(), &mut OsEntropy));
             }
@@ -885,9 +888,16 @@ impl App {
         for event in events {
             match event {
                 Event::Message { conversation, name, text } => {
+                    let muted = match conversation {
+                        ConversationId::Group(id) => {
+                            self.messenger().and_then(|m| m.group(&id)).is_some_and(|g| g.muted)
+                        }
+                        ConversationId::Direct(_) => false,
+                    };
                     // Only a hidden tab notifies: a visible one shows the message itself.
                     if let Some(p) = self.messenger().map(Messenger::profile)
                         && p.notifications
+                        && !muted
                         && attention::page_hidden()
                     {
                         attention::notify(
@@ -948,7 +958,7 @@ fn group_info(m: &Messenger, id: &GroupId, g: &GroupEntry, on_action: Callback<A
     let me = m.identity().signing_key;
     let mine = roster.members.get(&me).filter(|_| !g.gone);
     let admin = mine.is_some_and(|x| x.role == Role::Admin);
-    let members = roster
+    let mut members: Vec<group_info::MemberRow> = roster
         .members
         .iter()
         .map(|(key, member)| group_info::MemberRow {
@@ -967,6 +977,10 @@ fn group_info(m: &Messenger, id: &GroupId, g: &GroupEntry, on_action: Callback<A
                 && mine.is_some_and(|x| x.admin_since < member.admin_since),
         })
         .collect();
+    // We come first, then the admins, then everyone by name.
+    members.sort_by(|a, b| {
+        (!a.me, !a.admin, a.name.to_lowercase()).cmp(&(!b.me, !b.admin, b.name.to_lowercase()))
+    });
     let addable = if admin {
         m.contacts()
             .filter(|c| !roster.members.contains_key(&c.identity.signing_key))
@@ -982,6 +996,7 @@ fn group_info(m: &Messenger, id: &GroupId, g: &GroupEntry, on_action: Callback<A
         addable,
         admin,
         gone: g.gone,
+        muted: g.muted,
         on_action,
     })
 }

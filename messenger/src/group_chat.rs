@@ -543,6 +543,13 @@ impl Messenger {
         self.contacts.get(&address).map_or_else(|| crate::names::placeholder(&address), |c| c.name.clone())
     }
 
+    /// Mutes a group's notifications (or turns them back on).
+    pub fn set_group_muted(&mut self, id: &GroupId, muted: bool) -> Result<Effects, MessengerError> {
+        let entry = self.groups.get_mut(id).ok_or(MessengerError::NotInGroup)?;
+        entry.muted = muted;
+        Ok(Effects { writes: vec![entry.write()], ..Effects::default() })
+    }
+
     /// The group's state, for views (members, roles, name).
     pub fn group(&self, id: &GroupId) -> Option<&GroupEntry> {
         self.groups.get(id)

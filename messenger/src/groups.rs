@@ -51,6 +51,8 @@ pub struct GroupEntry {
     pub since_ms: u64,
     /// We left, or were removed: the chat stays, read-only.
     pub gone: bool,
+    /// Its messages arrive without notifications.
+    pub muted: bool,
     /// Rekeys for members we have no session with yet (not our contacts): sent once their
     /// prekey bundle arrives.
     awaiting: Vec<(IdentityPublic, Rekey)>,
@@ -64,6 +66,7 @@ impl GroupEntry {
             pending: Vec::new(),
             since_ms,
             gone: false,
+            muted: false,
             awaiting: Vec::new(),
         }
     }

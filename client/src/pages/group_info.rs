@@ -31,6 +31,7 @@ pub struct Props<'a> {
     pub addable: Vec<(Address, String)>,
     pub admin: bool,
     pub gone: bool,
+    pub muted: bool,
     pub on_action: Callback<Action>,
 }
 
@@ -95,6 +96,11 @@ pub fn view(props: &Props<'_>) -> Html {
                     <h3>{ "Add from your contacts" }</h3>
                     <ul class="members">{ for props.addable.iter().map(add) }</ul>
                 }
+                <label class="check">
+                    <input type="checkbox" checked={props.muted}
+                        onchange={props.on_action.reform(move |e: Event| Action::MuteGroup(id, crate::dom::target::<web_sys::HtmlInputElement>(&e).is_some_and(|i| i.checked())))} />
+                    { "Mute notifications" }
+                </label>
                 if !props.gone {
                     <button class="danger" onclick={props.on_action.reform(move |_| Action::LeaveGroup(id))}>{ "Leave group" }</button>
                 }
