@@ -16,7 +16,22 @@ before(async () => {
   ada = await newPage(browser, { viewport: { width: 1100, height: 760 } });
   bo = await newPage(browser, { viewport: { width: 1100, height: 760 }, colorScheme: "dark" });
   cy = await newPage(browser, { viewport: { width: 390, height: 760 } });
+  // Headless pages are never hidden: Bo's page lets the test hide it, and records
+  // notifications instead of showing them.
+  await bo.page.addInitScript(() => {
+    window.__hidden = false;
+    window.__notes = [];
+    Object.defineProperty(Document.prototype, "hidden", { get: () => window.__hidden });
+    window.Notification = class {
+      static permission = "granted";
+      static requestPermission() { return Promise.resolve("granted"); }
+      constructor(title, o) { window.__notes.push([title, o?.body]); } };
+  });
+  await bo.context.grantPermissions(["notifications"]);
 });
+
+const hide = (p, hidden) =>
+  p.page.evaluate((h) => { window.__hidden = h; document.dispatchEvent(new Event("visibilitychange")); }, hidden);
 after(async () => {
   await browser?.close();
   await relay?.stop();
@@ -90,6 +105,27 @@ test("Ada makes a group with two contacts; everyone reads everyone, under their 
   for (const p of [ada, bo]) {
     assert.deepEqual(await accessibilityProblems(p.page), []);
   }
+});
+
+test("a group notifies in the background until it is muted", async () => {
+  await bo.page.getByRole("link", { name: "Settings" }).click();
+  await bo.page.getByLabel("Desktop notifications while Sotto is in the background").click();
+  await bo.page.waitForFunction(() => !document.querySelectorAll("input[type=checkbox]")[1].disabled);
+  await bo.page.getByTestId("chat-row").filter({ hasText: "Book club" }).click();
+  await hide(bo, true);
+  await send(ada, "anyone for Thursday?");
+  await bo.page.waitForFunction(() => window.__notes.length === 1);
+  assert.match((await bo.page.evaluate(() => window.__notes))[0][0], /Ada/);
+  await hide(bo, false);
+  await bo.page.getByRole("link", { name: "Group info" }).click();
+  await bo.page.getByLabel("Mute notifications").check();
+  await bo.page.getByRole("link", { name: "Back to the group" }).click();
+  await hide(bo, true);
+  await send(ada, "or Friday?");
+  await bubble(bo, "or Friday?").waitFor();
+  await bo.page.waitForTimeout(300);
+  assert.equal(await bo.page.evaluate(() => window.__notes.length), 1, "a muted group notified");
+  await hide(bo, false);
 });
 
 test("Ada removes Cy: Cy is told and reads nothing after; Bo reads on", async () => {
