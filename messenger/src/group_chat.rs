@@ -9,6 +9,7 @@ use crate::error::MessengerError;
 use crate::groups::{GroupEntry, Groups};
 use crate::history::{ChatMessage, GroupNotice, Status};
 use crate::messenger::Messenger;
+use crate::outbox::{RETRY_LATER_MS, RETRY_SOON_MS};
 use sotto_engine::EngineError;
 use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_engine::group::{Group, Received, Rekeys};
@@ -400,8 +401,10 @@ impl Messenger {
     pub(crate) fn on_post_sent(&mut self, post: MessageId, fx: &mut Effects) -> bool {
         let Some(id) = self.groups.by_post(post) else { return false };
         let Some(entry) = self.groups.get_mut(&id) else { return false };
-        let message = entry.settle(post).flatten();
+        let Some(message) = entry.settle(post) else { return true };
         fx.writes.push(entry.write());
+        // The next post goes now that this one is confirmed.
+        fx.frames.extend(entry.next_frame());
         if let Some(seq) = message {
             let conversation = ConversationId::Group(id);
             fx.writes.extend(self.history.set_status(&conversation, |m| m.seq == seq, Status::Sent));
@@ -409,17 +412,58 @@ impl Messenger {
         true
     }
 
-    /// The relay refused post `post`. A topic it forgot is opened again by subscribing (the
-    /// post follows when the anonymous line next comes up, or now); anything else is retried
-    /// with the rest. `false` if it is no post of ours.
-    pub(crate) fn on_post_refused(&mut self, code: ErrorCode, post: MessageId, fx: &mut Effects) -> bool {
+    /// The relay refused post `post`. A topic it forgot is opened again by subscribing, and
+    /// the post follows; a post refused for good (too large, malformed) fails visibly; any
+    /// other refusal (rate, room) sends it again after a pause. `false` if it is no post of
+    /// ours.
+    pub(crate) fn on_post_refused(
+        &mut self,
+        code: ErrorCode,
+        post: MessageId,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> bool {
         let Some(id) = self.groups.by_post(post) else { return false };
-        let Some(entry) = self.groups.get(&id) else { return false };
-        if code == ErrorCode::UnknownTopic {
-            fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
-            fx.frames.extend(entry.pending().filter(|p| p.id == post).map(|p| p.frame()));
+        let Some(entry) = self.groups.get_mut(&id) else { return false };
+        match code {
+            ErrorCode::UnknownTopic => {
+                fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
+                fx.frames.extend(entry.pending().filter(|p| p.id == post).map(|p| p.frame()));
+            }
+            ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed => {
+                let message = entry.settle(post).flatten();
+                fx.writes.push(entry.write());
+                fx.frames.extend(entry.next_frame());
+                if let Some(seq) = message {
+                    let conversation = ConversationId::Group(id);
+                    fx.writes.extend(self.history.set_status(
+                        &conversation,
+                        |m| m.seq == seq,
+                        Status::Failed,
+                    ));
+                }
+            }
+            ErrorCode::RateLimited | ErrorCode::Internal => {
+                self.post_retries.insert(post, now_ms.saturating_add(RETRY_SOON_MS));
+            }
+            _ => {
+                self.post_retries.insert(post, now_ms.saturating_add(RETRY_LATER_MS));
+            }
         }
         true
+    }
+
+    /// The refused posts whose pause is over, still unconfirmed, in the order refused.
+    pub(crate) fn due_posts(&mut self, now_ms: u64) -> Vec<ClientFrame> {
+        let due: Vec<MessageId> =
+            self.post_retries.iter().filter(|(_, at)| **at <= now_ms).map(|(id, _)| *id).collect();
+        let mut frames = Vec::new();
+        for post in due {
+            self.post_retries.remove(&post);
+            let pending = self.groups.iter().flat_map(|g| g.pending()).find(|p| p.id == post);
+            frames.extend(pending.map(|p| p.frame()));
+        }
+        frames
     }
 
     /// Every topic to read and every post to send again: for an anonymous line that just came

@@ -121,7 +121,10 @@ impl GroupEntry {
         }
     }
 
-    /// Queues posts for `topic`; returns their frames. The last carries `message`.
+    /// Queues posts for `topic`; returns the frame to send now, if any. The last carries
+    /// `message`. A group's posts go one at a time, each once the one before is confirmed, so
+    /// a post the relay refuses for a while is never overtaken and everyone reads them in the
+    /// order they were written.
     pub fn queue(
         &mut self,
         topic: TopicId,
@@ -143,9 +146,14 @@ impl GroupEntry {
                 message: if i + 1 == n { message } else { None },
             })
             .collect();
-        let frames = posts.iter().map(PendingPost::frame).collect();
+        let idle = self.pending.is_empty();
         self.pending.extend(posts);
-        frames
+        if idle { self.next_frame().into_iter().collect() } else { Vec::new() }
+    }
+
+    /// The frame of the first post waiting for the relay (the one to send, or send again).
+    pub fn next_frame(&self) -> Option<ClientFrame> {
+        self.pending.first().map(PendingPost::frame)
     }
 
     /// Our posts the relay has not confirmed, in order.
@@ -239,8 +247,8 @@ impl Groups {
         all.chunks(MAX_TOPICS_PER_SUBSCRIBE).map(|c| ClientFrame::Subscribe { topics: c.to_vec() }).collect()
     }
 
-    /// Every post waiting for the relay, group by group, each group's in order.
+    /// The first post waiting for the relay in each group.
     pub fn pending_frames(&self) -> Vec<ClientFrame> {
-        self.by_id.values().flat_map(|g| g.pending.iter().map(PendingPost::frame)).collect()
+        self.by_id.values().filter_map(GroupEntry::next_frame).collect()
     }
 }

@@ -65,6 +65,9 @@ pub struct Messenger {
     receipts: Receipts,
     /// The groups we are in (stored, one record each).
     pub(crate) groups: Groups,
+    /// Group posts the relay refused for a while, and when to send each again (in memory: a
+    /// reload resends every unconfirmed post anyway).
+    pub(crate) post_retries: std::collections::BTreeMap<MessageId, u64>,
 }
 
 impl Messenger {
@@ -84,6 +87,7 @@ impl Messenger {
             reading: None,
             receipts: Receipts::default(),
             groups: Groups::default(),
+            post_retries: std::collections::BTreeMap::new(),
         }
     }
 
@@ -376,10 +380,11 @@ impl Messenger {
     /// clock calls it while the sending line is up).
     pub fn retry_refused(&mut self, now_ms: u64) -> Effects {
         let due = self.outbox.due(now_ms);
-        let frames = due
+        let mut frames: Vec<ClientFrame> = due
             .into_iter()
             .map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone()))
             .collect();
+        frames.extend(self.due_posts(now_ms));
         Effects { frames, ..Effects::default() }
     }
 
@@ -407,7 +412,7 @@ impl Messenger {
         let permanent =
             matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
         let mut fx = Effects::default();
-        if self.on_post_refused(code, envelope, &mut fx) {
+        if self.on_post_refused(code, envelope, now_ms, &mut fx) {
             return fx;
         }
         let Some((seq, o)) = self.outbox.find(envelope) else { return fx };

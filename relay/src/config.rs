@@ -118,6 +118,11 @@ pub struct Limits {
     #[arg(long, env = "SOTTO_NEW_TOPICS_PER_IP_HOUR", default_value_t = 60)]
     pub new_topics_per_ip_hour: u32,
 
+    /// Posts one topic takes per second, sustained (bursts up to twice that), from all its
+    /// members together: one member flooding a group cannot bury it.
+    #[arg(long, env = "SOTTO_TOPIC_POSTS_PER_SEC", default_value_t = 50)]
+    pub topic_posts_per_sec: u32,
+
     /// Most posts one topic's log keeps; past it the oldest are dropped.
     #[arg(long, env = "SOTTO_MAX_TOPIC_POSTS", default_value_t = 10_000)]
     pub max_topic_posts: u64,

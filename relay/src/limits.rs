@@ -4,6 +4,7 @@
 //! "Per IP" means per IPv4 address, or per IPv6 /64: one customer of an ISP usually holds a
 //! whole /64, so counting single IPv6 addresses would let one person act as billions.
 
+use crate::store::TopicKey;
 use governor::clock::DefaultClock;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
@@ -70,6 +71,7 @@ pub struct Limits {
     new_mailboxes_per_ip: IpRate,
     new_topics_per_ip: IpRate,
     one_time_per_target: RateLimiter<Address, DefaultKeyedStateStore<Address>, DefaultClock>,
+    posts_per_topic: RateLimiter<TopicKey, DefaultKeyedStateStore<TopicKey>, DefaultClock>,
     /// When each identity was last told its prekeys run low.
     low_notices: Mutex<HashMap<Address, Instant>>,
 }
@@ -87,6 +89,7 @@ impl Limits {
             new_mailboxes_per_ip: RateLimiter::keyed(per_hour(config.new_mailboxes_per_ip_hour)),
             new_topics_per_ip: RateLimiter::keyed(per_hour(config.new_topics_per_ip_hour)),
             one_time_per_target: RateLimiter::keyed(per_minute(config.one_time_per_target_minute)),
+            posts_per_topic: RateLimiter::keyed(quota(config.topic_posts_per_sec)),
             low_notices: Mutex::new(HashMap::new()),
         }
     }
@@ -94,6 +97,11 @@ impl Limits {
     /// Whether `ip` may open one more mailbox now.
     pub fn new_mailbox_allowed(&self, ip: IpAddr) -> bool {
         self.new_mailboxes_per_ip.check_key(&ip_key(ip)).is_ok()
+    }
+
+    /// Whether `topic` takes one more post now.
+    pub fn topic_post_allowed(&self, topic: &TopicKey) -> bool {
+        self.posts_per_topic.check_key(topic).is_ok()
     }
 
     /// Whether `ip` may open one more topic now.
@@ -166,6 +174,8 @@ impl Limits {
         self.new_topics_per_ip.shrink_to_fit();
         self.one_time_per_target.retain_recent();
         self.one_time_per_target.shrink_to_fit();
+        self.posts_per_topic.retain_recent();
+        self.posts_per_topic.shrink_to_fit();
         if let Ok(mut last) = self.low_notices.lock() {
             let interval = Duration::from_secs(PREKEYS_LOW_INTERVAL_SECS);
             last.retain(|_, t| t.elapsed() < interval);

@@ -80,7 +80,20 @@ impl Client {
             f = self.mailbox.recv() => (Line::Mailbox, f),
             f = self.anonymous.recv() => (Line::Anonymous, f),
         };
-        let frame = frame.expect("the relay is still there");
+        self.handle(line, frame.expect("the relay is still there")).await
+    }
+
+    /// Like [`Client::pump`], but `None` if no frame comes within `d` (only the wait is cut
+    /// short, never the handling).
+    pub async fn pump_within(&mut self, d: std::time::Duration) -> Option<Vec<Event>> {
+        let (line, frame) = tokio::select! {
+            f = self.mailbox.recv_within(d) => (Line::Mailbox, f.ok()?),
+            f = self.anonymous.recv_within(d) => (Line::Anonymous, f.ok()?),
+        };
+        Some(self.handle(line, frame.expect("the relay is still there")).await)
+    }
+
+    async fn handle(&mut self, line: Line, frame: sotto_shared::RelayFrame) -> Vec<Event> {
         let step = self.d.received(line, frame, now(), &mut OsEntropy);
         let mut events = self.run(step).await;
         if self.d.receipts_due() {
@@ -93,6 +106,12 @@ impl Client {
     /// Sends a text to a contact and waits until the relay has it.
     pub async fn say(&mut self, to: Address, words: &str) {
         self.say_in(ConversationId::Direct(to), words).await;
+    }
+
+    /// The clock, as the app's timer runs it: pings, and sends the relay refused for a while.
+    pub async fn tick(&mut self) -> Vec<Event> {
+        let step = self.d.tick(now());
+        self.run(step).await
     }
 
     /// Sends a text in a chat (direct or group) and waits until the relay has it.

@@ -229,6 +229,8 @@ pub const LIFTED: &[&str] = &[
     "10000000",
     "--max-connections-per-ip",
     "1000",
+    "--topic-posts-per-sec",
+    "1000000",
 ];
 
 /// A plain (stranger's) send with a one-hour TTL.

@@ -285,15 +285,20 @@ async fn a_removal_reaches_members_who_are_not_the_removers_contacts() {
     let bo_key = bo.d.messenger.identity().signing_key;
     let step = ada.d.act(|m| m.set_group_role(&group, &bo_key, Role::Admin, now(), &mut OsEntropy)).unwrap();
     ada.run(step).await;
+    // Ada's posts go one at a time, each once the one before is confirmed: both pump.
     while !bo.d.messenger.group(&group).unwrap().group.roster().is_admin(&bo_key) {
-        bo.pump().await;
+        // Only the waits are cut short, never the handling of a frame.
+        ada.pump_within(Duration::from_millis(50)).await;
+        bo.pump_within(Duration::from_millis(50)).await;
     }
     let dee_address = dee.address();
     let step = bo.d.act(|m| m.add_to_group(&group, &dee_address, now(), &mut OsEntropy)).unwrap();
     bo.run(step).await;
     joined(&mut dee).await;
     while ada.d.messenger.group(&group).unwrap().group.roster().members.len() < 4 {
-        ada.pump().await;
+        // Only the waits are cut short, never the handling of a frame.
+        ada.pump_within(Duration::from_millis(50)).await;
+        bo.pump_within(Duration::from_millis(50)).await;
     }
     assert!(ada.d.messenger.contact(&dee_address).is_none());
 
@@ -305,10 +310,8 @@ async fn a_removal_reaches_members_who_are_not_the_removers_contacts() {
     let (_, ada_topic, _) = ada.d.messenger.group(&group).unwrap().group.topic();
     let reached = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         while dee.d.messenger.group(&group).unwrap().group.topic().1 != ada_topic {
-            tokio::select! {
-                _ = ada.pump() => {}
-                _ = dee.pump() => {}
-            }
+            ada.pump_within(Duration::from_millis(50)).await;
+            dee.pump_within(Duration::from_millis(50)).await;
         }
     })
     .await;
@@ -316,4 +319,45 @@ async fn a_removal_reaches_members_who_are_not_the_removers_contacts() {
     ada.say_in(chat, "Cy is out").await;
     assert_eq!(dee.hear().await, "Cy is out");
     assert!(dee.d.messenger.request(&ada.address()).is_none(), "a rekey is no contact request");
+}
+
+/// A group that takes posts faster than the relay allows: the refused ones go again by
+/// themselves after a pause, and every message arrives, in order.
+#[tokio::test]
+async fn posts_the_relay_refuses_for_a_while_go_again_by_themselves() {
+    let relay = Relay::start(&["--topic-posts-per-sec", "1"]).await;
+    let origin = relay.http("");
+    let mut ada = Client::join(&origin, "Ada").await;
+    let mut bo = Client::join(&origin, "Bo").await;
+    ada.befriend(&mut bo, &origin).await;
+    let (chat, fx) = ada.d.messenger.create_group("Fast", now(), &mut OsEntropy).unwrap();
+    let step = ada.d.apply(fx);
+    ada.run(step).await;
+    let ConversationId::Group(group) = chat else { panic!("a group chat") };
+    let address = bo.address();
+    let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    joined(&mut bo).await;
+    for i in 0..4 {
+        let step = ada.d.act(|m| m.send_text(&chat, &format!("burst {i}"), now(), &mut OsEntropy)).unwrap();
+        ada.run(step).await;
+    }
+    let all_sent = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while ada.d.messenger.pending() > 0 {
+            // The app's timer runs the clock once a second; so does this loop.
+            if ada.pump_within(std::time::Duration::from_secs(1)).await.is_none() {
+                ada.tick().await;
+            }
+        }
+    })
+    .await;
+    assert!(all_sent.is_ok(), "refused posts were never sent again");
+    let (_, metrics) = sotto_tests::http_get(&relay, "/metrics").await;
+    assert!(
+        metrics.contains("rate_limited"),
+        "the relay refused nothing, so this proves nothing:\n{metrics}"
+    );
+    for i in 0..4 {
+        assert_eq!(bo.hear().await, format!("burst {i}"));
+    }
 }

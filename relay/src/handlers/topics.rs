@@ -198,6 +198,11 @@ impl Session {
             self.reply(error(ErrorCode::InvalidRequest, msg, Some(id)), permit);
             return;
         }
+        if !self.relay.limits.topic_post_allowed(&key) {
+            let msg = "this group takes posts faster than it may; slow down";
+            self.reply(error(ErrorCode::RateLimited, msg, Some(id)), permit);
+            return;
+        }
         if !self.relay.limits.ip_allows_bytes(self.ip, payload.len()) {
             self.reply(
                 error(ErrorCode::RateLimited, "too much sent from your address; slow down", Some(id)),
