@@ -94,7 +94,7 @@ enum Inner {
 
 /// Rekeys to send after a removal or departure: one per remaining member, over their pairwise
 /// session.
-pub type Rekeys = Vec<(IdentityPublic, Rekey)>;
+pub type Rekeys = Vec<([u8; 32], Rekey)>;
 
 /// What a received post did.
 #[derive(Debug, PartialEq, Eq)]
@@ -354,11 +354,11 @@ impl Group {
             .roster
             .members
             .iter()
+            // Every member but us, the creator too (whose roster entry has only a key).
             .filter(|(k, _)| **k != self.me)
-            .filter_map(|(_, m)| m.identity)
-            .map(|member| {
+            .map(|(member, _)| {
                 let rekey = Rekey { group: self.id, change: change.clone(), epoch: number, secret };
-                (member, rekey)
+                (*member, rekey)
             })
             .collect())
     }
@@ -484,6 +484,11 @@ impl Group {
                 // Only members sign changes worth keeping (anyone can sign one; a stranger's
                 // would only cost every device room and replay work).
                 if !roster.members.contains_key(&change.author) {
+                    return Err(EngineError::ForgedSender);
+                }
+                // A member who is no admin can only leave: anything else of theirs is void and
+                // would only cost every device room and replay work.
+                if !roster.is_admin(&change.author) && change.op != Op::Leave {
                     return Err(EngineError::ForgedSender);
                 }
                 if !next.changes.add((*change).clone())? {
@@ -631,7 +636,7 @@ mod tests {
 
         let (removed, rekeys) = a.remove(ada, &key(bo), &mut e).unwrap();
         assert_eq!(rekeys.len(), 1, "only Cy stays besides Ada");
-        assert_eq!(rekeys[0].0, cy.public());
+        assert_eq!(rekeys[0].0, key(cy));
         // Everyone, Bo too, reads the removal in the old epoch.
         assert!(matches!(b.receive(&removed, &mut e).unwrap(), Received::Changed { .. }));
         c.receive(&removed, &mut e).unwrap();
@@ -761,10 +766,29 @@ mod tests {
         let before = c.topic().0;
         let _ = c.receive(&bo_adds, &mut e);
         assert_eq!(c.topic().0, before, "no epoch followed while waiting");
-        let for_cy = rekeys.iter().find(|(m, _)| *m == cy.public()).unwrap();
+        let for_cy = rekeys.iter().find(|(m, _)| *m == key(cy)).unwrap();
         c.apply_rekey(&key(ada), &for_cy.1, &mut e).unwrap();
         assert_eq!(c.topic().1, a.topic().1);
         let after = c.send(cy, &text("now"), &mut e).unwrap();
         assert_eq!(read(&mut a, &after, &mut e), vec!["now"]);
+    }
+
+    /// An admin who did not make the group removes someone: the creator (whose roster entry
+    /// holds only a key) gets the next epoch too.
+    #[test]
+    fn a_removal_by_another_admin_rekeys_the_creator_too() {
+        let World { mut e, people } = world(3);
+        let (ada, bo, cy) = (&people[0], &people[1], &people[2]);
+        let mut a = Group::create(ada, "Club", &mut e).unwrap();
+        let (_, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
+        let (added, _) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
+        b.receive(&added, &mut e).unwrap();
+        let (removed, rekeys) = b.remove(bo, &key(cy), &mut e).unwrap();
+        let for_ada = rekeys.iter().find(|(m, _)| *m == key(ada)).expect("the creator is rekeyed");
+        a.receive(&removed, &mut e).unwrap();
+        a.apply_rekey(&key(bo), &for_ada.1, &mut e).unwrap();
+        let after = b.send(bo, &text("without Cy"), &mut e).unwrap();
+        assert_eq!(read(&mut a, &after, &mut e), vec!["without Cy"]);
     }
 }

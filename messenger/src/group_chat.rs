@@ -18,7 +18,7 @@ use sotto_engine::message::{Body, Message, VERSION};
 use sotto_engine::random::Entropy;
 use sotto_engine::roster::{Change, Op, Role};
 use sotto_engine::sender_keys::GroupId;
-use sotto_shared::frames::{IdentityPublic, PrekeyBundle};
+use sotto_shared::frames::{IdentityPublic, PrekeyBundle, Subscription, topic_write_hash};
 use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, TopicId};
 
 impl Messenger {
@@ -49,14 +49,20 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        let member = self.contacts.get(address).ok_or(MessengerError::UnknownContact)?.identity;
+        let contact = self.contacts.get(address).ok_or(MessengerError::UnknownContact)?;
+        let member = contact.identity;
+        // Everything that can fail comes before the group changes (the welcome needs a session
+        // that can send).
+        if !self.device.can_send_to(address) {
+            return Err(MessengerError::Renewing(contact.name.clone()));
+        }
+        let ids = post_ids(1, e)?;
         let identity = self.device.identity();
         let entry = entry(&mut self.groups, id)?;
         let mut next = entry.group.clone();
         let (_, topic, write) = next.topic();
         let (post, welcome) = next.add(identity, member, Role::Member, e).map_err(not_allowed)?;
         entry.group = next;
-        let ids = post_ids(1, e)?;
         let mut fx = Effects::default();
         fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
         fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
@@ -170,11 +176,13 @@ impl Messenger {
     ) -> Result<Effects, MessengerError> {
         let mut fx = Effects::default();
         for (member, rekey) in rekeys {
-            let address = Address::from_identity_key(&member.signing_key);
+            let address = Address::from_identity_key(&member);
             if self.device.can_send_to(&address) {
-                let (sent, _) =
-                    self.send_body(&address, Body::GroupRekey(Box::new(rekey)), None, now_ms, e)?;
-                fx.merge(sent);
+                // One member's failure must not drop what was already sealed for the others.
+                match self.send_body(&address, Body::GroupRekey(Box::new(rekey)), None, now_ms, e) {
+                    Ok((sent, _)) => fx.merge(sent),
+                    Err(err) => fx.events.push(Event::Problem(err.into())),
+                }
                 continue;
             }
             // A member who is not our contact (added by another admin): a session first (X3DH
@@ -338,6 +346,10 @@ impl Messenger {
                 if changed {
                     fx.writes.extend(self.notice(id, &change, now_ms, e));
                 }
+                // A rekey that came before this change may apply now.
+                if changed || new_epoch {
+                    fx.merge(self.retry_early(&id, e));
+                }
                 let Some(entry) = self.groups.get_mut(&id) else { return fx };
                 if new_epoch {
                     fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
@@ -427,8 +439,20 @@ impl Messenger {
         let Some(entry) = self.groups.get_mut(&id) else { return false };
         match code {
             ErrorCode::UnknownTopic => {
-                fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
-                fx.frames.extend(entry.pending().filter(|p| p.id == post).map(|p| p.frame()));
+                // Subscribing opens the topic again (the post's own, which may be one we no
+                // longer read); the post follows after a pause, so a relay that will not open
+                // it is not asked in a tight loop.
+                let topics = entry
+                    .pending()
+                    .filter(|p| p.id == post)
+                    .map(|p| Subscription {
+                        topic: p.topic,
+                        write_hash: topic_write_hash(&p.write),
+                        after: u64::MAX,
+                    })
+                    .collect();
+                fx.frames.push(ClientFrame::Subscribe { topics });
+                self.post_retries.insert(post, now_ms.saturating_add(RETRY_SOON_MS));
             }
             ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed => {
                 let message = entry.settle(post).flatten();
@@ -515,17 +539,63 @@ impl Messenger {
     ) -> Result<Effects, MessengerError> {
         let mut fx = Effects::default();
         let entry = entry(&mut self.groups, &rekey.group)?;
+        let (epoch, ..) = entry.group.topic();
         let mut next = entry.group.clone();
         match next.apply_rekey(&from.signing_key, rekey, e) {
             Ok(()) => {}
             // Already there (a redelivery).
-            Err(EngineError::Duplicate) => return Ok(fx),
+            Err(EngineError::Duplicate) if rekey.epoch <= epoch => return Ok(fx),
+            // Ahead of the posts it follows (a later epoch, or an admin whose promotion we
+            // have not read): kept, and tried again as the group moves on.
+            Err(EngineError::Duplicate | EngineError::ForgedSender) => {
+                entry.keep_early(from.signing_key, rekey.clone());
+                fx.writes.push(entry.write());
+                return Ok(fx);
+            }
             Err(other) => return Err(other.into()),
         }
         entry.group = next;
         fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
         fx.writes.push(entry.write());
+        fx.merge(self.retry_early(&rekey.group, e));
         Ok(fx)
+    }
+
+    /// Tries the rekeys that came early again, until none applies any more.
+    fn retry_early(&mut self, id: &GroupId, e: &mut dyn Entropy) -> Effects {
+        let mut fx = Effects::default();
+        let Some(entry) = self.groups.get_mut(id) else { return fx };
+        let mut waiting = entry.take_early();
+        let mut moved = false;
+        loop {
+            let before = waiting.len();
+            let mut kept = Vec::new();
+            for (from, rekey) in waiting {
+                let (epoch, ..) = entry.group.topic();
+                let mut next = entry.group.clone();
+                match next.apply_rekey(&from, &rekey, e) {
+                    Ok(()) => {
+                        entry.group = next;
+                        moved = true;
+                    }
+                    // One for an epoch we reached or passed is spent.
+                    Err(EngineError::Duplicate) if rekey.epoch <= epoch => {}
+                    Err(_) => kept.push((from, rekey)),
+                }
+            }
+            waiting = kept;
+            if waiting.len() == before || waiting.is_empty() {
+                break;
+            }
+        }
+        for (from, rekey) in waiting {
+            entry.keep_early(from, rekey);
+        }
+        if moved {
+            fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
+        }
+        fx.writes.push(entry.write());
+        fx
     }
 
     /// Puts a change of the group in its timeline (none for a change that says nothing to
@@ -570,6 +640,10 @@ impl Messenger {
             .groups
             .get(&id)
             .map_or_else(Vec::new, |g| g.group.changes().into_iter().filter(|c| c.author == me).collect());
+        // The ones we just made: the newest on our own chain (replay order can put a change of
+        // the same version elsewhere).
+        let mut changes = changes;
+        changes.sort_by_key(|c| c.chain.seq);
         let mine: Vec<Change> = changes.into_iter().rev().take(n).collect();
         let mut fx = Effects::default();
         for c in mine.iter().rev() {

@@ -10,7 +10,6 @@ use sotto_engine::consts::ENVELOPE_TTL_SECS;
 use sotto_engine::group::Group;
 use sotto_engine::handover::Rekey;
 use sotto_engine::sender_keys::GroupId;
-use sotto_shared::frames::IdentityPublic;
 use sotto_shared::frames::{Subscription, topic_write_hash};
 use sotto_shared::limits::MAX_TOPICS_PER_SUBSCRIBE;
 use sotto_shared::{Address, ClientFrame, MessageId, TopicId, WriteKey};
@@ -55,8 +54,14 @@ pub struct GroupEntry {
     pub muted: bool,
     /// Rekeys for members we have no session with yet (not our contacts): sent once their
     /// prekey bundle arrives.
-    awaiting: Vec<(IdentityPublic, Rekey)>,
+    awaiting: Vec<([u8; 32], Rekey)>,
+    /// Rekeys that came before the posts they follow (a later epoch, or from an admin whose
+    /// promotion we have not read yet), by their sender: tried again as the group moves on.
+    early: Vec<([u8; 32], Rekey)>,
 }
+
+/// Early rekeys a group keeps (a misbehaving admin could send any number).
+const MAX_EARLY_REKEYS: usize = 16;
 
 impl GroupEntry {
     pub fn new(group: Group, since_ms: u64) -> GroupEntry {
@@ -68,6 +73,7 @@ impl GroupEntry {
             gone: false,
             muted: false,
             awaiting: Vec::new(),
+            early: Vec::new(),
         }
     }
 
@@ -162,7 +168,9 @@ impl GroupEntry {
     }
 
     /// Keeps a rekey until we have a session with its member.
-    pub fn await_session(&mut self, member: IdentityPublic, rekey: Rekey) {
+    pub fn await_session(&mut self, member: [u8; 32], rekey: Rekey) {
+        // A member owed several rekeys needs only the newest.
+        self.awaiting.retain(|(m, _)| *m != member);
         self.awaiting.push((member, rekey));
     }
 
@@ -170,9 +178,22 @@ impl GroupEntry {
     pub fn take_awaiting(&mut self, address: &Address) -> Vec<Rekey> {
         let (theirs, rest) = std::mem::take(&mut self.awaiting)
             .into_iter()
-            .partition(|(m, _)| Address::from_identity_key(&m.signing_key) == *address);
+            .partition(|(m, _)| Address::from_identity_key(m) == *address);
         self.awaiting = rest;
         theirs.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Keeps a rekey that came too early, to try again later.
+    pub fn keep_early(&mut self, from: [u8; 32], rekey: Rekey) {
+        if self.early.len() >= MAX_EARLY_REKEYS {
+            self.early.remove(0);
+        }
+        self.early.push((from, rekey));
+    }
+
+    /// The early rekeys, taken out (those that still do not apply are kept again).
+    pub fn take_early(&mut self) -> Vec<([u8; 32], Rekey)> {
+        std::mem::take(&mut self.early)
     }
 
     /// The relay confirmed post `id`: it leaves the queue; returns the message it carried.
@@ -229,7 +250,7 @@ impl Groups {
         let mut all: Vec<Address> = self
             .by_id
             .values()
-            .flat_map(|g| g.awaiting.iter().map(|(m, _)| Address::from_identity_key(&m.signing_key)))
+            .flat_map(|g| g.awaiting.iter().map(|(m, _)| Address::from_identity_key(m)))
             .collect();
         all.sort();
         all.dedup();

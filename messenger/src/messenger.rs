@@ -773,7 +773,8 @@ impl Messenger {
         e.fill(&mut envelope)?;
         // `InviteUsed` is the one automatic reply to someone who is not a contact: anyone can
         // provoke it, so it must not hand out our delivery token.
-        let to_stranger = matches!(body, Body::InviteUsed);
+        let to_stranger = matches!(body, Body::InviteUsed)
+            || (matches!(body, Body::GroupRekey(_)) && !self.contacts.contains(to));
         let msg = Message { v: VERSION, id, sent_at_ms: now_ms, expires_after_secs: None, body };
         let out = if to_stranger {
             self.device.send_withholding_token(to, &msg, MessageId(envelope), e)?

@@ -93,6 +93,16 @@ impl Client {
         Some(self.handle(line, frame.expect("the relay is still there")).await)
     }
 
+    /// Handles frames of one line only, until none comes within `d` (to make frames of the
+    /// two lines arrive in a chosen order).
+    pub async fn drain_line(&mut self, line: Line, d: std::time::Duration) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Ok(Some(frame)) = self.conn(line).recv_within(d).await {
+            events.extend(self.handle(line, frame).await);
+        }
+        events
+    }
+
     async fn handle(&mut self, line: Line, frame: sotto_shared::RelayFrame) -> Vec<Event> {
         let step = self.d.received(line, frame, now(), &mut OsEntropy);
         let mut events = self.run(step).await;

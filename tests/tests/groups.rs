@@ -10,7 +10,7 @@ use sotto_engine::message::{Body, Message};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::roster::Role;
 use sotto_messenger::history::GroupNotice;
-use sotto_messenger::{ConversationId, Driver, Event, MemoryStore};
+use sotto_messenger::{ConversationId, Driver, Event, Line, MemoryStore};
 use sotto_shared::frames::{Subscription, topic_write_hash};
 use sotto_shared::{ClientFrame, RelayFrame, TopicId, WriteKey};
 use sotto_tests::client::{Client, now};
@@ -360,4 +360,56 @@ async fn posts_the_relay_refuses_for_a_while_go_again_by_themselves() {
     for i in 0..4 {
         assert_eq!(bo.hear().await, format!("burst {i}"));
     }
+}
+
+/// A member reads a removal's rekey (over their mailbox) before the posts it follows (an
+/// addition just before it, in the group's topic): the rekey is kept and applies once they
+/// have caught up, instead of being dropped and leaving them behind for good.
+#[tokio::test]
+async fn a_rekey_that_comes_before_the_posts_it_follows_still_applies() {
+    let relay = Relay::start(&[]).await;
+    let origin = relay.http("");
+    let mut ada = Client::join(&origin, "Ada").await;
+    let mut bo = Client::join(&origin, "Bo").await;
+    let mut cy = Client::join(&origin, "Cy").await;
+    let mut dee = Client::join(&origin, "Dee").await;
+    for other in [&mut bo, &mut cy, &mut dee] {
+        ada.befriend(other, &origin).await;
+    }
+    let (chat, fx) = ada.d.messenger.create_group("Order", now(), &mut OsEntropy).unwrap();
+    let step = ada.d.apply(fx);
+    ada.run(step).await;
+    let ConversationId::Group(group) = chat else { panic!("a group chat") };
+    for member in [&mut bo, &mut cy] {
+        let address = member.address();
+        let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
+        ada.run(step).await;
+        joined(member).await;
+    }
+    let epoch = |c: &Client| c.d.messenger.group(&group).unwrap().group.topic().0;
+    while epoch(&bo) != epoch(&ada) || ada.d.messenger.pending() > 0 {
+        ada.pump_within(Duration::from_millis(50)).await;
+        bo.pump_within(Duration::from_millis(50)).await;
+    }
+    // While Bo reads nothing, Ada adds Dee and removes Cy.
+    let address = dee.address();
+    let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    let cy_key = cy.d.messenger.identity().signing_key;
+    let step = ada.d.act(|m| m.remove_from_group(&group, &cy_key, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    while ada.d.messenger.pending() > 0 {
+        ada.pump().await;
+    }
+    // Bo reads the rekey first (two epochs ahead of him), then the topic.
+    bo.drain_line(Line::Mailbox, Duration::from_millis(500)).await;
+    let caught_up = tokio::time::timeout(Duration::from_secs(10), async {
+        while epoch(&bo) != epoch(&ada) {
+            bo.pump().await;
+        }
+    })
+    .await;
+    assert!(caught_up.is_ok(), "Bo dropped the early rekey and was left behind");
+    ada.say_in(chat, "in order after all").await;
+    assert_eq!(bo.hear().await, "in order after all");
 }
