@@ -87,6 +87,10 @@ pub enum Notice {
     SpentInviteOpened,
     #[error("Nobody uses that address on this relay.")]
     NoSuchAddress,
+    #[error(
+        "{member} has no keys on this relay yet, so the group's new key could not reach them; Sotto will try again."
+    )]
+    MemberUnreachable { member: String },
     #[error("{0}")]
     Failed(#[from] MessengerError),
 }

@@ -65,7 +65,7 @@ impl Messenger {
         entry.group = next;
         let mut fx = Effects::default();
         fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
-        fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
+        fx.frames.extend(entry.move_frames());
         fx.writes.push(entry.write());
         let (sent, _) = self.send_body(address, Body::GroupWelcome(Box::new(welcome)), None, now_ms, e)?;
         fx.merge(sent);
@@ -91,7 +91,7 @@ impl Messenger {
         let ids = post_ids(1, e)?;
         let mut fx = Effects::default();
         fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
-        fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
+        fx.frames.extend(entry.move_frames());
         fx.writes.push(entry.write());
         fx.merge(self.send_rekeys(id, rekeys, now_ms, e)?);
         fx.merge(self.own_notices(*id, 1, now_ms, e));
@@ -352,7 +352,7 @@ impl Messenger {
                 }
                 let Some(entry) = self.groups.get_mut(&id) else { return fx };
                 if new_epoch {
-                    fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
+                    fx.frames.extend(entry.move_frames());
                 }
                 if !entry.group.roster().members.contains_key(&me) && !entry.gone {
                     entry.gone = true;
@@ -380,7 +380,7 @@ impl Messenger {
                             None,
                             ids.into_iter(),
                         ));
-                        fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
+                        fx.frames.extend(entry.move_frames());
                         fx.writes.push(entry.write());
                         match self.send_rekeys(&id, rekeys, now_ms, e) {
                             Ok(sent) => fx.merge(sent),
@@ -555,7 +555,7 @@ impl Messenger {
             Err(other) => return Err(other.into()),
         }
         entry.group = next;
-        fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
+        fx.frames.extend(entry.move_frames());
         fx.writes.push(entry.write());
         fx.merge(self.retry_early(&rekey.group, e));
         Ok(fx)
@@ -592,7 +592,7 @@ impl Messenger {
             entry.keep_early(from, rekey);
         }
         if moved {
-            fx.frames.push(ClientFrame::Subscribe { topics: entry.subscriptions() });
+            fx.frames.extend(entry.move_frames());
         }
         fx.writes.push(entry.write());
         fx

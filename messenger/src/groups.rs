@@ -105,6 +105,18 @@ impl GroupEntry {
             .collect()
     }
 
+    /// What to tell the relay after the group moved (or on first reading it): subscribe to the
+    /// topics read now, and unsubscribe from those no longer read, so a long-lived connection
+    /// does not pile up old epochs' topics.
+    pub fn move_frames(&mut self) -> Vec<ClientFrame> {
+        let read: Vec<TopicId> = self.topics().into_iter().map(|(t, _)| t).collect();
+        let gone: Vec<TopicId> = self.cursors.iter().map(|(t, _)| *t).filter(|t| !read.contains(t)).collect();
+        self.cursors.retain(|(t, _)| read.contains(t));
+        let mut frames = vec![ClientFrame::Subscribe { topics: self.subscriptions() }];
+        frames.extend(gone.into_iter().map(|topic| ClientFrame::Unsubscribe { topic }));
+        frames
+    }
+
     fn cursor(&self, topic: &TopicId) -> u64 {
         self.cursors.iter().find(|(t, _)| t == topic).map_or(0, |(_, c)| *c)
     }
@@ -271,5 +283,35 @@ impl Groups {
     /// The first post waiting for the relay in each group.
     pub fn pending_frames(&self) -> Vec<ClientFrame> {
         self.by_id.values().filter_map(GroupEntry::next_frame).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_engine::Identity;
+    use sotto_engine::random::OsEntropy;
+    use sotto_engine::roster::Role;
+
+    /// Moving on two epochs leaves the oldest topic unread: the relay is told, and its cursor
+    /// goes.
+    #[test]
+    fn topics_no_longer_read_are_unsubscribed() {
+        let (ada, bo, cy) =
+            (Identity::generate().unwrap(), Identity::generate().unwrap(), Identity::generate().unwrap());
+        let mut entry = GroupEntry::new(Group::create(&ada, "Club", &mut OsEntropy).unwrap(), 0);
+        let (_, first, _) = entry.group.topic();
+        assert!(entry.advance(&first, 7));
+        entry.group.add(&ada, bo.public(), Role::Member, &mut OsEntropy).unwrap();
+        let frames = entry.move_frames();
+        assert!(
+            !frames.iter().any(|f| matches!(f, ClientFrame::Unsubscribe { .. })),
+            "the epoch before is still read"
+        );
+        entry.group.add(&ada, cy.public(), Role::Member, &mut OsEntropy).unwrap();
+        let frames = entry.move_frames();
+        assert!(frames.contains(&ClientFrame::Unsubscribe { topic: first }));
+        assert!(matches!(&frames[0], ClientFrame::Subscribe { topics } if topics.len() == 2));
+        assert!(entry.subscriptions().iter().all(|s| s.topic != first));
     }
 }

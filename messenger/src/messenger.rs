@@ -335,6 +335,14 @@ impl Messenger {
                 self.on_member_bundle(&address, &bundle, now_ms, e, &mut fx);
                 Ok(fx)
             }
+            RelayFrame::Bundle { address, bundle: None } if self.groups.awaiting().contains(&address) => {
+                // Kept: asked for again whenever the anonymous line comes up.
+                let member = crate::names::placeholder(&address);
+                Ok(Effects {
+                    events: vec![Event::Problem(Notice::MemberUnreachable { member })],
+                    ..Effects::default()
+                })
+            }
             RelayFrame::Bundle { address, bundle } if self.introducing.remove(&address) => match bundle {
                 Some(bundle) => self.introduce(&address, &bundle, now_ms, e),
                 None => {
