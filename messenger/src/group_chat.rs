@@ -10,7 +10,6 @@ use crate::groups::{GroupEntry, Groups};
 use crate::history::{ChatMessage, GroupNotice, Status};
 use crate::messenger::Messenger;
 use crate::outbox::{RETRY_LATER_MS, RETRY_SOON_MS};
-use sotto_engine::EngineError;
 use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_engine::group::{Group, Received, Rekeys};
 use sotto_engine::handover::{Rekey, Welcome};
@@ -18,6 +17,7 @@ use sotto_engine::message::{Body, Message, VERSION};
 use sotto_engine::random::Entropy;
 use sotto_engine::roster::{Change, Op, Role};
 use sotto_engine::sender_keys::GroupId;
+use sotto_engine::{EngineError, Identity};
 use sotto_shared::frames::{IdentityPublic, PrekeyBundle, Subscription, topic_write_hash};
 use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, TopicId};
 
@@ -56,17 +56,8 @@ impl Messenger {
         if !self.device.can_send_to(address) {
             return Err(MessengerError::Renewing(contact.name.clone()));
         }
-        let ids = post_ids(1, e)?;
-        let identity = self.device.identity();
-        let entry = entry(&mut self.groups, id)?;
-        let mut next = entry.group.clone();
-        let (_, topic, write) = next.topic();
-        let (post, welcome) = next.add(identity, member, Role::Member, e).map_err(not_allowed)?;
-        entry.group = next;
-        let mut fx = Effects::default();
-        fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
-        fx.frames.extend(entry.move_frames());
-        fx.writes.push(entry.write());
+        let (mut fx, welcome) =
+            self.change_with(id, e, |group, me, e| group.add(me, member, Role::Member, e))?;
         let (sent, _) = self.send_body(address, Body::GroupWelcome(Box::new(welcome)), None, now_ms, e)?;
         fx.merge(sent);
         fx.merge(self.own_notices(*id, 1, now_ms, e));
@@ -82,17 +73,7 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        let identity = self.device.identity();
-        let entry = entry(&mut self.groups, id)?;
-        let mut next = entry.group.clone();
-        let (_, topic, write) = next.topic();
-        let (post, rekeys) = next.remove(identity, member, e).map_err(not_allowed)?;
-        entry.group = next;
-        let ids = post_ids(1, e)?;
-        let mut fx = Effects::default();
-        fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
-        fx.frames.extend(entry.move_frames());
-        fx.writes.push(entry.write());
+        let (mut fx, rekeys) = self.change_with(id, e, |group, me, e| group.remove(me, member, e))?;
         fx.merge(self.send_rekeys(id, rekeys, now_ms, e)?);
         fx.merge(self.own_notices(*id, 1, now_ms, e));
         Ok(fx)
@@ -130,16 +111,7 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        let identity = self.device.identity();
-        let entry = entry(&mut self.groups, id)?;
-        let (_, topic, write) = entry.group.topic();
-        let mut next = entry.group.clone();
-        let post = next.change_post(identity, op, e).map_err(not_allowed)?;
-        entry.group = next;
-        let ids = post_ids(1, e)?;
-        let mut fx = Effects::default();
-        fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
-        fx.writes.push(entry.write());
+        let (mut fx, ()) = self.change_with(id, e, |group, me, e| Ok((group.change_post(me, op, e)?, ())))?;
         fx.merge(self.own_notices(*id, 1, now_ms, e));
         Ok(fx)
     }
@@ -151,18 +123,40 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        let identity = self.device.identity();
-        let entry = entry(&mut self.groups, id)?;
-        let (_, topic, write) = entry.group.topic();
-        let post = entry.group.leave(identity, e).map_err(not_allowed)?;
-        let ids = post_ids(1, e)?;
-        let mut fx = Effects::default();
-        fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
-        entry.gone = true;
-        fx.frames.push(ClientFrame::Unsubscribe { topic });
-        fx.writes.push(entry.write());
+        let (_, topic, _) = entry(&mut self.groups, id)?.group.topic();
+        let (mut fx, ()) = self.change_with(id, e, |group, me, e| Ok((group.leave(me, e)?, ())))?;
+        if let Some(entry) = self.groups.get_mut(id) {
+            entry.gone = true;
+            fx.frames.push(ClientFrame::Unsubscribe { topic });
+            fx.writes.push(entry.write());
+        }
         fx.merge(self.own_notices(*id, 1, now_ms, e));
         Ok(fx)
+    }
+
+    /// Makes a change of ours with `make` on a copy of the group; once it succeeds, the group
+    /// keeps it and its post is queued for the topic the group was in (which everyone reads,
+    /// also whoever the change moves out). Moving to a new epoch subscribes to its topic.
+    fn change_with<T>(
+        &mut self,
+        id: &GroupId,
+        e: &mut dyn Entropy,
+        make: impl FnOnce(&mut Group, &Identity, &mut dyn Entropy) -> Result<(Vec<u8>, T), EngineError>,
+    ) -> Result<(Effects, T), MessengerError> {
+        let ids = post_ids(1, e)?;
+        let identity = self.device.identity();
+        let entry = entry(&mut self.groups, id)?;
+        let (epoch, topic, write) = entry.group.topic();
+        let mut next = entry.group.clone();
+        let (post, made) = make(&mut next, identity, e).map_err(not_allowed)?;
+        entry.group = next;
+        let mut fx = Effects::default();
+        fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
+        if entry.group.topic().0 != epoch {
+            fx.frames.extend(entry.move_frames());
+        }
+        fx.writes.push(entry.write());
+        Ok((fx, made))
     }
 
     /// Sends each rekey to its member over our session with them. A member we have no session
@@ -280,18 +274,7 @@ impl Messenger {
         fx.writes.push(entry.write());
         let conversation = ConversationId::Group(*id);
         fx.merge(self.mark_read(&conversation, now_ms, e));
-        let m = ChatMessage {
-            seq,
-            id: message_id,
-            conversation,
-            outgoing: true,
-            text: text.into(),
-            sent_at_ms: now_ms,
-            status: Status::Sending,
-            author: None,
-            notice: None,
-        };
-        fx.writes.push(self.history.push(m));
+        fx.writes.push(self.history.push(ChatMessage::sending(seq, message_id, conversation, text, now_ms)));
         Ok(fx)
     }
 

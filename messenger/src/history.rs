@@ -58,6 +58,27 @@ pub enum GroupNotice {
 }
 
 impl ChatMessage {
+    /// A text of ours, just queued for sending.
+    pub fn sending(
+        seq: u64,
+        id: [u8; 16],
+        conversation: ConversationId,
+        text: &str,
+        now_ms: u64,
+    ) -> ChatMessage {
+        ChatMessage {
+            seq,
+            id,
+            conversation,
+            outgoing: true,
+            text: text.into(),
+            sent_at_ms: now_ms,
+            status: Status::Sending,
+            author: None,
+            notice: None,
+        }
+    }
+
     /// Received and not read yet.
     pub fn is_unread(&self) -> bool {
         !self.outgoing && self.status == Status::Delivered
@@ -114,17 +135,8 @@ pub(crate) struct ChatMessageV2 {
 
 impl From<ChatMessageV2> for ChatMessage {
     fn from(m: ChatMessageV2) -> ChatMessage {
-        ChatMessage {
-            seq: m.seq,
-            id: m.id,
-            conversation: m.conversation,
-            outgoing: m.outgoing,
-            text: m.text,
-            sent_at_ms: m.sent_at_ms,
-            status: m.status,
-            author: None,
-            notice: None,
-        }
+        let ChatMessageV2 { seq, id, conversation, outgoing, text, sent_at_ms, status } = m;
+        ChatMessageV3 { seq, id, conversation, outgoing, text, sent_at_ms, status, author: None }.into()
     }
 }
 
@@ -141,12 +153,9 @@ pub(crate) struct ChatMessageV3 {
     author: Option<[u8; 32]>,
 }
 
-/// A stored chat message, of any record version.
-pub fn decode_message(key: &RecordKey, bytes: &[u8]) -> Result<ChatMessage, crate::MessengerError> {
-    if let Some((3, body)) = bytes.split_first() {
-        let m: ChatMessageV3 =
-            postcard::from_bytes(body).map_err(|e| crate::MessengerError::Damaged(format!("{key}: {e}")))?;
-        return Ok(ChatMessage {
+impl From<ChatMessageV3> for ChatMessage {
+    fn from(m: ChatMessageV3) -> ChatMessage {
+        ChatMessage {
             seq: m.seq,
             id: m.id,
             conversation: m.conversation,
@@ -156,7 +165,16 @@ pub fn decode_message(key: &RecordKey, bytes: &[u8]) -> Result<ChatMessage, crat
             status: m.status,
             author: m.author,
             notice: None,
-        });
+        }
+    }
+}
+
+/// A stored chat message, of any record version.
+pub fn decode_message(key: &RecordKey, bytes: &[u8]) -> Result<ChatMessage, crate::MessengerError> {
+    if let Some((3, body)) = bytes.split_first() {
+        let m: ChatMessageV3 =
+            postcard::from_bytes(body).map_err(|e| crate::MessengerError::Damaged(format!("{key}: {e}")))?;
+        return Ok(m.into());
     }
     crate::records::decode_versions::<ChatMessage, ChatMessageV1, ChatMessageV2>(key, bytes)
 }

@@ -832,18 +832,7 @@ impl Messenger {
         // Writing in a chat reads it (which keeps unread messages the newest incoming ones, as
         // history paging relies on). After the send, which is the step that can fail.
         fx.merge(self.mark_read(conversation, now_ms, e));
-        let m = ChatMessage {
-            seq,
-            id,
-            conversation: *conversation,
-            outgoing: true,
-            text: text.into(),
-            sent_at_ms: now_ms,
-            status: Status::Sending,
-            author: None,
-            notice: None,
-        };
-        fx.writes.push(self.history.push(m));
+        fx.writes.push(self.history.push(ChatMessage::sending(seq, id, *conversation, text, now_ms)));
         Ok(fx)
     }
 

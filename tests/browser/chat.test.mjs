@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startRelay, launchBrowser, newPage, artifacts, createIdentity, connection, haystack, accessibilityProblems, stranger } from "./harness.mjs";
+import { startRelay, launchBrowser, newPage, artifacts, createIdentity, connection, haystack, accessibilityProblems, stranger, recordNotifications } from "./harness.mjs";
 
 let relay, browser, ada, bo;
 const sent = []; // every plaintext typed, checked against the relay's disk and log at the end
@@ -277,17 +277,7 @@ test("a second tab of the same identity waits, and can take over", async () => {
 test("a hidden tab notifies without the text unless previews are allowed", async () => {
   await bo.context.grantPermissions(["notifications"]);
   const page = await bo.context.newPage();
-  // Headless pages are never hidden: the test controls `document.hidden` and records
-  // notifications instead of showing them.
-  await page.addInitScript(() => {
-    window.__hidden = false;
-    window.__notes = [];
-    Object.defineProperty(Document.prototype, "hidden", { get: () => window.__hidden });
-    window.Notification = class {
-      static permission = "granted";
-      static requestPermission() { return Promise.resolve("granted"); }
-      constructor(title, o) { window.__notes.push([title, o?.body]); } };
-  });
+  await recordNotifications(page);
   await page.goto(relay.url + "/");
   await page.getByRole("button", { name: "Use Sotto in this tab" }).click();
   await page.getByRole("textbox", { name: "Passphrase" }).fill(BO_PASS);

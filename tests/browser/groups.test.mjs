@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startRelay, launchBrowser, newPage, artifacts, createIdentity, haystack, accessibilityProblems } from "./harness.mjs";
+import { startRelay, launchBrowser, newPage, artifacts, createIdentity, haystack, accessibilityProblems, recordNotifications } from "./harness.mjs";
 
 let relay, browser, ada, bo, cy;
 const MARKER = "GROUP-PLAINTEXT-MARKER-heron";
@@ -16,17 +16,7 @@ before(async () => {
   ada = await newPage(browser, { viewport: { width: 1100, height: 760 } });
   bo = await newPage(browser, { viewport: { width: 1100, height: 760 }, colorScheme: "dark" });
   cy = await newPage(browser, { viewport: { width: 390, height: 760 } });
-  // Headless pages are never hidden: Bo's page lets the test hide it, and records
-  // notifications instead of showing them.
-  await bo.page.addInitScript(() => {
-    window.__hidden = false;
-    window.__notes = [];
-    Object.defineProperty(Document.prototype, "hidden", { get: () => window.__hidden });
-    window.Notification = class {
-      static permission = "granted";
-      static requestPermission() { return Promise.resolve("granted"); }
-      constructor(title, o) { window.__notes.push([title, o?.body]); } };
-  });
+  await recordNotifications(bo.page);
   await bo.context.grantPermissions(["notifications"]);
 });
 

@@ -95,6 +95,22 @@ export async function newPage(browser, options = {}) {
   return { context, page, errors };
 }
 
+/**
+ * Headless pages are never hidden: lets the test hide `page` (`window.__hidden`) and records
+ * its notifications in `window.__notes` instead of showing them. Call before the page loads.
+ */
+export async function recordNotifications(page) {
+  await page.addInitScript(() => {
+    window.__hidden = false;
+    window.__notes = [];
+    Object.defineProperty(Document.prototype, "hidden", { get: () => window.__hidden });
+    window.Notification = class {
+      static permission = "granted";
+      static requestPermission() { return Promise.resolve("granted"); }
+      constructor(title, o) { window.__notes.push([title, o?.body]); } };
+  });
+}
+
 /** Creates an identity in a fresh page and waits until it is online. */
 export async function createIdentity(page, name, passphrase = "") {
   await page.getByLabel("Display name").fill(name);

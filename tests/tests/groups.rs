@@ -9,6 +9,7 @@ use sotto_engine::group::{Group, Received};
 use sotto_engine::message::{Body, Message};
 use sotto_engine::random::OsEntropy;
 use sotto_engine::roster::Role;
+use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::history::GroupNotice;
 use sotto_messenger::{ConversationId, Driver, Event, Line, MemoryStore};
 use sotto_shared::frames::{Subscription, topic_write_hash};
@@ -170,6 +171,23 @@ async fn a_group_talks_through_its_topic_and_a_removed_member_hears_nothing_afte
     assert!(!relay.log().contains(MARKER));
 }
 
+/// `admin` makes a group named `name`; returns its chat and id.
+async fn make_group(admin: &mut Client, name: &str) -> (ConversationId, GroupId) {
+    let (chat, fx) = admin.d.messenger.create_group(name, now(), &mut OsEntropy).unwrap();
+    let step = admin.d.apply(fx);
+    admin.run(step).await;
+    let ConversationId::Group(group) = chat else { panic!("a group chat") };
+    (chat, group)
+}
+
+/// `admin` adds their contact `member` to `group`; returns the chat `member` joined.
+async fn add(admin: &mut Client, group: &GroupId, member: &mut Client) -> ConversationId {
+    let address = member.address();
+    let step = admin.d.act(|m| m.add_to_group(group, &address, now(), &mut OsEntropy)).unwrap();
+    admin.run(step).await;
+    joined(member).await
+}
+
 /// Pumps `c` until it joins a group; returns the chat.
 async fn joined(c: &mut Client) -> ConversationId {
     c.wait_for(|e| match e {
@@ -189,15 +207,9 @@ async fn messengers_talk_in_a_group_and_one_removed_hears_nothing_after() {
     ada.befriend(&mut bo, &origin).await;
     ada.befriend(&mut cy, &origin).await;
 
-    let (chat, fx) = ada.d.messenger.create_group("Book club", now(), &mut OsEntropy).unwrap();
-    let step = ada.d.apply(fx);
-    ada.run(step).await;
-    let ConversationId::Group(group) = chat else { panic!("a group chat") };
+    let (chat, group) = make_group(&mut ada, "Book club").await;
     for member in [&mut bo, &mut cy] {
-        let address = member.address();
-        let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
-        ada.run(step).await;
-        assert_eq!(joined(member).await, chat);
+        assert_eq!(add(&mut ada, &group, member).await, chat);
     }
     assert_eq!(ada.d.messenger.group(&group).unwrap().group.roster().members.len(), 3);
     // The timelines say what happened, in typed notices the app puts into words.
@@ -271,15 +283,9 @@ async fn a_removal_reaches_members_who_are_not_the_removers_contacts() {
     ada.befriend(&mut cy, &origin).await;
     bo.befriend(&mut dee, &origin).await;
 
-    let (chat, fx) = ada.d.messenger.create_group("Team", now(), &mut OsEntropy).unwrap();
-    let step = ada.d.apply(fx);
-    ada.run(step).await;
-    let ConversationId::Group(group) = chat else { panic!("a group chat") };
+    let (chat, group) = make_group(&mut ada, "Team").await;
     for member in [&mut bo, &mut cy] {
-        let address = member.address();
-        let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
-        ada.run(step).await;
-        joined(member).await;
+        add(&mut ada, &group, member).await;
     }
     // Ada makes Bo an admin; Bo adds Dee, whom Ada does not know.
     let bo_key = bo.d.messenger.identity().signing_key;
@@ -291,10 +297,8 @@ async fn a_removal_reaches_members_who_are_not_the_removers_contacts() {
         ada.pump_within(Duration::from_millis(50)).await;
         bo.pump_within(Duration::from_millis(50)).await;
     }
+    add(&mut bo, &group, &mut dee).await;
     let dee_address = dee.address();
-    let step = bo.d.act(|m| m.add_to_group(&group, &dee_address, now(), &mut OsEntropy)).unwrap();
-    bo.run(step).await;
-    joined(&mut dee).await;
     while ada.d.messenger.group(&group).unwrap().group.roster().members.len() < 4 {
         // Only the waits are cut short, never the handling of a frame.
         ada.pump_within(Duration::from_millis(50)).await;
@@ -330,14 +334,8 @@ async fn posts_the_relay_refuses_for_a_while_go_again_by_themselves() {
     let mut ada = Client::join(&origin, "Ada").await;
     let mut bo = Client::join(&origin, "Bo").await;
     ada.befriend(&mut bo, &origin).await;
-    let (chat, fx) = ada.d.messenger.create_group("Fast", now(), &mut OsEntropy).unwrap();
-    let step = ada.d.apply(fx);
-    ada.run(step).await;
-    let ConversationId::Group(group) = chat else { panic!("a group chat") };
-    let address = bo.address();
-    let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
-    ada.run(step).await;
-    joined(&mut bo).await;
+    let (chat, group) = make_group(&mut ada, "Fast").await;
+    add(&mut ada, &group, &mut bo).await;
     for i in 0..4 {
         let step = ada.d.act(|m| m.send_text(&chat, &format!("burst {i}"), now(), &mut OsEntropy)).unwrap();
         ada.run(step).await;
@@ -376,15 +374,9 @@ async fn a_rekey_that_comes_before_the_posts_it_follows_still_applies() {
     for other in [&mut bo, &mut cy, &mut dee] {
         ada.befriend(other, &origin).await;
     }
-    let (chat, fx) = ada.d.messenger.create_group("Order", now(), &mut OsEntropy).unwrap();
-    let step = ada.d.apply(fx);
-    ada.run(step).await;
-    let ConversationId::Group(group) = chat else { panic!("a group chat") };
+    let (chat, group) = make_group(&mut ada, "Order").await;
     for member in [&mut bo, &mut cy] {
-        let address = member.address();
-        let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
-        ada.run(step).await;
-        joined(member).await;
+        add(&mut ada, &group, member).await;
     }
     let epoch = |c: &Client| c.d.messenger.group(&group).unwrap().group.topic().0;
     while epoch(&bo) != epoch(&ada) || ada.d.messenger.pending() > 0 {

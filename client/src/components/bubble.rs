@@ -1,5 +1,6 @@
 //! Messages: one bubble each, with a separator before each new day.
 
+use crate::action::Action;
 use crate::dates::{clock, day, day_label};
 use crate::status;
 use sotto_messenger::ChatMessage;
@@ -36,6 +37,32 @@ fn bubble(props: &BubbleProps) -> Html {
                 }
             </p>
         </li>
+    }
+}
+
+/// A chat's message list: a way back to earlier messages while storage holds some, else
+/// `start` once the chat is empty, then the loaded messages.
+pub fn message_list(
+    label: String,
+    start: String,
+    messages: &[ChatMessage],
+    earlier: bool,
+    name: &dyn Fn(&[u8; 32]) -> String,
+    on_action: &Callback<Action>,
+) -> Html {
+    html! {
+        <ol class="messages" aria-label={label} aria-live="polite" tabindex="0">
+            if earlier {
+                <li class="earlier">
+                    <button class="secondary" onclick={on_action.reform(|_| Action::ShowEarlier)}>
+                        { "Show earlier messages" }
+                    </button>
+                </li>
+            } else if messages.is_empty() {
+                <li class="empty">{ start }</li>
+            }
+            { timeline(messages, name) }
+        </ol>
     }
 }
 

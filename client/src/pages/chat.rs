@@ -2,7 +2,7 @@
 //! composer.
 
 use crate::action::Action;
-use crate::components::{back_link, composer, initial, key_banner, timeline};
+use crate::components::{back_link, composer, initial, key_banner, message_list};
 use crate::route::Route;
 use sotto_messenger::{ChatMessage, Contact, ContactNotice, ConversationId};
 use yew::prelude::*;
@@ -33,18 +33,14 @@ pub fn view(props: &Props<'_>) -> Html {
                 <a class="button secondary" href={Route::Safety(c.address).hash()}>{ "Safety number" }</a>
             </header>
             { key_banner(c, props.other_name.as_deref()) }
-            <ol class="messages" aria-label={format!("Messages with {}", c.name)} aria-live="polite" tabindex="0">
-                if props.earlier {
-                    <li class="earlier">
-                        <button class="secondary" onclick={props.on_action.reform(|_| Action::ShowEarlier)}>
-                            { "Show earlier messages" }
-                        </button>
-                    </li>
-                } else if props.messages.is_empty() {
-                    <li class="empty">{ format!("This is the start of your encrypted chat with {}.", c.name) }</li>
-                }
-                { timeline(props.messages, &|_| String::new()) }
-            </ol>
+            { message_list(
+                format!("Messages with {}", c.name),
+                format!("This is the start of your encrypted chat with {}.", c.name),
+                props.messages,
+                props.earlier,
+                &|_| String::new(),
+                &props.on_action,
+            ) }
             if c.notice != Some(ContactNotice::InviteUsed) {
                 { composer(to, &props.on_action) }
             }

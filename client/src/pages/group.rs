@@ -2,7 +2,7 @@
 //! (gone once we left or were removed).
 
 use crate::action::Action;
-use crate::components::{back_link, composer, initial, timeline};
+use crate::components::{back_link, composer, initial, message_list};
 use crate::route::Route;
 use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::{ChatMessage, ConversationId};
@@ -37,18 +37,14 @@ pub fn view(props: &Props<'_>) -> Html {
                 </div>
                 <a class="button secondary" href={Route::GroupInfo(props.id).hash()}>{ "Group info" }</a>
             </header>
-            <ol class="messages" aria-label={format!("Messages in {}", props.name)} aria-live="polite" tabindex="0">
-                if props.earlier {
-                    <li class="earlier">
-                        <button class="secondary" onclick={props.on_action.reform(|_| Action::ShowEarlier)}>
-                            { "Show earlier messages" }
-                        </button>
-                    </li>
-                } else if props.messages.is_empty() {
-                    <li class="empty">{ format!("This is the start of {}: only its members can read it.", props.name) }</li>
-                }
-                { timeline(props.messages, props.name_of) }
-            </ol>
+            { message_list(
+                format!("Messages in {}", props.name),
+                format!("This is the start of {}: only its members can read it.", props.name),
+                props.messages,
+                props.earlier,
+                props.name_of,
+                &props.on_action,
+            ) }
             if props.gone {
                 <p class="warning" role="note" data-testid="group-gone">{ "You are no longer in this group." }</p>
             } else {
