@@ -63,3 +63,15 @@ pub const MAX_KDF_PASSES: u32 = 10;
 
 /// Remote ratchet keys remembered, to recognise replays of old chains.
 pub const PREVIOUS_CHAINS: usize = 8;
+
+/// Changes one group may have (each costs a replay step on every device, and travels in the
+/// welcome of everyone added).
+pub const MAX_CHANGES: usize = 10_000;
+
+/// A welcome's changes are cut into parts of at most this many bytes each (encoded), so each
+/// part fits one relay envelope with its message and ratchet framing around it.
+pub const WELCOME_PART_BYTES: usize = 48 * 1024;
+
+/// Most parts a welcome may come in: enough for [`MAX_CHANGES`] changes of the largest kind a
+/// group has (an addition, about 310 bytes), with room.
+pub const MAX_WELCOME_PARTS: usize = 128;

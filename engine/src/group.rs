@@ -173,6 +173,9 @@ impl Group {
         w: &Welcome,
         e: &mut dyn Entropy,
     ) -> Result<Group, EngineError> {
+        if w.parts != 1 {
+            return Err(EngineError::Internal("a welcome is joined once its parts are put together"));
+        }
         let mut changes = Changes::default();
         for c in &w.changes {
             changes.add(c.clone())?;
@@ -279,7 +282,7 @@ impl Group {
             e,
         )?;
         self.enter(number, secret, e)?;
-        let welcome = Welcome { group: self.id, changes: self.changes(), epoch: number, secret };
+        let welcome = Welcome::new(self.id, self.changes(), number, secret);
         Ok((post, welcome))
     }
 

@@ -17,6 +17,7 @@
 //! the senior admin signs such a removal, so a departure is as final as a removal.
 
 use crate::EngineError;
+use crate::consts::MAX_CHANGES;
 use crate::identity::{Identity, verify};
 use crate::primitives::sha256;
 use crate::random::Entropy;
@@ -190,10 +191,13 @@ impl Roster {
         }
     }
 
-    /// Applies one change if its author may make it here (`before`: the roster it was made on);
+    /// Applies one change if its author may make it here (`before`: the roster it was made on,
+    /// if not this one);
     /// whether it did.
-    fn apply(&mut self, c: &Change, before: &Roster) -> bool {
-        let admin = before.is_admin(&c.author) && self.is_admin(&c.author);
+    fn apply(&mut self, c: &Change, before: Option<&Roster>) -> bool {
+        let before = before.unwrap_or(self);
+        let (was_admin, was_member) = (before.is_admin(&c.author), before.members.contains_key(&c.author));
+        let admin = was_admin && self.is_admin(&c.author);
         let applied = match &c.op {
             Op::Create { name, salt }
                 if c.version == 0
@@ -233,9 +237,7 @@ impl Roster {
                 self.name = name.clone();
                 true
             }
-            Op::Leave if before.members.contains_key(&c.author) && self.members.contains_key(&c.author) => {
-                self.drop_member(&c.author)
-            }
+            Op::Leave if was_member && self.members.contains_key(&c.author) => self.drop_member(&c.author),
             _ => false,
         };
         if applied {
@@ -253,9 +255,6 @@ pub struct Changes {
     /// By their place in the replay order.
     known: BTreeMap<(u64, [u8; 32]), Change>,
 }
-
-/// Changes one group may have (each costs a replay step on every device).
-pub const MAX_CHANGES: usize = 10_000;
 
 impl Changes {
     /// Adds a change (its signature checked, for this group); `false` if it was known.
@@ -304,19 +303,22 @@ impl Changes {
         void: &HashSet<[u8; 32]>,
     ) -> Result<Roster, Vec<[u8; 32]>> {
         let mut roster = Roster::default();
-        // The roster before the changes of the version being replayed.
-        let mut before = (0, Roster::default());
-        for ((_, digest), c) in &self.known {
-            if void.contains(digest) {
-                continue;
+        let live: Vec<(&[u8; 32], &Change)> =
+            self.known.iter().filter(|((_, d), _)| !void.contains(d)).map(|((_, d), c)| (d, c)).collect();
+        // The roster before the changes of the version being replayed: a copy only while
+        // several changes share that version (concurrent ones); otherwise the roster as it
+        // stands, so a replay costs no copy per change.
+        let mut before: Option<(u64, Roster)> = None;
+        for (i, &(digest, c)) in live.iter().enumerate() {
+            if before.as_ref().is_none_or(|(v, _)| *v != c.version) {
+                let shared = live.get(i + 1).is_some_and(|(_, next)| next.version == c.version);
+                before = shared.then(|| (c.version, roster.clone()));
             }
-            if c.version != before.0 {
-                before = (c.version, roster.clone());
-            }
+            let earlier = before.as_ref().map(|(_, r)| r);
             // A cut ends an admin's rights: a removal or demotion by an admin who outranks them
             // (even if they already left: a departure backdated after the removal must not
             // escape it), or their own departure.
-            let admin_author = before.1.is_admin(&c.author) && roster.is_admin(&c.author);
+            let admin_author = earlier.unwrap_or(&roster).is_admin(&c.author) && roster.is_admin(&c.author);
             let cut = match &c.op {
                 Op::Remove { member } | Op::SetRole { member, role: Role::Member } => {
                     let was_admin = roster.members.get(member).or_else(|| roster.former.get(member));
@@ -330,7 +332,7 @@ impl Changes {
                 // removal, which cuts it like any other.
                 _ => None,
             };
-            roster.apply(c, &before.1);
+            roster.apply(c, earlier);
             if let Some((subject, acked)) = cut {
                 // Every change of theirs up to this version that the cut does not acknowledge is
                 // void, applied yet or not: one restart per cut at most.

@@ -128,6 +128,7 @@ impl<S: RecordStore> Driver<S> {
             RecordRange::Told,
             RecordRange::Requests,
             RecordRange::Groups,
+            RecordRange::Joining,
         ];
         let runs: Vec<_> =
             kinds.into_iter().map(|range| store.range(range, Order::Ascending, None)).collect();

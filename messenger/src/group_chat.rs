@@ -8,6 +8,7 @@ use crate::effects::{Effects, Event};
 use crate::error::MessengerError;
 use crate::groups::{GroupEntry, Groups};
 use crate::history::{ChatMessage, GroupNotice, Status};
+use crate::joining::Taken;
 use crate::messenger::Messenger;
 use crate::outbox::{RETRY_LATER_MS, RETRY_SOON_MS};
 use sotto_engine::consts::MAX_TEXT_BYTES;
@@ -58,9 +59,33 @@ impl Messenger {
         }
         let (mut fx, welcome) =
             self.change_with(id, e, |group, me, e| group.add(me, member, Role::Member, e))?;
-        let (sent, _) = self.send_body(address, Body::GroupWelcome(Box::new(welcome)), None, now_ms, e)?;
-        fx.merge(sent);
+        // A big group's welcome goes in parts, one message each.
+        for part in welcome.split()? {
+            let (sent, _) = self.send_body(address, Body::GroupWelcome(Box::new(part)), None, now_ms, e)?;
+            fx.merge(sent);
+        }
         fx.merge(self.own_notices(*id, 1, now_ms, e));
+        Ok(fx)
+    }
+
+    /// Adds `members` to a group of which we are the only one in yet, without welcoming them:
+    /// they hold no epoch and read nothing, and nothing is posted. So load tools and tests make
+    /// a group of a thousand without a device per member; whoever is added next is welcomed
+    /// with all of their changes.
+    #[cfg(feature = "load")]
+    pub fn add_absent_members(
+        &mut self,
+        id: &GroupId,
+        members: &[IdentityPublic],
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        let me = self.device.identity();
+        let entry = entry(&mut self.groups, id)?;
+        for member in members {
+            entry.group.add(me, *member, Role::Member, e)?;
+        }
+        let mut fx = Effects { frames: entry.move_frames(), ..Effects::default() };
+        fx.writes.push(entry.write());
         Ok(fx)
     }
 
@@ -482,11 +507,11 @@ impl Messenger {
         Effects { frames, ..Effects::default() }
     }
 
-    /// A welcome into a group, from a contact who is one of its admins.
+    /// A welcome (or a part of one) into a group, from a contact who is one of its admins.
     pub(crate) fn on_welcome(
         &mut self,
         from: &IdentityPublic,
-        welcome: &Welcome,
+        welcome: Welcome,
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
@@ -494,7 +519,18 @@ impl Messenger {
         if self.groups.get(&welcome.group).is_some_and(|g| !g.gone) {
             return Ok(fx);
         }
-        let group = Group::join(self.device.identity(), &from.signing_key, welcome, e)?;
+        let welcome = if welcome.parts == 1 {
+            welcome
+        } else {
+            match self.joining.take(from.signing_key, welcome, now_ms)? {
+                Taken::Waiting(writes) => return Ok(Effects { writes, ..fx }),
+                Taken::Whole { welcome, writes } => {
+                    fx.writes = writes;
+                    welcome
+                }
+            }
+        };
+        let group = Group::join(self.device.identity(), &from.signing_key, &welcome, e)?;
         let me = group.me();
         let added = group
             .changes()

@@ -30,6 +30,7 @@ mod group_chat;
 pub mod groups;
 pub mod history;
 pub mod invites;
+mod joining;
 pub mod messenger;
 pub mod names;
 pub mod outbox;

@@ -8,6 +8,7 @@ use crate::error::MessengerError;
 use crate::groups::Groups;
 use crate::history::{ChatMessage, History, Status, decode_message};
 use crate::invites::{self, InvitePreview};
+use crate::joining::Joining;
 use crate::outbox::{Outbound, OutboundV1, Outbox, RETRY_LATER_MS, RETRY_SOON_MS};
 use crate::profile::Profile;
 use crate::receipts::Receipts;
@@ -65,6 +66,8 @@ pub struct Messenger {
     receipts: Receipts,
     /// The groups we are in (stored, one record each).
     pub(crate) groups: Groups,
+    /// Welcomes into groups that came in parts, until every part is in (stored).
+    pub(crate) joining: Joining,
     /// Group posts the relay refused for a while, and when to send each again (in memory: a
     /// reload resends every unconfirmed post anyway).
     pub(crate) post_retries: std::collections::BTreeMap<MessageId, u64>,
@@ -87,6 +90,7 @@ impl Messenger {
             reading: None,
             receipts: Receipts::default(),
             groups: Groups::default(),
+            joining: Joining::default(),
             post_retries: std::collections::BTreeMap::new(),
         }
     }
@@ -115,6 +119,7 @@ impl Messenger {
         let mut told = BTreeSet::new();
         let mut requests = Requests::default();
         let mut groups = Groups::default();
+        let mut joining = Joining::default();
         let mut restored = false;
         let mut next_seq = 1;
         for (key, bytes) in records {
@@ -128,6 +133,7 @@ impl Messenger {
                 RecordKey::Request(_) => requests.restore(decode(&key, &bytes)?),
                 RecordKey::Restored => restored = true,
                 RecordKey::Group(_) => groups.restore(decode(&key, &bytes)?),
+                RecordKey::Joining(..) => joining.restore(decode(&key, &bytes)?),
                 RecordKey::Outbox(seq) => {
                     next_seq = next_seq.max(seq + 1);
                     outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
@@ -140,7 +146,7 @@ impl Messenger {
         let mut m = Messenger::with(Device::restore(engine)?, profile);
         (m.contacts, m.outbox, m.next_seq, m.told, m.requests) = (contacts, outbox, next_seq, told, requests);
         m.restored = restored;
-        m.groups = groups;
+        (m.groups, m.joining) = (groups, joining);
         Ok(m)
     }
 
@@ -506,7 +512,7 @@ impl Messenger {
                 }
                 // The engine already kept only the session it started.
                 Body::SessionReset => {}
-                Body::GroupWelcome(welcome) => match self.on_welcome(&r.from, &welcome, now_ms, e) {
+                Body::GroupWelcome(welcome) => match self.on_welcome(&r.from, *welcome, now_ms, e) {
                     Ok(joined) => fx.merge(joined),
                     Err(err) => fx.events.push(Event::Problem(err.into())),
                 },

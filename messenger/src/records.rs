@@ -45,6 +45,9 @@ pub enum RecordKey {
     Restored,
     /// A group we are in: its engine state, our place in its topics, posts not yet confirmed.
     Group(GroupId),
+    /// A part of a welcome into a group that came in parts, by group and part number: kept
+    /// until every part is in.
+    Joining(GroupId, u16),
 }
 
 impl From<StorageKey> for RecordKey {
@@ -68,6 +71,7 @@ impl fmt::Display for RecordKey {
             RecordKey::Request(a) => write!(f, "request/{}", a.to_hex()),
             RecordKey::Restored => f.write_str("restored"),
             RecordKey::Group(g) => write!(f, "group/{}", group_hex(g)),
+            RecordKey::Joining(g, part) => write!(f, "joining/{}/{part:04x}", group_hex(g)),
         }
     }
 }
@@ -91,6 +95,9 @@ impl RecordKey {
                 format!("{kind}/{}", keyed(&name))
             }
             RecordKey::Message(c, seq) => format!("msg/{}/{seq:016x}", keyed(&format!("msg/{c}"))),
+            RecordKey::Joining(g, part) => {
+                format!("joining/{}/{part:04x}", keyed(&format!("joining/{}", group_hex(g))))
+            }
             other => other.to_string(),
         }
     }
@@ -116,6 +123,10 @@ impl RecordKey {
             ("request", a) => RecordKey::Request(Address::from_hex(a)?),
             ("restored", "") => RecordKey::Restored,
             ("group", g) => RecordKey::Group(group_from_hex(g)?),
+            ("joining", rest) => {
+                let (g, part) = rest.split_once('/')?;
+                RecordKey::Joining(group_from_hex(g)?, u16::from_str_radix(part, 16).ok()?)
+            }
             _ => return None,
         })
     }
@@ -178,6 +189,7 @@ mod tests {
             (RecordKey::Told(a), format!("told/{hex}")),
             (RecordKey::Request(a), format!("request/{hex}")),
             (RecordKey::Restored, "restored".into()),
+            (RecordKey::Joining(GroupId([0xcd; 16]), 0x1f), format!("joining/{}/001f", "cd".repeat(16))),
         ];
         for (key, name) in cases {
             assert_eq!(key.to_string(), name);

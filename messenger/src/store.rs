@@ -28,6 +28,8 @@ pub enum RecordRange {
     Requests,
     /// The groups we are in.
     Groups,
+    /// Parts of welcomes into groups, kept until every part is in.
+    Joining,
     /// One conversation's messages with local sequence numbers in `from..to`.
     Messages {
         conversation: crate::ConversationId,
@@ -58,6 +60,7 @@ impl RecordRange {
             RecordRange::Told => kind("told/", "told0"),
             RecordRange::Requests => kind("request/", "request0"),
             RecordRange::Groups => kind("group/", "group0"),
+            RecordRange::Joining => kind("joining/", "joining0"),
             RecordRange::Messages { conversation, from, to } => {
                 (name(&RecordKey::Message(conversation, from)), name(&RecordKey::Message(conversation, to)))
             }

@@ -405,3 +405,41 @@ async fn a_rekey_that_comes_before_the_posts_it_follows_still_applies() {
     ada.say_in(chat, "in order after all").await;
     assert_eq!(bo.hear().await, "in order after all");
 }
+
+/// A group of a thousand: the welcome of whoever joins next holds every change (about 300 KiB)
+/// and travels in parts, one envelope each, over the relay; the newcomer puts them together,
+/// joins, and reads and writes. Fails if the welcome goes whole (the relay refuses an envelope
+/// that large).
+#[tokio::test]
+async fn someone_joins_a_group_of_a_thousand() {
+    let relay = Relay::start(&[]).await;
+    let origin = relay.http("");
+    let mut ada = Client::join(&origin, "Ada").await;
+    let mut bo = Client::join(&origin, "Bo").await;
+    ada.befriend(&mut bo, &origin).await;
+    let (_, group) = make_group(&mut ada, "Town").await;
+    let absent: Vec<_> = (0..1000).map(|_| Identity::generate().unwrap().public()).collect();
+    let step = ada.d.act(|m| m.add_absent_members(&group, &absent, &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    let address = bo.address();
+    let step = ada.d.act(|m| m.add_to_group(&group, &address, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    // Bo goes offline once he has part of it (kept in his store), and comes back from his
+    // store: the rest is delivered again and he joins.
+    let parts_kept = |c: &Client| c.d.store().snapshot().keys().filter(|k| k.starts_with("joining/")).count();
+    while parts_kept(&bo) == 0 {
+        bo.pump().await;
+    }
+    let (store, connection) =
+        (bo.d.store().clone(), sotto_messenger::Connection::new(&origin, "sotto-tests"));
+    drop(bo);
+    let mut bo = Client::online(&origin, Driver::<MemoryStore>::load(store, connection).await.unwrap()).await;
+    let chat = joined(&mut bo).await;
+    assert_eq!(parts_kept(&bo), 0, "the parts go once joined");
+    let joined = bo.d.messenger.group(&group).unwrap();
+    assert_eq!(joined.group.roster().members.len(), 1002);
+    ada.say_in(chat, "welcome to town").await;
+    assert_eq!(bo.hear().await, "welcome to town");
+    bo.say_in(chat, "glad to be here").await;
+    assert_eq!(ada.hear().await, "glad to be here");
+}
