@@ -17,6 +17,7 @@ pub mod device;
 pub mod envelope;
 pub mod error;
 pub mod group;
+pub mod group_link;
 pub mod handover;
 pub mod identity;
 pub mod message;

@@ -129,6 +129,7 @@ impl<S: RecordStore> Driver<S> {
             RecordRange::Requests,
             RecordRange::Groups,
             RecordRange::Joining,
+            RecordRange::Asked,
         ];
         let runs: Vec<_> =
             kinds.into_iter().map(|range| store.range(range, Order::Ascending, None)).collect();

@@ -64,6 +64,8 @@ pub enum Event {
     JoinedGroup { conversation: ConversationId, name: String },
     /// We were removed from a group (its chat stays, read-only).
     LeftGroup { conversation: ConversationId },
+    /// Someone asked to join a group by a link of ours that needs approval.
+    JoinRequest { conversation: ConversationId, name: String },
     /// Something the person should know.
     Problem(Notice),
 }

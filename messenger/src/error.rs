@@ -37,6 +37,14 @@ pub enum MessengerError {
     NotInGroup,
     #[error("only this group's admins may do that (and an admin only to admins who joined after them)")]
     NotGroupAdmin,
+    #[error("this group link is incomplete or damaged; ask for a new one")]
+    BadGroupLink,
+    #[error("this group link was closed or has expired; ask an admin of the group for a new one")]
+    GroupLinkClosed,
+    #[error("you are already in this group")]
+    AlreadyInGroup,
+    #[error("a group can have at most {} links at once: close one first", crate::doors::MAX_DOORS)]
+    TooManyLinks,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
     #[error("{0}")]

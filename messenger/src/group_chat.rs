@@ -6,7 +6,7 @@
 use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event};
 use crate::error::MessengerError;
-use crate::groups::{GroupEntry, Groups};
+use crate::groups::{GroupEntry, Groups, Owed};
 use crate::history::{ChatMessage, GroupNotice, Status};
 use crate::joining::Taken;
 use crate::messenger::Messenger;
@@ -59,11 +59,7 @@ impl Messenger {
         }
         let (mut fx, welcome) =
             self.change_with(id, e, |group, me, e| group.add(me, member, Role::Member, e))?;
-        // A big group's welcome goes in parts, one message each.
-        for part in welcome.split()? {
-            let (sent, _) = self.send_body(address, Body::GroupWelcome(Box::new(part)), None, now_ms, e)?;
-            fx.merge(sent);
-        }
+        fx.merge(self.hand_over(address, Owed::Welcome(welcome), now_ms, e)?);
         fx.merge(self.own_notices(*id, 1, now_ms, e));
         Ok(fx)
     }
@@ -162,7 +158,7 @@ impl Messenger {
     /// Makes a change of ours with `make` on a copy of the group; once it succeeds, the group
     /// keeps it and its post is queued for the topic the group was in (which everyone reads,
     /// also whoever the change moves out). Moving to a new epoch subscribes to its topic.
-    fn change_with<T>(
+    pub(crate) fn change_with<T>(
         &mut self,
         id: &GroupId,
         e: &mut dyn Entropy,
@@ -195,22 +191,57 @@ impl Messenger {
     ) -> Result<Effects, MessengerError> {
         let mut fx = Effects::default();
         for (member, rekey) in rekeys {
-            let address = Address::from_identity_key(&member);
-            if self.device.can_send_to(&address) {
-                // One member's failure must not drop what was already sealed for the others.
-                match self.send_body(&address, Body::GroupRekey(Box::new(rekey)), None, now_ms, e) {
-                    Ok((sent, _)) => fx.merge(sent),
-                    Err(err) => fx.events.push(Event::Problem(err.into())),
-                }
-                continue;
+            // One member's failure must not drop what was already sealed for the others.
+            match self.owe(id, member, Owed::Rekey(Box::new(rekey)), now_ms, e) {
+                Ok(sent) => fx.merge(sent),
+                Err(err) => fx.events.push(Event::Problem(err.into())),
             }
-            // A member who is not our contact (added by another admin): a session first (X3DH
-            // from their prekey bundle), then the rekey; kept in the group's record meanwhile.
-            if let Some(entry) = self.groups.get_mut(id) {
-                entry.await_session(member, rekey);
-                fx.writes.push(entry.write());
-                fx.frames.push(ClientFrame::FetchBundle { address });
+        }
+        Ok(fx)
+    }
+
+    /// Hands `member` what they are owed over our session with them; a member who is not our
+    /// contact (added by another admin, or by a link) needs a session first (X3DH from their
+    /// prekey bundle): what they are owed waits in the group's record meanwhile.
+    pub(crate) fn owe(
+        &mut self,
+        id: &GroupId,
+        member: [u8; 32],
+        owed: Owed,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        let address = Address::from_identity_key(&member);
+        if self.device.can_send_to(&address) {
+            return self.hand_over(&address, owed, now_ms, e);
+        }
+        let mut fx = Effects::default();
+        if let Some(entry) = self.groups.get_mut(id) {
+            entry.await_session(member, owed);
+            fx.writes.push(entry.write());
+            fx.frames.push(ClientFrame::FetchBundle { address });
+        }
+        Ok(fx)
+    }
+
+    /// Sends what is owed over our session with `address`: a rekey, or a welcome (a big
+    /// group's in parts, one message each).
+    fn hand_over(
+        &mut self,
+        address: &Address,
+        owed: Owed,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        let bodies = match owed {
+            Owed::Rekey(rekey) => vec![Body::GroupRekey(rekey)],
+            Owed::Welcome(welcome) => {
+                welcome.split()?.into_iter().map(|part| Body::GroupWelcome(Box::new(part))).collect()
             }
+        };
+        let mut fx = Effects::default();
+        for body in bodies {
+            fx.merge(self.send_body(address, body, None, now_ms, e)?.0);
         }
         Ok(fx)
     }
@@ -242,14 +273,14 @@ impl Messenger {
         let ids: Vec<GroupId> = self.groups.iter().map(GroupEntry::id).collect();
         for id in ids {
             let Some(entry) = self.groups.get_mut(&id) else { continue };
-            let rekeys = entry.take_awaiting(address);
-            if rekeys.is_empty() {
+            let owed = entry.take_awaiting(address);
+            if owed.is_empty() {
                 continue;
             }
             fx.writes.push(entry.write());
-            for rekey in rekeys {
-                match self.send_body(address, Body::GroupRekey(Box::new(rekey)), None, now_ms, e) {
-                    Ok((sent, _)) => fx.merge(sent),
+            for owed in owed {
+                match self.hand_over(address, owed, now_ms, e) {
+                    Ok(sent) => fx.merge(sent),
                     Err(err) => fx.events.push(Event::Problem(err.into())),
                 }
             }
@@ -257,11 +288,13 @@ impl Messenger {
         true
     }
 
-    /// Whether a message from `from` (not our contact) is a rekey of a group we are in, from one
-    /// of its admins: a group peer, not a stranger asking to talk.
-    pub(crate) fn is_group_rekey_from_admin(&self, from: &[u8; 32], body: &Body) -> bool {
+    /// Whether a message from `from` (not our contact) is a group peer's, not a stranger's
+    /// asking to talk: a rekey of a group we are in from one of its admins, or a welcome into a
+    /// group we asked to join by its link (the welcome itself proves its sender an admin).
+    pub(crate) fn is_group_handover(&self, from: &[u8; 32], body: &Body) -> bool {
         match body {
             Body::GroupRekey(r) => self.groups.get(&r.group).is_some_and(|g| g.group.roster().is_admin(from)),
+            Body::GroupWelcome(w) => self.joining.has_asked(&w.group),
             _ => false,
         }
     }
@@ -494,6 +527,8 @@ impl Messenger {
             self.post_retries.remove(&post);
             let pending = self.groups.iter().flat_map(|g| g.pending()).find(|p| p.id == post);
             frames.extend(pending.map(|p| p.frame()));
+            let asked = self.joining.asked_by_post(post);
+            frames.extend(asked.and_then(|g| self.joining.asked_frame(&g)));
         }
         frames
     }
@@ -503,6 +538,7 @@ impl Messenger {
     pub fn resubscribe(&self) -> Effects {
         let mut frames = self.groups.subscribe_all();
         frames.extend(self.groups.pending_frames());
+        frames.extend(self.joining.asked_frames());
         frames.extend(self.groups.awaiting().into_iter().map(|address| ClientFrame::FetchBundle { address }));
         Effects { frames, ..Effects::default() }
     }
@@ -531,6 +567,7 @@ impl Messenger {
             }
         };
         let group = Group::join(self.device.identity(), &from.signing_key, &welcome, e)?;
+        fx.writes.extend(self.joining.drop_asked(&welcome.group));
         let me = group.me();
         let added = group
             .changes()
@@ -653,7 +690,7 @@ impl Messenger {
     }
 
     /// Notices for the changes we just made in a group (the last `n` of its changes).
-    fn own_notices(&mut self, id: GroupId, n: usize, now_ms: u64, e: &mut dyn Entropy) -> Effects {
+    pub(crate) fn own_notices(&mut self, id: GroupId, n: usize, now_ms: u64, e: &mut dyn Entropy) -> Effects {
         let me = self.device.identity().public().signing_key;
         let changes: Vec<Change> = self
             .groups
@@ -677,7 +714,12 @@ impl Messenger {
         if address == self.address() {
             return self.profile().display_name.clone();
         }
-        self.contacts.get(&address).map_or_else(|| crate::names::placeholder(&address), |c| c.name.clone())
+        if let Some(c) = self.contacts.get(&address) {
+            return c.name.clone();
+        }
+        // Someone who joined by a link of ours gave their name when asking.
+        let asked = self.groups.iter().find_map(|g| g.names.get(key));
+        asked.cloned().unwrap_or_else(|| crate::names::placeholder(&address))
     }
 
     /// Mutes a group's notifications (or turns them back on).

@@ -4,11 +4,12 @@
 //! Topics are read and written only on the anonymous line (the relay refuses them on a
 //! logged-in connection), so the relay never ties our mailbox to a group.
 
+use crate::doors::Door;
 use crate::records::{RecordKey, RecordWrite, encode};
 use serde::{Deserialize, Serialize};
 use sotto_engine::consts::ENVELOPE_TTL_SECS;
 use sotto_engine::group::Group;
-use sotto_engine::handover::Rekey;
+use sotto_engine::handover::{Rekey, Welcome};
 use sotto_engine::sender_keys::GroupId;
 use sotto_shared::frames::{Subscription, topic_write_hash};
 use sotto_shared::limits::MAX_TOPICS_PER_SUBSCRIBE;
@@ -39,6 +40,16 @@ impl PendingPost {
     }
 }
 
+/// What we owe a member we have no session with yet (not our contact): handed over once their
+/// prekey bundle arrives.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum Owed {
+    /// They joined by a link of ours.
+    Welcome(Welcome),
+    /// Someone was removed or left.
+    Rekey(Box<Rekey>),
+}
+
 /// One group as stored.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct GroupEntry {
@@ -52,12 +63,16 @@ pub struct GroupEntry {
     pub gone: bool,
     /// Its messages arrive without notifications.
     pub muted: bool,
-    /// Rekeys for members we have no session with yet (not our contacts): sent once their
+    /// What members we have no session with yet (not our contacts) are owed: sent once their
     /// prekey bundle arrives.
-    awaiting: Vec<([u8; 32], Rekey)>,
+    awaiting: Vec<([u8; 32], Owed)>,
     /// Rekeys that came before the posts they follow (a later epoch, or from an admin whose
     /// promotion we have not read yet), by their sender: tried again as the group moves on.
     early: Vec<([u8; 32], Rekey)>,
+    /// Invite links we made into it (we are an admin): each door is a topic we read.
+    pub doors: Vec<Door>,
+    /// Names people gave when they asked to join by a link of ours (they are not our contacts).
+    pub names: BTreeMap<[u8; 32], String>,
 }
 
 /// Early rekeys a group keeps (a misbehaving admin could send any number).
@@ -74,6 +89,8 @@ impl GroupEntry {
             muted: false,
             awaiting: Vec::new(),
             early: Vec::new(),
+            doors: Vec::new(),
+            names: BTreeMap::new(),
         }
     }
 
@@ -85,13 +102,20 @@ impl GroupEntry {
         (RecordKey::Group(self.id()), Some(encode(self)))
     }
 
-    /// The topics to read, each from where we stopped (none once we are gone).
+    /// The topics to read, each from where we stopped (none once we are gone): the epochs', and
+    /// the doors of our links.
     fn topics(&self) -> Vec<(TopicId, WriteKey)> {
         if self.gone {
             return Vec::new();
         }
         let (_, topic, write) = self.group.topic();
-        std::iter::once((topic, write)).chain(self.group.previous_topic()).collect()
+        let doors = self.doors.iter().filter_map(|d| d.link.door().ok());
+        std::iter::once((topic, write)).chain(self.group.previous_topic()).chain(doors).collect()
+    }
+
+    /// The door of ours that `topic` is, if any.
+    pub fn door_mut(&mut self, topic: &TopicId) -> Option<&mut Door> {
+        self.doors.iter_mut().find(|d| d.link.door().is_ok_and(|(t, _)| t == *topic))
     }
 
     pub fn subscriptions(&self) -> Vec<Subscription> {
@@ -179,15 +203,17 @@ impl GroupEntry {
         self.pending.iter()
     }
 
-    /// Keeps a rekey until we have a session with its member.
-    pub fn await_session(&mut self, member: [u8; 32], rekey: Rekey) {
-        // A member owed several rekeys needs only the newest.
-        self.awaiting.retain(|(m, _)| *m != member);
-        self.awaiting.push((member, rekey));
+    /// Keeps what a member is owed until we have a session with them.
+    pub fn await_session(&mut self, member: [u8; 32], owed: Owed) {
+        // A member owed several rekeys needs only the newest (after their welcome, if owed).
+        if matches!(owed, Owed::Rekey(_)) {
+            self.awaiting.retain(|(m, o)| *m != member || matches!(o, Owed::Welcome(_)));
+        }
+        self.awaiting.push((member, owed));
     }
 
-    /// The rekeys waiting for a session with `address`, taken out.
-    pub fn take_awaiting(&mut self, address: &Address) -> Vec<Rekey> {
+    /// What is waiting for a session with `address`, taken out, in order.
+    pub fn take_awaiting(&mut self, address: &Address) -> Vec<Owed> {
         let (theirs, rest) = std::mem::take(&mut self.awaiting)
             .into_iter()
             .partition(|(m, _)| Address::from_identity_key(m) == *address);

@@ -1,11 +1,15 @@
-//! Welcomes into groups that come in parts (a big group's changes do not fit one message): the
-//! parts received so far, one record each, until the welcome is whole and we join.
+//! Getting into groups: our requests to join by a group's link (kept until we are welcomed),
+//! and welcomes that come in parts (a big group's changes do not fit one message): the parts
+//! received so far, one record each, until the welcome is whole and we join.
 
+use crate::doors::Asked;
 use crate::records::{RecordKey, RecordWrite, encode};
 use serde::{Deserialize, Serialize};
 use sotto_engine::EngineError;
 use sotto_engine::handover::Welcome;
 use sotto_engine::sender_keys::GroupId;
+use sotto_shared::frames::{Subscription, topic_write_hash};
+use sotto_shared::{ClientFrame, MessageId};
 use std::collections::BTreeMap;
 
 /// Welcomes being put together at once; past it the one that started first is dropped (only
@@ -40,11 +44,79 @@ pub enum Taken {
 #[derive(Default)]
 pub struct Joining {
     by_group: BTreeMap<GroupId, Vec<StoredPart>>,
+    asked: BTreeMap<GroupId, Asked>,
 }
 
 impl Joining {
     pub fn restore(&mut self, part: StoredPart) {
         self.by_group.entry(part.welcome.group).or_default().push(part);
+    }
+
+    pub fn restore_asked(&mut self, asked: Asked) {
+        self.asked.insert(asked.link.group, asked);
+    }
+
+    /// Keeps a request of ours to join (replacing an earlier one into the same group).
+    pub fn ask(&mut self, asked: Asked) -> RecordWrite {
+        let write = (RecordKey::Asked(asked.link.group), Some(encode(&asked)));
+        self.asked.insert(asked.link.group, asked);
+        write
+    }
+
+    /// Whether we asked to join `group` by its link.
+    pub fn has_asked(&self, group: &GroupId) -> bool {
+        self.asked.contains_key(group)
+    }
+
+    /// Forgets our request to join `group` (we are in, or the link is closed).
+    pub fn drop_asked(&mut self, group: &GroupId) -> Option<RecordWrite> {
+        self.asked.remove(group).map(|_| (RecordKey::Asked(*group), None))
+    }
+
+    /// The group whose request is post `id`.
+    pub fn asked_by_post(&self, id: MessageId) -> Option<GroupId> {
+        self.asked.values().find(|a| a.post.as_ref().is_some_and(|(p, _)| *p == id)).map(|a| a.link.group)
+    }
+
+    /// The relay stored our request: it is not posted again.
+    pub fn asked_posted(&mut self, group: &GroupId) -> Option<RecordWrite> {
+        let asked = self.asked.get_mut(group)?;
+        asked.post = None;
+        Some((RecordKey::Asked(*group), Some(encode(asked))))
+    }
+
+    /// Notes that we open `group`'s door ourselves; `false` if we did already.
+    pub fn open_door(&mut self, group: &GroupId) -> bool {
+        self.asked.get_mut(group).is_some_and(|a| !std::mem::replace(&mut a.opened, true))
+    }
+
+    /// Reading `group`'s door from now on (which opens its topic at the relay).
+    pub fn door_subscription(&self, group: &GroupId) -> Option<ClientFrame> {
+        let (topic, write) = self.asked.get(group)?.link.door().ok()?;
+        let topics = vec![Subscription { topic, write_hash: topic_write_hash(&write), after: u64::MAX }];
+        Some(ClientFrame::Subscribe { topics })
+    }
+
+    /// Stops reading `group`'s door, if we opened it.
+    pub fn let_go_of_door(&self, group: &GroupId) -> Option<ClientFrame> {
+        let asked = self.asked.get(group).filter(|a| a.opened)?;
+        let (topic, _) = asked.link.door().ok()?;
+        Some(ClientFrame::Unsubscribe { topic })
+    }
+
+    /// Requests the relay has not confirmed yet: posted again when the line comes up.
+    pub fn asked_frames(&self) -> Vec<ClientFrame> {
+        self.asked.values().filter_map(Asked::frame).collect()
+    }
+
+    /// The frame that posts our request into `group` again, if it is still unconfirmed.
+    pub fn asked_frame(&self, group: &GroupId) -> Option<ClientFrame> {
+        self.asked.get(group).and_then(Asked::frame)
+    }
+
+    /// The groups we asked to join, with their names (from the links).
+    pub fn asked(&self) -> impl Iterator<Item = &Asked> {
+        self.asked.values()
     }
 
     /// Takes a part from `from`. Parts of one welcome must all come from the same admin; a part

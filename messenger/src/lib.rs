@@ -23,10 +23,12 @@
 pub mod connection;
 pub mod contacts;
 pub mod conversation;
+pub mod doors;
 pub mod driver;
 pub mod effects;
 pub mod error;
 mod group_chat;
+mod group_links;
 pub mod groups;
 pub mod history;
 pub mod invites;

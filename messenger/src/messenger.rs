@@ -134,6 +134,7 @@ impl Messenger {
                 RecordKey::Restored => restored = true,
                 RecordKey::Group(_) => groups.restore(decode(&key, &bytes)?),
                 RecordKey::Joining(..) => joining.restore(decode(&key, &bytes)?),
+                RecordKey::Asked(_) => joining.restore_asked(decode(&key, &bytes)?),
                 RecordKey::Outbox(seq) => {
                     next_seq = next_seq.max(seq + 1);
                     outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
@@ -307,6 +308,9 @@ impl Messenger {
         let result = match frame {
             RelayFrame::Authenticated { .. } => self.on_login(now_ms, e),
             RelayFrame::Sent { id } => Ok(self.on_sent(id)),
+            RelayFrame::Posted { topic, seq, payload, .. } if self.is_door(&topic) => {
+                Ok(self.on_door_post(&topic, seq, &payload, now_ms, e))
+            }
             RelayFrame::Posted { topic, seq, payload, .. } => {
                 Ok(self.on_post(&topic, seq, &payload, now_ms, e))
             }
@@ -414,7 +418,7 @@ impl Messenger {
 
     fn on_sent(&mut self, envelope: MessageId) -> Effects {
         let mut fx = Effects::default();
-        if self.on_post_sent(envelope, &mut fx) {
+        if self.on_post_sent(envelope, &mut fx) || self.on_request_posted(envelope, &mut fx) {
             return fx;
         }
         let seq = self.outbox.find(envelope).map(|(seq, _)| seq);
@@ -426,7 +430,9 @@ impl Messenger {
         let permanent =
             matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
         let mut fx = Effects::default();
-        if self.on_post_refused(code, envelope, now_ms, &mut fx) {
+        if self.on_post_refused(code, envelope, now_ms, &mut fx)
+            || self.on_request_refused(code, envelope, now_ms, &mut fx)
+        {
             return fx;
         }
         let Some((seq, o)) = self.outbox.find(envelope) else { return fx };
@@ -474,7 +480,7 @@ impl Messenger {
             // A group's admin who is not our contact may hand us the group's next key.
             if !self.contacts.contains(&from)
                 && !invited
-                && !self.is_group_rekey_from_admin(&r.from.signing_key, &r.message.body)
+                && !self.is_group_handover(&r.from.signing_key, &r.message.body)
             {
                 fx.merge(self.on_stranger(from, r, now_ms));
                 continue;

@@ -48,6 +48,8 @@ pub enum RecordKey {
     /// A part of a welcome into a group that came in parts, by group and part number: kept
     /// until every part is in.
     Joining(GroupId, u16),
+    /// Our request to join a group by its link, kept until we are welcomed.
+    Asked(GroupId),
 }
 
 impl From<StorageKey> for RecordKey {
@@ -72,6 +74,7 @@ impl fmt::Display for RecordKey {
             RecordKey::Restored => f.write_str("restored"),
             RecordKey::Group(g) => write!(f, "group/{}", group_hex(g)),
             RecordKey::Joining(g, part) => write!(f, "joining/{}/{part:04x}", group_hex(g)),
+            RecordKey::Asked(g) => write!(f, "asked/{}", group_hex(g)),
         }
     }
 }
@@ -89,7 +92,8 @@ impl RecordKey {
             | RecordKey::Contact(_)
             | RecordKey::Told(_)
             | RecordKey::Request(_)
-            | RecordKey::Group(_) => {
+            | RecordKey::Group(_)
+            | RecordKey::Asked(_) => {
                 let name = self.to_string();
                 let (kind, _) = name.split_once('/').unwrap_or((&name, ""));
                 format!("{kind}/{}", keyed(&name))
@@ -123,6 +127,7 @@ impl RecordKey {
             ("request", a) => RecordKey::Request(Address::from_hex(a)?),
             ("restored", "") => RecordKey::Restored,
             ("group", g) => RecordKey::Group(group_from_hex(g)?),
+            ("asked", g) => RecordKey::Asked(group_from_hex(g)?),
             ("joining", rest) => {
                 let (g, part) = rest.split_once('/')?;
                 RecordKey::Joining(group_from_hex(g)?, u16::from_str_radix(part, 16).ok()?)
@@ -190,6 +195,7 @@ mod tests {
             (RecordKey::Request(a), format!("request/{hex}")),
             (RecordKey::Restored, "restored".into()),
             (RecordKey::Joining(GroupId([0xcd; 16]), 0x1f), format!("joining/{}/001f", "cd".repeat(16))),
+            (RecordKey::Asked(GroupId([0xcd; 16])), format!("asked/{}", "cd".repeat(16))),
         ];
         for (key, name) in cases {
             assert_eq!(key.to_string(), name);

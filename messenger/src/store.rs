@@ -30,6 +30,8 @@ pub enum RecordRange {
     Groups,
     /// Parts of welcomes into groups, kept until every part is in.
     Joining,
+    /// Our requests to join groups by their links.
+    Asked,
     /// One conversation's messages with local sequence numbers in `from..to`.
     Messages {
         conversation: crate::ConversationId,
@@ -61,6 +63,7 @@ impl RecordRange {
             RecordRange::Requests => kind("request/", "request0"),
             RecordRange::Groups => kind("group/", "group0"),
             RecordRange::Joining => kind("joining/", "joining0"),
+            RecordRange::Asked => kind("asked/", "asked0"),
             RecordRange::Messages { conversation, from, to } => {
                 (name(&RecordKey::Message(conversation, from)), name(&RecordKey::Message(conversation, to)))
             }
