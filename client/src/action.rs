@@ -2,6 +2,7 @@
 //! through one `Callback<Action>`; only `app` turns actions into work, so no page imports it.
 
 use sotto_engine::sender_keys::GroupId;
+use sotto_messenger::doors::DoorRules;
 use sotto_messenger::{ConversationId, InvitePreview};
 use sotto_shared::Address;
 
@@ -37,6 +38,13 @@ pub enum Action {
     MuteGroup(GroupId, bool),
     /// Makes the member with this identity key an admin (`true`) or a member again.
     SetAdmin(GroupId, [u8; 32], bool),
+    OpenGroupLink(GroupId, DoorRules),
+    /// Closes the link with this payload.
+    CloseGroupLink(GroupId, String),
+    /// Lets in (`true`) or turns away someone waiting at a link, by identity key.
+    AnswerJoin(GroupId, [u8; 32], bool),
+    /// Asks to join by the group link with this payload.
+    AskToJoin(String),
     SetNotifications {
         on: bool,
         previews: bool,

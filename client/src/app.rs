@@ -13,7 +13,8 @@ use crate::components::{not_found, toast};
 use crate::dom::{self, current_route, navigate, now_ms, origin};
 use crate::layout::{self, VAULT_RECORD};
 use crate::pages::{
-    chat, group, group_info, invite, locked, new_group, request, safety, settings, shell, start, welcome,
+    chat, group, group_info, invite, join_group, locked, new_group, request, safety, settings, shell, start,
+    welcome,
 };
 use crate::route::Route;
 use crate::socket::{NetEvent, Socket};
@@ -25,7 +26,9 @@ use sotto_engine::random::OsEntropy;
 use sotto_engine::roster::Role;
 use sotto_engine::sender_keys::GroupId;
 use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
+use sotto_messenger::doors::GROUP_LINK_PATH;
 use sotto_messenger::groups::GroupEntry;
+use sotto_messenger::names::clean;
 use sotto_messenger::store::Saving;
 use sotto_messenger::{
     Connection, Contact, ContactNotice, ConversationId, Driver, Effects, Event, Line, Link, Messenger,
@@ -506,6 +509,21 @@ impl App {
                 let role = if admin { Role::Admin } else { Role::Member };
                 self.act(ctx, |m| m.set_group_role(&id, &key, role, now_ms(), &mut OsEntropy));
             }
+            Action::OpenGroupLink(id, rules) => {
+                self.act(ctx, |m| Ok(m.open_group_link(&id, rules, &origin(), &mut OsEntropy)?.1));
+            }
+            Action::CloseGroupLink(id, text) => {
+                self.act(ctx, |m| m.close_group_link(&id, &text));
+            }
+            Action::AnswerJoin(id, key, true) => {
+                self.act(ctx, |m| m.approve_join(&id, &key, now_ms(), &mut OsEntropy));
+            }
+            Action::AnswerJoin(id, key, false) => {
+                self.act(ctx, |m| m.decline_join(&id, &key));
+            }
+            Action::AskToJoin(payload) => {
+                self.act(ctx, |m| m.ask_to_join(&payload, &origin(), now_ms(), &mut OsEntropy));
+            }
             Action::LeaveGroup(id) => {
                 if self.act(ctx, |m| m.leave_group(&id, now_ms(), &mut OsEntropy)) {
                     navigate(&Route::Chat(ConversationId::Group(id)));
@@ -601,6 +619,20 @@ impl App {
                 preview: m.preview_invite(payload, &origin(), now_ms()),
                 on_action,
             }),
+            Route::JoinGroup(payload) => {
+                let preview = m.preview_group_link(payload, &origin(), now_ms());
+                let standing = match preview.as_ref().map(|p| m.link_standing(p)) {
+                    Ok((true, _)) => join_group::Standing::Member,
+                    Ok((false, true)) => join_group::Standing::Asked,
+                    _ => join_group::Standing::Outside,
+                };
+                join_group::view(&join_group::Props {
+                    payload: payload.clone(),
+                    preview,
+                    standing,
+                    on_action,
+                })
+            }
             Route::NewInvite => {
                 invite::new_invite(&invite::NewInviteProps { link: self.invite_link.clone(), on_action })
             }
@@ -920,6 +952,20 @@ impl App {
                         );
                     }
                 }
+                Event::JoinRequest { conversation, name } => {
+                    let ConversationId::Group(id) = conversation else { continue };
+                    self.toast = Some(format!("{name} asks to join: see the group's info to let them in."));
+                    if let Some(p) = self.messenger().map(Messenger::profile)
+                        && p.notifications
+                        && attention::page_hidden()
+                    {
+                        attention::notify(
+                            &name,
+                            Some("asks to join your group"),
+                            Route::GroupInfo(id).hash(),
+                        );
+                    }
+                }
                 Event::Request { address, name } => {
                     // Told without the text: a stranger's words wait until the person looks.
                     if let Some(p) = self.messenger().map(Messenger::profile)
@@ -989,11 +1035,23 @@ fn group_info(m: &Messenger, id: &GroupId, g: &GroupEntry, on_action: Callback<A
     } else {
         Vec::new()
     };
+    let links = g
+        .doors
+        .iter()
+        .map(|d| group_info::LinkRow {
+            text: d.text(),
+            url: format!("{}/{}{}", origin().trim_end_matches('/'), GROUP_LINK_PATH, d.text()),
+            rules: d.rules,
+            uses: d.uses,
+            waiting: d.waiting.iter().map(|w| (w.identity.signing_key, clean(&w.name))).collect(),
+        })
+        .collect();
     group_info::view(&group_info::Props {
         id: *id,
         name: &roster.name,
         members,
         addable,
+        links,
         admin,
         gone: g.gone,
         muted: g.muted,

@@ -43,3 +43,14 @@ pub fn day_label(ms: u64) -> String {
     let d = date(ms);
     format!("{} {} {}", d.get_date(), MONTHS[(d.get_month() as usize).min(11)], d.get_full_year())
 }
+
+/// "5 minutes", "3 hours", "2 days" (how long until something happens), rounded up.
+pub fn duration_words(ms: u64) -> String {
+    let minutes = ms.div_ceil(60_000);
+    let (n, unit) = match minutes {
+        0..60 => (minutes, "minute"),
+        60..1440 => (minutes.div_ceil(60), "hour"),
+        _ => (minutes.div_ceil(1440), "day"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}

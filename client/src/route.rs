@@ -3,6 +3,7 @@
 use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::ConversationId;
 use sotto_messenger::conversation::{group_from_hex, group_hex};
+use sotto_messenger::doors::GROUP_LINK_PATH;
 use sotto_shared::Address;
 use sotto_shared::invite::INVITE_PATH;
 
@@ -14,6 +15,8 @@ pub enum Route {
     Safety(Address),
     /// An invite link was opened; the payload is checked when shown.
     Invite(String),
+    /// A group invite link was opened.
+    JoinGroup(String),
     NewInvite,
     /// Making a group.
     NewGroup,
@@ -26,6 +29,9 @@ impl Route {
     pub fn parse(hash: &str) -> Route {
         if let Some(payload) = hash.strip_prefix(INVITE_PATH) {
             return Route::Invite(payload.to_string());
+        }
+        if let Some(payload) = hash.strip_prefix(GROUP_LINK_PATH) {
+            return Route::JoinGroup(payload.to_string());
         }
         let path = hash.trim_start_matches('#').trim_start_matches('/');
         let (head, rest) = path.split_once('/').unwrap_or((path, ""));
@@ -47,6 +53,7 @@ impl Route {
             Route::Chat(c) => format!("#/chat/{c}"),
             Route::Safety(a) => format!("#/safety/{}", a.to_hex()),
             Route::Invite(p) => format!("{INVITE_PATH}{p}"),
+            Route::JoinGroup(p) => format!("{GROUP_LINK_PATH}{p}"),
             Route::NewInvite => "#/new".into(),
             Route::NewGroup => "#/new-group".into(),
             Route::GroupInfo(g) => format!("#/group/{}", group_hex(g)),
@@ -67,6 +74,7 @@ mod tests {
             Route::Chat(ConversationId::Direct(a)),
             Route::Safety(a),
             Route::Invite("xyz".into()),
+            Route::JoinGroup("xyz".into()),
             Route::NewInvite,
             Route::NewGroup,
             Route::GroupInfo(GroupId([0xcd; 16])),

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startRelay, launchBrowser, newPage, artifacts, createIdentity, haystack, accessibilityProblems, recordNotifications } from "./harness.mjs";
 
-let relay, browser, ada, bo, cy;
+let relay, browser, ada, bo, cy, dee;
 const MARKER = "GROUP-PLAINTEXT-MARKER-heron";
 const shot = (p, name) => p.screenshot({ path: join(artifacts, `groups-${name}.png`) });
 
@@ -148,10 +148,52 @@ test("Ada removes Cy: Cy is told and reads nothing after; Bo reads on", async ()
   await bo.page.getByTestId("group-members").getByText("2 members").waitFor();
 });
 
+test("Dee, nobody's contact, joins by a group link once Ada lets her in", async () => {
+  dee = await newPage(browser, { viewport: { width: 390, height: 760 } });
+  await ada.page.getByRole("link", { name: "Group info" }).click();
+  await ada.page.getByLabel("Admins approve each request").check();
+  await ada.page.getByLabel("In a day").check();
+  await ada.page.getByRole("button", { name: "Create invite link" }).click();
+  await shot(ada.page, "5-group-link");
+  const link = await ada.page.getByTestId("group-link").inputValue();
+  assert.match(link, /\/#\/join\//);
+  await ada.page.getByText("used 0 times, expires in 1 day, admins approve each request").waitFor();
+  await shot(ada.page, "5-group-link");
+  assert.deepEqual(await accessibilityProblems(ada.page), []);
+
+  await dee.page.goto(link);
+  await createIdentity(dee.page, "Dee");
+  await dee.page.getByRole("heading", { name: "Join Book club (Tuesdays)?" }).waitFor();
+  assert.deepEqual(await accessibilityProblems(dee.page), []);
+  await dee.page.getByRole("button", { name: "Ask to join" }).click();
+  await dee.page.getByTestId("join-waiting").waitFor();
+  await shot(dee.page, "6-dee-asked");
+
+  await ada.page.getByRole("button", { name: "Let Dee in" }).click();
+  await ada.page.getByRole("heading", { name: "Members (3)" }).waitFor();
+  await ada.page.getByText("used 1 times, expires in 1 day, admins approve each request").waitFor();
+  await dee.page.goto(relay.url + "/#/");
+  await dee.page.getByTestId("chat-row").filter({ hasText: "Book club (Tuesdays)" }).click();
+  await send(dee, `${MARKER} hello, I am Dee`);
+  await ada.page.getByRole("link", { name: "Back to the group" }).click();
+  const fromDee = bubble(ada, `${MARKER} hello, I am Dee`);
+  await fromDee.waitFor();
+  assert.equal(await fromDee.locator(".author").innerText(), "Dee", "the name she gave when asking");
+  await bubble(bo, `${MARKER} hello, I am Dee`).waitFor();
+  await send(bo, "welcome Dee");
+  await bubble(dee, "welcome Dee").waitFor();
+  await shot(dee.page, "7-dee-in");
+
+  // Closing the link: it is gone from the list.
+  await ada.page.getByRole("link", { name: "Group info" }).click();
+  await ada.page.getByRole("button", { name: "Close link" }).click();
+  assert.equal(await ada.page.getByTestId("group-link").count(), 0);
+});
+
 test("no group plaintext reached the relay's data dir or log, and no page logged an error", async () => {
   const hay = haystack(relay.dataDir, relay.log());
   assert.equal(hay.indexOf(MARKER), -1);
-  for (const p of [ada, bo, cy]) {
+  for (const p of [ada, bo, cy, dee]) {
     const unexpected = p.errors.filter((e) => !/WebSocket|ERR_CONNECTION/.test(e));
     assert.deepEqual(unexpected, []);
   }

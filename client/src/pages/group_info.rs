@@ -1,13 +1,27 @@
-//! A group's members and roles; for admins, adding contacts and removing members; leaving.
+//! A group's members and roles; for admins, adding contacts, removing members, and invite
+//! links (with who waits to be let in); leaving.
 
 use crate::action::Action;
-use crate::components::{colour, initial};
-use crate::dom::input_value;
+use crate::components::{colour, initial, qr_code};
+use crate::dom::{input_value, is_checked, now_ms};
 use crate::route::Route;
 use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::ConversationId;
+use sotto_messenger::doors::DoorRules;
 use sotto_shared::Address;
 use yew::prelude::*;
+
+/// One of our invite links into the group.
+pub struct LinkRow {
+    /// Its payload (names it to close it).
+    pub text: String,
+    /// The whole link to share.
+    pub url: String,
+    pub rules: DoorRules,
+    pub uses: u32,
+    /// Who waits for approval: identity key and the name they gave.
+    pub waiting: Vec<([u8; 32], String)>,
+}
 
 /// One member as the list shows them.
 pub struct MemberRow {
@@ -22,6 +36,37 @@ pub struct MemberRow {
 }
 
 const RENAME: &str = "group-rename";
+const LINK_APPROVAL: &str = "link-approval";
+/// The expiry choices (hours; 0: never), each a radio button `link-expiry-<hours>`.
+const LINK_EXPIRIES: [(u64, &str); 4] =
+    [(0, "Never"), (1, "In an hour"), (24, "In a day"), (168, "In a week")];
+const LINK_USES: &str = "link-uses";
+
+/// The rules the new-link form asks for.
+fn chosen_rules() -> DoorRules {
+    let hours =
+        LINK_EXPIRIES.iter().map(|(h, _)| *h).find(|h| is_checked(&format!("link-expiry-{h}"))).unwrap_or(0);
+    DoorRules {
+        expires_at_ms: (hours > 0).then(|| now_ms() + hours * 3600 * 1000),
+        max_uses: input_value(LINK_USES).trim().parse().ok().filter(|n| *n > 0),
+        approval: is_checked(LINK_APPROVAL),
+    }
+}
+
+/// What a link's rules and use come to, in words.
+fn link_terms(l: &LinkRow) -> String {
+    let uses = match l.rules.max_uses {
+        Some(max) => format!("used {} of {max} times", l.uses),
+        None => format!("used {} times", l.uses),
+    };
+    let expiry = match l.rules.expires_at_ms {
+        Some(at) if at <= now_ms() => "expired".to_string(),
+        Some(at) => format!("expires in {}", crate::dates::duration_words(at - now_ms())),
+        None => "never expires".to_string(),
+    };
+    let approval = if l.rules.approval { ", admins approve each request" } else { "" };
+    format!("{uses}, {expiry}{approval}")
+}
 
 pub struct Props<'a> {
     pub id: GroupId,
@@ -29,6 +74,8 @@ pub struct Props<'a> {
     pub members: Vec<MemberRow>,
     /// Contacts not in the group, which we (an admin) may add.
     pub addable: Vec<(Address, String)>,
+    /// Our invite links into it.
+    pub links: Vec<LinkRow>,
     pub admin: bool,
     pub gone: bool,
     pub muted: bool,
@@ -70,6 +117,40 @@ pub fn view(props: &Props<'_>) -> Html {
             </li>
         }
     };
+    let waiting = |key: [u8; 32], name: &String| {
+        let let_in = props.on_action.reform(move |_| Action::AnswerJoin(id, key, true));
+        let decline = props.on_action.reform(move |_| Action::AnswerJoin(id, key, false));
+        html! {
+            <li class="member" data-testid="join-request">
+                <div class={classes!("avatar", "member-avatar", colour(&key))} aria-hidden="true">{ initial(name) }</div>
+                <span class="name">{ format!("{name} asks to join") }</span>
+                <button class="small" onclick={let_in} aria-label={format!("Let {name} in")}>{ "Let in" }</button>
+                <button class="secondary small" onclick={decline} aria-label={format!("Decline {name}")}>{ "Decline" }</button>
+            </li>
+        }
+    };
+    let link = |l: &LinkRow| {
+        let close = {
+            let text = l.text.clone();
+            props.on_action.reform(move |_| Action::CloseGroupLink(id, text.clone()))
+        };
+        html! {
+            <li class="group-link">
+                <input type="text" readonly=true value={l.url.clone()} aria-label="Group invite link" data-testid="group-link" />
+                <span class="muted small">{ link_terms(l) }</span>
+                <details>
+                    <summary>{ "QR code" }</summary>
+                    { qr_code(l.url.as_bytes(), "QR code of the group invite link") }
+                </details>
+                <ul class="members">{ for l.waiting.iter().map(|(k, n)| waiting(*k, n)) }</ul>
+                <button class="secondary small" onclick={close}>{ "Close link" }</button>
+            </li>
+        }
+    };
+    let open_link = props.on_action.reform(move |e: SubmitEvent| {
+        e.prevent_default();
+        Action::OpenGroupLink(id, chosen_rules())
+    });
     html! {
         <section class="sheet" aria-labelledby="group-title">
             <header class="pane-head">
@@ -95,6 +176,25 @@ pub fn view(props: &Props<'_>) -> Html {
                 if props.admin && !props.addable.is_empty() {
                     <h3>{ "Add from your contacts" }</h3>
                     <ul class="members">{ for props.addable.iter().map(add) }</ul>
+                }
+                if props.admin {
+                    <h3>{ "Invite links" }</h3>
+                    <p class="hint small">{ "Anyone with a link can ask to join; this device lets them in while it is online. The secret part (after #) never reaches any server." }</p>
+                    <ul class="group-links">{ for props.links.iter().map(link) }</ul>
+                    <form class="link-form" onsubmit={open_link}>
+                        <label class="check"><input type="checkbox" id={LINK_APPROVAL} />{ "Admins approve each request" }</label>
+                        <fieldset>
+                            <legend>{ "Expires" }</legend>
+                            { for LINK_EXPIRIES.iter().map(|(h, words)| html! {
+                                <label class="check">
+                                    <input type="radio" name="link-expiry" id={format!("link-expiry-{h}")} checked={*h == 0} />{ *words }
+                                </label>
+                            }) }
+                        </fieldset>
+                        <label for={LINK_USES}>{ "Most people who may join by it (empty: no limit)" }</label>
+                        <input type="number" id={LINK_USES} min="1" max="1000" />
+                        <button type="submit" class="secondary">{ "Create invite link" }</button>
+                    </form>
                 }
                 <label class="check">
                     <input type="checkbox" checked={props.muted}

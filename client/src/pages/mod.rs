@@ -6,6 +6,7 @@ pub mod chat;
 pub mod group;
 pub mod group_info;
 pub mod invite;
+pub mod join_group;
 pub mod locked;
 pub mod new_group;
 pub mod request;
