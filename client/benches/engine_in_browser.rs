@@ -64,3 +64,11 @@ fn aead_1mib(c: &mut Criterion) {
     let data = vec![0u8; 1 << 20];
     c.bench_function("chacha20poly1305_1MiB", |b| b.iter(|| workloads::aead(black_box(&data)).unwrap()));
 }
+
+#[wasm_bindgen_bench]
+fn group_send(c: &mut Criterion) {
+    quick(c);
+    let mut group = workloads::big_group(1000).unwrap();
+    c.bench_function("group_send_1000_members", |b| b.iter(|| workloads::group_send(&mut group).unwrap()));
+    c.bench_function("group_join_1000_members", |b| b.iter(|| workloads::group_join(&group).unwrap()));
+}

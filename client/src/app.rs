@@ -516,7 +516,7 @@ impl App {
                 self.act(ctx, |m| m.close_group_link(&id, &text));
             }
             Action::AnswerJoin(id, key, true) => {
-                self.act(ctx, |m| m.approve_join(&id, &key, now_ms(), &mut OsEntropy));
+                self.act(ctx, |m| m.approve_join(&id, &key, now_ms()));
             }
             Action::AnswerJoin(id, key, false) => {
                 self.act(ctx, |m| m.decline_join(&id, &key));
@@ -578,6 +578,7 @@ impl App {
                         messages: m.messages(chat),
                         earlier: m.earlier(chat).is_some(),
                         name_of: &|key| if *key == me { "You".to_string() } else { m.member_name(key) },
+                        reads: &|message| m.group_reads(id, message),
                         on_action,
                     })
                 }
@@ -607,12 +608,29 @@ impl App {
             },
             Route::Safety(a) => match (m.contact(a), m.safety(a)) {
                 (Some(c), Some((number, qr_payload))) => safety::view(&safety::Props {
-                    contact: c,
+                    contact: Some(c),
+                    name: c.name.clone(),
+                    back: Route::Chat(ConversationId::Direct(c.address)),
                     other_name: other_name(c),
                     number,
                     qr_payload,
                     on_action,
                 }),
+                _ => not_found(),
+            },
+            Route::MemberSafety(id, key) => match m.group(id) {
+                Some(g) if g.group.roster().members.contains_key(key) => {
+                    let (number, qr_payload) = m.safety_with(key);
+                    safety::view(&safety::Props {
+                        contact: None,
+                        name: m.member_name(key),
+                        back: Route::GroupInfo(*id),
+                        other_name: None,
+                        number,
+                        qr_payload,
+                        on_action,
+                    })
+                }
                 _ => not_found(),
             },
             Route::Invite(payload) => invite::opened(&invite::InviteProps {
@@ -793,6 +811,12 @@ impl App {
     }
 
     fn start(&mut self, ctx: &Context<Self>, driver: Driver<Sealed>) {
+        if driver.messenger.unreadable_groups() > 0 {
+            self.toast = Some(format!(
+                "{} group(s) saved by an earlier test version of Sotto could not be opened: ask an admin to add you again.",
+                driver.messenger.unreadable_groups()
+            ));
+        }
         self.driver = Some(driver);
         self.generation = self.generation.wrapping_add(1);
         self.phase = Phase::Ready;
@@ -1021,6 +1045,14 @@ fn group_info(m: &Messenger, id: &GroupId, g: &GroupEntry, on_action: Callback<A
                 && *key != me
                 && member.role == Role::Admin
                 && mine.is_some_and(|x| x.admin_since < member.admin_since),
+            // A contact's is the one they are verified by; anyone else's is the group's to show.
+            safety: (*key != me).then(|| {
+                let address = sotto_shared::Address::from_identity_key(key);
+                match m.contact(&address) {
+                    Some(_) => Route::Safety(address),
+                    None => Route::MemberSafety(*id, *key),
+                }
+            }),
         })
         .collect();
     // We come first, then the admins, then everyone by name.

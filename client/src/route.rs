@@ -22,6 +22,8 @@ pub enum Route {
     NewGroup,
     /// A group's members and what admins can change.
     GroupInfo(GroupId),
+    /// The safety number shared with a group member who is not a contact, by identity key.
+    MemberSafety(GroupId, [u8; 32]),
     Settings,
 }
 
@@ -41,7 +43,12 @@ impl Route {
             "invite" => Route::Invite(rest.to_string()),
             "new" => Route::NewInvite,
             "new-group" => Route::NewGroup,
-            "group" => group_from_hex(rest).map_or(Route::Chats, Route::GroupInfo),
+            "group" => match rest.split_once("/safety/") {
+                Some((g, key)) => group_from_hex(g)
+                    .zip(Address::from_hex(key))
+                    .map_or(Route::Chats, |(g, key)| Route::MemberSafety(g, key.0)),
+                None => group_from_hex(rest).map_or(Route::Chats, Route::GroupInfo),
+            },
             "settings" => Route::Settings,
             _ => Route::Chats,
         }
@@ -57,6 +64,9 @@ impl Route {
             Route::NewInvite => "#/new".into(),
             Route::NewGroup => "#/new-group".into(),
             Route::GroupInfo(g) => format!("#/group/{}", group_hex(g)),
+            Route::MemberSafety(g, key) => {
+                format!("#/group/{}/safety/{}", group_hex(g), Address(*key).to_hex())
+            }
             Route::Settings => "#/settings".into(),
         }
     }
@@ -78,6 +88,7 @@ mod tests {
             Route::NewInvite,
             Route::NewGroup,
             Route::GroupInfo(GroupId([0xcd; 16])),
+            Route::MemberSafety(GroupId([0xcd; 16]), [0x12; 32]),
             Route::Chat(ConversationId::Group(GroupId([0xef; 16]))),
             Route::Settings,
         ] {

@@ -32,6 +32,14 @@ fn benches(c: &mut Criterion) {
         b.iter(|| workloads::seal_open(&alice, &bob, &mut pair).unwrap())
     });
 
+    let mut group = workloads::big_group(1000).unwrap();
+    c.bench_function("group_send (one text, 1,000 members)", |b| {
+        b.iter(|| workloads::group_send(&mut group).unwrap())
+    });
+    c.bench_function("group_join (welcome of a 1,000-member group)", |b| {
+        b.iter(|| workloads::group_join(&group).unwrap())
+    });
+
     let data = vec![0u8; 1 << 20];
     let mut g = c.benchmark_group("aead");
     g.throughput(Throughput::Bytes(data.len() as u64));

@@ -68,6 +68,10 @@ pub const PREVIOUS_CHAINS: usize = 8;
 /// welcome of everyone added).
 pub const MAX_CHANGES: usize = 10_000;
 
+/// Additions stop this many changes short of [`MAX_CHANGES`], so that removals and departures
+/// always fit.
+pub const CHANGES_KEPT_FOR_LEAVING: usize = 500;
+
 /// A welcome's changes are cut into parts of at most this many bytes each (encoded), so each
 /// part fits one relay envelope with its message and ratchet framing around it.
 pub const WELCOME_PART_BYTES: usize = 48 * 1024;

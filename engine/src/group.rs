@@ -17,6 +17,7 @@
 //!   remaining member over its pairwise session (a rekey), never to the topic they can read.
 
 use crate::EngineError;
+use crate::consts::{CHANGES_KEPT_FOR_LEAVING, MAX_CHANGES};
 use crate::handover::{Rekey, Welcome};
 use crate::identity::{Identity, verify};
 use crate::message::Message;
@@ -272,6 +273,9 @@ impl Group {
     ) -> Result<(Vec<u8>, Welcome), EngineError> {
         if self.stale {
             return Err(EngineError::RekeyPending);
+        }
+        if self.changes.len() >= MAX_CHANGES - CHANGES_KEPT_FOR_LEAVING {
+            return Err(EngineError::GroupFull);
         }
         let change = self.change(me, Op::Add { member, role })?;
         let number = self.next_number()?;

@@ -34,6 +34,10 @@ pub struct GroupLink {
     /// The door key's public half.
     #[zeroize(skip)]
     pub door_key: [u8; 32],
+    /// The identity key of the admin whose device reads the door: the asker takes a welcome
+    /// that follows from nobody else.
+    #[zeroize(skip)]
+    pub admin: [u8; 32],
 }
 
 /// The secret half of a link's door key: only the admin who made the link holds it.
@@ -82,11 +86,12 @@ impl GroupLink {
     pub fn new(
         group: GroupId,
         name: &str,
+        admin: [u8; 32],
         e: &mut dyn Entropy,
     ) -> Result<(GroupLink, DoorSecret), EngineError> {
         let door = DoorSecret(e.bytes32()?);
         let door_key = x25519_public(&StaticSecret::from(door.0));
-        Ok((GroupLink { group, name: name.into(), secret: e.bytes32()?, door_key }, door))
+        Ok((GroupLink { group, name: name.into(), secret: e.bytes32()?, door_key, admin }, door))
     }
 
     /// The door: the topic requests are posted to, and its write key.
@@ -168,12 +173,12 @@ mod tests {
     fn a_request_opens_only_with_the_link_and_only_as_signed() {
         let mut e = SeededEntropy::new([5; 32]);
         let bo = Identity::generate_with(&mut e).unwrap();
-        let (link, door) = GroupLink::new(GroupId([1; 16]), "Club", &mut e).unwrap();
+        let (link, door) = GroupLink::new(GroupId([1; 16]), "Club", [9; 32], &mut e).unwrap();
         let post = link.request(&bo, "Bo", 42, &mut e).unwrap();
         let request = link.open_request(&door, &post).unwrap();
         assert_eq!((request.identity, request.name.as_str(), request.at_ms), (bo.public(), "Bo", 42));
         // Another link's door key opens nothing; nor does a tampered post.
-        let (other, other_door) = GroupLink::new(GroupId([1; 16]), "Club", &mut e).unwrap();
+        let (other, other_door) = GroupLink::new(GroupId([1; 16]), "Club", [9; 32], &mut e).unwrap();
         assert!(other.open_request(&other_door, &post).is_err());
         assert!(link.open_request(&other_door, &post).is_err(), "holding the link is not enough");
         assert_ne!(other.door().unwrap().0, link.door().unwrap().0);

@@ -41,7 +41,8 @@ impl Welcome {
         let mut runs: Vec<Vec<Change>> = vec![Vec::new()];
         let mut size = 0;
         for c in &self.changes {
-            let len = postcard::experimental::serialized_size(c)?;
+            // (The encoder every change already goes through, not a second one to measure.)
+            let len = postcard::to_allocvec(c)?.len();
             if size + len > WELCOME_PART_BYTES && size > 0 {
                 runs.push(Vec::new());
                 size = 0;
@@ -65,6 +66,12 @@ impl Welcome {
                 ..Welcome::new(self.group, vec![], self.epoch, self.secret)
             })
             .collect())
+    }
+
+    /// Whether this is a well-formed part of a welcome in several (a whole one is joined as
+    /// it is).
+    pub fn is_part(&self) -> bool {
+        (2..=MAX_WELCOME_PARTS).contains(&usize::from(self.parts)) && self.part < self.parts
     }
 
     /// Whether `other` is a part of the same welcome as this one.
@@ -114,7 +121,7 @@ impl std::fmt::Debug for Welcome {
             "Welcome {{ changes: {}, epoch: {}, part: {}/{} }}",
             self.changes.len(),
             self.epoch,
-            self.part + 1,
+            self.part.saturating_add(1),
             self.parts
         )
     }

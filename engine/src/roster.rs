@@ -24,7 +24,7 @@ use crate::random::Entropy;
 use crate::sender_keys::GroupId;
 use serde::{Deserialize, Serialize};
 use sotto_shared::frames::{IdentityPublic, Signature};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 const CHANGE_LABEL: &[u8] = b"sotto-group-change-v1";
 const GROUP_ID_LABEL: &[u8] = b"sotto-group-id-v1";
@@ -162,6 +162,8 @@ pub struct Roster {
     /// Members who left or were removed, as they last were (a removal of someone who already
     /// left still cuts their chain, see `Changes::replay`).
     pub former: BTreeMap<[u8; 32], Member>,
+    /// Those an admin removed (and nobody added back since): they do not come back by a link.
+    pub removed: BTreeSet<[u8; 32]>,
 }
 
 impl Roster {
@@ -215,9 +217,17 @@ impl Roster {
                 let added = Member { identity: Some(*member), role: *role, admin_since: self.version };
                 self.members.insert(member.signing_key, added);
                 self.former.remove(&member.signing_key);
+                self.removed.remove(&member.signing_key);
                 true
             }
-            Op::Remove { member } if admin && self.outranks(&c.author, member) => self.drop_member(member),
+            Op::Remove { member } if admin && self.outranks(&c.author, member) => {
+                // An admin acknowledging someone who left (see `Group::rekey_after`) bars nobody.
+                let removed = self.drop_member(member);
+                if removed {
+                    self.removed.insert(*member);
+                }
+                removed
+            }
             Op::SetRole { member, role: Role::Member } if admin && self.outranks(&c.author, member) => {
                 self.members.get_mut(member).is_some_and(|m| {
                     m.role = Role::Member;
@@ -396,6 +406,15 @@ impl Changes {
         let id = group_id(&author.public().signing_key, &salt);
         let change = Changes::default().make(author, id, Op::Create { name: name.into(), salt })?;
         Ok((id, change))
+    }
+
+    /// How many changes are known.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
     }
 
     /// The group these changes are of (once one is known).
@@ -606,5 +625,29 @@ mod tests {
         let r = changes.roster();
         assert_eq!(r.members.len(), 1);
         assert_eq!(r.version, 1);
+    }
+
+    /// Who an admin removed stays barred (from links) whatever they signed before, until an
+    /// admin adds them again; someone who left is not barred.
+    #[test]
+    fn the_roster_remembers_who_an_admin_removed() {
+        let p = people(3);
+        let (ada, bo, cy) = (&p[0], &p[1], &p[2]);
+        let mut changes = Changes::default();
+        change(&mut changes, ada, Op::Create { name: "Club".into(), salt: [0; 16] });
+        change(&mut changes, ada, Op::Add { member: bo.public(), role: Role::Member });
+        change(&mut changes, ada, Op::Add { member: cy.public(), role: Role::Member });
+        // Bo signs a departure dated back to the start (it never applies), then is removed.
+        let backdated =
+            Change::new(bo, gid(ada), 0, Op::Leave, Link { seq: 1, digest: [0; 32] }, Link::default())
+                .unwrap();
+        changes.add(backdated).unwrap();
+        change(&mut changes, ada, Op::Remove { member: key(bo) });
+        change(&mut changes, cy, Op::Leave);
+        let r = changes.roster();
+        assert!(r.removed.contains(&key(bo)), "removed, whatever he signed before");
+        assert!(!r.removed.contains(&key(cy)), "Cy left");
+        change(&mut changes, ada, Op::Add { member: bo.public(), role: Role::Member });
+        assert!(!changes.roster().removed.contains(&key(bo)), "added again");
     }
 }

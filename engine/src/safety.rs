@@ -5,21 +5,20 @@
 
 use sha2::{Digest, Sha512};
 use sotto_shared::Address;
-use sotto_shared::frames::IdentityPublic;
 
 const ITERATIONS: usize = 5200;
 const VERSION: u16 = 1;
 
-fn half(id: &IdentityPublic) -> [u8; 32] {
-    let address = Address::from_identity_key(&id.signing_key);
+fn half(key: &[u8; 32]) -> [u8; 32] {
+    let address = Address::from_identity_key(key);
     let mut hash: Vec<u8> = Sha512::new()
         .chain_update(VERSION.to_be_bytes())
-        .chain_update(id.signing_key)
+        .chain_update(key)
         .chain_update(address.0)
         .finalize()
         .to_vec();
     for _ in 0..ITERATIONS {
-        hash = Sha512::new().chain_update(&hash).chain_update(id.signing_key).finalize().to_vec();
+        hash = Sha512::new().chain_update(&hash).chain_update(key).finalize().to_vec();
     }
     let mut out = [0u8; 32];
     out.copy_from_slice(&hash[..32]);
@@ -36,8 +35,9 @@ fn digits(h: &[u8; 32]) -> String {
         .collect()
 }
 
-/// The 60-digit safety number of two identities, in 12 groups of 5, identical on both sides.
-pub fn safety_number(a: &IdentityPublic, b: &IdentityPublic) -> String {
+/// The 60-digit safety number of two identities (their Ed25519 identity keys), in 12 groups of
+/// 5, identical on both sides.
+pub fn safety_number(a: &[u8; 32], b: &[u8; 32]) -> String {
     let (mut x, mut y) = (digits(&half(a)), digits(&half(b)));
     if y < x {
         std::mem::swap(&mut x, &mut y);
@@ -47,7 +47,7 @@ pub fn safety_number(a: &IdentityPublic, b: &IdentityPublic) -> String {
 }
 
 /// The QR code payload: a version tag and both halves, ordered, so a scan compares them all.
-pub fn qr_payload(a: &IdentityPublic, b: &IdentityPublic) -> Vec<u8> {
+pub fn qr_payload(a: &[u8; 32], b: &[u8; 32]) -> Vec<u8> {
     let (mut x, mut y) = (half(a), half(b));
     if y < x {
         std::mem::swap(&mut x, &mut y);

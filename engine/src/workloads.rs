@@ -72,3 +72,45 @@ pub fn seal_open(sender: &Identity, recipient: &Identity, pair: &mut Pair) -> Re
 pub fn aead(data: &[u8]) -> Result<Vec<u8>, EngineError> {
     primitives::seal(&[7; 32], &[1; 12], b"", data)
 }
+
+/// A group of `members` added by one admin, and the welcome of one more member.
+pub struct BigGroup {
+    pub admin: Identity,
+    pub group: crate::group::Group,
+    pub newcomer: Identity,
+    pub welcome: crate::handover::Welcome,
+}
+
+pub fn big_group(members: usize) -> Result<BigGroup, EngineError> {
+    use crate::roster::Role;
+    let admin = Identity::generate()?;
+    let mut group = crate::group::Group::create(&admin, "Big", &mut OsEntropy)?;
+    for _ in 0..members {
+        group.add(&admin, Identity::generate()?.public(), Role::Member, &mut OsEntropy)?;
+    }
+    let newcomer = Identity::generate()?;
+    let (_, welcome) = group.add(&admin, newcomer.public(), Role::Member, &mut OsEntropy)?;
+    Ok(BigGroup { admin, group, newcomer, welcome })
+}
+
+/// The admin sends one short text to the group: encrypted once under their chain, signed,
+/// sealed as a post (its cost does not depend on the group's size).
+pub fn group_send(g: &mut BigGroup) -> Result<(), EngineError> {
+    let message = crate::message::Message {
+        v: crate::message::VERSION,
+        id: [7; 16],
+        sent_at_ms: 1,
+        expires_after_secs: None,
+        body: crate::message::Body::Text("see you at eight".into()),
+    };
+    g.group.send(&g.admin, &message, &mut OsEntropy)?;
+    Ok(())
+}
+
+/// The newcomer joins from the whole welcome: every change's signature checked, the roster
+/// replayed.
+pub fn group_join(g: &BigGroup) -> Result<(), EngineError> {
+    let key = g.admin.public().signing_key;
+    crate::group::Group::join(&g.newcomer, &key, &g.welcome, &mut OsEntropy)?;
+    Ok(())
+}

@@ -234,14 +234,14 @@ fn every_rejection_has_its_error_and_leaves_the_session_usable() {
 
 #[test]
 fn safety_numbers_match_on_both_sides() {
-    let a = Identity::generate().unwrap().public();
-    let b = Identity::generate().unwrap().public();
+    let a = Identity::generate().unwrap().public().signing_key;
+    let b = Identity::generate().unwrap().public().signing_key;
     let n = safety_number(&a, &b);
     assert_eq!(n, safety_number(&b, &a));
     assert_eq!(n.len(), 60 + 11);
     assert!(n.split(' ').all(|g| g.len() == 5 && g.bytes().all(|c| c.is_ascii_digit())));
     assert_eq!(qr_payload(&a, &b), qr_payload(&b, &a));
-    let c = Identity::generate().unwrap().public();
+    let c = Identity::generate().unwrap().public().signing_key;
     assert_ne!(safety_number(&a, &c), n);
 }
 
@@ -273,7 +273,7 @@ fn pinned_transcript_v1() {
     }
     let digest = hex::encode(sotto_engine::primitives::sha256(&[&transcript]));
     assert_eq!(
-        (hex::encode(a.signing_key), safety_number(&a, &b), digest),
+        (hex::encode(a.signing_key), safety_number(&a.signing_key, &b.signing_key), digest),
         (PINNED_ALICE_KEY.to_string(), PINNED_SAFETY_NUMBER.to_string(), PINNED_TRANSCRIPT.to_string())
     );
 }

@@ -20,8 +20,13 @@ const MAX_LINK_CHARS: usize = 1024;
 pub const REQUEST_LIFETIME_MS: u64 = 2 * 24 * 3600 * 1000;
 /// Links one group keeps at once (each is a topic its admin reads).
 pub const MAX_DOORS: usize = 8;
-/// Requests waiting for approval at one link; past it the oldest goes.
+/// Requests waiting for approval at one link; past it new ones are ignored (never the oldest
+/// pushed out by fresh identities).
 const MAX_WAITING: usize = 100;
+/// People let in at once by one link in an hour; past it, requests wait for approval (a link
+/// holder making identities cannot move the group to a new epoch at will).
+pub const MAX_ADMITS_PER_HOUR: usize = 20;
+const HOUR_MS: u64 = 3600 * 1000;
 
 /// What the link text carries besides the link itself.
 #[derive(Serialize, Deserialize)]
@@ -95,6 +100,8 @@ pub struct Door {
     /// Requests already answered, by who asked and when (until they are too old to count), so
     /// one posted again is not answered twice.
     answered: Vec<([u8; 32], u64)>,
+    /// When people were let in at once in the last hour.
+    admitted: Vec<u64>,
 }
 
 /// What a request at a door comes to.
@@ -110,7 +117,16 @@ pub enum Knock {
 
 impl Door {
     pub fn new(link: GroupLink, secret: DoorSecret, relay: &str, rules: DoorRules) -> Door {
-        Door { link, secret, relay: relay.into(), rules, uses: 0, waiting: Vec::new(), answered: Vec::new() }
+        Door {
+            link,
+            secret,
+            relay: relay.into(),
+            rules,
+            uses: 0,
+            waiting: Vec::new(),
+            answered: Vec::new(),
+            admitted: Vec::new(),
+        }
     }
 
     /// Opens a post read at the door.
@@ -140,22 +156,28 @@ impl Door {
         if !fresh || seen || !self.is_open(now_ms) {
             return Knock::Ignore;
         }
-        if self.rules.approval {
+        self.admitted.retain(|at| now_ms.saturating_sub(*at) < HOUR_MS);
+        if self.rules.approval || self.admitted.len() >= MAX_ADMITS_PER_HOUR {
             if self.waiting.len() >= MAX_WAITING {
-                self.waiting.remove(0);
+                return Knock::Ignore;
             }
             self.waiting.push(request);
             return Knock::Wait;
         }
         self.answered.push((key, request.at_ms));
+        self.admitted.push(now_ms);
+        self.uses += 1;
         Knock::Admit
     }
 
-    /// Takes a waiting request out (to admit or decline it).
-    pub fn answer(&mut self, member: &[u8; 32]) -> Option<JoinRequest> {
+    /// Takes a waiting request out, to let them in (`admit`, counting a use) or turn them away.
+    pub fn answer(&mut self, member: &[u8; 32], admit: bool) -> Option<JoinRequest> {
         let i = self.waiting.iter().position(|w| w.identity.signing_key == *member)?;
         let request = self.waiting.remove(i);
         self.answered.push((*member, request.at_ms));
+        if admit {
+            self.uses += 1;
+        }
         Some(request)
     }
 }
@@ -200,7 +222,7 @@ mod tests {
     }
 
     fn door(rules: DoorRules) -> Door {
-        let (link, secret) = GroupLink::new(GroupId([1; 16]), "Club", &mut OsEntropy).unwrap();
+        let (link, secret) = GroupLink::new(GroupId([1; 16]), "Club", [9; 32], &mut OsEntropy).unwrap();
         Door::new(link, secret, "http://r", rules)
     }
 
@@ -227,7 +249,7 @@ mod tests {
         let mut one_use = door(DoorRules { max_uses: Some(1), ..DoorRules::default() });
         let asked = request(&bo, now - 5, &one_use);
         assert_eq!(one_use.knock(asked.clone(), now), Knock::Admit);
-        one_use.uses += 1;
+        assert_eq!(one_use.uses, 1);
         assert_eq!(one_use.knock(asked, now), Knock::Ignore, "answered already");
         let cy_asks = request(&cy, now, &one_use);
         assert_eq!(one_use.knock(cy_asks, now), Knock::Ignore, "no uses left");
@@ -240,7 +262,29 @@ mod tests {
         let (first, again) = (request(&dee, now, &approving), request(&dee, now + 1, &approving));
         assert_eq!(approving.knock(first, now), Knock::Wait);
         assert_eq!(approving.knock(again, now), Knock::Ignore, "waiting already");
-        assert!(approving.answer(&dee.public().signing_key).is_some());
+        assert!(approving.answer(&dee.public().signing_key, true).is_some());
         assert!(approving.waiting.is_empty());
+        assert_eq!(approving.uses, 1);
+    }
+
+    /// Identities are free to make: past a few an hour, a link lets nobody in by itself, and
+    /// those who wait never push out those who waited first.
+    #[test]
+    fn a_flood_of_requests_waits_for_approval_and_never_pushes_anyone_out() {
+        let mut open = door(DoorRules::default());
+        let now = REQUEST_LIFETIME_MS;
+        let knocks: Vec<Knock> = (0..MAX_ADMITS_PER_HOUR + MAX_WAITING + 5)
+            .map(|_| {
+                let asked = request(&Identity::generate().unwrap(), now, &open);
+                open.knock(asked, now)
+            })
+            .collect();
+        assert!(knocks[..MAX_ADMITS_PER_HOUR].iter().all(|k| *k == Knock::Admit));
+        assert!(knocks[MAX_ADMITS_PER_HOUR..][..MAX_WAITING].iter().all(|k| *k == Knock::Wait));
+        assert!(knocks[MAX_ADMITS_PER_HOUR + MAX_WAITING..].iter().all(|k| *k == Knock::Ignore));
+        assert_eq!(open.waiting.len(), MAX_WAITING);
+        // An hour later, the link lets people in by itself again.
+        let later = request(&Identity::generate().unwrap(), now + HOUR_MS, &open);
+        assert_eq!(open.knock(later, now + HOUR_MS), Knock::Admit);
     }
 }

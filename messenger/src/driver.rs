@@ -246,7 +246,7 @@ impl<S: RecordStore> Driver<S> {
         let mut step = Step::default();
         if self.anonymous.link() == Link::Online {
             let fx = self.messenger.retry_refused(now_ms);
-            if !fx.frames.is_empty() {
+            if !fx.frames.is_empty() || !fx.writes.is_empty() {
                 step = self.apply(fx);
             }
         }

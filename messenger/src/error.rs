@@ -43,7 +43,7 @@ pub enum MessengerError {
     GroupLinkClosed,
     #[error("you are already in this group")]
     AlreadyInGroup,
-    #[error("a group can have at most {} links at once: close one first", crate::doors::MAX_DOORS)]
+    #[error("this group has as many links as it can have at once: close one first")]
     TooManyLinks,
     #[error("stored data is damaged: {0}")]
     Damaged(String),

@@ -6,7 +6,7 @@
 use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event};
 use crate::error::MessengerError;
-use crate::groups::{GroupEntry, Groups, Owed};
+use crate::groups::{GroupEntry, Groups, MAX_RECEIPT_IDS, Owed};
 use crate::history::{ChatMessage, GroupNotice, Status};
 use crate::joining::Taken;
 use crate::messenger::Messenger;
@@ -14,7 +14,7 @@ use crate::outbox::{RETRY_LATER_MS, RETRY_SOON_MS};
 use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_engine::group::{Group, Received, Rekeys};
 use sotto_engine::handover::{Rekey, Welcome};
-use sotto_engine::message::{Body, Message, VERSION};
+use sotto_engine::message::{Body, Message, ReceiptKind, VERSION};
 use sotto_engine::random::Entropy;
 use sotto_engine::roster::{Change, Op, Role};
 use sotto_engine::sender_keys::GroupId;
@@ -149,6 +149,7 @@ impl Messenger {
         if let Some(entry) = self.groups.get_mut(id) {
             entry.gone = true;
             fx.frames.push(ClientFrame::Unsubscribe { topic });
+            fx.frames.extend(entry.close_doors());
             fx.writes.push(entry.write());
         }
         fx.merge(self.own_notices(*id, 1, now_ms, e));
@@ -294,7 +295,7 @@ impl Messenger {
     pub(crate) fn is_group_handover(&self, from: &[u8; 32], body: &Body) -> bool {
         match body {
             Body::GroupRekey(r) => self.groups.get(&r.group).is_some_and(|g| g.group.roster().is_admin(from)),
-            Body::GroupWelcome(w) => self.joining.has_asked(&w.group),
+            Body::GroupWelcome(w) => self.joining.asked_admin_is(&w.group, from),
             _ => false,
         }
     }
@@ -310,30 +311,48 @@ impl Messenger {
         if text.len() > MAX_TEXT_BYTES {
             return Err(MessengerError::TooLong);
         }
+        let seq = self.seq();
+        let (mut fx, message_id) = self.send_group_body(id, Body::Text(text.into()), Some(seq), now_ms, e)?;
+        let conversation = ConversationId::Group(*id);
+        fx.merge(self.mark_read(&conversation, now_ms, e));
+        fx.writes.push(self.history.push(ChatMessage::sending(seq, message_id, conversation, text, now_ms)));
+        Ok(fx)
+    }
+
+    /// Sends `body` to a group under our chain (its posts queued after those waiting); the last
+    /// post carries chat message `seq`, if any. Returns the message's id.
+    pub(crate) fn send_group_body(
+        &mut self,
+        id: &GroupId,
+        body: Body,
+        seq: Option<u64>,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<(Effects, [u8; 16]), MessengerError> {
         let mut message_id = [0u8; 16];
         e.fill(&mut message_id)?;
-        let message = Message {
-            v: VERSION,
-            id: message_id,
-            sent_at_ms: now_ms,
-            expires_after_secs: None,
-            body: Body::Text(text.into()),
-        };
-        let seq = self.seq();
+        let message =
+            Message { v: VERSION, id: message_id, sent_at_ms: now_ms, expires_after_secs: None, body };
         let identity = self.device.identity();
         let entry = entry(&mut self.groups, id)?;
         let (_, topic, write) = entry.group.topic();
         let mut next = entry.group.clone();
         let posts = next.send(identity, &message, e)?;
         entry.group = next;
+        if seq.is_some() {
+            entry.track_reads(message_id);
+        }
         let ids = post_ids(posts.len(), e)?;
         let mut fx = Effects::default();
-        fx.frames.extend(entry.queue(topic, write, posts, Some(seq), ids.into_iter()));
+        fx.frames.extend(entry.queue(topic, write, posts, seq, ids.into_iter()));
         fx.writes.push(entry.write());
-        let conversation = ConversationId::Group(*id);
-        fx.merge(self.mark_read(&conversation, now_ms, e));
-        fx.writes.push(self.history.push(ChatMessage::sending(seq, message_id, conversation, text, now_ms)));
-        Ok(fx)
+        Ok((fx, message_id))
+    }
+
+    /// How many members read our message `message` in group `id`, of how many others there
+    /// are (`None` for a message not counted).
+    pub fn group_reads(&self, id: &GroupId, message: &[u8; 16]) -> Option<(usize, usize)> {
+        self.groups.get(id).filter(|g| g.has_receipts()).and_then(|g| g.reads(message))
     }
 
     /// A post read from one of a group's topics.
@@ -361,12 +380,29 @@ impl Messenger {
         let Ok(received) = received else { return fx };
         let conversation = ConversationId::Group(id);
         match received {
+            Received::Message {
+                from,
+                message: Message { body: Body::Receipt { kind: ReceiptKind::Read, ids }, .. },
+            } => {
+                // Someone read messages; those of ours count them.
+                let Some(entry) = self.groups.get_mut(&id) else { return fx };
+                let mut news = false;
+                for m in ids.iter().take(MAX_RECEIPT_IDS) {
+                    news |= entry.note_read(m, from);
+                }
+                if news {
+                    fx.writes.push(entry.write());
+                }
+            }
             Received::Message { from, message } => {
                 let Body::Text(text) = message.body else { return fx };
                 if from == me || !self.history.first_sight(message.id) {
                     return fx;
                 }
                 let read_now = self.reading == Some(conversation);
+                if read_now && self.groups.get(&id).is_some_and(GroupEntry::has_receipts) {
+                    self.receipts.owe(conversation, true, message.id);
+                }
                 let m = ChatMessage {
                     seq: self.seq(),
                     id: message.id,
@@ -394,6 +430,11 @@ impl Messenger {
                 let Some(entry) = self.groups.get_mut(&id) else { return fx };
                 if new_epoch {
                     fx.frames.extend(entry.move_frames());
+                }
+                // No admin any more (demoted or removed): our links let nobody in.
+                if !entry.group.roster().is_admin(&me) && !entry.doors.is_empty() {
+                    fx.frames.extend(entry.close_doors());
+                    fx.writes.push(entry.write());
                 }
                 if !entry.group.roster().members.contains_key(&me) && !entry.gone {
                     entry.gone = true;
@@ -566,8 +607,18 @@ impl Messenger {
                 }
             }
         };
-        let group = Group::join(self.device.identity(), &from.signing_key, &welcome, e)?;
-        fx.writes.extend(self.joining.drop_asked(&welcome.group));
+        let group = match Group::join(self.device.identity(), &from.signing_key, &welcome, e) {
+            Ok(group) => group,
+            // Refused: the parts it was put together from are gone all the same.
+            Err(err) => {
+                fx.events.push(Event::Problem(MessengerError::from(err).into()));
+                return Ok(fx);
+            }
+        };
+        fx.writes.extend(self.joining.drop_group(&welcome.group));
+        let (unsubscribe, asked) = self.joining.drop_asked(&welcome.group);
+        fx.frames.extend(unsubscribe);
+        fx.writes.extend(asked);
         let me = group.me();
         let added = group
             .changes()
@@ -718,7 +769,7 @@ impl Messenger {
             return c.name.clone();
         }
         // Someone who joined by a link of ours gave their name when asking.
-        let asked = self.groups.iter().find_map(|g| g.names.get(key));
+        let asked = self.groups.iter().find_map(|g| g.given_name(key));
         asked.cloned().unwrap_or_else(|| crate::names::placeholder(&address))
     }
 

@@ -7,15 +7,15 @@ use crate::conversation::ConversationId;
 use crate::doors::{self, Asked, Door, DoorRules, Knock, LinkPreview};
 use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
-use crate::groups::Owed;
+use crate::groups::{GroupEntry, Owed};
 use crate::messenger::Messenger;
 use crate::outbox::RETRY_LATER_MS;
 use sotto_engine::group_link::{GroupLink, JoinRequest};
 use sotto_engine::random::Entropy;
-use sotto_engine::roster::{Op, Role};
+use sotto_engine::roster::Role;
 use sotto_engine::sender_keys::GroupId;
 use sotto_shared::frames::{Subscription, topic_write_hash};
-use sotto_shared::{ClientFrame, ErrorCode, MessageId, TopicId};
+use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, TopicId};
 
 impl Messenger {
     /// Opens a link into a group of which we are an admin, on the relay at `relay_origin`:
@@ -35,7 +35,7 @@ impl Messenger {
         if entry.doors.len() >= doors::MAX_DOORS {
             return Err(MessengerError::TooManyLinks);
         }
-        let (link, secret) = GroupLink::new(*id, &entry.group.roster().name, e)?;
+        let (link, secret) = GroupLink::new(*id, &entry.group.roster().name, me, e)?;
         let (topic, write) = link.door()?;
         let door = Door::new(link, secret, relay_origin, rules);
         let text = door.text();
@@ -113,30 +113,32 @@ impl Messenger {
         self.joining.asked().map(|a| (a.link.group, a.link.name.clone())).collect()
     }
 
-    /// Lets in someone waiting at a link of ours for approval.
+    /// Lets in someone waiting at a link of ours for approval (checked again: they may have
+    /// come in, or been removed, since they asked).
     pub fn approve_join(
         &mut self,
         id: &GroupId,
         member: &[u8; 32],
         now_ms: u64,
-        e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
         let entry = self.groups.get_mut(id).ok_or(MessengerError::NotInGroup)?;
-        let (door, request) = entry
-            .doors
-            .iter_mut()
-            .find_map(|d| d.answer(member).map(|r| (d, r)))
-            .ok_or(MessengerError::NoRequest)?;
-        door.uses += 1;
-        let mut fx = Effects { writes: vec![entry.write()], ..Effects::default() };
-        fx.merge(self.admit(id, request, now_ms, e)?);
-        Ok(fx)
+        if !may_come_in(entry, member) {
+            return Err(MessengerError::NotGroupAdmin);
+        }
+        let door =
+            entry.doors.iter_mut().find(|d| d.waiting.iter().any(|w| w.identity.signing_key == *member));
+        let door = door.ok_or(MessengerError::NoRequest)?;
+        if !door.is_open(now_ms) {
+            return Err(MessengerError::GroupLinkClosed);
+        }
+        let request = door.answer(member, true).ok_or(MessengerError::NoRequest)?;
+        Ok(self.admit_after_bundle(id, request))
     }
 
     /// Turns away someone waiting at a link of ours.
     pub fn decline_join(&mut self, id: &GroupId, member: &[u8; 32]) -> Result<Effects, MessengerError> {
         let entry = self.groups.get_mut(id).ok_or(MessengerError::NotInGroup)?;
-        entry.doors.iter_mut().find_map(|d| d.answer(member)).ok_or(MessengerError::NoRequest)?;
+        entry.doors.iter_mut().find_map(|d| d.answer(member, false)).ok_or(MessengerError::NoRequest)?;
         Ok(Effects { writes: vec![entry.write()], ..Effects::default() })
     }
 
@@ -145,56 +147,91 @@ impl Messenger {
         self.groups.iter().any(|g| g.doors.iter().any(|d| d.link.door().is_ok_and(|(t, _)| t == *topic)))
     }
 
-    /// A post at the door of a link of ours: someone asking to join.
-    pub(crate) fn on_door_post(
-        &mut self,
-        topic: &TopicId,
-        seq: u64,
-        payload: &[u8],
-        now_ms: u64,
-        e: &mut dyn Entropy,
-    ) -> Effects {
+    /// A post at the door of a link of ours: someone asking to join. Anything else posted there
+    /// (garbage, a forged request) is dropped unread and costs no write.
+    pub(crate) fn on_door_post(&mut self, topic: &TopicId, seq: u64, payload: &[u8], now_ms: u64) -> Effects {
         let mut fx = Effects::default();
         let Some(id) = self.groups.by_topic(topic) else { return fx };
         let Some(entry) = self.groups.get_mut(&id) else { return fx };
+        // The cursor moves in memory; it is stored with the next write of the group.
         if !entry.advance(topic, seq) {
             return fx;
         }
-        fx.writes.push(entry.write());
-        // Anything else posted there (garbage, a forged request) is dropped unread.
         let Some(Ok(request)) = entry.door_mut(topic).map(|d| d.open(payload)) else { return fx };
-        let key = request.identity.signing_key;
-        // Members, and people an admin removed (rather than who left), do not come in by a link;
-        // nobody does once we are no admin.
-        let changes = entry.group.changes();
-        let removed = changes.iter().any(|c| matches!(&c.op, Op::Remove { member } if *member == key))
-            && !changes.iter().any(|c| c.op == Op::Leave && c.author == key);
-        let roster = entry.group.roster();
-        if roster.members.contains_key(&key) || removed || !roster.is_admin(&entry.group.me()) {
+        if !may_come_in(entry, &request.identity.signing_key) {
             return fx;
         }
         let Some(door) = entry.door_mut(topic) else { return fx };
-        let knock = door.knock(request.clone(), now_ms);
-        if knock == Knock::Admit {
-            door.uses += 1;
-        }
-        fx.writes = vec![entry.write()];
-        match knock {
+        match door.knock(request.clone(), now_ms) {
             Knock::Ignore => {}
             Knock::Wait => {
                 let name = crate::names::clean(&request.name);
+                fx.writes.push(entry.write());
                 fx.events.push(Event::JoinRequest { conversation: ConversationId::Group(id), name });
             }
-            Knock::Admit => match self.admit(&id, request, now_ms, e) {
-                Ok(admitted) => fx.merge(admitted),
-                Err(err) => fx.events.push(Event::Problem(err.into())),
-            },
+            Knock::Admit => fx.merge(self.admit_after_bundle(&id, request)),
         }
         fx
     }
 
-    /// Adds someone who asked by a link: an ordinary addition, the welcome over a session we
-    /// make from their prekey bundle.
+    /// Asks the relay for the prekey bundle of someone we let in: they are added once it comes
+    /// (so an identity nobody registered is never added), with a welcome over a session made
+    /// from it.
+    fn admit_after_bundle(&mut self, id: &GroupId, request: JoinRequest) -> Effects {
+        let mut fx = Effects::default();
+        let address = Address::from_identity_key(&request.identity.signing_key);
+        if let Some(entry) = self.groups.get_mut(id) {
+            entry.admit_later(request);
+            fx.writes.push(entry.write());
+            fx.frames.push(ClientFrame::FetchBundle { address });
+        }
+        fx
+    }
+
+    /// The bundle of someone we let in came (the session with them is made): add them, if they
+    /// still may come in, and hand them the welcome.
+    pub(crate) fn admit_now(&mut self, address: &Address, now_ms: u64, e: &mut dyn Entropy) -> Effects {
+        // A bundle that did not give us a session (damaged, refused) lets nobody in.
+        if !self.device.can_send_to(address) {
+            return self.admit_never(address);
+        }
+        let mut fx = Effects::default();
+        let ids: Vec<GroupId> = self.groups.iter().map(|g| g.id()).collect();
+        for id in ids {
+            let Some(entry) = self.groups.get_mut(&id) else { continue };
+            let requests = entry.take_admitting(address);
+            if requests.is_empty() {
+                continue;
+            }
+            fx.writes.push(entry.write());
+            for request in requests {
+                let Some(entry) = self.groups.get_mut(&id) else { continue };
+                if !may_come_in(entry, &request.identity.signing_key) {
+                    continue;
+                }
+                match self.admit(&id, request, now_ms, e) {
+                    Ok(admitted) => fx.merge(admitted),
+                    Err(err) => fx.events.push(Event::Problem(err.into())),
+                }
+            }
+        }
+        fx
+    }
+
+    /// Nobody registered the identity someone asked with: they are not let in.
+    pub(crate) fn admit_never(&mut self, address: &Address) -> Effects {
+        let mut fx = Effects::default();
+        let ids: Vec<GroupId> = self.groups.iter().map(|g| g.id()).collect();
+        for id in ids {
+            let Some(entry) = self.groups.get_mut(&id) else { continue };
+            if !entry.take_admitting(address).is_empty() {
+                fx.writes.push(entry.write());
+            }
+        }
+        fx
+    }
+
+    /// Adds someone who asked by a link: an ordinary addition, the welcome over our session.
     fn admit(
         &mut self,
         id: &GroupId,
@@ -206,7 +243,7 @@ impl Messenger {
         let (mut fx, welcome) =
             self.change_with(id, e, |group, me, e| group.add(me, member, Role::Member, e))?;
         if let Some(entry) = self.groups.get_mut(id) {
-            entry.names.insert(member.signing_key, crate::names::clean(&request.name));
+            entry.remember_name(member.signing_key, crate::names::clean(&request.name));
             fx.writes.push(entry.write());
         }
         fx.merge(self.owe(id, member.signing_key, Owed::Welcome(welcome), now_ms, e)?);
@@ -235,12 +272,15 @@ impl Messenger {
     ) -> bool {
         let Some(group) = self.joining.asked_by_post(post) else { return false };
         match code {
-            ErrorCode::UnknownTopic if self.joining.open_door(&group) => {
+            ErrorCode::UnknownTopic if !self.joining.door_opened(&group) => {
+                fx.writes.extend(self.joining.open_door(&group));
                 fx.frames.extend(self.joining.door_subscription(&group));
                 fx.frames.extend(self.joining.asked_frame(&group));
             }
             ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed => {
-                fx.writes.extend(self.joining.drop_asked(&group));
+                let (unsubscribe, asked) = self.joining.drop_asked(&group);
+                fx.frames.extend(unsubscribe);
+                fx.writes.extend(asked);
                 fx.events.push(Event::Problem(Notice::Failed(MessengerError::GroupLinkClosed)));
             }
             _ => {
@@ -249,4 +289,11 @@ impl Messenger {
         }
         true
     }
+}
+
+/// Whether the holder of `key` may come into the group by a link of ours: not a member, not
+/// someone an admin removed, and we are still an admin to let them in.
+fn may_come_in(entry: &GroupEntry, key: &[u8; 32]) -> bool {
+    let roster = entry.group.roster();
+    !roster.members.contains_key(key) && !roster.removed.contains(key) && roster.is_admin(&entry.group.me())
 }

@@ -9,6 +9,7 @@ use crate::records::{RecordKey, RecordWrite, encode};
 use serde::{Deserialize, Serialize};
 use sotto_engine::consts::ENVELOPE_TTL_SECS;
 use sotto_engine::group::Group;
+use sotto_engine::group_link::JoinRequest;
 use sotto_engine::handover::{Rekey, Welcome};
 use sotto_engine::sender_keys::GroupId;
 use sotto_shared::frames::{Subscription, topic_write_hash};
@@ -72,8 +73,25 @@ pub struct GroupEntry {
     /// Invite links we made into it (we are an admin): each door is a topic we read.
     pub doors: Vec<Door>,
     /// Names people gave when they asked to join by a link of ours (they are not our contacts).
-    pub names: BTreeMap<[u8; 32], String>,
+    names: Vec<([u8; 32], String)>,
+    /// Our latest messages, each with the members who said they read it (oldest first).
+    reads: Vec<([u8; 16], Vec<[u8; 32]>)>,
+    /// People a link of ours lets in, until their prekey bundle comes (see `admit_now`).
+    admitting: Vec<JoinRequest>,
 }
+
+/// People being let in by our links at once, per group (each waits for their bundle).
+const MAX_ADMITTING: usize = 32;
+
+/// Our messages a group keeps read receipts for; older ones show no count.
+const MAX_TRACKED_READS: usize = 200;
+
+/// Groups up to this many members send read receipts: each receipt is a post every member
+/// reads, so their cost grows with the square of the group.
+pub const MAX_RECEIPT_MEMBERS: usize = 256;
+
+/// Most message ids one group receipt names (a backlog read at once takes several).
+pub const MAX_RECEIPT_IDS: usize = 1000;
 
 /// Early rekeys a group keeps (a misbehaving admin could send any number).
 const MAX_EARLY_REKEYS: usize = 16;
@@ -90,7 +108,9 @@ impl GroupEntry {
             awaiting: Vec::new(),
             early: Vec::new(),
             doors: Vec::new(),
-            names: BTreeMap::new(),
+            names: Vec::new(),
+            reads: Vec::new(),
+            admitting: Vec::new(),
         }
     }
 
@@ -111,6 +131,78 @@ impl GroupEntry {
         let (_, topic, write) = self.group.topic();
         let doors = self.doors.iter().filter_map(|d| d.link.door().ok());
         std::iter::once((topic, write)).chain(self.group.previous_topic()).chain(doors).collect()
+    }
+
+    /// The name someone gave when they asked to join by a link of ours.
+    pub fn given_name(&self, key: &[u8; 32]) -> Option<&String> {
+        self.names.iter().find(|(k, _)| k == key).map(|(_, n)| n)
+    }
+
+    /// Keeps the name someone gave when asking to join (one per member).
+    pub fn remember_name(&mut self, key: [u8; 32], name: String) {
+        self.names.retain(|(k, _)| *k != key);
+        self.names.push((key, name));
+    }
+
+    /// Keeps someone we let in until their bundle comes (past the bound, the oldest goes).
+    pub fn admit_later(&mut self, request: JoinRequest) {
+        if self.admitting.len() >= MAX_ADMITTING {
+            self.admitting.remove(0);
+        }
+        self.admitting.push(request);
+    }
+
+    /// Those waiting for the bundle of `address`, taken out.
+    pub fn take_admitting(&mut self, address: &Address) -> Vec<JoinRequest> {
+        let (theirs, rest) = std::mem::take(&mut self.admitting)
+            .into_iter()
+            .partition(|r| Address::from_identity_key(&r.identity.signing_key) == *address);
+        self.admitting = rest;
+        theirs
+    }
+
+    /// Stops reading the doors of our links (we left, or are no admin any more): the frames.
+    pub fn close_doors(&mut self) -> Vec<ClientFrame> {
+        let doors = std::mem::take(&mut self.doors);
+        self.admitting.clear();
+        doors
+            .iter()
+            .filter_map(|d| d.link.door().ok())
+            .map(|(topic, _)| ClientFrame::Unsubscribe { topic })
+            .collect()
+    }
+
+    /// Whether its members send read receipts (it is small enough, and we are in it).
+    pub fn has_receipts(&self) -> bool {
+        !self.gone && self.group.roster().members.len() <= MAX_RECEIPT_MEMBERS
+    }
+
+    /// Starts counting who reads our message `id`.
+    pub fn track_reads(&mut self, id: [u8; 16]) {
+        if self.reads.len() >= MAX_TRACKED_READS {
+            self.reads.remove(0);
+        }
+        self.reads.push((id, Vec::new()));
+    }
+
+    /// `reader` read our message `id`; whether that is news.
+    pub fn note_read(&mut self, id: &[u8; 16], reader: [u8; 32]) -> bool {
+        match self.reads.iter_mut().find(|(m, _)| m == id) {
+            Some((_, readers)) if !readers.contains(&reader) => {
+                readers.push(reader);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// How many of the members now in the group read our message `id`, of how many others
+    /// there are; `None` for a message we do not count.
+    pub fn reads(&self, id: &[u8; 16]) -> Option<(usize, usize)> {
+        let (_, readers) = self.reads.iter().find(|(m, _)| m == id)?;
+        let members = &self.group.roster().members;
+        let read = readers.iter().filter(|r| members.contains_key(*r)).count();
+        Some((read, members.len().saturating_sub(1)))
     }
 
     /// The door of ours that `topic` is, if any.
@@ -283,12 +375,17 @@ impl Groups {
         self.by_id.values().find(|g| g.topics().iter().any(|(t, _)| t == topic)).map(GroupEntry::id)
     }
 
-    /// Members we wait for a session with, to hand them a rekey.
+    /// Members we wait for a session with (to hand them a rekey or a welcome), and people
+    /// our links let in whose bundle we wait for.
     pub fn awaiting(&self) -> Vec<Address> {
         let mut all: Vec<Address> = self
             .by_id
             .values()
-            .flat_map(|g| g.awaiting.iter().map(|(m, _)| Address::from_identity_key(m)))
+            .flat_map(|g| {
+                let owed = g.awaiting.iter().map(|(m, _)| *m);
+                owed.chain(g.admitting.iter().map(|r| r.identity.signing_key))
+            })
+            .map(|key| Address::from_identity_key(&key))
             .collect();
         all.sort();
         all.dedup();

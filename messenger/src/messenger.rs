@@ -63,11 +63,14 @@ pub struct Messenger {
     restored: bool,
     /// The conversation open in a visible page, if any (see `set_reading`).
     pub(crate) reading: Option<ConversationId>,
-    receipts: Receipts,
+    pub(crate) receipts: Receipts,
     /// The groups we are in (stored, one record each).
     pub(crate) groups: Groups,
     /// Welcomes into groups that came in parts, until every part is in (stored).
     pub(crate) joining: Joining,
+    /// Group records this version cannot read (written by a development build of groups
+    /// before their layout settled): left in the store, not loaded.
+    unreadable_groups: usize,
     /// Group posts the relay refused for a while, and when to send each again (in memory: a
     /// reload resends every unconfirmed post anyway).
     pub(crate) post_retries: std::collections::BTreeMap<MessageId, u64>,
@@ -91,6 +94,7 @@ impl Messenger {
             receipts: Receipts::default(),
             groups: Groups::default(),
             joining: Joining::default(),
+            unreadable_groups: 0,
             post_retries: std::collections::BTreeMap::new(),
         }
     }
@@ -120,6 +124,7 @@ impl Messenger {
         let mut requests = Requests::default();
         let mut groups = Groups::default();
         let mut joining = Joining::default();
+        let mut unreadable_groups = 0;
         let mut restored = false;
         let mut next_seq = 1;
         for (key, bytes) in records {
@@ -132,7 +137,11 @@ impl Messenger {
                 }
                 RecordKey::Request(_) => requests.restore(decode(&key, &bytes)?),
                 RecordKey::Restored => restored = true,
-                RecordKey::Group(_) => groups.restore(decode(&key, &bytes)?),
+                // A group this version cannot read costs that group, not the whole load.
+                RecordKey::Group(_) => match decode(&key, &bytes) {
+                    Ok(entry) => groups.restore(entry),
+                    Err(_) => unreadable_groups += 1,
+                },
                 RecordKey::Joining(..) => joining.restore(decode(&key, &bytes)?),
                 RecordKey::Asked(_) => joining.restore_asked(decode(&key, &bytes)?),
                 RecordKey::Outbox(seq) => {
@@ -147,7 +156,7 @@ impl Messenger {
         let mut m = Messenger::with(Device::restore(engine)?, profile);
         (m.contacts, m.outbox, m.next_seq, m.told, m.requests) = (contacts, outbox, next_seq, told, requests);
         m.restored = restored;
-        (m.groups, m.joining) = (groups, joining);
+        (m.groups, m.joining, m.unreadable_groups) = (groups, joining, unreadable_groups);
         Ok(m)
     }
 
@@ -291,11 +300,22 @@ impl Messenger {
         self.history.unread_total()
     }
 
+    /// How many stored groups this version could not read (see `restore`).
+    pub fn unreadable_groups(&self) -> usize {
+        self.unreadable_groups
+    }
+
     /// The safety number and QR payload shared with a contact.
     pub fn safety(&self, contact: &Address) -> Option<(String, Vec<u8>)> {
         let c = self.contacts.get(contact)?;
-        let me = self.identity();
-        Some((safety::safety_number(&me, &c.identity), safety::qr_payload(&me, &c.identity)))
+        Some(self.safety_with(&c.identity.signing_key))
+    }
+
+    /// The safety number (and QR payload) we share with the holder of identity key `key`: a
+    /// contact, or a group member who is not one.
+    pub fn safety_with(&self, key: &[u8; 32]) -> (String, Vec<u8>) {
+        let me = self.identity().signing_key;
+        (safety::safety_number(&me, key), safety::qr_payload(&me, key))
     }
 
     /// The relay login frame for a `Welcome` challenge.
@@ -309,7 +329,7 @@ impl Messenger {
             RelayFrame::Authenticated { .. } => self.on_login(now_ms, e),
             RelayFrame::Sent { id } => Ok(self.on_sent(id)),
             RelayFrame::Posted { topic, seq, payload, .. } if self.is_door(&topic) => {
-                Ok(self.on_door_post(&topic, seq, &payload, now_ms, e))
+                Ok(self.on_door_post(&topic, seq, &payload, now_ms))
             }
             RelayFrame::Posted { topic, seq, payload, .. } => {
                 Ok(self.on_post(&topic, seq, &payload, now_ms, e))
@@ -342,16 +362,20 @@ impl Messenger {
                 if self.groups.awaiting().contains(&address) =>
             {
                 let mut fx = Effects::default();
-                self.on_member_bundle(&address, &bundle, now_ms, e, &mut fx);
+                if self.on_member_bundle(&address, &bundle, now_ms, e, &mut fx) {
+                    fx.merge(self.admit_now(&address, now_ms, e));
+                }
                 Ok(fx)
             }
             RelayFrame::Bundle { address, bundle: None } if self.groups.awaiting().contains(&address) => {
-                // Kept: asked for again whenever the anonymous line comes up.
-                let member = crate::names::placeholder(&address);
-                Ok(Effects {
-                    events: vec![Event::Problem(Notice::MemberUnreachable { member })],
-                    ..Effects::default()
-                })
+                // Someone who asked by a link with an identity nobody registered is not let in.
+                let mut fx = self.admit_never(&address);
+                if self.groups.awaiting().contains(&address) {
+                    // What a member is owed is kept: asked for again whenever the line comes up.
+                    let member = crate::names::placeholder(&address);
+                    fx.events.push(Event::Problem(Notice::MemberUnreachable { member }));
+                }
+                Ok(fx)
             }
             RelayFrame::Bundle { address, bundle } if self.introducing.remove(&address) => match bundle {
                 Some(bundle) => self.introduce(&address, &bundle, now_ms, e),
@@ -395,7 +419,8 @@ impl Messenger {
     }
 
     /// The frames of envelopes the relay refused for a while, once their pause is over (the
-    /// clock calls it while the sending line is up).
+    /// clock calls it while the sending line is up); and our requests to join groups that no
+    /// admin can answer any more, dropped.
     pub fn retry_refused(&mut self, now_ms: u64) -> Effects {
         let due = self.outbox.due(now_ms);
         let mut frames: Vec<ClientFrame> = due
@@ -403,7 +428,9 @@ impl Messenger {
             .map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone()))
             .collect();
         frames.extend(self.due_posts(now_ms));
-        Effects { frames, ..Effects::default() }
+        let (unsubscribe, writes) = self.joining.expire_asked(now_ms);
+        frames.extend(unsubscribe);
+        Effects { frames, writes, ..Effects::default() }
     }
 
     /// Removes an envelope from the outbox; the message it carries takes `status`.
@@ -863,8 +890,20 @@ impl Messenger {
     pub fn flush_receipts(&mut self, now_ms: u64, e: &mut dyn Entropy) -> Effects {
         let mut fx = Effects::default();
         for (conversation, kind, ids) in self.receipts.take() {
-            // Groups have no receipts yet.
-            let ConversationId::Direct(to) = conversation else { continue };
+            let to = match conversation {
+                ConversationId::Direct(to) => to,
+                // In a group, "read" only, posted for every member to count (see `mark_read`).
+                ConversationId::Group(id) => {
+                    for ids in ids.chunks(crate::groups::MAX_RECEIPT_IDS) {
+                        let body = Body::Receipt { kind, ids: ids.to_vec() };
+                        // A group we cannot write to now (waiting for a rekey) goes without.
+                        if let Ok((more, _)) = self.send_group_body(&id, body, None, now_ms, e) {
+                            fx.merge(more);
+                        }
+                    }
+                    continue;
+                }
+            };
             // A session being renewed cannot send yet; receipts are not worth waiting for.
             if !self.device.can_send_to(&to) {
                 continue;
@@ -891,8 +930,18 @@ impl Messenger {
             writes: self.history.set_status(conversation, |m| set.contains(&m.id), Status::Read),
             ..Effects::default()
         };
-        // Groups have no receipts yet.
-        let ConversationId::Direct(to) = *conversation else { return fx };
+        let to = match *conversation {
+            ConversationId::Direct(to) => to,
+            // A group's receipt goes with the others owed (one post for all that are read).
+            ConversationId::Group(id) => {
+                if self.groups.get(&id).is_some_and(crate::groups::GroupEntry::has_receipts) {
+                    for id in ids {
+                        self.receipts.owe(*conversation, true, id);
+                    }
+                }
+                return fx;
+            }
+        };
         // A stranger learns nothing, not even that we read them, until they are accepted; a
         // session being renewed cannot send yet.
         if !self.contacts.contains(&to) || !self.device.can_send_to(&to) {

@@ -45,9 +45,9 @@ pub enum RecordKey {
     Restored,
     /// A group we are in: its engine state, our place in its topics, posts not yet confirmed.
     Group(GroupId),
-    /// A part of a welcome into a group that came in parts, by group and part number: kept
-    /// until every part is in.
-    Joining(GroupId, u16),
+    /// A part of a welcome into a group that came in parts, by group, sender (their identity
+    /// key) and part number: kept until every part is in.
+    Joining(GroupId, [u8; 32], u16),
     /// Our request to join a group by its link, kept until we are welcomed.
     Asked(GroupId),
 }
@@ -73,7 +73,9 @@ impl fmt::Display for RecordKey {
             RecordKey::Request(a) => write!(f, "request/{}", a.to_hex()),
             RecordKey::Restored => f.write_str("restored"),
             RecordKey::Group(g) => write!(f, "group/{}", group_hex(g)),
-            RecordKey::Joining(g, part) => write!(f, "joining/{}/{part:04x}", group_hex(g)),
+            RecordKey::Joining(g, from, part) => {
+                write!(f, "joining/{}/{}/{part:04x}", group_hex(g), Address(*from).to_hex())
+            }
             RecordKey::Asked(g) => write!(f, "asked/{}", group_hex(g)),
         }
     }
@@ -99,8 +101,9 @@ impl RecordKey {
                 format!("{kind}/{}", keyed(&name))
             }
             RecordKey::Message(c, seq) => format!("msg/{}/{seq:016x}", keyed(&format!("msg/{c}"))),
-            RecordKey::Joining(g, part) => {
-                format!("joining/{}/{part:04x}", keyed(&format!("joining/{}", group_hex(g))))
+            RecordKey::Joining(g, from, part) => {
+                let welcome = format!("joining/{}/{}", group_hex(g), Address(*from).to_hex());
+                format!("joining/{}/{part:04x}", keyed(&welcome))
             }
             other => other.to_string(),
         }
@@ -129,8 +132,10 @@ impl RecordKey {
             ("group", g) => RecordKey::Group(group_from_hex(g)?),
             ("asked", g) => RecordKey::Asked(group_from_hex(g)?),
             ("joining", rest) => {
-                let (g, part) = rest.split_once('/')?;
-                RecordKey::Joining(group_from_hex(g)?, u16::from_str_radix(part, 16).ok()?)
+                let (g, rest) = rest.split_once('/')?;
+                let (from, part) = rest.split_once('/')?;
+                let part = u16::from_str_radix(part, 16).ok()?;
+                RecordKey::Joining(group_from_hex(g)?, Address::from_hex(from)?.0, part)
             }
             _ => return None,
         })
@@ -194,7 +199,10 @@ mod tests {
             (RecordKey::Told(a), format!("told/{hex}")),
             (RecordKey::Request(a), format!("request/{hex}")),
             (RecordKey::Restored, "restored".into()),
-            (RecordKey::Joining(GroupId([0xcd; 16]), 0x1f), format!("joining/{}/001f", "cd".repeat(16))),
+            (
+                RecordKey::Joining(GroupId([0xcd; 16]), [0xab; 32], 0x1f),
+                format!("joining/{}/{hex}/001f", "cd".repeat(16)),
+            ),
             (RecordKey::Asked(GroupId([0xcd; 16])), format!("asked/{}", "cd".repeat(16))),
         ];
         for (key, name) in cases {

@@ -647,6 +647,17 @@ async fn load_refuses_damaged_names_and_skips_unknown_kinds() {
     );
 }
 
+/// A group record this version cannot read (an earlier build's layout) costs that group, not
+/// the whole load, and is counted so the app can say so.
+#[tokio::test]
+async fn an_unreadable_group_record_is_skipped_and_counted() {
+    let ada = Person::new("Ada").await;
+    let store = ada.d.store().clone();
+    store.put_raw(&format!("group/{}", "ab".repeat(16)), vec![4, 200, 1]);
+    let d = Driver::load(store, Connection::new(ORIGIN, "t")).await.unwrap();
+    assert_eq!(d.messenger.unreadable_groups(), 1);
+}
+
 #[tokio::test]
 async fn bad_invites_are_refused_in_plain_words() {
     let (mut ada, bo) = (Person::new("Ada").await, Person::new("Bo").await);

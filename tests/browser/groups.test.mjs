@@ -78,6 +78,8 @@ test("Ada makes a group with two contacts; everyone reads everyone, under their 
     await b.waitFor();
     assert.equal(await b.getByTestId("author").textContent(), "Ada");
   }
+  // Both have the group open: Ada's message counts them as they read it.
+  await bubble(ada, `${MARKER} welcome, both`).getByTestId("reads").getByText("Read by 2 of 2").waitFor();
   await send(bo, "Thanks Ada!");
   await bubble(ada, "Thanks Ada!").getByTestId("author").getByText("Bo").waitFor();
   // Cy is not Bo's contact: she sees him under a placeholder, never a name he chose.
@@ -184,8 +186,27 @@ test("Dee, nobody's contact, joins by a group link once Ada lets her in", async 
   await bubble(dee, "welcome Dee").waitFor();
   await shot(dee.page, "7-dee-in");
 
-  // Closing the link: it is gone from the list.
+  // Dee is nobody's contact: her safety number shows from the group's member list.
   await ada.page.getByRole("link", { name: "Group info" }).click();
+  await ada.page.getByRole("link", { name: "Safety number with Dee" }).click();
+  await ada.page.getByRole("heading", { name: "Safety number with Dee" }).waitFor();
+  const number = await ada.page.getByTestId("safety-number").innerText();
+  await dee.page.goto(relay.url + "/#/");
+  await dee.page.getByTestId("chat-row").filter({ hasText: "Book club (Tuesdays)" }).click();
+  await dee.page.getByRole("link", { name: "Group info" }).click();
+  // Ada and Bo are no contacts of Dee's (she sees placeholder names): one of the two numbers
+  // she sees is the one Ada sees.
+  const seen = [];
+  for (const i of [0, 1]) {
+    await dee.page.getByRole("link", { name: /^Safety number with / }).nth(i).click();
+    seen.push(await dee.page.getByTestId("safety-number").innerText());
+    if (i === 0) assert.deepEqual(await accessibilityProblems(dee.page), []);
+    await dee.page.getByRole("link", { name: "Back to the group" }).click();
+  }
+  assert.ok(seen.includes(number), "the same digits on both sides");
+  await ada.page.getByRole("link", { name: "Back to the group" }).click();
+
+  // Closing the link: it is gone from the list.
   await ada.page.getByRole("button", { name: "Close link" }).click();
   assert.equal(await ada.page.getByTestId("group-link").count(), 0);
 });

@@ -510,7 +510,7 @@ async fn people_join_by_group_links() {
     };
     assert_eq!(name, "Cy");
     let c = cy.d.messenger.identity().signing_key;
-    let step = ada.d.act(|m| m.approve_join(&group, &c, now(), &mut OsEntropy)).unwrap();
+    let step = ada.d.act(|m| m.approve_join(&group, &c, now())).unwrap();
     ada.run(step).await;
     let c_chat = let_in(&mut ada, &mut cy).await;
     assert_eq!(c_chat, chat);
@@ -522,6 +522,10 @@ async fn people_join_by_group_links() {
     ada.run(step).await;
     let step = ada.d.act(|m| m.close_group_link(&group, &link)).unwrap();
     ada.run(step).await;
+    // (Ada's posts go one at a time: her device runs until the relay has them all.)
+    while ada.d.messenger.pending() > 0 {
+        ada.pump().await;
+    }
     cy.wait_for(|e| matches!(e, Event::LeftGroup { .. }).then_some(())).await;
     assert_eq!(ada.d.messenger.group_links(&group).len(), 1);
     let mut dee = Client::join(&origin, "Dee").await;
@@ -535,7 +539,62 @@ async fn people_join_by_group_links() {
     }
     assert!(!heard.iter().any(|e| matches!(e, Event::JoinRequest { .. } | Event::Problem(_))), "{heard:?}");
     assert_eq!(ada.d.messenger.group(&group).unwrap().group.roster().members.len(), 2);
+
+    // Someone asks with an identity nobody registered (as a link holder making identities by
+    // the hundred would): Ada's device asks the relay for its keys first, finds none, and adds
+    // nobody.
+    let (ghost_link, step) = open(&mut ada, DoorRules::default());
+    ada.run(step).await;
+    let preview = sotto_messenger::doors::decode(&ghost_link, &origin, now()).unwrap();
+    let ghost = Identity::generate().unwrap();
+    let (topic, write) = preview.link.door().unwrap();
+    let payload = preview.link.request(&ghost, "Ghost", now(), &mut OsEntropy).unwrap();
+    let mut raw = Conn::connect(&relay).await;
+    raw.hello().await;
+    raw.send(&ClientFrame::Post { id: message_id(), topic, write, ttl_secs: 60, payload }).await;
+    let taken = raw.recv().await;
+    assert!(matches!(taken, Some(RelayFrame::Sent { .. })), "the request was not taken: {taken:?}");
+    while let Some(events) = ada.pump_within(Duration::from_millis(800)).await {
+        assert!(!events.iter().any(|e| matches!(e, Event::Problem(_))), "{events:?}");
+    }
+    assert_eq!(ada.d.messenger.group(&group).unwrap().group.roster().members.len(), 2);
+
     // The link's text never reaches the relay, nor anyone's name in the clear.
     let log = relay.log();
     assert!(!log.contains(&link) && !log.contains("Open club"));
+}
+
+/// Read receipts in a group: each member who reads Ada's message says so in one post under
+/// their own chain (so nobody can say it for someone else), and Ada counts "read by 1 of 2",
+/// then "2 of 2".
+#[tokio::test]
+async fn a_group_counts_who_read_each_message() {
+    let relay = Relay::start(&[]).await;
+    let origin = relay.http("");
+    let mut ada = Client::join(&origin, "Ada").await;
+    let mut bo = Client::join(&origin, "Bo").await;
+    let mut cy = Client::join(&origin, "Cy").await;
+    ada.befriend(&mut bo, &origin).await;
+    ada.befriend(&mut cy, &origin).await;
+    let (chat, group) = make_group(&mut ada, "Readers").await;
+    for member in [&mut bo, &mut cy] {
+        add(&mut ada, &group, member).await;
+    }
+    ada.say_in(chat, "did you read this?").await;
+    let id = ada.d.messenger.messages(&chat).iter().rfind(|m| m.outgoing).unwrap().id;
+    assert_eq!(ada.d.messenger.group_reads(&group, &id), Some((0, 2)));
+    for (reader, expected) in [(&mut bo, 1), (&mut cy, 2)] {
+        assert_eq!(reader.hear().await, "did you read this?");
+        let step = reader.d.act(|m| Ok(m.mark_read(&chat, now(), &mut OsEntropy))).unwrap();
+        reader.run(step).await;
+        let step = reader.d.flush_receipts(now(), &mut OsEntropy);
+        reader.run(step).await;
+        // (The receipt goes once the relay confirmed the reader's chain post before it.)
+        while reader.d.messenger.pending() > 0 {
+            reader.pump().await;
+        }
+        while ada.d.messenger.group_reads(&group, &id) != Some((expected, 2)) {
+            ada.pump().await;
+        }
+    }
 }

@@ -12,6 +12,8 @@ struct BubbleProps {
     message: ChatMessage,
     /// In a group, who wrote it.
     author: Option<AttrValue>,
+    /// In a group, for ours: "Read by 2 of 5".
+    reads: Option<AttrValue>,
 }
 
 /// One message. A component with comparable props, so a new message re-renders one bubble,
@@ -29,6 +31,9 @@ fn bubble(props: &BubbleProps) -> Html {
             <p class="text">{ m.text.clone() }</p>
             <p class="meta">
                 <time>{ clock(m.sent_at_ms) }</time>
+                if let Some(reads) = &props.reads {
+                    <span class="reads" data-testid="reads">{ reads.clone() }</span>
+                }
                 if m.outgoing {
                     <span class={classes!("status", class)} title={label}>
                         <span aria-hidden="true">{ status::icon(m.status) }</span>
@@ -48,6 +53,7 @@ pub fn message_list(
     messages: &[ChatMessage],
     earlier: bool,
     name: &dyn Fn(&[u8; 32]) -> String,
+    reads: &Reads<'_>,
     on_action: &Callback<Action>,
 ) -> Html {
     html! {
@@ -61,14 +67,17 @@ pub fn message_list(
             } else if messages.is_empty() {
                 <li class="empty">{ start }</li>
             }
-            { timeline(messages, name) }
+            { timeline(messages, name, reads) }
         </ol>
     }
 }
 
+/// How many members read a message of ours, of how many (in a group), by its id.
+pub type Reads<'a> = dyn Fn(&[u8; 16]) -> Option<(usize, usize)> + 'a;
+
 /// The loaded messages of a chat, oldest first; `name` tells a group member's name from their
-/// identity key.
-pub fn timeline(messages: &[ChatMessage], name: &dyn Fn(&[u8; 32]) -> String) -> Html {
+/// identity key, `reads` how many read a message of ours.
+pub fn timeline(messages: &[ChatMessage], name: &dyn Fn(&[u8; 32]) -> String, reads: &Reads<'_>) -> Html {
     let mut last_day = None;
     let mut items = Vec::with_capacity(messages.len() + 4);
     for m in messages {
@@ -80,11 +89,13 @@ pub fn timeline(messages: &[ChatMessage], name: &dyn Fn(&[u8; 32]) -> String) ->
             last_day = this_day;
         }
         let author = m.author.as_ref().map(|k| AttrValue::from(name(k)));
+        let reads = if m.outgoing { reads(&m.id) } else { None };
+        let reads = reads.map(|(n, of)| AttrValue::from(format!("Read by {n} of {of}")));
         match &m.notice {
             Some(n) => items.push(html! {
                 <li key={m.seq} class="notice" data-testid="notice">{ notice_words(n, name) }</li>
             }),
-            None => items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} /> }),
+            None => items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} {reads} /> }),
         }
     }
     items.into_iter().collect()

@@ -39,6 +39,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 props.messages,
                 props.earlier,
                 &|_| String::new(),
+                &|_| None,
                 &props.on_action,
             ) }
             if c.notice != Some(ContactNotice::InviteUsed) {

@@ -19,6 +19,8 @@ pub struct Props<'a> {
     pub earlier: bool,
     /// A member's name, from their identity key.
     pub name_of: &'a dyn Fn(&[u8; 32]) -> String,
+    /// How many read a message of ours, of how many.
+    pub reads: &'a crate::components::Reads<'a>,
     pub on_action: Callback<Action>,
 }
 
@@ -43,6 +45,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 props.messages,
                 props.earlier,
                 props.name_of,
+                props.reads,
                 &props.on_action,
             ) }
             if props.gone {

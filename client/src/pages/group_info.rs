@@ -33,6 +33,8 @@ pub struct MemberRow {
     pub removable: bool,
     pub promotable: bool,
     pub demotable: bool,
+    /// Where their safety number shows (none for us).
+    pub safety: Option<Route>,
 }
 
 const RENAME: &str = "group-rename";
@@ -94,6 +96,9 @@ pub fn view(props: &Props<'_>) -> Html {
                 <div class={classes!("avatar", "member-avatar", colour(&m.key))} aria-hidden="true">{ initial(&m.name) }</div>
                 <span class="name">{ if m.me { format!("{} (you)", m.name) } else { m.name.clone() } }</span>
                 if m.admin { <span class="tag">{ "Admin" }</span> }
+                if let Some(safety) = &m.safety {
+                    <a class="small" href={safety.hash()} aria-label={format!("Safety number with {}", m.name)}>{ "Safety number" }</a>
+                }
                 if m.promotable {
                     <button class="secondary small" onclick={promote} aria-label={format!("Make {} an admin", m.name)}>{ "Make admin" }</button>
                 }

@@ -32,7 +32,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 </span>
             </div>
             <ol class="messages" aria-label={format!("Messages from {}", r.name)} tabindex="0">
-                { timeline(props.messages, &|_| String::new()) }
+                { timeline(props.messages, &|_| String::new(), &|_| None) }
             </ol>
             <div class="request-answer actions">
                 <button onclick={props.on_action.reform(move |_| Action::AcceptRequest(address))}>{ "Accept" }</button>

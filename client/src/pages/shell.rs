@@ -54,7 +54,8 @@ pub fn view(props: &Props) -> Html {
 fn chat_row(r: &ChatSummary, route: &Route) -> Html {
     let current = *route == Route::Chat(r.conversation)
         || matches!(route, Route::Safety(a) if r.conversation.peer() == Some(*a))
-        || matches!((route, r.conversation), (Route::GroupInfo(g), ConversationId::Group(c)) if *g == c);
+        || matches!((route, r.conversation),
+            (Route::GroupInfo(g) | Route::MemberSafety(g, _), ConversationId::Group(c)) if *g == c);
     let preview = r.last.as_ref().map_or_else(
         || if r.request { "Wants to talk to you".to_string() } else { "New contact: say hello".to_string() },
         |m| match (&m.notice, m.outgoing) {
