@@ -16,7 +16,7 @@ fn main() {
     let mut files: Vec<PathBuf> = match fs::read_dir(&app_dir) {
         Ok(dir) => dir
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "gz"))
+            .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "gz" && x != "br"))
             .collect(),
         Err(_) => {
             println!(
@@ -32,16 +32,19 @@ fn main() {
     for path in &files {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path.file_name().and_then(|n| n.to_str()).expect("asset names are UTF-8");
-        let gz = path.with_file_name(format!("{name}.gz"));
-        let gzip = if gz.is_file() {
-            println!("cargo:rerun-if-changed={}", gz.display());
-            format!("Some(include_bytes!({:?}))", abs(&gz))
-        } else {
-            "None".to_string()
+        let copy = |ext: &str| {
+            let p = path.with_file_name(format!("{name}.{ext}"));
+            if p.is_file() {
+                println!("cargo:rerun-if-changed={}", p.display());
+                format!("Some(include_bytes!({:?}))", abs(&p))
+            } else {
+                "None".to_string()
+            }
         };
+        let (gzip, brotli) = (copy("gz"), copy("br"));
         writeln!(
             out,
-            "    Asset {{ path: {name:?}, mime: {:?}, immutable: {}, body: include_bytes!({:?}), gzip: {gzip} }},",
+            "    Asset {{ path: {name:?}, mime: {:?}, immutable: {}, body: include_bytes!({:?}), gzip: {gzip}, brotli: {brotli} }},",
             mime(name),
             is_hashed(name),
             abs(path)

@@ -45,9 +45,12 @@ cp client/static/style.css "$out/$css"
 cp client/static/icon.svg client/static/manifest.webmanifest "$out/"
 sed -e "s#/style.css#/$css#; s#/boot.js#/$boot#; s#/sotto.js#/$js#; s#/sotto.wasm#/$wasm#" index.html > "$out/index.html"
 for f in "$out"/*; do gzip -9 -n -k "$f"; done
+# Brotli copies too, when node is here (scripts/setup.sh installs it): smaller still.
+if command -v node >/dev/null; then node scripts/brotli.mjs "$out"; fi
 
 raw=$(stat -c %s "$out/$wasm"); gz=$(stat -c %s "$out/$wasm.gz")
-say "app in $out: wasm $raw bytes ($gz gzipped)"
+br=$( [ -f "$out/$wasm.br" ] && stat -c %s "$out/$wasm.br" || echo none)
+say "app in $out: wasm $raw bytes ($gz gzipped, $br with brotli)"
 
 if [ "${1:-}" != "--app-only" ]; then
   say "relay (release, app embedded)"

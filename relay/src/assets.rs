@@ -12,6 +12,39 @@ pub struct Asset {
     pub immutable: bool,
     pub body: &'static [u8],
     pub gzip: Option<&'static [u8]>,
+    pub brotli: Option<&'static [u8]>,
+}
+
+/// The smallest encoding the browser takes of those we have.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Encoding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+impl Encoding {
+    /// From an `Accept-Encoding` header (a coding with `q=0` is refused).
+    fn accepted(header: Option<&str>) -> (bool, bool) {
+        let takes = |coding: &str| {
+            header.is_some_and(|h| {
+                h.split(',').any(|t| {
+                    let mut parts = t.split(';').map(str::trim);
+                    parts.next() == Some(coding) && !parts.any(|p| p.replace(' ', "") == "q=0")
+                })
+            })
+        };
+        (takes("br"), takes("gzip"))
+    }
+
+    fn choose(asset: &Asset, header: Option<&str>) -> (Encoding, &'static [u8]) {
+        let (br, gzip) = Encoding::accepted(header);
+        match (asset.brotli, asset.gzip) {
+            (Some(b), _) if br => (Encoding::Brotli, b),
+            (_, Some(g)) if gzip => (Encoding::Gzip, g),
+            _ => (Encoding::Identity, asset.body),
+        }
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -26,7 +59,7 @@ fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.path == path)
 }
 
-fn respond(asset: Option<&'static Asset>, accepts_gzip: bool) -> warp::reply::Response {
+fn respond(asset: Option<&'static Asset>, accept_encoding: Option<&str>) -> warp::reply::Response {
     let mut builder = Response::builder();
     let body = match asset {
         Some(a) => {
@@ -35,13 +68,13 @@ fn respond(asset: Option<&'static Asset>, accepts_gzip: bool) -> warp::reply::Re
                     header::CACHE_CONTROL,
                     if a.immutable { "public, max-age=31536000, immutable" } else { "no-cache" },
                 );
-            match a.gzip {
-                Some(gz) if accepts_gzip => {
-                    builder = builder.header(header::CONTENT_ENCODING, "gzip");
-                    gz
-                }
-                _ => a.body,
+            let (encoding, body) = Encoding::choose(a, accept_encoding);
+            match encoding {
+                Encoding::Brotli => builder = builder.header(header::CONTENT_ENCODING, "br"),
+                Encoding::Gzip => builder = builder.header(header::CONTENT_ENCODING, "gzip"),
+                Encoding::Identity => {}
             }
+            body
         }
         None if ASSETS.is_empty() => {
             builder = builder
@@ -69,10 +102,7 @@ pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = warp:
         .unify()
         .and(warp::path::tail())
         .and(warp::header::optional::<String>("accept-encoding"))
-        .map(|tail: warp::path::Tail, enc: Option<String>| {
-            let gzip = enc.is_some_and(|e| e.split(',').any(|t| t.trim().starts_with("gzip")));
-            respond(find(tail.as_str()), gzip)
-        })
+        .map(|tail: warp::path::Tail, enc: Option<String>| respond(find(tail.as_str()), enc.as_deref()))
 }
 
 /// Hardening headers added to every response.
@@ -90,4 +120,30 @@ pub fn security_headers() -> HeaderMap {
         h.insert(name, HeaderValue::from_static(value));
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smallest_encoding_the_browser_takes_is_chosen() {
+        static BODY: [u8; 3] = [1, 2, 3];
+        let a = Asset {
+            path: "x",
+            mime: "t",
+            immutable: false,
+            body: &BODY,
+            gzip: Some(&[2]),
+            brotli: Some(&[3]),
+        };
+        let chosen = |h: Option<&str>| Encoding::choose(&a, h).0;
+        assert_eq!(chosen(Some("gzip, deflate, br, zstd")), Encoding::Brotli);
+        assert_eq!(chosen(Some("gzip, deflate")), Encoding::Gzip);
+        assert_eq!(chosen(Some("br;q=0, gzip")), Encoding::Gzip);
+        assert_eq!(chosen(Some("brotli-ish")), Encoding::Identity);
+        assert_eq!(chosen(None), Encoding::Identity);
+        let only_gzip = Asset { brotli: None, ..a };
+        assert_eq!(Encoding::choose(&only_gzip, Some("br, gzip")).0, Encoding::Gzip);
+    }
 }

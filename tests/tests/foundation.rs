@@ -38,7 +38,13 @@ async fn serves_the_app_with_security_headers() {
     // gzip is offered to browsers that take it.
     let gz = http.get(relay.http(wasm_path)).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(gz.headers()["content-encoding"], "gzip");
-    assert!(gz.bytes().await.unwrap().len() < bytes.len());
+    let gz = gz.bytes().await.unwrap().len();
+    assert!(gz < bytes.len());
+    // Brotli to those that take it, smaller still.
+    let br =
+        http.get(relay.http(wasm_path)).header("accept-encoding", "gzip, deflate, br").send().await.unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert!(br.bytes().await.unwrap().len() < gz);
 
     let missing = http.get(relay.http("/no-such-file.js")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
