@@ -9,3 +9,4 @@ for f in target/app/*.wasm target/app/sotto-*.js target/app/boot-*.js target/app
   printf '%-40s %8d bytes raw %8d gzipped\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(stat -c %s "$f.gz")"
 done
 node tests/browser/latency.mjs "${1:-100}"
+node tests/browser/group-join.mjs 1000 3

@@ -168,6 +168,23 @@ mod tests {
         assert!(whole == welcome);
         let joined = Group::join(&newcomer, &ada.public().signing_key, &whole, &mut e).unwrap();
         assert_eq!(joined.roster().members.len(), 1002);
+        // A message costs its sender the same upload whatever the group's size: one post (the
+        // epoch's number, a varint in the clear, is all that differs: 1,001 takes a byte more).
+        let text = crate::message::Message {
+            v: crate::message::VERSION,
+            id: [1; 16],
+            sent_at_ms: 1,
+            expires_after_secs: None,
+            body: crate::message::Body::Text("see you at eight".into()),
+        };
+        let mut small = Group::create(&ada, "Small", &mut e).unwrap();
+        small.add(&ada, newcomer.public(), Role::Member, &mut e).unwrap();
+        let sizes = |g: &mut Group, e: &mut SeededEntropy| -> Vec<usize> {
+            g.send(&ada, &text, e).unwrap().iter().map(Vec::len).collect()
+        };
+        let (big, small) = (sizes(&mut group, &mut e), sizes(&mut small, &mut e));
+        assert_eq!(big.len(), small.len(), "chain post, then the message");
+        assert!(big.iter().zip(&small).all(|(b, s)| b.abs_diff(*s) <= 1), "{big:?} {small:?}");
 
         // A part twice, or a part of another welcome, is refused.
         let twice = [parts[0].clone(), parts[0].clone()];
