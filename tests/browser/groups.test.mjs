@@ -211,6 +211,17 @@ test("Dee, nobody's contact, joins by a group link once Ada lets her in", async 
   assert.equal(await ada.page.getByTestId("group-link").count(), 0);
 });
 
+test("Bo reloads: the group, its history and its notices are still there", async () => {
+  await bo.page.reload();
+  await bo.page.getByTestId("chat-row").filter({ hasText: "Book club (Tuesdays)" }).click();
+  await bubble(bo, `${MARKER} welcome, both`).waitFor();
+  await bubble(bo, `${MARKER} hello, I am Dee`).waitFor();
+  await bo.page.getByTestId("notice").getByText("Ada made you an admin").waitFor();
+  await send(bo, "back after a reload");
+  await ada.page.getByRole("link", { name: "Back to the group" }).click();
+  await bubble(ada, "back after a reload").waitFor();
+});
+
 test("no group plaintext reached the relay's data dir or log, and no page logged an error", async () => {
   const hay = haystack(relay.dataDir, relay.log());
   assert.equal(hay.indexOf(MARKER), -1);

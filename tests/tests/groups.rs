@@ -598,3 +598,75 @@ async fn a_group_counts_who_read_each_message() {
         }
     }
 }
+
+/// Thirty members on the real relay: everyone's first message reaches all twenty-nine others
+/// (each reads each member's chain, then their text); then one is removed, the other
+/// twenty-eight are rekeyed and move on, and the removed one reads nothing after.
+#[tokio::test]
+async fn thirty_members_talk_and_one_removed_hears_nothing_after() {
+    let relay = Relay::start(&[]).await;
+    let ids: Vec<Identity> = (0..30).map(|_| Identity::generate().unwrap()).collect();
+    let admin_key = ids[0].public().signing_key;
+    let mut groups = vec![Group::create(&ids[0], "Thirty", &mut OsEntropy).unwrap()];
+    for who in &ids[1..] {
+        let (added, welcome) = groups[0].add(&ids[0], who.public(), Role::Member, &mut OsEntropy).unwrap();
+        for g in &mut groups[1..] {
+            g.receive(&added, &mut OsEntropy).unwrap();
+        }
+        groups.push(Group::join(who, &admin_key, &welcome, &mut OsEntropy).unwrap());
+    }
+    let mut members = Vec::new();
+    for (who, group) in ids.into_iter().zip(groups) {
+        members.push(Member::online(&relay, who, group).await);
+    }
+    assert_eq!(members[29].group.roster().members.len(), 30);
+    for i in 0..30 {
+        members[i].say(&format!("{MARKER} from {i}")).await;
+        for (j, m) in members.iter_mut().enumerate() {
+            if j != i {
+                assert_eq!(m.hear().await, format!("{MARKER} from {i}"), "member {j} reading {i}");
+            }
+        }
+    }
+
+    // The admin removes member 7: the removal to the topic all read, the next epoch to the
+    // twenty-eight who stay, each over their own session (here: handed over directly).
+    let gone = members[7].who.public().signing_key;
+    let (_, old_topic, old_write) = members[0].group.topic();
+    let admin = &mut members[0];
+    let (removed, rekeys) = admin.group.remove(&admin.who, &gone, &mut OsEntropy).unwrap();
+    assert_eq!(rekeys.len(), 28);
+    members[0].post_to(old_topic, old_write, removed).await;
+    for m in &mut members[1..] {
+        match m.conn.recv().await {
+            Some(RelayFrame::Posted { payload, .. }) => {
+                m.group.receive(&payload, &mut OsEntropy).unwrap();
+            }
+            other => panic!("expected the removal, got {other:?}"),
+        }
+    }
+    for m in &mut members[1..] {
+        let me = m.who.public().signing_key;
+        if let Some((_, rekey)) = rekeys.iter().find(|(k, _)| *k == me) {
+            m.group.apply_rekey(&admin_key, rekey, &mut OsEntropy).unwrap();
+        }
+    }
+    for (j, m) in members.iter_mut().enumerate() {
+        if j != 7 {
+            m.subscribe().await;
+        }
+    }
+    members[12].say(&format!("{MARKER} without 7")).await;
+    for (j, m) in members.iter_mut().enumerate() {
+        match j {
+            7 => assert_eq!(
+                m.hear_nothing_readable().await,
+                Vec::<String>::new(),
+                "the removed one reads nothing"
+            ),
+            12 => {}
+            _ => assert_eq!(m.hear().await, format!("{MARKER} without 7"), "member {j}"),
+        }
+    }
+    assert!(!relay.log().contains(MARKER));
+}
