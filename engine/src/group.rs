@@ -106,6 +106,21 @@ pub enum Received {
     Chain { from: [u8; 32] },
     /// The roster changed (and, after an addition, the group moved to a new epoch).
     Changed { change: Box<Change>, new_epoch: bool },
+    /// Another admin's addition reached the topic before ours, both starting the same epoch:
+    /// everyone follows theirs, so we did too. Whom we added (`ours`) must be welcomed into it
+    /// again ([`Group::welcome_again`]), and `forward` posted to it: our addition again, for
+    /// those who joined by the other one and never read the epoch before.
+    Superseded { change: Box<Change>, ours: IdentityPublic, forward: Vec<u8> },
+}
+
+/// An epoch we started by an addition of ours, until our post of it comes back from the topic:
+/// if another admin's addition starting the same epoch comes back first, theirs is the one
+/// everyone follows.
+#[derive(Clone, Serialize, Deserialize)]
+struct Claim {
+    /// The digest of our change.
+    change: [u8; 32],
+    member: IdentityPublic,
 }
 
 /// One member's state of one group. Serialized whole into the member's store; never printed.
@@ -127,6 +142,8 @@ pub struct Group {
     /// Someone was removed or left in this epoch and the rekey has not come yet: we neither
     /// send nor add anyone (the one who went still reads this epoch).
     stale: bool,
+    /// The epoch we started by an addition, until our post of it is read back.
+    claim: Option<Claim>,
 }
 
 impl std::fmt::Debug for Group {
@@ -163,6 +180,7 @@ impl Group {
             announced: false,
             receiving: BTreeMap::new(),
             stale: false,
+            claim: None,
         })
     }
 
@@ -281,11 +299,13 @@ impl Group {
         let number = self.next_number()?;
         let secret = e.bytes32()?;
         let signature = me.sign(&next_epoch_signed(&self.id, &change, number, &secret)?);
+        let claim = Claim { change: sha256(&[&postcard::to_allocvec(&change)?]), member };
         let post = self.seal(
             &Inner::Change { change: Box::new(change), next: Some(NextEpoch { number, secret, signature }) },
             e,
         )?;
         self.enter(number, secret, e)?;
+        self.claim = Some(claim);
         let welcome = Welcome::new(self.id, self.changes(), number, secret);
         Ok((post, welcome))
     }
@@ -436,10 +456,43 @@ impl Group {
         let epoch = Epoch::derive(&self.id, number, secret)?;
         let old = std::mem::replace(&mut self.epoch, epoch);
         self.previous = Some((old, std::mem::take(&mut self.receiving)));
+        self.start_sending(e)
+    }
+
+    /// A fresh sending chain for the current epoch, not announced yet.
+    fn start_sending(&mut self, e: &mut dyn Entropy) -> Result<(), EngineError> {
         self.sending = SenderChain::new(self.id, e)?;
         self.announced = false;
         self.stale = false;
+        self.claim = None;
         Ok(())
+    }
+
+    /// Takes a second welcome into the epoch we are in, from an admin of ours, under another
+    /// secret: the admin who added us lost a race to another admin's addition and welcomes us
+    /// into the epoch everyone follows. `false` (and nothing changes) for any other welcome.
+    pub fn rejoin(
+        &mut self,
+        me: &Identity,
+        from: &[u8; 32],
+        w: &Welcome,
+        e: &mut dyn Entropy,
+    ) -> Result<bool, EngineError> {
+        if w.group != self.id
+            || w.epoch != self.epoch.number
+            || w.secret == self.epoch.secret
+            || !self.roster.is_admin(from)
+        {
+            return Ok(false);
+        }
+        *self = Group::join(me, from, w, e)?;
+        Ok(true)
+    }
+
+    /// A welcome into the current epoch for `member` (already in the roster): after our
+    /// addition of them lost a race to another admin's ([`Received::Superseded`]).
+    pub fn welcome_again(&self) -> Welcome {
+        Welcome::new(self.id, self.changes(), self.epoch.number, self.epoch.secret)
     }
 
     /// Opens a post read from one of the group's topics. Works on a copy: an error leaves the
@@ -498,7 +551,13 @@ impl Group {
                 if !roster.is_admin(&change.author) && change.op != Op::Leave {
                     return Err(EngineError::ForgedSender);
                 }
+                let digest = sha256(&[&postcard::to_allocvec(&*change)?]);
                 if !next.changes.add((*change).clone())? {
+                    // Our own addition, read back before anyone else's starting the same
+                    // epoch: ours is the one everyone follows.
+                    if self.claim.as_ref().is_some_and(|c| c.change == digest) {
+                        self.claim = None;
+                    }
                     return Err(EngineError::Duplicate);
                 }
                 next.roster = next.changes.roster();
@@ -508,6 +567,31 @@ impl Group {
                     next.stale = true;
                 }
                 let mut new_epoch = false;
+                // Another admin's addition starting the epoch we started, read in the epoch
+                // before and ahead of ours: the topic's order is everyone's, so theirs wins.
+                let raced = match (&epoch, &self.claim, &self.previous) {
+                    (Some(n), Some(_), Some((p, _))) => {
+                        post.epoch == p.number && n.number == self.epoch.number && !next.stale
+                    }
+                    _ => false,
+                };
+                if let (true, Some(n), Some(claim)) = (raced, &epoch, self.claim.clone()) {
+                    let signed = next_epoch_signed(&self.id, &change, n.number, &n.secret)?;
+                    verify(&change.author, &signed, &n.signature)?;
+                    if matches!(change.op, Op::Add { .. }) && after != *roster {
+                        next.epoch = Epoch::derive(&self.id, n.number, n.secret)?;
+                        next.receiving.clear();
+                        next.start_sending(e)?;
+                        let mine =
+                            next.changes.all().into_iter().find(|c| {
+                                postcard::to_allocvec(c).is_ok_and(|b| sha256(&[&b]) == claim.change)
+                            });
+                        let mine = mine.ok_or(EngineError::Internal("our own addition is kept"))?;
+                        let forward = next.seal(&Inner::Change { change: Box::new(mine), next: None }, e)?;
+                        *self = next;
+                        return Ok(Received::Superseded { change, ours: claim.member, forward });
+                    }
+                }
                 if let (Some(n), true, false) = (epoch, current, next.stale) {
                     let signed = next_epoch_signed(&self.id, &change, n.number, &n.secret)?;
                     verify(&change.author, &signed, &n.signature)?;
@@ -797,5 +881,58 @@ mod tests {
         a.apply_rekey(&key(bo), &for_ada.1, &mut e).unwrap();
         let after = b.send(bo, &text("without Cy"), &mut e).unwrap();
         assert_eq!(read(&mut a, &after, &mut e), vec!["without Cy"]);
+    }
+
+    /// Two admins add someone at the same moment, both starting epoch n + 1. The topic orders
+    /// their posts the same for everyone: all follow the first, the admin whose addition came
+    /// second follows it too and welcomes their newcomer into it again, and everyone reads
+    /// everyone.
+    #[test]
+    fn concurrent_additions_end_in_one_epoch() {
+        let World { mut e, people } = world(5);
+        let (ada, bo, cy, dee, eve) = (&people[0], &people[1], &people[2], &people[3], &people[4]);
+        let mut a = Group::create(ada, "Club", &mut e).unwrap();
+        let (_, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
+        let (added, w) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
+        b.receive(&added, &mut e).unwrap();
+        let mut c = Group::join(cy, &key(ada), &w, &mut e).unwrap();
+        // Both add at once; the topic holds Ada's post first, then Bo's.
+        let (by_ada, to_dee) = a.add(ada, dee.public(), Role::Member, &mut e).unwrap();
+        let (by_bo, to_eve) = b.add(bo, eve.public(), Role::Member, &mut e).unwrap();
+        let mut d = Group::join(dee, &key(ada), &to_dee, &mut e).unwrap();
+        let mut first_eve = Group::join(eve, &key(bo), &to_eve, &mut e).unwrap();
+        for g in [&mut a, &mut c] {
+            let _ = g.receive(&by_ada, &mut e);
+            let _ = g.receive(&by_bo, &mut e);
+        }
+        let Received::Superseded { ours, forward, .. } = b.receive(&by_ada, &mut e).unwrap() else {
+            panic!("Bo's addition came second")
+        };
+        assert_eq!(ours, eve.public());
+        assert_eq!(b.receive(&by_bo, &mut e), Err(EngineError::Duplicate));
+        // Dee joined by Ada's addition and never read the epoch before: Bo's forward tells her
+        // of Eve (the others know already).
+        assert!(!d.roster().members.contains_key(&key(eve)));
+        d.receive(&forward, &mut e).unwrap();
+        assert!(d.roster().members.contains_key(&key(eve)));
+        assert_eq!(c.receive(&forward, &mut e), Err(EngineError::Duplicate));
+        for g in [&b, &c] {
+            assert_eq!(g.topic().1, a.topic().1, "one epoch for all");
+        }
+        // Eve's first welcome led to an epoch nobody uses; Bo's second one to everyone's.
+        assert_ne!(first_eve.topic().1, a.topic().1);
+        let mut f = Group::join(eve, &key(bo), &b.welcome_again(), &mut e).unwrap();
+        assert_eq!(f.topic().1, a.topic().1);
+        assert_eq!(f.roster().members.len(), 5);
+        let hello = a.send(ada, &text("all five"), &mut e).unwrap();
+        for g in [&mut b, &mut c, &mut d, &mut f] {
+            assert_eq!(read(g, &hello, &mut e), vec!["all five"]);
+        }
+        let from_bo = b.send(bo, &text("from Bo"), &mut e).unwrap();
+        for g in [&mut a, &mut c, &mut d, &mut f] {
+            assert_eq!(read(g, &from_bo, &mut e), vec!["from Bo"]);
+        }
+        let _ = first_eve.receive(&hello[1], &mut e);
     }
 }

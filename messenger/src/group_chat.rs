@@ -295,7 +295,12 @@ impl Messenger {
     pub(crate) fn is_group_handover(&self, from: &[u8; 32], body: &Body) -> bool {
         match body {
             Body::GroupRekey(r) => self.groups.get(&r.group).is_some_and(|g| g.group.roster().is_admin(from)),
-            Body::GroupWelcome(w) => self.joining.asked_admin_is(&w.group, from),
+            // Into a group we asked to join, from the admin whose link it was; or into one we
+            // are in, from one of its admins (see `on_welcome`).
+            Body::GroupWelcome(w) => {
+                self.joining.asked_admin_is(&w.group, from)
+                    || self.groups.get(&w.group).is_some_and(|g| g.group.roster().is_admin(from))
+            }
             _ => false,
         }
     }
@@ -371,6 +376,7 @@ impl Messenger {
             return fx;
         }
         let before = entry.group.roster().clone();
+        let (_, before_topic, _) = entry.group.topic();
         let received = entry.group.receive(payload, e);
         let changed = *entry.group.roster() != before;
         fx.writes.push(entry.write());
@@ -419,6 +425,42 @@ impl Messenger {
                 fx.events.push(Event::Message { conversation, name, text });
             }
             Received::Chain { .. } => {}
+            Received::Superseded { change, ours, forward } => {
+                // Another admin's addition came first: we follow their epoch (everyone does),
+                // welcome whom we added into it again, and write again what we had queued for
+                // the epoch nobody else reads.
+                fx.writes.extend(self.notice(id, &change, now_ms, e));
+                let Some(entry) = self.groups.get_mut(&id) else { return fx };
+                fx.frames.extend(entry.move_frames());
+                let head = entry.pending().next().map(|p| p.id);
+                let unsent = entry.drop_pending(&before_topic);
+                // The post the relay was to confirm next went: the one after it goes now.
+                if entry.pending().next().map(|p| p.id) != head {
+                    fx.frames.extend(entry.next_frame());
+                }
+                let (_, topic, write) = entry.group.topic();
+                match post_ids(1, e) {
+                    Ok(ids) => {
+                        fx.frames.extend(entry.queue(topic, write, vec![forward], None, ids.into_iter()))
+                    }
+                    Err(err) => fx.events.push(Event::Problem(err.into())),
+                }
+                let welcome = entry.group.welcome_again();
+                fx.writes.push(entry.write());
+                match self.owe(&id, ours.signing_key, Owed::Welcome(welcome), now_ms, e) {
+                    Ok(owed) => fx.merge(owed),
+                    Err(err) => fx.events.push(Event::Problem(err.into())),
+                }
+                for seq in unsent {
+                    let text =
+                        self.messages(&conversation).iter().find(|m| m.seq == seq).map(|m| m.text.clone());
+                    let Some(text) = text else { continue };
+                    match self.send_group_body(&id, Body::Text(text), Some(seq), now_ms, e) {
+                        Ok((sent, _)) => fx.merge(sent),
+                        Err(err) => fx.events.push(Event::Problem(err.into())),
+                    }
+                }
+            }
             Received::Changed { change, new_epoch } => {
                 if changed {
                     fx.writes.extend(self.notice(id, &change, now_ms, e));
@@ -593,9 +635,7 @@ impl Messenger {
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
         let mut fx = Effects::default();
-        if self.groups.get(&welcome.group).is_some_and(|g| !g.gone) {
-            return Ok(fx);
-        }
+        let known = self.groups.get(&welcome.group).is_some_and(|g| !g.gone);
         let welcome = if welcome.parts == 1 {
             welcome
         } else {
@@ -607,6 +647,19 @@ impl Messenger {
                 }
             }
         };
+        if known {
+            // A second welcome into a group we are in: taken only to follow the epoch everyone
+            // does after the admin who added us lost a race (see `Group::rejoin`).
+            let identity = self.device.identity();
+            let Some(entry) = self.groups.get_mut(&welcome.group) else { return Ok(fx) };
+            let mut next = entry.group.clone();
+            if next.rejoin(identity, &from.signing_key, &welcome, e)? {
+                entry.group = next;
+                fx.frames.extend(entry.move_frames());
+                fx.writes.push(entry.write());
+            }
+            return Ok(fx);
+        }
         let group = match Group::join(self.device.identity(), &from.signing_key, &welcome, e) {
             Ok(group) => group,
             // Refused: the parts it was put together from are gone all the same.

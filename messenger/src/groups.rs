@@ -326,6 +326,15 @@ impl GroupEntry {
         std::mem::take(&mut self.early)
     }
 
+    /// Drops the posts queued for `topic` (an epoch nobody else reads): the chat messages they
+    /// carried, by local sequence number, to write again.
+    pub fn drop_pending(&mut self, topic: &TopicId) -> Vec<u64> {
+        let (dropped, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|p| p.topic == *topic);
+        self.pending = kept;
+        dropped.into_iter().filter_map(|p| p.message).collect()
+    }
+
     /// The relay confirmed post `id`: it leaves the queue; returns the message it carried.
     pub fn settle(&mut self, id: MessageId) -> Option<Option<u64>> {
         let i = self.pending.iter().position(|p| p.id == id)?;
