@@ -28,8 +28,10 @@ pub enum Action {
     /// Makes a group and adds these contacts to it.
     CreateGroup {
         name: String,
+        description: String,
         members: Vec<Address>,
     },
+    DescribeGroup(GroupId, String),
     AddToGroup(GroupId, Address),
     /// Removes the member with this identity key.
     RemoveFromGroup(GroupId, [u8; 32]),

@@ -479,7 +479,7 @@ impl App {
                     navigate(&Route::Chats);
                 }
             }
-            Action::CreateGroup { name, members } => {
+            Action::CreateGroup { name, description, members } => {
                 let mut made = None;
                 self.act(ctx, |m| {
                     let (chat, fx) = m.create_group(&name, now_ms(), &mut OsEntropy)?;
@@ -487,6 +487,9 @@ impl App {
                     Ok(fx)
                 });
                 if let Some(chat @ ConversationId::Group(id)) = made {
+                    if !description.trim().is_empty() {
+                        self.act(ctx, |m| m.describe_group(&id, &description, now_ms(), &mut OsEntropy));
+                    }
                     for a in members {
                         self.act(ctx, |m| m.add_to_group(&id, &a, now_ms(), &mut OsEntropy));
                     }
@@ -501,6 +504,9 @@ impl App {
             }
             Action::MuteGroup(id, muted) => {
                 self.act(ctx, |m| m.set_group_muted(&id, muted));
+            }
+            Action::DescribeGroup(id, text) => {
+                self.act(ctx, |m| m.describe_group(&id, &text, now_ms(), &mut OsEntropy));
             }
             Action::RenameGroup(id, name) => {
                 self.act(ctx, |m| m.rename_group(&id, &name, now_ms(), &mut OsEntropy));
@@ -1081,6 +1087,7 @@ fn group_info(m: &Messenger, id: &GroupId, g: &GroupEntry, on_action: Callback<A
     group_info::view(&group_info::Props {
         id: *id,
         name: &roster.name,
+        description: sotto_messenger::names::clean_description(&roster.description),
         members,
         addable,
         links,

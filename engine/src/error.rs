@@ -33,6 +33,8 @@ pub enum EngineError {
     IdentityMismatch,
     #[error("this group is waiting for its new key after someone left; try again in a moment")]
     RekeyPending,
+    #[error("an addition to this group is on its way; try again in a moment")]
+    AdditionPending,
     #[error("this group has had too many changes to take anyone more in")]
     GroupFull,
     #[error("internal error: {0}")]

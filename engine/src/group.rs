@@ -295,6 +295,12 @@ impl Group {
         if self.changes.len() >= MAX_CHANGES - CHANGES_KEPT_FOR_LEAVING {
             return Err(EngineError::GroupFull);
         }
+        // While our last addition may still lose a race to another admin's, another one would
+        // build on an epoch that may go (alone as an admin, nobody can race us).
+        let other_admins = self.roster.members.iter().any(|(k, m)| *k != self.me && m.role == Role::Admin);
+        if self.claim.is_some() && other_admins {
+            return Err(EngineError::AdditionPending);
+        }
         let change = self.change(me, Op::Add { member, role })?;
         let number = self.next_number()?;
         let secret = e.bytes32()?;
@@ -478,12 +484,27 @@ impl Group {
         w: &Welcome,
         e: &mut dyn Entropy,
     ) -> Result<bool, EngineError> {
+        // Only from the admin who added us, before we moved on from the epoch we joined, and
+        // with every change we hold (so no removal or demotion can be left out).
+        let added_by = self.changes.all().into_iter().rev().find_map(|c| match &c.op {
+            Op::Add { member, .. } if member.signing_key == self.me => Some(c.author),
+            _ => None,
+        });
         if w.group != self.id
             || w.epoch != self.epoch.number
             || w.secret == self.epoch.secret
+            || added_by != Some(*from)
+            || self.previous.is_some()
             || !self.roster.is_admin(from)
         {
             return Ok(false);
+        }
+        let digest = |c: &Change| postcard::to_allocvec(c).map(|b| sha256(&[&b]));
+        let theirs = w.changes.iter().map(digest).collect::<Result<std::collections::HashSet<_>, _>>()?;
+        for c in self.changes.all() {
+            if !theirs.contains(&digest(&c)?) {
+                return Ok(false);
+            }
         }
         *self = Group::join(me, from, w, e)?;
         Ok(true)
@@ -578,7 +599,9 @@ impl Group {
                 if let (true, Some(n), Some(claim)) = (raced, &epoch, self.claim.clone()) {
                     let signed = next_epoch_signed(&self.id, &change, n.number, &n.secret)?;
                     verify(&change.author, &signed, &n.signature)?;
-                    if matches!(change.op, Op::Add { .. }) && after != *roster {
+                    // Any addition that starts our epoch is the race, even one of the person we
+                    // added too (it changes nothing in the roster, but ours still lost).
+                    if matches!(change.op, Op::Add { .. }) {
                         next.epoch = Epoch::derive(&self.id, n.number, n.secret)?;
                         next.receiving.clear();
                         next.start_sending(e)?;
@@ -788,7 +811,10 @@ mod tests {
         let World { mut e, people } = world(3);
         let (ada, bo, cy) = (&people[0], &people[1], &people[2]);
         let mut a = Group::create(ada, "Club", &mut e).unwrap();
-        let (_, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        let (bo_added, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        // (Ada reads her post back from the topic, as her device does: her claim on the epoch
+        // it started ends, and she may add again.)
+        let _ = a.receive(&bo_added, &mut e);
         let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
         let (added, w) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
         b.receive(&added, &mut e).unwrap();
@@ -818,7 +844,10 @@ mod tests {
         let World { mut e, people } = world(4);
         let (ada, bo, cy, dee) = (&people[0], &people[1], &people[2], &people[3]);
         let mut a = Group::create(ada, "Club", &mut e).unwrap();
-        let (_, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        let (bo_added, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        // (Ada reads her post back from the topic, as her device does: her claim on the epoch
+        // it started ends, and she may add again.)
+        let _ = a.receive(&bo_added, &mut e);
         let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
         let (added, w) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
         b.receive(&added, &mut e).unwrap();
@@ -871,7 +900,10 @@ mod tests {
         let World { mut e, people } = world(3);
         let (ada, bo, cy) = (&people[0], &people[1], &people[2]);
         let mut a = Group::create(ada, "Club", &mut e).unwrap();
-        let (_, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        let (bo_added, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        // (Ada reads her post back from the topic, as her device does: her claim on the epoch
+        // it started ends, and she may add again.)
+        let _ = a.receive(&bo_added, &mut e);
         let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
         let (added, _) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
         b.receive(&added, &mut e).unwrap();
@@ -892,9 +924,13 @@ mod tests {
         let World { mut e, people } = world(5);
         let (ada, bo, cy, dee, eve) = (&people[0], &people[1], &people[2], &people[3], &people[4]);
         let mut a = Group::create(ada, "Club", &mut e).unwrap();
-        let (_, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        let (bo_added, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        // (Ada reads her post back from the topic, as her device does: her claim on the epoch
+        // it started ends, and she may add again.)
+        let _ = a.receive(&bo_added, &mut e);
         let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
         let (added, w) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
+        let _ = a.receive(&added, &mut e);
         b.receive(&added, &mut e).unwrap();
         let mut c = Group::join(cy, &key(ada), &w, &mut e).unwrap();
         // Both add at once; the topic holds Ada's post first, then Bo's.
@@ -922,7 +958,14 @@ mod tests {
         }
         // Eve's first welcome led to an epoch nobody uses; Bo's second one to everyone's.
         assert_ne!(first_eve.topic().1, a.topic().1);
-        let mut f = Group::join(eve, &key(bo), &b.welcome_again(), &mut e).unwrap();
+        // Eve takes a second welcome only from Bo, who added her, and only with every change
+        // she holds: nobody else can move her, nor leave a change out.
+        assert!(!first_eve.clone().rejoin(eve, &key(ada), &a.welcome_again(), &mut e).unwrap());
+        let mut cut = b.welcome_again();
+        cut.changes.remove(2);
+        assert!(!first_eve.clone().rejoin(eve, &key(bo), &cut, &mut e).unwrap());
+        let mut f = first_eve.clone();
+        assert!(f.rejoin(eve, &key(bo), &b.welcome_again(), &mut e).unwrap());
         assert_eq!(f.topic().1, a.topic().1);
         assert_eq!(f.roster().members.len(), 5);
         let hello = a.send(ada, &text("all five"), &mut e).unwrap();
@@ -934,5 +977,33 @@ mod tests {
             assert_eq!(read(g, &from_bo, &mut e), vec!["from Bo"]);
         }
         let _ = first_eve.receive(&hello[1], &mut e);
+        // Bo, an admin beside Ada, cannot add again while his addition may still lose a race
+        // (until he reads it back from the topic).
+        let (x, y) = (Identity::generate_with(&mut e).unwrap(), Identity::generate_with(&mut e).unwrap());
+        let (by_bo, _) = b.add(bo, x.public(), Role::Member, &mut e).unwrap();
+        assert_eq!(b.add(bo, y.public(), Role::Member, &mut e).unwrap_err(), EngineError::AdditionPending);
+        let _ = b.receive(&by_bo, &mut e);
+        assert!(b.add(bo, y.public(), Role::Member, &mut e).is_ok());
+    }
+
+    /// Both admins add the same person at once: nothing changes in the roster, but the second
+    /// admin's epoch still lost, and they follow the first.
+    #[test]
+    fn adding_the_same_person_at_once_still_ends_in_one_epoch() {
+        let World { mut e, people } = world(3);
+        let (ada, bo, cy) = (&people[0], &people[1], &people[2]);
+        let mut a = Group::create(ada, "Club", &mut e).unwrap();
+        let (bo_added, w) = a.add(ada, bo.public(), Role::Admin, &mut e).unwrap();
+        // (Ada reads her post back from the topic, as her device does: her claim on the epoch
+        // it started ends, and she may add again.)
+        let _ = a.receive(&bo_added, &mut e);
+        let mut b = Group::join(bo, &key(ada), &w, &mut e).unwrap();
+        let (by_ada, _) = a.add(ada, cy.public(), Role::Member, &mut e).unwrap();
+        let (by_bo, _) = b.add(bo, cy.public(), Role::Member, &mut e).unwrap();
+        let _ = a.receive(&by_ada, &mut e);
+        assert!(matches!(b.receive(&by_ada, &mut e).unwrap(), Received::Superseded { .. }));
+        let _ = b.receive(&by_bo, &mut e);
+        let _ = a.receive(&by_bo, &mut e);
+        assert_eq!(a.topic().1, b.topic().1);
     }
 }

@@ -69,6 +69,10 @@ pub enum Op {
     },
     /// A member leaves (the only change a non-admin may make, and only about themself).
     Leave,
+    /// The group's short description (empty: none).
+    Describe {
+        text: String,
+    },
 }
 
 /// A place on one author's chain of changes: their `seq`-th change (from 1) and its digest
@@ -155,6 +159,7 @@ impl Member {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roster {
     pub name: String,
+    pub description: String,
     /// By Ed25519 identity key.
     pub members: BTreeMap<[u8; 32], Member>,
     /// How many changes were applied: the version a new change builds on.
@@ -245,6 +250,10 @@ impl Roster {
             }
             Op::Rename { name } if admin => {
                 self.name = name.clone();
+                true
+            }
+            Op::Describe { text } if admin => {
+                self.description = text.clone();
                 true
             }
             Op::Leave if was_member && self.members.contains_key(&c.author) => self.drop_member(&c.author),

@@ -112,6 +112,18 @@ impl Messenger {
         self.change_group(id, Op::Rename { name }, now_ms, e)
     }
 
+    /// Sets a group's short description (we must be an admin; empty clears it).
+    pub fn describe_group(
+        &mut self,
+        id: &GroupId,
+        text: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        let text = crate::names::validate_description(text)?;
+        self.change_group(id, Op::Describe { text }, now_ms, e)
+    }
+
     /// Makes a member an admin, or an admin a member again (an admin who outranks them).
     pub fn set_group_role(
         &mut self,
@@ -338,20 +350,60 @@ impl Messenger {
         e.fill(&mut message_id)?;
         let message =
             Message { v: VERSION, id: message_id, sent_at_ms: now_ms, expires_after_secs: None, body };
+        Ok((self.send_group_message(id, &message, seq, e)?, message_id))
+    }
+
+    /// Sends `message` to a group under our chain (see `send_group_body`).
+    fn send_group_message(
+        &mut self,
+        id: &GroupId,
+        message: &Message,
+        seq: Option<u64>,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
         let identity = self.device.identity();
         let entry = entry(&mut self.groups, id)?;
         let (_, topic, write) = entry.group.topic();
         let mut next = entry.group.clone();
-        let posts = next.send(identity, &message, e)?;
+        let posts = next.send(identity, message, e)?;
         entry.group = next;
         if seq.is_some() {
-            entry.track_reads(message_id);
+            entry.track_reads(message.id);
         }
         let ids = post_ids(posts.len(), e)?;
         let mut fx = Effects::default();
         fx.frames.extend(entry.queue(topic, write, posts, seq, ids.into_iter()));
         fx.writes.push(entry.write());
-        Ok((fx, message_id))
+        Ok(fx)
+    }
+
+    /// After we moved from an epoch nobody else reads (`dead`, see `Group::rejoin` and
+    /// `Received::Superseded`) to the one everyone does: read the new topic, drop the posts
+    /// queued for the dead one, and send the texts they carried again, under their own ids.
+    fn leave_dead_epoch(&mut self, id: &GroupId, dead: &TopicId, e: &mut dyn Entropy) -> Effects {
+        let mut fx = Effects::default();
+        let Some(entry) = self.groups.get_mut(id) else { return fx };
+        fx.frames.extend(entry.move_frames());
+        let head = entry.pending().next().map(|p| p.id);
+        let unsent = entry.drop_pending(dead);
+        // The post the relay was to confirm next went: the one after it goes now.
+        if entry.pending().next().map(|p| p.id) != head {
+            fx.frames.extend(entry.next_frame());
+        }
+        fx.writes.push(entry.write());
+        let conversation = ConversationId::Group(*id);
+        for seq in unsent {
+            let history = self.messages(&conversation);
+            let Some(m) = history.iter().find(|m| m.seq == seq) else { continue };
+            let body = Body::Text(m.text.clone());
+            let message =
+                Message { v: VERSION, id: m.id, sent_at_ms: m.sent_at_ms, expires_after_secs: None, body };
+            match self.send_group_message(id, &message, Some(seq), e) {
+                Ok(sent) => fx.merge(sent),
+                Err(err) => fx.events.push(Event::Problem(err.into())),
+            }
+        }
+        fx
     }
 
     /// How many members read our message `message` in group `id`, of how many others there
@@ -431,13 +483,6 @@ impl Messenger {
                 // the epoch nobody else reads.
                 fx.writes.extend(self.notice(id, &change, now_ms, e));
                 let Some(entry) = self.groups.get_mut(&id) else { return fx };
-                fx.frames.extend(entry.move_frames());
-                let head = entry.pending().next().map(|p| p.id);
-                let unsent = entry.drop_pending(&before_topic);
-                // The post the relay was to confirm next went: the one after it goes now.
-                if entry.pending().next().map(|p| p.id) != head {
-                    fx.frames.extend(entry.next_frame());
-                }
                 let (_, topic, write) = entry.group.topic();
                 match post_ids(1, e) {
                     Ok(ids) => {
@@ -446,20 +491,11 @@ impl Messenger {
                     Err(err) => fx.events.push(Event::Problem(err.into())),
                 }
                 let welcome = entry.group.welcome_again();
-                fx.writes.push(entry.write());
                 match self.owe(&id, ours.signing_key, Owed::Welcome(welcome), now_ms, e) {
                     Ok(owed) => fx.merge(owed),
                     Err(err) => fx.events.push(Event::Problem(err.into())),
                 }
-                for seq in unsent {
-                    let text =
-                        self.messages(&conversation).iter().find(|m| m.seq == seq).map(|m| m.text.clone());
-                    let Some(text) = text else { continue };
-                    match self.send_group_body(&id, Body::Text(text), Some(seq), now_ms, e) {
-                        Ok((sent, _)) => fx.merge(sent),
-                        Err(err) => fx.events.push(Event::Problem(err.into())),
-                    }
-                }
+                fx.merge(self.leave_dead_epoch(&id, &before_topic, e));
             }
             Received::Changed { change, new_epoch } => {
                 if changed {
@@ -653,10 +689,10 @@ impl Messenger {
             let identity = self.device.identity();
             let Some(entry) = self.groups.get_mut(&welcome.group) else { return Ok(fx) };
             let mut next = entry.group.clone();
+            let (_, dead, _) = entry.group.topic();
             if next.rejoin(identity, &from.signing_key, &welcome, e)? {
                 entry.group = next;
-                fx.frames.extend(entry.move_frames());
-                fx.writes.push(entry.write());
+                fx.merge(self.leave_dead_epoch(&welcome.group, &dead, e));
             }
             return Ok(fx);
         }
@@ -776,6 +812,7 @@ impl Messenger {
             Op::Rename { name } => GroupNotice::Renamed { by, name: name.clone() },
             Op::SetRole { member, role: Role::Admin } => GroupNotice::Promoted { by, member: *member },
             Op::SetRole { member, role: Role::Member } => GroupNotice::Demoted { by, member: *member },
+            Op::Describe { .. } => GroupNotice::Described { by },
         };
         let mut message_id = [0u8; 16];
         e.fill(&mut message_id).ok()?;

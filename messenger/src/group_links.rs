@@ -10,6 +10,7 @@ use crate::error::MessengerError;
 use crate::groups::{GroupEntry, Owed};
 use crate::messenger::Messenger;
 use crate::outbox::RETRY_LATER_MS;
+use sotto_engine::EngineError;
 use sotto_engine::group_link::{GroupLink, JoinRequest};
 use sotto_engine::random::Entropy;
 use sotto_engine::roster::Role;
@@ -209,8 +210,13 @@ impl Messenger {
                 if !may_come_in(entry, &request.identity.signing_key) {
                     continue;
                 }
-                match self.admit(&id, request, now_ms, e) {
+                match self.admit(&id, request.clone(), now_ms, e) {
                     Ok(admitted) => fx.merge(admitted),
+                    // Our last addition may still lose a race: ask for their keys again, and
+                    // let them in when they come.
+                    Err(MessengerError::Engine(EngineError::AdditionPending)) => {
+                        fx.merge(self.admit_after_bundle(&id, request));
+                    }
                     Err(err) => fx.events.push(Event::Problem(err.into())),
                 }
             }

@@ -83,12 +83,13 @@ pub struct GroupEntry {
 /// People being let in by our links at once, per group (each waits for their bundle).
 const MAX_ADMITTING: usize = 32;
 
-/// Our messages a group keeps read receipts for; older ones show no count.
-const MAX_TRACKED_READS: usize = 200;
+/// Our messages a group keeps read receipts for; older ones show no count. (Who read what
+/// lives in the group's record, rewritten with every post: 50 × 100 readers × 32 bytes at most.)
+const MAX_TRACKED_READS: usize = 50;
 
 /// Groups up to this many members send read receipts: each receipt is a post every member
 /// reads, so their cost grows with the square of the group.
-pub const MAX_RECEIPT_MEMBERS: usize = 256;
+pub const MAX_RECEIPT_MEMBERS: usize = 100;
 
 /// Most message ids one group receipt names (a backlog read at once takes several).
 pub const MAX_RECEIPT_IDS: usize = 1000;

@@ -48,13 +48,37 @@ pub struct ChatMessage {
 /// members' names. Keys are identity keys.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupNotice {
-    Created { by: [u8; 32], name: String },
-    Added { by: [u8; 32], member: [u8; 32] },
-    Removed { by: [u8; 32], member: [u8; 32] },
-    Left { member: [u8; 32] },
-    Renamed { by: [u8; 32], name: String },
-    Promoted { by: [u8; 32], member: [u8; 32] },
-    Demoted { by: [u8; 32], member: [u8; 32] },
+    Created {
+        by: [u8; 32],
+        name: String,
+    },
+    Added {
+        by: [u8; 32],
+        member: [u8; 32],
+    },
+    Removed {
+        by: [u8; 32],
+        member: [u8; 32],
+    },
+    Left {
+        member: [u8; 32],
+    },
+    Renamed {
+        by: [u8; 32],
+        name: String,
+    },
+    Promoted {
+        by: [u8; 32],
+        member: [u8; 32],
+    },
+    Demoted {
+        by: [u8; 32],
+        member: [u8; 32],
+    },
+    /// The description changed (to what the roster holds).
+    Described {
+        by: [u8; 32],
+    },
 }
 
 impl ChatMessage {

@@ -18,7 +18,12 @@ pub enum NameError {
     TooLong,
     #[error("Names cannot contain control or text-direction characters.")]
     HiddenCharacters,
+    #[error("That description is too long: keep it under {MAX_DESCRIPTION_CHARS} characters.")]
+    DescriptionTooLong,
 }
+
+/// Longest group description.
+pub const MAX_DESCRIPTION_CHARS: usize = 280;
 
 /// Characters a name may not show: controls, bidi marks, embeddings, overrides and isolates,
 /// and invisible format characters (soft hyphen, zero-width spaces, invisible operators, the
@@ -62,6 +67,24 @@ pub fn validate(raw: &str) -> Result<String, NameError> {
 pub fn clean(raw: &str) -> String {
     let shown: String = raw.chars().filter(|c| !hidden(*c)).collect();
     shown.trim().chars().take(MAX_DISPLAY_NAME_CHARS).collect()
+}
+
+/// A group's description as typed: trimmed and checked (line breaks allowed; empty clears it).
+pub fn validate_description(raw: &str) -> Result<String, NameError> {
+    let text = raw.trim();
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(NameError::DescriptionTooLong);
+    }
+    if text.chars().any(|c| c != '\n' && hidden(c)) {
+        return Err(NameError::HiddenCharacters);
+    }
+    Ok(text.to_string())
+}
+
+/// A description as an admin sent it, made safe to show (as [`clean`], keeping line breaks).
+pub fn clean_description(raw: &str) -> String {
+    let shown: String = raw.chars().filter(|c| *c == '\n' || !hidden(*c)).collect();
+    shown.trim().chars().take(MAX_DESCRIPTION_CHARS).collect()
 }
 
 /// What someone is called before they have told us their name.

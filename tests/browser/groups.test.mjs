@@ -57,6 +57,7 @@ test("Ada makes a group with two contacts; everyone reads everyone, under their 
 
   await ada.page.getByRole("link", { name: "New group" }).click();
   await ada.page.getByLabel("Group name").fill("Book club");
+  await ada.page.getByLabel("Description (optional)").fill("One book a month, Tuesdays at eight");
   await ada.page.getByLabel("Bo").check();
   await ada.page.getByLabel("Cy").check();
   await shot(ada.page, "1-new-group");
@@ -71,6 +72,10 @@ test("Ada makes a group with two contacts; everyone reads everyone, under their 
   }
   // The timeline says what happened, in each person's words.
   await ada.page.getByTestId("notice").getByText("You added Bo").waitFor();
+  await ada.page.getByTestId("notice").getByText("You changed the group's description").waitFor();
+  await cy.page.getByRole("link", { name: "Group info" }).click();
+  assert.equal(await cy.page.getByTestId("group-description").innerText(), "One book a month, Tuesdays at eight");
+  await cy.page.getByRole("link", { name: "Back to the group" }).click();
   await bo.page.getByTestId("notice").getByText("Ada added you").waitFor();
   await send(ada, `${MARKER} welcome, both`);
   for (const p of [bo, cy]) {

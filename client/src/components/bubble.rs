@@ -120,5 +120,6 @@ fn notice_words(n: &GroupNotice, name: &dyn Fn(&[u8; 32]) -> String) -> String {
         }
         GroupNotice::Promoted { by, member } => format!("{} made {} an admin", name(by), object(member)),
         GroupNotice::Demoted { by, member } => format!("{} made {} a member again", name(by), object(member)),
+        GroupNotice::Described { by } => format!("{} changed the group's description", name(by)),
     }
 }

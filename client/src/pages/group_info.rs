@@ -38,6 +38,7 @@ pub struct MemberRow {
 }
 
 const RENAME: &str = "group-rename";
+const DESCRIBE: &str = "group-describe";
 const LINK_APPROVAL: &str = "link-approval";
 /// The expiry choices (hours; 0: never), each a radio button `link-expiry-<hours>`.
 const LINK_EXPIRIES: [(u64, &str); 4] =
@@ -73,6 +74,7 @@ fn link_terms(l: &LinkRow) -> String {
 pub struct Props<'a> {
     pub id: GroupId,
     pub name: &'a str,
+    pub description: String,
     pub members: Vec<MemberRow>,
     /// Contacts not in the group, which we (an admin) may add.
     pub addable: Vec<(Address, String)>,
@@ -175,6 +177,16 @@ pub fn view(props: &Props<'_>) -> Html {
                         <input type="text" id={RENAME} value={props.name.to_string()} maxlength="64" required=true />
                         <button type="submit" class="secondary">{ "Rename" }</button>
                     </form>
+                    <form class="copy-row" onsubmit={props.on_action.reform(move |e: SubmitEvent| {
+                        e.prevent_default();
+                        Action::DescribeGroup(id, input_value(DESCRIBE))
+                    })}>
+                        <label for={DESCRIBE} class="visually-hidden">{ "Group description" }</label>
+                        <input type="text" id={DESCRIBE} value={props.description.clone()} maxlength="280" placeholder="Description" />
+                        <button type="submit" class="secondary">{ "Save" }</button>
+                    </form>
+                } else if !props.description.is_empty() {
+                    <p class="description" data-testid="group-description">{ props.description.clone() }</p>
                 }
                 <h3>{ format!("Members ({})", props.members.len()) }</h3>
                 <ul class="members">{ for props.members.iter().map(member) }</ul>

@@ -13,6 +13,7 @@ pub struct Props {
 }
 
 const NAME: &str = "group-name";
+const DESCRIPTION: &str = "group-description";
 
 fn checkbox_id(a: &Address) -> String {
     format!("member-{}", a.to_hex())
@@ -23,7 +24,7 @@ pub fn view(props: &Props) -> Html {
     let on_submit = props.on_action.reform(move |e: SubmitEvent| {
         e.prevent_default();
         let members = addresses.iter().filter(|a| is_checked(&checkbox_id(a))).copied().collect();
-        Action::CreateGroup { name: input_value(NAME), members }
+        Action::CreateGroup { name: input_value(NAME), description: input_value(DESCRIPTION), members }
     });
     html! {
         <section class="sheet" aria-labelledby="new-group-title">
@@ -34,6 +35,8 @@ pub fn view(props: &Props) -> Html {
             <form class="sheet-body" onsubmit={on_submit}>
                 <label for={NAME}>{ "Group name" }</label>
                 <input type="text" id={NAME} required=true maxlength="64" autocomplete="off" />
+                <label for={DESCRIPTION}>{ "Description (optional)" }</label>
+                <input type="text" id={DESCRIPTION} maxlength="280" autocomplete="off" />
                 <fieldset>
                     <legend>{ "Members" }</legend>
                     if props.contacts.is_empty() {
