@@ -283,19 +283,12 @@ impl Messenger {
                 return true;
             }
         }
-        let ids: Vec<GroupId> = self.groups.iter().map(GroupEntry::id).collect();
-        for id in ids {
-            let Some(entry) = self.groups.get_mut(&id) else { continue };
-            let owed = entry.take_awaiting(address);
-            if owed.is_empty() {
-                continue;
-            }
-            fx.writes.push(entry.write());
-            for owed in owed {
-                match self.hand_over(address, owed, now_ms, e) {
-                    Ok(sent) => fx.merge(sent),
-                    Err(err) => fx.events.push(Event::Problem(err.into())),
-                }
+        let (taken, writes) = self.groups.take_from_each(|g| g.take_awaiting(address));
+        fx.writes.extend(writes);
+        for owed in taken.into_iter().flat_map(|(_, owed)| owed) {
+            match self.hand_over(address, owed, now_ms, e) {
+                Ok(sent) => fx.merge(sent),
+                Err(err) => fx.events.push(Event::Problem(err.into())),
             }
         }
         true

@@ -196,17 +196,11 @@ impl Messenger {
         if !self.device.can_send_to(address) {
             return self.admit_never(address);
         }
-        let mut fx = Effects::default();
-        let ids: Vec<GroupId> = self.groups.iter().map(|g| g.id()).collect();
-        for id in ids {
-            let Some(entry) = self.groups.get_mut(&id) else { continue };
-            let requests = entry.take_admitting(address);
-            if requests.is_empty() {
-                continue;
-            }
-            fx.writes.push(entry.write());
+        let (taken, writes) = self.groups.take_from_each(|g| g.take_admitting(address));
+        let mut fx = Effects { writes, ..Effects::default() };
+        for (id, requests) in taken {
             for request in requests {
-                let Some(entry) = self.groups.get_mut(&id) else { continue };
+                let Some(entry) = self.groups.get(&id) else { continue };
                 if !may_come_in(entry, &request.identity.signing_key) {
                     continue;
                 }
@@ -226,15 +220,8 @@ impl Messenger {
 
     /// Nobody registered the identity someone asked with: they are not let in.
     pub(crate) fn admit_never(&mut self, address: &Address) -> Effects {
-        let mut fx = Effects::default();
-        let ids: Vec<GroupId> = self.groups.iter().map(|g| g.id()).collect();
-        for id in ids {
-            let Some(entry) = self.groups.get_mut(&id) else { continue };
-            if !entry.take_admitting(address).is_empty() {
-                fx.writes.push(entry.write());
-            }
-        }
-        fx
+        let (_, writes) = self.groups.take_from_each(|g| g.take_admitting(address));
+        Effects { writes, ..Effects::default() }
     }
 
     /// Adds someone who asked by a link: an ordinary addition, the welcome over our session.

@@ -402,6 +402,23 @@ impl Groups {
         all
     }
 
+    /// Takes out of each group what `take` takes from it (what waits for one member's keys):
+    /// by group, the groups that gave something, and the writes of those groups.
+    pub fn take_from_each<T>(
+        &mut self,
+        mut take: impl FnMut(&mut GroupEntry) -> Vec<T>,
+    ) -> (Vec<(GroupId, Vec<T>)>, Vec<RecordWrite>) {
+        let (mut taken, mut writes) = (Vec::new(), Vec::new());
+        for entry in self.by_id.values_mut() {
+            let items = take(entry);
+            if !items.is_empty() {
+                writes.push(entry.write());
+                taken.push((entry.id(), items));
+            }
+        }
+        (taken, writes)
+    }
+
     /// The group whose post `id` is waiting for the relay.
     pub fn by_post(&self, id: MessageId) -> Option<GroupId> {
         self.by_id.values().find(|g| g.pending.iter().any(|p| p.id == id)).map(GroupEntry::id)
