@@ -210,8 +210,14 @@ async fn behind_a_trusted_proxy_limits_count_the_clients_it_names() {
     let relay = Relay::start(&["--trusted-proxy", "127.0.0.0/8", "--max-connections-per-ip", "2"]).await;
     let a = [("x-forwarded-for", "198.51.100.1")];
     let mut held = Vec::new();
-    for _ in 0..2 {
-        held.push(ws_with_headers(&relay, &a).await.unwrap());
+    for nonce in 0..2 {
+        let mut ws = ws_with_headers(&relay, &a).await.unwrap();
+        // Counted in once it answers (the relay counts a connection after its handshake, in
+        // a task of its own: without this, the third could be counted before the second).
+        ws.send(Message::Binary(encode_client(&ClientFrame::Ping { nonce }).into())).await.unwrap();
+        let Some(Ok(Message::Binary(b))) = ws.next().await else { panic!("no pong") };
+        assert_eq!(decode_relay(&b), Ok(RelayFrame::Pong { nonce }));
+        held.push(ws);
     }
     // A client's own `Forwarded` header names nobody: only `X-Forwarded-For` is read.
     let spoof = [("x-forwarded-for", "198.51.100.1"), ("forwarded", "for=192.0.2.77")];
