@@ -572,11 +572,12 @@ impl Group {
                 if !roster.is_admin(&change.author) && change.op != Op::Leave {
                     return Err(EngineError::ForgedSender);
                 }
-                let digest = sha256(&[&postcard::to_allocvec(&*change)?]);
                 if !next.changes.add((*change).clone())? {
                     // Our own addition, read back before anyone else's starting the same
                     // epoch: ours is the one everyone follows.
-                    if self.claim.as_ref().is_some_and(|c| c.change == digest) {
+                    if let Some(claim) = &self.claim
+                        && claim.change == sha256(&[&postcard::to_allocvec(&*change)?])
+                    {
                         self.claim = None;
                     }
                     return Err(EngineError::Duplicate);

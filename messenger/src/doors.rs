@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sotto_engine::EngineError;
 use sotto_engine::consts::ENVELOPE_TTL_SECS;
 use sotto_engine::group_link::{DoorSecret, GroupLink, JoinRequest};
-use sotto_shared::{ClientFrame, MessageId};
+use sotto_shared::{ClientFrame, MessageId, TopicId, WriteKey};
 
 /// The fragment prefix that marks a group invite link.
 pub const GROUP_LINK_PATH: &str = "#/join/";
@@ -91,6 +91,10 @@ pub struct DoorRules {
 pub struct Door {
     pub link: GroupLink,
     secret: DoorSecret,
+    /// The door's topic and write key, derived from the link once (every post read is matched
+    /// against them).
+    topic: TopicId,
+    write: WriteKey,
     relay: String,
     pub rules: DoorRules,
     /// How many joined by it.
@@ -116,17 +120,30 @@ pub enum Knock {
 }
 
 impl Door {
-    pub fn new(link: GroupLink, secret: DoorSecret, relay: &str, rules: DoorRules) -> Door {
-        Door {
+    pub fn new(
+        link: GroupLink,
+        secret: DoorSecret,
+        relay: &str,
+        rules: DoorRules,
+    ) -> Result<Door, EngineError> {
+        let (topic, write) = link.door()?;
+        Ok(Door {
             link,
             secret,
+            topic,
+            write,
             relay: relay.into(),
             rules,
             uses: 0,
             waiting: Vec::new(),
             answered: Vec::new(),
             admitted: Vec::new(),
-        }
+        })
+    }
+
+    /// The topic requests are posted to, and its write key.
+    pub fn topic(&self) -> (TopicId, WriteKey) {
+        (self.topic, self.write)
     }
 
     /// Opens a post read at the door.
@@ -223,7 +240,7 @@ mod tests {
 
     fn door(rules: DoorRules) -> Door {
         let (link, secret) = GroupLink::new(GroupId([1; 16]), "Club", [9; 32], &mut OsEntropy).unwrap();
-        Door::new(link, secret, "http://r", rules)
+        Door::new(link, secret, "http://r", rules).unwrap()
     }
 
     #[test]

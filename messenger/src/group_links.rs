@@ -37,8 +37,8 @@ impl Messenger {
             return Err(MessengerError::TooManyLinks);
         }
         let (link, secret) = GroupLink::new(*id, &entry.group.roster().name, me, e)?;
-        let (topic, write) = link.door()?;
-        let door = Door::new(link, secret, relay_origin, rules);
+        let door = Door::new(link, secret, relay_origin, rules)?;
+        let (topic, write) = door.topic();
         let text = door.text();
         entry.doors.push(door);
         // Reading the door opens its topic at the relay, so requests can be posted to it.
@@ -58,9 +58,7 @@ impl Messenger {
         let i = entry.doors.iter().position(|d| d.text() == text).ok_or(MessengerError::GroupLinkClosed)?;
         let door = entry.doors.remove(i);
         let mut fx = Effects { writes: vec![entry.write()], ..Effects::default() };
-        if let Ok((topic, _)) = door.link.door() {
-            fx.frames.push(ClientFrame::Unsubscribe { topic });
-        }
+        fx.frames.push(ClientFrame::Unsubscribe { topic: door.topic().0 });
         Ok(fx)
     }
 
@@ -145,7 +143,7 @@ impl Messenger {
 
     /// Whether `topic` is the door of a link of ours.
     pub(crate) fn is_door(&self, topic: &TopicId) -> bool {
-        self.groups.iter().any(|g| g.doors.iter().any(|d| d.link.door().is_ok_and(|(t, _)| t == *topic)))
+        self.groups.iter().any(|g| g.has_door(topic))
     }
 
     /// A post at the door of a link of ours: someone asking to join. Anything else posted there

@@ -130,7 +130,7 @@ impl GroupEntry {
             return Vec::new();
         }
         let (_, topic, write) = self.group.topic();
-        let doors = self.doors.iter().filter_map(|d| d.link.door().ok());
+        let doors = self.doors.iter().map(Door::topic);
         std::iter::once((topic, write)).chain(self.group.previous_topic()).chain(doors).collect()
     }
 
@@ -166,11 +166,7 @@ impl GroupEntry {
     pub fn close_doors(&mut self) -> Vec<ClientFrame> {
         let doors = std::mem::take(&mut self.doors);
         self.admitting.clear();
-        doors
-            .iter()
-            .filter_map(|d| d.link.door().ok())
-            .map(|(topic, _)| ClientFrame::Unsubscribe { topic })
-            .collect()
+        doors.iter().map(|d| ClientFrame::Unsubscribe { topic: d.topic().0 }).collect()
     }
 
     /// Whether its members send read receipts (it is small enough, and we are in it).
@@ -208,7 +204,12 @@ impl GroupEntry {
 
     /// The door of ours that `topic` is, if any.
     pub fn door_mut(&mut self, topic: &TopicId) -> Option<&mut Door> {
-        self.doors.iter_mut().find(|d| d.link.door().is_ok_and(|(t, _)| t == *topic))
+        self.doors.iter_mut().find(|d| d.topic().0 == *topic)
+    }
+
+    /// Whether `topic` is the door of one of our links.
+    pub fn has_door(&self, topic: &TopicId) -> bool {
+        self.doors.iter().any(|d| d.topic().0 == *topic)
     }
 
     pub fn subscriptions(&self) -> Vec<Subscription> {
