@@ -40,6 +40,16 @@ pub struct Config {
     #[arg(long, env = "SOTTO_METRICS_TOKEN")]
     pub metrics_token: Option<String>,
 
+    /// Token that opens the operator's page, `/admin` (reports on channel posts, blocking
+    /// channels). Without it (or `--admin-token-file`) the page is off.
+    #[arg(long, env = "SOTTO_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+
+    /// A file holding the operator's token (its first line), so it stays out of `ps` and the
+    /// environment.
+    #[arg(long, env = "SOTTO_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
     /// Memory the store may use to cache its pages, in MiB.
     #[arg(long, env = "SOTTO_CACHE_MIB", default_value_t = 128)]
     pub cache_mib: usize,
@@ -122,6 +132,15 @@ pub struct Limits {
     /// members together: one member flooding a group cannot bury it.
     #[arg(long, env = "SOTTO_TOPIC_POSTS_PER_SEC", default_value_t = 50)]
     pub topic_posts_per_sec: u32,
+
+    /// Channel reads (subscribing, asking for counts) one IP address may make per minute
+    /// (bursts up to the same number).
+    #[arg(long, env = "SOTTO_CHANNEL_READS_PER_IP_MINUTE", default_value_t = 600)]
+    pub channel_reads_per_ip_minute: u32,
+
+    /// Reports one IP address may send the operator per hour (bursts up to the same number).
+    #[arg(long, env = "SOTTO_REPORTS_PER_IP_HOUR", default_value_t = 20)]
+    pub reports_per_ip_hour: u32,
 
     /// Most posts one topic's log keeps; past it the oldest are dropped.
     #[arg(long, env = "SOTTO_MAX_TOPIC_POSTS", default_value_t = 10_000)]

@@ -70,6 +70,8 @@ pub struct Limits {
     bundles_per_ip: IpRate,
     new_mailboxes_per_ip: IpRate,
     new_topics_per_ip: IpRate,
+    channel_reads_per_ip: IpRate,
+    reports_per_ip: IpRate,
     one_time_per_target: RateLimiter<Address, DefaultKeyedStateStore<Address>, DefaultClock>,
     posts_per_topic: RateLimiter<TopicKey, DefaultKeyedStateStore<TopicKey>, DefaultClock>,
     /// When each identity was last told its prekeys run low.
@@ -88,6 +90,8 @@ impl Limits {
             bundles_per_ip: RateLimiter::keyed(per_minute(config.bundles_per_ip_minute)),
             new_mailboxes_per_ip: RateLimiter::keyed(per_hour(config.new_mailboxes_per_ip_hour)),
             new_topics_per_ip: RateLimiter::keyed(per_hour(config.new_topics_per_ip_hour)),
+            channel_reads_per_ip: RateLimiter::keyed(per_minute(config.channel_reads_per_ip_minute)),
+            reports_per_ip: RateLimiter::keyed(per_hour(config.reports_per_ip_hour)),
             one_time_per_target: RateLimiter::keyed(per_minute(config.one_time_per_target_minute)),
             posts_per_topic: RateLimiter::keyed(quota(config.topic_posts_per_sec)),
             low_notices: Mutex::new(HashMap::new()),
@@ -107,6 +111,16 @@ impl Limits {
     /// Whether `ip` may open one more topic now.
     pub fn new_topic_allowed(&self, ip: IpAddr) -> bool {
         self.new_topics_per_ip.check_key(&ip_key(ip)).is_ok()
+    }
+
+    /// Whether `ip` may subscribe to (or ask the counts of) one more channel now.
+    pub fn channel_read_allowed(&self, ip: IpAddr) -> bool {
+        self.channel_reads_per_ip.check_key(&ip_key(ip)).is_ok()
+    }
+
+    /// Whether `ip` may send the operator one more report now.
+    pub fn report_allowed(&self, ip: IpAddr) -> bool {
+        self.reports_per_ip.check_key(&ip_key(ip)).is_ok()
     }
 
     /// Whether `ip` may fetch one more prekey bundle now.
@@ -172,6 +186,10 @@ impl Limits {
         self.new_mailboxes_per_ip.shrink_to_fit();
         self.new_topics_per_ip.retain_recent();
         self.new_topics_per_ip.shrink_to_fit();
+        self.channel_reads_per_ip.retain_recent();
+        self.channel_reads_per_ip.shrink_to_fit();
+        self.reports_per_ip.retain_recent();
+        self.reports_per_ip.shrink_to_fit();
         self.one_time_per_target.retain_recent();
         self.one_time_per_target.shrink_to_fit();
         self.posts_per_topic.retain_recent();

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod assets;
 mod config;
 mod connection;
@@ -17,6 +18,7 @@ mod session;
 mod state;
 mod store;
 mod subscriptions;
+mod views;
 mod writer;
 mod ws;
 
@@ -68,8 +70,13 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let listener = listener::listen(config.listen)?;
     let addr = listener.local_addr()?;
     let origins = peer::allowed_origins(config.public_origin.as_deref(), addr)?;
-    let relay = Arc::new(state::Relay::new(config.clone(), Arc::new(store), origins.clone())?);
+    let admin_token = admin::token(&config)?;
+    if admin_token.is_some() {
+        info!("the operator's page is on at /admin");
+    }
+    let relay = Arc::new(state::Relay::new(config.clone(), Arc::new(store), origins.clone(), admin_token)?);
     tokio::spawn(relay.clone().housekeeping());
+    tokio::spawn(relay.clone().flush_views());
     let routes = routes::routes(relay.clone());
     let signal = shutdown_signal();
     // Tests and scripts read this exact line to learn the port.
@@ -86,6 +93,9 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     // The accept loop runs on the runtime's workers; the main thread only waits for it.
     let _ = tokio::spawn(listener::serve(listener, routes, header_timeout, stop)).await;
     relay.drain(Duration::from_secs(config.timeouts.drain_secs)).await;
+    for (channel, views) in relay.views.take() {
+        let _ = relay.writer.write(store::Write::Views { channel, views }).await;
+    }
     if !relay.writer.healthy() {
         // A supervisor restarts the relay on a freshly opened store.
         return Err("exiting after a failed write: nothing unacknowledged was lost".into());

@@ -1,7 +1,7 @@
-//! The HTTP routes: `/ws`, `/metrics`, `/healthz` and the embedded app.
+//! The HTTP routes: `/ws`, `/metrics`, `/healthz`, the operator's `/admin` and the embedded app.
 
 use crate::state::Relay;
-use crate::{assets, ws};
+use crate::{admin, assets, ws};
 use std::sync::Arc;
 use warp::Filter;
 use warp::reply::Reply as _;
@@ -48,6 +48,7 @@ pub fn routes(
                 .unwrap_or_else(|_| warp::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())
         });
     let health_relay = relay.clone();
+    let relay_for_admin = relay.clone();
     let health = warp::path("healthz").and(warp::path::end()).and(warp::get()).map(move || {
         let (status, body) = if health_relay.writer.healthy() {
             (warp::http::StatusCode::OK, "ok: store writable\n")
@@ -63,6 +64,8 @@ pub fn routes(
         .or(metrics)
         .unify()
         .or(health)
+        .unify()
+        .or(admin::routes(relay_for_admin))
         .unify()
         .or(assets::routes())
         .unify()

@@ -7,6 +7,7 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::{Quotas, Store, Write, WriteResult};
 use crate::subscriptions::Subscriptions;
+use crate::views::Views;
 use crate::writer::{Budgets, Writer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -16,6 +17,8 @@ use std::time::Duration;
 pub const LOW_PREKEYS: u32 = 20;
 /// Most expired envelopes one purge removes, so a purge never holds the writer for long.
 const PURGE_BATCH: usize = 50_000;
+/// How often counted views are written.
+const VIEWS_FLUSH_SECS: u64 = 5;
 
 /// State every connection shares.
 pub struct Relay {
@@ -30,6 +33,10 @@ pub struct Relay {
     pub subscriptions: Subscriptions,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// Views of channel posts not yet written.
+    pub views: Views,
+    /// The operator's token for `/admin`, if any.
+    pub admin_token: Option<String>,
     next_connection: AtomicU64,
 }
 
@@ -38,6 +45,7 @@ impl Relay {
         config: Config,
         store: Arc<dyn Store>,
         origins: Vec<String>,
+        admin_token: Option<String>,
     ) -> Result<Relay, crate::store::StoreError> {
         let quotas = Quotas {
             max_envelopes: config.limits.max_queued_envelopes,
@@ -61,6 +69,8 @@ impl Relay {
             config,
             origins,
             stopping: tokio::sync::watch::Sender::new(false),
+            views: Views::default(),
+            admin_token,
             next_connection: AtomicU64::new(1),
         })
     }
@@ -80,6 +90,18 @@ impl Relay {
         let left = self.metrics.connections.load(Relaxed);
         if left > 0 {
             tracing::warn!(left, "connections still open after the drain period");
+        }
+    }
+
+    /// Writes the views counted since the last time, every few seconds, forever.
+    pub async fn flush_views(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(VIEWS_FLUSH_SECS));
+        loop {
+            tick.tick().await;
+            for (channel, views) in self.views.take() {
+                // Views are approximate: a failed write loses them, nothing else.
+                let _ = self.writer.write(Write::Views { channel, views }).await;
+            }
         }
     }
 

@@ -126,6 +126,25 @@ impl Subscriptions {
         }
     }
 
+    /// Queues `frame` (not a post: a channel's new state) for every reader of `topic`.
+    pub fn announce(&self, key: &TopicKey, frame: &Bytes) {
+        if let Some(readers) = self.lock().get(key) {
+            for r in readers {
+                r.handle.control(Control::Frame(frame.clone(), None));
+            }
+        }
+    }
+
+    /// Queues `frame` for every reader of `topic` and stops reading it for them (a channel the
+    /// operator blocked).
+    pub fn close(&self, key: &TopicKey, frame: &Bytes) {
+        if let Some(readers) = self.lock().remove(key) {
+            for r in readers {
+                r.handle.control(Control::Frame(frame.clone(), None));
+            }
+        }
+    }
+
     /// Pushes a committed post to every reader of `topic`.
     pub fn push(&self, key: &TopicKey, seq: u64, frame: &Bytes) -> Pushed {
         let mut topics = self.lock();

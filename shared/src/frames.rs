@@ -3,6 +3,7 @@
 //! Variants are only ever appended: postcard encodes the variant index, so reordering would
 //! silently change the meaning of old frames. A breaking change bumps `codec::WIRE_VERSION`.
 
+use crate::channel::{AdminList, ChannelId, ChannelPost, ChannelState};
 use crate::ids::{Address, MessageId, TopicId, WriteKey};
 use serde::{Deserialize, Serialize};
 use serde_big_array::BigArray;
@@ -103,6 +104,24 @@ pub enum ClientFrame {
     },
     /// Stops reading a topic on this connection.
     Unsubscribe { topic: TopicId },
+    /// Opens a channel, or replaces its admin list with a newer one signed by `owner`, whose
+    /// key the channel's id is of (unauthenticated connections only). Answered by
+    /// `ChannelState`.
+    ChannelAdmins { owner: [u8; 32], list: Box<AdminList> },
+    /// Reads a channel: its `ChannelState`, then its kept posts after `after` and new ones as
+    /// they come, as `Posted`/`Subscribed` of `channel.topic()` (unauthenticated connections
+    /// only). `member` is random, made by the reader for this channel alone: it is counted once
+    /// among the subscribers, and names nobody.
+    SubscribeChannel { channel: ChannelId, after: u64, member: [u8; 16] },
+    /// An admin's post; answered by `Sent { id: post.id() }` once durable.
+    PublishPost { post: Box<ChannelPost>, ttl_secs: u32 },
+    /// Stops counting `member` among the channel's subscribers (and reading it here).
+    LeaveChannel { channel: ChannelId, member: [u8; 16] },
+    /// Reports a post to the relay's operator with the key that opens it (and no other post);
+    /// answered by `Reported { id: post.id() }`.
+    ReportPost { post: Box<ChannelPost>, key: [u8; 32], reason: String },
+    /// Asks for the channel's `ChannelState` again (counts).
+    ChannelCounts { channel: ChannelId },
 }
 
 /// One topic in a `Subscribe`: posts numbered above `after` are sent (0: all kept).
@@ -182,6 +201,10 @@ pub enum RelayFrame {
         through: u64,
         more: bool,
     },
+    /// A channel's admin lists, counts and block (see [`ChannelState`]).
+    ChannelState(Box<ChannelState>),
+    /// The operator has the report of post `id`.
+    Reported { id: MessageId },
 }
 
 /// Why the relay refused something. Each has its own code so clients can react precisely.
@@ -218,6 +241,10 @@ pub enum ErrorCode {
     /// No topic with that id exists (never opened, or expired after a long silence): open it
     /// again by subscribing.
     UnknownTopic,
+    /// The relay's operator blocked this channel; the message gives the reason.
+    Blocked,
+    /// No channel with that id was opened on this relay.
+    UnknownChannel,
 }
 
 impl ErrorCode {
@@ -239,6 +266,8 @@ impl ErrorCode {
             ErrorCode::StoreFull => "store_full",
             ErrorCode::Timeout => "timeout",
             ErrorCode::UnknownTopic => "unknown_topic",
+            ErrorCode::Blocked => "blocked",
+            ErrorCode::UnknownChannel => "unknown_channel",
         }
     }
 }

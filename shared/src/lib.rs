@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod channel;
 pub mod codec;
 pub mod frames;
 pub mod ids;

@@ -26,3 +26,17 @@ pub const MAX_TOPICS_PER_SUBSCRIBE: usize = 64;
 pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 1024;
 /// A topic that has held no post for this long is forgotten (its members open it again).
 pub const TOPIC_IDLE_SECS: u64 = MAX_TTL_SECS as u64;
+/// Most admin keys a channel's admin list names.
+pub const MAX_CHANNEL_ADMINS: usize = 64;
+/// Most admin lists a relay keeps per channel (the newest; posts under older ones can no
+/// longer be checked by new readers and are not shown).
+pub const MAX_CHANNEL_LISTS: usize = 16;
+/// A channel post whose signed time is further than this from the relay's clock is refused,
+/// so a post cannot be replayed as new once the log no longer holds it.
+pub const CHANNEL_CLOCK_SKEW_SECS: u64 = 300;
+/// A subscriber is counted while it subscribed within this long (30 days).
+pub const CHANNEL_MEMBER_ACTIVE_SECS: u64 = MAX_TTL_SECS as u64;
+/// How many of the newest posts a `ChannelState` gives view counts for.
+pub const CHANNEL_VIEWS_SHOWN: usize = 100;
+/// Longest reason a report or a block may give, in bytes.
+pub const MAX_REASON_BYTES: usize = 500;

@@ -1,8 +1,11 @@
 //! What the relay does with each kind of client frame, one module per kind, each adding its
 //! handler to [`Session`]: `hello` (hello, ping), `login` (authenticate), `send` (sends, with
 //! or without a delivery token), `mailbox` (acks, delivery tokens), `prekeys` (uploads,
-//! bundles), `topics` (group topics: subscribe, post).
+//! bundles), `topics` (group topics: subscribe, post), `channels` (channels: admins, reading,
+//! posts, reports).
 
+mod channels;
+pub(crate) use channels::state as channel_state;
 mod hello;
 mod login;
 mod mailbox;
@@ -49,6 +52,14 @@ impl Session {
                 self.post(id, topic, write, ttl_secs, payload, permit)
             }
             ClientFrame::Unsubscribe { topic } => self.unsubscribe(topic, permit),
+            ClientFrame::ChannelAdmins { owner, list } => Box::pin(self.channel_admins(owner, *list, permit)).await,
+            ClientFrame::SubscribeChannel { channel, after, member } => {
+                Box::pin(self.subscribe_channel(channel, after, member, permit)).await
+            }
+            ClientFrame::PublishPost { post, ttl_secs } => Box::pin(self.publish(*post, ttl_secs, permit)).await,
+            ClientFrame::LeaveChannel { channel, member } => self.leave_channel(channel, member, permit),
+            ClientFrame::ReportPost { post, key, reason } => Box::pin(self.report(*post, key, reason, permit)).await,
+            ClientFrame::ChannelCounts { channel } => Box::pin(self.channel_counts(channel, permit)).await,
         }
         true
     }

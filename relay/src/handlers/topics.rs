@@ -7,6 +7,7 @@ use crate::store::{NewPost, TopicKey, TopicPage, Write, WriteResult};
 use crate::subscriptions::Caught;
 use crate::writer::{POST_COST, TOPIC_COST};
 use bytes::Bytes;
+use sotto_shared::channel::ChannelId;
 use sotto_shared::frames::{Subscription, topic_write_hash};
 use sotto_shared::limits::{
     MAX_ENVELOPE_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION, MAX_TOPICS_PER_SUBSCRIBE, MAX_TTL_SECS,
@@ -22,11 +23,25 @@ use tracing::debug;
 const PAGE_POSTS: usize = 256;
 const PAGE_BYTES: usize = 1 << 20;
 
+/// A post about to be appended: its id, its topic, the write hash presented (a group's), and
+/// for a channel's post the channel and the admin list it was checked against.
+pub(crate) struct Appended {
+    pub(crate) id: MessageId,
+    pub(crate) topic: TopicId,
+    pub(crate) write_hash: [u8; 32],
+    pub(crate) channel: Option<(ChannelId, u32)>,
+}
+
+/// The write hash of every channel's topic: no write key hashes to it, so `Post` never writes
+/// a channel, and `Subscribe` refuses it, so only `SubscribeChannel` (which checks blocks)
+/// reads one.
+pub(crate) const CHANNEL_WRITE_HASH: [u8; 32] = [0xff; 32];
+
 const LOGGED_IN: &str = "topics are read and written only on a connection that has not logged in";
 
 impl Session {
     /// Whether this connection may use topics (it never logged in); answers if not.
-    fn topics_allowed(
+    pub(crate) fn topics_allowed(
         &mut self,
         id: Option<MessageId>,
         permit: Option<OwnedSemaphorePermit>,
@@ -53,11 +68,16 @@ impl Session {
         // A topic named twice is read once.
         let mut seen = foldhash::HashSet::default();
         topics.retain(|s| seen.insert(s.topic));
+        if topics.iter().any(|s| s.write_hash == CHANNEL_WRITE_HASH) {
+            let msg = "a channel is read with SubscribeChannel";
+            self.reply(error(ErrorCode::InvalidRequest, msg, None), permit);
+            return;
+        }
         for sub in topics {
             // Which connection reads what: debug logs only, and never the topic (a prefix of
             // its key could be matched against a copy of the store).
             debug!(conn = self.handle.id, "subscribe");
-            if let Err(refusal) = self.read_topic(TopicKey::of(&sub.topic), sub).await {
+            if let Err(refusal) = self.read_topic(TopicKey::of(&sub.topic), sub, None).await {
                 self.reply(refusal, None);
             }
         }
@@ -66,7 +86,12 @@ impl Session {
 
     /// Opens the topic if needed, then sends one page of its log and, if that was the last,
     /// makes the subscription live.
-    async fn read_topic(&mut self, key: TopicKey, sub: Subscription) -> Result<(), RelayFrame> {
+    pub(crate) async fn read_topic(
+        &mut self,
+        key: TopicKey,
+        sub: Subscription,
+        channel: Option<ChannelId>,
+    ) -> Result<(), RelayFrame> {
         let internal = || error(ErrorCode::Internal, "the relay could not read that topic; retry", None);
         if !self.topics.contains(&key) && self.topics.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION {
             let msg = format!("at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} topics on one connection");
@@ -99,6 +124,9 @@ impl Session {
             };
             let through = if more { last.unwrap_or(after) } else { (next_seq - 1).max(after) };
             for p in posts {
+                if let Some(channel) = channel {
+                    self.relay.views.add(channel, p.seq, 1);
+                }
                 let frame = RelayFrame::Posted {
                     topic: sub.topic,
                     seq: p.seq,
@@ -126,7 +154,7 @@ impl Session {
     }
 
     /// Makes sure the topic exists with this write hash, and is not about to be forgotten.
-    async fn open_topic(&mut self, key: TopicKey, write_hash: [u8; 32]) -> Result<(), RelayFrame> {
+    pub(crate) async fn open_topic(&mut self, key: TopicKey, write_hash: [u8; 32]) -> Result<(), RelayFrame> {
         let internal = || error(ErrorCode::Internal, "the relay could not open that topic; retry", None);
         let wrong = || error(ErrorCode::AuthFailed, "that topic was opened with another write key", None);
         let store = self.relay.store.clone();
@@ -184,8 +212,22 @@ impl Session {
         permit: Option<OwnedSemaphorePermit>,
     ) {
         let Some(permit) = self.topics_allowed(Some(id), permit) else { return };
-        let key = TopicKey::of(&topic);
         debug!(conn = self.handle.id, "post");
+        let write_hash = topic_write_hash(&write);
+        self.append(Appended { id, topic, write_hash, channel: None }, ttl_secs, payload, permit);
+    }
+
+    /// Stores a post (a group's, or a channel's already checked) once and pushes it to the
+    /// topic's readers; the answer is `Sent` once durable.
+    pub(crate) fn append(
+        &mut self,
+        what: Appended,
+        ttl_secs: u32,
+        payload: Vec<u8>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let Appended { id, topic, write_hash, channel } = what;
+        let key = TopicKey::of(&topic);
         let limit = MAX_ENVELOPE_BYTES
             .min(usize::try_from(self.relay.config.limits.max_topic_bytes).unwrap_or(usize::MAX));
         if payload.len() > limit {
@@ -221,11 +263,12 @@ impl Session {
         let now = unix_now();
         let post = NewPost {
             topic: key,
-            write_hash: topic_write_hash(&write),
+            write_hash,
             id,
             received_at: now,
             expires_at: now + u64::from(ttl_secs),
             payload: payload.clone(),
+            channel,
         };
         self.submit(Write::Post(post), permit, move |relay, result| {
             if !matches!(result, Ok(WriteResult::Posted { .. })) {
@@ -237,6 +280,9 @@ impl Session {
                     let frame = RelayFrame::Posted { topic, seq, received_at: now, payload };
                     let pushed = relay.subscriptions.push(&key, seq, &Bytes::from(encode_relay(&frame)));
                     relay.metrics.posts_pushed.fetch_add(pushed.taken as u64, Relaxed);
+                    if let Some((channel, _)) = channel {
+                        relay.views.add(channel, seq, pushed.taken as u64);
+                    }
                     relay.metrics.readers_sent_back.fetch_add(pushed.sent_back as u64, Relaxed);
                     Some(RelayFrame::Sent { id })
                 }
@@ -246,6 +292,17 @@ impl Session {
                 }
                 Ok(WriteResult::WrongWriteKey) => {
                     Some(error(ErrorCode::AuthFailed, "that write key cannot post to this topic", Some(id)))
+                }
+                Ok(WriteResult::StaleList) => Some(error(
+                    ErrorCode::AuthFailed,
+                    "the channel's admin list changed: this post is not under the newest one",
+                    Some(id),
+                )),
+                Ok(WriteResult::ChannelBlocked) => {
+                    Some(error(ErrorCode::Blocked, "this relay's operator blocked the channel", Some(id)))
+                }
+                Ok(WriteResult::NoSuchChannel) => {
+                    Some(error(ErrorCode::UnknownChannel, "no such channel on this relay", Some(id)))
                 }
                 _ => Some(error(ErrorCode::Internal, "the relay could not store this post; retry", Some(id))),
             }

@@ -5,12 +5,15 @@
 //! whatever arrived while the previous commit was running (group commit), so many `Send`s share
 //! one fsync.
 
+mod channels;
 mod redb_store;
 mod topics;
 
+pub use channels::{Block, ChannelRecord, StoredReport};
 pub use redb_store::RedbStore;
 
 use serde::{Deserialize, Serialize};
+use sotto_shared::channel::{AdminList, ChannelId};
 use sotto_shared::frames::{IdentityPublic, OneTimePrekey, PrekeyBundle, SignedPrekey};
 use sotto_shared::{Address, MessageId};
 use std::path::PathBuf;
@@ -18,7 +21,7 @@ use thiserror::Error;
 
 /// Bumped whenever a table's layout changes. A store one version older is migrated when opened;
 /// any other version is refused.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -121,6 +124,18 @@ pub struct NewPost {
     pub received_at: u64,
     pub expires_at: u64,
     pub payload: Vec<u8>,
+    /// A channel's post, checked against the admin list it names (`list`): taken only while
+    /// that list is the channel's newest and the channel is not blocked.
+    pub channel: Option<(ChannelId, u32)>,
+}
+
+/// A channel as readers and the operator see it: its record, its kept admin lists (oldest
+/// first) and the operator's block, if any.
+#[derive(Debug, Clone)]
+pub struct ChannelView {
+    pub record: ChannelRecord,
+    pub lists: Vec<AdminList>,
+    pub block: Option<Block>,
 }
 
 /// What subscribing needs to know of a topic.
@@ -196,6 +211,39 @@ pub enum Write {
         now: u64,
         limit: usize,
     },
+    /// Opens a channel with its first admin list, or keeps a newer one (signature checked by
+    /// the caller).
+    ChannelList {
+        owner: [u8; 32],
+        list: AdminList,
+    },
+    /// Counts a subscriber (a random per-channel member token) from `now`.
+    Member {
+        channel: ChannelId,
+        member: [u8; 16],
+        now: u64,
+    },
+    /// Stops counting a subscriber.
+    Leave {
+        channel: ChannelId,
+        member: [u8; 16],
+    },
+    /// Adds `(seq, views)` to a channel's posts.
+    Views {
+        channel: ChannelId,
+        views: Vec<(u64, u64)>,
+    },
+    /// The operator blocks a channel (`Some`) or lifts its block.
+    Block {
+        channel: ChannelId,
+        block: Option<Block>,
+    },
+    /// A subscriber's report, for the operator.
+    Report(Box<StoredReport>),
+    /// The operator is done with report `number`.
+    Dismiss {
+        number: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +308,22 @@ pub enum WriteResult {
         dropped: u64,
         freed: u64,
     },
+    /// A channel's admin list was kept; `new`: the channel was opened by it.
+    ChannelStored {
+        new: bool,
+    },
+    /// A list no newer than the channel's newest (or by another owner), or a post under a list
+    /// that is not the newest.
+    StaleList,
+    ChannelBlocked,
+    NoSuchChannel,
+    /// A count, view, block or dismissal was applied.
+    Counted,
+    /// `MAX_REPORTS` reports are waiting already.
+    ReportsFull,
+    Reported {
+        number: u64,
+    },
 }
 
 /// Counts over the whole store.
@@ -272,6 +336,8 @@ pub struct Totals {
     pub posts: u64,
     pub post_bytes: u64,
     pub topics: u64,
+    pub channels: u64,
+    pub reports: u64,
 }
 
 /// What the relay must know about a mailbox before it accepts (and forwards) an envelope for it,
@@ -353,4 +419,12 @@ pub trait Store: Send + Sync + 'static {
         max_posts: usize,
         max_bytes: usize,
     ) -> Result<Option<TopicPage>, StoreError>;
+    /// The post `id` of a topic, if its log still holds it.
+    fn topic_post(&self, topic: &TopicKey, id: &MessageId) -> Result<Option<StoredPost>, StoreError>;
+    /// A channel, or `None` if nobody opened it.
+    fn channel(&self, channel: &ChannelId) -> Result<Option<ChannelView>, StoreError>;
+    /// Every channel the operator blocked.
+    fn blocks(&self) -> Result<Vec<(ChannelId, Block)>, StoreError>;
+    /// The oldest `limit` reports waiting for the operator, with their numbers.
+    fn reports(&self, limit: usize) -> Result<Vec<(u64, StoredReport)>, StoreError>;
 }

@@ -19,9 +19,10 @@
 //! - `one_time_uploaded`: (address, prekey id) → uploaded at, to find a key's age entry when
 //!   it is handed out (so none stays behind)
 
+use super::channels::{self, ChannelTables};
 use super::topics::{self, TopicTables};
 use super::{
-    ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas, SCHEMA_VERSION,
+    Block, ChannelView, StoredPost, StoredReport, ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas, SCHEMA_VERSION,
     Snapshot, Store, StoreError, StoredEnvelope, StoredIdentity, TopicInfo, TopicKey, TopicPage, Totals,
     Write, WriteResult,
 };
@@ -29,6 +30,7 @@ use foldhash::{HashMap, HashMapExt};
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
+use sotto_shared::channel::ChannelId;
 use sotto_shared::frames::{IdentityPublic, OneTimePrekey, PrekeyBundle, SignedPrekey};
 use sotto_shared::limits::ONE_TIME_PREKEY_LIFETIME_SECS;
 use sotto_shared::{Address, MessageId};
@@ -133,7 +135,7 @@ impl RedbStore {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
-                Some(old @ (1..=3)) => {
+                Some(old @ (1..=4)) => {
                     drop(meta);
                     if old == 1 {
                         migrate_v1(&tx)?;
@@ -141,7 +143,8 @@ impl RedbStore {
                     if old <= 2 {
                         migrate_v2(&tx)?;
                     }
-                    // Schema 3 → 4 only adds the topic tables, created below.
+                    // Schema 3 → 4 only adds the topic tables, 4 → 5 the channel tables, created
+                    // below.
                     tx.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
                     tracing::info!("store migrated from schema {old} to {SCHEMA_VERSION}");
                 }
@@ -159,6 +162,7 @@ impl RedbStore {
             tx.open_table(ONE_TIME_AGES)?;
             tx.open_table(ONE_TIME_UPLOADED)?;
             topics::create(&tx)?;
+            channels::create(&tx)?;
         }
         tx.commit()?;
         Ok(RedbStore { db })
@@ -550,6 +554,17 @@ fn open_topics<'a, 't>(
     tables.as_mut().ok_or_else(|| StoreError::Db("topic tables".into()))
 }
 
+/// The channel tables of a write transaction, opened on first use.
+fn open_tables<'a, 't>(
+    tx: &'t WriteTransaction,
+    tables: &'a mut Option<ChannelTables<'t>>,
+) -> Result<&'a mut ChannelTables<'t>, StoreError> {
+    if tables.is_none() {
+        *tables = Some(ChannelTables::open(tx)?);
+    }
+    tables.as_mut().ok_or_else(|| StoreError::Db("channel tables".into()))
+}
+
 /// Tables opened once in one read transaction (opening a table costs more than a lookup).
 struct RedbSnapshot {
     owners: redb::ReadOnlyTable<Mailbox, [u8; 32]>,
@@ -586,6 +601,7 @@ impl Store for RedbStore {
             let mut t = Tables::open(&tx)?;
             // Opened only by batches with topic work: most batches are mailbox sends and acks.
             let mut topic_tables: Option<TopicTables> = None;
+            let mut channel_tables: Option<ChannelTables> = None;
             let mut next_seq = t.meta.get("next_seq")?.map(|v| v.value()).unwrap_or(1);
             let start_seq = next_seq;
             for op in batch {
@@ -601,6 +617,7 @@ impl Store for RedbStore {
                     Write::Purge { now, limit } => {
                         let mut r = t.purge(now, limit)?;
                         let purged = open_topics(&tx, &mut topic_tables)?.purge(now, limit)?;
+                        open_tables(&tx, &mut channel_tables)?.purge(now, limit)?;
                         if let WriteResult::Purged { posts, post_bytes, topics, .. } = &mut r {
                             (*posts, *post_bytes, *topics) = (purged.posts, purged.bytes, purged.topics);
                         }
@@ -609,7 +626,25 @@ impl Store for RedbStore {
                     Write::OpenTopic { topic, write_hash, now } => {
                         open_topics(&tx, &mut topic_tables)?.open_topic(topic, write_hash, now)?
                     }
-                    Write::Post(post) => open_topics(&tx, &mut topic_tables)?.post(quotas, post)?,
+                    Write::Post(post) => {
+                        let refused = match post.channel {
+                            Some((channel, list)) => open_tables(&tx, &mut channel_tables)?.may_post(&channel, list)?,
+                            None => None,
+                        };
+                        match refused {
+                            Some(refusal) => refusal,
+                            None => open_topics(&tx, &mut topic_tables)?.post(quotas, post)?,
+                        }
+                    }
+                    Write::ChannelList { owner, list } => open_tables(&tx, &mut channel_tables)?.put_list(owner, &list)?,
+                    Write::Member { channel, member, now } => {
+                        open_tables(&tx, &mut channel_tables)?.member(&channel, member, now)?
+                    }
+                    Write::Leave { channel, member } => open_tables(&tx, &mut channel_tables)?.leave(&channel, member)?,
+                    Write::Views { channel, views } => open_tables(&tx, &mut channel_tables)?.add_views(&channel, &views)?,
+                    Write::Block { channel, block } => open_tables(&tx, &mut channel_tables)?.block(&channel, block)?,
+                    Write::Report(report) => open_tables(&tx, &mut channel_tables)?.report(&report)?,
+                    Write::Dismiss { number } => open_tables(&tx, &mut channel_tables)?.dismiss(number)?,
                     Write::Numbered { below } => {
                         next_seq = next_seq.max(below);
                         WriteResult::Numbered
@@ -691,6 +726,7 @@ impl Store for RedbStore {
         }
         totals.owners = tx.open_table(OWNERS)?.len()?;
         (totals.posts, totals.post_bytes, totals.topics) = topics::totals(&tx)?;
+        (totals.channels, totals.reports) = channels::totals(&tx)?;
         Ok(totals)
     }
 
@@ -707,6 +743,23 @@ impl Store for RedbStore {
         max_bytes: usize,
     ) -> Result<Option<TopicPage>, StoreError> {
         topics::page(&self.db.begin_read()?, topic, after, now, max_posts, max_bytes)
+    }
+
+    fn topic_post(&self, topic: &TopicKey, id: &MessageId) -> Result<Option<StoredPost>, StoreError> {
+        topics::find(&self.db.begin_read()?, topic, id)
+    }
+
+    fn channel(&self, channel: &ChannelId) -> Result<Option<ChannelView>, StoreError> {
+        let found = channels::channel(&self.db.begin_read()?, channel)?;
+        Ok(found.map(|(record, lists, block)| ChannelView { record, lists, block }))
+    }
+
+    fn blocks(&self) -> Result<Vec<(ChannelId, Block)>, StoreError> {
+        channels::blocks(&self.db.begin_read()?)
+    }
+
+    fn reports(&self, limit: usize) -> Result<Vec<(u64, StoredReport)>, StoreError> {
+        channels::reports(&self.db.begin_read()?, limit)
     }
 }
 

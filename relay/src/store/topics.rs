@@ -14,6 +14,7 @@ use super::{
 };
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use sotto_shared::MessageId;
 use sotto_shared::limits::TOPIC_IDLE_SECS;
 
 type Key = [u8; 32];
@@ -251,6 +252,12 @@ impl<'t> TopicTables<'t> {
         }
         Ok(out)
     }
+}
+
+/// Post `id` of a topic, while its log holds it.
+pub(super) fn find(tx: &ReadTransaction, topic: &TopicKey, id: &MessageId) -> Result<Option<StoredPost>, StoreError> {
+    let Some(seq) = tx.open_table(POST_IDS)?.get((topic.0, id.0))?.map(|v| v.value()) else { return Ok(None) };
+    tx.open_table(POSTS)?.get((topic.0, seq))?.map(|v| decode_post(v.value())).transpose()
 }
 
 /// The topic as a subscription needs it, or `None` if nobody opened it.

@@ -1,0 +1,327 @@
+//! Channels in the redb store (schema 5): who owns each channel and its admin lists, the
+//! approximate counts shown to readers, the operator's blocks and the reports waiting for the
+//! operator. A channel's posts live in its topic's log (`topics.rs`), like a group's.
+//!
+//! Tables (keys → values):
+//! - `channels`: channel id → postcard `ChannelRecord`
+//! - `channel_lists`: (channel id, version) → postcard `AdminList` (the newest
+//!   `MAX_CHANNEL_LISTS`)
+//! - `channel_members`: (channel id, member) → when it last subscribed; `member_expiry`:
+//!   (counted until, channel id, member) → (), so a purge visits only what is due
+//! - `blocks`: channel id → postcard `Block`
+//! - `reports`: report number → postcard `StoredReport`
+
+use super::{StoreError, WriteResult};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use sotto_shared::channel::{AdminList, ChannelId, ChannelPost};
+use sotto_shared::limits::{CHANNEL_MEMBER_ACTIVE_SECS, CHANNEL_VIEWS_SHOWN, MAX_CHANNEL_LISTS};
+
+type Id = [u8; 16];
+
+const CHANNELS: TableDefinition<Id, &[u8]> = TableDefinition::new("channels");
+const LISTS: TableDefinition<(Id, u32), &[u8]> = TableDefinition::new("channel_lists");
+const MEMBERS: TableDefinition<(Id, [u8; 16]), u64> = TableDefinition::new("channel_members");
+const MEMBER_EXPIRY: TableDefinition<(u64, Id, [u8; 16]), ()> = TableDefinition::new("member_expiry");
+const BLOCKS: TableDefinition<Id, &[u8]> = TableDefinition::new("blocks");
+const REPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("reports");
+
+/// A subscriber seen again within this long is not written again (one write a day at most).
+const MEMBER_REFRESH_SECS: u64 = 24 * 3600;
+/// Reports kept waiting for the operator at most; past it new ones are refused.
+pub const MAX_REPORTS: u64 = 10_000;
+
+const CHANNEL_RECORD_VERSION: u8 = 1;
+const BLOCK_VERSION: u8 = 1;
+const REPORT_VERSION: u8 = 1;
+
+/// A channel as the relay knows it: no name, no content, no subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelRecord {
+    v: u8,
+    pub owner: [u8; 32],
+    /// The newest admin list's version: new posts must name it.
+    pub newest_list: u32,
+    /// Members counted (subscribed within `CHANNEL_MEMBER_ACTIVE_SECS`).
+    pub subscribers: u64,
+    /// `(seq, views)` of the newest posts, at most `CHANNEL_VIEWS_SHOWN`.
+    pub views: Vec<(u64, u64)>,
+}
+
+/// An operator's block of a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    v: u8,
+    pub reason: String,
+    pub at: u64,
+}
+
+impl Block {
+    pub fn new(reason: String, at: u64) -> Block {
+        Block { v: BLOCK_VERSION, reason, at }
+    }
+}
+
+/// A report as the operator reads it: the post as the relay stored it (matched by its id),
+/// the key its reporter handed over, and why.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct StoredReport {
+    v: u8,
+    pub post: ChannelPost,
+    /// Its number in the channel's log.
+    pub seq: u64,
+    pub key: [u8; 32],
+    pub reason: String,
+    pub received_at: u64,
+}
+
+/// Shows neither the key nor the post.
+impl std::fmt::Debug for StoredReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredReport {{ channel: {}, seq: {} }}", self.post.channel.to_hex(), self.seq)
+    }
+}
+
+impl StoredReport {
+    pub fn new(post: ChannelPost, seq: u64, key: [u8; 32], reason: String, received_at: u64) -> Self {
+        StoredReport { v: REPORT_VERSION, post, seq, key, reason, received_at }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], v: impl Fn(&T) -> u8, expected: u8) -> Result<T, StoreError> {
+    let r: T = postcard::from_bytes(bytes)?;
+    let found = v(&r);
+    if found != expected {
+        return Err(StoreError::RecordVersion { found, expected });
+    }
+    Ok(r)
+}
+
+fn decode_channel(bytes: &[u8]) -> Result<ChannelRecord, StoreError> {
+    decode(bytes, |r: &ChannelRecord| r.v, CHANNEL_RECORD_VERSION)
+}
+
+fn decode_block(bytes: &[u8]) -> Result<Block, StoreError> {
+    decode(bytes, |r: &Block| r.v, BLOCK_VERSION)
+}
+
+fn decode_report(bytes: &[u8]) -> Result<StoredReport, StoreError> {
+    decode(bytes, |r: &StoredReport| r.v, REPORT_VERSION)
+}
+
+pub(super) fn create(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(CHANNELS)?;
+    tx.open_table(LISTS)?;
+    tx.open_table(MEMBERS)?;
+    tx.open_table(MEMBER_EXPIRY)?;
+    tx.open_table(BLOCKS)?;
+    tx.open_table(REPORTS)?;
+    Ok(())
+}
+
+/// The channel tables of one write transaction, opened when its batch first needs them.
+pub(super) struct ChannelTables<'t> {
+    channels: redb::Table<'t, Id, &'static [u8]>,
+    lists: redb::Table<'t, (Id, u32), &'static [u8]>,
+    members: redb::Table<'t, (Id, [u8; 16]), u64>,
+    expiry: redb::Table<'t, (u64, Id, [u8; 16]), ()>,
+    blocks: redb::Table<'t, Id, &'static [u8]>,
+    reports: redb::Table<'t, u64, &'static [u8]>,
+}
+
+impl<'t> ChannelTables<'t> {
+    pub(super) fn open(tx: &'t WriteTransaction) -> Result<Self, StoreError> {
+        Ok(ChannelTables {
+            channels: tx.open_table(CHANNELS)?,
+            lists: tx.open_table(LISTS)?,
+            members: tx.open_table(MEMBERS)?,
+            expiry: tx.open_table(MEMBER_EXPIRY)?,
+            blocks: tx.open_table(BLOCKS)?,
+            reports: tx.open_table(REPORTS)?,
+        })
+    }
+
+    fn record(&self, channel: &ChannelId) -> Result<Option<ChannelRecord>, StoreError> {
+        self.channels.get(channel.0)?.map(|v| decode_channel(v.value())).transpose()
+    }
+
+    fn put(&mut self, channel: &ChannelId, r: &ChannelRecord) -> Result<(), StoreError> {
+        self.channels.insert(channel.0, postcard::to_allocvec(r)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Opens a channel with its first admin list, or keeps a newer list (both checked by the
+    /// caller against `owner`'s signature). Keeps the newest `MAX_CHANNEL_LISTS` lists.
+    pub(super) fn put_list(&mut self, owner: [u8; 32], list: &AdminList) -> Result<WriteResult, StoreError> {
+        let channel = list.channel;
+        let (mut r, new) = match self.record(&channel)? {
+            Some(r) if r.owner != owner => return Ok(WriteResult::StaleList),
+            Some(r) if r.newest_list >= list.version => return Ok(WriteResult::StaleList),
+            Some(r) => (r, false),
+            None => {
+                let r = ChannelRecord {
+                    v: CHANNEL_RECORD_VERSION,
+                    owner,
+                    newest_list: list.version,
+                    subscribers: 0,
+                    views: Vec::new(),
+                };
+                (r, true)
+            }
+        };
+        r.newest_list = list.version;
+        self.lists.insert((channel.0, list.version), postcard::to_allocvec(list)?.as_slice())?;
+        let mut kept: Vec<u32> = Vec::new();
+        for entry in self.lists.range((channel.0, 0)..=(channel.0, u32::MAX))? {
+            kept.push(entry?.0.value().1);
+        }
+        for old in kept.iter().take(kept.len().saturating_sub(MAX_CHANNEL_LISTS)) {
+            self.lists.remove((channel.0, *old))?;
+        }
+        self.put(&channel, &r)?;
+        Ok(WriteResult::ChannelStored { new })
+    }
+
+    /// Whether a post naming list `list` may go in now: the channel exists, is not blocked, and
+    /// `list` is its newest.
+    pub(super) fn may_post(&self, channel: &ChannelId, list: u32) -> Result<Option<WriteResult>, StoreError> {
+        if self.blocks.get(channel.0)?.is_some() {
+            return Ok(Some(WriteResult::ChannelBlocked));
+        }
+        match self.record(channel)? {
+            None => Ok(Some(WriteResult::NoSuchChannel)),
+            Some(r) if r.newest_list != list => Ok(Some(WriteResult::StaleList)),
+            Some(_) => Ok(None),
+        }
+    }
+
+    /// Counts `member` among the channel's subscribers from `now` (written at most once a day).
+    pub(super) fn member(&mut self, channel: &ChannelId, member: [u8; 16], now: u64) -> Result<WriteResult, StoreError> {
+        let Some(mut r) = self.record(channel)? else { return Ok(WriteResult::NoSuchChannel) };
+        let seen = self.members.get((channel.0, member))?.map(|v| v.value());
+        if seen.is_some_and(|at| at + MEMBER_REFRESH_SECS > now) {
+            return Ok(WriteResult::Counted);
+        }
+        if let Some(at) = seen {
+            self.expiry.remove((at + CHANNEL_MEMBER_ACTIVE_SECS, channel.0, member))?;
+        } else {
+            r.subscribers += 1;
+            self.put(channel, &r)?;
+        }
+        self.members.insert((channel.0, member), now)?;
+        self.expiry.insert((now + CHANNEL_MEMBER_ACTIVE_SECS, channel.0, member), ())?;
+        Ok(WriteResult::Counted)
+    }
+
+    /// Stops counting `member`.
+    pub(super) fn leave(&mut self, channel: &ChannelId, member: [u8; 16]) -> Result<WriteResult, StoreError> {
+        let Some(at) = self.members.remove((channel.0, member))?.map(|v| v.value()) else {
+            return Ok(WriteResult::Counted);
+        };
+        self.expiry.remove((at + CHANNEL_MEMBER_ACTIVE_SECS, channel.0, member))?;
+        if let Some(mut r) = self.record(channel)? {
+            r.subscribers = r.subscribers.saturating_sub(1);
+            self.put(channel, &r)?;
+        }
+        Ok(WriteResult::Counted)
+    }
+
+    /// Adds views to posts of a channel, keeping the newest `CHANNEL_VIEWS_SHOWN`.
+    pub(super) fn add_views(&mut self, channel: &ChannelId, views: &[(u64, u64)]) -> Result<WriteResult, StoreError> {
+        let Some(mut r) = self.record(channel)? else { return Ok(WriteResult::NoSuchChannel) };
+        for &(seq, n) in views {
+            match r.views.binary_search_by_key(&seq, |v| v.0) {
+                Ok(i) => r.views[i].1 += n,
+                Err(i) => r.views.insert(i, (seq, n)),
+            }
+        }
+        let over = r.views.len().saturating_sub(CHANNEL_VIEWS_SHOWN);
+        r.views.drain(..over);
+        self.put(channel, &r)?;
+        Ok(WriteResult::Counted)
+    }
+
+    /// Blocks a channel (`Some` reason) or lifts its block.
+    pub(super) fn block(&mut self, channel: &ChannelId, block: Option<Block>) -> Result<WriteResult, StoreError> {
+        match block {
+            Some(b) => self.blocks.insert(channel.0, postcard::to_allocvec(&b)?.as_slice())?,
+            None => self.blocks.remove(channel.0)?,
+        };
+        Ok(WriteResult::Counted)
+    }
+
+    /// Keeps a report for the operator, numbered after the last; refused past `MAX_REPORTS`.
+    pub(super) fn report(&mut self, report: &StoredReport) -> Result<WriteResult, StoreError> {
+        if self.reports.len()? >= MAX_REPORTS {
+            return Ok(WriteResult::ReportsFull);
+        }
+        let next = self.reports.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+        self.reports.insert(next, postcard::to_allocvec(report)?.as_slice())?;
+        Ok(WriteResult::Reported { number: next })
+    }
+
+    /// The operator is done with a report.
+    pub(super) fn dismiss(&mut self, number: u64) -> Result<WriteResult, StoreError> {
+        self.reports.remove(number)?;
+        Ok(WriteResult::Counted)
+    }
+
+    /// Stops counting at most `limit` members not seen for `CHANNEL_MEMBER_ACTIVE_SECS`.
+    pub(super) fn purge(&mut self, now: u64, limit: usize) -> Result<u64, StoreError> {
+        let mut due = Vec::new();
+        for entry in self.expiry.range((0, [0; 16], [0; 16])..=(now, [0xff; 16], [0xff; 16]))?.take(limit) {
+            due.push(entry?.0.value());
+        }
+        for &(at, channel, member) in &due {
+            self.expiry.remove((at, channel, member))?;
+            self.members.remove((channel, member))?;
+            let channel = ChannelId(channel);
+            if let Some(mut r) = self.record(&channel)? {
+                r.subscribers = r.subscribers.saturating_sub(1);
+                self.put(&channel, &r)?;
+            }
+        }
+        Ok(due.len() as u64)
+    }
+}
+
+/// A channel's record, its kept lists (oldest first) and its block.
+pub(super) fn channel(
+    tx: &ReadTransaction,
+    channel: &ChannelId,
+) -> Result<Option<(ChannelRecord, Vec<AdminList>, Option<Block>)>, StoreError> {
+    let Some(r) = tx.open_table(CHANNELS)?.get(channel.0)?.map(|v| decode_channel(v.value())).transpose()? else {
+        return Ok(None);
+    };
+    let mut lists = Vec::new();
+    for entry in tx.open_table(LISTS)?.range((channel.0, 0)..=(channel.0, u32::MAX))? {
+        lists.push(postcard::from_bytes(entry?.1.value())?);
+    }
+    let block = tx.open_table(BLOCKS)?.get(channel.0)?.map(|v| decode_block(v.value())).transpose()?;
+    Ok(Some((r, lists, block)))
+}
+
+/// Every blocked channel.
+pub(super) fn blocks(tx: &ReadTransaction) -> Result<Vec<(ChannelId, Block)>, StoreError> {
+    let mut out = Vec::new();
+    for entry in tx.open_table(BLOCKS)?.iter()? {
+        let (k, v) = entry?;
+        out.push((ChannelId(k.value()), decode_block(v.value())?));
+    }
+    Ok(out)
+}
+
+/// The oldest `limit` reports, with their numbers.
+pub(super) fn reports(tx: &ReadTransaction, limit: usize) -> Result<Vec<(u64, StoredReport)>, StoreError> {
+    let mut out = Vec::new();
+    for entry in tx.open_table(REPORTS)?.iter()?.take(limit) {
+        let (k, v) = entry?;
+        out.push((k.value(), decode_report(v.value())?));
+    }
+    Ok(out)
+}
+
+/// How many channels the store knows, and reports waiting.
+pub(super) fn totals(tx: &ReadTransaction) -> Result<(u64, u64), StoreError> {
+    Ok((tx.open_table(CHANNELS)?.len()?, tx.open_table(REPORTS)?.len()?))
+}
