@@ -37,6 +37,9 @@ pub struct ChannelLink {
     pub id: ChannelId,
     #[zeroize(skip)]
     pub name: String,
+    /// What the channel is about (not signed, like the name).
+    #[zeroize(skip)]
+    pub description: String,
     /// The owner key's public half: it signs the admin list.
     #[zeroize(skip)]
     pub owner: [u8; 32],
@@ -138,11 +141,17 @@ impl PostKey {
 
 impl ChannelLink {
     /// A new channel named `name`, owned by `owner` (its id is bound to the owner key).
-    pub fn new(name: &str, owner: &ChannelKey, e: &mut dyn Entropy) -> Result<ChannelLink, EngineError> {
+    pub fn new(
+        name: &str,
+        description: &str,
+        owner: &ChannelKey,
+        e: &mut dyn Entropy,
+    ) -> Result<ChannelLink, EngineError> {
         let owner = owner.public();
         Ok(ChannelLink {
             id: ChannelId::of(&owner),
             name: name.into(),
+            description: description.into(),
             owner,
             epoch: 0,
             secret: e.bytes32()?,
@@ -156,6 +165,7 @@ impl ChannelLink {
         Ok(ChannelLink {
             id: self.id,
             name: self.name.clone(),
+            description: self.description.clone(),
             owner: self.owner,
             epoch,
             secret: e.bytes32()?,
@@ -275,7 +285,7 @@ mod tests {
         let mut e = SeededEntropy::new([4; 32]);
         let owner = ChannelKey::generate(&mut e).unwrap();
         let admin = ChannelKey::generate(&mut e).unwrap();
-        let link = ChannelLink::new("News", &owner, &mut e).unwrap();
+        let link = ChannelLink::new("News", "Daily", &owner, &mut e).unwrap();
         let admins = sign_list(&owner, link.id, 1, vec![owner.public(), admin.public()]);
         Setup { e, owner, admin, link, admins }
     }

@@ -4,15 +4,18 @@
 use serde::{Deserialize, Serialize};
 use sotto_engine::sender_keys::GroupId;
 use sotto_shared::Address;
+use sotto_shared::channel::ChannelId;
 use std::fmt;
 
-/// A conversation: a direct chat or a group (channels get a variant of their own).
+/// A conversation: a direct chat, a group or a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ConversationId {
     /// The 1:1 chat with the contact at this address.
     Direct(Address),
     /// A group's chat.
     Group(GroupId),
+    /// A channel we follow (or run): its posts.
+    Channel(ChannelId),
 }
 
 impl ConversationId {
@@ -20,16 +23,19 @@ impl ConversationId {
     pub fn peer(&self) -> Option<Address> {
         match self {
             ConversationId::Direct(a) => Some(*a),
-            ConversationId::Group(_) => None,
+            ConversationId::Group(_) | ConversationId::Channel(_) => None,
         }
     }
 
     /// Parses the form [`fmt::Display`] writes (used in record names and routes).
     pub fn parse(text: &str) -> Option<ConversationId> {
-        match text.strip_prefix('g') {
-            Some(hex) => group_from_hex(hex).map(ConversationId::Group),
-            None => Address::from_hex(text).map(ConversationId::Direct),
+        if let Some(hex) = text.strip_prefix('g') {
+            return group_from_hex(hex).map(ConversationId::Group);
         }
+        if let Some(hex) = text.strip_prefix('c') {
+            return ChannelId::from_hex(hex).map(ConversationId::Channel);
+        }
+        Address::from_hex(text).map(ConversationId::Direct)
     }
 }
 
@@ -50,12 +56,13 @@ pub fn group_hex(id: &GroupId) -> String {
 }
 
 /// A direct chat is written as its contact's address in hex, as record names and routes have
-/// always named it; a group as `g` and its id in hex.
+/// always named it; a group as `g` and its id in hex, a channel as `c` and its id in hex.
 impl fmt::Display for ConversationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConversationId::Direct(a) => f.write_str(&a.to_hex()),
             ConversationId::Group(g) => write!(f, "g{}", group_hex(g)),
+            ConversationId::Channel(c) => write!(f, "c{}", c.to_hex()),
         }
     }
 }
@@ -76,5 +83,8 @@ mod tests {
         assert_eq!(g.to_string(), format!("g{}", "ab".repeat(16)));
         assert_eq!(ConversationId::parse("gab"), None);
         assert_eq!(g.peer(), None);
+        let c = ConversationId::Channel(ChannelId([0xcd; 16]));
+        assert_eq!(ConversationId::parse(&c.to_string()), Some(c));
+        assert_eq!(ConversationId::parse("ccd"), None);
     }
 }

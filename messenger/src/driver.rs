@@ -61,7 +61,13 @@ impl Line {
             | ClientFrame::FetchBundle { .. }
             | ClientFrame::Subscribe { .. }
             | ClientFrame::Post { .. }
-            | ClientFrame::Unsubscribe { .. } => Line::Anonymous,
+            | ClientFrame::Unsubscribe { .. }
+            | ClientFrame::ChannelAdmins { .. }
+            | ClientFrame::SubscribeChannel { .. }
+            | ClientFrame::PublishPost { .. }
+            | ClientFrame::LeaveChannel { .. }
+            | ClientFrame::ReportPost { .. }
+            | ClientFrame::ChannelCounts { .. } => Line::Anonymous,
             _ => Line::Mailbox,
         }
     }

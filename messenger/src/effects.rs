@@ -66,6 +66,8 @@ pub enum Event {
     LeftGroup { conversation: ConversationId },
     /// Someone asked to join a group by a link of ours that needs approval.
     JoinRequest { conversation: ConversationId, name: String },
+    /// The relay's operator has our report of a channel post.
+    Reported,
     /// Something the person should know.
     Problem(Notice),
 }
@@ -93,6 +95,8 @@ pub enum Notice {
         "{member} has no keys on this relay yet, so the group's new key could not reach them; Sotto will try again."
     )]
     MemberUnreachable { member: String },
+    #[error("The channel {name} was blocked by this relay's operator: {reason}")]
+    ChannelBlocked { name: String, reason: String },
     #[error("{0}")]
     Failed(#[from] MessengerError),
 }

@@ -45,6 +45,16 @@ pub enum MessengerError {
     AlreadyInGroup,
     #[error("this group has as many links as it can have at once: close one first")]
     TooManyLinks,
+    #[error("you do not follow this channel")]
+    NotInChannel,
+    #[error("only this channel's admins may post in it")]
+    NotChannelAdmin,
+    #[error("this channel link is incomplete or damaged; ask for a new one")]
+    BadChannelLink,
+    #[error("this channel was blocked by this relay's operator: {0}")]
+    ChannelBlocked(String),
+    #[error("that post can no longer be reported (only the newest posts you read can)")]
+    NoSuchPost,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
     #[error("{0}")]
@@ -60,6 +70,16 @@ pub enum StoreError {
     Unavailable,
     #[error("the browser could not save or read data: {0}")]
     Failed(String),
+    #[error("you do not follow this channel")]
+    NotInChannel,
+    #[error("only this channel's admins may post in it")]
+    NotChannelAdmin,
+    #[error("this channel link is incomplete or damaged; ask for a new one")]
+    BadChannelLink,
+    #[error("this channel was blocked by this relay's operator: {0}")]
+    ChannelBlocked(String),
+    #[error("that post can no longer be reported (only the newest posts you read can)")]
+    NoSuchPost,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
     #[error("{0}")]

@@ -649,6 +649,7 @@ impl Messenger {
     /// up.
     pub fn resubscribe(&self) -> Effects {
         let mut frames = self.groups.subscribe_all();
+        frames.extend(self.channels.resume());
         frames.extend(self.groups.pending_frames());
         frames.extend(self.joining.asked_frames());
         frames.extend(self.groups.awaiting().into_iter().map(|address| ClientFrame::FetchBundle { address }));

@@ -16,10 +16,14 @@
 //!   [`receipts`], [`invites`], [`profile`]: one concern each, none importing another's facade
 //! - [`groups`]: the groups we are in (the engine's group state, topic cursors, posts not yet
 //!   confirmed); `group_chat` adds group chats to the facade
+//! - [`channels`]: the channels we follow or run (link, keys, checked admin lists, cursor,
+//!   newest posts, counts, block); `channel_chat` adds channels to the facade
 //! - [`records`]: typed record names and versioned bodies; [`effects`], [`error`]
 
 #![forbid(unsafe_code)]
 
+mod channel_chat;
+pub mod channels;
 pub mod connection;
 pub mod contacts;
 pub mod conversation;

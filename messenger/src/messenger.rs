@@ -66,6 +66,8 @@ pub struct Messenger {
     pub(crate) receipts: Receipts,
     /// The groups we are in (stored, one record each).
     pub(crate) groups: Groups,
+    /// The channels we follow or run (stored, one record each).
+    pub(crate) channels: crate::channels::Channels,
     /// Welcomes into groups that came in parts, until every part is in (stored).
     pub(crate) joining: Joining,
     /// Group records this version cannot read (written by a development build of groups
@@ -93,6 +95,7 @@ impl Messenger {
             reading: None,
             receipts: Receipts::default(),
             groups: Groups::default(),
+            channels: crate::channels::Channels::default(),
             joining: Joining::default(),
             unreadable_groups: 0,
             post_retries: std::collections::BTreeMap::new(),
@@ -123,6 +126,7 @@ impl Messenger {
         let mut told = BTreeSet::new();
         let mut requests = Requests::default();
         let mut groups = Groups::default();
+        let mut channels = crate::channels::Channels::default();
         let mut joining = Joining::default();
         let mut unreadable_groups = 0;
         let mut restored = false;
@@ -144,6 +148,7 @@ impl Messenger {
                 },
                 RecordKey::Joining(..) => joining.restore(decode(&key, &bytes)?),
                 RecordKey::Asked(_) => joining.restore_asked(decode(&key, &bytes)?),
+                RecordKey::Channel(_) => channels.restore(decode(&key, &bytes)?),
                 RecordKey::Outbox(seq) => {
                     next_seq = next_seq.max(seq + 1);
                     outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
@@ -157,6 +162,7 @@ impl Messenger {
         (m.contacts, m.outbox, m.next_seq, m.told, m.requests) = (contacts, outbox, next_seq, told, requests);
         m.restored = restored;
         (m.groups, m.joining, m.unreadable_groups) = (groups, joining, unreadable_groups);
+        m.channels = channels;
         Ok(m)
     }
 
@@ -263,7 +269,7 @@ impl Messenger {
 
     /// Envelopes and group posts waiting for the relay.
     pub fn pending(&self) -> usize {
-        self.outbox.len() + self.groups.iter().map(|g| g.pending().count()).sum::<usize>()
+        self.outbox.len() + self.groups.iter().map(|g| g.pending().count()).sum::<usize>() + self.channels.pending()
     }
 
     /// The chat list, most recent activity first.
@@ -287,6 +293,9 @@ impl Messenger {
             self.groups
                 .iter()
                 .map(|g| row(ConversationId::Group(g.id()), &g.group.roster().name, g.since_ms, false)),
+        );
+        rows.extend(
+            self.channels.iter().map(|c| row(ConversationId::Channel(c.id()), &c.link.name, c.since_ms, false)),
         );
         rows.sort_by(|a, b| {
             b.activity_ms
@@ -327,7 +336,15 @@ impl Messenger {
     pub fn on_frame(&mut self, frame: RelayFrame, now_ms: u64, e: &mut dyn Entropy) -> Effects {
         let result = match frame {
             RelayFrame::Authenticated { .. } => self.on_login(now_ms, e),
-            RelayFrame::Sent { id } => Ok(self.on_sent(id)),
+            RelayFrame::Sent { id } => Ok(self.on_channel_sent(id).unwrap_or_else(|| self.on_sent(id))),
+            RelayFrame::ChannelState(state) => Ok(self.on_channel_state(&state)),
+            RelayFrame::Reported { .. } => Ok(Effects { events: vec![Event::Reported], ..Effects::default() }),
+            RelayFrame::Posted { topic, seq, payload, .. } if self.is_channel(&topic) => {
+                Ok(self.on_channel_post(&topic, seq, &payload))
+            }
+            RelayFrame::Subscribed { topic, through, more, .. } if self.is_channel(&topic) => {
+                Ok(self.on_channel_subscribed(&topic, through, more))
+            }
             RelayFrame::Posted { topic, seq, payload, .. } if self.is_door(&topic) => {
                 Ok(self.on_door_post(&topic, seq, &payload, now_ms))
             }
@@ -457,6 +474,10 @@ impl Messenger {
         let permanent =
             matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
         let mut fx = Effects::default();
+        let transient = matches!(code, ErrorCode::RateLimited | ErrorCode::Internal | ErrorCode::StoreFull);
+        if !transient && let Some(done) = self.on_channel_refused(envelope, message) {
+            return done;
+        }
         if self.on_post_refused(code, envelope, now_ms, &mut fx)
             || self.on_request_refused(code, envelope, now_ms, &mut fx)
         {
@@ -854,6 +875,7 @@ impl Messenger {
         let to = match *conversation {
             ConversationId::Direct(to) => to,
             ConversationId::Group(id) => return self.send_group_text(&id, text, now_ms, e),
+            ConversationId::Channel(id) => return self.post_to_channel(&id, text, now_ms, e),
         };
         match self.contacts.get(&to) {
             None if self.requests.is_pending(&to) => return Err(MessengerError::RequestPending),
@@ -903,6 +925,8 @@ impl Messenger {
                     }
                     continue;
                 }
+                // Channels have no receipts: views are counted by the relay.
+                ConversationId::Channel(_) => continue,
             };
             // A session being renewed cannot send yet; receipts are not worth waiting for.
             if !self.device.can_send_to(&to) {
@@ -941,6 +965,7 @@ impl Messenger {
                 }
                 return fx;
             }
+            ConversationId::Channel(_) => return fx,
         };
         // A stranger learns nothing, not even that we read them, until they are accepted; a
         // session being renewed cannot send yet.

@@ -8,6 +8,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use sotto_engine::device::StorageKey;
 use sotto_engine::sender_keys::GroupId;
 use sotto_shared::Address;
+use sotto_shared::channel::ChannelId;
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -50,6 +51,8 @@ pub enum RecordKey {
     Joining(GroupId, [u8; 32], u16),
     /// Our request to join a group by its link, kept until we are welcomed.
     Asked(GroupId),
+    /// A channel we follow or run: its link, keys, lists, cursor and newest posts.
+    Channel(ChannelId),
 }
 
 impl From<StorageKey> for RecordKey {
@@ -77,6 +80,7 @@ impl fmt::Display for RecordKey {
                 write!(f, "joining/{}/{}/{part:04x}", group_hex(g), Address(*from).to_hex())
             }
             RecordKey::Asked(g) => write!(f, "asked/{}", group_hex(g)),
+            RecordKey::Channel(c) => write!(f, "channel/{}", c.to_hex()),
         }
     }
 }
@@ -95,7 +99,8 @@ impl RecordKey {
             | RecordKey::Told(_)
             | RecordKey::Request(_)
             | RecordKey::Group(_)
-            | RecordKey::Asked(_) => {
+            | RecordKey::Asked(_)
+            | RecordKey::Channel(_) => {
                 let name = self.to_string();
                 let (kind, _) = name.split_once('/').unwrap_or((&name, ""));
                 format!("{kind}/{}", keyed(&name))
@@ -131,6 +136,7 @@ impl RecordKey {
             ("restored", "") => RecordKey::Restored,
             ("group", g) => RecordKey::Group(group_from_hex(g)?),
             ("asked", g) => RecordKey::Asked(group_from_hex(g)?),
+            ("channel", c) => RecordKey::Channel(ChannelId::from_hex(c)?),
             ("joining", rest) => {
                 let (g, rest) = rest.split_once('/')?;
                 let (from, part) = rest.split_once('/')?;

@@ -325,3 +325,127 @@ pub(super) fn reports(tx: &ReadTransaction, limit: usize) -> Result<Vec<(u64, St
 pub(super) fn totals(tx: &ReadTransaction) -> Result<(u64, u64), StoreError> {
     Ok((tx.open_table(CHANNELS)?.len()?, tx.open_table(REPORTS)?.len()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewPost, Quotas, RedbStore, Store, TopicKey, Write};
+    use sotto_shared::MessageId;
+    use sotto_shared::frames::Signature;
+
+    const Q: Quotas = Quotas {
+        max_envelopes: 3,
+        max_bytes: 1000,
+        max_stranger_envelopes: 3,
+        max_one_time_prekeys: 5,
+        max_topic_posts: 100,
+        max_topic_bytes: 100_000,
+    };
+    const OWNER: [u8; 32] = [7; 32];
+
+    fn list(version: u32) -> AdminList {
+        AdminList { channel: ChannelId::of(&OWNER), version, admins: vec![[1; 32]], signature: Signature([0; 64]) }
+    }
+
+    fn write(s: &RedbStore, op: Write) -> WriteResult {
+        s.write(vec![op], &Q).unwrap().remove(0)
+    }
+
+    fn post(list: u32, id: u8) -> Write {
+        let channel = ChannelId::of(&OWNER);
+        Write::Post(NewPost {
+            topic: TopicKey::of(&channel.topic()),
+            write_hash: [0xff; 32],
+            id: MessageId([id; 16]),
+            received_at: 1,
+            expires_at: 100,
+            payload: vec![id],
+            channel: Some((channel, list)),
+        })
+    }
+
+    #[test]
+    fn lists_only_move_forward_and_posts_need_the_newest_unblocked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
+        let channel = ChannelId::of(&OWNER);
+        assert_eq!(write(&s, post(1, 1)), WriteResult::NoSuchChannel);
+        assert_eq!(write(&s, Write::ChannelList { owner: OWNER, list: list(1) }), WriteResult::ChannelStored { new: true });
+        assert_eq!(write(&s, Write::ChannelList { owner: OWNER, list: list(1) }), WriteResult::StaleList);
+        assert_eq!(write(&s, Write::ChannelList { owner: [8; 32], list: list(5) }), WriteResult::StaleList);
+        write(&s, Write::OpenTopic { topic: TopicKey::of(&channel.topic()), write_hash: [0xff; 32], now: 1 });
+        assert!(matches!(write(&s, post(1, 1)), WriteResult::Posted { .. }));
+        assert_eq!(write(&s, Write::ChannelList { owner: OWNER, list: list(2) }), WriteResult::ChannelStored { new: false });
+        assert_eq!(write(&s, post(1, 2)), WriteResult::StaleList, "a post under an older list");
+        assert!(matches!(write(&s, post(2, 2)), WriteResult::Posted { .. }));
+        let block = Block::new("spam".into(), 5);
+        write(&s, Write::Block { channel, block: Some(block.clone()) });
+        assert_eq!(write(&s, post(2, 3)), WriteResult::ChannelBlocked);
+        assert_eq!(s.blocks().unwrap(), vec![(channel, block)]);
+        let view = s.channel(&channel).unwrap().unwrap();
+        assert_eq!((view.lists.len(), view.record.newest_list), (2, 2));
+        write(&s, Write::Block { channel, block: None });
+        assert!(matches!(write(&s, post(2, 3)), WriteResult::Posted { .. }));
+        // Only the newest lists are kept.
+        for v in 3..(3 + MAX_CHANNEL_LISTS as u32) {
+            write(&s, Write::ChannelList { owner: OWNER, list: list(v) });
+        }
+        let view = s.channel(&channel).unwrap().unwrap();
+        assert_eq!(view.lists.len(), MAX_CHANNEL_LISTS);
+        assert_eq!(view.lists.first().unwrap().version, 3);
+    }
+
+    #[test]
+    fn members_are_counted_once_until_they_leave_or_go_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
+        let channel = ChannelId::of(&OWNER);
+        write(&s, Write::ChannelList { owner: OWNER, list: list(1) });
+        let count = || s.channel(&channel).unwrap().unwrap().record.subscribers;
+        for (member, now) in [([1; 16], 10), ([2; 16], 10), ([1; 16], 20), ([1; 16], 10 + 2 * 86_400)] {
+            write(&s, Write::Member { channel, member, now });
+        }
+        assert_eq!(count(), 2);
+        write(&s, Write::Leave { channel, member: [2; 16] });
+        write(&s, Write::Leave { channel, member: [2; 16] });
+        assert_eq!(count(), 1);
+        // Member 1 was last seen two days in: counted until 30 days after that.
+        write(&s, Write::Purge { now: 10 + CHANNEL_MEMBER_ACTIVE_SECS + 86_400, limit: 10 });
+        assert_eq!(count(), 1);
+        write(&s, Write::Purge { now: 10 + CHANNEL_MEMBER_ACTIVE_SECS + 3 * 86_400, limit: 10 });
+        assert_eq!(count(), 0);
+    }
+
+    #[test]
+    fn views_keep_the_newest_posts_and_reports_are_numbered_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
+        let channel = ChannelId::of(&OWNER);
+        write(&s, Write::ChannelList { owner: OWNER, list: list(1) });
+        let views: Vec<(u64, u64)> = (1..=(CHANNEL_VIEWS_SHOWN as u64 + 5)).map(|seq| (seq, 2)).collect();
+        write(&s, Write::Views { channel, views });
+        write(&s, Write::Views { channel, views: vec![(6, 3)] });
+        let record = s.channel(&channel).unwrap().unwrap().record;
+        assert_eq!(record.views.len(), CHANNEL_VIEWS_SHOWN);
+        assert_eq!(record.views[0], (6, 5));
+        let p = ChannelPost {
+            v: 1,
+            channel,
+            epoch: 0,
+            list: 1,
+            author: [1; 32],
+            posted_at_ms: 0,
+            nonce: [3; 16],
+            commit: [0; 32],
+            sealed: vec![],
+            signature: Signature([0; 64]),
+        };
+        let report = StoredReport::new(p, 9, [4; 32], "spam".into(), 1);
+        assert!(!format!("{report:?}").contains("4, 4"), "Debug hides the key");
+        assert_eq!(write(&s, Write::Report(Box::new(report.clone()))), WriteResult::Reported { number: 1 });
+        assert_eq!(write(&s, Write::Report(Box::new(report))), WriteResult::Reported { number: 2 });
+        write(&s, Write::Dismiss { number: 1 });
+        let left: Vec<u64> = s.reports(10).unwrap().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(left, vec![2]);
+    }
+}

@@ -343,6 +343,7 @@ mod tests {
             received_at: 1,
             expires_at,
             payload: vec![id; size],
+            channel: None,
         })
     }
 

@@ -1,0 +1,293 @@
+//! Channels in the facade: making one, following one by its link, posting, reading posts as
+//! they come, counts and blocks from the relay, reporting a post, leaving.
+
+use crate::channels::{ChannelEntry, ChannelRole, MAX_DESCRIPTION_BYTES, PendingChannelPost, link_payload, read_link};
+use crate::conversation::ConversationId;
+use crate::effects::{Effects, Event, Notice};
+use crate::error::MessengerError;
+use crate::history::{ChatMessage, Status};
+use crate::messenger::Messenger;
+use crate::records::RecordKey;
+use sotto_engine::EngineError;
+use sotto_engine::channel::{ChannelKey, ChannelLink, PostBody, sign_list};
+use sotto_engine::consts::MAX_TEXT_BYTES;
+use sotto_engine::random::Entropy;
+use sotto_shared::channel::{ChannelId, ChannelPost, ChannelState};
+use sotto_shared::{ClientFrame, MessageId, TopicId};
+
+impl Messenger {
+    /// Makes a channel we own, opens it at the relay and reads it.
+    pub fn create_channel(
+        &mut self,
+        name: &str,
+        description: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<(ChannelId, Effects), MessengerError> {
+        let name = crate::names::validate(name)?;
+        let description = description.trim();
+        if description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(MessengerError::TooLong);
+        }
+        let owner = ChannelKey::generate(e)?;
+        let admin = ChannelKey::generate(e)?;
+        let link = ChannelLink::new(&name, description, &owner, e)?;
+        let list = sign_list(&owner, link.id, 1, vec![admin.public()]);
+        let mut member = [0u8; 16];
+        e.fill(&mut member)?;
+        let frames = vec![ClientFrame::ChannelAdmins { owner: link.owner, list: Box::new(list.clone()) }];
+        let mut entry = ChannelEntry::new(link, ChannelRole::Owner { owner, admin }, member, now_ms);
+        entry.lists.push(list);
+        let mut fx = Effects { frames, ..Effects::default() };
+        fx.frames.push(entry.subscribe_frame());
+        let id = entry.id();
+        fx.writes.push(self.channels.insert(entry));
+        Ok((id, fx))
+    }
+
+    /// The payload of a channel's link (after `#/channel/`), for anyone who may read it.
+    pub fn channel_link(&self, id: &ChannelId) -> Option<String> {
+        self.channels.get(id).map(|c| link_payload(&c.link))
+    }
+
+    /// What a channel link says (name, description), before following it.
+    pub fn preview_channel(&self, payload: &str) -> Result<ChannelLink, MessengerError> {
+        read_link(payload)
+    }
+
+    /// Follows a channel by its link. A newer link of a channel we follow replaces the old one.
+    pub fn follow_channel(
+        &mut self,
+        payload: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<(ChannelId, Effects), MessengerError> {
+        let link = read_link(payload)?;
+        let id = link.id;
+        let mut fx = Effects::default();
+        if let Some(entry) = self.channels.get_mut(&id) {
+            if link.epoch > entry.link.epoch {
+                entry.link = link;
+                fx.writes.push(entry.write());
+            }
+            return Ok((id, fx));
+        }
+        let mut member = [0u8; 16];
+        e.fill(&mut member)?;
+        let entry = ChannelEntry::new(link, ChannelRole::Subscriber, member, now_ms);
+        fx.frames.push(entry.subscribe_frame());
+        fx.writes.push(self.channels.insert(entry));
+        Ok((id, fx))
+    }
+
+    pub fn channel(&self, id: &ChannelId) -> Option<&ChannelEntry> {
+        self.channels.get(id)
+    }
+
+    /// Posts a text to a channel we run.
+    pub fn post_to_channel(
+        &mut self,
+        id: &ChannelId,
+        text: &str,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        if text.trim().is_empty() {
+            return Err(MessengerError::EmptyMessage);
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(MessengerError::TooLong);
+        }
+        let seq = self.seq();
+        let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
+        if let Some(reason) = &entry.blocked {
+            return Err(MessengerError::ChannelBlocked(reason.clone()));
+        }
+        let ChannelRole::Owner { admin, .. } = &entry.role else { return Err(MessengerError::NotChannelAdmin) };
+        let list = entry.newest().map(|l| l.version).ok_or(MessengerError::NotChannelAdmin)?;
+        let post = entry.link.post(admin, list, &PostBody::Text(text.into()), now_ms, e)?;
+        let frame = ClientFrame::PublishPost { post: Box::new(post.clone()), ttl_secs: sotto_engine::consts::ENVELOPE_TTL_SECS };
+        let conversation = ConversationId::Channel(*id);
+        let message = ChatMessage::sending(seq, post.nonce, conversation, text, now_ms);
+        entry.pending.push(PendingChannelPost { post, message: seq });
+        let mut fx = Effects { frames: vec![frame], ..Effects::default() };
+        fx.writes.push(entry.write());
+        fx.writes.push(self.history.push(message));
+        Ok(fx)
+    }
+
+    /// Makes a new link for a channel we own: whoever holds only the old one reads nothing
+    /// posted from now on.
+    pub fn rotate_channel_link(&mut self, id: &ChannelId, e: &mut dyn Entropy) -> Result<Effects, MessengerError> {
+        let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
+        if !entry.is_owner() {
+            return Err(MessengerError::NotChannelAdmin);
+        }
+        entry.link = entry.link.rotated(e)?;
+        Ok(Effects { writes: vec![entry.write()], ..Effects::default() })
+    }
+
+    /// Reports post `message` of a channel to the relay's operator, with the key that opens
+    /// it and no other post.
+    pub fn report_post(&mut self, id: &ChannelId, message: &[u8; 16], reason: &str) -> Result<Effects, MessengerError> {
+        let entry = self.channels.get(id).ok_or(MessengerError::NotInChannel)?;
+        let post = entry.reportable(message).ok_or(MessengerError::NoSuchPost)?;
+        let report = entry.link.report(post)?;
+        let reason: String = reason.trim().chars().take(sotto_shared::limits::MAX_REASON_BYTES / 4).collect();
+        let frame = ClientFrame::ReportPost { post: Box::new(report.post.clone()), key: report.key_bytes(), reason };
+        Ok(Effects { frames: vec![frame], ..Effects::default() })
+    }
+
+    pub fn set_channel_muted(&mut self, id: &ChannelId, muted: bool) -> Result<Effects, MessengerError> {
+        let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
+        entry.muted = muted;
+        Ok(Effects { writes: vec![entry.write()], ..Effects::default() })
+    }
+
+    /// Stops following a channel: the relay stops counting us, and its posts are forgotten.
+    pub fn leave_channel(&mut self, id: &ChannelId) -> Result<Effects, MessengerError> {
+        let entry = self.channels.remove(id).ok_or(MessengerError::NotInChannel)?;
+        let mut fx = Effects::default();
+        fx.frames.push(ClientFrame::LeaveChannel { channel: *id, member: entry.member });
+        fx.writes.push((RecordKey::Channel(*id), None));
+        fx.writes.extend(self.history.forget(&ConversationId::Channel(*id)));
+        Ok(fx)
+    }
+
+    /// Asks the relay for fresh counts of a channel (while its page is open).
+    pub fn refresh_channel(&self, id: &ChannelId) -> Effects {
+        let frames = self.channels.get(id).map(|_| ClientFrame::ChannelCounts { channel: *id });
+        Effects { frames: frames.into_iter().collect(), ..Effects::default() }
+    }
+
+    /// How many devices saw our post or a post we read (approximate; `None` if not counted).
+    pub fn post_views(&self, id: &ChannelId, message: &[u8; 16]) -> Option<u64> {
+        self.channels.get(id).and_then(|c| c.views.get(message).copied())
+    }
+
+    pub(crate) fn is_channel(&self, topic: &TopicId) -> bool {
+        self.channels.by_topic(topic).is_some()
+    }
+
+    pub(crate) fn on_channel_state(&mut self, state: &ChannelState) -> Effects {
+        let mut fx = Effects::default();
+        let Some(entry) = self.channels.get_mut(&state.channel) else { return fx };
+        let was_blocked = entry.blocked.is_some();
+        if !entry.take_state(state) {
+            return fx;
+        }
+        if !was_blocked && let Some(reason) = &entry.blocked {
+            let name = entry.link.name.clone();
+            fx.events.push(Event::Problem(Notice::ChannelBlocked { name, reason: reason.clone() }));
+        }
+        fx.writes.push(entry.write());
+        // Posts that waited for a list we now hold.
+        let unchecked = std::mem::take(&mut entry.unchecked);
+        for (seq, post) in unchecked {
+            fx.merge(self.read_channel_post(state.channel, seq, post));
+        }
+        fx
+    }
+
+    /// A post read from a channel's topic.
+    pub(crate) fn on_channel_post(&mut self, topic: &TopicId, seq: u64, payload: &[u8]) -> Effects {
+        let Some(id) = self.channels.by_topic(topic) else { return Effects::default() };
+        let Ok(post) = postcard::from_bytes::<ChannelPost>(payload) else { return Effects::default() };
+        if post.channel != id {
+            return Effects::default();
+        }
+        self.read_channel_post(id, seq, post)
+    }
+
+    fn read_channel_post(&mut self, id: ChannelId, seq: u64, post: ChannelPost) -> Effects {
+        let mut fx = Effects::default();
+        let Some(entry) = self.channels.get_mut(&id) else { return fx };
+        let Some(list) = entry.list(post.list).cloned() else {
+            // A list the relay has not told us of yet: ask for it, read the post then.
+            entry.keep_unchecked(seq, post);
+            fx.frames.push(ClientFrame::ChannelCounts { channel: id });
+            return fx;
+        };
+        if !entry.advance(seq) {
+            return fx;
+        }
+        let read = entry.link.read(&post, &list);
+        if read.is_ok() {
+            entry.remember(seq, post.clone());
+        }
+        fx.writes.push(entry.write());
+        let (name, muted) = (entry.link.name.clone(), entry.muted);
+        let body = match read {
+            Ok(body) => body,
+            // Sealed under an older link's secret (before a rotation we joined after): not ours.
+            Err(EngineError::ForgedSender) if post.epoch != entry.link.epoch => return fx,
+            Err(err) => {
+                fx.events.push(Event::Problem(Notice::Unreadable(err)));
+                return fx;
+            }
+        };
+        let conversation = ConversationId::Channel(id);
+        if !self.history.first_sight(post.nonce) {
+            // Our own post, back from the relay.
+            fx.writes.extend(self.history.set_status(&conversation, |m| m.id == post.nonce, Status::Sent));
+            return fx;
+        }
+        let read_now = self.reading == Some(conversation);
+        let text = body.text().to_owned();
+        let message = ChatMessage {
+            seq: self.seq(),
+            id: post.nonce,
+            conversation,
+            outgoing: false,
+            text: text.clone(),
+            sent_at_ms: post.posted_at_ms,
+            status: if read_now { Status::Read } else { Status::Delivered },
+            author: None,
+            notice: None,
+        };
+        fx.writes.push(self.history.push(message));
+        if !muted {
+            fx.events.push(Event::Message { conversation, name, text });
+        }
+        fx
+    }
+
+    /// The relay sent a page of a channel: read on if there is more.
+    pub(crate) fn on_channel_subscribed(&mut self, topic: &TopicId, through: u64, more: bool) -> Effects {
+        let mut fx = Effects::default();
+        let Some(id) = self.channels.by_topic(topic) else { return fx };
+        let Some(entry) = self.channels.get_mut(&id) else { return fx };
+        if through > entry.cursor && entry.unchecked.is_empty() {
+            entry.cursor = through;
+            fx.writes.push(entry.write());
+        }
+        if more {
+            fx.frames.push(entry.subscribe_frame());
+        }
+        fx
+    }
+
+    /// The relay stored our post `id`: `true` if it was a channel's.
+    pub(crate) fn on_channel_sent(&mut self, id: MessageId) -> Option<Effects> {
+        let channel = self.channels.by_post(&id)?;
+        let entry = self.channels.get_mut(&channel)?;
+        entry.settle(&id)?;
+        let mut fx = Effects { writes: vec![entry.write()], ..Effects::default() };
+        let conversation = ConversationId::Channel(channel);
+        fx.writes.extend(self.history.set_status(&conversation, |m| m.id == id.0, Status::Sent));
+        Some(fx)
+    }
+
+    /// The relay refused our post `id` for good: `Some` if it was a channel's.
+    pub(crate) fn on_channel_refused(&mut self, id: MessageId, reason: &str) -> Option<Effects> {
+        let channel = self.channels.by_post(&id)?;
+        let entry = self.channels.get_mut(&channel)?;
+        entry.settle(&id)?;
+        let name = entry.link.name.clone();
+        let mut fx = Effects { writes: vec![entry.write()], ..Effects::default() };
+        let conversation = ConversationId::Channel(channel);
+        fx.writes.extend(self.history.set_status(&conversation, |m| m.id == id.0, Status::Failed));
+        fx.events.push(Event::Problem(Notice::NotSent { contact: name, reason: reason.to_owned() }));
+        Some(fx)
+    }
+}

@@ -1,0 +1,279 @@
+//! The channels we follow or run: each one's link (with its content secret), our keys if we
+//! run it, the admin lists checked so far, how far we have read it, the newest posts as the
+//! relay holds them (so one can be reported), counts and the operator's block. One record per
+//! channel.
+//!
+//! Like topics, channels are read and written only on the anonymous line, and a subscriber is
+//! counted under a random member token made for that channel alone: the relay learns neither
+//! who follows a channel nor who runs it.
+
+use crate::error::MessengerError;
+use crate::records::{RecordKey, RecordWrite, encode};
+use base64ct::{Base64UrlUnpadded, Encoding};
+use serde::{Deserialize, Serialize};
+use sotto_engine::channel::{ChannelKey, ChannelLink, check_list};
+use sotto_engine::consts::ENVELOPE_TTL_SECS;
+use sotto_shared::channel::{AdminList, ChannelId, ChannelPost, ChannelState};
+use sotto_shared::limits::MAX_CHANNEL_LISTS;
+use sotto_shared::{ClientFrame, MessageId, TopicId};
+use std::collections::BTreeMap;
+
+/// The fragment prefix that marks a channel link.
+pub const CHANNEL_LINK_PATH: &str = "#/channel/";
+const LINK_FORMAT: u8 = 1;
+/// Longest link payload read (a real one is about 150 characters plus the description).
+const MAX_LINK_CHARS: usize = 2048;
+/// Longest description a channel may have, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 500;
+/// How many of the newest posts are kept as the relay holds them, so that one can be reported.
+pub const REPORTABLE_POSTS: usize = 50;
+/// Posts kept aside while the admin list they name has not arrived yet.
+const MAX_UNCHECKED: usize = 256;
+
+/// What we are to a channel.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum ChannelRole {
+    /// We made it: the owner key signs admin lists, the admin key posts.
+    Owner { owner: ChannelKey, admin: ChannelKey },
+    Subscriber,
+}
+
+/// A post of ours the relay has not confirmed yet, and the chat message it carries.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingChannelPost {
+    pub post: ChannelPost,
+    pub message: u64,
+}
+
+/// One channel as stored.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ChannelEntry {
+    pub link: ChannelLink,
+    pub role: ChannelRole,
+    /// Admin lists checked against the owner key the link names, oldest first.
+    pub lists: Vec<AdminList>,
+    /// The last post read.
+    pub cursor: u64,
+    /// Our random member token for this channel (counted by the relay, naming nobody).
+    pub member: [u8; 16],
+    pub muted: bool,
+    pub since_ms: u64,
+    pub subscribers: u64,
+    /// Views by post id, as the relay last counted them.
+    pub views: BTreeMap<[u8; 16], u64>,
+    /// The newest posts read, by number: `REPORTABLE_POSTS` at most.
+    pub recent: BTreeMap<u64, ChannelPost>,
+    /// Set by the relay's operator: the reason given.
+    pub blocked: Option<String>,
+    pub pending: Vec<PendingChannelPost>,
+    /// Posts naming an admin list we have not seen yet, by number.
+    pub unchecked: BTreeMap<u64, ChannelPost>,
+}
+
+impl ChannelEntry {
+    pub fn new(link: ChannelLink, role: ChannelRole, member: [u8; 16], since_ms: u64) -> ChannelEntry {
+        ChannelEntry {
+            link,
+            role,
+            lists: Vec::new(),
+            cursor: 0,
+            member,
+            muted: false,
+            since_ms,
+            subscribers: 0,
+            views: BTreeMap::new(),
+            recent: BTreeMap::new(),
+            blocked: None,
+            pending: Vec::new(),
+            unchecked: BTreeMap::new(),
+        }
+    }
+
+    pub fn id(&self) -> ChannelId {
+        self.link.id
+    }
+
+    pub fn is_owner(&self) -> bool {
+        matches!(self.role, ChannelRole::Owner { .. })
+    }
+
+    pub fn write(&self) -> RecordWrite {
+        (RecordKey::Channel(self.id()), Some(encode(self)))
+    }
+
+    pub fn subscribe_frame(&self) -> ClientFrame {
+        ClientFrame::SubscribeChannel { channel: self.id(), after: self.cursor, member: self.member }
+    }
+
+    /// The newest list we checked.
+    pub fn newest(&self) -> Option<&AdminList> {
+        self.lists.last()
+    }
+
+    pub fn list(&self, version: u32) -> Option<&AdminList> {
+        self.lists.iter().find(|l| l.version == version)
+    }
+
+    /// Takes the relay's view of the channel: lists that check against the owner the link
+    /// names (a relay cannot make one up), counts and the block. Returns whether anything
+    /// changed.
+    pub fn take_state(&mut self, state: &ChannelState) -> bool {
+        let before = (self.lists.len(), self.subscribers, self.blocked.clone(), self.views.clone());
+        for list in &state.lists {
+            if list.channel == self.id()
+                && self.list(list.version).is_none()
+                && check_list(list, &self.link.owner).is_ok()
+            {
+                let at = self.lists.partition_point(|l| l.version < list.version);
+                self.lists.insert(at, list.clone());
+            }
+        }
+        let over = self.lists.len().saturating_sub(MAX_CHANNEL_LISTS);
+        self.lists.drain(..over);
+        self.subscribers = state.subscribers;
+        self.blocked = state.blocked.clone();
+        let by_seq: BTreeMap<u64, [u8; 16]> = self.recent.iter().map(|(s, p)| (*s, p.nonce)).collect();
+        for (seq, n) in &state.views {
+            if let Some(id) = by_seq.get(seq) {
+                self.views.insert(*id, *n);
+            }
+        }
+        before != (self.lists.len(), self.subscribers, self.blocked.clone(), self.views.clone())
+    }
+
+    /// Keeps a post read at `seq` as the relay holds it (the newest `REPORTABLE_POSTS`).
+    pub fn remember(&mut self, seq: u64, post: ChannelPost) {
+        self.recent.insert(seq, post);
+        while self.recent.len() > REPORTABLE_POSTS {
+            self.recent.pop_first();
+        }
+    }
+
+    pub fn keep_unchecked(&mut self, seq: u64, post: ChannelPost) {
+        if self.unchecked.len() < MAX_UNCHECKED {
+            self.unchecked.insert(seq, post);
+        }
+    }
+
+    pub fn reportable(&self, id: &[u8; 16]) -> Option<&ChannelPost> {
+        self.recent.values().find(|p| &p.nonce == id)
+    }
+
+    /// Moves the cursor past `seq`; `false` if it was read already.
+    pub fn advance(&mut self, seq: u64) -> bool {
+        if seq <= self.cursor {
+            return false;
+        }
+        self.cursor = seq;
+        true
+    }
+
+    /// Our post `id` is stored: the chat message it carries, if it was pending.
+    pub fn settle(&mut self, id: &MessageId) -> Option<u64> {
+        let at = self.pending.iter().position(|p| p.post.nonce == id.0)?;
+        Some(self.pending.remove(at).message)
+    }
+
+    pub fn pending_frames(&self) -> impl Iterator<Item = ClientFrame> + '_ {
+        self.pending
+            .iter()
+            .map(|p| ClientFrame::PublishPost { post: Box::new(p.post.clone()), ttl_secs: ENVELOPE_TTL_SECS })
+    }
+}
+
+/// Every channel, by id.
+#[derive(Default)]
+pub struct Channels {
+    by_id: BTreeMap<ChannelId, ChannelEntry>,
+}
+
+impl Channels {
+    pub fn restore(&mut self, entry: ChannelEntry) {
+        self.by_id.insert(entry.id(), entry);
+    }
+
+    pub fn insert(&mut self, entry: ChannelEntry) -> RecordWrite {
+        let write = entry.write();
+        self.by_id.insert(entry.id(), entry);
+        write
+    }
+
+    pub fn remove(&mut self, id: &ChannelId) -> Option<ChannelEntry> {
+        self.by_id.remove(id)
+    }
+
+    pub fn get(&self, id: &ChannelId) -> Option<&ChannelEntry> {
+        self.by_id.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &ChannelId) -> Option<&mut ChannelEntry> {
+        self.by_id.get_mut(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ChannelEntry> {
+        self.by_id.values()
+    }
+
+    /// The channel whose posts live in `topic`.
+    pub fn by_topic(&self, topic: &TopicId) -> Option<ChannelId> {
+        self.by_id.keys().find(|id| id.topic() == *topic).copied()
+    }
+
+    /// The channel a pending post of ours is in.
+    pub fn by_post(&self, id: &MessageId) -> Option<ChannelId> {
+        self.by_id.values().find(|c| c.pending.iter().any(|p| p.post.nonce == id.0)).map(ChannelEntry::id)
+    }
+
+    /// What an anonymous line that just came up sends: every channel read from where we
+    /// stopped (not blocked ones), and our posts not confirmed yet.
+    pub fn resume(&self) -> Vec<ClientFrame> {
+        let mut frames: Vec<ClientFrame> = self.by_id.values().map(ChannelEntry::subscribe_frame).collect();
+        frames.extend(self.by_id.values().flat_map(ChannelEntry::pending_frames));
+        frames
+    }
+
+    pub fn pending(&self) -> usize {
+        self.by_id.values().map(|c| c.pending.len()).sum()
+    }
+}
+
+/// A channel link's payload (after [`CHANNEL_LINK_PATH`]).
+pub fn link_payload(link: &ChannelLink) -> String {
+    let bytes = postcard::to_extend(link, vec![LINK_FORMAT]).unwrap_or_default();
+    Base64UrlUnpadded::encode_string(&bytes)
+}
+
+/// Reads a channel link's payload.
+pub fn read_link(payload: &str) -> Result<ChannelLink, MessengerError> {
+    let payload = payload.strip_prefix(CHANNEL_LINK_PATH).unwrap_or(payload);
+    if payload.len() > MAX_LINK_CHARS {
+        return Err(MessengerError::BadChannelLink);
+    }
+    let bytes = Base64UrlUnpadded::decode_vec(payload).map_err(|_| MessengerError::BadChannelLink)?;
+    let Some((&LINK_FORMAT, body)) = bytes.split_first() else { return Err(MessengerError::BadChannelLink) };
+    let link: ChannelLink = postcard::from_bytes(body).map_err(|_| MessengerError::BadChannelLink)?;
+    // The id must be of the owner key: then only the owner signs its admin lists.
+    if ChannelId::of(&link.owner) != link.id || link.description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(MessengerError::BadChannelLink);
+    }
+    Ok(link)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_engine::random::OsEntropy;
+
+    #[test]
+    fn links_read_back_and_refuse_a_foreign_id() {
+        let mut e = OsEntropy;
+        let owner = ChannelKey::generate(&mut e).unwrap();
+        let link = ChannelLink::new("News", "Every morning", &owner, &mut e).unwrap();
+        let back = read_link(&format!("{CHANNEL_LINK_PATH}{}", link_payload(&link))).unwrap();
+        assert_eq!((back.id, back.name.as_str(), back.secret), (link.id, "News", link.secret));
+        let mut forged = link.clone();
+        forged.id = ChannelId([9; 16]);
+        assert!(matches!(read_link(&link_payload(&forged)), Err(MessengerError::BadChannelLink)));
+        assert!(matches!(read_link("%%%"), Err(MessengerError::BadChannelLink)));
+    }
+}
