@@ -5,6 +5,7 @@ use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::doors::DoorRules;
 use sotto_messenger::{ConversationId, InvitePreview};
 use sotto_shared::Address;
+use sotto_shared::channel::ChannelId;
 
 pub enum Action {
     /// Take over from another tab.
@@ -55,6 +56,18 @@ pub enum Action {
     SetPassphrase(Option<String>),
     /// Downloads a backup under a passphrase of the person's, or (`None`) a generated code.
     Export(Option<String>),
+    CreateChannel {
+        name: String,
+        description: String,
+    },
+    /// Follows the channel link with this payload.
+    FollowChannel(String),
+    /// Reports a channel's post (by id) to the relay's operator, with a reason.
+    Report(ChannelId, [u8; 16], String),
+    MuteChannel(ChannelId, bool),
+    LeaveChannel(ChannelId),
+    /// Makes a new link for a channel we own (the old one reads nothing posted after).
+    NewChannelLink(ChannelId),
     Reconnect,
     /// Something to tell the person (`None` dismisses).
     Toast(Option<String>),

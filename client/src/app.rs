@@ -13,8 +13,8 @@ use crate::components::{not_found, toast};
 use crate::dom::{self, current_route, navigate, now_ms, origin};
 use crate::layout::{self, VAULT_RECORD};
 use crate::pages::{
-    chat, group, group_info, invite, join_group, locked, new_group, request, safety, settings, shell, start,
-    welcome,
+    channel, chat, follow_channel, group, group_info, invite, join_group, locked, new_channel, new_group,
+    report, request, safety, settings, shell, start, welcome,
 };
 use crate::route::Route;
 use crate::socket::{NetEvent, Socket};
@@ -26,6 +26,7 @@ use sotto_engine::random::OsEntropy;
 use sotto_engine::roster::Role;
 use sotto_engine::sender_keys::GroupId;
 use sotto_engine::vault::{KdfParams, Vault, VaultHeader};
+use sotto_messenger::channels::CHANNEL_LINK_PATH;
 use sotto_messenger::doors::GROUP_LINK_PATH;
 use sotto_messenger::groups::GroupEntry;
 use sotto_messenger::names::clean;
@@ -249,6 +250,10 @@ impl Component for App {
                 self.backup_code = None;
                 self.form_error = None;
                 self.read_current(ctx);
+                // A channel's counts are asked for afresh each time its page opens.
+                if let Route::Chat(ConversationId::Channel(id)) = self.route {
+                    self.act(ctx, |m| Ok(m.refresh_channel(&id)));
+                }
             }
             Msg::Net(line, event) => self.on_net(ctx, line, event),
             Msg::Retry(line) => {
@@ -553,6 +558,49 @@ impl App {
                     })
                 }));
             }
+            Action::CreateChannel { name, description } => {
+                let mut made = None;
+                self.act(ctx, |m| {
+                    let (id, fx) = m.create_channel(&name, &description, now_ms(), &mut OsEntropy)?;
+                    made = Some(id);
+                    Ok(fx)
+                });
+                if let Some(id) = made {
+                    navigate(&Route::Chat(ConversationId::Channel(id)));
+                }
+            }
+            Action::FollowChannel(payload) => {
+                let mut followed = None;
+                self.act(ctx, |m| {
+                    let (id, fx) = m.follow_channel(&payload, now_ms(), &mut OsEntropy)?;
+                    followed = Some(id);
+                    Ok(fx)
+                });
+                if let Some(id) = followed {
+                    navigate(&Route::Chat(ConversationId::Channel(id)));
+                }
+            }
+            Action::Report(id, message, reason) => {
+                if self.act(ctx, |m| m.report_post(&id, &message, &reason)) {
+                    navigate(&Route::Chat(ConversationId::Channel(id)));
+                }
+            }
+            Action::MuteChannel(id, muted) => {
+                self.act(ctx, |m| m.set_channel_muted(&id, muted));
+            }
+            Action::LeaveChannel(id) => {
+                if self.act(ctx, |m| m.leave_channel(&id)) {
+                    navigate(&Route::Chats);
+                }
+            }
+            Action::NewChannelLink(id) => {
+                if self.act(ctx, |m| m.rotate_channel_link(&id, &mut OsEntropy)) {
+                    self.toast = Some(
+                        "A new link is ready: people with the old one read nothing posted from now on."
+                            .into(),
+                    );
+                }
+            }
             Action::Reconnect => {
                 if self.phase == Phase::Ready {
                     self.connect(ctx);
@@ -584,12 +632,59 @@ impl App {
                         messages: m.messages(chat),
                         earlier: m.earlier(chat).is_some(),
                         name_of: &|key| if *key == me { "You".to_string() } else { m.member_name(key) },
-                        reads: &|message| m.group_reads(id, message),
+                        reads: &|message| {
+                            m.group_reads(id, message).map(|(n, of)| format!("Read by {n} of {of}"))
+                        },
                         on_action,
                     })
                 }
                 None => not_found(),
             },
+            Route::Chat(chat @ ConversationId::Channel(id)) => match m.channel(id) {
+                Some(c) => channel::view(&channel::Props {
+                    id: *id,
+                    name: &c.link.name,
+                    description: &c.link.description,
+                    subscribers: c.subscribers,
+                    owner: c.is_owner(),
+                    muted: c.muted,
+                    blocked: c.blocked.as_deref(),
+                    link: format!(
+                        "{}/{CHANNEL_LINK_PATH}{}",
+                        origin(),
+                        m.channel_link(id).unwrap_or_default()
+                    ),
+                    messages: m.messages(chat),
+                    earlier: m.earlier(chat).is_some(),
+                    views: &|message| m.post_views(id, message),
+                    on_action,
+                }),
+                None => not_found(),
+            },
+            Route::NewChannel => new_channel::view(&on_action),
+            Route::FollowChannel(payload) => {
+                let preview = m.preview_channel(payload);
+                let following = preview.as_ref().is_ok_and(|l| m.channel(&l.id).is_some());
+                follow_channel::view(&follow_channel::Props {
+                    payload: payload.clone(),
+                    preview,
+                    following,
+                    on_action,
+                })
+            }
+            Route::Report(id, message) => {
+                let chat = ConversationId::Channel(*id);
+                match (m.channel(id), m.messages(&chat).iter().find(|p| p.id == *message)) {
+                    (Some(c), Some(post)) => report::view(&report::Props {
+                        channel: *id,
+                        name: &c.link.name,
+                        id: *message,
+                        text: &post.text,
+                        on_action,
+                    }),
+                    _ => not_found(),
+                }
+            }
             Route::GroupInfo(id) => match m.group(id) {
                 Some(g) => group_info(m, id, g, on_action),
                 None => not_found(),
@@ -954,6 +1049,9 @@ impl App {
                         ConversationId::Group(id) => {
                             self.messenger().and_then(|m| m.group(&id)).is_some_and(|g| g.muted)
                         }
+                        ConversationId::Channel(id) => {
+                            self.messenger().and_then(|m| m.channel(&id)).is_some_and(|c| c.muted)
+                        }
                         ConversationId::Direct(_) => false,
                     };
                     // Only a hidden tab notifies: a visible one shows the message itself.
@@ -970,6 +1068,10 @@ impl App {
                     }
                 }
                 Event::ContactAdded(_) | Event::LeftGroup { .. } => {}
+                Event::Reported => {
+                    self.toast =
+                        Some("Report sent. The relay's operator can read that one post and decide.".into());
+                }
                 Event::JoinedGroup { conversation, name } => {
                     if let Some(p) = self.messenger().map(Messenger::profile)
                         && p.notifications

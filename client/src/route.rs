@@ -2,10 +2,12 @@
 
 use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::ConversationId;
+use sotto_messenger::channels::CHANNEL_LINK_PATH;
 use sotto_messenger::conversation::{group_from_hex, group_hex};
 use sotto_messenger::doors::GROUP_LINK_PATH;
-use sotto_shared::Address;
+use sotto_shared::channel::ChannelId;
 use sotto_shared::invite::INVITE_PATH;
+use sotto_shared::{Address, MessageId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -25,6 +27,12 @@ pub enum Route {
     /// The safety number shared with a group member who is not a contact, by identity key.
     MemberSafety(GroupId, [u8; 32]),
     Settings,
+    /// Making a channel.
+    NewChannel,
+    /// A channel link was opened.
+    FollowChannel(String),
+    /// Reporting a channel's post (by its id) to the relay's operator.
+    Report(ChannelId, [u8; 16]),
 }
 
 impl Route {
@@ -34,6 +42,9 @@ impl Route {
         }
         if let Some(payload) = hash.strip_prefix(GROUP_LINK_PATH) {
             return Route::JoinGroup(payload.to_string());
+        }
+        if let Some(payload) = hash.strip_prefix(CHANNEL_LINK_PATH) {
+            return Route::FollowChannel(payload.to_string());
         }
         let path = hash.trim_start_matches('#').trim_start_matches('/');
         let (head, rest) = path.split_once('/').unwrap_or((path, ""));
@@ -50,6 +61,11 @@ impl Route {
                 None => group_from_hex(rest).map_or(Route::Chats, Route::GroupInfo),
             },
             "settings" => Route::Settings,
+            "new-channel" => Route::NewChannel,
+            "report" => rest
+                .split_once('/')
+                .and_then(|(c, m)| Some((ChannelId::from_hex(c)?, MessageId::from_hex(m)?)))
+                .map_or(Route::Chats, |(c, m)| Route::Report(c, m.0)),
             _ => Route::Chats,
         }
     }
@@ -68,6 +84,9 @@ impl Route {
                 format!("#/group/{}/safety/{}", group_hex(g), Address(*key).to_hex())
             }
             Route::Settings => "#/settings".into(),
+            Route::NewChannel => "#/new-channel".into(),
+            Route::FollowChannel(p) => format!("{CHANNEL_LINK_PATH}{p}"),
+            Route::Report(c, m) => format!("#/report/{}/{}", c.to_hex(), MessageId(*m).to_hex()),
         }
     }
 }
@@ -88,6 +107,10 @@ mod tests {
             Route::NewInvite,
             Route::NewGroup,
             Route::GroupInfo(GroupId([0xcd; 16])),
+            Route::NewChannel,
+            Route::FollowChannel("abc".into()),
+            Route::Report(ChannelId([3; 16]), [4; 16]),
+            Route::Chat(ConversationId::Channel(ChannelId([5; 16]))),
             Route::MemberSafety(GroupId([0xcd; 16]), [0x12; 32]),
             Route::Chat(ConversationId::Group(GroupId([0xef; 16]))),
             Route::Settings,

@@ -92,7 +92,8 @@ pub fn check_list(list: &AdminList, owner: &[u8; 32]) -> Result<(), EngineError>
     if ChannelId::of(owner) != list.channel || list.admins.len() > MAX_CHANNEL_ADMINS {
         return Err(EngineError::ForgedSender);
     }
-    verify(owner, &list.signed_bytes(), &list.signature).map_err(|_| EngineError::BadSignature("channel admin list"))
+    verify(owner, &list.signed_bytes(), &list.signature)
+        .map_err(|_| EngineError::BadSignature("channel admin list"))
 }
 
 /// What the relay checks before it stores a post: signed by one of the admins of `list`, the
@@ -104,7 +105,8 @@ pub fn check_post(post: &ChannelPost, list: &AdminList) -> Result<(), EngineErro
     if list.channel != post.channel || list.version != post.list || !list.admins.contains(&post.author) {
         return Err(EngineError::ForgedSender);
     }
-    verify(&post.author, &post.signed_bytes(), &post.signature).map_err(|_| EngineError::BadSignature("channel post"))
+    verify(&post.author, &post.signed_bytes(), &post.signature)
+        .map_err(|_| EngineError::BadSignature("channel post"))
 }
 
 /// What a channel post says: its plaintext, padded and sealed. Variants are only appended.

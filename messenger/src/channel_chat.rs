@@ -1,7 +1,9 @@
 //! Channels in the facade: making one, following one by its link, posting, reading posts as
 //! they come, counts and blocks from the relay, reporting a post, leaving.
 
-use crate::channels::{ChannelEntry, ChannelRole, MAX_DESCRIPTION_BYTES, PendingChannelPost, link_payload, read_link};
+use crate::channels::{
+    ChannelEntry, ChannelRole, MAX_DESCRIPTION_BYTES, PendingChannelPost, link_payload, read_link,
+};
 use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
@@ -103,10 +105,15 @@ impl Messenger {
         if let Some(reason) = &entry.blocked {
             return Err(MessengerError::ChannelBlocked(reason.clone()));
         }
-        let ChannelRole::Owner { admin, .. } = &entry.role else { return Err(MessengerError::NotChannelAdmin) };
+        let ChannelRole::Owner { admin, .. } = &entry.role else {
+            return Err(MessengerError::NotChannelAdmin);
+        };
         let list = entry.newest().map(|l| l.version).ok_or(MessengerError::NotChannelAdmin)?;
         let post = entry.link.post(admin, list, &PostBody::Text(text.into()), now_ms, e)?;
-        let frame = ClientFrame::PublishPost { post: Box::new(post.clone()), ttl_secs: sotto_engine::consts::ENVELOPE_TTL_SECS };
+        let frame = ClientFrame::PublishPost {
+            post: Box::new(post.clone()),
+            ttl_secs: sotto_engine::consts::ENVELOPE_TTL_SECS,
+        };
         let conversation = ConversationId::Channel(*id);
         let message = ChatMessage::sending(seq, post.nonce, conversation, text, now_ms);
         entry.pending.push(PendingChannelPost { post, message: seq });
@@ -118,7 +125,11 @@ impl Messenger {
 
     /// Makes a new link for a channel we own: whoever holds only the old one reads nothing
     /// posted from now on.
-    pub fn rotate_channel_link(&mut self, id: &ChannelId, e: &mut dyn Entropy) -> Result<Effects, MessengerError> {
+    pub fn rotate_channel_link(
+        &mut self,
+        id: &ChannelId,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
         let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
         if !entry.is_owner() {
             return Err(MessengerError::NotChannelAdmin);
@@ -129,12 +140,18 @@ impl Messenger {
 
     /// Reports post `message` of a channel to the relay's operator, with the key that opens
     /// it and no other post.
-    pub fn report_post(&mut self, id: &ChannelId, message: &[u8; 16], reason: &str) -> Result<Effects, MessengerError> {
+    pub fn report_post(
+        &mut self,
+        id: &ChannelId,
+        message: &[u8; 16],
+        reason: &str,
+    ) -> Result<Effects, MessengerError> {
         let entry = self.channels.get(id).ok_or(MessengerError::NotInChannel)?;
         let post = entry.reportable(message).ok_or(MessengerError::NoSuchPost)?;
         let report = entry.link.report(post)?;
         let reason: String = reason.trim().chars().take(sotto_shared::limits::MAX_REASON_BYTES / 4).collect();
-        let frame = ClientFrame::ReportPost { post: Box::new(report.post.clone()), key: report.key_bytes(), reason };
+        let frame =
+            ClientFrame::ReportPost { post: Box::new(report.post.clone()), key: report.key_bytes(), reason };
         Ok(Effects { frames: vec![frame], ..Effects::default() })
     }
 

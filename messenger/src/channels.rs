@@ -34,7 +34,10 @@ const MAX_UNCHECKED: usize = 256;
 #[derive(Clone, Serialize, Deserialize)]
 pub enum ChannelRole {
     /// We made it: the owner key signs admin lists, the admin key posts.
-    Owner { owner: ChannelKey, admin: ChannelKey },
+    Owner {
+        owner: ChannelKey,
+        admin: ChannelKey,
+    },
     Subscriber,
 }
 

@@ -41,14 +41,7 @@ impl ConversationId {
 
 /// A group id in the hex [`fmt::Display`] writes after its `g`.
 pub fn group_from_hex(text: &str) -> Option<GroupId> {
-    if text.len() != 32 {
-        return None;
-    }
-    let mut id = [0u8; 16];
-    for (i, b) in id.iter_mut().enumerate() {
-        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(GroupId(id))
+    sotto_shared::ids::unhex(text).map(GroupId)
 }
 
 pub fn group_hex(id: &GroupId) -> String {

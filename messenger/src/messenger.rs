@@ -269,7 +269,9 @@ impl Messenger {
 
     /// Envelopes and group posts waiting for the relay.
     pub fn pending(&self) -> usize {
-        self.outbox.len() + self.groups.iter().map(|g| g.pending().count()).sum::<usize>() + self.channels.pending()
+        self.outbox.len()
+            + self.groups.iter().map(|g| g.pending().count()).sum::<usize>()
+            + self.channels.pending()
     }
 
     /// The chat list, most recent activity first.
@@ -295,7 +297,9 @@ impl Messenger {
                 .map(|g| row(ConversationId::Group(g.id()), &g.group.roster().name, g.since_ms, false)),
         );
         rows.extend(
-            self.channels.iter().map(|c| row(ConversationId::Channel(c.id()), &c.link.name, c.since_ms, false)),
+            self.channels
+                .iter()
+                .map(|c| row(ConversationId::Channel(c.id()), &c.link.name, c.since_ms, false)),
         );
         rows.sort_by(|a, b| {
             b.activity_ms
@@ -338,7 +342,9 @@ impl Messenger {
             RelayFrame::Authenticated { .. } => self.on_login(now_ms, e),
             RelayFrame::Sent { id } => Ok(self.on_channel_sent(id).unwrap_or_else(|| self.on_sent(id))),
             RelayFrame::ChannelState(state) => Ok(self.on_channel_state(&state)),
-            RelayFrame::Reported { .. } => Ok(Effects { events: vec![Event::Reported], ..Effects::default() }),
+            RelayFrame::Reported { .. } => {
+                Ok(Effects { events: vec![Event::Reported], ..Effects::default() })
+            }
             RelayFrame::Posted { topic, seq, payload, .. } if self.is_channel(&topic) => {
                 Ok(self.on_channel_post(&topic, seq, &payload))
             }

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sotto_engine::channel::Report;
 use sotto_shared::channel::ChannelId;
-use sotto_shared::limits::MAX_REASON_BYTES;
 use sotto_shared::encode_relay;
+use sotto_shared::limits::MAX_REASON_BYTES;
 use std::sync::Arc;
 use warp::Filter;
 use warp::http::StatusCode;
@@ -109,9 +109,9 @@ fn file(body: &'static str, mime: &'static str) -> warp::reply::Response {
 /// Whether the request carries the operator's token.
 fn allowed(relay: &Relay, authorization: Option<&str>) -> bool {
     let Some(token) = &relay.admin_token else { return false };
-    authorization.and_then(|a| a.strip_prefix("Bearer ")).is_some_and(|given| {
-        bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.as_bytes()))
-    })
+    authorization
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .is_some_and(|given| bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.as_bytes())))
 }
 
 /// Every report waiting, each opened and checked against the channel's stored owner and lists.
@@ -172,15 +172,18 @@ async fn block(relay: &Relay, channel: ChannelId, reason: Option<String>) -> boo
 pub fn routes(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    let page = warp::path("admin").and(warp::path::end()).and(warp::get()).map(|| file(PAGE, "text/html; charset=utf-8"));
+    let page = warp::path("admin")
+        .and(warp::path::end())
+        .and(warp::get())
+        .map(|| file(PAGE, "text/html; charset=utf-8"));
     let script = warp::path!("admin" / "admin.js").and(warp::get()).map(|| file(SCRIPT, "text/javascript"));
     let style = warp::path!("admin" / "admin.css").and(warp::get()).map(|| file(STYLE, "text/css"));
     let with_relay = warp::any().map(move || relay.clone());
-    let auth = with_relay
-        .and(warp::header::optional::<String>("authorization"))
-        .and_then(|relay: Arc<Relay>, authorization: Option<String>| async move {
+    let auth = with_relay.and(warp::header::optional::<String>("authorization")).and_then(
+        |relay: Arc<Relay>, authorization: Option<String>| async move {
             if allowed(&relay, authorization.as_deref()) { Ok(relay) } else { Err(warp::reject::not_found()) }
-        });
+        },
+    );
     let json_body = warp::body::content_length_limit(4096);
     let list_reports = warp::path!("admin" / "api" / "reports").and(warp::get()).and(auth.clone()).then(
         |relay: Arc<Relay>| async move {
@@ -217,7 +220,10 @@ pub fn routes(
             };
             let reason = form.reason.trim();
             if reason.is_empty() || reason.len() > MAX_REASON_BYTES {
-                return status(StatusCode::BAD_REQUEST, "give a reason of 1 to 500 bytes: subscribers read it");
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "give a reason of 1 to 500 bytes: subscribers read it",
+                );
             }
             if block(&relay, channel, Some(reason.to_owned())).await {
                 status(StatusCode::OK, "blocked")

@@ -44,14 +44,7 @@ impl ChannelId {
     }
 
     pub fn from_hex(text: &str) -> Option<ChannelId> {
-        if text.len() != 32 || !text.is_ascii() {
-            return None;
-        }
-        let mut id = [0u8; 16];
-        for (i, b) in id.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(ChannelId(id))
+        crate::ids::unhex(text).map(ChannelId)
     }
 }
 
@@ -67,7 +60,8 @@ pub struct AdminList {
 impl AdminList {
     /// What the owner signs: `"sotto-channel-admins-v1" || channel || version BE || each key`.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut m = [b"sotto-channel-admins-v1".as_slice(), &self.channel.0, &self.version.to_be_bytes()].concat();
+        let mut m =
+            [b"sotto-channel-admins-v1".as_slice(), &self.channel.0, &self.version.to_be_bytes()].concat();
         for a in &self.admins {
             m.extend_from_slice(a);
         }

@@ -204,7 +204,9 @@ pub enum RelayFrame {
     /// A channel's admin lists, counts and block (see [`ChannelState`]).
     ChannelState(Box<ChannelState>),
     /// The operator has the report of post `id`.
-    Reported { id: MessageId },
+    Reported {
+        id: MessageId,
+    },
 }
 
 /// Why the relay refused something. Each has its own code so clients can react precisely.

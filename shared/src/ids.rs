@@ -27,15 +27,20 @@ impl Address {
 
     /// Parses [`Address::to_hex`]'s form (either case); `None` for anything else.
     pub fn from_hex(text: &str) -> Option<Address> {
-        if text.len() != 64 {
-            return None;
-        }
-        let mut a = [0u8; 32];
-        for (i, b) in a.iter_mut().enumerate() {
-            *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Address(a))
+        unhex(text).map(Address)
     }
+}
+
+/// Parses `N` bytes of hex (either case); `None` for anything else.
+pub fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut a = [0u8; N];
+    for (i, b) in a.iter_mut().enumerate() {
+        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(a)
 }
 
 impl fmt::Debug for Address {
@@ -52,6 +57,10 @@ pub struct MessageId(pub [u8; 16]);
 impl MessageId {
     pub fn to_hex(&self) -> String {
         hex(&self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<MessageId> {
+        unhex(text).map(MessageId)
     }
 }
 

@@ -163,6 +163,22 @@ impl Client {
         }
     }
 
+    /// Waits for a problem `pick` accepts (other events and problems pass by).
+    pub async fn wait_for_problem<T>(
+        &mut self,
+        mut pick: impl FnMut(&sotto_messenger::Notice) -> Option<T>,
+    ) -> T {
+        loop {
+            for e in self.pump().await {
+                if let Event::Problem(p) = &e
+                    && let Some(found) = pick(p)
+                {
+                    return found;
+                }
+            }
+        }
+    }
+
     /// The next text that arrives.
     pub async fn hear(&mut self) -> String {
         self.wait_for(|e| match e {

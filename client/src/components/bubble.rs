@@ -12,8 +12,10 @@ struct BubbleProps {
     message: ChatMessage,
     /// In a group, who wrote it.
     author: Option<AttrValue>,
-    /// In a group, for ours: "Read by 2 of 5".
+    /// Under it: "Read by 2 of 5" (ours, in a group), "12 views" (in a channel).
     reads: Option<AttrValue>,
+    /// Where reporting it goes (a channel's post).
+    report: Option<AttrValue>,
 }
 
 /// One message. A component with comparable props, so a new message re-renders one bubble,
@@ -34,6 +36,9 @@ fn bubble(props: &BubbleProps) -> Html {
                 if let Some(reads) = &props.reads {
                     <span class="reads" data-testid="reads">{ reads.clone() }</span>
                 }
+                if let Some(href) = &props.report {
+                    <a class="report" href={href.clone()} data-testid="report">{ "Report" }</a>
+                }
                 if m.outgoing {
                     <span class={classes!("status", class)} title={label}>
                         <span aria-hidden="true">{ status::icon(m.status) }</span>
@@ -52,8 +57,7 @@ pub fn message_list(
     start: String,
     messages: &[ChatMessage],
     earlier: bool,
-    name: &dyn Fn(&[u8; 32]) -> String,
-    reads: &Reads<'_>,
+    marks: &Marks<'_>,
     on_action: &Callback<Action>,
 ) -> Html {
     html! {
@@ -67,17 +71,28 @@ pub fn message_list(
             } else if messages.is_empty() {
                 <li class="empty">{ start }</li>
             }
-            { timeline(messages, name, reads) }
+            { timeline(messages, marks) }
         </ol>
     }
 }
 
-/// How many members read a message of ours, of how many (in a group), by its id.
-pub type Reads<'a> = dyn Fn(&[u8; 16]) -> Option<(usize, usize)> + 'a;
+/// Words about a message, by its id: who read it, how often it was seen, or where reporting it
+/// goes.
+pub type Reads<'a> = dyn Fn(&[u8; 16]) -> Option<String> + 'a;
 
-/// The loaded messages of a chat, oldest first; `name` tells a group member's name from their
-/// identity key, `reads` how many read a message of ours.
-pub fn timeline(messages: &[ChatMessage], name: &dyn Fn(&[u8; 32]) -> String, reads: &Reads<'_>) -> Html {
+/// What a chat adds to its messages.
+pub struct Marks<'a> {
+    /// A group member's name, from their identity key.
+    pub name: &'a dyn Fn(&[u8; 32]) -> String,
+    /// What to say under a message.
+    pub reads: &'a Reads<'a>,
+    /// Where reporting an incoming message goes (a channel's posts).
+    pub report: Option<&'a Reads<'a>>,
+}
+
+/// The loaded messages of a chat, oldest first, with what `marks` adds.
+pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>) -> Html {
+    let Marks { name, reads, report } = *marks;
     let mut last_day = None;
     let mut items = Vec::with_capacity(messages.len() + 4);
     for m in messages {
@@ -89,13 +104,15 @@ pub fn timeline(messages: &[ChatMessage], name: &dyn Fn(&[u8; 32]) -> String, re
             last_day = this_day;
         }
         let author = m.author.as_ref().map(|k| AttrValue::from(name(k)));
-        let reads = if m.outgoing { reads(&m.id) } else { None };
-        let reads = reads.map(|(n, of)| AttrValue::from(format!("Read by {n} of {of}")));
+        let reads = reads(&m.id).map(AttrValue::from);
+        let report = report.filter(|_| !m.outgoing).and_then(|r| r(&m.id)).map(AttrValue::from);
         match &m.notice {
             Some(n) => items.push(html! {
                 <li key={m.seq} class="notice" data-testid="notice">{ notice_words(n, name) }</li>
             }),
-            None => items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} {reads} /> }),
+            None => {
+                items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} {reads} {report} /> })
+            }
         }
     }
     items.into_iter().collect()

@@ -10,7 +10,7 @@ mod key_banner;
 mod qr_code;
 mod toast;
 
-pub use bubble::{Reads, message_list, timeline};
+pub use bubble::{Marks, Reads, message_list, timeline};
 pub use composer::composer;
 pub use connection::connection_status;
 pub use key_banner::key_banner;

@@ -2,7 +2,7 @@
 //! composer.
 
 use crate::action::Action;
-use crate::components::{back_link, composer, initial, key_banner, message_list};
+use crate::components::{Marks, back_link, composer, initial, key_banner, message_list};
 use crate::route::Route;
 use sotto_messenger::{ChatMessage, Contact, ContactNotice, ConversationId};
 use yew::prelude::*;
@@ -38,8 +38,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 format!("This is the start of your encrypted chat with {}.", c.name),
                 props.messages,
                 props.earlier,
-                &|_| String::new(),
-                &|_| None,
+                &Marks { name: &|_| String::new(), reads: &|_| None, report: None },
                 &props.on_action,
             ) }
             if c.notice != Some(ContactNotice::InviteUsed) {

@@ -2,7 +2,7 @@
 //! (gone once we left or were removed).
 
 use crate::action::Action;
-use crate::components::{back_link, composer, initial, message_list};
+use crate::components::{Marks, back_link, composer, initial, message_list};
 use crate::route::Route;
 use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::{ChatMessage, ConversationId};
@@ -44,8 +44,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 format!("This is the start of {}: only its members can read it.", props.name),
                 props.messages,
                 props.earlier,
-                props.name_of,
-                props.reads,
+                &Marks { name: props.name_of, reads: props.reads, report: None },
                 &props.on_action,
             ) }
             if props.gone {

@@ -2,7 +2,7 @@
 //! choice to accept them as a contact or ignore them; no composer until accepted.
 
 use crate::action::Action;
-use crate::components::{back_link, initial, timeline};
+use crate::components::{Marks, back_link, initial, timeline};
 use sotto_messenger::ChatMessage;
 use sotto_messenger::requests::Request;
 use yew::prelude::*;
@@ -32,7 +32,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 </span>
             </div>
             <ol class="messages" aria-label={format!("Messages from {}", r.name)} tabindex="0">
-                { timeline(props.messages, &|_| String::new(), &|_| None) }
+                { timeline(props.messages, &Marks { name: &|_| String::new(), reads: &|_| None, report: None }) }
             </ol>
             <div class="request-answer actions">
                 <button onclick={props.on_action.reform(move |_| Action::AcceptRequest(address))}>{ "Accept" }</button>

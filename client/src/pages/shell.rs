@@ -35,6 +35,7 @@ pub fn view(props: &Props) -> Html {
                 <div class="sidebar-actions">
                     <a class="button invite" href="#/new">{ "Invite someone" }</a>
                     <a class="button secondary" href="#/new-group">{ "New group" }</a>
+                    <a class="button secondary" href="#/new-channel">{ "New channel" }</a>
                 </div>
                 <nav aria-label="Chats">
                     if props.rows.is_empty() {
@@ -55,7 +56,8 @@ fn chat_row(r: &ChatSummary, route: &Route) -> Html {
     let current = *route == Route::Chat(r.conversation)
         || matches!(route, Route::Safety(a) if r.conversation.peer() == Some(*a))
         || matches!((route, r.conversation),
-            (Route::GroupInfo(g) | Route::MemberSafety(g, _), ConversationId::Group(c)) if *g == c);
+            (Route::GroupInfo(g) | Route::MemberSafety(g, _), ConversationId::Group(c)) if *g == c)
+        || matches!((route, r.conversation), (Route::Report(a, _), ConversationId::Channel(b)) if *a == b);
     let preview = r.last.as_ref().map_or_else(
         || if r.request { "Wants to talk to you".to_string() } else { "New contact: say hello".to_string() },
         |m| match (&m.notice, m.outgoing) {

@@ -96,6 +96,8 @@ impl Session {
             return self.reply(error(ErrorCode::RateLimited, msg, None), permit);
         }
         debug!(conn = self.handle.id, "subscribe to a channel");
+        // Counted first, so the count the reader is told includes it.
+        let _ = self.relay.writer.write(Write::Member { channel, member, now: unix_now() }).await;
         let view = match self.load_channel(channel).await {
             Ok(Some(view)) => view,
             Ok(None) => {
@@ -110,7 +112,6 @@ impl Session {
             drop(permit);
             return;
         }
-        self.submit(Write::Member { channel, member, now: unix_now() }, None, |_, _| None);
         let topic = channel.topic();
         let sub = Subscription { topic, write_hash: CHANNEL_WRITE_HASH, after };
         if let Err(refusal) = self.read_topic(TopicKey::of(&topic), sub, Some(channel)).await {
@@ -127,12 +128,19 @@ impl Session {
         }
         match self.load_channel(channel).await {
             Ok(Some(view)) => self.reply(state(&self.relay, channel, view), permit),
-            Ok(None) => self.reply(error(ErrorCode::UnknownChannel, "no such channel on this relay", None), permit),
+            Ok(None) => {
+                self.reply(error(ErrorCode::UnknownChannel, "no such channel on this relay", None), permit)
+            }
             Err(refusal) => self.reply(refusal, permit),
         }
     }
 
-    pub(crate) fn leave_channel(&mut self, channel: ChannelId, member: [u8; 16], permit: Option<OwnedSemaphorePermit>) {
+    pub(crate) fn leave_channel(
+        &mut self,
+        channel: ChannelId,
+        member: [u8; 16],
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
         let Some(permit) = self.topics_allowed(None, permit) else { return };
         let key = TopicKey::of(&channel.topic());
         self.relay.subscriptions.unsubscribe(&key, self.handle.id);
@@ -140,7 +148,12 @@ impl Session {
         self.submit(Write::Leave { channel, member }, permit, |_, _| None);
     }
 
-    pub(crate) async fn publish(&mut self, post: ChannelPost, ttl_secs: u32, permit: Option<OwnedSemaphorePermit>) {
+    pub(crate) async fn publish(
+        &mut self,
+        post: ChannelPost,
+        ttl_secs: u32,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
         let id = post.id();
         let Some(permit) = self.topics_allowed(Some(id), permit) else { return };
         debug!(conn = self.handle.id, "channel post");
@@ -152,7 +165,10 @@ impl Session {
         let view = match self.load_channel(post.channel).await {
             Ok(Some(view)) => view,
             Ok(None) => {
-                return self.reply(error(ErrorCode::UnknownChannel, "no such channel on this relay", Some(id)), permit);
+                return self.reply(
+                    error(ErrorCode::UnknownChannel, "no such channel on this relay", Some(id)),
+                    permit,
+                );
             }
             Err(_) => return self.reply(error(ErrorCode::Internal, "retry", Some(id)), permit),
         };
@@ -162,19 +178,23 @@ impl Session {
         }
         // Only under the newest list: a removed admin's key stops posting at once.
         let newest = view.lists.iter().find(|l| l.version == view.record.newest_list);
-        if post.list != view.record.newest_list || newest.is_none_or(|list| check_post(&post, list).is_err()) {
+        if post.list != view.record.newest_list || newest.is_none_or(|list| check_post(&post, list).is_err())
+        {
             let msg = "this post is not signed by a current admin of the channel";
             return self.reply(error(ErrorCode::AuthFailed, msg, Some(id)), permit);
         }
         let topic = post.channel.topic();
         // A channel silent for 30 days lost its topic: open it again.
-        if let Err(RelayFrame::Error { code, message, .. }) = self.open_topic(TopicKey::of(&topic), CHANNEL_WRITE_HASH).await {
+        if let Err(RelayFrame::Error { code, message, .. }) =
+            self.open_topic(TopicKey::of(&topic), CHANNEL_WRITE_HASH).await
+        {
             return self.reply(error(code, message, Some(id)), permit);
         }
         let Ok(payload) = postcard::to_allocvec(&post) else {
             return self.reply(error(ErrorCode::Internal, "retry", Some(id)), permit);
         };
-        let what = Appended { id, topic, write_hash: CHANNEL_WRITE_HASH, channel: Some((post.channel, post.list)) };
+        let what =
+            Appended { id, topic, write_hash: CHANNEL_WRITE_HASH, channel: Some((post.channel, post.list)) };
         self.append(what, ttl_secs, payload, permit);
     }
 
@@ -198,7 +218,10 @@ impl Session {
         let refuse = |code, msg: &str| error(code, msg, Some(id));
         let view = match self.load_channel(post.channel).await {
             Ok(Some(view)) => view,
-            Ok(None) => return self.reply(refuse(ErrorCode::UnknownChannel, "no such channel on this relay"), permit),
+            Ok(None) => {
+                return self
+                    .reply(refuse(ErrorCode::UnknownChannel, "no such channel on this relay"), permit);
+            }
             Err(_) => return self.reply(refuse(ErrorCode::Internal, "retry"), permit),
         };
         // The post must be the relay's own copy: a report shows what the channel published.
@@ -206,7 +229,8 @@ impl Session {
         let topic = TopicKey::of(&post.channel.topic());
         let stored = tokio::task::spawn_blocking(move || store.topic_post(&topic, &id)).await;
         let Ok(Ok(stored)) = stored else { return self.reply(refuse(ErrorCode::Internal, "retry"), permit) };
-        let held = stored.filter(|s| postcard::from_bytes::<ChannelPost>(&s.payload).is_ok_and(|p| p == post));
+        let held =
+            stored.filter(|s| postcard::from_bytes::<ChannelPost>(&s.payload).is_ok_and(|p| p == post));
         let Some(held) = held else {
             let msg = "this relay holds no such post in that channel (it may have expired)";
             return self.reply(refuse(ErrorCode::InvalidRequest, msg), permit);
@@ -220,9 +244,11 @@ impl Session {
         let stored = StoredReport::new(report.post.clone(), held.seq, key, reason, unix_now());
         self.submit(Write::Report(Box::new(stored)), permit, move |_, result| match result {
             Ok(WriteResult::Reported { .. }) => Some(RelayFrame::Reported { id }),
-            Ok(WriteResult::ReportsFull) => {
-                Some(error(ErrorCode::StoreFull, "the operator has too many reports waiting; try later", Some(id)))
-            }
+            Ok(WriteResult::ReportsFull) => Some(error(
+                ErrorCode::StoreFull,
+                "the operator has too many reports waiting; try later",
+                Some(id),
+            )),
             _ => Some(error(ErrorCode::Internal, "the relay could not keep the report; retry", Some(id))),
         });
     }

@@ -52,13 +52,19 @@ impl Session {
                 self.post(id, topic, write, ttl_secs, payload, permit)
             }
             ClientFrame::Unsubscribe { topic } => self.unsubscribe(topic, permit),
-            ClientFrame::ChannelAdmins { owner, list } => Box::pin(self.channel_admins(owner, *list, permit)).await,
+            ClientFrame::ChannelAdmins { owner, list } => {
+                Box::pin(self.channel_admins(owner, *list, permit)).await
+            }
             ClientFrame::SubscribeChannel { channel, after, member } => {
                 Box::pin(self.subscribe_channel(channel, after, member, permit)).await
             }
-            ClientFrame::PublishPost { post, ttl_secs } => Box::pin(self.publish(*post, ttl_secs, permit)).await,
+            ClientFrame::PublishPost { post, ttl_secs } => {
+                Box::pin(self.publish(*post, ttl_secs, permit)).await
+            }
             ClientFrame::LeaveChannel { channel, member } => self.leave_channel(channel, member, permit),
-            ClientFrame::ReportPost { post, key, reason } => Box::pin(self.report(*post, key, reason, permit)).await,
+            ClientFrame::ReportPost { post, key, reason } => {
+                Box::pin(self.report(*post, key, reason, permit)).await
+            }
             ClientFrame::ChannelCounts { channel } => Box::pin(self.channel_counts(channel, permit)).await,
         }
         true

@@ -11,7 +11,7 @@
 //! - `blocks`: channel id → postcard `Block`
 //! - `reports`: report number → postcard `StoredReport`
 
-use super::{StoreError, WriteResult};
+use super::{ChannelView, StoreError, WriteResult};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use sotto_shared::channel::{AdminList, ChannelId, ChannelPost};
@@ -88,7 +88,11 @@ impl StoredReport {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], v: impl Fn(&T) -> u8, expected: u8) -> Result<T, StoreError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    v: impl Fn(&T) -> u8,
+    expected: u8,
+) -> Result<T, StoreError> {
     let r: T = postcard::from_bytes(bytes)?;
     let found = v(&r);
     if found != expected {
@@ -196,7 +200,12 @@ impl<'t> ChannelTables<'t> {
     }
 
     /// Counts `member` among the channel's subscribers from `now` (written at most once a day).
-    pub(super) fn member(&mut self, channel: &ChannelId, member: [u8; 16], now: u64) -> Result<WriteResult, StoreError> {
+    pub(super) fn member(
+        &mut self,
+        channel: &ChannelId,
+        member: [u8; 16],
+        now: u64,
+    ) -> Result<WriteResult, StoreError> {
         let Some(mut r) = self.record(channel)? else { return Ok(WriteResult::NoSuchChannel) };
         let seen = self.members.get((channel.0, member))?.map(|v| v.value());
         if seen.is_some_and(|at| at + MEMBER_REFRESH_SECS > now) {
@@ -227,7 +236,11 @@ impl<'t> ChannelTables<'t> {
     }
 
     /// Adds views to posts of a channel, keeping the newest `CHANNEL_VIEWS_SHOWN`.
-    pub(super) fn add_views(&mut self, channel: &ChannelId, views: &[(u64, u64)]) -> Result<WriteResult, StoreError> {
+    pub(super) fn add_views(
+        &mut self,
+        channel: &ChannelId,
+        views: &[(u64, u64)],
+    ) -> Result<WriteResult, StoreError> {
         let Some(mut r) = self.record(channel)? else { return Ok(WriteResult::NoSuchChannel) };
         for &(seq, n) in views {
             match r.views.binary_search_by_key(&seq, |v| v.0) {
@@ -242,7 +255,11 @@ impl<'t> ChannelTables<'t> {
     }
 
     /// Blocks a channel (`Some` reason) or lifts its block.
-    pub(super) fn block(&mut self, channel: &ChannelId, block: Option<Block>) -> Result<WriteResult, StoreError> {
+    pub(super) fn block(
+        &mut self,
+        channel: &ChannelId,
+        block: Option<Block>,
+    ) -> Result<WriteResult, StoreError> {
         match block {
             Some(b) => self.blocks.insert(channel.0, postcard::to_allocvec(&b)?.as_slice())?,
             None => self.blocks.remove(channel.0)?,
@@ -286,11 +303,10 @@ impl<'t> ChannelTables<'t> {
 }
 
 /// A channel's record, its kept lists (oldest first) and its block.
-pub(super) fn channel(
-    tx: &ReadTransaction,
-    channel: &ChannelId,
-) -> Result<Option<(ChannelRecord, Vec<AdminList>, Option<Block>)>, StoreError> {
-    let Some(r) = tx.open_table(CHANNELS)?.get(channel.0)?.map(|v| decode_channel(v.value())).transpose()? else {
+pub(super) fn channel(tx: &ReadTransaction, channel: &ChannelId) -> Result<Option<ChannelView>, StoreError> {
+    let Some(record) =
+        tx.open_table(CHANNELS)?.get(channel.0)?.map(|v| decode_channel(v.value())).transpose()?
+    else {
         return Ok(None);
     };
     let mut lists = Vec::new();
@@ -298,7 +314,7 @@ pub(super) fn channel(
         lists.push(postcard::from_bytes(entry?.1.value())?);
     }
     let block = tx.open_table(BLOCKS)?.get(channel.0)?.map(|v| decode_block(v.value())).transpose()?;
-    Ok(Some((r, lists, block)))
+    Ok(Some(ChannelView { record, lists, block }))
 }
 
 /// Every blocked channel.
@@ -344,7 +360,12 @@ mod tests {
     const OWNER: [u8; 32] = [7; 32];
 
     fn list(version: u32) -> AdminList {
-        AdminList { channel: ChannelId::of(&OWNER), version, admins: vec![[1; 32]], signature: Signature([0; 64]) }
+        AdminList {
+            channel: ChannelId::of(&OWNER),
+            version,
+            admins: vec![[1; 32]],
+            signature: Signature([0; 64]),
+        }
     }
 
     fn write(s: &RedbStore, op: Write) -> WriteResult {
@@ -370,12 +391,18 @@ mod tests {
         let s = RedbStore::open(dir.path(), 1 << 20).unwrap();
         let channel = ChannelId::of(&OWNER);
         assert_eq!(write(&s, post(1, 1)), WriteResult::NoSuchChannel);
-        assert_eq!(write(&s, Write::ChannelList { owner: OWNER, list: list(1) }), WriteResult::ChannelStored { new: true });
+        assert_eq!(
+            write(&s, Write::ChannelList { owner: OWNER, list: list(1) }),
+            WriteResult::ChannelStored { new: true }
+        );
         assert_eq!(write(&s, Write::ChannelList { owner: OWNER, list: list(1) }), WriteResult::StaleList);
         assert_eq!(write(&s, Write::ChannelList { owner: [8; 32], list: list(5) }), WriteResult::StaleList);
         write(&s, Write::OpenTopic { topic: TopicKey::of(&channel.topic()), write_hash: [0xff; 32], now: 1 });
         assert!(matches!(write(&s, post(1, 1)), WriteResult::Posted { .. }));
-        assert_eq!(write(&s, Write::ChannelList { owner: OWNER, list: list(2) }), WriteResult::ChannelStored { new: false });
+        assert_eq!(
+            write(&s, Write::ChannelList { owner: OWNER, list: list(2) }),
+            WriteResult::ChannelStored { new: false }
+        );
         assert_eq!(write(&s, post(1, 2)), WriteResult::StaleList, "a post under an older list");
         assert!(matches!(write(&s, post(2, 2)), WriteResult::Posted { .. }));
         let block = Block::new("spam".into(), 5);

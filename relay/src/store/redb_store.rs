@@ -22,9 +22,9 @@
 use super::channels::{self, ChannelTables};
 use super::topics::{self, TopicTables};
 use super::{
-    Block, ChannelView, StoredPost, StoredReport, ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas, SCHEMA_VERSION,
-    Snapshot, Store, StoreError, StoredEnvelope, StoredIdentity, TopicInfo, TopicKey, TopicPage, Totals,
-    Write, WriteResult,
+    Block, ChannelView, ENVELOPE_RECORD_VERSION, IDENTITY_RECORD_VERSION, MailboxView, NewEnvelope, Quotas,
+    SCHEMA_VERSION, Snapshot, Store, StoreError, StoredEnvelope, StoredIdentity, StoredPost, StoredReport,
+    TopicInfo, TopicKey, TopicPage, Totals, Write, WriteResult,
 };
 use foldhash::{HashMap, HashMapExt};
 use redb::{
@@ -628,7 +628,9 @@ impl Store for RedbStore {
                     }
                     Write::Post(post) => {
                         let refused = match post.channel {
-                            Some((channel, list)) => open_tables(&tx, &mut channel_tables)?.may_post(&channel, list)?,
+                            Some((channel, list)) => {
+                                open_tables(&tx, &mut channel_tables)?.may_post(&channel, list)?
+                            }
                             None => None,
                         };
                         match refused {
@@ -636,13 +638,21 @@ impl Store for RedbStore {
                             None => open_topics(&tx, &mut topic_tables)?.post(quotas, post)?,
                         }
                     }
-                    Write::ChannelList { owner, list } => open_tables(&tx, &mut channel_tables)?.put_list(owner, &list)?,
+                    Write::ChannelList { owner, list } => {
+                        open_tables(&tx, &mut channel_tables)?.put_list(owner, &list)?
+                    }
                     Write::Member { channel, member, now } => {
                         open_tables(&tx, &mut channel_tables)?.member(&channel, member, now)?
                     }
-                    Write::Leave { channel, member } => open_tables(&tx, &mut channel_tables)?.leave(&channel, member)?,
-                    Write::Views { channel, views } => open_tables(&tx, &mut channel_tables)?.add_views(&channel, &views)?,
-                    Write::Block { channel, block } => open_tables(&tx, &mut channel_tables)?.block(&channel, block)?,
+                    Write::Leave { channel, member } => {
+                        open_tables(&tx, &mut channel_tables)?.leave(&channel, member)?
+                    }
+                    Write::Views { channel, views } => {
+                        open_tables(&tx, &mut channel_tables)?.add_views(&channel, &views)?
+                    }
+                    Write::Block { channel, block } => {
+                        open_tables(&tx, &mut channel_tables)?.block(&channel, block)?
+                    }
                     Write::Report(report) => open_tables(&tx, &mut channel_tables)?.report(&report)?,
                     Write::Dismiss { number } => open_tables(&tx, &mut channel_tables)?.dismiss(number)?,
                     Write::Numbered { below } => {
@@ -750,8 +760,7 @@ impl Store for RedbStore {
     }
 
     fn channel(&self, channel: &ChannelId) -> Result<Option<ChannelView>, StoreError> {
-        let found = channels::channel(&self.db.begin_read()?, channel)?;
-        Ok(found.map(|(record, lists, block)| ChannelView { record, lists, block }))
+        channels::channel(&self.db.begin_read()?, channel)
     }
 
     fn blocks(&self) -> Result<Vec<(ChannelId, Block)>, StoreError> {

@@ -255,8 +255,14 @@ impl<'t> TopicTables<'t> {
 }
 
 /// Post `id` of a topic, while its log holds it.
-pub(super) fn find(tx: &ReadTransaction, topic: &TopicKey, id: &MessageId) -> Result<Option<StoredPost>, StoreError> {
-    let Some(seq) = tx.open_table(POST_IDS)?.get((topic.0, id.0))?.map(|v| v.value()) else { return Ok(None) };
+pub(super) fn find(
+    tx: &ReadTransaction,
+    topic: &TopicKey,
+    id: &MessageId,
+) -> Result<Option<StoredPost>, StoreError> {
+    let Some(seq) = tx.open_table(POST_IDS)?.get((topic.0, id.0))?.map(|v| v.value()) else {
+        return Ok(None);
+    };
     tx.open_table(POSTS)?.get((topic.0, seq))?.map(|v| decode_post(v.value())).transpose()
 }
 
