@@ -179,7 +179,7 @@ impl Messenger {
 
     /// How many devices saw our post or a post we read (approximate; `None` if not counted).
     pub fn post_views(&self, id: &ChannelId, message: &[u8; 16]) -> Option<u64> {
-        self.channels.get(id).and_then(|c| c.views.get(message).copied())
+        self.channels.get(id).and_then(|c| c.views_of(message))
     }
 
     pub(crate) fn is_channel(&self, topic: &TopicId) -> bool {

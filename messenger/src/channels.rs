@@ -16,7 +16,6 @@ use sotto_engine::consts::ENVELOPE_TTL_SECS;
 use sotto_shared::channel::{AdminList, ChannelId, ChannelPost, ChannelState};
 use sotto_shared::limits::MAX_CHANNEL_LISTS;
 use sotto_shared::{ClientFrame, MessageId, TopicId};
-use std::collections::BTreeMap;
 
 /// The fragment prefix that marks a channel link.
 pub const CHANNEL_LINK_PATH: &str = "#/channel/";
@@ -62,15 +61,16 @@ pub struct ChannelEntry {
     pub muted: bool,
     pub since_ms: u64,
     pub subscribers: u64,
-    /// Views by post id, as the relay last counted them.
-    pub views: BTreeMap<[u8; 16], u64>,
-    /// The newest posts read, by number: `REPORTABLE_POSTS` at most.
-    pub recent: BTreeMap<u64, ChannelPost>,
+    /// Views by post id, as the relay last counted them (lists, not maps: each map type costs
+    /// the web app kilobytes of code).
+    pub views: Vec<([u8; 16], u64)>,
+    /// The newest posts read, by number, oldest first: `REPORTABLE_POSTS` at most.
+    pub recent: Vec<(u64, ChannelPost)>,
     /// Set by the relay's operator: the reason given.
     pub blocked: Option<String>,
     pub pending: Vec<PendingChannelPost>,
     /// Posts naming an admin list we have not seen yet, by number.
-    pub unchecked: BTreeMap<u64, ChannelPost>,
+    pub unchecked: Vec<(u64, ChannelPost)>,
 }
 
 impl ChannelEntry {
@@ -84,11 +84,11 @@ impl ChannelEntry {
             muted: false,
             since_ms,
             subscribers: 0,
-            views: BTreeMap::new(),
-            recent: BTreeMap::new(),
+            views: Vec::new(),
+            recent: Vec::new(),
             blocked: None,
             pending: Vec::new(),
-            unchecked: BTreeMap::new(),
+            unchecked: Vec::new(),
         }
     }
 
@@ -135,31 +135,32 @@ impl ChannelEntry {
         self.lists.drain(..over);
         self.subscribers = state.subscribers;
         self.blocked = state.blocked.clone();
-        let by_seq: BTreeMap<u64, [u8; 16]> = self.recent.iter().map(|(s, p)| (*s, p.nonce)).collect();
-        for (seq, n) in &state.views {
-            if let Some(id) = by_seq.get(seq) {
-                self.views.insert(*id, *n);
-            }
-        }
+        self.views = (state.views.iter())
+            .filter_map(|(seq, n)| self.recent.iter().find(|(s, _)| s == seq).map(|(_, p)| (p.nonce, *n)))
+            .collect();
         before != (self.lists.len(), self.subscribers, self.blocked.clone(), self.views.clone())
     }
 
     /// Keeps a post read at `seq` as the relay holds it (the newest `REPORTABLE_POSTS`).
     pub fn remember(&mut self, seq: u64, post: ChannelPost) {
-        self.recent.insert(seq, post);
-        while self.recent.len() > REPORTABLE_POSTS {
-            self.recent.pop_first();
-        }
+        // Posts come in order: a new one goes last.
+        self.recent.push((seq, post));
+        let over = self.recent.len().saturating_sub(REPORTABLE_POSTS);
+        self.recent.drain(..over);
     }
 
     pub fn keep_unchecked(&mut self, seq: u64, post: ChannelPost) {
-        if self.unchecked.len() < MAX_UNCHECKED {
-            self.unchecked.insert(seq, post);
+        if self.unchecked.len() < MAX_UNCHECKED && self.unchecked.iter().all(|(s, _)| *s != seq) {
+            self.unchecked.push((seq, post));
         }
     }
 
     pub fn reportable(&self, id: &[u8; 16]) -> Option<&ChannelPost> {
-        self.recent.values().find(|p| &p.nonce == id)
+        self.recent.iter().map(|(_, p)| p).find(|p| &p.nonce == id)
+    }
+
+    pub fn views_of(&self, id: &[u8; 16]) -> Option<u64> {
+        self.views.iter().find(|(m, _)| m == id).map(|(_, n)| *n)
     }
 
     /// Moves the cursor past `seq`; `false` if it was read already.
@@ -184,59 +185,69 @@ impl ChannelEntry {
     }
 }
 
-/// Every channel, by id.
+/// Every channel (a person follows tens, not thousands: a list is enough).
 #[derive(Default)]
 pub struct Channels {
-    by_id: BTreeMap<ChannelId, ChannelEntry>,
+    all: Vec<ChannelEntry>,
+    /// Each channel's topic, in the same order (derived once, not per post read).
+    topics: Vec<TopicId>,
 }
 
 impl Channels {
     pub fn restore(&mut self, entry: ChannelEntry) {
-        self.by_id.insert(entry.id(), entry);
+        self.insert(entry);
     }
 
     pub fn insert(&mut self, entry: ChannelEntry) -> RecordWrite {
         let write = entry.write();
-        self.by_id.insert(entry.id(), entry);
+        match self.all.iter().position(|c| c.id() == entry.id()) {
+            Some(i) => self.all[i] = entry,
+            None => {
+                self.topics.push(entry.id().topic());
+                self.all.push(entry);
+            }
+        }
         write
     }
 
     pub fn remove(&mut self, id: &ChannelId) -> Option<ChannelEntry> {
-        self.by_id.remove(id)
+        let i = self.all.iter().position(|c| c.id() == *id)?;
+        self.topics.remove(i);
+        Some(self.all.remove(i))
     }
 
     pub fn get(&self, id: &ChannelId) -> Option<&ChannelEntry> {
-        self.by_id.get(id)
+        self.all.iter().find(|c| c.id() == *id)
     }
 
     pub fn get_mut(&mut self, id: &ChannelId) -> Option<&mut ChannelEntry> {
-        self.by_id.get_mut(id)
+        self.all.iter_mut().find(|c| c.id() == *id)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ChannelEntry> {
-        self.by_id.values()
+        self.all.iter()
     }
 
     /// The channel whose posts live in `topic`.
     pub fn by_topic(&self, topic: &TopicId) -> Option<ChannelId> {
-        self.by_id.keys().find(|id| id.topic() == *topic).copied()
+        self.topics.iter().position(|t| t == topic).map(|i| self.all[i].id())
     }
 
     /// The channel a pending post of ours is in.
     pub fn by_post(&self, id: &MessageId) -> Option<ChannelId> {
-        self.by_id.values().find(|c| c.pending.iter().any(|p| p.post.nonce == id.0)).map(ChannelEntry::id)
+        self.all.iter().find(|c| c.pending.iter().any(|p| p.post.nonce == id.0)).map(ChannelEntry::id)
     }
 
     /// What an anonymous line that just came up sends: every channel read from where we
-    /// stopped (not blocked ones), and our posts not confirmed yet.
+    /// stopped, and our posts not confirmed yet.
     pub fn resume(&self) -> Vec<ClientFrame> {
-        let mut frames: Vec<ClientFrame> = self.by_id.values().map(ChannelEntry::subscribe_frame).collect();
-        frames.extend(self.by_id.values().flat_map(ChannelEntry::pending_frames));
+        let mut frames: Vec<ClientFrame> = self.all.iter().map(ChannelEntry::subscribe_frame).collect();
+        frames.extend(self.all.iter().flat_map(ChannelEntry::pending_frames));
         frames
     }
 
     pub fn pending(&self) -> usize {
-        self.by_id.values().map(|c| c.pending.len()).sum()
+        self.all.iter().map(|c| c.pending.len()).sum()
     }
 }
 

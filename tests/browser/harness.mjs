@@ -44,9 +44,9 @@ export function stranger(url, to, name, text) {
 }
 
 /** Starts the relay; resolves once it logs its address. */
-export async function startRelay({ dataDir, listen = "127.0.0.1:0", log: level = "info" } = {}) {
+export async function startRelay({ dataDir, listen = "127.0.0.1:0", log: level = "info", args = [] } = {}) {
   dataDir ??= mkdtempSync(join(tmpdir(), "sotto-browser-"));
-  const child = spawn(relayBin, ["--listen", listen, "--data-dir", dataDir, "--log", level], {
+  const child = spawn(relayBin, ["--listen", listen, "--data-dir", dataDir, "--log", level, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let log = "";
