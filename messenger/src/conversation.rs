@@ -32,7 +32,7 @@ impl ConversationId {
         if let Some(hex) = text.strip_prefix('g') {
             return group_from_hex(hex).map(ConversationId::Group);
         }
-        if let Some(hex) = text.strip_prefix('c') {
+        if let Some(hex) = text.strip_prefix('n') {
             return ChannelId::from_hex(hex).map(ConversationId::Channel);
         }
         Address::from_hex(text).map(ConversationId::Direct)
@@ -49,13 +49,14 @@ pub fn group_hex(id: &GroupId) -> String {
 }
 
 /// A direct chat is written as its contact's address in hex, as record names and routes have
-/// always named it; a group as `g` and its id in hex, a channel as `c` and its id in hex.
+/// always named it; a group as `g` and its id in hex, a channel as `n` and its id in hex (both
+/// letters outside hex, so no address is ever read as one).
 impl fmt::Display for ConversationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConversationId::Direct(a) => f.write_str(&a.to_hex()),
             ConversationId::Group(g) => write!(f, "g{}", group_hex(g)),
-            ConversationId::Channel(c) => write!(f, "c{}", c.to_hex()),
+            ConversationId::Channel(c) => write!(f, "n{}", c.to_hex()),
         }
     }
 }
@@ -78,6 +79,9 @@ mod tests {
         assert_eq!(g.peer(), None);
         let c = ConversationId::Channel(ChannelId([0xcd; 16]));
         assert_eq!(ConversationId::parse(&c.to_string()), Some(c));
-        assert_eq!(ConversationId::parse("ccd"), None);
+        assert_eq!(ConversationId::parse("ncd"), None);
+        // An address starting with a letter of hex stays a direct chat.
+        let direct = ConversationId::Direct(Address([0xcd; 32]));
+        assert_eq!(ConversationId::parse(&direct.to_string()), Some(direct));
     }
 }

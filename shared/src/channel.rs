@@ -2,8 +2,8 @@
 //! the relay stores and checks it. The exact bytes each signature covers are defined here, once;
 //! the signing and checking are the engine's (`engine/src/channel.rs`), which the relay uses.
 
-use crate::frames::Signature;
 use crate::ids::TopicId;
+use crate::signature::Signature;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

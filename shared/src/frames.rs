@@ -5,18 +5,8 @@
 
 use crate::channel::{AdminList, ChannelId, ChannelPost, ChannelState};
 use crate::ids::{Address, MessageId, TopicId, WriteKey};
+pub use crate::signature::Signature;
 use serde::{Deserialize, Serialize};
-use serde_big_array::BigArray;
-
-/// An Ed25519 signature (64 bytes).
-#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Signature(#[serde(with = "BigArray")] pub [u8; 64]);
-
-impl core::fmt::Debug for Signature {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Signature(..)")
-    }
-}
 
 /// The public half of an identity: Ed25519 signing key, and an X25519 key signed by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

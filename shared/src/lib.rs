@@ -11,6 +11,7 @@ pub mod frames;
 pub mod ids;
 pub mod invite;
 pub mod limits;
+pub mod signature;
 
 pub use codec::{DecodeError, decode_client, decode_relay, encode_client, encode_relay};
 pub use frames::{ClientFrame, ErrorCode, RelayFrame};

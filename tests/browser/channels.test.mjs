@@ -45,7 +45,7 @@ test("a channel reaches its followers; a reported post is verified and blocked b
   await ada.page.getByRole("heading", { name: "Morning Brief", level: 2 }).waitFor();
   await post(ada, `${MARKER} first edition`);
   await post(ada, "Everyone from the north is a liar");
-  await bubble(ada, "Everyone from the north is a liar").locator('[data-status="sent"]').waitFor();
+  await ada.page.locator('[data-testid="message"][data-status="sent"]').filter({ hasText: "Everyone from the north" }).waitFor();
   await ada.page.getByText("About this channel").click();
   const link = await ada.page.getByTestId("channel-link").inputValue();
   assert.match(link, /#\/channel\//);
