@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Relay figures for docs/benchmarks.md: the release relay and the load tool on this machine,
 # a fresh relay (and data dir) for each scenario.
-#   scripts/bench-relay.sh [pairs|latency|durable|idle|group|defaults|forwarder|all]
+#   scripts/bench-relay.sh [pairs|latency|durable|idle|group|channel|defaults|forwarder|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -14,7 +14,8 @@ port=${SOTTO_BENCH_PORT:-18080}
 lifted=(--max-connections-per-ip 100000 --rate-per-ip 100000000 --rate-per-connection 1000000
   --ip-bytes-per-sec 4000000000 --ip-bytes-burst 4000000000
   --max-queued-envelopes 100000000 --max-queued-bytes 100000000000 --max-store-bytes 100000000000
-  --new-mailboxes-per-ip-hour 100000000 --topic-posts-per-sec 100000000)
+  --new-mailboxes-per-ip-hour 100000000 --topic-posts-per-sec 100000000
+  --channel-reads-per-ip-minute 100000000)
 defaults=(--trusted-proxy 127.0.0.1/32)
 
 scenario() {
@@ -27,7 +28,7 @@ scenario() {
   relay=$!
   sleep 0.5
   local args=("$@")
-  [ "${args[0]}" = idle ] && args+=(--relay-pid "$relay")
+  case ${args[0]} in idle|channel) args+=(--relay-pid "$relay") ;; esac
   target/release/sotto-load --relay 127.0.0.1:$port "${load_flags[@]}" "${args[@]}" \
     2> >(grep -v -E 'logged in|connected|connections$' >&2) || true
   echo "  relay peak RSS: $(grep VmHWM /proc/$relay/status | awk '{print $2, $3}')"
@@ -42,6 +43,10 @@ case $what in idle|all) scenario lifted idle --connections 10000 ;; esac
 case $what in group|all)
   scenario lifted group --members 1000 --size 320 --seconds 20 --rate 10
   scenario lifted group --members 1000 --size 320 --seconds 10 --rate 100 ;;
+esac
+case $what in channel|all)
+  scenario lifted channel --subscribers 10000 --size 200 --seconds 20 --rate 2
+  scenario lifted channel --subscribers 10000 --size 200 --seconds 10 --rate 10 ;;
 esac
 case $what in forwarder|all)
   # The floor: a memory-only forwarder on the same WebSocket stack (load/src/bin/sotto-forwarder.rs).

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod channel;
 mod group;
 mod wire;
 
@@ -67,6 +68,22 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         rate: u64,
     },
+    /// One channel read by `subscribers` connections; its admin publishes `rate` signed posts
+    /// a second.
+    Channel {
+        #[arg(long, default_value_t = 10_000)]
+        subscribers: usize,
+        /// Characters of text per post (sealed and signed, as the app posts).
+        #[arg(long, default_value_t = 200)]
+        size: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 2)]
+        rate: u64,
+        /// The relay's process id, to read its CPU time from /proc.
+        #[arg(long)]
+        relay_pid: Option<u32>,
+    },
     /// Sends to offline mailboxes: how many durable `Sent` acknowledgements per second.
     Durable {
         #[arg(long, default_value_t = 100)]
@@ -93,6 +110,9 @@ async fn main() {
         Scenario::Idle { connections, relay_pid } => run_idle(&url, &origin, connections, relay_pid).await,
         Scenario::Group { members, size, seconds, rate } => {
             group::run(&url, &origin, members, size, seconds, rate).await
+        }
+        Scenario::Channel { subscribers, size, seconds, rate, relay_pid } => {
+            channel::run(&url, &origin, subscribers, size, seconds, rate, relay_pid).await
         }
         Scenario::Durable { senders, size, seconds, window } => {
             run_durable(&url, &origin, senders, size, seconds, window).await

@@ -69,7 +69,11 @@ impl Messenger {
         let mut fx = Effects::default();
         if let Some(entry) = self.channels.get_mut(&id) {
             if link.epoch > entry.link.epoch {
+                // Posts of the new epoch read before were skipped: read the log again (the
+                // history keeps each post once).
                 entry.link = link;
+                entry.cursor = 0;
+                fx.frames.push(entry.subscribe_frame());
                 fx.writes.push(entry.write());
             }
             return Ok((id, fx));
@@ -149,6 +153,7 @@ impl Messenger {
         let entry = self.channels.get(id).ok_or(MessengerError::NotInChannel)?;
         let post = entry.reportable(message).ok_or(MessengerError::NoSuchPost)?;
         let report = entry.link.report(post)?;
+        self.reporting.insert(MessageId(post.nonce));
         let reason: String = reason.trim().chars().take(sotto_shared::limits::MAX_REASON_BYTES / 4).collect();
         let frame =
             ClientFrame::ReportPost { post: Box::new(report.post.clone()), key: report.key_bytes(), reason };
@@ -201,7 +206,7 @@ impl Messenger {
         // Posts that waited for a list we now hold.
         let unchecked = std::mem::take(&mut entry.unchecked);
         for (seq, post) in unchecked {
-            fx.merge(self.read_channel_post(state.channel, seq, post));
+            fx.merge(self.read_channel_post(state.channel, seq, post, false));
         }
         fx
     }
@@ -213,10 +218,12 @@ impl Messenger {
         if post.channel != id {
             return Effects::default();
         }
-        self.read_channel_post(id, seq, post)
+        self.read_channel_post(id, seq, post, true)
     }
 
-    fn read_channel_post(&mut self, id: ChannelId, seq: u64, post: ChannelPost) -> Effects {
+    /// Reads a post: `fresh` from the relay (once, by the cursor), or kept aside until its list
+    /// came (the cursor may have moved past it meanwhile).
+    fn read_channel_post(&mut self, id: ChannelId, seq: u64, post: ChannelPost, fresh: bool) -> Effects {
         let mut fx = Effects::default();
         let Some(entry) = self.channels.get_mut(&id) else { return fx };
         let Some(list) = entry.list(post.list).cloned() else {
@@ -225,7 +232,7 @@ impl Messenger {
             fx.frames.push(ClientFrame::ChannelCounts { channel: id });
             return fx;
         };
-        if !entry.advance(seq) {
+        if fresh && !entry.advance(seq) {
             return fx;
         }
         let read = entry.link.read(&post, &list);
@@ -293,6 +300,18 @@ impl Messenger {
         let conversation = ConversationId::Channel(channel);
         fx.writes.extend(self.history.set_status(&conversation, |m| m.id == id.0, Status::Sent));
         Some(fx)
+    }
+
+    /// The relay took (`Ok`) or refused our report of post `id`: `None` if we sent none.
+    pub(crate) fn on_report_answer(&mut self, id: MessageId, refused: Result<(), &str>) -> Option<Effects> {
+        if !self.reporting.remove(&id) {
+            return None;
+        }
+        let event = match refused {
+            Ok(()) => Event::Reported,
+            Err(reason) => Event::Problem(Notice::ReportRefused(reason.to_owned())),
+        };
+        Some(Effects { events: vec![event], ..Effects::default() })
     }
 
     /// The relay refused our post `id` for good: `Some` if it was a channel's.

@@ -95,6 +95,8 @@ pub enum Notice {
         "{member} has no keys on this relay yet, so the group's new key could not reach them; Sotto will try again."
     )]
     MemberUnreachable { member: String },
+    #[error("The relay did not take your report: {0}")]
+    ReportRefused(String),
     #[error("The channel {name} was blocked by this relay's operator: {reason}")]
     ChannelBlocked { name: String, reason: String },
     #[error("{0}")]

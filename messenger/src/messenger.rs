@@ -68,6 +68,8 @@ pub struct Messenger {
     pub(crate) groups: Groups,
     /// The channels we follow or run (stored, one record each).
     pub(crate) channels: crate::channels::Channels,
+    /// Posts we reported and the relay has not answered for yet (in memory).
+    pub(crate) reporting: HashSet<MessageId>,
     /// Welcomes into groups that came in parts, until every part is in (stored).
     pub(crate) joining: Joining,
     /// Group records this version cannot read (written by a development build of groups
@@ -96,6 +98,7 @@ impl Messenger {
             receipts: Receipts::default(),
             groups: Groups::default(),
             channels: crate::channels::Channels::default(),
+            reporting: HashSet::new(),
             joining: Joining::default(),
             unreadable_groups: 0,
             post_retries: std::collections::BTreeMap::new(),
@@ -342,9 +345,7 @@ impl Messenger {
             RelayFrame::Authenticated { .. } => self.on_login(now_ms, e),
             RelayFrame::Sent { id } => Ok(self.on_channel_sent(id).unwrap_or_else(|| self.on_sent(id))),
             RelayFrame::ChannelState(state) => Ok(self.on_channel_state(&state)),
-            RelayFrame::Reported { .. } => {
-                Ok(Effects { events: vec![Event::Reported], ..Effects::default() })
-            }
+            RelayFrame::Reported { id } => Ok(self.on_report_answer(id, Ok(())).unwrap_or_default()),
             RelayFrame::Posted { topic, seq, payload, .. } if self.is_channel(&topic) => {
                 Ok(self.on_channel_post(&topic, seq, &payload))
             }
@@ -480,6 +481,9 @@ impl Messenger {
         let permanent =
             matches!(code, ErrorCode::TooLarge | ErrorCode::InvalidRequest | ErrorCode::Malformed);
         let mut fx = Effects::default();
+        if let Some(answered) = self.on_report_answer(envelope, Err(message)) {
+            return answered;
+        }
         let transient = matches!(code, ErrorCode::RateLimited | ErrorCode::Internal | ErrorCode::StoreFull);
         if !transient && let Some(done) = self.on_channel_refused(envelope, message) {
             return done;

@@ -1085,3 +1085,56 @@ async fn envelope_lengths_do_not_tell_what_was_sent() {
     assert_eq!([receipt, lengths[0], lengths[1]], [lengths[0]; 3], "{lengths:?} {receipt}");
     assert_eq!(lengths[2], lengths[0] + sotto_engine::consts::PADDING_BLOCK);
 }
+
+/// A channel post naming an admin list we do not hold yet waits for it, and is read once it
+/// comes, even if later posts moved the cursor past it meanwhile.
+#[test]
+fn a_channel_post_waits_for_its_admin_list() {
+    use sotto_engine::channel::{ChannelKey, ChannelLink, PostBody, sign_list};
+    use sotto_shared::channel::ChannelState;
+    let e = &mut OsEntropy;
+    let owner = ChannelKey::generate(e).unwrap();
+    let admin = ChannelKey::generate(e).unwrap();
+    let link = ChannelLink::new("News", "", &owner, e).unwrap();
+    let (v1, v2) = (
+        sign_list(&owner, link.id, 1, vec![admin.public()]),
+        sign_list(&owner, link.id, 2, vec![admin.public()]),
+    );
+    let (mut m, _) = Messenger::create("Bo", NOW, e).unwrap();
+    let payload = sotto_messenger::channels::link_payload(&link);
+    let (id, fx) = m.follow_channel(&payload, NOW, e).unwrap();
+    assert!(matches!(fx.frames[..], [ClientFrame::SubscribeChannel { .. }]));
+    let state = |lists: Vec<_>| {
+        RelayFrame::ChannelState(Box::new(ChannelState {
+            channel: id,
+            lists,
+            subscribers: 2,
+            views: vec![],
+            blocked: None,
+        }))
+    };
+    let posted = |seq, list, text: &str, e: &mut OsEntropy| RelayFrame::Posted {
+        topic: id.topic(),
+        seq,
+        received_at: 0,
+        payload: postcard::to_allocvec(
+            &link.post(&admin, list, &PostBody::Text(text.into()), NOW, e).unwrap(),
+        )
+        .unwrap(),
+    };
+    m.on_frame(state(vec![v1.clone()]), NOW, e);
+    let fx = m.on_frame(posted(10, 2, "under the new list", e), NOW, e);
+    assert!(matches!(fx.frames[..], [ClientFrame::ChannelCounts { .. }]), "asks for the list");
+    m.on_frame(posted(11, 1, "under the old list", e), NOW, e);
+    let chat = ConversationId::Channel(id);
+    assert_eq!(m.messages(&chat).len(), 1);
+    // A relay cannot slip in a list the owner did not sign.
+    let stranger = ChannelKey::generate(e).unwrap();
+    let forged = sign_list(&stranger, id, 2, vec![stranger.public()]);
+    m.on_frame(state(vec![v1.clone(), forged]), NOW, e);
+    assert_eq!(m.messages(&chat).len(), 1);
+    m.on_frame(state(vec![v1, v2]), NOW, e);
+    let texts: Vec<&str> = m.messages(&chat).iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["under the old list", "under the new list"]);
+    assert_eq!(m.channel(&id).unwrap().subscribers, 2);
+}

@@ -227,6 +227,11 @@ async fn subscribers_read_history_and_live_posts_see_counts_and_a_new_link_cuts_
     assert_eq!(seen, vec![format!("{MARKER} for the new link")], "old posts are not for the new link");
     while bo.pump_within(Duration::from_millis(500)).await.is_some() {}
     assert_eq!(bo.d.messenger.messages(&chat).len(), 4, "the old link reads nothing posted after");
+    // Given the new link, Bo reads what he skipped (once).
+    follow(&mut bo, &new_link, 5).await;
+    assert_eq!(bo.d.messenger.messages(&chat)[4].text, format!("{MARKER} for the new link"));
+    while bo.pump_within(Duration::from_millis(300)).await.is_some() {}
+    assert_eq!(bo.d.messenger.messages(&chat).len(), 5);
 
     // Leaving stops the count.
     let step = cy.d.act(|m| m.leave_channel(&id)).unwrap();
@@ -269,7 +274,7 @@ async fn admin(
 
 #[tokio::test]
 async fn a_report_shows_the_operator_one_checked_post_and_a_block_stops_the_channel() {
-    let relay = Relay::start(&["--admin-token", TOKEN]).await;
+    let relay = Relay::start(&["--admin-token", TOKEN, "--reports-per-ip-hour", "3"]).await;
     let origin = relay.http("");
     let mut owner = Client::join(&origin, "Ada").await;
     let id = create(&mut owner, "Loud").await;
@@ -308,6 +313,17 @@ async fn a_report_shows_the_operator_one_checked_post_and_a_block_stops_the_chan
     other.nonce = [9; 16];
     raw.send(&ClientFrame::ReportPost { post: Box::new(other), key: [7; 32], reason: String::new() }).await;
     expect_code(&mut raw, ErrorCode::InvalidRequest).await;
+    // A report the relay refuses (here: past this address's reports an hour) is said so.
+    let fine = bo.d.messenger.messages(&chat)[0].id;
+    let step = bo.d.act(|m| m.report_post(&id, &fine, "")).unwrap();
+    bo.run(step).await;
+    let refused = bo
+        .wait_for_problem(|n| match n {
+            Notice::ReportRefused(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(refused.contains("too many reports"), "{refused}");
 
     // The operator blocks the channel: Bo, reading live, is told why; the owner cannot post.
     let body = format!("{{\"channel\":\"{}\",\"reason\":\"Harassment\"}}", id.to_hex());
@@ -342,4 +358,44 @@ async fn a_report_shows_the_operator_one_checked_post_and_a_block_stops_the_chan
     assert_eq!(admin(&relay, "POST", "/admin/api/unblock", Some(TOKEN), Some(body)).await.0, 200);
     let (s, posts) = read_all(&relay, id).await;
     assert_eq!((s.blocked, posts.len()), (None, 2));
+}
+
+/// Channels, counted members and reports take room in the relay's storage budget like
+/// everything else: past it, no new channel opens and readers read uncounted; the room they
+/// take is counted again after a restart.
+#[tokio::test]
+async fn channels_members_and_reports_count_against_the_storage_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = ["--max-store-bytes", "4400"];
+    let mut relay = Relay::start_in(dir.path(), "127.0.0.1:0", &budget).await;
+    let e = &mut OsEntropy;
+    let open_channel = |e: &mut OsEntropy| {
+        let owner = ChannelKey::generate(e).unwrap();
+        let link = ChannelLink::new("Small", "", &owner, e).unwrap();
+        let list = sign_list(&owner, link.id, 1, vec![owner.public()]);
+        (link.id, ClientFrame::ChannelAdmins { owner: link.owner, list: Box::new(list) })
+    };
+    let mut conn = anonymous(&relay).await;
+    let (id, frame) = open_channel(e);
+    conn.send(&frame).await;
+    state(&mut conn).await;
+    // One member fits; the next reads without being counted.
+    for member in [[1; 16], [2; 16]] {
+        let mut reader = anonymous(&relay).await;
+        reader.send(&ClientFrame::SubscribeChannel { channel: id, after: 0, member }).await;
+        assert_eq!(state(&mut reader).await.subscribers, 1);
+    }
+    let (_, another) = open_channel(e);
+    conn.send(&another).await;
+    expect_code(&mut conn, ErrorCode::StoreFull).await;
+    // After a restart the channel and its member still take their room.
+    relay.terminate().await;
+    let relay = Relay::start_in(dir.path(), "127.0.0.1:0", &budget).await;
+    let mut conn = anonymous(&relay).await;
+    let (_, another) = open_channel(e);
+    conn.send(&another).await;
+    expect_code(&mut conn, ErrorCode::StoreFull).await;
+    let mut reader = anonymous(&relay).await;
+    reader.send(&ClientFrame::SubscribeChannel { channel: id, after: 0, member: [3; 16] }).await;
+    assert_eq!(state(&mut reader).await.subscribers, 1);
 }

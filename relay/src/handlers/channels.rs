@@ -7,6 +7,7 @@ use super::topics::{Appended, CHANNEL_WRITE_HASH};
 use crate::session::{Session, error};
 use crate::state::{Relay, unix_now};
 use crate::store::{ChannelView, StoredReport, TopicKey, Write, WriteResult};
+use crate::writer::{CHANNEL_COST, MEMBER_COST, REPORT_COST};
 use bytes::Bytes;
 use sotto_engine::channel::{Report, check_list, check_post};
 use sotto_shared::channel::{AdminList, ChannelId, ChannelPost, ChannelState};
@@ -54,6 +55,10 @@ impl Session {
             self.reply(error(ErrorCode::AuthFailed, msg, None), permit);
             return;
         }
+        if !self.relay.writer.has_room(CHANNEL_COST) {
+            let msg = "the relay's storage is full; try again later";
+            return self.reply(error(ErrorCode::StoreFull, msg, None), permit);
+        }
         // The channel's topic first: a list for a channel whose topic cannot open is refused.
         let key = TopicKey::of(&channel.topic());
         if let Err(refusal) = self.open_topic(key, CHANNEL_WRITE_HASH).await {
@@ -96,8 +101,11 @@ impl Session {
             return self.reply(error(ErrorCode::RateLimited, msg, None), permit);
         }
         debug!(conn = self.handle.id, "subscribe to a channel");
-        // Counted first, so the count the reader is told includes it.
-        let _ = self.relay.writer.write(Write::Member { channel, member, now: unix_now() }).await;
+        // Counted first, so the count the reader is told includes it; at the storage budget a
+        // reader still reads, uncounted.
+        if self.relay.writer.has_room(MEMBER_COST) {
+            let _ = self.relay.writer.write(Write::Member { channel, member, now: unix_now() }).await;
+        }
         let view = match self.load_channel(channel).await {
             Ok(Some(view)) => view,
             Ok(None) => {
@@ -240,6 +248,11 @@ impl Session {
         if list.is_none_or(|list| report.verify(list, &view.record.owner).is_err()) {
             let msg = "the report does not check: the key does not open that post, or its admin list is gone";
             return self.reply(refuse(ErrorCode::AuthFailed, msg), permit);
+        }
+        // Its size once stored, roughly: the post, the key and the reason.
+        if !self.relay.writer.has_room(held.payload.len() as u64 + reason.len() as u64 + 128 + REPORT_COST) {
+            return self
+                .reply(refuse(ErrorCode::StoreFull, "the relay's storage is full; try again later"), permit);
         }
         let stored = StoredReport::new(report.post.clone(), held.seq, key, reason, unix_now());
         self.submit(Write::Report(Box::new(stored)), permit, move |_, result| match result {

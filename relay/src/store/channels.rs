@@ -219,7 +219,7 @@ impl<'t> ChannelTables<'t> {
         }
         self.members.insert((channel.0, member), now)?;
         self.expiry.insert((now + CHANNEL_MEMBER_ACTIVE_SECS, channel.0, member), ())?;
-        Ok(WriteResult::Counted)
+        Ok(if seen.is_some() { WriteResult::Counted } else { WriteResult::MemberAdded })
     }
 
     /// Stops counting `member`.
@@ -232,7 +232,7 @@ impl<'t> ChannelTables<'t> {
             r.subscribers = r.subscribers.saturating_sub(1);
             self.put(channel, &r)?;
         }
-        Ok(WriteResult::Counted)
+        Ok(WriteResult::MemberLeft)
     }
 
     /// Adds views to posts of a channel, keeping the newest `CHANNEL_VIEWS_SHOWN`.
@@ -273,14 +273,15 @@ impl<'t> ChannelTables<'t> {
             return Ok(WriteResult::ReportsFull);
         }
         let next = self.reports.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
-        self.reports.insert(next, postcard::to_allocvec(report)?.as_slice())?;
-        Ok(WriteResult::Reported { number: next })
+        let bytes = postcard::to_allocvec(report)?;
+        self.reports.insert(next, bytes.as_slice())?;
+        Ok(WriteResult::Reported { number: next, bytes: bytes.len() as u64 })
     }
 
     /// The operator is done with a report.
     pub(super) fn dismiss(&mut self, number: u64) -> Result<WriteResult, StoreError> {
-        self.reports.remove(number)?;
-        Ok(WriteResult::Counted)
+        let bytes = self.reports.remove(number)?.map_or(0, |v| v.value().len() as u64);
+        Ok(WriteResult::Dismissed { bytes })
     }
 
     /// Stops counting at most `limit` members not seen for `CHANNEL_MEMBER_ACTIVE_SECS`.
@@ -337,9 +338,14 @@ pub(super) fn reports(tx: &ReadTransaction, limit: usize) -> Result<Vec<(u64, St
     Ok(out)
 }
 
-/// How many channels the store knows, and reports waiting.
-pub(super) fn totals(tx: &ReadTransaction) -> Result<(u64, u64), StoreError> {
-    Ok((tx.open_table(CHANNELS)?.len()?, tx.open_table(REPORTS)?.len()?))
+/// How many channels the store knows, members it counts, reports waiting and their bytes.
+pub(super) fn totals(tx: &ReadTransaction) -> Result<(u64, u64, u64, u64), StoreError> {
+    let mut report_bytes = 0;
+    let reports = tx.open_table(REPORTS)?;
+    for entry in reports.iter()? {
+        report_bytes += entry?.1.value().len() as u64;
+    }
+    Ok((tx.open_table(CHANNELS)?.len()?, tx.open_table(MEMBERS)?.len()?, reports.len()?, report_bytes))
 }
 
 #[cfg(test)]
@@ -429,10 +435,14 @@ mod tests {
         let channel = ChannelId::of(&OWNER);
         write(&s, Write::ChannelList { owner: OWNER, list: list(1) });
         let count = || s.channel(&channel).unwrap().unwrap().record.subscribers;
-        for (member, now) in [([1; 16], 10), ([2; 16], 10), ([1; 16], 20), ([1; 16], 10 + 2 * 86_400)] {
-            write(&s, Write::Member { channel, member, now });
-        }
-        assert_eq!(count(), 2);
+        let results: Vec<WriteResult> =
+            [([1; 16], 10), ([2; 16], 10), ([1; 16], 20), ([1; 16], 10 + 2 * 86_400)]
+                .into_iter()
+                .map(|(member, now)| write(&s, Write::Member { channel, member, now }))
+                .collect();
+        use WriteResult::{Counted, MemberAdded};
+        assert_eq!(results, [MemberAdded, MemberAdded, Counted, Counted]);
+        assert_eq!((count(), s.totals().unwrap().members), (2, 2));
         write(&s, Write::Leave { channel, member: [2; 16] });
         write(&s, Write::Leave { channel, member: [2; 16] });
         assert_eq!(count(), 1);
@@ -469,9 +479,17 @@ mod tests {
         };
         let report = StoredReport::new(p, 9, [4; 32], "spam".into(), 1);
         assert!(!format!("{report:?}").contains("4, 4"), "Debug hides the key");
-        assert_eq!(write(&s, Write::Report(Box::new(report.clone()))), WriteResult::Reported { number: 1 });
-        assert_eq!(write(&s, Write::Report(Box::new(report))), WriteResult::Reported { number: 2 });
-        write(&s, Write::Dismiss { number: 1 });
+        let WriteResult::Reported { number: 1, bytes } = write(&s, Write::Report(Box::new(report.clone())))
+        else {
+            panic!("report 1 kept")
+        };
+        assert!(matches!(
+            write(&s, Write::Report(Box::new(report))),
+            WriteResult::Reported { number: 2, .. }
+        ));
+        assert_eq!(s.totals().unwrap().report_bytes, 2 * bytes);
+        assert_eq!(write(&s, Write::Dismiss { number: 1 }), WriteResult::Dismissed { bytes });
+        assert_eq!(write(&s, Write::Dismiss { number: 1 }), WriteResult::Dismissed { bytes: 0 });
         let left: Vec<u64> = s.reports(10).unwrap().into_iter().map(|(n, _)| n).collect();
         assert_eq!(left, vec![2]);
     }

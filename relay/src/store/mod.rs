@@ -292,6 +292,8 @@ pub enum WriteResult {
         post_bytes: u64,
         /// Topics forgotten after a long silence.
         topics: u64,
+        /// Channel members no longer counted (not seen for 30 days).
+        members: u64,
     },
     /// `new`: the topic did not exist before.
     TopicOpened {
@@ -317,12 +319,22 @@ pub enum WriteResult {
     StaleList,
     ChannelBlocked,
     NoSuchChannel,
-    /// A count, view, block or dismissal was applied.
+    /// A count, view or block was applied; nothing was added or removed.
     Counted,
+    /// A member was counted for the first time (a record more in the store).
+    MemberAdded,
+    /// A member stopped being counted (a record less).
+    MemberLeft,
     /// `MAX_REPORTS` reports are waiting already.
     ReportsFull,
+    /// A report was kept: its number and stored size.
     Reported {
         number: u64,
+        bytes: u64,
+    },
+    /// A report was dismissed: the stored size it freed (0 if there was none).
+    Dismissed {
+        bytes: u64,
     },
 }
 
@@ -337,7 +349,9 @@ pub struct Totals {
     pub post_bytes: u64,
     pub topics: u64,
     pub channels: u64,
+    pub members: u64,
     pub reports: u64,
+    pub report_bytes: u64,
 }
 
 /// What the relay must know about a mailbox before it accepts (and forwards) an envelope for it,

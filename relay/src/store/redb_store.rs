@@ -520,7 +520,15 @@ impl<'t> Tables<'t> {
             }
         }
         let prekeys = self.purge_prekeys(now.saturating_sub(ONE_TIME_PREKEY_LIFETIME_SECS), limit)?;
-        Ok(WriteResult::Purged { removed, bytes: freed, prekeys, posts: 0, post_bytes: 0, topics: 0 })
+        Ok(WriteResult::Purged {
+            removed,
+            bytes: freed,
+            prekeys,
+            posts: 0,
+            post_bytes: 0,
+            topics: 0,
+            members: 0,
+        })
     }
 
     /// Drops at most `limit` one-time prekeys uploaded before `before`; returns how many.
@@ -617,9 +625,10 @@ impl Store for RedbStore {
                     Write::Purge { now, limit } => {
                         let mut r = t.purge(now, limit)?;
                         let purged = open_topics(&tx, &mut topic_tables)?.purge(now, limit)?;
-                        open_tables(&tx, &mut channel_tables)?.purge(now, limit)?;
-                        if let WriteResult::Purged { posts, post_bytes, topics, .. } = &mut r {
+                        let gone = open_tables(&tx, &mut channel_tables)?.purge(now, limit)?;
+                        if let WriteResult::Purged { posts, post_bytes, topics, members, .. } = &mut r {
                             (*posts, *post_bytes, *topics) = (purged.posts, purged.bytes, purged.topics);
+                            *members = gone;
                         }
                         r
                     }
@@ -736,7 +745,7 @@ impl Store for RedbStore {
         }
         totals.owners = tx.open_table(OWNERS)?.len()?;
         (totals.posts, totals.post_bytes, totals.topics) = topics::totals(&tx)?;
-        (totals.channels, totals.reports) = channels::totals(&tx)?;
+        (totals.channels, totals.members, totals.reports, totals.report_bytes) = channels::totals(&tx)?;
         Ok(totals)
     }
 
@@ -881,7 +890,8 @@ mod tests {
                 prekeys: 0,
                 posts: 0,
                 post_bytes: 0,
-                topics: 0
+                topics: 0,
+                members: 0
             }]
         );
         assert_eq!(
@@ -892,7 +902,8 @@ mod tests {
                 prekeys: 0,
                 posts: 0,
                 post_bytes: 0,
-                topics: 0
+                topics: 0,
+                members: 0
             }]
         );
         let t = s.totals().unwrap();
@@ -979,7 +990,8 @@ mod tests {
                 prekeys: 0,
                 posts: 0,
                 post_bytes: 0,
-                topics: 0
+                topics: 0,
+                members: 0
             }]
         );
     }
