@@ -124,6 +124,9 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!("{subscribers} subscribers live in {:.1} s", joining.elapsed().as_secs_f64());
+    if let Some(pid) = relay_pid {
+        eprintln!("relay RSS with them live: {} MiB", crate::rss_kib(pid)? / 1024);
+    }
 
     let acks = tokio::spawn(async move {
         let mut sent = 0;

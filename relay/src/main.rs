@@ -32,8 +32,26 @@ use std::time::Duration;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// Threads for store reads (`spawn_blocking`): each read is short, so a few threads keep up,
+/// while tokio's default of 512 let a burst of subscribers hold a thread (and its allocator
+/// heap) each: 10,000 channel subscribers at once cost 100 MB more with it.
+const STORE_READ_THREADS: usize = 16;
+
+fn main() -> std::process::ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(STORE_READ_THREADS)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> std::process::ExitCode {
     let config = config::Config::parse();
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
