@@ -65,6 +65,9 @@ pub enum Action {
     /// Reports a channel's post (by id) to the relay's operator, with a reason.
     Report(ChannelId, [u8; 16], String),
     MuteChannel(ChannelId, bool),
+    /// Makes a contact an admin of a channel we own, or (`Remove`) stops them.
+    AddChannelAdmin(ChannelId, Address),
+    RemoveChannelAdmin(ChannelId, Address),
     LeaveChannel(ChannelId),
     /// Makes a new link for a channel we own (the old one reads nothing posted after).
     NewChannelLink(ChannelId),

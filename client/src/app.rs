@@ -585,6 +585,12 @@ impl App {
                     navigate(&Route::Chat(ConversationId::Channel(id)));
                 }
             }
+            Action::AddChannelAdmin(id, who) => {
+                self.act(ctx, |m| m.add_channel_admin(&id, &who, now_ms(), &mut OsEntropy));
+            }
+            Action::RemoveChannelAdmin(id, who) => {
+                self.act(ctx, |m| m.remove_channel_admin(&id, &who));
+            }
             Action::MuteChannel(id, muted) => {
                 self.act(ctx, |m| m.set_channel_muted(&id, muted));
             }
@@ -594,7 +600,7 @@ impl App {
                 }
             }
             Action::NewChannelLink(id) => {
-                if self.act(ctx, |m| m.rotate_channel_link(&id, &mut OsEntropy)) {
+                if self.act(ctx, |m| m.rotate_channel_link(&id, now_ms(), &mut OsEntropy)) {
                     self.toast = Some(
                         "A new link is ready: people with the old one read nothing posted from now on."
                             .into(),
@@ -647,6 +653,18 @@ impl App {
                     description: &c.link.description,
                     subscribers: c.subscribers,
                     owner: c.is_owner(),
+                    may_post: c.may_post(),
+                    admins: (c.admins.iter())
+                        .map(|(_, a)| (*a, m.contact(a).map_or_else(String::new, |c| c.name.clone())))
+                        .collect(),
+                    candidates: if c.is_owner() {
+                        m.contacts()
+                            .filter(|k| c.admins.iter().all(|(_, a)| *a != k.address))
+                            .map(|k| (k.address, k.name.clone()))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
                     muted: c.muted,
                     blocked: c.blocked.as_deref(),
                     link: format!(
@@ -1068,6 +1086,14 @@ impl App {
                     }
                 }
                 Event::ContactAdded(_) | Event::LeftGroup { .. } => {}
+                Event::MadeChannelAdmin { conversation } => {
+                    let name = self.messenger().and_then(|m| match conversation {
+                        ConversationId::Channel(id) => m.channel(&id).map(|c| c.link.name.clone()),
+                        _ => None,
+                    });
+                    self.toast =
+                        name.map(|n| format!("You are now an admin of the channel {n}: you can post in it."));
+                }
                 Event::Reported => {
                     self.toast =
                         Some("Report sent. The relay's operator can read that one post and decide.".into());

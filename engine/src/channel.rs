@@ -29,6 +29,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 const POST_KEY_INFO: &[u8] = b"sotto-channel-post-key-v1";
 const COMMIT_LABEL: &[u8] = b"sotto-channel-post-commit-v1";
+const GRANT_LABEL: &[u8] = b"sotto-channel-grant-v1";
 
 /// What a channel's link says. Never printed (the secret reads every post of its epoch).
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
@@ -108,6 +109,52 @@ pub fn check_post(post: &ChannelPost, list: &AdminList) -> Result<(), EngineErro
     verify(&post.author, &post.signed_bytes(), &post.signature)
         .map_err(|_| EngineError::BadSignature("channel post"))
 }
+
+/// What a channel's owner hands a new admin over their pairwise session: the link (the content
+/// secret to seal under) and an admin key made for them, which the owner lists. Signed by the
+/// owner key over `"sotto-channel-grant-v1" || id || epoch BE || SHA-256(secret) || admin
+/// public key`, so that nobody else (another admin, a contact who knows the link) can hand
+/// out a link or a key for the channel.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChannelGrant {
+    pub link: ChannelLink,
+    pub admin: ChannelKey,
+    pub signature: Signature,
+}
+
+impl ChannelGrant {
+    fn signed(link: &ChannelLink, admin: &[u8; 32]) -> Vec<u8> {
+        let mut m = [GRANT_LABEL, &link.id.0, &link.epoch.to_be_bytes()].concat();
+        m.extend_from_slice(&sha256(&[&link.secret]));
+        m.extend_from_slice(admin);
+        m
+    }
+
+    /// A grant of `admin` with `link`, signed by the channel's `owner` key.
+    pub fn new(owner: &ChannelKey, link: ChannelLink, admin: ChannelKey) -> ChannelGrant {
+        let signature = owner.sign(&Self::signed(&link, &admin.public()));
+        ChannelGrant { link, admin, signature }
+    }
+
+    /// Checks that the owner the link names made this grant (and the link's id is of it).
+    pub fn verify(&self) -> Result<(), EngineError> {
+        if ChannelId::of(&self.link.owner) != self.link.id {
+            return Err(EngineError::ForgedSender);
+        }
+        verify(&self.link.owner, &Self::signed(&self.link, &self.admin.public()), &self.signature)
+            .map_err(|_| EngineError::BadSignature("channel grant"))
+    }
+}
+
+/// The same grant: the same channel, epoch and admin key (compared by their public parts).
+impl PartialEq for ChannelGrant {
+    fn eq(&self, other: &Self) -> bool {
+        (self.link.id, self.link.epoch, self.admin.public())
+            == (other.link.id, other.link.epoch, other.admin.public())
+    }
+}
+
+impl Eq for ChannelGrant {}
 
 /// What a channel post says: its plaintext, padded and sealed. Variants are only appended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,6 +382,19 @@ mod tests {
         let mut altered = report.clone();
         altered.post.sealed[3] ^= 1;
         assert!(altered.verify(&admins, &link.owner).is_err());
+    }
+
+    #[test]
+    fn only_the_owner_grants() {
+        let Setup { mut e, owner, admin, link, .. } = setup();
+        let grant = ChannelGrant::new(&owner, link.clone(), admin.clone());
+        grant.verify().unwrap();
+        // Another admin (or anyone holding the link) cannot hand out a key or a new link.
+        let forged = ChannelGrant::new(&admin, link.clone(), ChannelKey::generate(&mut e).unwrap());
+        assert!(forged.verify().is_err());
+        let mut swapped = grant.clone();
+        swapped.link = link.rotated(&mut e).unwrap();
+        assert!(swapped.verify().is_err(), "the secret is bound");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum Body {
     GroupWelcome(Box<Welcome>),
     /// A group admin moves us to a group's next epoch (someone was removed or left).
     GroupRekey(Box<Rekey>),
+    /// A channel's owner makes us an admin of it (or hands us its new link).
+    ChannelGrant(Box<crate::channel::ChannelGrant>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,11 +11,12 @@ use crate::history::{ChatMessage, Status};
 use crate::messenger::Messenger;
 use crate::records::RecordKey;
 use sotto_engine::EngineError;
-use sotto_engine::channel::{ChannelKey, ChannelLink, PostBody, sign_list};
+use sotto_engine::channel::{ChannelGrant, ChannelKey, ChannelLink, PostBody, sign_list};
 use sotto_engine::consts::MAX_TEXT_BYTES;
+use sotto_engine::message::Body;
 use sotto_engine::random::Entropy;
 use sotto_shared::channel::{ChannelId, ChannelPost, ChannelState};
-use sotto_shared::{ClientFrame, MessageId, TopicId};
+use sotto_shared::{Address, ClientFrame, MessageId, TopicId};
 
 impl Messenger {
     /// Makes a channel we own, opens it at the relay and reads it.
@@ -109,9 +110,10 @@ impl Messenger {
         if let Some(reason) = &entry.blocked {
             return Err(MessengerError::ChannelBlocked(reason.clone()));
         }
-        let ChannelRole::Owner { admin, .. } = &entry.role else {
+        if !entry.may_post() {
             return Err(MessengerError::NotChannelAdmin);
-        };
+        }
+        let admin = entry.admin_key().ok_or(MessengerError::NotChannelAdmin)?;
         let list = entry.newest().map(|l| l.version).ok_or(MessengerError::NotChannelAdmin)?;
         let post = entry.link.post(admin, list, &PostBody::Text(text.into()), now_ms, e)?;
         let frame = ClientFrame::PublishPost {
@@ -128,10 +130,11 @@ impl Messenger {
     }
 
     /// Makes a new link for a channel we own: whoever holds only the old one reads nothing
-    /// posted from now on.
+    /// posted from now on. Our admins get it over their sessions (with the keys they have).
     pub fn rotate_channel_link(
         &mut self,
         id: &ChannelId,
+        now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
         let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
@@ -139,7 +142,126 @@ impl Messenger {
             return Err(MessengerError::NotChannelAdmin);
         }
         entry.link = entry.link.rotated(e)?;
-        Ok(Effects { writes: vec![entry.write()], ..Effects::default() })
+        let mut fx = Effects { writes: vec![entry.write()], ..Effects::default() };
+        let ChannelRole::Owner { owner, .. } = &entry.role else {
+            return Err(MessengerError::NotChannelAdmin);
+        };
+        let grants: Vec<(ChannelGrant, Address)> = (entry.admins.iter())
+            .map(|(admin, contact)| (ChannelGrant::new(owner, entry.link.clone(), admin.clone()), *contact))
+            .collect();
+        for (grant, contact) in grants {
+            fx.merge(self.send_body(&contact, Body::ChannelGrant(Box::new(grant)), None, now_ms, e)?.0);
+        }
+        Ok(fx)
+    }
+
+    /// Makes a contact an admin of a channel we own: a new admin key for them, the next list
+    /// signed by the owner key, and the key with the link over our session with them.
+    pub fn add_channel_admin(
+        &mut self,
+        id: &ChannelId,
+        contact: &Address,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        if !self.contacts.contains(contact) {
+            return Err(MessengerError::UnknownContact);
+        }
+        let entry = self.channels.get(id).ok_or(MessengerError::NotInChannel)?;
+        if entry.admins.iter().any(|(_, c)| c == contact) {
+            return Ok(Effects::default());
+        }
+        let admin = ChannelKey::generate(e)?;
+        let mut keys = entry.newest().map(|l| l.admins.clone()).unwrap_or_default();
+        keys.push(admin.public());
+        let mut fx = self.publish_admins(id, keys)?;
+        let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
+        let ChannelRole::Owner { owner, .. } = &entry.role else {
+            return Err(MessengerError::NotChannelAdmin);
+        };
+        let grant = ChannelGrant::new(owner, entry.link.clone(), admin.clone());
+        entry.admins.push((admin, *contact));
+        fx.writes.push(entry.write());
+        fx.merge(self.send_body(contact, Body::ChannelGrant(Box::new(grant)), None, now_ms, e)?.0);
+        Ok(fx)
+    }
+
+    /// Stops an admin of a channel we own from posting: the next list, without their key. The
+    /// relay refuses their posts from the moment it has it; their earlier posts stay.
+    pub fn remove_channel_admin(
+        &mut self,
+        id: &ChannelId,
+        contact: &Address,
+    ) -> Result<Effects, MessengerError> {
+        let entry = self.channels.get(id).ok_or(MessengerError::NotInChannel)?;
+        let Some((gone, _)) = entry.admins.iter().find(|(_, c)| c == contact) else {
+            return Ok(Effects::default());
+        };
+        let gone = gone.public();
+        let keys = entry.newest().map(|l| l.admins.iter().filter(|k| **k != gone).copied().collect());
+        let mut fx = self.publish_admins(id, keys.unwrap_or_default())?;
+        let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
+        entry.admins.retain(|(_, c)| c != contact);
+        fx.writes.push(entry.write());
+        Ok(fx)
+    }
+
+    /// Signs the next admin list of a channel we own with `keys`, keeps it and sends it.
+    fn publish_admins(&mut self, id: &ChannelId, keys: Vec<[u8; 32]>) -> Result<Effects, MessengerError> {
+        if keys.len() > sotto_shared::limits::MAX_CHANNEL_ADMINS {
+            return Err(MessengerError::TooManyAdmins);
+        }
+        let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
+        let ChannelRole::Owner { owner, .. } = &entry.role else {
+            return Err(MessengerError::NotChannelAdmin);
+        };
+        let version = entry.newest().map_or(1, |l| l.version + 1);
+        let list = sign_list(owner, *id, version, keys);
+        entry.lists.push(list.clone());
+        let frame = ClientFrame::ChannelAdmins { owner: entry.link.owner, list: Box::new(list) };
+        Ok(Effects { frames: vec![frame], writes: vec![entry.write()], ..Effects::default() })
+    }
+
+    /// A channel's owner made us an admin, or sent the new link of a channel we run with them.
+    /// Taken from contacts only; the relay takes our posts only once the owner's list names our
+    /// key, and readers check that list against the owner key the link names.
+    pub(crate) fn on_channel_grant(
+        &mut self,
+        grant: ChannelGrant,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Effects {
+        let mut fx = Effects::default();
+        if let Err(err) = grant.verify() {
+            fx.events.push(Event::Problem(Notice::Unreadable(err)));
+            return fx;
+        }
+        let ChannelGrant { link, admin, .. } = grant;
+        let id = link.id;
+        match self.channels.get_mut(&id) {
+            Some(entry) if entry.is_owner() => return fx,
+            Some(entry) => {
+                if link.epoch > entry.link.epoch {
+                    // Posts of the new epoch read before were skipped: read the log again.
+                    entry.link = link;
+                    entry.cursor = 0;
+                }
+                entry.role = ChannelRole::Admin { admin };
+                fx.frames.push(entry.subscribe_frame());
+                fx.writes.push(entry.write());
+            }
+            None => {
+                let mut member = [0u8; 16];
+                if e.fill(&mut member).is_err() {
+                    return fx;
+                }
+                let entry = ChannelEntry::new(link, ChannelRole::Admin { admin }, member, now_ms);
+                fx.frames.push(entry.subscribe_frame());
+                fx.writes.push(self.channels.insert(entry));
+            }
+        }
+        fx.events.push(Event::MadeChannelAdmin { conversation: ConversationId::Channel(id) });
+        fx
     }
 
     /// Reports post `message` of a channel to the relay's operator, with the key that opens

@@ -15,7 +15,7 @@ use sotto_engine::channel::{ChannelKey, ChannelLink, check_list};
 use sotto_engine::consts::ENVELOPE_TTL_SECS;
 use sotto_shared::channel::{AdminList, ChannelId, ChannelPost, ChannelState};
 use sotto_shared::limits::MAX_CHANNEL_LISTS;
-use sotto_shared::{ClientFrame, MessageId, TopicId};
+use sotto_shared::{Address, ClientFrame, MessageId, TopicId};
 
 /// The fragment prefix that marks a channel link.
 pub const CHANNEL_LINK_PATH: &str = "#/channel/";
@@ -38,6 +38,10 @@ pub enum ChannelRole {
         admin: ChannelKey,
     },
     Subscriber,
+    /// Its owner made us an admin: we post with this key.
+    Admin {
+        admin: ChannelKey,
+    },
 }
 
 /// A post of ours the relay has not confirmed yet, and the chat message it carries.
@@ -71,6 +75,9 @@ pub struct ChannelEntry {
     pub pending: Vec<PendingChannelPost>,
     /// Posts naming an admin list we have not seen yet, by number.
     pub unchecked: Vec<(u64, ChannelPost)>,
+    /// If we own it: the admin keys we made for contacts, and whose each is (they get the new
+    /// link when it rotates).
+    pub admins: Vec<(ChannelKey, Address)>,
 }
 
 impl ChannelEntry {
@@ -89,6 +96,7 @@ impl ChannelEntry {
             blocked: None,
             pending: Vec::new(),
             unchecked: Vec::new(),
+            admins: Vec::new(),
         }
     }
 
@@ -98,6 +106,19 @@ impl ChannelEntry {
 
     pub fn is_owner(&self) -> bool {
         matches!(self.role, ChannelRole::Owner { .. })
+    }
+
+    /// The key we post with, if we may post.
+    pub fn admin_key(&self) -> Option<&ChannelKey> {
+        match &self.role {
+            ChannelRole::Owner { admin, .. } | ChannelRole::Admin { admin } => Some(admin),
+            ChannelRole::Subscriber => None,
+        }
+    }
+
+    /// Whether the newest list we hold names our admin key.
+    pub fn may_post(&self) -> bool {
+        self.admin_key().is_some_and(|k| self.newest().is_some_and(|l| l.admins.contains(&k.public())))
     }
 
     pub fn write(&self) -> RecordWrite {

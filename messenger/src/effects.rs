@@ -68,6 +68,8 @@ pub enum Event {
     JoinRequest { conversation: ConversationId, name: String },
     /// The relay's operator has our report of a channel post.
     Reported,
+    /// A channel's owner made us an admin of it.
+    MadeChannelAdmin { conversation: ConversationId },
     /// Something the person should know.
     Problem(Notice),
 }

@@ -49,6 +49,8 @@ pub enum MessengerError {
     NotInChannel,
     #[error("only this channel's admins may post in it")]
     NotChannelAdmin,
+    #[error("a channel has at most 64 admins")]
+    TooManyAdmins,
     #[error("this channel link is incomplete or damaged; ask for a new one")]
     BadChannelLink,
     #[error("this channel was blocked by this relay's operator: {0}")]
@@ -74,6 +76,8 @@ pub enum StoreError {
     NotInChannel,
     #[error("only this channel's admins may post in it")]
     NotChannelAdmin,
+    #[error("a channel has at most 64 admins")]
+    TooManyAdmins,
     #[error("this channel link is incomplete or damaged; ask for a new one")]
     BadChannelLink,
     #[error("this channel was blocked by this relay's operator: {0}")]

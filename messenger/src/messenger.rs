@@ -584,6 +584,7 @@ impl Messenger {
                     Ok(moved) => fx.merge(moved),
                     Err(err) => fx.events.push(Event::Problem(err.into())),
                 },
+                Body::ChannelGrant(grant) => fx.merge(self.on_channel_grant(*grant, now_ms, e)),
                 Body::InviteUsed => {
                     let flagged = self.contacts.update(&from, |c| c.notice = Some(ContactNotice::InviteUsed));
                     fx.writes.extend(flagged.map(contact_write));
@@ -661,7 +662,8 @@ impl Messenger {
             | Body::InviteUsed
             | Body::SessionReset
             | Body::GroupWelcome(_)
-            | Body::GroupRekey(_) => return fx,
+            | Body::GroupRekey(_)
+            | Body::ChannelGrant(_) => return fx,
         };
         let Some(request) = self.requests.upsert(from, r.from, name.as_deref(), now_ms) else {
             // Dropped (too many waiting) or ignored: nothing of theirs is kept, not even the

@@ -216,7 +216,7 @@ async fn subscribers_read_history_and_live_posts_see_counts_and_a_new_link_cuts_
     assert!(bo.d.messenger.post_views(&id, &last).unwrap() >= 2);
 
     // A new link: Bo, who holds the old one, reads nothing posted after; Cy with the new one does.
-    let step = owner.d.act(|m| m.rotate_channel_link(&id, &mut OsEntropy)).unwrap();
+    let step = owner.d.act(|m| m.rotate_channel_link(&id, now(), &mut OsEntropy)).unwrap();
     owner.run(step).await;
     owner.say_in(chat, &format!("{MARKER} for the new link")).await;
     let new_link = owner.d.messenger.channel_link(&id).unwrap();
@@ -398,4 +398,54 @@ async fn channels_members_and_reports_count_against_the_storage_budget() {
     let mut reader = anonymous(&relay).await;
     reader.send(&ClientFrame::SubscribeChannel { channel: id, after: 0, member: [3; 16] }).await;
     assert_eq!(state(&mut reader).await.subscribers, 1);
+}
+
+/// The owner makes a contact an admin: the key travels over their session, the relay takes the
+/// admin's posts once the owner's list names it, followers read them; removed, the admin's
+/// next post is refused. A new link reaches the admins too.
+#[tokio::test]
+async fn the_owner_makes_and_removes_admins() {
+    let relay = Relay::start(&[]).await;
+    let origin = relay.http("");
+    let mut ada = Client::join(&origin, "Ada").await;
+    let mut bo = Client::join(&origin, "Bo").await;
+    ada.befriend(&mut bo, &origin).await;
+    let id = create(&mut ada, "Team news").await;
+    let chat = ConversationId::Channel(id);
+    let mut cy = Client::join(&origin, "Cy").await;
+    follow(&mut cy, &ada.d.messenger.channel_link(&id).unwrap(), 0).await;
+
+    let bo_address = bo.address();
+    let step = ada.d.act(|m| m.add_channel_admin(&id, &bo_address, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    bo.wait_for(|e| matches!(e, Event::MadeChannelAdmin { .. }).then_some(())).await;
+    while !bo.d.messenger.channel(&id).is_some_and(|c| c.may_post()) {
+        bo.pump().await;
+    }
+    bo.say_in(chat, "from the new admin").await;
+    assert_eq!(cy.hear().await, "from the new admin");
+
+    // A new link reaches Bo, who keeps posting under it; Cy, on the old link, reads nothing new.
+    let step = ada.d.act(|m| m.rotate_channel_link(&id, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    while bo.d.messenger.channel(&id).is_none_or(|c| c.link.epoch == 0) {
+        bo.pump().await;
+    }
+    bo.say_in(chat, "under the new link").await;
+    let new_link = ada.d.messenger.channel_link(&id).unwrap();
+    let mut dee = Client::join(&origin, "Dee").await;
+    follow(&mut dee, &new_link, 1).await;
+    assert_eq!(dee.d.messenger.messages(&chat)[0].text, "under the new link");
+
+    // Removed, Bo can post no more: the relay tells his app the new list, which no longer
+    // names his key (and would refuse his posts: see the first test).
+    let step = ada.d.act(|m| m.remove_channel_admin(&id, &bo_address)).unwrap();
+    ada.run(step).await;
+    while bo.d.messenger.channel(&id).is_some_and(|c| c.may_post()) {
+        bo.pump().await;
+    }
+    let refused = bo.d.act(|m| m.send_text(&chat, "still an admin?", now(), &mut OsEntropy));
+    assert!(matches!(refused, Err(sotto_messenger::MessengerError::NotChannelAdmin)));
+    while dee.pump_within(Duration::from_millis(300)).await.is_some() {}
+    assert_eq!(dee.d.messenger.messages(&chat).len(), 1, "nothing from a removed admin");
 }

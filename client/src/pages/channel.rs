@@ -6,6 +6,7 @@ use crate::action::Action;
 use crate::components::{Marks, Reads, back_link, composer, initial, message_list, qr_code};
 use crate::route::Route;
 use sotto_messenger::{ChatMessage, ConversationId};
+use sotto_shared::Address;
 use sotto_shared::channel::ChannelId;
 use yew::prelude::*;
 
@@ -15,6 +16,11 @@ pub struct Props<'a> {
     pub description: &'a str,
     pub subscribers: u64,
     pub owner: bool,
+    /// We may post (the owner, or an admin on the newest list).
+    pub may_post: bool,
+    /// If we own it: our admins, and the contacts who could be (address and name).
+    pub admins: Vec<(Address, String)>,
+    pub candidates: Vec<(Address, String)>,
     pub muted: bool,
     pub blocked: Option<&'a str>,
     /// The whole link to share.
@@ -70,6 +76,22 @@ pub fn view(props: &Props<'_>) -> Html {
                     <summary>{ "QR code" }</summary>
                     { qr_code(props.link.as_bytes(), "QR code of the channel link") }
                 </details>
+                if props.owner {
+                    <h3>{ "Admins" }</h3>
+                    <ul class="admins" data-testid="channel-admins">
+                        <li>{ "You (owner)" }</li>
+                        { for props.admins.iter().map(|(a, name)| {
+                            let a = *a;
+                            let remove = props.on_action.reform(move |_| Action::RemoveChannelAdmin(id, a));
+                            html! { <li>{ name.clone() }<button class="secondary small" onclick={remove}>{ "Remove" }</button></li> }
+                        }) }
+                        { for props.candidates.iter().map(|(a, name)| {
+                            let a = *a;
+                            let add = props.on_action.reform(move |_| Action::AddChannelAdmin(id, a));
+                            html! { <li class="muted">{ name.clone() }<button class="secondary small" onclick={add}>{ "Make admin" }</button></li> }
+                        }) }
+                    </ul>
+                }
                 <div class="actions">
                     <button class="secondary small" onclick={mute}>{ if props.muted { "Unmute" } else { "Mute" } }</button>
                     if props.owner {
@@ -87,7 +109,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 &Marks { name: &name_of, reads: &marks, report: (!props.owner).then_some(&report as &Reads<'_>) },
                 &props.on_action,
             ) }
-            if props.owner && props.blocked.is_none() {
+            if props.may_post && props.blocked.is_none() {
                 { composer(conversation, &props.on_action) }
             }
         </section>
