@@ -682,7 +682,7 @@ impl App {
             Route::NewChannel => new_channel::view(&on_action),
             Route::FollowChannel(payload) => {
                 let preview = m.preview_channel(payload);
-                let following = preview.as_ref().is_ok_and(|l| m.channel(&l.id).is_some());
+                let following = preview.as_ref().ok().and_then(|l| m.channel(&l.id)).map(|c| c.link.epoch);
                 follow_channel::view(&follow_channel::Props {
                     payload: payload.clone(),
                     preview,

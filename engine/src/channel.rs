@@ -30,6 +30,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 const POST_KEY_INFO: &[u8] = b"sotto-channel-post-key-v1";
 const COMMIT_LABEL: &[u8] = b"sotto-channel-post-commit-v1";
 const GRANT_LABEL: &[u8] = b"sotto-channel-grant-v1";
+const LINK_LABEL: &[u8] = b"sotto-channel-link-v1";
 
 /// What a channel's link says. Never printed (the secret reads every post of its epoch).
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
@@ -48,6 +49,10 @@ pub struct ChannelLink {
     #[zeroize(skip)]
     pub epoch: u32,
     pub secret: [u8; 32],
+    /// The owner key's signature over the rest (see [`ChannelLink::verify`]): only the owner
+    /// makes a link, so nobody holding one can pass off a later epoch or another name.
+    #[zeroize(skip)]
+    pub signature: Signature,
 }
 
 impl std::fmt::Debug for ChannelLink {
@@ -73,6 +78,13 @@ impl ChannelKey {
 
     pub fn public(&self) -> [u8; 32] {
         ed25519_public(&self.0)
+    }
+
+    /// Signs our `post` again at `now_ms` (the same nonce, key and ciphertext): for a post
+    /// resent after a while, which the relay would refuse as too far from its clock.
+    pub fn restamp(&self, post: &mut ChannelPost, now_ms: u64) {
+        post.posted_at_ms = now_ms;
+        post.signature = self.sign(&post.signed_bytes());
     }
 
     fn sign(&self, message: &[u8]) -> Signature {
@@ -138,9 +150,7 @@ impl ChannelGrant {
 
     /// Checks that the owner the link names made this grant (and the link's id is of it).
     pub fn verify(&self) -> Result<(), EngineError> {
-        if ChannelId::of(&self.link.owner) != self.link.id {
-            return Err(EngineError::ForgedSender);
-        }
+        self.link.verify()?;
         verify(&self.link.owner, &Self::signed(&self.link, &self.admin.public()), &self.signature)
             .map_err(|_| EngineError::BadSignature("channel grant"))
     }
@@ -196,29 +206,57 @@ impl ChannelLink {
         owner: &ChannelKey,
         e: &mut dyn Entropy,
     ) -> Result<ChannelLink, EngineError> {
-        let owner = owner.public();
-        Ok(ChannelLink {
-            id: ChannelId::of(&owner),
+        let public = owner.public();
+        let mut link = ChannelLink {
+            id: ChannelId::of(&public),
             name: name.into(),
             description: description.into(),
-            owner,
+            owner: public,
             epoch: 0,
             secret: e.bytes32()?,
-        })
+            signature: Signature([0; 64]),
+        };
+        link.signature = owner.sign(&link.signed());
+        Ok(link)
+    }
+
+    /// What the owner signs: `"sotto-channel-link-v1" || id || epoch BE || SHA-256(secret) ||
+    /// u16 BE len || name || u16 BE len || description`.
+    fn signed(&self) -> Vec<u8> {
+        let mut m = [LINK_LABEL, &self.id.0, &self.epoch.to_be_bytes()].concat();
+        m.extend_from_slice(&sha256(&[&self.secret]));
+        for text in [&self.name, &self.description] {
+            let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
+            m.extend_from_slice(&len.to_be_bytes());
+            m.extend_from_slice(&text.as_bytes()[..usize::from(len)]);
+        }
+        m
+    }
+
+    /// Checks that the owner the link names made it, and that the channel's id is of that key.
+    pub fn verify(&self) -> Result<(), EngineError> {
+        if ChannelId::of(&self.owner) != self.id {
+            return Err(EngineError::ForgedSender);
+        }
+        verify(&self.owner, &self.signed(), &self.signature)
+            .map_err(|_| EngineError::BadSignature("channel link"))
     }
 
     /// The same channel under the next content secret (a new link): holders of the old one read
     /// nothing posted after.
-    pub fn rotated(&self, e: &mut dyn Entropy) -> Result<ChannelLink, EngineError> {
+    pub fn rotated(&self, owner: &ChannelKey, e: &mut dyn Entropy) -> Result<ChannelLink, EngineError> {
         let epoch = self.epoch.checked_add(1).ok_or(EngineError::Internal("no epoch after this one"))?;
-        Ok(ChannelLink {
+        let mut link = ChannelLink {
             id: self.id,
             name: self.name.clone(),
             description: self.description.clone(),
             owner: self.owner,
             epoch,
             secret: e.bytes32()?,
-        })
+            signature: Signature([0; 64]),
+        };
+        link.signature = owner.sign(&link.signed());
+        Ok(link)
     }
 
     fn post_key(&self, nonce: &[u8; 16]) -> Result<PostKey, EngineError> {
@@ -392,15 +430,25 @@ mod tests {
         // Another admin (or anyone holding the link) cannot hand out a key or a new link.
         let forged = ChannelGrant::new(&admin, link.clone(), ChannelKey::generate(&mut e).unwrap());
         assert!(forged.verify().is_err());
+        // Links: only the owner makes one; a later epoch or another name made by anyone else
+        // does not check.
+        link.verify().unwrap();
+        let mut renamed = link.clone();
+        renamed.name = "Not news".into();
+        assert!(renamed.verify().is_err());
+        let mut later = link.clone();
+        later.epoch = u32::MAX;
+        assert!(later.verify().is_err());
+        assert!(link.rotated(&admin, &mut e).unwrap().verify().is_err());
         let mut swapped = grant.clone();
-        swapped.link = link.rotated(&mut e).unwrap();
+        swapped.link = link.rotated(&owner, &mut e).unwrap();
         assert!(swapped.verify().is_err(), "the secret is bound");
     }
 
     #[test]
     fn a_new_link_cuts_off_the_old_one() {
-        let Setup { mut e, admin, link, admins, .. } = setup();
-        let rotated = link.rotated(&mut e).unwrap();
+        let Setup { mut e, owner, admin, link, admins } = setup();
+        let rotated = link.rotated(&owner, &mut e).unwrap();
         let after = rotated.post(&admin, 1, &t("for the new link only"), 10, &mut e).unwrap();
         assert_eq!(rotated.read(&after, &admins).unwrap(), t("for the new link only"));
         assert!(link.read(&after, &admins).is_err(), "the old link reads nothing posted after");
@@ -426,10 +474,10 @@ mod tests {
         assert_eq!(check_post(&before, &newer), Err(EngineError::ForgedSender), "not under list 2");
         // A report with any key but the committed one is refused.
         let mut report = link.report(&before).unwrap();
-        report.key = link.rotated(&mut e).unwrap().report(&before).unwrap().key;
+        report.key = link.rotated(&owner, &mut e).unwrap().report(&before).unwrap().key;
         assert_eq!(report.verify(&admins, &link.owner), Err(EngineError::Tampered));
         // A post names its epoch: the next link does not even try an old one.
-        let next = link.rotated(&mut e).unwrap();
+        let next = link.rotated(&owner, &mut e).unwrap();
         assert_eq!(next.read(&before, &admins), Err(EngineError::ForgedSender));
         // The signature covers the time: changing it is refused.
         let mut moved = before.clone();

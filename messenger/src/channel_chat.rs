@@ -9,6 +9,7 @@ use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
 use crate::history::{ChatMessage, Status};
 use crate::messenger::Messenger;
+use crate::outbox::RETRY_SOON_MS;
 use crate::records::RecordKey;
 use sotto_engine::EngineError;
 use sotto_engine::channel::{ChannelGrant, ChannelKey, ChannelLink, PostBody, sign_list};
@@ -16,7 +17,12 @@ use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_engine::message::Body;
 use sotto_engine::random::Entropy;
 use sotto_shared::channel::{ChannelId, ChannelPost, ChannelState};
-use sotto_shared::{Address, ClientFrame, MessageId, TopicId};
+use sotto_shared::limits::CHANNEL_CLOCK_SKEW_SECS;
+use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, TopicId};
+
+/// A post of ours this old when the relay refused it as off its clock waited here: it is signed
+/// again at once. Half the relay's window, so a device whose own clock is off still fails.
+const STALE_POST_MS: u64 = CHANNEL_CLOCK_SKEW_SECS * 1000 / 2;
 
 impl Messenger {
     /// Makes a channel we own, opens it at the relay and reads it.
@@ -69,7 +75,9 @@ impl Messenger {
         let id = link.id;
         let mut fx = Effects::default();
         if let Some(entry) = self.channels.get_mut(&id) {
-            if link.epoch > entry.link.epoch {
+            // A channel we run takes new links from its owner alone (the grant); a follower
+            // takes the owner's newer link (read_link checked the owner signed it).
+            if matches!(entry.role, ChannelRole::Subscriber) && link.epoch > entry.link.epoch {
                 // Posts of the new epoch read before were skipped: read the log again (the
                 // history keeps each post once).
                 entry.link = link;
@@ -141,11 +149,11 @@ impl Messenger {
         if !entry.is_owner() {
             return Err(MessengerError::NotChannelAdmin);
         }
-        entry.link = entry.link.rotated(e)?;
-        let mut fx = Effects { writes: vec![entry.write()], ..Effects::default() };
         let ChannelRole::Owner { owner, .. } = &entry.role else {
             return Err(MessengerError::NotChannelAdmin);
         };
+        entry.link = entry.link.rotated(owner, e)?;
+        let mut fx = Effects { writes: vec![entry.write()], ..Effects::default() };
         let grants: Vec<(ChannelGrant, Address)> = (entry.admins.iter())
             .map(|(admin, contact)| (ChannelGrant::new(owner, entry.link.clone(), admin.clone()), *contact))
             .collect();
@@ -317,7 +325,8 @@ impl Messenger {
         let mut fx = Effects::default();
         let Some(entry) = self.channels.get_mut(&state.channel) else { return fx };
         let was_blocked = entry.blocked.is_some();
-        if !entry.take_state(state) {
+        let (changed, lists_changed) = entry.take_state(state);
+        if !changed {
             return fx;
         }
         if !was_blocked && let Some(reason) = &entry.blocked {
@@ -325,7 +334,13 @@ impl Messenger {
             fx.events.push(Event::Problem(Notice::ChannelBlocked { name, reason: reason.clone() }));
         }
         fx.writes.push(entry.write());
-        // Posts that waited for a list we now hold.
+        if !lists_changed {
+            return fx;
+        }
+        // Posts that waited for a list we now hold; those naming a list older than any kept
+        // will never be checked.
+        let oldest = entry.lists.first().map_or(0, |l| l.version);
+        entry.unchecked.retain(|(_, p)| p.list >= oldest);
         let unchecked = std::mem::take(&mut entry.unchecked);
         for (seq, post) in unchecked {
             fx.merge(self.read_channel_post(state.channel, seq, post, false));
@@ -349,9 +364,11 @@ impl Messenger {
         let mut fx = Effects::default();
         let Some(entry) = self.channels.get_mut(&id) else { return fx };
         let Some(list) = entry.list(post.list).cloned() else {
-            // A list the relay has not told us of yet: ask for it, read the post then.
+            // A list the relay has not told us of yet: ask for it (once), read the post then.
             entry.keep_unchecked(seq, post);
-            fx.frames.push(ClientFrame::ChannelCounts { channel: id });
+            if !std::mem::replace(&mut entry.asked, true) {
+                fx.frames.push(ClientFrame::ChannelCounts { channel: id });
+            }
             return fx;
         };
         if fresh && !entry.advance(seq) {
@@ -373,7 +390,7 @@ impl Messenger {
             }
         };
         let conversation = ConversationId::Channel(id);
-        if !self.history.first_sight(post.nonce) {
+        if !self.history.first_sight(conversation, post.nonce) {
             // Our own post, back from the relay.
             fx.writes.extend(self.history.set_status(&conversation, |m| m.id == post.nonce, Status::Sent));
             return fx;
@@ -437,9 +454,35 @@ impl Messenger {
     }
 
     /// The relay refused our post `id` for good: `Some` if it was a channel's.
-    pub(crate) fn on_channel_refused(&mut self, id: MessageId, reason: &str) -> Option<Effects> {
+    /// The relay refused our post `id`: sent again after a pause (a refusal for now), at
+    /// once signed afresh (too far from the relay's clock: it waited offline), or failed.
+    /// `None` if it was not a channel's.
+    pub(crate) fn on_channel_refused(
+        &mut self,
+        code: ErrorCode,
+        id: MessageId,
+        reason: &str,
+        now_ms: u64,
+    ) -> Option<Effects> {
         let channel = self.channels.by_post(&id)?;
         let entry = self.channels.get_mut(&channel)?;
+        let posted_at = entry.pending.iter().find(|p| p.post.nonce == id.0)?.post.posted_at_ms;
+        match code {
+            // `UnknownChannel`: its opening list is sent again whenever the line comes up.
+            ErrorCode::RateLimited
+            | ErrorCode::Internal
+            | ErrorCode::StoreFull
+            | ErrorCode::UnknownChannel => {
+                self.post_retries.insert(id, now_ms.saturating_add(RETRY_SOON_MS));
+                return Some(Effects::default());
+            }
+            ErrorCode::InvalidRequest if now_ms.abs_diff(posted_at) > STALE_POST_MS => {
+                let frames = self.channels.resend(&id, now_ms).into_iter().collect();
+                let entry = self.channels.get(&channel)?;
+                return Some(Effects { frames, writes: vec![entry.write()], ..Effects::default() });
+            }
+            _ => {}
+        }
         entry.settle(&id)?;
         let name = entry.link.name.clone();
         let mut fx = Effects { writes: vec![entry.write()], ..Effects::default() };

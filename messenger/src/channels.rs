@@ -4,8 +4,9 @@
 //! channel.
 //!
 //! Like topics, channels are read and written only on the anonymous line, and a subscriber is
-//! counted under a random member token made for that channel alone: the relay learns neither
-//! who follows a channel nor who runs it.
+//! counted under a random member token made for that channel alone: the relay ties no mailbox
+//! to a channel. It still sees what any server sees: the IP address and timing of the
+//! connection that reads or posts, and a stable token per follower and channel.
 
 use crate::error::MessengerError;
 use crate::records::{RecordKey, RecordWrite, encode};
@@ -72,6 +73,10 @@ pub struct ChannelEntry {
     pub recent: Vec<(u64, ChannelPost)>,
     /// Set by the relay's operator: the reason given.
     pub blocked: Option<String>,
+    /// We asked the relay for the channel's state (for a list a post names) and wait for it:
+    /// one question at a time (in memory).
+    #[serde(skip)]
+    pub asked: bool,
     pub pending: Vec<PendingChannelPost>,
     /// Posts naming an admin list we have not seen yet, by number.
     pub unchecked: Vec<(u64, ChannelPost)>,
@@ -94,6 +99,7 @@ impl ChannelEntry {
             views: Vec::new(),
             recent: Vec::new(),
             blocked: None,
+            asked: false,
             pending: Vec::new(),
             unchecked: Vec::new(),
             admins: Vec::new(),
@@ -140,8 +146,10 @@ impl ChannelEntry {
 
     /// Takes the relay's view of the channel: lists that check against the owner the link
     /// names (a relay cannot make one up), counts and the block. Returns whether anything
-    /// changed.
-    pub fn take_state(&mut self, state: &ChannelState) -> bool {
+    /// changed, and whether the lists did.
+    pub fn take_state(&mut self, state: &ChannelState) -> (bool, bool) {
+        self.asked = false;
+        let newest = self.newest().map(|l| l.version);
         let before = (self.lists.len(), self.subscribers, self.blocked.clone(), self.views.clone());
         for list in &state.lists {
             if list.channel == self.id()
@@ -159,7 +167,11 @@ impl ChannelEntry {
         self.views = (state.views.iter())
             .filter_map(|(seq, n)| self.recent.iter().find(|(s, _)| s == seq).map(|(_, p)| (p.nonce, *n)))
             .collect();
-        before != (self.lists.len(), self.subscribers, self.blocked.clone(), self.views.clone())
+        let lists_changed = (self.lists.len(), newest) != (before.0, self.newest().map(|l| l.version));
+        (
+            before != (self.lists.len(), self.subscribers, self.blocked.clone(), self.views.clone()),
+            lists_changed,
+        )
     }
 
     /// Keeps a post read at `seq` as the relay holds it (the newest `REPORTABLE_POSTS`).
@@ -199,10 +211,29 @@ impl ChannelEntry {
         Some(self.pending.remove(at).message)
     }
 
-    pub fn pending_frames(&self) -> impl Iterator<Item = ClientFrame> + '_ {
-        self.pending
-            .iter()
-            .map(|p| ClientFrame::PublishPost { post: Box::new(p.post.clone()), ttl_secs: ENVELOPE_TTL_SECS })
+    /// Our unconfirmed posts, signed again at `now_ms` (the relay refuses a post whose time is
+    /// far from its clock, and these may have waited offline).
+    pub fn pending_frames(&mut self, now_ms: u64) -> Vec<ClientFrame> {
+        let Some(admin) = self.admin_key().cloned() else { return Vec::new() };
+        (self.pending.iter_mut())
+            .map(|p| {
+                admin.restamp(&mut p.post, now_ms);
+                ClientFrame::PublishPost { post: Box::new(p.post.clone()), ttl_secs: ENVELOPE_TTL_SECS }
+            })
+            .collect()
+    }
+
+    /// What an anonymous line that just came up sends for this channel: the newest admin list
+    /// if we own it (the relay may never have taken it: sent offline, or refused for a while;
+    /// the same list again is harmless), the subscription, our unconfirmed posts.
+    fn resume(&mut self, now_ms: u64) -> Vec<ClientFrame> {
+        let mut frames = Vec::new();
+        if let (true, Some(list)) = (self.is_owner(), self.newest()) {
+            frames.push(ClientFrame::ChannelAdmins { owner: self.link.owner, list: Box::new(list.clone()) });
+        }
+        frames.push(self.subscribe_frame());
+        frames.extend(self.pending_frames(now_ms));
+        frames
     }
 }
 
@@ -259,12 +290,19 @@ impl Channels {
         self.all.iter().find(|c| c.pending.iter().any(|p| p.post.nonce == id.0)).map(ChannelEntry::id)
     }
 
-    /// What an anonymous line that just came up sends: every channel read from where we
-    /// stopped, and our posts not confirmed yet.
-    pub fn resume(&self) -> Vec<ClientFrame> {
-        let mut frames: Vec<ClientFrame> = self.all.iter().map(ChannelEntry::subscribe_frame).collect();
-        frames.extend(self.all.iter().flat_map(ChannelEntry::pending_frames));
-        frames
+    /// What an anonymous line that just came up sends for every channel (see
+    /// [`ChannelEntry::resume`]).
+    pub fn resume(&mut self, now_ms: u64) -> Vec<ClientFrame> {
+        self.all.iter_mut().flat_map(|c| c.resume(now_ms)).collect()
+    }
+
+    /// Our post `id` again, signed at `now_ms`, if it is still unconfirmed.
+    pub fn resend(&mut self, id: &MessageId, now_ms: u64) -> Option<ClientFrame> {
+        let entry = self.all.iter_mut().find(|c| c.pending.iter().any(|p| p.post.nonce == id.0))?;
+        let admin = entry.admin_key()?.clone();
+        let pending = entry.pending.iter_mut().find(|p| p.post.nonce == id.0)?;
+        admin.restamp(&mut pending.post, now_ms);
+        Some(ClientFrame::PublishPost { post: Box::new(pending.post.clone()), ttl_secs: ENVELOPE_TTL_SECS })
     }
 
     pub fn pending(&self) -> usize {

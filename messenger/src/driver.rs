@@ -279,7 +279,7 @@ impl<S: RecordStore> Driver<S> {
             Received::Ready => {
                 let mut fx = self.messenger.resend();
                 if line == Line::Anonymous {
-                    fx.merge(self.messenger.resubscribe());
+                    fx.merge(self.messenger.resubscribe(now_ms));
                 }
                 return self.apply(fx);
             }

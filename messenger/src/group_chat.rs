@@ -447,7 +447,7 @@ impl Messenger {
             }
             Received::Message { from, message } => {
                 let Body::Text(text) = message.body else { return fx };
-                if from == me || !self.history.first_sight(message.id) {
+                if from == me || !self.history.first_sight(conversation, message.id) {
                     return fx;
                 }
                 let read_now = self.reading == Some(conversation);
@@ -641,15 +641,16 @@ impl Messenger {
             frames.extend(pending.map(|p| p.frame()));
             let asked = self.joining.asked_by_post(post);
             frames.extend(asked.and_then(|g| self.joining.asked_frame(&g)));
+            frames.extend(self.channels.resend(&post, now_ms));
         }
         frames
     }
 
     /// Every topic to read and every post to send again: for an anonymous line that just came
     /// up.
-    pub fn resubscribe(&self) -> Effects {
+    pub fn resubscribe(&mut self, now_ms: u64) -> Effects {
         let mut frames = self.groups.subscribe_all();
-        frames.extend(self.channels.resume());
+        frames.extend(self.channels.resume(now_ms));
         frames.extend(self.groups.pending_frames());
         frames.extend(self.joining.asked_frames());
         frames.extend(self.groups.awaiting().into_iter().map(|address| ClientFrame::FetchBundle { address }));

@@ -223,14 +223,16 @@ pub struct History {
     chats: BTreeMap<ConversationId, Chat>,
     /// Ids of the loaded chat messages, to drop a redelivered one (delivery is at least
     /// once). An older message's redelivery is caught earlier, by the ratchet (`Duplicate`).
-    seen: HashSet<[u8; 16]>,
+    /// Ids seen, per conversation: ids are chosen by senders, so one conversation's sender
+    /// could otherwise reuse another's id to have a real message taken for a redelivery.
+    seen: HashSet<(ConversationId, [u8; 16])>,
 }
 
 impl History {
     /// Adds a page of stored messages older than those loaded (in any order); `complete` if
     /// storage holds nothing earlier.
     pub fn add_page(&mut self, conversation: ConversationId, mut page: Vec<ChatMessage>, complete: bool) {
-        self.seen.extend(page.iter().map(|m| m.id));
+        self.seen.extend(page.iter().map(|m| (m.conversation, m.id)));
         let chat = self.chats.entry(conversation).or_default();
         page.sort_by_key(|m| m.seq);
         page.append(&mut chat.messages);
@@ -274,14 +276,14 @@ impl History {
         self.chats.get(conversation).map(|c| c.messages.as_slice()).unwrap_or_default()
     }
 
-    /// Records `id` as seen; `false` if it already was (a redelivery).
-    pub fn first_sight(&mut self, id: [u8; 16]) -> bool {
-        self.seen.insert(id)
+    /// Records `id` as seen in `conversation`; `false` if it already was (a redelivery).
+    pub fn first_sight(&mut self, conversation: ConversationId, id: [u8; 16]) -> bool {
+        self.seen.insert((conversation, id))
     }
 
     /// Appends a new message; returns its record.
     pub fn push(&mut self, m: ChatMessage) -> RecordWrite {
-        self.seen.insert(m.id);
+        self.seen.insert((m.conversation, m.id));
         let write = m.write();
         // A conversation first seen now has nothing earlier in storage.
         let chat =
@@ -312,6 +314,7 @@ impl History {
     /// makes sure nothing older is stored).
     pub fn forget(&mut self, conversation: &ConversationId) -> RecordWrites {
         let chat = self.chats.remove(conversation).unwrap_or_default();
+        self.seen.retain(|(c, _)| c != conversation);
         chat.messages.iter().map(|m| (m.key(), None)).collect()
     }
 
@@ -327,6 +330,17 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_is_seen_per_conversation() {
+        let mut h = History::default();
+        let (a, b) = (ConversationId::Direct(Address([1; 32])), ConversationId::Direct(Address([2; 32])));
+        assert!(h.first_sight(a, [7; 16]));
+        assert!(!h.first_sight(a, [7; 16]), "a redelivery");
+        assert!(h.first_sight(b, [7; 16]), "another conversation's sender cannot hide it");
+        h.forget(&a);
+        assert!(h.first_sight(a, [7; 16]), "forgotten with its conversation");
+    }
 
     #[test]
     fn version_1_messages_open_as_direct_conversations() {

@@ -484,8 +484,7 @@ impl Messenger {
         if let Some(answered) = self.on_report_answer(envelope, Err(message)) {
             return answered;
         }
-        let transient = matches!(code, ErrorCode::RateLimited | ErrorCode::Internal | ErrorCode::StoreFull);
-        if !transient && let Some(done) = self.on_channel_refused(envelope, message) {
+        if let Some(done) = self.on_channel_refused(code, envelope, message, now_ms) {
             return done;
         }
         if self.on_post_refused(code, envelope, now_ms, &mut fx)
@@ -548,7 +547,7 @@ impl Messenger {
                     fx.merge(self.upsert_contact(from, r.from, &display_name, now_ms));
                 }
                 Body::Text(text) => {
-                    if !self.history.first_sight(r.message.id) {
+                    if !self.history.first_sight(conversation, r.message.id) {
                         continue;
                     }
                     if !self.contacts.contains(&from) {
@@ -678,7 +677,7 @@ impl Messenger {
             let bytes: usize = kept.iter().map(|m| m.text.len()).sum::<usize>() + text.len();
             if kept.len() >= MAX_REQUEST_TEXTS
                 || bytes > MAX_REQUEST_BYTES
-                || !self.history.first_sight(r.message.id)
+                || !self.history.first_sight(conversation, r.message.id)
             {
                 return fx;
             }

@@ -1125,6 +1125,8 @@ fn a_channel_post_waits_for_its_admin_list() {
     m.on_frame(state(vec![v1.clone()]), NOW, e);
     let fx = m.on_frame(posted(10, 2, "under the new list", e), NOW, e);
     assert!(matches!(fx.frames[..], [ClientFrame::ChannelCounts { .. }]), "asks for the list");
+    let fx = m.on_frame(posted(12, 2, "another under it", e), NOW, e);
+    assert!(fx.frames.is_empty(), "one question at a time");
     m.on_frame(posted(11, 1, "under the old list", e), NOW, e);
     let chat = ConversationId::Channel(id);
     assert_eq!(m.messages(&chat).len(), 1);
@@ -1135,6 +1137,33 @@ fn a_channel_post_waits_for_its_admin_list() {
     assert_eq!(m.messages(&chat).len(), 1);
     m.on_frame(state(vec![v1, v2]), NOW, e);
     let texts: Vec<&str> = m.messages(&chat).iter().map(|m| m.text.as_str()).collect();
-    assert_eq!(texts, ["under the old list", "under the new list"]);
+    assert_eq!(texts, ["under the old list", "under the new list", "another under it"]);
     assert_eq!(m.channel(&id).unwrap().subscribers, 2);
+}
+
+/// A channel post of ours that waited (offline, or refused for a while) is signed again with
+/// the time it is sent, since the relay refuses one far from its clock.
+#[test]
+fn a_waiting_channel_post_is_signed_again_when_sent() {
+    let e = &mut OsEntropy;
+    let (mut m, _) = Messenger::create("Ada", NOW, e).unwrap();
+    let (id, _) = m.create_channel("News", "", NOW, e).unwrap();
+    let fx = m.post_to_channel(&id, "hello", NOW, e).unwrap();
+    let [ClientFrame::PublishPost { post, .. }] = &fx.frames[..] else { panic!("one post") };
+    let first = post.clone();
+    // Refused as off the clock ten minutes later: sent again at once, signed at the new time.
+    let later = NOW + 600_000;
+    let refusal = RelayFrame::Error {
+        code: sotto_shared::ErrorCode::InvalidRequest,
+        message: "too far".into(),
+        id: Some(first.id()),
+    };
+    let fx = m.on_frame(refusal.clone(), later, e);
+    let [ClientFrame::PublishPost { post, .. }] = &fx.frames[..] else { panic!("sent again") };
+    assert_eq!((post.nonce, post.posted_at_ms), (first.nonce, later));
+    assert_ne!(post.signature, first.signature);
+    // Refused so again at once: it fails (the device's clock is off, not the post's wait).
+    let fx = m.on_frame(refusal, later, e);
+    assert!(fx.frames.is_empty());
+    assert_eq!(m.messages(&ConversationId::Channel(id))[0].status, Status::Failed);
 }

@@ -49,7 +49,7 @@ function reportItem(r) {
     : el('span', { className: 'unverified', textContent: 'Not verified: ' + r.problem });
   li.append(el('div', {}, check));
   if (r.text !== null) li.append(el('div', { className: 'post', textContent: r.text }));
-  li.append(el('div', { className: 'meta', textContent: 'Reason given: ' + (r.reason || '(none)') }));
+  li.append(el('div', { className: 'meta', textContent: `Reported by ${r.reporters} ${r.reporters === 1 ? 'person' : 'people'}. Reason given: ${r.reason || '(none)'}` }));
   li.append(el('div', { className: 'meta' }, 'Channel ', el('code', { textContent: r.channel }),
     ` \u00b7 about ${r.subscribers} subscribers \u00b7 posted ${new Date(r.posted_at_ms).toLocaleString()} \u00b7 reported ${when(r.received_at)}`));
   const dismiss = el('button', { type: 'button', className: 'quiet', textContent: 'Dismiss report' });

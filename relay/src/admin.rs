@@ -62,6 +62,8 @@ struct ReportRow {
     received_at: u64,
     posted_at_ms: u64,
     reason: String,
+    /// How many reported the post.
+    reporters: u32,
     /// The post opened by the reporter's key, if it checks.
     text: Option<String>,
     /// Why it does not check, in words.
@@ -121,13 +123,12 @@ fn reports(relay: &Relay) -> Result<Vec<ReportRow>, crate::store::StoreError> {
         let channel = relay.store.channel(&r.post.channel)?;
         let checked = match &channel {
             None => Err("the channel is gone from this relay".to_owned()),
-            Some(view) => match view.lists.iter().find(|l| l.version == r.post.list) {
-                None => Err("the admin list the post names is no longer kept".to_owned()),
-                Some(list) => Report::from_wire(r.post.clone(), r.key)
-                    .verify(list, &view.record.owner)
-                    .map(|body| body.text().to_owned())
-                    .map_err(|e| format!("does not check: {e}")),
-            },
+            // Against the list kept with the report (checked against the channel's owner here
+            // again): an owner cannot push it out of the relay to make the report uncheckable.
+            Some(view) => Report::from_wire(r.post.clone(), r.key)
+                .verify(&r.list, &view.record.owner)
+                .map(|body| body.text().to_owned())
+                .map_err(|e| format!("does not check: {e}")),
         };
         let (text, problem) = match checked {
             Ok(text) => (Some(text), None),
@@ -139,7 +140,8 @@ fn reports(relay: &Relay) -> Result<Vec<ReportRow>, crate::store::StoreError> {
             seq: r.seq,
             received_at: r.received_at,
             posted_at_ms: r.post.posted_at_ms,
-            reason: r.reason,
+            reason: r.reasons.join(" · "),
+            reporters: r.reporters,
             text,
             problem,
             subscribers: channel.as_ref().map_or(0, |v| v.record.subscribers),

@@ -138,6 +138,12 @@ pub struct Limits {
     #[arg(long, env = "SOTTO_CHANNEL_READS_PER_IP_MINUTE", default_value_t = 600)]
     pub channel_reads_per_ip_minute: u32,
 
+    /// Subscriptions from one IP address counted among channels' subscribers per hour (bursts
+    /// up to the same number); the rest read uncounted, so made-up subscribers cannot inflate
+    /// a count or grow the store.
+    #[arg(long, env = "SOTTO_COUNTED_SUBSCRIBERS_PER_IP_HOUR", default_value_t = 120)]
+    pub counted_subscribers_per_ip_hour: u32,
+
     /// Reports one IP address may send the operator per hour (bursts up to the same number).
     #[arg(long, env = "SOTTO_REPORTS_PER_IP_HOUR", default_value_t = 20)]
     pub reports_per_ip_hour: u32,

@@ -9,7 +9,11 @@ use governor::clock::DefaultClock;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use sotto_shared::channel::ChannelId;
 use sotto_shared::limits::PREKEYS_LOW_INTERVAL_SECS;
+
+/// Admin-list changes one channel makes an hour (each goes to every reader).
+const LIST_CHANGES_PER_CHANNEL_HOUR: u32 = 20;
 use sotto_shared::{Address, ErrorCode};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -72,6 +76,8 @@ pub struct Limits {
     new_topics_per_ip: IpRate,
     channel_reads_per_ip: IpRate,
     reports_per_ip: IpRate,
+    counted_members_per_ip: IpRate,
+    lists_per_channel: RateLimiter<ChannelId, DefaultKeyedStateStore<ChannelId>, DefaultClock>,
     one_time_per_target: RateLimiter<Address, DefaultKeyedStateStore<Address>, DefaultClock>,
     posts_per_topic: RateLimiter<TopicKey, DefaultKeyedStateStore<TopicKey>, DefaultClock>,
     /// When each identity was last told its prekeys run low.
@@ -92,6 +98,8 @@ impl Limits {
             new_topics_per_ip: RateLimiter::keyed(per_hour(config.new_topics_per_ip_hour)),
             channel_reads_per_ip: RateLimiter::keyed(per_minute(config.channel_reads_per_ip_minute)),
             reports_per_ip: RateLimiter::keyed(per_hour(config.reports_per_ip_hour)),
+            counted_members_per_ip: RateLimiter::keyed(per_hour(config.counted_subscribers_per_ip_hour)),
+            lists_per_channel: RateLimiter::keyed(per_hour(LIST_CHANGES_PER_CHANNEL_HOUR)),
             one_time_per_target: RateLimiter::keyed(per_minute(config.one_time_per_target_minute)),
             posts_per_topic: RateLimiter::keyed(quota(config.topic_posts_per_sec)),
             low_notices: Mutex::new(HashMap::new()),
@@ -116,6 +124,16 @@ impl Limits {
     /// Whether `ip` may subscribe to (or ask the counts of) one more channel now.
     pub fn channel_read_allowed(&self, ip: IpAddr) -> bool {
         self.channel_reads_per_ip.check_key(&ip_key(ip)).is_ok()
+    }
+
+    /// Whether a subscription from `ip` is counted among a channel's members now.
+    pub fn count_member_allowed(&self, ip: IpAddr) -> bool {
+        self.counted_members_per_ip.check_key(&ip_key(ip)).is_ok()
+    }
+
+    /// Whether `channel` may change its admin list now.
+    pub fn list_change_allowed(&self, channel: &ChannelId) -> bool {
+        self.lists_per_channel.check_key(channel).is_ok()
     }
 
     /// Whether `ip` may send the operator one more report now.
@@ -190,6 +208,10 @@ impl Limits {
         self.channel_reads_per_ip.shrink_to_fit();
         self.reports_per_ip.retain_recent();
         self.reports_per_ip.shrink_to_fit();
+        self.counted_members_per_ip.retain_recent();
+        self.counted_members_per_ip.shrink_to_fit();
+        self.lists_per_channel.retain_recent();
+        self.lists_per_channel.shrink_to_fit();
         self.one_time_per_target.retain_recent();
         self.one_time_per_target.shrink_to_fit();
         self.posts_per_topic.retain_recent();

@@ -55,10 +55,9 @@ pub const ONE_TIME_PREKEY_COST: u64 = 64;
 pub const IDENTITY_COST: u64 = 320;
 pub const POST_COST: u64 = 200;
 pub const TOPIC_COST: u64 = 160;
-/// A channel's record and its kept admin lists (at most 16 of up to 64 keys), roughly.
-pub const CHANNEL_COST: u64 = 4096;
-/// A counted channel member: its row and its expiry entry.
-pub const MEMBER_COST: u64 = 96;
+/// A channel's record and its kept admin lists (at most 16 of up to 64 keys of 32 bytes, with
+/// their signatures and headers), an upper bound.
+pub const CHANNEL_COST: u64 = 36 * 1024;
 /// A report beyond its stored bytes.
 pub const REPORT_COST: u64 = 64;
 
@@ -210,7 +209,6 @@ impl Writer {
             + t.posts * POST_COST
             + t.topics * TOPIC_COST
             + t.channels * CHANNEL_COST
-            + t.members * MEMBER_COST
             + t.report_bytes
             + t.reports * REPORT_COST;
         let (tx, rx) = channel();
@@ -531,21 +529,21 @@ fn commit(shared: &Shared, jobs: Vec<Job>, committed: &watch::Sender<u64>) -> bo
         };
         match &outcome {
             Ok(WriteResult::Acked { removed, bytes }) => freed += bytes + u64::from(*removed) * ENVELOPE_COST,
-            Ok(WriteResult::Purged { removed, bytes, prekeys, posts, post_bytes, topics, members }) => {
+            Ok(WriteResult::Purged { removed, bytes, prekeys, posts, post_bytes, topics, .. }) => {
                 freed += bytes
                     + removed * ENVELOPE_COST
                     + prekeys * ONE_TIME_PREKEY_COST
                     + post_bytes
                     + posts * POST_COST
                     + topics * TOPIC_COST
-                    + members * MEMBER_COST
             }
-            // Channels, members and reports are checked against the budget before they are
-            // written (`has_room`) and counted once they are.
+            // Channels and reports are checked against the budget before they are written
+            // (`has_room`) and counted once they are. Counted members are not charged (see
+            // `MAX_MEMBERS`): made-up member tokens must never stop messaging.
             Ok(WriteResult::ChannelStored { new: true }) => added += CHANNEL_COST,
-            Ok(WriteResult::MemberAdded) => added += MEMBER_COST,
-            Ok(WriteResult::MemberLeft) => freed += MEMBER_COST,
-            Ok(WriteResult::Reported { bytes, .. }) => added += bytes + REPORT_COST,
+            Ok(WriteResult::Reported { bytes, new, .. }) => {
+                added += bytes + if *new { REPORT_COST } else { 0 }
+            }
             Ok(WriteResult::Dismissed { bytes }) if *bytes > 0 => freed += bytes + REPORT_COST,
             // A post's and a new topic's own cost was reserved before they were written.
             Ok(WriteResult::Posted { dropped, freed: bytes, .. }) => freed += bytes + dropped * POST_COST,

@@ -70,7 +70,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 if !props.description.is_empty() {
                     <p data-testid="channel-description">{ props.description }</p>
                 }
-                <p class="muted small">{ "Anyone with this link can read the channel. Only its admins can post. The relay stores the posts encrypted and never learns who follows." }</p>
+                <p class="muted small">{ "Anyone with this link can read the channel; only its admins can post. The relay stores the posts encrypted and counts followers by tokens that name nobody." }</p>
                 <input type="text" readonly=true value={props.link.clone()} aria-label="Channel link" data-testid="channel-link" />
                 <details>
                     <summary>{ "QR code" }</summary>

@@ -9,8 +9,8 @@ use yew::prelude::*;
 pub struct Props {
     pub payload: String,
     pub preview: Result<ChannelLink, MessengerError>,
-    /// We follow (or run) it already.
-    pub following: bool,
+    /// The epoch of the link we hold, if we follow (or run) it already.
+    pub following: Option<u32>,
     pub on_action: Callback<Action>,
 }
 
@@ -35,10 +35,16 @@ pub fn view(props: &Props) -> Html {
                     if !link.description.is_empty() {
                         <p>{ link.description.clone() }</p>
                     }
-                    if props.following {
+                    if props.following.is_some_and(|e| e < link.epoch) {
+                        <p>{ "This is a newer link of a channel you follow: the owner made it to cut off old links. Posts from now on need it." }</p>
+                        <div class="actions">
+                            <button onclick={follow}>{ "Use this new link" }</button>
+                            <a class="button secondary" href={open}>{ "Open channel" }</a>
+                        </div>
+                    } else if props.following.is_some() {
                         <a class="button" href={open}>{ "Open channel" }</a>
                     } else {
-                        <p class="muted">{ "A channel: its admins post, you read. Nobody, not even the relay, learns that you follow it." }</p>
+                        <p class="muted">{ "A channel: its admins post, you read. The relay does not learn who you are: it counts followers by a token made for this channel alone." }</p>
                         <div class="actions">
                             <button onclick={follow}>{ "Follow" }</button>
                             <a class="button secondary" href="#/">{ "Not now" }</a>

@@ -7,7 +7,7 @@ use super::topics::{Appended, CHANNEL_WRITE_HASH};
 use crate::session::{Session, error};
 use crate::state::{Relay, unix_now};
 use crate::store::{ChannelView, StoredReport, TopicKey, Write, WriteResult};
-use crate::writer::{CHANNEL_COST, MEMBER_COST, REPORT_COST};
+use crate::writer::{CHANNEL_COST, REPORT_COST};
 use bytes::Bytes;
 use sotto_engine::channel::{Report, check_list, check_post};
 use sotto_shared::channel::{AdminList, ChannelId, ChannelPost, ChannelState};
@@ -55,9 +55,20 @@ impl Session {
             self.reply(error(ErrorCode::AuthFailed, msg, None), permit);
             return;
         }
-        if !self.relay.writer.has_room(CHANNEL_COST) {
+        let newest = match self.load_channel(channel).await {
+            Ok(view) => view.map(|v| v.record.newest_list),
+            Err(refusal) => return self.reply(refusal, permit),
+        };
+        if newest.is_none() && !self.relay.writer.has_room(CHANNEL_COST) {
             let msg = "the relay's storage is full; try again later";
             return self.reply(error(ErrorCode::StoreFull, msg, None), permit);
+        }
+        // Each new list goes to every reader: an owner changes them only so often (the newest
+        // again, which an owner's app sends whenever its line comes up, is no change).
+        let changes = newest.is_none_or(|v| list.version > v);
+        if changes && !self.relay.limits.list_change_allowed(&channel) {
+            let msg = "this channel's admins changed too often; try again later";
+            return self.reply(error(ErrorCode::RateLimited, msg, None), permit);
         }
         // The channel's topic first: a list for a channel whose topic cannot open is refused.
         let key = TopicKey::of(&channel.topic());
@@ -83,8 +94,14 @@ impl Session {
             Ok(None) | Err(_) => return self.reply(internal(), permit),
         };
         let frame = state(&self.relay, channel, view);
-        // Readers learn the new list at once: posts under it follow.
-        self.relay.subscriptions.announce(&key, &Bytes::from(encode_relay(&frame)));
+        // Readers learn the new list at once (posts under it follow): only the newest, which
+        // they add to those they hold.
+        if let RelayFrame::ChannelState(s) = &frame {
+            let mut newest = s.clone();
+            newest.lists.drain(..newest.lists.len().saturating_sub(1));
+            let newest = RelayFrame::ChannelState(newest);
+            self.relay.subscriptions.announce(&key, &Bytes::from(encode_relay(&newest)));
+        }
         self.reply(frame, permit);
     }
 
@@ -101,9 +118,10 @@ impl Session {
             return self.reply(error(ErrorCode::RateLimited, msg, None), permit);
         }
         debug!(conn = self.handle.id, "subscribe to a channel");
-        // Counted first, so the count the reader is told includes it; at the storage budget a
-        // reader still reads, uncounted.
-        if self.relay.writer.has_room(MEMBER_COST) {
+        // Counted first, so the count the reader is told includes it. One address has only so
+        // many subscriptions counted an hour (the rest read uncounted), so made-up member
+        // tokens cannot inflate a count or fill the disk.
+        if self.relay.limits.count_member_allowed(self.ip) {
             let _ = self.relay.writer.write(Write::Member { channel, member, now: unix_now() }).await;
         }
         let view = match self.load_channel(channel).await {
@@ -232,6 +250,10 @@ impl Session {
             }
             Err(_) => return self.reply(refuse(ErrorCode::Internal, "retry"), permit),
         };
+        if view.block.is_some() {
+            let msg = "this relay's operator blocked the channel already";
+            return self.reply(refuse(ErrorCode::Blocked, msg), permit);
+        }
         // The post must be the relay's own copy: a report shows what the channel published.
         let store = self.relay.store.clone();
         let topic = TopicKey::of(&post.channel.topic());
@@ -243,20 +265,23 @@ impl Session {
             let msg = "this relay holds no such post in that channel (it may have expired)";
             return self.reply(refuse(ErrorCode::InvalidRequest, msg), permit);
         };
-        let list = view.lists.iter().find(|l| l.version == post.list);
+        let list = view.lists.iter().find(|l| l.version == post.list).cloned();
         let report = Report::from_wire(post, key);
-        if list.is_none_or(|list| report.verify(list, &view.record.owner).is_err()) {
+        let Some(list) = list.filter(|list| report.verify(list, &view.record.owner).is_ok()) else {
             let msg = "the report does not check: the key does not open that post, or its admin list is gone";
             return self.reply(refuse(ErrorCode::AuthFailed, msg), permit);
-        }
+        };
         // Its size once stored, roughly: the post, the key and the reason.
         if !self.relay.writer.has_room(held.payload.len() as u64 + reason.len() as u64 + 128 + REPORT_COST) {
             return self
                 .reply(refuse(ErrorCode::StoreFull, "the relay's storage is full; try again later"), permit);
         }
-        let stored = StoredReport::new(report.post.clone(), held.seq, key, reason, unix_now());
+        let stored = StoredReport::new(report.post.clone(), list, held.seq, key, reason, unix_now());
         self.submit(Write::Report(Box::new(stored)), permit, move |_, result| match result {
             Ok(WriteResult::Reported { .. }) => Some(RelayFrame::Reported { id }),
+            Ok(WriteResult::ChannelBlocked) => {
+                Some(error(ErrorCode::Blocked, "this relay's operator blocked the channel already", Some(id)))
+            }
             Ok(WriteResult::ReportsFull) => Some(error(
                 ErrorCode::StoreFull,
                 "the operator has too many reports waiting; try later",

@@ -25,11 +25,18 @@ const MEMBERS: TableDefinition<(Id, [u8; 16]), u64> = TableDefinition::new("chan
 const MEMBER_EXPIRY: TableDefinition<(u64, Id, [u8; 16]), ()> = TableDefinition::new("member_expiry");
 const BLOCKS: TableDefinition<Id, &[u8]> = TableDefinition::new("blocks");
 const REPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("reports");
+const REPORTED: TableDefinition<(Id, u64), u64> = TableDefinition::new("reported_posts");
 
 /// A subscriber seen again within this long is not written again (one write a day at most).
 const MEMBER_REFRESH_SECS: u64 = 24 * 3600;
 /// Reports kept waiting for the operator at most; past it new ones are refused.
 pub const MAX_REPORTS: u64 = 10_000;
+/// Channel members counted at most, over all channels (about 100 bytes each on disk): members
+/// are not charged to the storage budget, so that made-up member tokens can never stop
+/// messaging; past this cap new members are simply not counted.
+pub const MAX_MEMBERS: u64 = 2_000_000;
+/// Reasons kept per reported post (a post reported many times is one report).
+const MAX_REASONS: usize = 5;
 
 const CHANNEL_RECORD_VERSION: u8 = 1;
 const BLOCK_VERSION: u8 = 1;
@@ -68,10 +75,15 @@ impl Block {
 pub struct StoredReport {
     v: u8,
     pub post: ChannelPost,
+    /// The admin list the post was checked against when reported (kept with it, so that an
+    /// owner who pushes lists out of the relay cannot make a report uncheckable).
+    pub list: AdminList,
     /// Its number in the channel's log.
     pub seq: u64,
     pub key: [u8; 32],
-    pub reason: String,
+    /// The reasons given (at most `MAX_REASONS`) and how many reported it.
+    pub reasons: Vec<String>,
+    pub reporters: u32,
     pub received_at: u64,
 }
 
@@ -83,8 +95,16 @@ impl std::fmt::Debug for StoredReport {
 }
 
 impl StoredReport {
-    pub fn new(post: ChannelPost, seq: u64, key: [u8; 32], reason: String, received_at: u64) -> Self {
-        StoredReport { v: REPORT_VERSION, post, seq, key, reason, received_at }
+    pub fn new(
+        post: ChannelPost,
+        list: AdminList,
+        seq: u64,
+        key: [u8; 32],
+        reason: String,
+        received_at: u64,
+    ) -> Self {
+        let reasons = if reason.is_empty() { Vec::new() } else { vec![reason] };
+        StoredReport { v: REPORT_VERSION, post, list, seq, key, reasons, reporters: 1, received_at }
     }
 }
 
@@ -120,6 +140,7 @@ pub(super) fn create(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEMBER_EXPIRY)?;
     tx.open_table(BLOCKS)?;
     tx.open_table(REPORTS)?;
+    tx.open_table(REPORTED)?;
     Ok(())
 }
 
@@ -131,6 +152,7 @@ pub(super) struct ChannelTables<'t> {
     expiry: redb::Table<'t, (u64, Id, [u8; 16]), ()>,
     blocks: redb::Table<'t, Id, &'static [u8]>,
     reports: redb::Table<'t, u64, &'static [u8]>,
+    reported: redb::Table<'t, (Id, u64), u64>,
 }
 
 impl<'t> ChannelTables<'t> {
@@ -142,6 +164,7 @@ impl<'t> ChannelTables<'t> {
             expiry: tx.open_table(MEMBER_EXPIRY)?,
             blocks: tx.open_table(BLOCKS)?,
             reports: tx.open_table(REPORTS)?,
+            reported: tx.open_table(REPORTED)?,
         })
     }
 
@@ -160,7 +183,19 @@ impl<'t> ChannelTables<'t> {
         let channel = list.channel;
         let (mut r, new) = match self.record(&channel)? {
             Some(r) if r.owner != owner => return Ok(WriteResult::StaleList),
-            Some(r) if r.newest_list >= list.version => return Ok(WriteResult::StaleList),
+            // The newest list again (an owner's app resends it when it cannot tell whether
+            // the relay has it): nothing changes.
+            Some(r) if r.newest_list == list.version => {
+                let same = self.lists.get((channel.0, list.version))?.is_some_and(|v| {
+                    postcard::from_bytes::<AdminList>(v.value()).is_ok_and(|kept| kept == *list)
+                });
+                return Ok(if same {
+                    WriteResult::ChannelStored { new: false }
+                } else {
+                    WriteResult::StaleList
+                });
+            }
+            Some(r) if r.newest_list > list.version => return Ok(WriteResult::StaleList),
             Some(r) => (r, false),
             None => {
                 let r = ChannelRecord {
@@ -208,7 +243,9 @@ impl<'t> ChannelTables<'t> {
     ) -> Result<WriteResult, StoreError> {
         let Some(mut r) = self.record(channel)? else { return Ok(WriteResult::NoSuchChannel) };
         let seen = self.members.get((channel.0, member))?.map(|v| v.value());
-        if seen.is_some_and(|at| at + MEMBER_REFRESH_SECS > now) {
+        if seen.is_some_and(|at| at + MEMBER_REFRESH_SECS > now)
+            || (seen.is_none() && self.members.len()? >= MAX_MEMBERS)
+        {
             return Ok(WriteResult::Counted);
         }
         if let Some(at) = seen {
@@ -267,21 +304,49 @@ impl<'t> ChannelTables<'t> {
         Ok(WriteResult::Counted)
     }
 
-    /// Keeps a report for the operator, numbered after the last; refused past `MAX_REPORTS`.
+    /// Keeps a report for the operator, numbered after the last; a post reported before is
+    /// one report, counting its reporters (and a few of their reasons). Refused past
+    /// `MAX_REPORTS`, and for a channel already blocked.
     pub(super) fn report(&mut self, report: &StoredReport) -> Result<WriteResult, StoreError> {
+        let channel = report.post.channel;
+        if self.blocks.get(channel.0)?.is_some() {
+            return Ok(WriteResult::ChannelBlocked);
+        }
+        let earlier = self.reported.get((channel.0, report.seq))?.map(|v| v.value());
+        let kept = match earlier {
+            Some(number) => self.reports.get(number)?.map(|v| decode_report(v.value())).transpose()?,
+            None => None,
+        };
+        if let (Some(number), Some(mut kept)) = (earlier, kept) {
+            let before = postcard::to_allocvec(&kept)?.len() as u64;
+            kept.reporters = kept.reporters.saturating_add(1);
+            if kept.reasons.len() < MAX_REASONS {
+                kept.reasons.extend(report.reasons.iter().cloned());
+            }
+            let bytes = postcard::to_allocvec(&kept)?;
+            self.reports.insert(number, bytes.as_slice())?;
+            let grown = (bytes.len() as u64).saturating_sub(before);
+            return Ok(WriteResult::Reported { number, bytes: grown, new: false });
+        }
         if self.reports.len()? >= MAX_REPORTS {
             return Ok(WriteResult::ReportsFull);
         }
         let next = self.reports.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
         let bytes = postcard::to_allocvec(report)?;
         self.reports.insert(next, bytes.as_slice())?;
-        Ok(WriteResult::Reported { number: next, bytes: bytes.len() as u64 })
+        self.reported.insert((channel.0, report.seq), next)?;
+        Ok(WriteResult::Reported { number: next, bytes: bytes.len() as u64, new: true })
     }
 
     /// The operator is done with a report.
     pub(super) fn dismiss(&mut self, number: u64) -> Result<WriteResult, StoreError> {
-        let bytes = self.reports.remove(number)?.map_or(0, |v| v.value().len() as u64);
-        Ok(WriteResult::Dismissed { bytes })
+        let Some(kept) = self.reports.remove(number)?.map(|v| v.value().to_vec()) else {
+            return Ok(WriteResult::Dismissed { bytes: 0 });
+        };
+        if let Ok(r) = decode_report(&kept) {
+            self.reported.remove((r.post.channel.0, r.seq))?;
+        }
+        Ok(WriteResult::Dismissed { bytes: kept.len() as u64 })
     }
 
     /// Stops counting at most `limit` members not seen for `CHANNEL_MEMBER_ACTIVE_SECS`.
@@ -401,7 +466,12 @@ mod tests {
             write(&s, Write::ChannelList { owner: OWNER, list: list(1) }),
             WriteResult::ChannelStored { new: true }
         );
-        assert_eq!(write(&s, Write::ChannelList { owner: OWNER, list: list(1) }), WriteResult::StaleList);
+        // The newest list again changes nothing; another list under the same version is refused.
+        let again = write(&s, Write::ChannelList { owner: OWNER, list: list(1) });
+        assert_eq!(again, WriteResult::ChannelStored { new: false });
+        let mut other = list(1);
+        other.admins.push([2; 32]);
+        assert_eq!(write(&s, Write::ChannelList { owner: OWNER, list: other }), WriteResult::StaleList);
         assert_eq!(write(&s, Write::ChannelList { owner: [8; 32], list: list(5) }), WriteResult::StaleList);
         write(&s, Write::OpenTopic { topic: TopicKey::of(&channel.topic()), write_hash: [0xff; 32], now: 1 });
         assert!(matches!(write(&s, post(1, 1)), WriteResult::Posted { .. }));
@@ -426,6 +496,17 @@ mod tests {
         let view = s.channel(&channel).unwrap().unwrap();
         assert_eq!(view.lists.len(), MAX_CHANNEL_LISTS);
         assert_eq!(view.lists.first().unwrap().version, 3);
+        // A channel's topic is never forgotten, however long it stays empty.
+        let topic = TopicKey::of(&channel.topic());
+        let empty = Write::OpenTopic {
+            topic: TopicKey::of(&ChannelId([9; 16]).topic()),
+            write_hash: [1; 32],
+            now: 1,
+        };
+        write(&s, empty);
+        write(&s, Write::Purge { now: u64::MAX / 2, limit: 100 });
+        assert!(s.topic(&topic).unwrap().is_some());
+        assert!(s.topic(&TopicKey::of(&ChannelId([9; 16]).topic())).unwrap().is_none(), "a group's is");
     }
 
     #[test]
@@ -477,20 +558,25 @@ mod tests {
             sealed: vec![],
             signature: Signature([0; 64]),
         };
-        let report = StoredReport::new(p, 9, [4; 32], "spam".into(), 1);
+        let report = StoredReport::new(p, list(1), 9, [4; 32], "spam".into(), 1);
         assert!(!format!("{report:?}").contains("4, 4"), "Debug hides the key");
-        let WriteResult::Reported { number: 1, bytes } = write(&s, Write::Report(Box::new(report.clone())))
+        let WriteResult::Reported { number: 1, new: true, .. } =
+            write(&s, Write::Report(Box::new(report.clone())))
         else {
             panic!("report 1 kept")
         };
-        assert!(matches!(
-            write(&s, Write::Report(Box::new(report))),
-            WriteResult::Reported { number: 2, .. }
-        ));
-        assert_eq!(s.totals().unwrap().report_bytes, 2 * bytes);
+        // The same post again is the same report, with one more reporter.
+        let again = write(&s, Write::Report(Box::new(report.clone())));
+        assert!(matches!(again, WriteResult::Reported { number: 1, new: false, .. }));
+        let kept = s.reports(10).unwrap();
+        assert_eq!((kept.len(), kept[0].1.reporters, kept[0].1.reasons.len()), (1, 2, 2));
+        let bytes = s.totals().unwrap().report_bytes;
         assert_eq!(write(&s, Write::Dismiss { number: 1 }), WriteResult::Dismissed { bytes });
         assert_eq!(write(&s, Write::Dismiss { number: 1 }), WriteResult::Dismissed { bytes: 0 });
-        let left: Vec<u64> = s.reports(10).unwrap().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(left, vec![2]);
+        // Reported again after the dismissal: a new report. A blocked channel's: refused.
+        let again = write(&s, Write::Report(Box::new(report.clone())));
+        assert!(matches!(again, WriteResult::Reported { number: 1, new: true, .. }));
+        write(&s, Write::Block { channel, block: Some(Block::new("x".into(), 1)) });
+        assert_eq!(write(&s, Write::Report(Box::new(report))), WriteResult::ChannelBlocked);
     }
 }

@@ -327,10 +327,12 @@ pub enum WriteResult {
     MemberLeft,
     /// `MAX_REPORTS` reports are waiting already.
     ReportsFull,
-    /// A report was kept: its number and stored size.
+    /// A report was kept (`new`), or one of the same post counted one more reporter: its
+    /// number and the stored bytes it added.
     Reported {
         number: u64,
         bytes: u64,
+        new: bool,
     },
     /// A report was dismissed: the stored size it freed (0 if there was none).
     Dismissed {

@@ -245,7 +245,9 @@ impl<'t> TopicTables<'t> {
         }
         for (at, topic) in idle {
             self.idle.remove((at, topic))?;
-            if self.record(&TopicKey(topic))?.is_some_and(|r| r.posts == 0) {
+            // A channel's topic stays while the channel does: forgotten, anyone could open it
+            // again as a group's and shut the channel out.
+            if self.record(&TopicKey(topic))?.is_some_and(|r| r.posts == 0 && r.write_hash != [0xff; 32]) {
                 self.topics.remove(topic)?;
                 out.topics += 1;
             }
