@@ -383,9 +383,19 @@ impl App {
         ctx: &Context<Self>,
         action: impl FnOnce(&mut Messenger) -> Result<Effects, MessengerError>,
     ) -> bool {
-        match self.driver.as_mut().map(|d| d.act(action)) {
-            Some(Ok(step)) => {
-                self.run(ctx, step);
+        let outcome = self.driver.as_mut().map(|d| action(&mut d.messenger));
+        self.settle(ctx, outcome)
+    }
+
+    /// The rest of `act`, compiled once rather than into each of its callers: applying the
+    /// effects (sealing and saving the records) is a few kilobytes of wasm.
+    #[inline(never)]
+    fn settle(&mut self, ctx: &Context<Self>, outcome: Option<Result<Effects, MessengerError>>) -> bool {
+        match outcome {
+            Some(Ok(fx)) => {
+                if let Some(step) = self.driver.as_mut().map(|d| d.apply(fx)) {
+                    self.run(ctx, step);
+                }
                 true
             }
             Some(Err(e)) => {

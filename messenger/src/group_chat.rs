@@ -632,11 +632,9 @@ impl Messenger {
 
     /// The refused posts whose pause is over, still unconfirmed, in the order refused.
     pub(crate) fn due_posts(&mut self, now_ms: u64) -> Vec<ClientFrame> {
-        let due: Vec<MessageId> =
-            self.post_retries.iter().filter(|(_, at)| **at <= now_ms).map(|(id, _)| *id).collect();
+        let due = self.post_retries.take_due(now_ms);
         let mut frames = Vec::new();
         for post in due {
-            self.post_retries.remove(&post);
             let pending = self.groups.iter().flat_map(|g| g.pending()).find(|p| p.id == post);
             frames.extend(pending.map(|p| p.frame()));
             let asked = self.joining.asked_by_post(post);

@@ -77,7 +77,7 @@ pub struct Messenger {
     unreadable_groups: usize,
     /// Group posts the relay refused for a while, and when to send each again (in memory: a
     /// reload resends every unconfirmed post anyway).
-    pub(crate) post_retries: std::collections::BTreeMap<MessageId, u64>,
+    pub(crate) post_retries: crate::outbox::Paused,
 }
 
 impl Messenger {
@@ -101,7 +101,7 @@ impl Messenger {
             reporting: HashSet::new(),
             joining: Joining::default(),
             unreadable_groups: 0,
-            post_retries: std::collections::BTreeMap::new(),
+            post_retries: crate::outbox::Paused::default(),
         }
     }
 

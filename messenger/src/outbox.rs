@@ -141,3 +141,25 @@ mod tests {
         assert_eq!((o.envelope, o.to, o.payload), (MessageId([1; 16]), a, vec![7; 5]));
     }
 }
+
+/// Posts refused for a while and when each goes again: a few at a time, so a list (a map type
+/// costs the web app kilobytes of code).
+#[derive(Default)]
+pub struct Paused {
+    due: Vec<(MessageId, u64)>,
+}
+
+impl Paused {
+    /// Sends `id` again at `at` (once: a later pause replaces an earlier one).
+    pub fn insert(&mut self, id: MessageId, at: u64) {
+        self.due.retain(|(other, _)| *other != id);
+        self.due.push((id, at));
+    }
+
+    /// The posts due by `now_ms`, in the order paused; they are no longer paused.
+    pub fn take_due(&mut self, now_ms: u64) -> Vec<MessageId> {
+        let due = self.due.iter().filter(|(_, at)| *at <= now_ms).map(|(id, _)| *id).collect();
+        self.due.retain(|(_, at)| *at > now_ms);
+        due
+    }
+}

@@ -3,11 +3,13 @@
 
 use crate::conversation::ConversationId;
 use sotto_engine::message::ReceiptKind;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
+/// By conversation and kind, in the order first owed (a list: a few conversations at a time,
+/// and a map type costs the web app kilobytes of code).
 #[derive(Default)]
 pub struct Receipts {
-    owed: BTreeMap<(ConversationId, ReceiptOwed), Vec<[u8; 16]>>,
+    owed: Vec<((ConversationId, ReceiptOwed), Vec<[u8; 16]>)>,
 }
 
 /// Which receipt is owed (ordered, unlike the engine's kind, to key a map).
@@ -24,19 +26,20 @@ impl Receipts {
 
     /// Owes a receipt for message `id` in `conversation`: "read" if it was read on arrival.
     pub fn owe(&mut self, conversation: ConversationId, read: bool, id: [u8; 16]) {
-        let kind = if read { ReceiptOwed::Read } else { ReceiptOwed::Delivered };
-        self.owed.entry((conversation, kind)).or_default().push(id);
+        let key = (conversation, if read { ReceiptOwed::Read } else { ReceiptOwed::Delivered });
+        match self.owed.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, ids)) => ids.push(id),
+            None => self.owed.push((key, vec![id])),
+        }
     }
 
     /// The messages `ids` are read: a "delivered" still owed for them is no longer needed.
     pub fn superseded_by_read(&mut self, conversation: ConversationId, ids: &HashSet<[u8; 16]>) {
         let key = (conversation, ReceiptOwed::Delivered);
-        if let Some(owed) = self.owed.get_mut(&key) {
+        for (_, owed) in self.owed.iter_mut().filter(|(k, _)| *k == key) {
             owed.retain(|id| !ids.contains(id));
-            if owed.is_empty() {
-                self.owed.remove(&key);
-            }
         }
+        self.owed.retain(|(_, owed)| !owed.is_empty());
     }
 
     /// Everything owed, by conversation and kind; nothing is owed afterwards.
