@@ -18,7 +18,7 @@
 
 use crate::EngineError;
 use crate::identity::verify;
-use crate::message::{padded, unpadded};
+use crate::padding::{padded, unpadded};
 use crate::primitives::{ed25519_public, ed25519_sign, hkdf_sha256, open, seal, sha256};
 use crate::random::Entropy;
 use serde::{Deserialize, Serialize};

@@ -242,7 +242,7 @@ impl Group {
     }
 
     fn seal(&self, inner: &Inner, e: &mut dyn Entropy) -> Result<Vec<u8>, EngineError> {
-        let plain = crate::message::padded(inner)?;
+        let plain = crate::padding::padded(inner)?;
         let mut nonce = [0u8; 12];
         e.fill(&mut nonce)?;
         let sealed = seal(&self.epoch.control, &nonce, &self.post_ad(self.epoch.number), &plain)?;
@@ -530,7 +530,7 @@ impl Group {
             _ => return Err(EngineError::NoSession),
         };
         let plain = Zeroizing::new(open(&control, &post.nonce, &self.post_ad(post.epoch), &post.sealed)?);
-        let inner: Inner = crate::message::unpadded(&plain)?;
+        let inner: Inner = crate::padding::unpadded(&plain)?;
         let mut next = self.clone();
         let roster = &self.roster;
         let received = match inner {

@@ -8,7 +8,7 @@
 
 use crate::EngineError;
 use crate::identity::{Identity, verify};
-use crate::message::{padded, unpadded};
+use crate::padding::{padded, unpadded};
 use crate::primitives::{hkdf_sha256, open, seal, x25519, x25519_public};
 use crate::random::Entropy;
 use crate::sender_keys::GroupId;

@@ -22,6 +22,7 @@ pub mod group_link;
 pub mod handover;
 pub mod identity;
 pub mod message;
+mod padding;
 pub mod prekeys;
 pub mod random;
 pub mod roster;

@@ -9,8 +9,11 @@ use std::collections::HashSet;
 /// and a map type costs the web app kilobytes of code).
 #[derive(Default)]
 pub struct Receipts {
-    owed: Vec<((ConversationId, ReceiptOwed), Vec<[u8; 16]>)>,
+    owed: Vec<(Owed, Vec<[u8; 16]>)>,
 }
+
+/// A conversation and the kind of receipt owed in it.
+type Owed = (ConversationId, ReceiptOwed);
 
 /// Which receipt is owed (ordered, unlike the engine's kind, to key a map).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
