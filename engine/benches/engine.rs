@@ -44,6 +44,11 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("aead");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("chacha20poly1305_1MiB", |b| b.iter(|| workloads::aead(black_box(&data)).unwrap()));
+    // Sealed in 64 KiB chunks with the ciphertext's digest, then opened and checked: both
+    // directions, so half this rate is each side's.
+    g.bench_function("file_seal_and_open_1MiB", |b| {
+        b.iter(|| workloads::file_round_trip(black_box(&data)).unwrap())
+    });
     g.finish();
 }
 

@@ -37,6 +37,8 @@ pub enum EngineError {
     AdditionPending,
     #[error("this group has had too many changes to take anyone more in")]
     GroupFull,
+    #[error("this file is larger than Sotto sends (2 GiB)")]
+    FileTooLarge,
     #[error("internal error: {0}")]
     Internal(&'static str),
 }

@@ -17,6 +17,7 @@ pub mod consts;
 pub mod device;
 pub mod envelope;
 pub mod error;
+pub mod file;
 pub mod group;
 pub mod group_link;
 pub mod handover;

@@ -79,6 +79,20 @@ pub fn open(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], ciphertext: &[u8]) -> 
     cipher.decrypt(&Nonce::from(*nonce), Payload { msg: ciphertext, aad }).map_err(|_| EngineError::Tampered)
 }
 
+/// SHA-256 over data that comes in pieces (a file's chunks).
+#[derive(Clone, Default)]
+pub struct Sha256Stream(Sha256);
+
+impl Sha256Stream {
+    pub fn update(&mut self, data: &[u8]) {
+        sha2::Digest::update(&mut self.0, data);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        sha2::Digest::finalize(self.0).into()
+    }
+}
+
 /// SHA-256.
 pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     use sha2::Digest;

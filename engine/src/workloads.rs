@@ -73,6 +73,25 @@ pub fn aead(data: &[u8]) -> Result<Vec<u8>, EngineError> {
     primitives::seal(&[7; 32], &[1; 12], b"", data)
 }
 
+/// Encrypts `data` as a file (chunked, with its digest), then decrypts and checks it.
+pub fn file_round_trip(data: &[u8]) -> Result<(), EngineError> {
+    use crate::consts::FILE_CHUNK_BYTES;
+    use crate::file::{FileKey, Opener, Sealer};
+    let key = FileKey::generate(&mut crate::random::SeededEntropy::new([5; 32]))?;
+    let mut sealer = Sealer::new(&key);
+    let n = data.len().div_ceil(FILE_CHUNK_BYTES).max(1);
+    let mut sealed = Vec::with_capacity(n);
+    for (i, chunk) in data.chunks(FILE_CHUNK_BYTES).enumerate() {
+        sealed.push(sealer.seal(chunk, i + 1 == n)?);
+    }
+    let file = sealer.finish()?;
+    let mut opener = Opener::new(&key, &key.commitment(), file.size, file.digest)?;
+    for chunk in &sealed {
+        opener.open(chunk)?;
+    }
+    opener.finish()
+}
+
 /// A group of `members` added by one admin, and the welcome of one more member.
 pub struct BigGroup {
     pub admin: Identity,
