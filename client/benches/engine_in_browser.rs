@@ -65,6 +65,22 @@ fn aead_1mib(c: &mut Criterion) {
     c.bench_function("chacha20poly1305_1MiB", |b| b.iter(|| workloads::aead(black_box(&data)).unwrap()));
 }
 
+/// A file's encryption as the web app will run it (issue 14): 64 KiB chunks and the
+/// ciphertext's digest, sealed then opened; a quarter MiB, to fit the runner's time.
+#[wasm_bindgen_bench]
+fn file_1mib(c: &mut Criterion) {
+    // Short, like group_send: the runner gives up on the whole run past about 20 s.
+    let configured = std::mem::take(c)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_secs(1));
+    *c = configured;
+    let data = vec![0u8; 256 << 10];
+    c.bench_function("file_seal_and_open_256KiB", |b| {
+        b.iter(|| workloads::file_round_trip(black_box(&data)).unwrap())
+    });
+}
+
 /// Sending costs the same whatever the group's size (one encryption, one signature); the
 /// group is small here so that making it fits the runner's 20 s. A join of a 1,000-member group
 /// is measured end to end in the browser instead (tests/browser/group-join.mjs).
