@@ -50,6 +50,18 @@ pub struct Config {
     #[arg(long, env = "SOTTO_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
 
+    /// Largest file blob, in bytes (default: a 2 GiB file once encrypted).
+    #[arg(long, env = "SOTTO_MAX_BLOB_BYTES", default_value_t = sotto_engine::file::sealed_size(sotto_engine::consts::MAX_FILE_BYTES))]
+    pub max_blob_bytes: u64,
+
+    /// Bytes all file blobs together may take on disk (sizes count from a blob's making).
+    #[arg(long, env = "SOTTO_MAX_BLOB_STORE_BYTES", default_value_t = 20 << 30)]
+    pub max_blob_store_bytes: u64,
+
+    /// How long a file blob is kept, in seconds (30 days).
+    #[arg(long, env = "SOTTO_BLOB_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub blob_ttl_secs: u64,
+
     /// Memory the store may use to cache its pages, in MiB.
     #[arg(long, env = "SOTTO_CACHE_MIB", default_value_t = 128)]
     pub cache_mib: usize,

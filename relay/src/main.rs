@@ -4,6 +4,8 @@
 
 mod admin;
 mod assets;
+mod blob_routes;
+mod blobs;
 mod config;
 mod connection;
 mod handlers;

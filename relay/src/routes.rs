@@ -1,7 +1,7 @@
 //! The HTTP routes: `/ws`, `/metrics`, `/healthz`, the operator's `/admin` and the embedded app.
 
 use crate::state::Relay;
-use crate::{admin, assets, ws};
+use crate::{admin, assets, blob_routes, ws};
 use std::sync::Arc;
 use warp::Filter;
 use warp::reply::Reply as _;
@@ -49,6 +49,7 @@ pub fn routes(
         });
     let health_relay = relay.clone();
     let relay_for_admin = relay.clone();
+    let relay_for_blobs = relay.clone();
     let health = warp::path("healthz").and(warp::path::end()).and(warp::get()).map(move || {
         let (status, body) = if health_relay.writer.healthy() {
             (warp::http::StatusCode::OK, "ok: store writable\n")
@@ -66,6 +67,8 @@ pub fn routes(
         .or(health)
         .unify()
         .or(admin::routes(relay_for_admin))
+        .unify()
+        .or(blob_routes::routes(relay_for_blobs))
         .unify()
         .or(assets::routes())
         .unify()

@@ -35,6 +35,8 @@ pub struct Relay {
     pub limits: Limits,
     /// Views of channel posts not yet written.
     pub views: Views,
+    /// Encrypted file blobs.
+    pub blobs: crate::blobs::Blobs,
     /// The operator's token for `/admin`, if any.
     pub admin_token: Option<String>,
     next_connection: AtomicU64,
@@ -59,6 +61,13 @@ impl Relay {
         let metrics = Metrics::default();
         let totals = store.totals()?;
         metrics.envelopes_queued.store(i64::try_from(totals.envelopes).unwrap_or(i64::MAX), Relaxed);
+        let blobs = crate::blobs::Blobs::open(
+            &config.data_dir,
+            config.max_blob_bytes,
+            config.max_blob_store_bytes,
+            config.blob_ttl_secs,
+        )
+        .map_err(|e| crate::store::StoreError::DataDir { path: config.data_dir.join("blobs"), source: e })?;
         Ok(Relay {
             writer: Writer::start(store.clone(), budgets, Duration::from_micros(config.commit_window_us))?,
             limits: Limits::new(&config.limits),
@@ -70,6 +79,7 @@ impl Relay {
             origins,
             stopping: tokio::sync::watch::Sender::new(false),
             views: Views::default(),
+            blobs,
             admin_token,
             next_connection: AtomicU64::new(1),
         })
@@ -111,6 +121,12 @@ impl Relay {
         loop {
             tick.tick().await;
             self.limits.housekeeping();
+            let relay = self.clone();
+            let purged =
+                tokio::task::spawn_blocking(move || relay.blobs.purge(PURGE_BATCH)).await.unwrap_or(0);
+            if purged > 0 {
+                tracing::info!(purged, "deleted expired file blobs");
+            }
             if let Ok(WriteResult::Purged { removed, prekeys, posts, topics, .. }) =
                 self.writer.write(Write::Purge { now: unix_now(), limit: PURGE_BATCH }).await
             {

@@ -1,0 +1,116 @@
+//! The HTTP routes of the blob store (see `blobs.rs` for what they do and promise).
+
+use crate::blobs::{BlobError, BlobId, UPLOAD_PIECE_BYTES};
+use crate::state::Relay;
+use bytes::Bytes;
+use std::sync::Arc;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::Reply as _;
+
+fn answer(status: StatusCode, body: String) -> warp::reply::Response {
+    warp::http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(body.into())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn refused(e: BlobError) -> warp::reply::Response {
+    let status = match e {
+        BlobError::BadSize(_) | BlobError::TooLong => StatusCode::PAYLOAD_TOO_LARGE,
+        BlobError::Full => StatusCode::INSUFFICIENT_STORAGE,
+        BlobError::NotFound | BlobError::NotYours => StatusCode::NOT_FOUND,
+        BlobError::WrongOffset { .. } => StatusCode::CONFLICT,
+        BlobError::Io => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let received = match e {
+        BlobError::WrongOffset { received } => format!(",\"received\":{received}"),
+        _ => String::new(),
+    };
+    answer(status, format!("{{\"error\":\"{e}\"{received}}}"))
+}
+
+/// The capability in `Authorization: Bearer <64 hex digits>`.
+fn capability(authorization: Option<String>) -> Option<[u8; 32]> {
+    sotto_shared::ids::unhex(authorization?.strip_prefix("Bearer ")?.trim())
+}
+
+pub fn routes(
+    relay: Arc<Relay>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let dir = relay.blobs.dir().to_path_buf();
+    let with_relay = warp::any().map(move || relay.clone());
+    let id = warp::path::param::<String>()
+        .and_then(|text: String| async move { BlobId::parse(&text).ok_or_else(warp::reject::not_found) });
+    let create = warp::path("blobs")
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(with_relay.clone())
+        .and(warp::header::<u64>("x-sotto-blob-size"))
+        .then(|relay: Arc<Relay>, size: u64| async move {
+            match relay.blobs.create(size).await {
+                Ok((id, cap)) => {
+                    let cap: String = cap.iter().map(|b| format!("{b:02x}")).collect();
+                    answer(
+                        StatusCode::CREATED,
+                        format!("{{\"id\":\"{}\",\"upload\":\"{cap}\"}}", id.to_hex()),
+                    )
+                }
+                Err(e) => refused(e),
+            }
+        });
+    let append = warp::path("blobs")
+        .and(id)
+        .and(warp::path::end())
+        .and(warp::put())
+        .and(with_relay.clone())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::<u64>("x-sotto-offset"))
+        .and(warp::body::content_length_limit(UPLOAD_PIECE_BYTES))
+        .and(warp::body::bytes())
+        .then(|id: BlobId, relay: Arc<Relay>, auth: Option<String>, offset: u64, piece: Bytes| async move {
+            let Some(cap) = capability(auth) else { return refused(BlobError::NotYours) };
+            match relay.blobs.append(id, &cap, offset, &piece).await {
+                Ok(received) => answer(StatusCode::OK, format!("{{\"received\":{received}}}")),
+                Err(e) => refused(e),
+            }
+        });
+    let received = warp::path("blobs")
+        .and(id)
+        .and(warp::path("received"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_relay.clone())
+        .and(warp::header::optional::<String>("authorization"))
+        .then(|id: BlobId, relay: Arc<Relay>, auth: Option<String>| async move {
+            let Some(cap) = capability(auth) else { return refused(BlobError::NotYours) };
+            match relay.blobs.received(id, &cap).await {
+                Ok((received, size)) => {
+                    answer(StatusCode::OK, format!("{{\"received\":{received},\"size\":{size}}}"))
+                }
+                Err(e) => refused(e),
+            }
+        });
+    // A whole blob, with ranges (warp's directory reply answers `Range` and conditional
+    // requests). Only a bare id is served: never an upload in progress (`.part`) or its
+    // metadata (`.meta`).
+    let whole_id = warp::path::peek().and_then(|tail: warp::path::Peek| async move {
+        if BlobId::parse(tail.as_str()).is_some() { Ok(()) } else { Err(warp::reject::not_found()) }
+    });
+    let download = warp::path("blobs")
+        .and(warp::get().or(warp::head()).unify())
+        .and(whole_id)
+        .untuple_one()
+        .and(warp::fs::dir(dir))
+        .map(|file: warp::fs::File| {
+            let mut res = file.into_response();
+            res.headers_mut().insert(
+                "cache-control",
+                warp::http::HeaderValue::from_static("private, max-age=31536000, immutable"),
+            );
+            res
+        });
+    create.or(append).unify().or(received).unify().or(download).unify()
+}
