@@ -41,6 +41,7 @@ pub fn routes(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     let dir = relay.blobs.dir().to_path_buf();
+    let trusted = relay.config.trusted_proxy.clone();
     let with_relay = warp::any().map(move || relay.clone());
     let id = warp::path::param::<String>()
         .and_then(|text: String| async move { BlobId::parse(&text).ok_or_else(warp::reject::not_found) });
@@ -49,7 +50,17 @@ pub fn routes(
         .and(warp::post())
         .and(with_relay.clone())
         .and(warp::header::<u64>("x-sotto-blob-size"))
-        .then(|relay: Arc<Relay>, size: u64| async move {
+        .and(crate::ws::client_ip(trusted))
+        .then(|relay: Arc<Relay>, size: u64, ip: std::net::IpAddr| async move {
+            // A size refused anyway costs the address nothing.
+            let max = relay.config.max_blob_bytes;
+            if size == 0 || size > max {
+                return refused(BlobError::BadSize(max));
+            }
+            if !relay.limits.blob_allowed(ip, size) {
+                let msg = "{\"error\":\"too many file bytes from your address this hour; try later\"}";
+                return answer(StatusCode::TOO_MANY_REQUESTS, msg.into());
+            }
             match relay.blobs.create(size).await {
                 Ok((id, cap)) => {
                     let cap: String = cap.iter().map(|b| format!("{b:02x}")).collect();

@@ -156,6 +156,11 @@ pub struct Limits {
     #[arg(long, env = "SOTTO_COUNTED_SUBSCRIBERS_PER_IP_HOUR", default_value_t = 120)]
     pub counted_subscribers_per_ip_hour: u32,
 
+    /// Mebibytes of new file blobs one IP address may start per hour (bursts up to the same):
+    /// one address cannot take the whole blob store.
+    #[arg(long, env = "SOTTO_BLOB_MIB_PER_IP_HOUR", default_value_t = 8192)]
+    pub blob_mib_per_ip_hour: u32,
+
     /// Reports one IP address may send the operator per hour (bursts up to the same number).
     #[arg(long, env = "SOTTO_REPORTS_PER_IP_HOUR", default_value_t = 20)]
     pub reports_per_ip_hour: u32,

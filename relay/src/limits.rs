@@ -77,6 +77,7 @@ pub struct Limits {
     channel_reads_per_ip: IpRate,
     reports_per_ip: IpRate,
     counted_members_per_ip: IpRate,
+    blob_mib_per_ip: IpRate,
     lists_per_channel: RateLimiter<ChannelId, DefaultKeyedStateStore<ChannelId>, DefaultClock>,
     one_time_per_target: RateLimiter<Address, DefaultKeyedStateStore<Address>, DefaultClock>,
     posts_per_topic: RateLimiter<TopicKey, DefaultKeyedStateStore<TopicKey>, DefaultClock>,
@@ -99,6 +100,7 @@ impl Limits {
             channel_reads_per_ip: RateLimiter::keyed(per_minute(config.channel_reads_per_ip_minute)),
             reports_per_ip: RateLimiter::keyed(per_hour(config.reports_per_ip_hour)),
             counted_members_per_ip: RateLimiter::keyed(per_hour(config.counted_subscribers_per_ip_hour)),
+            blob_mib_per_ip: RateLimiter::keyed(per_hour(config.blob_mib_per_ip_hour)),
             lists_per_channel: RateLimiter::keyed(per_hour(LIST_CHANGES_PER_CHANNEL_HOUR)),
             one_time_per_target: RateLimiter::keyed(per_minute(config.one_time_per_target_minute)),
             posts_per_topic: RateLimiter::keyed(quota(config.topic_posts_per_sec)),
@@ -129,6 +131,13 @@ impl Limits {
     /// Whether a subscription from `ip` is counted among a channel's members now.
     pub fn count_member_allowed(&self, ip: IpAddr) -> bool {
         self.counted_members_per_ip.check_key(&ip_key(ip)).is_ok()
+    }
+
+    /// Whether `ip` may start a blob of `bytes` now (counted in started mebibytes).
+    pub fn blob_allowed(&self, ip: IpAddr, bytes: u64) -> bool {
+        let mib = u32::try_from(bytes.div_ceil(1 << 20).max(1)).unwrap_or(u32::MAX);
+        let Some(n) = NonZeroU32::new(mib) else { return false };
+        matches!(self.blob_mib_per_ip.check_key_n(&ip_key(ip), n), Ok(Ok(())))
     }
 
     /// Whether `channel` may change its admin list now.
@@ -208,6 +217,8 @@ impl Limits {
         self.channel_reads_per_ip.shrink_to_fit();
         self.reports_per_ip.retain_recent();
         self.reports_per_ip.shrink_to_fit();
+        self.blob_mib_per_ip.retain_recent();
+        self.blob_mib_per_ip.shrink_to_fit();
         self.counted_members_per_ip.retain_recent();
         self.counted_members_per_ip.shrink_to_fit();
         self.lists_per_channel.retain_recent();

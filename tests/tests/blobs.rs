@@ -122,3 +122,21 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// One address starts only so many file bytes an hour, and all blobs together only so many.
+#[tokio::test]
+async fn blobs_keep_to_their_budgets() {
+    let relay = Relay::start(&["--blob-mib-per-ip-hour", "2", "--max-blob-store-bytes", "3000000"]).await;
+    let http = reqwest::Client::new();
+    let make =
+        |size: u64| http.post(relay.http("/blobs")).header("x-sotto-blob-size", size.to_string()).send();
+    assert_eq!(make(0).await.unwrap().status().as_u16(), 413, "empty");
+    assert_eq!(make(1 << 20).await.unwrap().status().as_u16(), 201);
+    assert_eq!(make(1 << 20).await.unwrap().status().as_u16(), 201);
+    assert_eq!(make(1 << 20).await.unwrap().status().as_u16(), 429, "2 MiB from this address this hour");
+    let relay = Relay::start(&["--max-blob-store-bytes", "3000000"]).await;
+    let make =
+        |size: u64| http.post(relay.http("/blobs")).header("x-sotto-blob-size", size.to_string()).send();
+    assert_eq!(make(2_000_000).await.unwrap().status().as_u16(), 201);
+    assert_eq!(make(2_000_000).await.unwrap().status().as_u16(), 507, "past the store's budget");
+}
