@@ -244,3 +244,17 @@ pub fn message_id() -> sotto_shared::MessageId {
     sotto_engine::random::fill(&mut id).expect("randomness");
     sotto_shared::MessageId(id)
 }
+
+/// Every file under `dir`, in its subdirectories too (the relay's data: store and blobs).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("a readable directory").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

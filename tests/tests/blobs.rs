@@ -104,23 +104,10 @@ async fn a_file_uploads_in_pieces_survives_a_killed_relay_and_downloads_by_range
         assert_ne!(got.status().as_u16(), 200, "{name}");
     }
     // No plaintext on the relay's disk.
-    for entry in walk(dir.path()) {
+    for entry in sotto_tests::files_under(dir.path()) {
         let bytes = std::fs::read(&entry).unwrap();
         assert!(!bytes.windows(MARKER.len()).any(|w| w == MARKER), "plaintext in {}", entry.display());
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// One address starts only so many file bytes an hour, and all blobs together only so many.

@@ -243,8 +243,8 @@ async fn subscribers_read_history_and_live_posts_see_counts_and_a_new_link_cuts_
 
     // The relay's store and log hold no plaintext.
     assert!(!relay.log().contains(MARKER));
-    for entry in std::fs::read_dir(&relay.data_dir).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    for path in sotto_tests::files_under(&relay.data_dir) {
+        let bytes = std::fs::read(path).unwrap();
         assert!(
             !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
             "plaintext in the relay's store"

@@ -65,7 +65,7 @@ async fn end_to_end_through_the_relay_leaves_no_plaintext_behind() {
     let log = relay.log();
     assert_sends_are_anonymous(&log, markers.len() + 1, 0);
     let mut haystack = log.into_bytes();
-    for entry in walk(&relay.data_dir) {
+    for entry in sotto_tests::files_under(&relay.data_dir) {
         haystack.extend(std::fs::read(entry).unwrap());
     }
     assert!(haystack.windows(canary.len()).any(|w| w == canary), "the search finds stored bytes");
@@ -135,17 +135,4 @@ fn assert_sends_are_anonymous(log: &str, sends: usize, fetches: usize) {
         // The recipient, and nobody else.
         assert_eq!(line.matches("Address(").count(), 1, "{line}");
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
