@@ -13,7 +13,6 @@ use crate::outbox::RETRY_SOON_MS;
 use crate::records::RecordKey;
 use sotto_engine::EngineError;
 use sotto_engine::channel::{ChannelGrant, ChannelKey, ChannelLink, PostBody, sign_list};
-use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_engine::message::Body;
 use sotto_engine::random::Entropy;
 use sotto_shared::channel::{ChannelId, ChannelPost, ChannelState};
@@ -99,20 +98,14 @@ impl Messenger {
         self.channels.get(id)
     }
 
-    /// Posts a text to a channel we run.
-    pub fn post_to_channel(
+    /// Posts a text to a channel we run (`send_text` checked the text).
+    pub(crate) fn post_to_channel(
         &mut self,
         id: &ChannelId,
         text: &str,
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        if text.trim().is_empty() {
-            return Err(MessengerError::EmptyMessage);
-        }
-        if text.len() > MAX_TEXT_BYTES {
-            return Err(MessengerError::TooLong);
-        }
         let seq = self.seq();
         let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
         if let Some(reason) = &entry.blocked {

@@ -72,18 +72,6 @@ pub enum StoreError {
     Unavailable,
     #[error("the browser could not save or read data: {0}")]
     Failed(String),
-    #[error("you do not follow this channel")]
-    NotInChannel,
-    #[error("only this channel's admins may post in it")]
-    NotChannelAdmin,
-    #[error("a channel has at most 64 admins")]
-    TooManyAdmins,
-    #[error("this channel link is incomplete or damaged; ask for a new one")]
-    BadChannelLink,
-    #[error("this channel was blocked by this relay's operator: {0}")]
-    ChannelBlocked(String),
-    #[error("that post can no longer be reported (only the newest posts you read can)")]
-    NoSuchPost,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
     #[error("{0}")]

@@ -1148,7 +1148,7 @@ fn a_waiting_channel_post_is_signed_again_when_sent() {
     let e = &mut OsEntropy;
     let (mut m, _) = Messenger::create("Ada", NOW, e).unwrap();
     let (id, _) = m.create_channel("News", "", NOW, e).unwrap();
-    let fx = m.post_to_channel(&id, "hello", NOW, e).unwrap();
+    let fx = m.send_text(&ConversationId::Channel(id), "hello", NOW, e).unwrap();
     let [ClientFrame::PublishPost { post, .. }] = &fx.frames[..] else { panic!("one post") };
     let first = post.clone();
     // Refused as off the clock ten minutes later: sent again at once, signed at the new time.

@@ -202,7 +202,7 @@ async fn subscribers_read_history_and_live_posts_see_counts_and_a_new_link_cuts_
     owner.say_in(chat, &format!("{MARKER} live")).await;
     assert_eq!(bo.hear().await, format!("{MARKER} live"));
     // Subscribers cannot post.
-    let refused = bo.d.messenger.post_to_channel(&id, "me too", now(), &mut OsEntropy);
+    let refused = bo.d.messenger.send_text(&chat, "me too", now(), &mut OsEntropy);
     assert!(matches!(refused, Err(sotto_messenger::MessengerError::NotChannelAdmin)));
 
     // Counts: the owner and Bo are subscribed; the live post was seen by both.
