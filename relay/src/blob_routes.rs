@@ -61,7 +61,7 @@ pub fn routes(
                 let msg = "{\"error\":\"too many file bytes from your address this hour; try later\"}";
                 return answer(StatusCode::TOO_MANY_REQUESTS, msg.into());
             }
-            match relay.blobs.create(size).await {
+            match relay.blobs.create(size, crate::state::unix_now()).await {
                 Ok((id, cap)) => {
                     let cap: String = cap.iter().map(|b| format!("{b:02x}")).collect();
                     answer(

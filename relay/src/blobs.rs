@@ -15,7 +15,6 @@
 //! On disk, under `<data dir>/blobs/`: `<id>.part` while uploading, `<id>` once whole, and
 //! `<id>.meta` (postcard `BlobMeta`).
 
-use crate::state::unix_now;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -130,8 +129,9 @@ impl Blobs {
         path.is_file().then_some(path)
     }
 
-    /// Makes an empty blob of `size` bytes: its id and the upload capability.
-    pub async fn create(&self, size: u64) -> Result<(BlobId, [u8; 32]), BlobError> {
+    /// Makes an empty blob of `size` bytes at `now` (Unix seconds): its id and the upload
+    /// capability.
+    pub async fn create(&self, size: u64, now: u64) -> Result<(BlobId, [u8; 32]), BlobError> {
         if size == 0 || size > self.max_blob {
             return Err(BlobError::BadSize(self.max_blob));
         }
@@ -151,7 +151,7 @@ impl Blobs {
             v: META_VERSION,
             size,
             upload_hash: hash(&capability),
-            expires_at: unix_now() + self.ttl_secs,
+            expires_at: now + self.ttl_secs,
         };
         let written = async {
             let bytes = postcard::to_allocvec(&meta).map_err(|_| BlobError::Io)?;
@@ -243,9 +243,8 @@ impl Blobs {
         Ok(end)
     }
 
-    /// Deletes the blobs whose time is over, at most `limit`; returns how many.
-    pub fn purge(&self, limit: usize) -> usize {
-        let now = unix_now();
+    /// Deletes the blobs whose time is over by `now`, at most `limit`; returns how many.
+    pub fn purge(&self, limit: usize, now: u64) -> usize {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
         let mut purged = 0;
         for entry in entries.flatten() {
@@ -298,9 +297,9 @@ mod tests {
     async fn blobs_fill_in_order_by_their_uploader_only_and_expire() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = Blobs::open(dir.path(), 100, 105, 0).unwrap();
-        assert_eq!(blobs.create(101).await, Err(BlobError::BadSize(100)));
-        let (id, cap) = blobs.create(10).await.unwrap();
-        assert_eq!(blobs.create(96).await, Err(BlobError::Full), "10 of 105 promised");
+        assert_eq!(blobs.create(101, 1).await, Err(BlobError::BadSize(100)));
+        let (id, cap) = blobs.create(10, 1).await.unwrap();
+        assert_eq!(blobs.create(96, 1).await, Err(BlobError::Full), "10 of 105 promised");
         assert_eq!(blobs.append(id, &[9; 32], 0, b"abc").await, Err(BlobError::NotYours));
         assert_eq!(blobs.append(id, &cap, 0, b"abcd").await, Ok(4));
         assert_eq!(blobs.append(id, &cap, 0, b"abcd").await, Err(BlobError::WrongOffset { received: 4 }));
@@ -313,7 +312,7 @@ mod tests {
         let again = Blobs::open(dir.path(), 100, 105, 0).unwrap();
         assert_eq!(again.used.load(SeqCst), 10);
         // A TTL of 0: expired at once.
-        assert_eq!(again.purge(10), 1);
+        assert_eq!(again.purge(10, 1), 1);
         assert!(again.whole(id).is_none());
         assert_eq!(again.used.load(SeqCst), 0);
     }

@@ -122,8 +122,9 @@ impl Relay {
             tick.tick().await;
             self.limits.housekeeping();
             let relay = self.clone();
-            let purged =
-                tokio::task::spawn_blocking(move || relay.blobs.purge(PURGE_BATCH)).await.unwrap_or(0);
+            let purged = tokio::task::spawn_blocking(move || relay.blobs.purge(PURGE_BATCH, unix_now()))
+                .await
+                .unwrap_or(0);
             if purged > 0 {
                 tracing::info!(purged, "deleted expired file blobs");
             }
