@@ -3,6 +3,7 @@
 //! by the relay against the owner's admin list. Measures, per post, the time from its upload to
 //! its arrival at each subscriber and at the last one, and the relay's CPU time per delivery.
 
+use crate::arrivals::Arrivals;
 use crate::wire::{Result, open, recv, send};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
@@ -11,20 +12,15 @@ use sotto_engine::random::OsEntropy;
 use sotto_shared::channel::ChannelPost;
 use sotto_shared::{ClientFrame, RelayFrame};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Connections opened at once while subscribing.
 const OPENING: usize = 256;
 
-/// Per post: subscribers still to receive it, and the latest arrival (µs since the epoch).
-struct Arrivals {
-    left: Vec<AtomicU64>,
-    last: Vec<AtomicU64>,
-    /// Post nonce → its number and upload time.
-    sent: RwLock<HashMap<[u8; 16], (usize, u64)>>,
-}
+/// Post nonce → its number and upload time (a post's nonce names it).
+type Sent = RwLock<HashMap<[u8; 16], (usize, u64)>>;
 
 /// The relay's CPU time so far (user + system), in seconds, from /proc.
 fn cpu_secs(pid: u32) -> Result<f64> {
@@ -60,11 +56,8 @@ pub async fn run(
     }
 
     let posts = usize::try_from(rate * seconds)?.max(1);
-    let arrivals = Arc::new(Arrivals {
-        left: (0..posts).map(|_| AtomicU64::new(subscribers as u64)).collect(),
-        last: (0..posts).map(|_| AtomicU64::new(0)).collect(),
-        sent: RwLock::new(HashMap::new()),
-    });
+    let arrivals = Arc::new(Arrivals::new(posts, subscribers));
+    let sent_posts: Arc<Sent> = Arc::new(RwLock::new(HashMap::new()));
     let each = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
     let failed = Arc::new(AtomicBool::new(false));
     let live = Arc::new(AtomicUsize::new(0));
@@ -83,6 +76,7 @@ pub async fn run(
     while let Some(conn) = opened.next().await {
         let (tx, mut rx) = conn?;
         let (arrivals, each, failed, live) = (arrivals.clone(), each.clone(), failed.clone(), live.clone());
+        let sent_posts = sent_posts.clone();
         readers.push(tokio::spawn(async move {
             let _tx = tx;
             let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
@@ -96,13 +90,12 @@ pub async fn run(
                         let now = epoch.elapsed().as_micros() as u64;
                         let Ok(post) = postcard::from_bytes::<ChannelPost>(&payload) else { continue };
                         let Some((i, sent)) =
-                            arrivals.sent.read().ok().and_then(|s| s.get(&post.nonce).copied())
+                            sent_posts.read().ok().and_then(|s| s.get(&post.nonce).copied())
                         else {
                             continue;
                         };
                         let _ = local.record(now.saturating_sub(sent).max(1));
-                        arrivals.last[i].fetch_max(now, Relaxed);
-                        arrivals.left[i].fetch_sub(1, Relaxed);
+                        arrivals.arrived(i, now);
                         got += 1;
                     }
                     Ok(_) => {}
@@ -150,7 +143,7 @@ pub async fn run(
         let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
         let post = link.post(&admin, 1, &PostBody::Text(text.clone()), now_ms, &mut OsEntropy)?;
         let at = epoch.elapsed().as_micros() as u64;
-        arrivals.sent.write().map_err(|_| "lock")?.insert(post.nonce, (i, at));
+        sent_posts.write().map_err(|_| "lock")?.insert(post.nonce, (i, at));
         sent_at.push(at);
         send(&mut tx, &ClientFrame::PublishPost { post: Box::new(post), ttl_secs: 3600 }).await?;
     }
@@ -166,15 +159,7 @@ pub async fn run(
         _ => None,
     };
     acks.abort();
-    let mut to_last = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut incomplete = 0;
-    for (i, sent) in sent_at.iter().enumerate() {
-        if arrivals.left[i].load(Relaxed) > 0 {
-            incomplete += 1;
-        } else {
-            let _ = to_last.record(arrivals.last[i].load(Relaxed).saturating_sub(*sent).max(1));
-        }
-    }
+    let (to_last, incomplete) = arrivals.to_last(&sent_at)?;
     let each = each.lock().map_err(|_| "histogram lock poisoned")?;
     let ms = |v: u64| v as f64 / 1000.0;
     let deliveries = (posts * subscribers) as f64;

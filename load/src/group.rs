@@ -2,19 +2,14 @@
 //! group on its anonymous line; one member posts at a steady rate. Measures, for each post,
 //! the time from its upload to its arrival at each member and at the last member.
 
+use crate::arrivals::Arrivals;
 use crate::wire::{Result, open, random_id, recv, send, stamped};
 use hdrhistogram::Histogram;
 use sotto_shared::frames::{Subscription, topic_write_hash};
 use sotto_shared::{ClientFrame, RelayFrame, TopicId, WriteKey};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Per post: members still to receive it, and the latest arrival (µs since the epoch).
-struct Arrivals {
-    left: Vec<AtomicU64>,
-    last: Vec<AtomicU64>,
-}
 
 pub async fn run(
     url: &str,
@@ -34,10 +29,7 @@ pub async fn run(
         topics: vec![Subscription { topic, write_hash: topic_write_hash(&write), after: 0 }],
     };
     let posts = usize::try_from(rate * seconds)?.max(1);
-    let arrivals = Arc::new(Arrivals {
-        left: (0..posts).map(|_| AtomicU64::new(members as u64)).collect(),
-        last: (0..posts).map(|_| AtomicU64::new(0)).collect(),
-    });
+    let arrivals = Arc::new(Arrivals::new(posts, members));
     let each = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
     let failed = Arc::new(AtomicBool::new(false));
     let mut readers = Vec::new();
@@ -61,10 +53,7 @@ pub async fn run(
                         let sent = u64::from_be_bytes(payload[..8].try_into().unwrap_or_default());
                         let i = u64::from_be_bytes(payload[8..16].try_into().unwrap_or_default()) as usize;
                         let _ = local.record(now.saturating_sub(sent).max(1));
-                        if let (Some(last), Some(left)) = (arrivals.last.get(i), arrivals.left.get(i)) {
-                            last.fetch_max(now, Relaxed);
-                            left.fetch_sub(1, Relaxed);
-                        }
+                        arrivals.arrived(i, now);
                         got += 1;
                     }
                     Ok(_) => {}
@@ -111,15 +100,7 @@ pub async fn run(
         }
     }
     acks.abort();
-    let mut to_last = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut incomplete = 0;
-    for (i, sent) in sent_at.iter().enumerate() {
-        if arrivals.left[i].load(Relaxed) > 0 {
-            incomplete += 1;
-        } else {
-            let _ = to_last.record(arrivals.last[i].load(Relaxed).saturating_sub(*sent).max(1));
-        }
-    }
+    let (to_last, incomplete) = arrivals.to_last(&sent_at)?;
     let each = each.lock().map_err(|_| "histogram lock poisoned")?;
     let ms = |v: u64| v as f64 / 1000.0;
     println!(

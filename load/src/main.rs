@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod arrivals;
 mod channel;
 mod group;
 mod wire;
