@@ -15,7 +15,7 @@ lifted=(--max-connections-per-ip 100000 --rate-per-ip 100000000 --rate-per-conne
   --ip-bytes-per-sec 4000000000 --ip-bytes-burst 4000000000
   --max-queued-envelopes 100000000 --max-queued-bytes 100000000000 --max-store-bytes 100000000000
   --new-mailboxes-per-ip-hour 100000000 --topic-posts-per-sec 100000000
-  --channel-reads-per-ip-minute 100000000)
+  --channel-reads-per-ip-minute 100000000 --counted-subscribers-per-ip-hour 100000000)
 defaults=(--trusted-proxy 127.0.0.1/32)
 
 scenario() {
