@@ -170,13 +170,16 @@ impl Eq for ChannelGrant {}
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PostBody {
     Text(String),
+    /// A file, photo or voice message with its caption.
+    File(Box<crate::attachment::Attachment>),
 }
 
 impl PostBody {
-    /// The words an operator or reader sees.
+    /// The words an operator or reader sees (a file's caption).
     pub fn text(&self) -> &str {
         match self {
             PostBody::Text(t) => t,
+            PostBody::File(a) => &a.caption,
         }
     }
 }
@@ -275,6 +278,9 @@ impl ChannelLink {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<ChannelPost, EngineError> {
+        if let PostBody::File(a) = body {
+            a.check()?;
+        }
         let mut nonce = [0u8; 16];
         e.fill(&mut nonce)?;
         let key = self.post_key(&nonce)?;
@@ -319,7 +325,11 @@ fn open_with(key: &PostKey, post: &ChannelPost) -> Result<PostBody, EngineError>
         return Err(EngineError::Tampered);
     }
     let plain = Zeroizing::new(open(&key.0, &[0; 12], &post.associated_data(), &post.sealed)?);
-    unpadded(&plain)
+    let body: PostBody = unpadded(&plain)?;
+    if let PostBody::File(a) = &body {
+        a.check()?;
+    }
+    Ok(body)
 }
 
 /// A post a subscriber reports, with the key that opens it (and only it).

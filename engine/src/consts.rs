@@ -86,3 +86,13 @@ pub const FILE_CHUNK_BYTES: usize = 64 * 1024;
 
 /// The largest file Sotto sends (2 GiB).
 pub const MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// Most bytes of a photo's or video's thumbnail inside its message (a small JPEG).
+pub const MAX_THUMBNAIL_BYTES: usize = 16 * 1024;
+
+/// Most levels of a voice message's waveform (one byte each, 0 to 255).
+pub const MAX_WAVEFORM_LEVELS: usize = 100;
+
+/// Most bytes of a file's name and of its media type in its message.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+pub const MAX_MEDIA_TYPE_BYTES: usize = 127;

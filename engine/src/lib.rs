@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attachment;
 pub mod channel;
 pub mod consts;
 pub mod device;

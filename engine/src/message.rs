@@ -41,6 +41,8 @@ pub enum Body {
     GroupRekey(Box<Rekey>),
     /// A channel's owner makes us an admin of it (or hands us its new link).
     ChannelGrant(Box<crate::channel::ChannelGrant>),
+    /// A file, photo or voice message (its ciphertext waits at the relay as a blob).
+    File(Box<crate::attachment::Attachment>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +65,9 @@ impl Message {
         {
             return Err(EngineError::BadEncoding(format!("text longer than {MAX_TEXT_BYTES} bytes")));
         }
+        if let Body::File(a) = &self.body {
+            a.check()?;
+        }
         padded(self)
     }
 
@@ -71,7 +76,11 @@ impl Message {
         if version != VERSION {
             return Err(EngineError::UnsupportedVersion(version));
         }
-        unpadded(bytes)
+        let message: Message = unpadded(bytes)?;
+        if let Body::File(a) = &message.body {
+            a.check()?;
+        }
+        Ok(message)
     }
 }
 

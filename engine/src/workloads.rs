@@ -85,7 +85,7 @@ pub fn file_round_trip(data: &[u8]) -> Result<(), EngineError> {
         sealed.push(sealer.seal(chunk, i + 1 == n)?);
     }
     let file = sealer.finish()?;
-    let mut opener = Opener::new(&key, &key.commitment(), file.size, file.digest)?;
+    let mut opener = Opener::new(&key, file.size, file.digest)?;
     for chunk in &sealed {
         opener.open(chunk)?;
     }

@@ -12,6 +12,7 @@ use crate::messenger::Messenger;
 use crate::outbox::RETRY_SOON_MS;
 use crate::records::RecordKey;
 use sotto_engine::EngineError;
+use sotto_engine::attachment::Attachment;
 use sotto_engine::channel::{ChannelGrant, ChannelKey, ChannelLink, PostBody, sign_list};
 use sotto_engine::message::Body;
 use sotto_engine::random::Entropy;
@@ -103,6 +104,7 @@ impl Messenger {
         &mut self,
         id: &ChannelId,
         text: &str,
+        attachment: Option<Box<Attachment>>,
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
@@ -116,13 +118,17 @@ impl Messenger {
         }
         let admin = entry.admin_key().ok_or(MessengerError::NotChannelAdmin)?;
         let list = entry.newest().map(|l| l.version).ok_or(MessengerError::NotChannelAdmin)?;
-        let post = entry.link.post(admin, list, &PostBody::Text(text.into()), now_ms, e)?;
+        let body = match &attachment {
+            Some(a) => PostBody::File(a.clone()),
+            None => PostBody::Text(text.into()),
+        };
+        let post = entry.link.post(admin, list, &body, now_ms, e)?;
         let frame = ClientFrame::PublishPost {
             post: Box::new(post.clone()),
             ttl_secs: sotto_engine::consts::ENVELOPE_TTL_SECS,
         };
         let conversation = ConversationId::Channel(*id);
-        let message = ChatMessage::sending(seq, post.nonce, conversation, text, now_ms);
+        let message = ChatMessage::sending(seq, post.nonce, conversation, text, attachment, now_ms);
         entry.pending.push(PendingChannelPost { post, message: seq });
         let mut fx = Effects { frames: vec![frame], ..Effects::default() };
         fx.writes.push(entry.write());
@@ -390,6 +396,10 @@ impl Messenger {
         }
         let read_now = self.reading == Some(conversation);
         let text = body.text().to_owned();
+        let attachment = match body {
+            PostBody::File(a) => Some(a),
+            PostBody::Text(_) => None,
+        };
         let message = ChatMessage {
             seq: self.seq(),
             id: post.nonce,
@@ -400,7 +410,9 @@ impl Messenger {
             status: if read_now { Status::Read } else { Status::Delivered },
             author: None,
             notice: None,
+            attachment,
         };
+        let text = message.preview();
         fx.writes.push(self.history.push(message));
         if !muted {
             fx.events.push(Event::Message { conversation, name, text });

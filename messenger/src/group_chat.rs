@@ -7,11 +7,11 @@ use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event};
 use crate::error::MessengerError;
 use crate::groups::{GroupEntry, Groups, MAX_RECEIPT_IDS, Owed};
-use crate::history::{ChatMessage, GroupNotice, Status};
+use crate::history::{ChatMessage, GroupNotice, Status, chat_content};
 use crate::joining::Taken;
 use crate::messenger::Messenger;
 use crate::outbox::{RETRY_LATER_MS, RETRY_SOON_MS};
-use sotto_engine::consts::MAX_TEXT_BYTES;
+use sotto_engine::attachment::Attachment;
 use sotto_engine::group::{Group, Received, Rekeys};
 use sotto_engine::handover::{Rekey, Welcome};
 use sotto_engine::message::{Body, Message, ReceiptKind, VERSION};
@@ -311,21 +311,21 @@ impl Messenger {
     }
 
     /// Writes `text` in a group.
-    pub(crate) fn send_group_text(
+    pub(crate) fn send_group_chat(
         &mut self,
         id: &GroupId,
         text: &str,
+        attachment: Option<Box<Attachment>>,
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        if text.len() > MAX_TEXT_BYTES {
-            return Err(MessengerError::TooLong);
-        }
         let seq = self.seq();
-        let (mut fx, message_id) = self.send_group_body(id, Body::Text(text.into()), Some(seq), now_ms, e)?;
         let conversation = ConversationId::Group(*id);
+        let mut message = ChatMessage::sending(seq, [0; 16], conversation, text, attachment, now_ms);
+        let (mut fx, message_id) = self.send_group_body(id, message.body(), Some(seq), now_ms, e)?;
+        message.id = message_id;
         fx.merge(self.mark_read(&conversation, now_ms, e));
-        fx.writes.push(self.history.push(ChatMessage::sending(seq, message_id, conversation, text, now_ms)));
+        fx.writes.push(self.history.push(message));
         Ok(fx)
     }
 
@@ -388,7 +388,7 @@ impl Messenger {
         for seq in unsent {
             let history = self.messages(&conversation);
             let Some(m) = history.iter().find(|m| m.seq == seq) else { continue };
-            let body = Body::Text(m.text.clone());
+            let body = m.body();
             let message =
                 Message { v: VERSION, id: m.id, sent_at_ms: m.sent_at_ms, expires_after_secs: None, body };
             match self.send_group_message(id, &message, Some(seq), e) {
@@ -446,7 +446,7 @@ impl Messenger {
                 }
             }
             Received::Message { from, message } => {
-                let Body::Text(text) = message.body else { return fx };
+                let Some((text, attachment)) = chat_content(message.body) else { return fx };
                 if from == me || !self.history.first_sight(conversation, message.id) {
                     return fx;
                 }
@@ -464,7 +464,9 @@ impl Messenger {
                     status: if read_now { Status::Read } else { Status::Delivered },
                     author: Some(from),
                     notice: None,
+                    attachment,
                 };
+                let text = m.preview();
                 fx.writes.push(self.history.push(m));
                 let name = self.member_name(&from);
                 fx.events.push(Event::Message { conversation, name, text });
@@ -819,6 +821,7 @@ impl Messenger {
             status: Status::Read,
             author: None,
             notice: Some(notice),
+            attachment: None,
         };
         Some(self.history.push(m))
     }

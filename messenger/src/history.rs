@@ -3,6 +3,8 @@
 use crate::conversation::ConversationId;
 use crate::records::{RecordKey, RecordWrite, RecordWrites, encode};
 use serde::{Deserialize, Serialize};
+use sotto_engine::attachment::Attachment;
+use sotto_engine::message::Body;
 use sotto_shared::Address;
 use std::collections::{BTreeMap, HashSet};
 
@@ -34,6 +36,7 @@ pub struct ChatMessage {
     pub id: [u8; 16],
     pub conversation: ConversationId,
     pub outgoing: bool,
+    /// The words (a file's caption).
     pub text: String,
     /// The sender's clock.
     pub sent_at_ms: u64,
@@ -42,6 +45,17 @@ pub struct ChatMessage {
     pub author: Option<[u8; 32]>,
     /// A change of a group shown in its timeline instead of a text (`text` is empty then).
     pub notice: Option<GroupNotice>,
+    /// A file, photo or voice message (its key with it: records are sealed at rest).
+    pub attachment: Option<Box<Attachment>>,
+}
+
+/// A chat message's words and file from a message body; `None` for bodies that are not chat.
+pub fn chat_content(body: Body) -> Option<(String, Option<Box<Attachment>>)> {
+    match body {
+        Body::Text(text) => Some((text, None)),
+        Body::File(a) => Some((a.caption.clone(), Some(a))),
+        _ => None,
+    }
 }
 
 /// What happened to a group, as its timeline shows it; the app puts it into words with the
@@ -88,6 +102,7 @@ impl ChatMessage {
         id: [u8; 16],
         conversation: ConversationId,
         text: &str,
+        attachment: Option<Box<Attachment>>,
         now_ms: u64,
     ) -> ChatMessage {
         ChatMessage {
@@ -100,6 +115,23 @@ impl ChatMessage {
             status: Status::Sending,
             author: None,
             notice: None,
+            attachment,
+        }
+    }
+
+    /// A line for a notification or the chat list: the words, else the file's name.
+    pub fn preview(&self) -> String {
+        match &self.attachment {
+            Some(a) if self.text.is_empty() => a.name.clone(),
+            _ => self.text.clone(),
+        }
+    }
+
+    /// What goes over the wire for it (sent again after a group's epoch moved on).
+    pub fn body(&self) -> Body {
+        match &self.attachment {
+            Some(a) => Body::File(a.clone()),
+            None => Body::Text(self.text.clone()),
         }
     }
 
@@ -141,6 +173,7 @@ impl From<ChatMessageV1> for ChatMessage {
             status: m.status,
             author: None,
             notice: None,
+            attachment: None,
         }
     }
 }
@@ -189,16 +222,54 @@ impl From<ChatMessageV3> for ChatMessage {
             status: m.status,
             author: m.author,
             notice: None,
+            attachment: None,
+        }
+    }
+}
+
+/// A message as record version 4 stored it: no files yet.
+#[derive(Deserialize)]
+pub(crate) struct ChatMessageV4 {
+    seq: u64,
+    id: [u8; 16],
+    conversation: ConversationId,
+    outgoing: bool,
+    text: String,
+    sent_at_ms: u64,
+    status: Status,
+    author: Option<[u8; 32]>,
+    notice: Option<GroupNotice>,
+}
+
+impl From<ChatMessageV4> for ChatMessage {
+    fn from(m: ChatMessageV4) -> ChatMessage {
+        let ChatMessageV4 { seq, id, conversation, outgoing, text, sent_at_ms, status, author, notice } = m;
+        ChatMessage {
+            seq,
+            id,
+            conversation,
+            outgoing,
+            text,
+            sent_at_ms,
+            status,
+            author,
+            notice,
+            attachment: None,
         }
     }
 }
 
 /// A stored chat message, of any record version.
 pub fn decode_message(key: &RecordKey, bytes: &[u8]) -> Result<ChatMessage, crate::MessengerError> {
-    if let Some((3, body)) = bytes.split_first() {
-        let m: ChatMessageV3 =
-            postcard::from_bytes(body).map_err(|e| crate::MessengerError::Damaged(format!("{key}: {e}")))?;
-        return Ok(m.into());
+    let damaged = |e: postcard::Error| crate::MessengerError::Damaged(format!("{key}: {e}"));
+    match bytes.split_first() {
+        Some((3, body)) => {
+            return postcard::from_bytes::<ChatMessageV3>(body).map(Into::into).map_err(damaged);
+        }
+        Some((4, body)) => {
+            return postcard::from_bytes::<ChatMessageV4>(body).map(Into::into).map_err(damaged);
+        }
+        _ => {}
     }
     crate::records::decode_versions::<ChatMessage, ChatMessageV1, ChatMessageV2>(key, bytes)
 }
@@ -364,5 +435,15 @@ mod tests {
         v2.extend([3; 32]);
         v2.extend([1, 2, b'h', b'i', 5, 3]);
         assert_eq!(decode_message(&key, &v2).unwrap(), m);
+        // Versions 3 and 4: then an author (none) and a notice (none); no attachment yet.
+        let mut v4 = v2.clone();
+        v4[0] = 4;
+        v4.extend([0, 0]);
+        assert_eq!(decode_message(&key, &v4).unwrap(), m);
+        // Version 5 writes the attachment after them.
+        let mut v5 = v4.clone();
+        v5[0] = 5;
+        v5.push(0);
+        assert_eq!(m.write().1.unwrap()[..], v5[..]);
     }
 }

@@ -6,7 +6,7 @@ use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
 use crate::groups::Groups;
-use crate::history::{ChatMessage, History, Status, decode_message};
+use crate::history::{ChatMessage, History, Status, chat_content, decode_message};
 use crate::invites::{self, InvitePreview};
 use crate::joining::Joining;
 use crate::outbox::{Outbound, OutboundV1, Outbox, RETRY_LATER_MS, RETRY_SOON_MS};
@@ -16,6 +16,7 @@ use crate::records::{RecordBytes, RecordKey, RecordWrite, RecordWrites, decode, 
 use crate::requests::{MAX_REQUEST_BYTES, MAX_REQUEST_TEXTS, Request, Requests};
 use crate::store::RecordRange;
 use sotto_engine::EngineError;
+use sotto_engine::attachment::Attachment;
 use sotto_engine::consts::{MAX_TEXT_BYTES, PREKEY_BATCH};
 use sotto_engine::device::Device;
 use sotto_engine::message::{Body, Message, ReceiptKind, VERSION};
@@ -546,7 +547,8 @@ impl Messenger {
                 Body::Profile { display_name } => {
                     fx.merge(self.upsert_contact(from, r.from, &display_name, now_ms));
                 }
-                Body::Text(text) => {
+                body @ (Body::Text(_) | Body::File(_)) => {
+                    let Some((text, attachment)) = chat_content(body) else { continue };
                     if !self.history.first_sight(conversation, r.message.id) {
                         continue;
                     }
@@ -567,7 +569,9 @@ impl Messenger {
                         status: if read_now { Status::Read } else { Status::Delivered },
                         author: None,
                         notice: None,
+                        attachment,
                     };
+                    let text = m.preview();
                     fx.writes.push(self.history.push(m));
                     let name = self.contacts.get(&from).map(|c| c.name.clone()).unwrap_or_default();
                     fx.events.push(Event::Message { conversation, name, text });
@@ -656,6 +660,9 @@ impl Messenger {
         let (name, text) = match r.message.body {
             Body::Profile { display_name } => (Some(display_name), None),
             Body::Text(text) => (None, Some(text)),
+            // A stranger's file waits unopened: nothing of theirs is fetched before the person
+            // accepts (a blob download would tell them, through the relay, that we looked).
+            Body::File(_) => return fx,
             // Receipts and notices mean nothing from a stranger, nor do groups they offer.
             Body::Receipt { .. }
             | Body::InviteUsed
@@ -691,6 +698,7 @@ impl Messenger {
                 status: Status::Delivered,
                 author: None,
                 notice: None,
+                attachment: None,
             };
             fx.writes.push(self.history.push(m));
         }
@@ -880,13 +888,39 @@ impl Messenger {
         if text.trim().is_empty() {
             return Err(MessengerError::EmptyMessage);
         }
+        self.send_chat(conversation, text, None, now_ms, e)
+    }
+
+    /// Sends a file the app sealed and uploaded (see `sotto_engine::file`), with its caption,
+    /// in any conversation.
+    pub fn send_file(
+        &mut self,
+        conversation: &ConversationId,
+        attachment: Attachment,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
+        attachment.check()?;
+        let caption = attachment.caption.clone();
+        self.send_chat(conversation, &caption, Some(Box::new(attachment)), now_ms, e)
+    }
+
+    /// A chat message: words, or a file with its caption.
+    fn send_chat(
+        &mut self,
+        conversation: &ConversationId,
+        text: &str,
+        attachment: Option<Box<Attachment>>,
+        now_ms: u64,
+        e: &mut dyn Entropy,
+    ) -> Result<Effects, MessengerError> {
         if text.len() > MAX_TEXT_BYTES {
             return Err(MessengerError::TooLong);
         }
         let to = match *conversation {
             ConversationId::Direct(to) => to,
-            ConversationId::Group(id) => return self.send_group_text(&id, text, now_ms, e),
-            ConversationId::Channel(id) => return self.post_to_channel(&id, text, now_ms, e),
+            ConversationId::Group(id) => return self.send_group_chat(&id, text, attachment, now_ms, e),
+            ConversationId::Channel(id) => return self.post_to_channel(&id, text, attachment, now_ms, e),
         };
         match self.contacts.get(&to) {
             None if self.requests.is_pending(&to) => return Err(MessengerError::RequestPending),
@@ -898,13 +932,14 @@ impl Messenger {
             Some(_) => {}
         }
         let seq = self.seq();
+        let mut message = ChatMessage::sending(seq, [0; 16], *conversation, text, attachment, now_ms);
         // The chat message takes the id inside the envelope, so receipts can name it.
-        let (mut fx, id) =
-            self.send_body(&to, Body::Text(text.into()), Some((*conversation, seq)), now_ms, e)?;
+        let (mut fx, id) = self.send_body(&to, message.body(), Some((*conversation, seq)), now_ms, e)?;
+        message.id = id;
         // Writing in a chat reads it (which keeps unread messages the newest incoming ones, as
         // history paging relies on). After the send, which is the step that can fail.
         fx.merge(self.mark_read(conversation, now_ms, e));
-        fx.writes.push(self.history.push(ChatMessage::sending(seq, id, *conversation, text, now_ms)));
+        fx.writes.push(self.history.push(message));
         Ok(fx)
     }
 

@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 
 /// Version 2 names conversations by [`ConversationId`] where version 1 held a contact's
 /// address; version 3 gives chat messages their author (in groups), version 4 a group's notices
-/// ("Ada added Bo"). Other records are the same from 2 on.
-const RECORD_VERSION: u8 = 4;
+/// ("Ada added Bo"), version 5 their files. Other records are the same from 2 on.
+const RECORD_VERSION: u8 = 5;
 
 /// A record to write (`Some`) or delete (`None`).
 pub type RecordWrite = (RecordKey, Option<RecordBytes>);
@@ -168,7 +168,8 @@ pub fn decode_upgrading<T: DeserializeOwned, V1: DeserializeOwned + Into<T>>(
 }
 
 /// A record whose version-1 layout was `V1` and version-2 layout `V2` (also read for version 3,
-/// where only chat messages differ: they are read by `history::decode_message`).
+/// and version 4 read as the current one: only chat messages differ between 2 and 5, and
+/// `history::decode_message` reads those).
 pub fn decode_versions<T, V1, V2>(key: &RecordKey, bytes: &[u8]) -> Result<T, MessengerError>
 where
     T: DeserializeOwned,
@@ -177,7 +178,7 @@ where
 {
     let damaged = |e: postcard::Error| MessengerError::Damaged(format!("{key}: {e}"));
     match bytes.split_first() {
-        Some((&RECORD_VERSION, body)) => postcard::from_bytes(body).map_err(damaged),
+        Some((&(RECORD_VERSION | 4), body)) => postcard::from_bytes(body).map_err(damaged),
         Some((2 | 3, body)) => postcard::from_bytes::<V2>(body).map(Into::into).map_err(damaged),
         Some((1, body)) => postcard::from_bytes::<V1>(body).map(Into::into).map_err(damaged),
         Some((v, _)) => Err(MessengerError::Damaged(format!("{key}: unknown record version {v}"))),

@@ -1167,3 +1167,75 @@ fn a_waiting_channel_post_is_signed_again_when_sent() {
     assert!(fx.frames.is_empty());
     assert_eq!(m.messages(&ConversationId::Channel(id))[0].status, Status::Failed);
 }
+
+fn attachment(name: &str, caption: &str) -> sotto_engine::attachment::Attachment {
+    use sotto_engine::attachment::{Attachment, AttachmentKind};
+    Attachment {
+        blob: sotto_shared::ids::BlobId([3; 16]),
+        key: sotto_engine::file::FileKey::generate(&mut OsEntropy).unwrap(),
+        digest: [4; 32],
+        size: 5_000_000,
+        name: name.into(),
+        media_type: "image/png".into(),
+        kind: AttachmentKind::Image { width: 640, height: 480, thumbnail: vec![7; 2_000] },
+        caption: caption.into(),
+    }
+}
+
+/// A file goes as a message like a text: the receiver's history holds its key, name and
+/// thumbnail (sealed at rest with every record), also after a reload; a file past the limits
+/// is refused before anything is sent.
+#[tokio::test]
+async fn a_file_crosses_a_direct_chat_and_is_kept_across_a_reload() {
+    let (mut ada, mut bo) = (Person::new("Ada").await, Person::new("Bo").await);
+    connect(&mut ada, &mut bo).await;
+    let chat = ConversationId::Direct(bo.m().address());
+    let photo = attachment("beach.png", "");
+    let fx = ada.d.messenger.send_file(&chat, photo.clone(), NOW, &mut OsEntropy).unwrap();
+    ada.apply(fx).await;
+    let events = ada.flush_to(&mut bo).await;
+    let from_ada = ConversationId::Direct(ada.m().address());
+    assert!(
+        events.contains(&Event::Message {
+            conversation: from_ada,
+            name: "Ada".into(),
+            text: "beach.png".into()
+        }),
+        "{events:?}"
+    );
+    for p in [&mut ada, &mut bo] {
+        p.reload().await;
+    }
+    let got = bo.m().messages(&from_ada);
+    let last = got.last().unwrap();
+    assert_eq!(last.attachment.as_deref(), Some(&photo));
+    assert!(!last.outgoing);
+    let sent = ada.m().messages(&chat);
+    assert_eq!(sent.last().unwrap().attachment.as_deref(), Some(&photo));
+    let too_big = sotto_engine::attachment::Attachment { name: "a/b".into(), ..photo };
+    assert!(ada.d.messenger.send_file(&chat, too_big, NOW, &mut OsEntropy).is_err());
+    assert!(ada.sent.is_empty());
+}
+
+/// A channel's admin posts a photo with a caption; a follower reads both.
+#[test]
+fn a_channel_post_can_carry_a_file() {
+    use sotto_engine::channel::{ChannelKey, ChannelLink, PostBody, sign_list};
+    use sotto_shared::channel::ChannelState;
+    let e = &mut OsEntropy;
+    let owner = ChannelKey::generate(e).unwrap();
+    let link = ChannelLink::new("News", "", &owner, e).unwrap();
+    let list = sign_list(&owner, link.id, 1, vec![owner.public()]);
+    let (mut m, _) = Messenger::create("Bo", NOW, e).unwrap();
+    let (id, _) = m.follow_channel(&sotto_messenger::channels::link_payload(&link), NOW, e).unwrap();
+    let state = ChannelState { channel: id, lists: vec![list], subscribers: 1, views: vec![], blocked: None };
+    m.on_frame(RelayFrame::ChannelState(Box::new(state)), NOW, e);
+    let photo = attachment("map.png", "the route");
+    let post = link.post(&owner, 1, &PostBody::File(Box::new(photo.clone())), NOW, e).unwrap();
+    let payload = postcard::to_allocvec(&post).unwrap();
+    m.on_frame(RelayFrame::Posted { topic: id.topic(), seq: 1, received_at: 0, payload }, NOW, e);
+    let got = m.messages(&ConversationId::Channel(id));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].text, "the route");
+    assert_eq!(got[0].attachment.as_deref(), Some(&photo));
+}

@@ -11,7 +11,7 @@ use crate::state::{Relay, unix_now};
 use crate::store::{Block, TopicKey, Write, WriteResult};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use sotto_engine::channel::Report;
+use sotto_engine::channel::{PostBody, Report};
 use sotto_shared::channel::ChannelId;
 use sotto_shared::encode_relay;
 use sotto_shared::limits::MAX_REASON_BYTES;
@@ -127,7 +127,14 @@ fn reports(relay: &Relay) -> Result<Vec<ReportRow>, crate::store::StoreError> {
             // again): an owner cannot push it out of the relay to make the report uncheckable.
             Some(view) => Report::from_wire(r.post.clone(), r.key)
                 .verify(&r.list, &view.record.owner)
-                .map(|body| body.text().to_owned())
+                .map(|body| match body {
+                    PostBody::Text(text) => text,
+                    // The file itself stays sealed at rest here: its name, type and size are
+                    // what the operator sees (opening its blob from this page is not built).
+                    PostBody::File(a) => {
+                        format!("{}\n[file: {}, {}, {} bytes]", a.caption, a.name, a.media_type, a.size)
+                    }
+                })
                 .map_err(|e| format!("does not check: {e}")),
         };
         let (text, problem) = match checked {

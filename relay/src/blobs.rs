@@ -26,19 +26,7 @@ use tokio::io::AsyncWriteExt;
 pub const UPLOAD_PIECE_BYTES: u64 = 4 << 20;
 const META_VERSION: u8 = 1;
 
-/// A blob's id: 16 random bytes, written in hex.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct BlobId([u8; 16]);
-
-impl BlobId {
-    pub fn parse(text: &str) -> Option<BlobId> {
-        sotto_shared::ids::unhex(text).map(BlobId)
-    }
-
-    pub fn to_hex(self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
+pub use sotto_shared::ids::BlobId;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct BlobMeta {

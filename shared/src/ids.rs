@@ -70,6 +70,27 @@ impl fmt::Debug for MessageId {
     }
 }
 
+/// A file blob's id at the relay: 16 random bytes (never derived from content), written in hex
+/// in its URL. Knowing it lets anyone download the ciphertext, which only the message's key opens.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlobId(pub [u8; 16]);
+
+impl BlobId {
+    pub fn parse(text: &str) -> Option<BlobId> {
+        unhex(text).map(BlobId)
+    }
+
+    pub fn to_hex(self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId({})", self.to_hex())
+    }
+}
+
 /// A group's topic at the relay: 32 random bytes that only members know. Knowing it is what
 /// lets a connection read the topic's log (the read capability), so it is never printed.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

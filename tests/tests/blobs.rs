@@ -79,7 +79,7 @@ async fn a_file_uploads_in_pieces_survives_a_killed_relay_and_downloads_by_range
     let whole = http.get(relay.http(&format!("/blobs/{id}"))).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(&whole[..], &sealed[..]);
     let chunk = FILE_CHUNK_BYTES + 16;
-    let mut opener = Opener::new(&key, &key.commitment(), file.size, file.digest).unwrap();
+    let mut opener = Opener::new(&key, file.size, file.digest).unwrap();
     let mut opened = Vec::new();
     for c in whole.chunks(chunk) {
         opened.extend(opener.open(c).unwrap());
@@ -95,7 +95,7 @@ async fn a_file_uploads_in_pieces_survives_a_killed_relay_and_downloads_by_range
         .unwrap();
     assert_eq!(range.status().as_u16(), 206);
     let third = range.bytes().await.unwrap();
-    let o = Opener::new(&key, &key.commitment(), file.size, file.digest).unwrap();
+    let o = Opener::new(&key, file.size, file.digest).unwrap();
     assert_eq!(chunk_count(file.size), 4);
     assert_eq!(o.open_at(2, &third).unwrap(), plain[2 * FILE_CHUNK_BYTES..3 * FILE_CHUNK_BYTES]);
     // An upload in progress or a blob's metadata is never served.
