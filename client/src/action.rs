@@ -17,6 +17,20 @@ pub enum Action {
     Unlock(String),
     Import(web_sys::File, String),
     SendText(ConversationId, String),
+    /// Sends these files (picked, dropped or pasted) to a chat, each as its own message.
+    Attach(ConversationId, Vec<web_sys::File>),
+    /// Opens the file of the open chat's message with this id: downloads it if need be, then
+    /// shows a photo whole, plays media inline, saves any other file.
+    OpenFile([u8; 16]),
+    /// Saves an opened file to disk.
+    SaveFile([u8; 16]),
+    CloseViewer,
+    /// Stops sending or opening a file.
+    CancelTransfer(u32),
+    /// Turns the microphone on to record a voice message for a chat.
+    Record(ConversationId),
+    /// Stops recording: sends it (`true`) or drops it.
+    StopRecording(bool),
     /// The composer's unsent text for a chat (kept in memory, rendering nothing).
     Draft(ConversationId, String),
     ShowEarlier,

@@ -11,6 +11,7 @@ use crate::attention;
 use crate::backup;
 use crate::components::{not_found, toast};
 use crate::dom::{self, current_route, navigate, now_ms, origin};
+use crate::files::{self, Files};
 use crate::layout::{self, VAULT_RECORD};
 use crate::pages::{
     channel, chat, follow_channel, group, group_info, invite, join_group, locked, new_channel, new_group,
@@ -22,6 +23,8 @@ use crate::store::{DB_NAME, Idb, Sealed};
 use crate::tabs::{self, Leadership};
 use gloo::events::EventListener;
 use gloo::timers::callback::{Interval, Timeout};
+use sotto_engine::attachment::{Attachment, AttachmentKind};
+use sotto_engine::consts::MAX_FILE_BYTES;
 use sotto_engine::random::OsEntropy;
 use sotto_engine::roster::Role;
 use sotto_engine::sender_keys::GroupId;
@@ -88,6 +91,14 @@ pub enum Msg {
     FlushReceipts,
     /// Runs a slow step (Argon2id) after the "working" state is painted.
     Later(Action),
+    /// A file moving: its tag, bytes done, bytes in all.
+    FileProgress((u32, u64, u64)),
+    Uploaded((u32, Result<Attachment, String>)),
+    Downloaded((u32, Result<web_sys::File, String>)),
+    Recording(ConversationId, Result<files::Recorder, String>),
+    Recorded(ConversationId, Result<(web_sys::File, AttachmentKind), String>),
+    /// Paints again (a recording's timer).
+    Redraw,
 }
 
 pub struct App {
@@ -125,6 +136,10 @@ pub struct App {
     /// The open chat's distance from the bottom of its list before earlier messages were added
     /// at the top, kept across the render so the view does not jump.
     keep_from_bottom: Option<i32>,
+    /// Files moving or open in this tab, and a voice message being recorded.
+    files: Files,
+    /// Repaints a recording's timer.
+    _redraw: Option<Interval>,
 }
 
 impl Component for App {
@@ -172,6 +187,8 @@ impl Component for App {
             scrolled_for: None,
             generation: 0,
             keep_from_bottom: None,
+            files: Files::default(),
+            _redraw: None,
         }
     }
 
@@ -304,6 +321,38 @@ impl Component for App {
                 }
             }
             Msg::Visibility => self.read_current(ctx),
+            Msg::FileProgress((tag, done, total)) => self.files.progress(tag, done, total),
+            Msg::Uploaded((tag, sent)) => {
+                let Some(t) = self.files.finish(tag) else { return false };
+                match sent {
+                    Ok(a) => {
+                        self.act(ctx, |m| m.send_file(&t.conversation, a, now_ms(), &mut OsEntropy));
+                    }
+                    Err(why) if why == files::CANCELLED => {}
+                    Err(why) => self.toast = Some(format!("{} was not sent: {why}", t.name)),
+                }
+            }
+            Msg::Downloaded((tag, opened)) => {
+                let Some(id) = self.files.opened_as(tag, opened) else { return true };
+                let Some(o) = self.files.opened(&id) else { return true };
+                match self.attachment(&id).map(|a| (a.kind, a.name)) {
+                    Some((AttachmentKind::Image { .. }, _)) => self.files.viewing = Some(id),
+                    Some((AttachmentKind::File, name)) => files::save(&o.file, &name),
+                    // Media plays in its bubble.
+                    _ => {}
+                }
+            }
+            Msg::Recording(to, Ok(recorder)) => {
+                self.files.recording = Some((to, recorder, js_sys::Date::now()));
+                let link = ctx.link().clone();
+                self._redraw = Some(Interval::new(500, move || link.send_message(Msg::Redraw)));
+            }
+            Msg::Recording(_, Err(why)) => {
+                self.toast = Some(format!("The microphone could not be used: {why}"))
+            }
+            Msg::Recorded(to, Ok((file, kind))) => self.send_file(ctx, to, file, Some(kind)),
+            Msg::Recorded(_, Err(why)) => self.toast = Some(format!("The voice message was not sent: {why}")),
+            Msg::Redraw => {}
         }
         true
     }
@@ -334,6 +383,7 @@ impl Component for App {
     fn view(&self, ctx: &Context<Self>) -> Html {
         let on_action = ctx.link().callback(Msg::Act);
         let toast = self.toast.as_deref().map(|text| toast(text, &on_action));
+        let viewer = self.viewer(&on_action);
         let (busy, form_error) = (self.busy, self.form_error.clone());
         let body = match &self.phase {
             Phase::Starting => start::starting(),
@@ -364,13 +414,52 @@ impl Component for App {
                 None => html! {},
             },
         };
-        html! { <>{ body }{ for toast }</> }
+        html! { <>{ body }{ viewer }{ for toast }</> }
     }
 }
 
 impl App {
     pub fn messenger(&self) -> Option<&Messenger> {
         self.driver.as_ref().map(|d| &d.messenger)
+    }
+
+    /// The photo shown whole over the chat, with a way to save it and to close.
+    fn viewer(&self, on_action: &Callback<Action>) -> Html {
+        let Some(id) = self.files.viewing else { return Html::default() };
+        let (Some(o), Some(a)) = (self.files.opened(&id), self.attachment(&id)) else {
+            return Html::default();
+        };
+        html! {
+            <div class="viewer" role="dialog" aria-modal="true" aria-label={a.name.clone()} data-testid="viewer">
+                <img src={o.url.clone()} alt={a.name.clone()} />
+                <div class="actions">
+                    <button class="secondary" onclick={on_action.reform(move |_| Action::SaveFile(id))}>{ "Save" }</button>
+                    <button onclick={on_action.reform(|_| Action::CloseViewer)} data-testid="close-viewer">{ "Close" }</button>
+                </div>
+            </div>
+        }
+    }
+
+    /// The file of the open chat's message `id`.
+    fn attachment(&self, id: &[u8; 16]) -> Option<Attachment> {
+        let (Route::Chat(chat), Some(m)) = (&self.route, self.messenger()) else { return None };
+        m.messages(chat).iter().find(|m| m.id == *id)?.attachment.as_deref().cloned()
+    }
+
+    /// Seals, uploads and then sends a file to `to` (see `Files::send`).
+    fn send_file(
+        &mut self,
+        ctx: &Context<Self>,
+        to: ConversationId,
+        file: web_sys::File,
+        kind: Option<AttachmentKind>,
+    ) {
+        if file.size() > MAX_FILE_BYTES as f64 {
+            self.toast = Some(format!("{} is larger than 2 GiB, the most Sotto sends.", file.name()));
+            return;
+        }
+        let (progress, done) = (ctx.link().callback(Msg::FileProgress), ctx.link().callback(Msg::Uploaded));
+        self.files.send(to, file, kind, progress, done);
     }
 
     fn connection() -> Connection {
@@ -453,6 +542,60 @@ impl App {
                     // Not sent (the toast says why): the words stay in the composer.
                     dom::restore_draft(&text);
                     self.drafts.insert(to, text);
+                }
+            }
+            Action::Attach(to, picked) => {
+                for file in picked {
+                    self.send_file(ctx, to, file, None);
+                }
+            }
+            Action::OpenFile(id) => {
+                if let Some(o) = self.files.opened(&id) {
+                    match self.attachment(&id).map(|a| (a.kind, a.name)) {
+                        Some((AttachmentKind::Image { .. }, _)) => self.files.viewing = Some(id),
+                        Some((AttachmentKind::File, name)) => files::save(&o.file, &name),
+                        _ => {}
+                    }
+                    return true;
+                }
+                let (Route::Chat(chat), Some(a)) = (self.route.clone(), self.attachment(&id)) else {
+                    return false;
+                };
+                self.files.open(
+                    chat,
+                    id,
+                    a,
+                    ctx.link().callback(Msg::FileProgress),
+                    ctx.link().callback(Msg::Downloaded),
+                );
+            }
+            Action::SaveFile(id) => {
+                if let (Some(o), Some(a)) = (self.files.opened(&id), self.attachment(&id)) {
+                    files::save(&o.file, &a.name);
+                }
+                return false;
+            }
+            Action::CloseViewer => self.files.viewing = None,
+            Action::CancelTransfer(tag) => self.files.cancel(tag),
+            Action::Record(to) => {
+                if self.files.recording.is_some() {
+                    return false;
+                }
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    link.send_message(Msg::Recording(to, files::record().await));
+                });
+            }
+            Action::StopRecording(send) => {
+                self._redraw = None;
+                let Some((to, recorder, _)) = self.files.recording.take() else { return false };
+                if send {
+                    let link = ctx.link().clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        link.send_message(Msg::Recorded(to, files::stop(recorder).await));
+                    });
+                } else {
+                    recorder.discard();
                 }
             }
             Action::Draft(to, text) => {
@@ -647,6 +790,7 @@ impl App {
                         gone: g.gone,
                         messages: m.messages(chat),
                         earlier: m.earlier(chat).is_some(),
+                        files: &self.files,
                         name_of: &|key| if *key == me { "You".to_string() } else { m.member_name(key) },
                         reads: &|message| {
                             m.group_reads(id, message).map(|(n, of)| format!("Read by {n} of {of}"))
@@ -685,6 +829,7 @@ impl App {
                     messages: m.messages(chat),
                     earlier: m.earlier(chat).is_some(),
                     views: &|message| m.post_views(id, message),
+                    files: &self.files,
                     on_action,
                 }),
                 None => not_found(),
@@ -728,6 +873,7 @@ impl App {
                     other_name: other_name(c),
                     messages: m.messages(chat),
                     earlier: m.earlier(chat).is_some(),
+                    files: &self.files,
                     on_action,
                 }),
                 Some((None, Some(request))) => {

@@ -5,7 +5,8 @@
 //! - `backup`, `route`, `qr`, `status`: small pure pieces
 //! - wasm32 only: `app` (life cycle, actions, which page shows); `pages` (one component per
 //!   screen) and `components` (pieces they share), which take props and report an `action`;
-//!   `dom` (every imperative touch of the page), `dates`, `store` (IndexedDB), `socket`
+//!   `dom` (every imperative touch of the page), `dates`, `files` (files moving through the
+//!   page's file worker, and voice recording), `store` (IndexedDB), `socket`
 //!   (WebSocket), `tabs` (one leading tab), `attention` (title, notifications)
 
 #![forbid(unsafe_code)]
@@ -22,6 +23,8 @@ mod components;
 mod dates;
 #[cfg(target_arch = "wasm32")]
 mod dom;
+#[cfg(target_arch = "wasm32")]
+mod files;
 #[cfg(target_arch = "wasm32")]
 mod pages;
 #[cfg(target_arch = "wasm32")]

@@ -81,8 +81,9 @@ export const chromiumFlags = [
   "--disable-component-update", "--disable-sync", "--no-first-run",
 ];
 
-export async function launchBrowser() {
-  return chromium.launch({ executablePath: "/usr/bin/chromium", args: chromiumFlags });
+/** Headless Chromium with the flags above, and `extra` ones (a fake microphone). */
+export async function launchBrowser(extra = []) {
+  return chromium.launch({ executablePath: "/usr/bin/chromium", args: [...chromiumFlags, ...extra] });
 }
 
 /** A page that records console errors and uncaught exceptions. */

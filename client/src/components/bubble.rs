@@ -2,9 +2,10 @@
 
 use crate::action::Action;
 use crate::dates::{clock, day, day_label};
+use crate::files::{FileState, Files};
 use crate::status;
-use sotto_messenger::ChatMessage;
 use sotto_messenger::history::GroupNotice;
+use sotto_messenger::{ChatMessage, ConversationId};
 use yew::prelude::*;
 
 #[derive(Properties, PartialEq)]
@@ -16,6 +17,9 @@ struct BubbleProps {
     reads: Option<AttrValue>,
     /// Where reporting it goes (a channel's post).
     report: Option<AttrValue>,
+    /// Its file, as it stands in this tab.
+    file: Option<FileState>,
+    on_action: Callback<Action>,
 }
 
 /// One message. A component with comparable props, so a new message re-renders one bubble,
@@ -30,7 +34,12 @@ fn bubble(props: &BubbleProps) -> Html {
             if let (Some(name), Some(key)) = (&props.author, &m.author) {
                 <p class={classes!("author", super::colour(key))} data-testid="author">{ name.clone() }</p>
             }
-            <p class="text">{ m.text.clone() }</p>
+            if let (Some(a), Some(state)) = (&m.attachment, &props.file) {
+                { super::attachment::attachment(m.id, a, state, &props.on_action) }
+            }
+            if !m.text.is_empty() {
+                <p class="text">{ m.text.clone() }</p>
+            }
             <p class="meta">
                 <time>{ clock(m.sent_at_ms) }</time>
                 if let Some(reads) = &props.reads {
@@ -60,8 +69,9 @@ pub fn message_list(
     marks: &Marks<'_>,
     on_action: &Callback<Action>,
 ) -> Html {
+    let (over, dropped) = super::composer::drop_files(marks.conversation, on_action);
     html! {
-        <ol class="messages" aria-label={label} aria-live="polite" tabindex="0">
+        <ol class="messages" aria-label={label} aria-live="polite" tabindex="0" ondragover={over} ondrop={dropped}>
             if earlier {
                 <li class="earlier">
                     <button class="secondary" onclick={on_action.reform(|_| Action::ShowEarlier)}>
@@ -71,7 +81,8 @@ pub fn message_list(
             } else if messages.is_empty() {
                 <li class="empty">{ start }</li>
             }
-            { timeline(messages, marks) }
+            { timeline(messages, marks, on_action) }
+            { super::attachment::uploads(marks.files.uploads(&marks.conversation), on_action) }
         </ol>
     }
 }
@@ -88,11 +99,14 @@ pub struct Marks<'a> {
     pub reads: &'a Reads<'a>,
     /// Where reporting an incoming message goes (a channel's posts).
     pub report: Option<&'a Reads<'a>>,
+    /// Files moving or open in this tab.
+    pub files: &'a Files,
+    pub conversation: ConversationId,
 }
 
 /// The loaded messages of a chat, oldest first, with what `marks` adds.
-pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>) -> Html {
-    let Marks { name, reads, report } = *marks;
+pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>, on_action: &Callback<Action>) -> Html {
+    let Marks { name, reads, report, files, .. } = *marks;
     let mut last_day = None;
     let mut items = Vec::with_capacity(messages.len() + 4);
     for m in messages {
@@ -111,7 +125,9 @@ pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>) -> Html {
                 <li key={m.seq} class="notice" data-testid="notice">{ notice_words(n, name) }</li>
             }),
             None => {
-                items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} {reads} {report} /> })
+                let file = m.attachment.as_ref().map(|_| files.state(&m.id));
+                let on_action = on_action.clone();
+                items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} {reads} {report} {file} {on_action} /> })
             }
         }
     }

@@ -1,14 +1,49 @@
-//! The message composer of a chat (direct or group): Enter sends, Shift+Enter breaks the line,
-//! and what is typed is kept as the chat's draft.
+//! The message composer of a chat: Enter sends, Shift+Enter breaks the line, and what is typed
+//! is kept as the chat's draft. Files come by the attach button, by dropping them on the chat
+//! or by pasting; the microphone records a voice message.
 
 use crate::action::Action;
 use crate::dom::{COMPOSER, take_composer, target};
+use crate::files::Files;
 use sotto_engine::consts::MAX_TEXT_BYTES;
 use sotto_messenger::ConversationId;
-use web_sys::{HtmlTextAreaElement, KeyboardEvent};
+use wasm_bindgen::JsCast;
+use web_sys::{DragEvent, FileList, HtmlInputElement, HtmlTextAreaElement, KeyboardEvent};
 use yew::prelude::*;
 
-pub fn composer(to: ConversationId, on_action: &Callback<Action>) -> Html {
+fn list(files: Option<FileList>) -> Vec<web_sys::File> {
+    files.map(|l| (0..l.length()).filter_map(|i| l.get(i)).collect()).unwrap_or_default()
+}
+
+/// Handlers that take files dropped on an element (`ondragover`, `ondrop`).
+pub fn drop_files(
+    to: ConversationId,
+    on_action: &Callback<Action>,
+) -> (Callback<DragEvent>, Callback<DragEvent>) {
+    let over = Callback::from(|e: DragEvent| e.prevent_default());
+    let on_action = on_action.clone();
+    let dropped = Callback::from(move |e: DragEvent| {
+        e.prevent_default();
+        let files = list(e.data_transfer().and_then(|d| d.files()));
+        if !files.is_empty() {
+            on_action.emit(Action::Attach(to, files));
+        }
+    });
+    (over, dropped)
+}
+
+pub fn composer(to: ConversationId, files: &Files, on_action: &Callback<Action>) -> Html {
+    if let Some((_, _, started)) = files.recording.as_ref().filter(|(c, _, _)| *c == to) {
+        let secs = ((js_sys::Date::now() - started) / 1000.0).max(0.0) as u64;
+        return html! {
+            <div class="composer recording" data-testid="recording">
+                <span class="rec-dot" aria-hidden="true" />
+                <span role="timer" aria-live="off">{ format!("Recording {}:{:02}", secs / 60, secs % 60) }</span>
+                <button class="secondary" onclick={on_action.reform(|_| Action::StopRecording(false))}>{ "Cancel" }</button>
+                <button onclick={on_action.reform(|_| Action::StopRecording(true))} data-testid="send-voice">{ "Send" }</button>
+            </div>
+        };
+    }
     let send = {
         let on_action = on_action.clone();
         move || {
@@ -34,10 +69,40 @@ pub fn composer(to: ConversationId, on_action: &Callback<Action>) -> Html {
         e.prevent_default();
         send();
     });
+    let picked = on_action.reform(move |e: Event| {
+        let input = target::<HtmlInputElement>(&e);
+        let files = list(input.as_ref().and_then(HtmlInputElement::files));
+        if let Some(i) = input {
+            i.set_value("");
+        }
+        Action::Attach(to, files)
+    });
+    let on_paste = {
+        let on_action = on_action.clone();
+        Callback::from(move |e: Event| {
+            let files = list(
+                e.dyn_ref::<web_sys::ClipboardEvent>()
+                    .and_then(|c| c.clipboard_data())
+                    .and_then(|d| d.files()),
+            );
+            if !files.is_empty() {
+                e.prevent_default();
+                on_action.emit(Action::Attach(to, files));
+            }
+        })
+    };
+    let (over, dropped) = drop_files(to, on_action);
     html! {
-        <form class="composer" onsubmit={on_submit}>
+        <form class="composer" onsubmit={on_submit} ondragover={over} ondrop={dropped}>
+            <label class="icon-button attach" title="Attach files">
+                <span aria-hidden="true">{ "📎" }</span>
+                <input type="file" multiple=true class="visually-hidden" aria-label="Attach files" onchange={picked}
+                    data-testid="attach" />
+            </label>
             <textarea id={COMPOSER} rows="1" aria-label="Message" placeholder="Message" onkeydown={on_key} oninput={on_input}
-                maxlength={MAX_TEXT_BYTES.to_string()} />
+                onpaste={on_paste} maxlength={MAX_TEXT_BYTES.to_string()} />
+            <button type="button" class="icon-button" aria-label="Record a voice message" title="Record a voice message"
+                onclick={on_action.reform(move |_| Action::Record(to))} data-testid="record">{ "🎤" }</button>
             <button type="submit" aria-label="Send">{ "Send" }</button>
         </form>
     }

@@ -3,6 +3,7 @@
 //! that a new message re-renders one bubble, not the history (each component costs about
 //! 2 KB of compressed wasm in Yew's lifecycle code).
 
+mod attachment;
 mod bubble;
 mod composer;
 mod connection;

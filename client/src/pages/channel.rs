@@ -27,6 +27,7 @@ pub struct Props<'a> {
     pub link: String,
     pub messages: &'a [ChatMessage],
     pub earlier: bool,
+    pub files: &'a crate::files::Files,
     /// A post's views, by id.
     pub views: &'a dyn Fn(&[u8; 16]) -> Option<u64>,
     pub on_action: Callback<Action>,
@@ -106,11 +107,17 @@ pub fn view(props: &Props<'_>) -> Html {
                 format!("No posts in {} yet.", props.name),
                 props.messages,
                 props.earlier,
-                &Marks { name: &name_of, reads: &marks, report: (!props.owner).then_some(&report as &Reads<'_>) },
+                &Marks {
+                    name: &name_of,
+                    reads: &marks,
+                    report: (!props.owner).then_some(&report as &Reads<'_>),
+                    files: props.files,
+                    conversation,
+                },
                 &props.on_action,
             ) }
             if props.may_post && props.blocked.is_none() {
-                { composer(conversation, &props.on_action) }
+                { composer(conversation, props.files, &props.on_action) }
             }
         </section>
     }

@@ -16,6 +16,7 @@ pub struct Props<'a> {
     pub messages: &'a [ChatMessage],
     /// Storage holds earlier messages than these.
     pub earlier: bool,
+    pub files: &'a crate::files::Files,
     pub on_action: Callback<Action>,
 }
 
@@ -38,11 +39,11 @@ pub fn view(props: &Props<'_>) -> Html {
                 format!("This is the start of your encrypted chat with {}.", c.name),
                 props.messages,
                 props.earlier,
-                &Marks { name: &|_| String::new(), reads: &|_| None, report: None },
+                &Marks { name: &|_| String::new(), reads: &|_| None, report: None, files: props.files, conversation: to },
                 &props.on_action,
             ) }
             if c.notice != Some(ContactNotice::InviteUsed) {
-                { composer(to, &props.on_action) }
+                { composer(to, props.files, &props.on_action) }
             }
         </section>
     }

@@ -17,6 +17,7 @@ pub struct Props<'a> {
     pub messages: &'a [ChatMessage],
     /// Storage holds earlier messages than these.
     pub earlier: bool,
+    pub files: &'a crate::files::Files,
     /// A member's name, from their identity key.
     pub name_of: &'a dyn Fn(&[u8; 32]) -> String,
     /// How many read a message of ours, of how many.
@@ -44,13 +45,13 @@ pub fn view(props: &Props<'_>) -> Html {
                 format!("This is the start of {}: only its members can read it.", props.name),
                 props.messages,
                 props.earlier,
-                &Marks { name: props.name_of, reads: props.reads, report: None },
+                &Marks { name: props.name_of, reads: props.reads, report: None, files: props.files, conversation },
                 &props.on_action,
             ) }
             if props.gone {
                 <p class="warning" role="note" data-testid="group-gone">{ "You are no longer in this group." }</p>
             } else {
-                { composer(conversation, &props.on_action) }
+                { composer(conversation, props.files, &props.on_action) }
             }
         </section>
     }

@@ -32,7 +32,17 @@ pub fn view(props: &Props<'_>) -> Html {
                 </span>
             </div>
             <ol class="messages" aria-label={format!("Messages from {}", r.name)} tabindex="0">
-                { timeline(props.messages, &Marks { name: &|_| String::new(), reads: &|_| None, report: None }) }
+                { timeline(
+                    props.messages,
+                    &Marks {
+                        name: &|_| String::new(),
+                        reads: &|_| None,
+                        report: None,
+                        files: &crate::files::Files::default(),
+                        conversation: sotto_messenger::ConversationId::Direct(address),
+                    },
+                    &props.on_action,
+                ) }
             </ol>
             <div class="request-answer actions">
                 <button onclick={props.on_action.reform(move |_| Action::AcceptRequest(address))}>{ "Accept" }</button>

@@ -1,0 +1,324 @@
+//! Files in chats, the app's side: what is moving and what is open, and the calls into the
+//! page's file plumbing (`client/static/files.js`, which runs the worker that seals and opens
+//! them). Sealing happens there, never here: the page's thread stays free while 2 GiB move.
+
+use js_sys::{Function, Promise, Reflect, Uint8Array};
+use sotto_engine::attachment::{Attachment, AttachmentKind};
+use sotto_engine::consts::{
+    MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MAX_THUMBNAIL_BYTES, MAX_WAVEFORM_LEVELS,
+};
+use sotto_engine::file::FileKey;
+use sotto_messenger::ConversationId;
+use sotto_shared::ids::BlobId;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::File;
+use yew::Callback;
+
+/// A transfer's progress for the app: tag, bytes done, bytes in all.
+pub type Progress = Callback<(u32, u64, u64)>;
+
+#[wasm_bindgen(js_namespace = sottoFiles)]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = upload)]
+    fn js_upload(tag: u32, file: &File, progress: &Function) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = download)]
+    fn js_download(
+        tag: u32,
+        blob: &str,
+        key: &[u8],
+        digest: &[u8],
+        size: f64,
+        progress: &Function,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = cancel)]
+    fn js_cancel(tag: u32) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_name = describe)]
+    fn js_describe(file: &File, max_thumbnail: u32) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = record)]
+    fn js_record(max_levels: u32) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = save)]
+    fn js_save(file: &File, name: &str) -> Result<(), JsValue>;
+
+    /// A voice message being recorded (the microphone is on).
+    pub type Recorder;
+    #[wasm_bindgen(method)]
+    fn stop(this: &Recorder) -> Promise;
+    #[wasm_bindgen(method, js_name = cancel)]
+    pub fn discard(this: &Recorder);
+}
+
+/// A file moving between this tab and the relay.
+pub struct Transfer {
+    pub tag: u32,
+    pub conversation: ConversationId,
+    pub name: String,
+    /// Ciphertext bytes moved, of `total` (0 of 0 while a photo's thumbnail is made).
+    pub done: u64,
+    pub total: u64,
+    /// A download: the message whose file it opens.
+    pub opens: Option<[u8; 16]>,
+}
+
+/// A downloaded and opened file (on disk, in the origin's private file system).
+pub struct Opened {
+    pub message: [u8; 16],
+    pub url: String,
+    pub file: File,
+}
+
+/// How a message's file stands here.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FileState {
+    Closed,
+    /// Downloading and opening: percent done.
+    Opening(u8),
+    /// Opened: its address in this tab.
+    Open(String),
+    Failed(String),
+}
+
+/// Every file moving or open in this tab, and the voice message being recorded.
+#[derive(Default)]
+pub struct Files {
+    next_tag: u32,
+    pub transfers: Vec<Transfer>,
+    pub opened: Vec<Opened>,
+    pub failed: Vec<([u8; 16], String)>,
+    pub recording: Option<(ConversationId, Recorder, f64)>,
+    /// The photo shown whole, over the chat.
+    pub viewing: Option<[u8; 16]>,
+}
+
+impl Files {
+    pub fn start(&mut self, conversation: ConversationId, name: String, opens: Option<[u8; 16]>) -> u32 {
+        self.next_tag += 1;
+        let tag = self.next_tag;
+        self.transfers.push(Transfer { tag, conversation, name, done: 0, total: 0, opens });
+        tag
+    }
+
+    pub fn progress(&mut self, tag: u32, done: u64, total: u64) {
+        if let Some(t) = self.transfers.iter_mut().find(|t| t.tag == tag) {
+            (t.done, t.total) = (done, total);
+        }
+    }
+
+    pub fn finish(&mut self, tag: u32) -> Option<Transfer> {
+        let i = self.transfers.iter().position(|t| t.tag == tag)?;
+        Some(self.transfers.remove(i))
+    }
+
+    pub fn state(&self, message: &[u8; 16]) -> FileState {
+        if let Some(t) = self.transfers.iter().find(|t| t.opens == Some(*message)) {
+            return FileState::Opening(percent(t.done, t.total));
+        }
+        if let Some(o) = self.opened(message) {
+            return FileState::Open(o.url.clone());
+        }
+        match self.failed.iter().find(|(m, _)| m == message) {
+            Some((_, why)) => FileState::Failed(why.clone()),
+            None => FileState::Closed,
+        }
+    }
+
+    pub fn opened(&self, message: &[u8; 16]) -> Option<&Opened> {
+        self.opened.iter().find(|o| o.message == *message)
+    }
+
+    /// Seals and uploads `file` for `to` (a photo's thumbnail made first, unless `kind` says
+    /// how it shows); `done` gets what its message carries, or why not.
+    pub fn send(
+        &mut self,
+        to: ConversationId,
+        file: File,
+        kind: Option<AttachmentKind>,
+        progress: Progress,
+        done: Callback<(u32, Result<Attachment, String>)>,
+    ) {
+        let tag = self.start(to, file.name(), None);
+        wasm_bindgen_futures::spawn_local(async move {
+            let kind = match kind {
+                Some(k) => k,
+                None => describe(&file).await,
+            };
+            let sent = upload(tag, file, kind, move |d, t| progress.emit((tag, d, t))).await;
+            done.emit((tag, sent));
+        });
+    }
+
+    /// Downloads and opens the file of message `id` in `conversation`.
+    pub fn open(
+        &mut self,
+        conversation: ConversationId,
+        id: [u8; 16],
+        a: Attachment,
+        progress: Progress,
+        done: Callback<(u32, Result<File, String>)>,
+    ) {
+        if self.transfers.iter().any(|t| t.opens == Some(id)) {
+            return;
+        }
+        self.failed.retain(|(m, _)| *m != id);
+        let tag = self.start(conversation, a.name.clone(), Some(id));
+        wasm_bindgen_futures::spawn_local(async move {
+            let opened = download(tag, &a, move |d, t| progress.emit((tag, d, t))).await;
+            done.emit((tag, opened));
+        });
+    }
+
+    /// A download ended: the message it opened, now open (or failed, with why).
+    pub fn opened_as(&mut self, tag: u32, result: Result<File, String>) -> Option<[u8; 16]> {
+        let message = self.finish(tag)?.opens?;
+        match result {
+            Ok(file) => {
+                let url = web_sys::Url::create_object_url_with_blob(&file).ok()?;
+                self.opened.push(Opened { message, url, file });
+            }
+            Err(why) if why == CANCELLED => {}
+            Err(why) => self.failed.push((message, why)),
+        }
+        Some(message)
+    }
+
+    /// Stops a transfer (the worker drops what it was doing).
+    pub fn cancel(&mut self, tag: u32) {
+        let _ = js_cancel(tag);
+        self.finish(tag);
+    }
+
+    /// Files this tab is sending to `conversation`.
+    pub fn uploads(&self, conversation: &ConversationId) -> impl Iterator<Item = &Transfer> {
+        self.transfers.iter().filter(move |t| t.opens.is_none() && t.conversation == *conversation)
+    }
+}
+
+/// What the worker says of a transfer stopped on purpose.
+pub const CANCELLED: &str = "cancelled";
+
+pub fn percent(done: u64, total: u64) -> u8 {
+    (done.min(total) * 100).checked_div(total).unwrap_or(0) as u8
+}
+
+/// Words for what went wrong, from what JavaScript threw.
+fn words(e: JsValue) -> String {
+    match e.dyn_ref::<js_sys::Error>() {
+        Some(e) => String::from(e.message()),
+        None => e.as_string().unwrap_or_else(|| "the browser refused".into()),
+    }
+}
+
+fn field(object: &JsValue, name: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn bytes<const N: usize>(value: JsValue) -> Result<[u8; N], String> {
+    value
+        .dyn_into::<Uint8Array>()
+        .ok()
+        .and_then(|a| a.to_vec().try_into().ok())
+        .ok_or_else(|| "the file worker answered wrongly".to_string())
+}
+
+async fn wait(promise: Result<Promise, JsValue>) -> Result<JsValue, String> {
+    JsFuture::from(promise.map_err(words)?).await.map_err(words)
+}
+
+/// A progress callback for JavaScript: `(done, total)` in bytes.
+fn on_progress(mut f: impl FnMut(u64, u64) + 'static) -> Closure<dyn FnMut(f64, f64)> {
+    Closure::new(move |done: f64, total: f64| f(done as u64, total as u64))
+}
+
+/// A name the message may carry: no path, at most the limit's bytes (cut at a character).
+fn file_name(name: &str) -> String {
+    let mut name: String = name.chars().filter(|c| !matches!(c, '/' | '\\' | '\0')).collect();
+    while name.len() > MAX_FILE_NAME_BYTES {
+        name.pop();
+    }
+    if name.is_empty() { "file".into() } else { name }
+}
+
+/// How a picked file shows: a photo's thumbnail and size, a video's or song's length.
+pub async fn describe(file: &File) -> AttachmentKind {
+    let Ok(d) = wait(js_describe(file, MAX_THUMBNAIL_BYTES as u32)).await else {
+        return AttachmentKind::File;
+    };
+    let number = |name| field(&d, name).as_f64().unwrap_or(0.0) as u32;
+    match field(&d, "kind").as_string().as_deref() {
+        Some("image") => match field(&d, "thumbnail").dyn_into::<Uint8Array>() {
+            Ok(t) => AttachmentKind::Image {
+                width: number("width"),
+                height: number("height"),
+                thumbnail: t.to_vec(),
+            },
+            Err(_) => AttachmentKind::File,
+        },
+        Some("media") => AttachmentKind::Media { duration_ms: number("duration_ms") },
+        _ => AttachmentKind::File,
+    }
+}
+
+/// Seals and uploads `file` (in the worker), then says what its message carries.
+pub async fn upload(
+    tag: u32,
+    file: File,
+    kind: AttachmentKind,
+    progress: impl FnMut(u64, u64) + 'static,
+) -> Result<Attachment, String> {
+    let progress = on_progress(progress);
+    let r = wait(js_upload(tag, &file, progress.as_ref().unchecked_ref())).await?;
+    let blob = field(&r, "blob").as_string().and_then(|b| BlobId::parse(&b));
+    let blob = blob.ok_or_else(|| "the relay named no file".to_string())?;
+    let mut media_type = file.type_();
+    if media_type.len() > MAX_MEDIA_TYPE_BYTES {
+        media_type = "application/octet-stream".into();
+    }
+    Ok(Attachment {
+        blob,
+        key: FileKey::from_bytes(bytes(field(&r, "key"))?),
+        digest: bytes(field(&r, "digest"))?,
+        size: file.size() as u64,
+        name: file_name(&file.name()),
+        media_type,
+        kind,
+        caption: String::new(),
+    })
+}
+
+/// Downloads and opens a message's file (in the worker): the file, on disk.
+pub async fn download(
+    tag: u32,
+    a: &Attachment,
+    progress: impl FnMut(u64, u64) + 'static,
+) -> Result<File, String> {
+    let progress = on_progress(progress);
+    let key = zeroize::Zeroizing::new(a.key.to_bytes());
+    let opened = js_download(
+        tag,
+        &a.blob.to_hex(),
+        key.as_ref(),
+        &a.digest,
+        a.size as f64,
+        progress.as_ref().unchecked_ref(),
+    );
+    wait(opened).await?.dyn_into::<File>().map_err(|_| "the file worker answered wrongly".to_string())
+}
+
+pub fn save(file: &File, name: &str) {
+    let _ = js_save(file, name);
+}
+
+/// Turns the microphone on and starts recording.
+pub async fn record() -> Result<Recorder, String> {
+    Ok(wait(js_record(MAX_WAVEFORM_LEVELS as u32)).await?.unchecked_into())
+}
+
+/// Stops recording: the voice message's file and how it shows.
+pub async fn stop(recorder: Recorder) -> Result<(File, AttachmentKind), String> {
+    let r = JsFuture::from(recorder.stop()).await.map_err(words)?;
+    let file = field(&r, "file").dyn_into::<File>().map_err(|_| "nothing was recorded".to_string())?;
+    let duration_ms = field(&r, "duration_ms").as_f64().unwrap_or(0.0) as u32;
+    let waveform = field(&r, "waveform").dyn_into::<Uint8Array>().map(|w| w.to_vec()).unwrap_or_default();
+    Ok((file, AttachmentKind::Voice { duration_ms, waveform }))
+}

@@ -1,0 +1,162 @@
+// The file worker: seals and uploads files, downloads and opens them, piece by piece, off the
+// page's thread. The cryptography is the wasm's (worker/src, which calls engine/src/file.rs);
+// this script moves bytes between the disk, the wasm and the relay's blob routes
+// (docs/protocol.md, "File blobs"). Neither side ever holds more than a piece (4 MiB).
+import init, { SealStream, OpenStream, pieceBytes, sealedPieceBytes } from "/worker.js";
+
+const ready = init({ module_or_path: "/worker.wasm" });
+/** Jobs under way, by the page's tag: how to stop each. */
+const jobs = new Map();
+const TAG = 16;
+const CHUNK = 65536;
+
+onmessage = async ({ data }) => {
+  if (data.op === "cancel") {
+    jobs.get(data.tag)?.abort();
+    return;
+  }
+  const control = new AbortController();
+  jobs.set(data.tag, control);
+  try {
+    await ready;
+    const result = data.op === "upload" ? await upload(data, control.signal) : await download(data, control.signal);
+    postMessage({ tag: data.tag, result });
+  } catch (e) {
+    postMessage({ tag: data.tag, error: control.signal.aborted ? "cancelled" : String(e?.message ?? e) });
+  } finally {
+    jobs.delete(data.tag);
+  }
+};
+
+const sealedSize = (size) => size + TAG * Math.max(1, Math.ceil(size / CHUNK));
+
+/** A refusal that trying again will not change. */
+class Refused extends Error {}
+
+/** Waits before the next try (the network dropped, or the relay is restarting): 0.25 s doubling
+ *  to 5 s, for about two minutes in all. */
+async function pause(attempt, signal) {
+  if (attempt >= 30) throw new Error("the relay cannot be reached");
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, Math.min(250 * 2 ** attempt, 5000));
+    signal.addEventListener("abort", () => { clearTimeout(timer); reject(new Error("cancelled")); }, { once: true });
+  });
+}
+
+/** `request()` until the relay answers with something other than a server error. */
+async function persist(request, signal) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await request();
+      if (r.status < 500 && r.status !== 429) return r;
+    } catch (e) {
+      if (signal.aborted) throw e;
+    }
+    await pause(attempt, signal);
+  }
+}
+
+const refusal = (r) => new Refused(
+  r.status === 507 ? "the relay has no room for this file now"
+    : r.status === 413 ? "this file is larger than this relay takes"
+      : `the relay refused the file (${r.status})`);
+
+async function upload({ tag, file }, signal) {
+  const total = sealedSize(file.size);
+  const made = await persist(() => fetch("/blobs", {
+    method: "POST", headers: { "x-sotto-blob-size": String(total) }, signal,
+  }), signal);
+  if (made.status !== 201) throw refusal(made);
+  const { id: blob, upload: capability } = await made.json();
+  const auth = { authorization: `Bearer ${capability}` };
+  const size = pieceBytes();
+  const pieces = Math.max(1, Math.ceil(file.size / size));
+  const stream = new SealStream();
+  let received = 0; // ciphertext bytes the relay holds
+  postMessage({ tag, done: 0, total });
+  for (let i = 0; i < pieces; i++) {
+    const plain = new Uint8Array(await file.slice(i * size, (i + 1) * size).arrayBuffer());
+    const sealed = stream.seal(plain, i + 1 === pieces);
+    const start = received;
+    for (let attempt = 0; received < start + sealed.length;) {
+      if (received < start) throw new Error("the relay lost part of the file");
+      try {
+        const r = await fetch(`/blobs/${blob}`, {
+          method: "PUT", headers: { ...auth, "x-sotto-offset": String(received) },
+          body: sealed.subarray(received - start), signal,
+        });
+        if (r.ok || r.status === 409) {
+          received = (await r.json()).received;
+          attempt = 0;
+          continue;
+        }
+        if (r.status < 500 && r.status !== 429) throw refusal(r);
+      } catch (e) {
+        if (signal.aborted || e instanceof Refused) throw e;
+      }
+      // Dropped or restarting: wait, then ask where to go on from (bytes written before a
+      // crash count as received).
+      await pause(attempt++, signal);
+      const at = await persist(() => fetch(`/blobs/${blob}/received`, { headers: auth, signal }), signal);
+      if (!at.ok) throw refusal(at);
+      received = (await at.json()).received;
+    }
+    postMessage({ tag, done: received, total });
+  }
+  return { blob, key: stream.key(), digest: stream.finish(), size: file.size };
+}
+
+/** Ciphertext bytes `at..end` of a blob, tried again while the line is down. */
+async function fetchRange(blob, at, end, total, signal) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await fetch(`/blobs/${blob}`, { headers: { range: `bytes=${at}-${end - 1}` }, signal });
+      if (r.status === 404) throw new Refused("this file is no longer on the relay");
+      if (r.status === 206 || (r.status === 200 && at === 0 && end === total)) {
+        const sealed = new Uint8Array(await r.arrayBuffer());
+        if (sealed.length !== end - at) throw new Refused("the relay sent a damaged file");
+        return sealed;
+      }
+      if (r.status < 500 && r.status !== 429) throw refusal(r);
+    } catch (e) {
+      if (signal.aborted || e instanceof Refused) throw e;
+    }
+    await pause(attempt, signal);
+  }
+}
+
+async function download({ tag, blob, key, digest, size }, signal) {
+  const stream = new OpenStream(key, size, digest);
+  const total = sealedSize(size);
+  const piece = sealedPieceBytes();
+  // Opened files wait in the origin's private file system while shown (the page deletes them
+  // at every start): a 2 GiB video is never in memory.
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle("opened", { create: true });
+  const name = `${tag}-${blob}`;
+  const handle = await dir.getFileHandle(name, { create: true });
+  const out = await handle.createSyncAccessHandle();
+  try {
+    out.truncate(0);
+    let at = 0;
+    let written = 0;
+    postMessage({ tag, done: 0, total });
+    while (at < total) {
+      const end = Math.min(at + piece, total);
+      const sealed = await fetchRange(blob, at, end, total, signal);
+      const plain = stream.open(sealed);
+      out.write(plain, { at: written });
+      written += plain.length;
+      at = end;
+      postMessage({ tag, done: at, total });
+    }
+    stream.finish();
+    out.flush();
+    out.close();
+  } catch (e) {
+    out.close();
+    await dir.removeEntry(name).catch(() => {});
+    throw e;
+  }
+  return handle.getFile();
+}

@@ -1,0 +1,160 @@
+// The page's side of files, for the wasm app (client/src/files.rs calls these through
+// `globalThis.sottoFiles`): the worker that seals and opens them, photo thumbnails, media
+// lengths, voice recording and saving to disk.
+
+let worker = null;
+/** Jobs sent to the worker, by tag: their promise's ends and their progress callback. */
+const jobs = new Map();
+
+function work(message, progress) {
+  if (!worker) {
+    worker = new Worker("/file-worker.js", { type: "module" });
+    worker.onmessage = ({ data }) => {
+      const job = jobs.get(data.tag);
+      if (!job) return;
+      if ("done" in data) return job.progress(data.done, data.total);
+      jobs.delete(data.tag);
+      if ("error" in data) job.reject(new Error(data.error));
+      else job.resolve(data.result);
+    };
+    worker.onerror = (e) => {
+      for (const [, job] of jobs) job.reject(new Error(`the file worker stopped: ${e.message}`));
+      jobs.clear();
+      worker = null;
+    };
+  }
+  return new Promise((resolve, reject) => {
+    jobs.set(message.tag, { resolve, reject, progress });
+    worker.postMessage(message);
+  });
+}
+
+/** Seals and uploads a file: `{blob, key, digest, size}`; `progress(done, total)` on the way. */
+export function upload(tag, file, progress) {
+  return work({ op: "upload", tag, file }, progress);
+}
+
+/** Downloads and opens a file: a `File` on disk (the origin's private file system). */
+export function download(tag, blob, key, digest, size, progress) {
+  return work({ op: "download", tag, blob, key, digest, size }, progress);
+}
+
+export function cancel(tag) {
+  worker?.postMessage({ op: "cancel", tag });
+}
+
+/** Forgets the files opened by earlier visits (called at start). */
+export async function forgetOpened() {
+  try {
+    const root = await navigator.storage.getDirectory();
+    await root.removeEntry("opened", { recursive: true });
+  } catch { /* nothing there */ }
+}
+
+/** How a file shows in its message: `{kind: "image", width, height, thumbnail}` (a JPEG of at
+ *  most `maxThumbnail` bytes), `{kind: "media", duration_ms}` or `{kind: "file"}`. */
+export async function describe(file, maxThumbnail) {
+  const type = file.type || "";
+  if (type.startsWith("image/")) {
+    try {
+      const bitmap = await createImageBitmap(file);
+      const { width, height } = bitmap;
+      for (const side of [320, 200, 120, 64]) {
+        const scale = Math.min(1, side / Math.max(width, height));
+        const canvas = new OffscreenCanvas(Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale)));
+        canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+        for (const quality of [0.75, 0.5]) {
+          const jpeg = await canvas.convertToBlob({ type: "image/jpeg", quality });
+          if (jpeg.size <= maxThumbnail) {
+            bitmap.close();
+            return { kind: "image", width, height, thumbnail: new Uint8Array(await jpeg.arrayBuffer()) };
+          }
+        }
+      }
+      bitmap.close();
+    } catch { /* an image this browser cannot read goes as a file */ }
+  }
+  if (type.startsWith("video/") || type.startsWith("audio/")) {
+    const duration = await mediaDuration(file);
+    if (duration !== null) return { kind: "media", duration_ms: duration };
+  }
+  return { kind: "file" };
+}
+
+/** A media file's length in milliseconds, or `null` if this browser cannot play it. */
+function mediaDuration(file) {
+  return new Promise((resolve) => {
+    const media = document.createElement(file.type.startsWith("video/") ? "video" : "audio");
+    const url = URL.createObjectURL(file);
+    const done = (value) => { URL.revokeObjectURL(url); resolve(value); };
+    media.preload = "metadata";
+    media.onloadedmetadata = () => done(Number.isFinite(media.duration) ? Math.round(media.duration * 1000) : 0);
+    media.onerror = () => done(null);
+    media.src = url;
+  });
+}
+
+/** Starts recording a voice message (Opus where the browser has it). The recorder's `stop()`
+ *  gives `{file, duration_ms, waveform}` (at most `maxLevels` levels, 0 to 255); `cancel()`
+ *  drops it. Either turns the microphone off. */
+export async function record(maxLevels) {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  const mimeType = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus"].find((t) => MediaRecorder.isTypeSupported(t));
+  const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : {});
+  const parts = [];
+  recorder.ondataavailable = (e) => e.data.size && parts.push(e.data);
+  const audio = new AudioContext();
+  const analyser = audio.createAnalyser();
+  audio.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Uint8Array(analyser.fftSize);
+  const levels = [];
+  const meter = setInterval(() => {
+    analyser.getByteTimeDomainData(samples);
+    let peak = 0;
+    for (const s of samples) peak = Math.max(peak, Math.abs(s - 128));
+    levels.push(Math.min(255, peak * 2));
+  }, 50);
+  const started = performance.now();
+  const end = () => {
+    clearInterval(meter);
+    stream.getTracks().forEach((t) => t.stop());
+    audio.close();
+  };
+  recorder.start(500);
+  return {
+    stop: () => new Promise((resolve) => {
+      recorder.onstop = () => {
+        end();
+        const type = (recorder.mimeType || "audio/webm").split(";")[0];
+        const file = new File(parts, `voice.${type.split("/")[1]}`, { type });
+        resolve({ file, duration_ms: Math.round(performance.now() - started), waveform: squeeze(levels, maxLevels) });
+      };
+      recorder.stop();
+    }),
+    cancel: () => {
+      recorder.onstop = end;
+      recorder.stop();
+    },
+  };
+}
+
+/** `levels` as at most `n` values (the loudest of each stretch). */
+function squeeze(levels, n) {
+  if (levels.length <= n) return Uint8Array.from(levels);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const from = Math.floor((i * levels.length) / n);
+    const to = Math.floor(((i + 1) * levels.length) / n);
+    out[i] = Math.max(...levels.slice(from, Math.max(to, from + 1)));
+  }
+  return out;
+}
+
+/** Saves a file to the person's disk under `name`. */
+export function save(file, name) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(file);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+}
