@@ -74,16 +74,22 @@ async function upload({ tag, file }, signal) {
   const stream = new SealStream();
   let received = 0; // ciphertext bytes the relay holds
   postMessage({ tag, done: 0, total });
+  // Piece i + 1 is read and sealed while piece i goes up (in order: each starts after the last).
+  const prepare = async (i) => stream.seal(
+    new Uint8Array(await file.slice(i * size, (i + 1) * size).arrayBuffer()), i + 1 === pieces);
+  let next = prepare(0);
   for (let i = 0; i < pieces; i++) {
-    const plain = new Uint8Array(await file.slice(i * size, (i + 1) * size).arrayBuffer());
-    const sealed = stream.seal(plain, i + 1 === pieces);
+    const sealed = await next;
+    next = i + 1 < pieces ? prepare(i + 1) : null;
+    next?.catch(() => {});
     const start = received;
     for (let attempt = 0; received < start + sealed.length;) {
       if (received < start) throw new Error("the relay lost part of the file");
       try {
         const r = await fetch(`/blobs/${blob}`, {
           method: "PUT", headers: { ...auth, "x-sotto-offset": String(received) },
-          body: sealed.subarray(received - start), signal,
+          // As a Blob: Chromium uploads one six times faster than the same bytes as an array.
+          body: new Blob([sealed.subarray(received - start)]), signal,
         });
         if (r.ok || r.status === 409) {
           received = (await r.json()).received;
@@ -141,9 +147,14 @@ async function download({ tag, blob, key, digest, size }, signal) {
     let at = 0;
     let written = 0;
     postMessage({ tag, done: 0, total });
+    // Piece i + 1 comes down while piece i is opened and written.
+    const fetchFrom = (from) => from < total ? fetchRange(blob, from, Math.min(from + piece, total), total, signal) : null;
+    let next = fetchFrom(0);
     while (at < total) {
       const end = Math.min(at + piece, total);
-      const sealed = await fetchRange(blob, at, end, total, signal);
+      const sealed = await next;
+      next = fetchFrom(end);
+      next?.catch(() => {});
       const plain = stream.open(sealed);
       out.write(plain, { at: written });
       written += plain.length;

@@ -78,7 +78,9 @@ pub fn attachment(id: [u8; 16], a: &Attachment, state: &FileState, on_action: &C
                 .enumerate()
                 .map(|(i, level)| {
                     let h = 2 + u32::from(*level) * 28 / 255;
-                    html! { <rect x={(i * 100 / n).to_string()} y={(16 - h / 2).to_string()} width="0.8" height={h.to_string()} /> }
+                    let x = (i * 100) as f32 / n as f32;
+                    let w = 60.0 / n as f32;
+                    html! { <rect x={x.to_string()} y={(16 - h / 2).to_string()} width={w.to_string()} height={h.to_string()} rx="0.3" /> }
                 })
                 .collect();
             html! {
@@ -99,7 +101,7 @@ pub fn attachment(id: [u8; 16], a: &Attachment, state: &FileState, on_action: &C
         },
         (AttachmentKind::File, _) => html! {
             <div class="file-row" data-testid="file">
-                <span class="file-icon" aria-hidden="true">{ "📄" }</span>
+                <span class="file-icon">{ super::icon(super::DOCUMENT) }</span>
                 <span class="file-about">{ about }<br/><span class="muted small">{ a.media_type.clone() }</span></span>
                 <button class="secondary" onclick={open} data-testid="save">{ "Save" }</button>
                 { opening(state) }

@@ -95,14 +95,14 @@ pub fn composer(to: ConversationId, files: &Files, on_action: &Callback<Action>)
     html! {
         <form class="composer" onsubmit={on_submit} ondragover={over} ondrop={dropped}>
             <label class="icon-button attach" title="Attach files">
-                <span aria-hidden="true">{ "📎" }</span>
+                { super::icon(super::PAPERCLIP) }
                 <input type="file" multiple=true class="visually-hidden" aria-label="Attach files" onchange={picked}
                     data-testid="attach" />
             </label>
             <textarea id={COMPOSER} rows="1" aria-label="Message" placeholder="Message" onkeydown={on_key} oninput={on_input}
                 onpaste={on_paste} maxlength={MAX_TEXT_BYTES.to_string()} />
             <button type="button" class="icon-button" aria-label="Record a voice message" title="Record a voice message"
-                onclick={on_action.reform(move |_| Action::Record(to))} data-testid="record">{ "🎤" }</button>
+                onclick={on_action.reform(move |_| Action::Record(to))} data-testid="record">{ super::icon(super::MICROPHONE) }</button>
             <button type="submit" aria-label="Send">{ "Send" }</button>
         </form>
     }

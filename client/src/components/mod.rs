@@ -42,6 +42,18 @@ pub fn brand() -> Html {
     }
 }
 
+/// Line icons drawn in SVG (emoji fonts are not everywhere), 24 units square.
+pub fn icon(path: &'static str) -> Html {
+    html! {
+        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d={path} /></svg>
+    }
+}
+
+pub const PAPERCLIP: &str = "M21 11.5l-8.6 8.6a5 5 0 0 1-7.1-7.1l8.6-8.6a3.3 3.3 0 0 1 4.7 4.7l-8.6 8.6a1.7 1.7 0 0 1-2.4-2.4l7.9-7.9";
+pub const MICROPHONE: &str =
+    "M12 3a3 3 0 0 1 3 3v5a3 3 0 0 1-6 0V6a3 3 0 0 1 3-3zM5 11a7 7 0 0 0 14 0M12 18v3";
+pub const DOCUMENT: &str = "M6 3h8l4 4v14H6zM14 3v4h4";
+
 pub fn back_link() -> Html {
     html! { <a class="back icon-button" href="#/" aria-label="Back to chats">{ "‹" }</a> }
 }

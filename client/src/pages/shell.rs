@@ -52,6 +52,17 @@ pub fn view(props: &Props) -> Html {
     }
 }
 
+/// A message in a line: its words, else what its file is.
+fn preview(m: &sotto_messenger::ChatMessage) -> String {
+    use sotto_engine::attachment::AttachmentKind;
+    match m.attachment.as_deref().map(|a| &a.kind) {
+        _ if !m.text.is_empty() => m.text.clone(),
+        Some(AttachmentKind::Image { .. }) => "Photo".into(),
+        Some(AttachmentKind::Voice { .. }) => "Voice message".into(),
+        _ => m.preview(),
+    }
+}
+
 fn chat_row(r: &ChatSummary, route: &Route) -> Html {
     let current = *route == Route::Chat(r.conversation)
         || matches!(route, Route::Safety(a) if r.conversation.peer() == Some(*a))
@@ -62,8 +73,8 @@ fn chat_row(r: &ChatSummary, route: &Route) -> Html {
         || if r.request { "Wants to talk to you".to_string() } else { "New contact: say hello".to_string() },
         |m| match (&m.notice, m.outgoing) {
             (Some(_), _) => "Group updated".to_string(),
-            (None, true) => format!("You: {}", m.text),
-            (None, false) => m.text.clone(),
+            (None, true) => format!("You: {}", preview(m)),
+            (None, false) => preview(m),
         },
     );
     html! {
