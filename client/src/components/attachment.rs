@@ -12,7 +12,8 @@ fn size_words(bytes: u64) -> String {
     match bytes {
         0..1_000 => format!("{bytes} bytes"),
         1_000..1_000_000 => format!("{} KB", bytes / 1_000),
-        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+        // Integers only: formatting a float costs the app about 12 KB of wasm.
+        _ => format!("{}.{} MB", bytes / 1_000_000, bytes / 100_000 % 10),
     }
 }
 
@@ -72,21 +73,20 @@ pub fn attachment(id: [u8; 16], a: &Attachment, state: &FileState, on_action: &C
             }
         }
         (AttachmentKind::Voice { duration_ms, waveform }, None) => {
-            let n = waveform.len().max(1);
+            // Five units a level: a bar of three and a gap of two.
             let bars: Html = waveform
                 .iter()
                 .enumerate()
                 .map(|(i, level)| {
                     let h = 2 + u32::from(*level) * 28 / 255;
-                    let x = (i * 100) as f32 / n as f32;
-                    let w = 60.0 / n as f32;
-                    html! { <rect x={x.to_string()} y={(16 - h / 2).to_string()} width={w.to_string()} height={h.to_string()} rx="0.3" /> }
+                    html! { <rect x={(i * 5).to_string()} y={(16 - h / 2).to_string()} width="3" height={h.to_string()} rx="1" /> }
                 })
                 .collect();
+            let view_box = format!("0 0 {} 32", waveform.len().max(1) * 5);
             html! {
                 <div class="file-voice" data-testid="voice">
                     <button class="icon-button" onclick={open} aria-label={format!("Play voice message, {}", duration(*duration_ms))}>{ "▶" }</button>
-                    <svg class="waveform" viewBox="0 0 100 32" preserveAspectRatio="none" aria-hidden="true">{ bars }</svg>
+                    <svg class="waveform" viewBox={view_box} preserveAspectRatio="none" aria-hidden="true">{ bars }</svg>
                     <span class="small">{ duration(*duration_ms) }</span>
                     { opening(state) }
                 </div>
