@@ -20,8 +20,11 @@ impl SealStream {
         self.0.key().to_vec()
     }
 
-    pub fn seal(&mut self, piece: &[u8], last: bool) -> Result<Vec<u8>, JsError> {
-        self.0.seal(piece, last).map_err(fail)
+    /// Seals the next piece into `out` (one buffer the worker reuses, so that 2 GiB do not
+    /// become 2 GiB of garbage); returns the sealed length.
+    #[wasm_bindgen(js_name = sealInto)]
+    pub fn seal_into(&mut self, piece: &[u8], last: bool, out: &mut [u8]) -> Result<u32, JsError> {
+        copy_into(self.0.seal(piece, last).map_err(fail)?, out)
     }
 
     pub fn finish(&mut self) -> Result<Vec<u8>, JsError> {
@@ -45,13 +48,21 @@ impl OpenStream {
         crate::Opening::new(key, size as u64, digest).map(OpenStream).map_err(fail)
     }
 
-    pub fn open(&mut self, sealed: &[u8]) -> Result<Vec<u8>, JsError> {
-        self.0.open(sealed).map_err(fail)
+    /// Opens the next piece into `out` (reused, like `sealInto`); returns the plaintext length.
+    #[wasm_bindgen(js_name = openInto)]
+    pub fn open_into(&mut self, sealed: &[u8], out: &mut [u8]) -> Result<u32, JsError> {
+        copy_into(self.0.open(sealed).map_err(fail)?, out)
     }
 
     pub fn finish(&mut self) -> Result<(), JsError> {
         self.0.finish().map_err(fail)
     }
+}
+
+fn copy_into(bytes: Vec<u8>, out: &mut [u8]) -> Result<u32, JsError> {
+    let room = out.get_mut(..bytes.len()).ok_or_else(|| JsError::new("the output buffer is too small"))?;
+    room.copy_from_slice(&bytes);
+    Ok(bytes.len() as u32)
 }
 
 /// The piece sizes the JavaScript reads and uploads by.
