@@ -1,8 +1,9 @@
 //! The HTTP routes of the blob store (see `blobs.rs` for what they do and promise).
 
-use crate::blobs::{BlobError, BlobId, UPLOAD_PIECE_BYTES};
+use crate::blobs::{BlobError, BlobId};
 use crate::state::Relay;
 use bytes::Bytes;
+use sotto_shared::limits::MAX_BLOB_PIECE_BYTES;
 use std::sync::Arc;
 use warp::Filter;
 use warp::http::StatusCode;
@@ -79,7 +80,7 @@ pub fn routes(
         .and(with_relay.clone())
         .and(warp::header::optional::<String>("authorization"))
         .and(warp::header::<u64>("x-sotto-offset"))
-        .and(warp::body::content_length_limit(UPLOAD_PIECE_BYTES))
+        .and(warp::body::content_length_limit(MAX_BLOB_PIECE_BYTES as u64))
         .and(warp::body::bytes())
         .then(|id: BlobId, relay: Arc<Relay>, auth: Option<String>, offset: u64, piece: Bytes| async move {
             let Some(cap) = capability(auth) else { return refused(BlobError::NotYours) };

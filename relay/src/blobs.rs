@@ -6,7 +6,7 @@
 //!   capability (32 random bytes; the relay keeps only their SHA-256), so only the uploader can
 //!   fill it. It counts against `--max-blob-store-bytes` from that moment.
 //! - `PUT /blobs/<id>` with `Authorization: Bearer <capability>` and `x-sotto-offset: <n>`
-//!   appends the body (at most `UPLOAD_PIECE_BYTES`) where the blob ends; it answers once the
+//!   appends the body (at most `MAX_BLOB_PIECE_BYTES`) where the blob ends; it answers once the
 //!   bytes are on disk (fsync). `GET /blobs/<id>/received` (with the capability) says how much is
 //!   stored, to resume after a dropped connection or a restart. The last piece makes it whole.
 //! - `GET /blobs/<id>` serves a whole blob, with `Range` (seeking in a video).
@@ -22,8 +22,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use tokio::io::AsyncWriteExt;
 
-/// Most bytes one `PUT` carries.
-pub const UPLOAD_PIECE_BYTES: u64 = 4 << 20;
 const META_VERSION: u8 = 1;
 
 pub use sotto_shared::ids::BlobId;

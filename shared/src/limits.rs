@@ -40,3 +40,6 @@ pub const CHANNEL_MEMBER_ACTIVE_SECS: u64 = MAX_TTL_SECS as u64;
 pub const CHANNEL_VIEWS_SHOWN: usize = 100;
 /// Longest reason a report or a block may give, in bytes.
 pub const MAX_REASON_BYTES: usize = 500;
+/// Most bytes one `PUT /blobs/<id>` carries (the app's file worker sends a piece of at most
+/// this much sealed).
+pub const MAX_BLOB_PIECE_BYTES: usize = 4 << 20;

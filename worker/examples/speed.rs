@@ -21,5 +21,9 @@ fn main() {
     o.finish().expect("the digest matches");
     let open = t.elapsed();
     let mb = (PIECES * PIECE_BYTES) as f64 / 1e6;
-    println!("native: seal {:.0} MB/s, open {:.0} MB/s ({mb:.0} MB)", mb / seal.as_secs_f64(), mb / open.as_secs_f64());
+    println!(
+        "native: seal {:.0} MB/s, open {:.0} MB/s ({mb:.0} MB)",
+        mb / seal.as_secs_f64(),
+        mb / open.as_secs_f64()
+    );
 }

@@ -9,9 +9,10 @@ use sotto_engine::EngineError;
 use sotto_engine::consts::FILE_CHUNK_BYTES;
 use sotto_engine::file::{CHUNK_TAG_BYTES, FileKey, Opener, Sealer};
 use sotto_engine::random::OsEntropy;
+use sotto_shared::limits::MAX_BLOB_PIECE_BYTES;
 
-/// Chunks per piece: the most whose ciphertext fits one 4 MiB upload request.
-pub const PIECE_CHUNKS: usize = (4 << 20) / (FILE_CHUNK_BYTES + CHUNK_TAG_BYTES);
+/// Chunks per piece: the most whose ciphertext fits one upload request.
+pub const PIECE_CHUNKS: usize = MAX_BLOB_PIECE_BYTES / (FILE_CHUNK_BYTES + CHUNK_TAG_BYTES);
 
 /// Plaintext bytes per piece (the last piece may be shorter).
 pub const PIECE_BYTES: usize = PIECE_CHUNKS * FILE_CHUNK_BYTES;
@@ -120,6 +121,6 @@ mod tests {
                 assert!(o.open(&sealed[1]).is_err());
             }
         }
-        assert!(SEALED_PIECE_BYTES <= 4 << 20, "a piece fits one upload request");
+        assert_eq!(PIECE_CHUNKS, 63, "as docs/protocol.md says");
     }
 }
