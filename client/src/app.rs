@@ -196,6 +196,8 @@ impl Component for App {
         match msg {
             Msg::Act(action) => return self.on_action(ctx, action),
             Msg::Leader(Leadership::Held) => {
+                // Only the leading tab shows chats: files opened by earlier visits can go.
+                files::forget_opened();
                 let link = ctx.link().clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     let opened = async {
@@ -334,13 +336,7 @@ impl Component for App {
             }
             Msg::Downloaded((tag, opened)) => {
                 let Some(id) = self.files.opened_as(tag, opened) else { return true };
-                let Some(o) = self.files.opened(&id) else { return true };
-                match self.attachment(&id).map(|a| (a.kind, a.name)) {
-                    Some((AttachmentKind::Image { .. }, _)) => self.files.viewing = Some(id),
-                    Some((AttachmentKind::File, name)) => files::save(&o.file, &name),
-                    // Media plays in its bubble.
-                    _ => {}
-                }
+                self.show_file(id);
             }
             Msg::Recording(to, Ok(recorder)) => {
                 self.files.recording = Some((to, recorder, js_sys::Date::now()));
@@ -426,9 +422,8 @@ impl App {
     /// The photo shown whole over the chat, with a way to save it and to close.
     fn viewer(&self, on_action: &Callback<Action>) -> Html {
         let Some(id) = self.files.viewing else { return Html::default() };
-        let (Some(o), Some(a)) = (self.files.opened(&id), self.attachment(&id)) else {
-            return Html::default();
-        };
+        let Some(a) = self.attachment(&id) else { return Html::default() };
+        let Some(o) = self.files.opened(&a) else { return Html::default() };
         html! {
             <div class="viewer" role="dialog" aria-modal="true" aria-label={a.name.clone()} data-testid="viewer">
                 <img src={o.url.clone()} alt={a.name.clone()} />
@@ -437,6 +432,17 @@ impl App {
                     <button onclick={on_action.reform(|_| Action::CloseViewer)} data-testid="close-viewer">{ "Close" }</button>
                 </div>
             </div>
+        }
+    }
+
+    /// Shows the opened file of message `id`: a photo whole, any other file saved (media plays
+    /// in its bubble).
+    fn show_file(&mut self, id: [u8; 16]) {
+        let Some(a) = self.attachment(&id) else { return };
+        match (&a.kind, self.files.opened(&a)) {
+            (AttachmentKind::Image { .. }, Some(_)) => self.files.viewing = Some(id),
+            (AttachmentKind::File, Some(o)) => files::save(&o.file, &a.name),
+            _ => {}
         }
     }
 
@@ -550,17 +556,13 @@ impl App {
                 }
             }
             Action::OpenFile(id) => {
-                if let Some(o) = self.files.opened(&id) {
-                    match self.attachment(&id).map(|a| (a.kind, a.name)) {
-                        Some((AttachmentKind::Image { .. }, _)) => self.files.viewing = Some(id),
-                        Some((AttachmentKind::File, name)) => files::save(&o.file, &name),
-                        _ => {}
-                    }
-                    return true;
-                }
                 let (Route::Chat(chat), Some(a)) = (self.route.clone(), self.attachment(&id)) else {
                     return false;
                 };
+                if self.files.opened(&a).is_some() {
+                    self.show_file(id);
+                    return true;
+                }
                 self.files.open(
                     chat,
                     id,
@@ -570,7 +572,9 @@ impl App {
                 );
             }
             Action::SaveFile(id) => {
-                if let (Some(o), Some(a)) = (self.files.opened(&id), self.attachment(&id)) {
+                if let Some(a) = self.attachment(&id)
+                    && let Some(o) = self.files.opened(&a)
+                {
                     files::save(&o.file, &a.name);
                 }
                 return false;

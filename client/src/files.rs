@@ -30,6 +30,7 @@ extern "C" {
         key: &[u8],
         digest: &[u8],
         size: f64,
+        media_type: &str,
         progress: &Function,
     ) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_name = cancel)]
@@ -40,6 +41,8 @@ extern "C" {
     fn js_record(max_levels: u32) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_name = save)]
     fn js_save(file: &File, name: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_name = forgetOpened)]
+    fn js_forget_opened() -> Result<Promise, JsValue>;
 
     /// A voice message being recorded (the microphone is on).
     pub type Recorder;
@@ -57,13 +60,29 @@ pub struct Transfer {
     /// Ciphertext bytes moved, of `total` (0 of 0 while a photo's thumbnail is made).
     pub done: u64,
     pub total: u64,
-    /// A download: the message whose file it opens.
-    pub opens: Option<[u8; 16]>,
+    /// A download: the file it opens, and the message that asked.
+    pub opens: Option<(FileRef, [u8; 16])>,
+}
+
+/// Which file an attachment names: its blob, key and digest together. Opened files are
+/// found by all three, never by a message id alone (a sender picks those: a copy of someone
+/// else's id must not show someone else's file).
+#[derive(Clone, PartialEq)]
+pub struct FileRef {
+    blob: BlobId,
+    key: FileKey,
+    digest: [u8; 32],
+}
+
+impl From<&Attachment> for FileRef {
+    fn from(a: &Attachment) -> FileRef {
+        FileRef { blob: a.blob, key: a.key.clone(), digest: a.digest }
+    }
 }
 
 /// A downloaded and opened file (on disk, in the origin's private file system).
 pub struct Opened {
-    pub message: [u8; 16],
+    pub file_ref: FileRef,
     pub url: String,
     pub file: File,
 }
@@ -72,8 +91,8 @@ pub struct Opened {
 #[derive(Clone, Debug, PartialEq)]
 pub enum FileState {
     Closed,
-    /// Downloading and opening: percent done.
-    Opening(u8),
+    /// Downloading and opening: percent done, and the transfer's tag (to cancel it).
+    Opening(u8, u32),
     /// Opened: its address in this tab.
     Open(String),
     Failed(String),
@@ -85,14 +104,19 @@ pub struct Files {
     next_tag: u32,
     pub transfers: Vec<Transfer>,
     pub opened: Vec<Opened>,
-    pub failed: Vec<([u8; 16], String)>,
+    pub failed: Vec<(FileRef, String)>,
     pub recording: Option<(ConversationId, Recorder, f64)>,
     /// The photo shown whole, over the chat.
     pub viewing: Option<[u8; 16]>,
 }
 
 impl Files {
-    pub fn start(&mut self, conversation: ConversationId, name: String, opens: Option<[u8; 16]>) -> u32 {
+    pub fn start(
+        &mut self,
+        conversation: ConversationId,
+        name: String,
+        opens: Option<(FileRef, [u8; 16])>,
+    ) -> u32 {
         self.next_tag += 1;
         let tag = self.next_tag;
         self.transfers.push(Transfer { tag, conversation, name, done: 0, total: 0, opens });
@@ -110,21 +134,23 @@ impl Files {
         Some(self.transfers.remove(i))
     }
 
-    pub fn state(&self, message: &[u8; 16]) -> FileState {
-        if let Some(t) = self.transfers.iter().find(|t| t.opens == Some(*message)) {
-            return FileState::Opening(percent(t.done, t.total));
+    pub fn state(&self, a: &Attachment) -> FileState {
+        let wanted = FileRef::from(a);
+        if let Some(t) = self.transfers.iter().find(|t| t.opens.as_ref().is_some_and(|(f, _)| *f == wanted)) {
+            return FileState::Opening(percent(t.done, t.total), t.tag);
         }
-        if let Some(o) = self.opened(message) {
+        if let Some(o) = self.opened(a) {
             return FileState::Open(o.url.clone());
         }
-        match self.failed.iter().find(|(m, _)| m == message) {
+        match self.failed.iter().find(|(f, _)| *f == wanted) {
             Some((_, why)) => FileState::Failed(why.clone()),
             None => FileState::Closed,
         }
     }
 
-    pub fn opened(&self, message: &[u8; 16]) -> Option<&Opened> {
-        self.opened.iter().find(|o| o.message == *message)
+    pub fn opened(&self, a: &Attachment) -> Option<&Opened> {
+        let wanted = FileRef::from(a);
+        self.opened.iter().find(|o| o.file_ref == wanted)
     }
 
     /// Seals and uploads `file` for `to` (a photo's thumbnail made first, unless `kind` says
@@ -139,9 +165,9 @@ impl Files {
     ) {
         let tag = self.start(to, file.name(), None);
         wasm_bindgen_futures::spawn_local(async move {
-            let kind = match kind {
-                Some(k) => k,
-                None => describe(&file).await,
+            let (kind, file) = match kind {
+                Some(k) => (k, file),
+                None => describe(file).await,
             };
             let sent = upload(tag, file, kind, move |d, t| progress.emit((tag, d, t))).await;
             done.emit((tag, sent));
@@ -157,27 +183,28 @@ impl Files {
         progress: Progress,
         done: Callback<(u32, Result<File, String>)>,
     ) {
-        if self.transfers.iter().any(|t| t.opens == Some(id)) {
+        let wanted = FileRef::from(&a);
+        if self.transfers.iter().any(|t| t.opens.as_ref().is_some_and(|(f, _)| *f == wanted)) {
             return;
         }
-        self.failed.retain(|(m, _)| *m != id);
-        let tag = self.start(conversation, a.name.clone(), Some(id));
+        self.failed.retain(|(f, _)| *f != wanted);
+        let tag = self.start(conversation, a.name.clone(), Some((wanted, id)));
         wasm_bindgen_futures::spawn_local(async move {
             let opened = download(tag, &a, move |d, t| progress.emit((tag, d, t))).await;
             done.emit((tag, opened));
         });
     }
 
-    /// A download ended: the message it opened, now open (or failed, with why).
+    /// A download ended: the message that asked for it, its file now open (or failed, with why).
     pub fn opened_as(&mut self, tag: u32, result: Result<File, String>) -> Option<[u8; 16]> {
-        let message = self.finish(tag)?.opens?;
+        let (file_ref, message) = self.finish(tag)?.opens?;
         match result {
             Ok(file) => {
                 let url = web_sys::Url::create_object_url_with_blob(&file).ok()?;
-                self.opened.push(Opened { message, url, file });
+                self.opened.push(Opened { file_ref, url, file });
             }
             Err(why) if why == CANCELLED => {}
-            Err(why) => self.failed.push((message, why)),
+            Err(why) => self.failed.push((file_ref, why)),
         }
         Some(message)
     }
@@ -230,22 +257,25 @@ fn on_progress(mut f: impl FnMut(u64, u64) + 'static) -> Closure<dyn FnMut(f64, 
     Closure::new(move |done: f64, total: f64| f(done as u64, total as u64))
 }
 
-/// A name the message may carry: no path, at most the limit's bytes (cut at a character).
+/// A name the message may carry: no path, no control or direction characters, at most the
+/// limit's bytes (cut at a character).
 fn file_name(name: &str) -> String {
-    let mut name: String = name.chars().filter(|c| !matches!(c, '/' | '\\' | '\0')).collect();
+    let mut name: String = name.chars().filter(|c| !sotto_engine::attachment::unfit_in_name(*c)).collect();
     while name.len() > MAX_FILE_NAME_BYTES {
         name.pop();
     }
     if name.is_empty() { "file".into() } else { name }
 }
 
-/// How a picked file shows: a photo's thumbnail and size, a video's or song's length.
-pub async fn describe(file: &File) -> AttachmentKind {
-    let Ok(d) = wait(js_describe(file, MAX_THUMBNAIL_BYTES as u32)).await else {
-        return AttachmentKind::File;
+/// How a picked file shows (a photo's thumbnail and size, a video's or song's length), and
+/// what to send of it (a photo drawn again without its metadata).
+pub async fn describe(file: File) -> (AttachmentKind, File) {
+    let Ok(d) = wait(js_describe(&file, MAX_THUMBNAIL_BYTES as u32)).await else {
+        return (AttachmentKind::File, file);
     };
+    let file = field(&d, "file").dyn_into::<File>().unwrap_or(file);
     let number = |name| field(&d, name).as_f64().unwrap_or(0.0) as u32;
-    match field(&d, "kind").as_string().as_deref() {
+    let kind = match field(&d, "kind").as_string().as_deref() {
         Some("image") => match field(&d, "thumbnail").dyn_into::<Uint8Array>() {
             Ok(t) => AttachmentKind::Image {
                 width: number("width"),
@@ -256,7 +286,8 @@ pub async fn describe(file: &File) -> AttachmentKind {
         },
         Some("media") => AttachmentKind::Media { duration_ms: number("duration_ms") },
         _ => AttachmentKind::File,
-    }
+    };
+    (kind, file)
 }
 
 /// Seals and uploads `file` (in the worker), then says what its message carries.
@@ -300,6 +331,7 @@ pub async fn download(
         key.as_ref(),
         &a.digest,
         a.size as f64,
+        &a.media_type,
         progress.as_ref().unchecked_ref(),
     );
     wait(opened).await?.dyn_into::<File>().map_err(|_| "the file worker answered wrongly".to_string())
@@ -307,6 +339,11 @@ pub async fn download(
 
 pub fn save(file: &File, name: &str) {
     let _ = js_save(file, name);
+}
+
+/// Deletes the files opened by earlier visits (plaintext in the origin's private file system).
+pub fn forget_opened() {
+    let _ = js_forget_opened();
 }
 
 /// Turns the microphone on and starts recording.

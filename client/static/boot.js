@@ -4,7 +4,6 @@ import * as files from "/files.js";
 
 // The app calls the page's file plumbing (client/static/files.js) through this name.
 globalThis.sottoFiles = files;
-files.forgetOpened();
 init({ module_or_path: "/sotto.wasm" }).catch((e) => {
   document.body.textContent = "Sotto could not start in this browser: " + e;
 });

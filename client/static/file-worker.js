@@ -30,6 +30,13 @@ onmessage = async ({ data }) => {
 
 const sealedSize = (size) => size + TAG * Math.max(1, Math.ceil(size / CHUNK));
 
+/** A request's own deadline beside the job's cancel: a relay that stalls is tried again. */
+const within = (signal) => AbortSignal.any([signal, AbortSignal.timeout(150_000)]);
+
+/** Media types a page of ours may show or play; anything else is only ever saved, typed as
+ *  bytes (a sender's `text/html` or `image/svg+xml` never becomes a document of ours). */
+const SHOWN = /^(image\/(jpeg|png|gif|webp|avif)|video\/(mp4|webm|ogg)|audio\/(mpeg|mp4|aac|ogg|webm|wav|flac))$/;
+
 /** A refusal that trying again will not change. */
 class Refused extends Error {}
 
@@ -62,9 +69,10 @@ const refusal = (r) => new Refused(
       : `the relay refused the file (${r.status})`);
 
 async function upload({ tag, file }, signal) {
+  const piece = sealedPieceBytes();
   const total = sealedSize(file.size);
   const made = await persist(() => fetch("/blobs", {
-    method: "POST", headers: { "x-sotto-blob-size": String(total) }, signal,
+    method: "POST", headers: { "x-sotto-blob-size": String(total) }, signal: within(signal),
   }), signal);
   if (made.status !== 201) throw refusal(made);
   const { id: blob, upload: capability } = await made.json();
@@ -76,7 +84,7 @@ async function upload({ tag, file }, signal) {
   postMessage({ tag, done: 0, total });
   // Piece i + 1 is read and sealed while piece i goes up (in order: each starts after the
   // last). Each piece goes into a Blob at once, so one buffer serves them all.
-  const sealedOut = new Uint8Array(sealedPieceBytes());
+  const sealedOut = new Uint8Array(piece);
   const prepare = async (i) => {
     const plain = new Uint8Array(await file.slice(i * size, (i + 1) * size).arrayBuffer());
     return new Blob([sealedOut.subarray(0, stream.sealInto(plain, i + 1 === pieces, sealedOut))]);
@@ -86,30 +94,41 @@ async function upload({ tag, file }, signal) {
     const sealed = await next;
     next = i + 1 < pieces ? prepare(i + 1) : null;
     next?.catch(() => {});
-    const start = received;
-    for (let attempt = 0; received < start + sealed.size;) {
-      if (received < start) throw new Error("the relay lost part of the file");
+    const start = i * piece;
+    const end = start + sealed.size;
+    // Where the relay says it stands must be inside this piece: anything else means it lost
+    // acknowledged bytes, or holds bytes we never sent.
+    const at = (n) => {
+      if (!(n >= start && n <= end)) throw new Refused("the relay lost part of the file");
+      return n;
+    };
+    for (let attempt = 0; received < end;) {
       try {
         const r = await fetch(`/blobs/${blob}`, {
           method: "PUT", headers: { ...auth, "x-sotto-offset": String(received) },
           // A Blob: Chromium uploads one six times faster than the same bytes as an array.
-          body: sealed.slice(received - start), signal,
+          body: sealed.slice(received - start), signal: within(signal),
         });
         if (r.ok || r.status === 409) {
-          received = (await r.json()).received;
-          attempt = 0;
-          continue;
+          const now = at((await r.json()).received);
+          // Progress starts the tries afresh; a 409 that moves nothing waits like a failure.
+          if (now > received) {
+            received = now;
+            attempt = 0;
+            continue;
+          }
+        } else if (r.status < 500 && r.status !== 429 && r.status !== 408) {
+          throw refusal(r);
         }
-        if (r.status < 500 && r.status !== 429) throw refusal(r);
       } catch (e) {
         if (signal.aborted || e instanceof Refused) throw e;
       }
-      // Dropped or restarting: wait, then ask where to go on from (bytes written before a
-      // crash count as received).
+      // Dropped, busy or restarting: wait, then ask where to go on from (bytes written before
+      // a crash count as received).
       await pause(attempt++, signal);
-      const at = await persist(() => fetch(`/blobs/${blob}/received`, { headers: auth, signal }), signal);
-      if (!at.ok) throw refusal(at);
-      received = (await at.json()).received;
+      const asked = await persist(() => fetch(`/blobs/${blob}/received`, { headers: auth, signal: within(signal) }), signal);
+      if (!asked.ok) throw refusal(asked);
+      received = at((await asked.json()).received);
     }
     postMessage({ tag, done: received, total });
   }
@@ -123,7 +142,7 @@ async function upload({ tag, file }, signal) {
 async function fetchRange(blob, at, end, total, signal, into) {
   for (let attempt = 0; ; attempt++) {
     try {
-      const r = await fetch(`/blobs/${blob}`, { headers: { range: `bytes=${at}-${end - 1}` }, signal });
+      const r = await fetch(`/blobs/${blob}`, { headers: { range: `bytes=${at}-${end - 1}` }, signal: within(signal) });
       if (r.status === 404) throw new Refused("this file is no longer on the relay");
       if (r.status === 206 || (r.status === 200 && at === 0 && end === total)) {
         const reader = r.body.getReader({ mode: "byob" });
@@ -148,9 +167,11 @@ async function fetchRange(blob, at, end, total, signal, into) {
   }
 }
 
-async function download({ tag, blob, key, digest, size }, signal) {
+async function download({ tag, blob, key, digest, size, mediaType }, signal) {
   const stream = new OpenStream(key, size, digest);
   const total = sealedSize(size);
+  const { quota, usage } = await navigator.storage.estimate();
+  if (quota - usage < size + (64 << 20)) throw new Refused("there is not enough room on this device for this file");
   const piece = sealedPieceBytes();
   // Opened files wait in the origin's private file system while shown (the page deletes them
   // at every start): a 2 GiB video is never in memory.
@@ -190,5 +211,6 @@ async function download({ tag, blob, key, digest, size }, signal) {
     await dir.removeEntry(name).catch(() => {});
     throw e;
   }
-  return handle.getFile();
+  // Typed by what it is allowed to be, never by the sender's word alone.
+  return new File([await handle.getFile()], name, { type: SHOWN.test(mediaType) ? mediaType : "application/octet-stream" });
 }

@@ -35,15 +35,16 @@ export function upload(tag, file, progress) {
 }
 
 /** Downloads and opens a file: a `File` on disk (the origin's private file system). */
-export function download(tag, blob, key, digest, size, progress) {
-  return work({ op: "download", tag, blob, key, digest, size }, progress);
+export function download(tag, blob, key, digest, size, mediaType, progress) {
+  return work({ op: "download", tag, blob, key, digest, size, mediaType }, progress);
 }
 
 export function cancel(tag) {
   worker?.postMessage({ op: "cancel", tag });
 }
 
-/** Forgets the files opened by earlier visits (called at start). */
+/** Forgets the files opened by earlier visits (called once this tab leads: other tabs wait, so
+ *  none of them is showing one). */
 export async function forgetOpened() {
   try {
     const root = await navigator.storage.getDirectory();
@@ -51,14 +52,17 @@ export async function forgetOpened() {
   } catch { /* nothing there */ }
 }
 
-/** How a file shows in its message: `{kind: "image", width, height, thumbnail}` (a JPEG of at
- *  most `maxThumbnail` bytes), `{kind: "media", duration_ms}` or `{kind: "file"}`. */
+/** How a file shows in its message: `{kind: "image", width, height, thumbnail, file}` (a JPEG
+ *  thumbnail of at most `maxThumbnail` bytes, and the photo drawn again without what its file
+ *  says beside the picture: the camera, the time, where it was taken), `{kind: "media",
+ *  duration_ms}` or `{kind: "file"}`. */
 export async function describe(file, maxThumbnail) {
   const type = file.type || "";
   if (type.startsWith("image/")) {
     try {
       const bitmap = await createImageBitmap(file);
       const { width, height } = bitmap;
+      const clean = await withoutMetadata(file, bitmap);
       for (const side of [320, 200, 120, 64]) {
         const scale = Math.min(1, side / Math.max(width, height));
         const canvas = new OffscreenCanvas(Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale)));
@@ -67,7 +71,7 @@ export async function describe(file, maxThumbnail) {
           const jpeg = await canvas.convertToBlob({ type: "image/jpeg", quality });
           if (jpeg.size <= maxThumbnail) {
             bitmap.close();
-            return { kind: "image", width, height, thumbnail: new Uint8Array(await jpeg.arrayBuffer()) };
+            return { kind: "image", width, height, thumbnail: new Uint8Array(await jpeg.arrayBuffer()), file: clean };
           }
         }
       }
@@ -79,6 +83,16 @@ export async function describe(file, maxThumbnail) {
     if (duration !== null) return { kind: "media", duration_ms: duration };
   }
   return { kind: "file" };
+}
+
+/** A still photo drawn again (same type; JPEG at quality 0.92): EXIF and the like (GPS
+ *  position, camera, time) do not survive. Animated GIFs and very large images go as they are. */
+async function withoutMetadata(file, bitmap) {
+  if (!/^image\/(jpeg|png|webp)$/.test(file.type) || bitmap.width * bitmap.height > 40e6) return file;
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  canvas.getContext("2d").drawImage(bitmap, 0, 0);
+  const drawn = await canvas.convertToBlob({ type: file.type, quality: 0.92 });
+  return new File([drawn], file.name, { type: drawn.type });
 }
 
 /** A media file's length in milliseconds, or `null` if this browser cannot play it. */

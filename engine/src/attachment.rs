@@ -5,7 +5,7 @@
 use crate::EngineError;
 use crate::consts::{
     MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_MEDIA_TYPE_BYTES, MAX_TEXT_BYTES, MAX_THUMBNAIL_BYTES,
-    MAX_WAVEFORM_LEVELS,
+    MAX_VOICE_BYTES, MAX_WAVEFORM_LEVELS,
 };
 use crate::file::FileKey;
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,13 @@ pub enum AttachmentKind {
     Voice { duration_ms: u32, waveform: Vec<u8> },
 }
 
+/// Whether a file name may not hold `c`: path separators, NUL and other controls, and the
+/// characters that reorder text (so `photo\u{202e}gpj.exe` cannot pass for a photo).
+pub fn unfit_in_name(c: char) -> bool {
+    matches!(c, '/' | '\\' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+        || c.is_control()
+}
+
 impl Attachment {
     /// Whether it keeps to the limits (checked before sending and on arrival).
     pub fn check(&self) -> Result<(), EngineError> {
@@ -50,7 +57,7 @@ impl Attachment {
         if self.size > MAX_FILE_BYTES {
             return Err(EngineError::FileTooLarge);
         }
-        if self.name.len() > MAX_FILE_NAME_BYTES || self.name.contains(['/', '\\', '\0']) {
+        if self.name.len() > MAX_FILE_NAME_BYTES || self.name.chars().any(unfit_in_name) {
             return bad("file name");
         }
         if self.media_type.len() > MAX_MEDIA_TYPE_BYTES || self.caption.len() > MAX_TEXT_BYTES {
@@ -63,6 +70,8 @@ impl Attachment {
             AttachmentKind::Voice { waveform, .. } if waveform.len() > MAX_WAVEFORM_LEVELS => {
                 bad("waveform too long")
             }
+            // A voice message plays on a tap: it must not be a way to make someone download 2 GiB.
+            AttachmentKind::Voice { .. } if self.size > MAX_VOICE_BYTES => bad("voice message too large"),
             _ => Ok(()),
         }
     }
@@ -117,6 +126,16 @@ mod tests {
         };
         assert!(with(&|b| b.size = MAX_FILE_BYTES + 1).is_err());
         assert!(with(&|b| b.name = "../../etc/passwd".into()).is_err());
+        assert!(with(&|b| b.name = "photo\u{202e}gpj.exe".into()).is_err(), "a name that reads backwards");
+        assert!(with(&|b| b.name = "a\nb".into()).is_err());
+        assert!(
+            with(&|b| {
+                b.kind = AttachmentKind::Voice { duration_ms: 3000, waveform: vec![1; 10] };
+                b.size = MAX_VOICE_BYTES + 1;
+            })
+            .is_err(),
+            "a 3-second voice message of gigabytes"
+        );
         assert!(with(&|b| b.name = "x".repeat(MAX_FILE_NAME_BYTES + 1)).is_err());
         assert!(with(&|b| b.media_type = "x".repeat(MAX_MEDIA_TYPE_BYTES + 1)).is_err());
         assert!(

@@ -90,6 +90,9 @@ pub const MAX_FILE_BYTES: u64 = 2 << 30;
 /// Most bytes of a photo's or video's thumbnail inside its message (a small JPEG).
 pub const MAX_THUMBNAIL_BYTES: usize = 16 * 1024;
 
+/// The largest voice message (about an hour of Opus at 32 kbit/s).
+pub const MAX_VOICE_BYTES: u64 = 16 << 20;
+
 /// Most levels of a voice message's waveform (one byte each, 0 to 255).
 pub const MAX_WAVEFORM_LEVELS: usize = 100;
 

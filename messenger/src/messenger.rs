@@ -660,8 +660,8 @@ impl Messenger {
         let (name, text) = match r.message.body {
             Body::Profile { display_name } => (Some(display_name), None),
             Body::Text(text) => (None, Some(text)),
-            // A stranger's file waits unopened: nothing of theirs is fetched before the person
-            // accepts (a blob download would tell them, through the relay, that we looked).
+            // A stranger's file is dropped, unopened and unkept: nothing of theirs is fetched
+            // (a blob download would tell them, through the relay, that we looked).
             Body::File(_) => return fx,
             // Receipts and notices mean nothing from a stranger, nor do groups they offer.
             Body::Receipt { .. }

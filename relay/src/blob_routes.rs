@@ -1,8 +1,7 @@
 //! The HTTP routes of the blob store (see `blobs.rs` for what they do and promise).
 
-use crate::blobs::{BlobError, BlobId};
+use crate::blobs::{BlobError, BlobId, PUT_DEADLINE_SECS};
 use crate::state::Relay;
-use bytes::Bytes;
 use sotto_shared::limits::MAX_BLOB_PIECE_BYTES;
 use std::sync::Arc;
 use warp::Filter;
@@ -25,12 +24,39 @@ fn refused(e: BlobError) -> warp::reply::Response {
         BlobError::NotFound | BlobError::NotYours => StatusCode::NOT_FOUND,
         BlobError::WrongOffset { .. } => StatusCode::CONFLICT,
         BlobError::Io => StatusCode::INTERNAL_SERVER_ERROR,
+        BlobError::Busy => StatusCode::SERVICE_UNAVAILABLE,
     };
     let received = match e {
         BlobError::WrongOffset { received } => format!(",\"received\":{received}"),
         _ => String::new(),
     };
-    answer(status, format!("{{\"error\":\"{e}\"{received}}}"))
+    let mut res = answer(status, format!("{{\"error\":\"{e}\"{received}}}"));
+    if e == BlobError::Busy {
+        res.headers_mut().insert("retry-after", warp::http::HeaderValue::from_static("1"));
+    }
+    res
+}
+
+/// A piece's body, at most [`MAX_BLOB_PIECE_BYTES`] (`None` past it, or if the line broke).
+async fn read_piece(
+    body: impl futures_util::Stream<Item = Result<impl bytes::Buf, warp::Error>>,
+) -> Option<Vec<u8>> {
+    use futures_util::StreamExt;
+    let mut piece = Vec::new();
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.ok()?;
+        if piece.len() + chunk.remaining() > MAX_BLOB_PIECE_BYTES {
+            return None;
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            piece.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Some(piece)
 }
 
 /// The capability in `Authorization: Bearer <64 hex digits>`.
@@ -51,7 +77,7 @@ pub fn routes(
         .and(warp::post())
         .and(with_relay.clone())
         .and(warp::header::<u64>("x-sotto-blob-size"))
-        .and(crate::ws::client_ip(trusted))
+        .and(crate::ws::client_ip(trusted.clone()))
         .then(|relay: Arc<Relay>, size: u64, ip: std::net::IpAddr| async move {
             // A size refused anyway costs the address nothing.
             let max = relay.config.max_blob_bytes;
@@ -80,11 +106,30 @@ pub fn routes(
         .and(with_relay.clone())
         .and(warp::header::optional::<String>("authorization"))
         .and(warp::header::<u64>("x-sotto-offset"))
+        .and(crate::ws::client_ip(trusted.clone()))
         .and(warp::body::content_length_limit(MAX_BLOB_PIECE_BYTES as u64))
-        .and(warp::body::bytes())
-        .then(|id: BlobId, relay: Arc<Relay>, auth: Option<String>, offset: u64, piece: Bytes| async move {
+        .and(warp::body::stream())
+        .then(|id, relay: Arc<Relay>, auth: Option<String>, offset, ip, body| async move {
             let Some(cap) = capability(auth) else { return refused(BlobError::NotYours) };
-            match relay.blobs.append(id, &cap, offset, &piece).await {
+            // Nothing of the body is read before the piece is known to be wanted, and only
+            // within bounds: a slow or unwanted body cannot hold the relay's memory.
+            let _receiving = match relay.blobs.admit(ip) {
+                Ok(r) => r,
+                Err(e) => return refused(e),
+            };
+            if let Err(e) = relay.blobs.check(id, &cap, offset).await {
+                return refused(e);
+            }
+            let deadline = std::time::Duration::from_secs(PUT_DEADLINE_SECS);
+            let piece = match tokio::time::timeout(deadline, read_piece(body)).await {
+                Ok(Some(piece)) => piece,
+                Ok(None) => return refused(BlobError::TooLong),
+                Err(_) => {
+                    let msg = "{\"error\":\"the piece came too slowly\"}";
+                    return answer(StatusCode::REQUEST_TIMEOUT, msg.into());
+                }
+            };
+            match relay.blobs.append(id, &cap, offset, &piece, crate::state::unix_now()).await {
                 Ok(received) => answer(StatusCode::OK, format!("{{\"received\":{received}}}")),
                 Err(e) => refused(e),
             }

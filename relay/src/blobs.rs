@@ -10,19 +10,32 @@
 //!   bytes are on disk (fsync). `GET /blobs/<id>/received` (with the capability) says how much is
 //!   stored, to resume after a dropped connection or a restart. The last piece makes it whole.
 //! - `GET /blobs/<id>` serves a whole blob, with `Range` (seeking in a video).
-//! - A blob lives `--blob-ttl-secs` (30 days) from its making; a purge deletes what expired.
+//! - A blob lives `--blob-ttl-secs` (30 days) from when it became whole; a purge deletes what
+//!   expired, and uploads left unfinished for [`UNFINISHED_IDLE_SECS`] (giving their reserved
+//!   bytes back to the budget).
+//! - At most [`MAX_PUTS`] pieces are received at once, [`MAX_PUTS_PER_IP`] from one address, each
+//!   within [`PUT_DEADLINE_SECS`]: slow senders cannot pin the relay's memory.
 //!
 //! On disk, under `<data dir>/blobs/`: `<id>.part` while uploading, `<id>` once whole, and
 //! `<id>.meta` (postcard `BlobMeta`).
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use tokio::io::AsyncWriteExt;
 
 const META_VERSION: u8 = 1;
+
+/// An upload that received nothing for this long is dropped, its bytes given back.
+pub const UNFINISHED_IDLE_SECS: u64 = 3600;
+/// Pieces received at once, from everyone and from one address (each up to 4 MiB in memory).
+pub const MAX_PUTS: usize = 32;
+pub const MAX_PUTS_PER_IP: usize = 4;
+/// The time a piece's body has to arrive in whole.
+pub const PUT_DEADLINE_SECS: u64 = 120;
 
 pub use sotto_shared::ids::BlobId;
 
@@ -50,6 +63,8 @@ pub enum BlobError {
     TooLong,
     #[error("the relay could not store that; retry")]
     Io,
+    #[error("the relay is receiving too many files now; retry shortly")]
+    Busy,
 }
 
 fn hash(capability: &[u8; 32]) -> [u8; 32] {
@@ -70,6 +85,41 @@ pub struct Blobs {
     used: AtomicU64,
     /// Blobs with a `PUT` in progress: one at a time each.
     writing: Mutex<HashSet<BlobId>>,
+    /// Pieces being received, by address.
+    receiving: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A blob being written; dropped (even when its request is), it lets the next piece in.
+struct Writing<'a> {
+    set: &'a Mutex<HashSet<BlobId>>,
+    id: BlobId,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.id);
+        }
+    }
+}
+
+/// A place to receive one piece from an address (see [`Blobs::admit`]).
+pub struct Receiving<'a> {
+    map: &'a Mutex<HashMap<IpAddr, usize>>,
+    ip: IpAddr,
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.map.lock()
+            && let Some(n) = map.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Blobs {
@@ -84,6 +134,7 @@ impl Blobs {
             ttl_secs,
             used: AtomicU64::new(0),
             writing: Mutex::new(HashSet::new()),
+            receiving: Mutex::new(HashMap::new()),
         };
         let mut used = 0;
         for entry in std::fs::read_dir(&blobs.dir)? {
@@ -100,6 +151,22 @@ impl Blobs {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Room to receive a piece from `ip`, or `Busy`: at most [`MAX_PUTS`] at once, and
+    /// [`MAX_PUTS_PER_IP`] from one address.
+    pub fn admit(&self, ip: IpAddr) -> Result<Receiving<'_>, BlobError> {
+        let mut map = self.receiving.lock().map_err(|_| BlobError::Io)?;
+        let total: usize = map.values().sum();
+        let mine = map.entry(ip).or_insert(0);
+        if total >= MAX_PUTS || *mine >= MAX_PUTS_PER_IP {
+            if *mine == 0 {
+                map.remove(&ip);
+            }
+            return Err(BlobError::Busy);
+        }
+        *mine += 1;
+        Ok(Receiving { map: &self.receiving, ip })
     }
 
     fn path(&self, id: BlobId, ext: Option<&str>) -> PathBuf {
@@ -147,7 +214,10 @@ impl Blobs {
                 .map_err(|_| BlobError::Io)?
                 .sync_all()
                 .await
-                .map_err(|_| BlobError::Io)
+                .map_err(|_| BlobError::Io)?;
+            // The new entries survive a power loss before the first piece is acknowledged.
+            sync_dir(&self.dir).await;
+            Ok(())
         };
         if let Err(e) = written.await {
             self.used.fetch_sub(size, SeqCst);
@@ -180,32 +250,32 @@ impl Blobs {
         Ok((len, meta.size))
     }
 
-    /// Appends `piece` at `offset`; answers with what is stored once it is on disk.
+    /// Whether a piece for `offset` would be taken (the capability fits and the blob ends
+    /// there), asked before its body is read; `append` asks again.
+    pub async fn check(&self, id: BlobId, capability: &[u8; 32], offset: u64) -> Result<(), BlobError> {
+        let (received, size) = self.received(id, capability).await?;
+        if received == size || offset != received {
+            return Err(BlobError::WrongOffset { received });
+        }
+        Ok(())
+    }
+
+    /// Appends `piece` at `offset` at `now` (Unix seconds); answers with what is stored once it
+    /// is on disk. The piece that makes the blob whole starts its time to live.
     pub async fn append(
         &self,
         id: BlobId,
         capability: &[u8; 32],
         offset: u64,
         piece: &[u8],
+        now: u64,
     ) -> Result<u64, BlobError> {
-        let meta = self.meta(id, capability).await?;
+        let mut meta = self.meta(id, capability).await?;
         if !self.writing.lock().map_err(|_| BlobError::Io)?.insert(id) {
-            return Err(BlobError::WrongOffset { received: offset });
+            // Another request of the uploader's is writing (a retry after a timeout).
+            return Err(BlobError::Busy);
         }
-        let result = self.append_locked(id, &meta, offset, piece).await;
-        if let Ok(mut writing) = self.writing.lock() {
-            writing.remove(&id);
-        }
-        result
-    }
-
-    async fn append_locked(
-        &self,
-        id: BlobId,
-        meta: &BlobMeta,
-        offset: u64,
-        piece: &[u8],
-    ) -> Result<u64, BlobError> {
+        let _writing = Writing { set: &self.writing, id };
         let part = self.path(id, Some("part"));
         if self.whole(id).is_some() {
             return Err(BlobError::WrongOffset { received: meta.size });
@@ -223,13 +293,19 @@ impl Blobs {
         file.write_all(piece).await.map_err(|_| BlobError::Io)?;
         file.sync_all().await.map_err(|_| BlobError::Io)?;
         if end == meta.size {
+            // Its time to live counts from now: a file's message may wait in the sender's outbox
+            // and the recipient's mailbox for as long as the blob was uploading.
+            meta.expires_at = now + self.ttl_secs;
+            let bytes = postcard::to_allocvec(&meta).map_err(|_| BlobError::Io)?;
+            write_synced(&self.path(id, Some("meta")), &bytes).await?;
             tokio::fs::rename(&part, self.path(id, None)).await.map_err(|_| BlobError::Io)?;
             sync_dir(&self.dir).await;
         }
         Ok(end)
     }
 
-    /// Deletes the blobs whose time is over by `now`, at most `limit`; returns how many.
+    /// Deletes the blobs whose time is over by `now`, and uploads idle for
+    /// [`UNFINISHED_IDLE_SECS`], at most `limit`; returns how many.
     pub fn purge(&self, limit: usize, now: u64) -> usize {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
         let mut purged = 0;
@@ -242,10 +318,15 @@ impl Blobs {
                 continue;
             }
             let Some(meta) = read_meta(&path) else { continue };
-            if meta.expires_at > now {
+            let stem = path.with_extension("");
+            let idle = std::fs::metadata(stem.with_extension("part"))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .is_some_and(|touched| now.saturating_sub(touched.as_secs()) >= UNFINISHED_IDLE_SECS);
+            if meta.expires_at > now && !idle {
                 continue;
             }
-            let stem = path.with_extension("");
             let _ = std::fs::remove_file(&stem);
             let _ = std::fs::remove_file(stem.with_extension("part"));
             if std::fs::remove_file(&path).is_ok() {
@@ -286,13 +367,22 @@ mod tests {
         assert_eq!(blobs.create(101, 1).await, Err(BlobError::BadSize(100)));
         let (id, cap) = blobs.create(10, 1).await.unwrap();
         assert_eq!(blobs.create(96, 1).await, Err(BlobError::Full), "10 of 105 promised");
-        assert_eq!(blobs.append(id, &[9; 32], 0, b"abc").await, Err(BlobError::NotYours));
-        assert_eq!(blobs.append(id, &cap, 0, b"abcd").await, Ok(4));
-        assert_eq!(blobs.append(id, &cap, 0, b"abcd").await, Err(BlobError::WrongOffset { received: 4 }));
-        assert_eq!(blobs.append(id, &cap, 4, b"efghijk").await, Err(BlobError::TooLong));
+        assert_eq!(blobs.append(id, &[9; 32], 0, b"abc", 1).await, Err(BlobError::NotYours));
+        assert_eq!(blobs.append(id, &cap, 0, b"abcd", 1).await, Ok(4));
+        assert_eq!(blobs.append(id, &cap, 0, b"abcd", 1).await, Err(BlobError::WrongOffset { received: 4 }));
+        assert_eq!(blobs.check(id, &cap, 0).await, Err(BlobError::WrongOffset { received: 4 }));
+        blobs.check(id, &cap, 4).await.unwrap();
+        assert_eq!(blobs.append(id, &cap, 4, b"efghijk", 1).await, Err(BlobError::TooLong));
         assert_eq!(blobs.received(id, &cap).await, Ok((4, 10)));
         assert!(blobs.whole(id).is_none());
-        assert_eq!(blobs.append(id, &cap, 4, b"efghij").await, Ok(10));
+        // One writer at a time; a request dropped while writing (its future dropped, with the
+        // guard it holds) lets the next piece in.
+        {
+            blobs.writing.lock().unwrap().insert(id);
+            let _writing = Writing { set: &blobs.writing, id };
+            assert_eq!(blobs.append(id, &cap, 4, b"efghij", 1).await, Err(BlobError::Busy));
+        }
+        assert_eq!(blobs.append(id, &cap, 4, b"efghij", 1).await, Ok(10));
         assert_eq!(std::fs::read(blobs.whole(id).unwrap()).unwrap(), b"abcdefghij");
         // Counted again when the store is opened again.
         let again = Blobs::open(dir.path(), 100, 105, 0).unwrap();
@@ -301,5 +391,34 @@ mod tests {
         assert_eq!(again.purge(10, 1), 1);
         assert!(again.whole(id).is_none());
         assert_eq!(again.used.load(SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn time_to_live_counts_from_the_last_piece_and_idle_uploads_give_their_room_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path(), 100, 100, 10_000).unwrap();
+        let now = unix_secs();
+        let (done, cap) = blobs.create(4, now - 9_000).await.unwrap();
+        assert_eq!(blobs.append(done, &cap, 0, b"abcd", now).await, Ok(4));
+        let (idle, cap2) = blobs.create(90, now).await.unwrap();
+        assert_eq!(blobs.append(idle, &cap2, 0, b"ab", now).await, Ok(2));
+        assert_eq!(blobs.create(20, now).await, Err(BlobError::Full));
+        assert_eq!(blobs.purge(10, now + 1_500), 0, "made 9,000 s ago, whole now: lives 10,000 s more");
+        // An upload that received nothing for an hour is dropped and its 90 bytes freed.
+        assert_eq!(blobs.purge(10, now + UNFINISHED_IDLE_SECS + 5), 1);
+        assert!(blobs.received(idle, &cap2).await.is_err());
+        assert!(blobs.whole(done).is_some());
+        blobs.create(20, now).await.unwrap();
+        // Room to receive: four pieces from one address at once.
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let held: Vec<_> = (0..MAX_PUTS_PER_IP).map(|_| blobs.admit(ip).unwrap()).collect();
+        assert!(matches!(blobs.admit(ip), Err(BlobError::Busy)));
+        assert!(blobs.admit([10, 0, 0, 2].into()).is_ok(), "others go on");
+        drop(held);
+        assert!(blobs.admit(ip).is_ok());
+    }
+
+    fn unix_secs() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
     }
 }

@@ -54,6 +54,22 @@ after(async () => {
 const attach = (p, files) => p.page.getByTestId("attach").setInputFiles(files);
 const messages = (p) => p.page.getByTestId("message");
 
+/** A JPEG drawn in the page whose EXIF block names a place (`GPS_MARKER`). */
+const GPS_MARKER = "GPS-51.5072N-0.1276W-MARKER";
+async function jpegWithExif(p, width, height) {
+  const data = await p.page.evaluate(async ([w, h]) => {
+    const c = new OffscreenCanvas(w, h);
+    const g = c.getContext("2d");
+    g.fillStyle = "#3a6ea5"; g.fillRect(0, 0, w, h);
+    const b = await c.convertToBlob({ type: "image/jpeg", quality: 0.9 });
+    return Array.from(new Uint8Array(await b.arrayBuffer()));
+  }, [width, height]);
+  const payload = Buffer.concat([Buffer.from("Exif\0\0"), Buffer.from(GPS_MARKER)]);
+  const app1 = Buffer.concat([Buffer.from([0xff, 0xe1, (payload.length + 2) >> 8, (payload.length + 2) & 0xff]), payload]);
+  const jpeg = Buffer.from(data);
+  return Buffer.concat([jpeg.subarray(0, 2), app1, jpeg.subarray(2)]);
+}
+
 /** A PNG drawn in the page: `width`×`height`, with the marker written on it. */
 async function png(p, width, height) {
   const data = await p.page.evaluate(async ([w, h, marker]) => {
@@ -101,6 +117,30 @@ test("a photo: its thumbnail shows at once for Bo, the full image on a tap", asy
   assert.deepEqual(await accessibilityProblems(bo.page), []);
   await bo.page.getByTestId("close-viewer").click();
   await viewer.waitFor({ state: "detached" });
+});
+
+test("a photo leaves without its metadata (where it was taken)", async () => {
+  const photo = await jpegWithExif(ada, 800, 600);
+  assert.ok(photo.includes(GPS_MARKER), "the file picked names a place");
+  await attach(ada, { name: "holiday.jpg", mimeType: "image/jpeg", buffer: photo });
+  await bo.page.getByTestId("photo").nth(1).waitFor({ timeout: 20000 });
+  await bo.page.getByTestId("photo").nth(1).click();
+  await bo.page.getByTestId("viewer").waitFor();
+  // The opened copy, read where the worker wrote it (the page's own policy forbids fetching
+  // its blob: URL, rightly).
+  const received = await bo.page.evaluate(async () => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("opened");
+    let newest = null;
+    for await (const handle of dir.values()) {
+      const file = await handle.getFile();
+      if (!newest || file.lastModified >= newest.lastModified) newest = file;
+    }
+    return Array.from(new Uint8Array(await newest.arrayBuffer()));
+  });
+  const bytes = Buffer.from(received);
+  assert.equal(bytes.readUInt16BE(0), 0xffd8, "still a JPEG");
+  assert.equal(bytes.indexOf(GPS_MARKER), -1, "no trace of the place");
+  await bo.page.getByTestId("close-viewer").click();
 });
 
 test("a 300 MiB file goes up with progress and comes down byte for byte", async () => {

@@ -127,3 +127,63 @@ async fn blobs_keep_to_their_budgets() {
     assert_eq!(make(2_000_000).await.unwrap().status().as_u16(), 201);
     assert_eq!(make(2_000_000).await.unwrap().status().as_u16(), 507, "past the store's budget");
 }
+
+/// A piece's body is read only once the piece is wanted, from at most four requests of one
+/// address at a time: slow or unwanted bodies cannot pin the relay's memory, and others go on.
+#[tokio::test]
+async fn slow_or_unwanted_pieces_hold_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let relay = Relay::start(&[]).await;
+    let http = reqwest::Client::new();
+    let made = http.post(relay.http("/blobs")).header("x-sotto-blob-size", "8000000").send().await.unwrap();
+    let body = made.text().await.unwrap();
+    let (id, cap) = (json_field(&body, "id").unwrap(), json_field(&body, "upload").unwrap());
+    // Headers announcing 4 MB, then nothing.
+    let stall = |cap: String| {
+        let (addr, id) = (relay.addr.clone(), id.clone());
+        async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let head = format!(
+                "PUT /blobs/{id} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {cap}\r\nx-sotto-offset: 0\r\ncontent-length: 4000000\r\n\r\nabc"
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            s
+        }
+    };
+    // Someone else's capability is refused at once, before its 4 MB come.
+    let mut wrong = stall("11".repeat(32)).await;
+    let mut answer = [0u8; 12];
+    tokio::time::timeout(std::time::Duration::from_secs(5), wrong.read_exact(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 404");
+    // Four stalled pieces from this address; the fifth is told to come back.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(stall(cap.clone()).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let busy = http
+        .put(relay.http(&format!("/blobs/{id}")))
+        .header("authorization", format!("Bearer {cap}"))
+        .header("x-sotto-offset", "0")
+        .body(vec![1u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status().as_u16(), 503);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    // They hang up: the room is free again and the piece is taken.
+    drop(stalled);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ok = http
+        .put(relay.http(&format!("/blobs/{id}")))
+        .header("authorization", format!("Bearer {cap}"))
+        .header("x-sotto-offset", "0")
+        .body(vec![1u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200, "{:?}", ok.text().await);
+}

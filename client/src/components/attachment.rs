@@ -13,18 +13,23 @@ fn size_words(bytes: u64) -> String {
         0..1_000 => format!("{bytes} bytes"),
         1_000..1_000_000 => format!("{} KB", bytes / 1_000),
         // Integers only: formatting a float costs the app about 12 KB of wasm.
-        _ => format!("{}.{} MB", bytes / 1_000_000, bytes / 100_000 % 10),
+        _ => {
+            let tenths = (bytes + 50_000) / 100_000;
+            format!("{}.{} MB", tenths / 10, tenths % 10)
+        }
     }
 }
 
 /// A photo's size in its bubble: at most 280 pixels wide, its shape kept.
 fn fit(width: u32, height: u32) -> (u32, u32) {
     const MAX: u32 = 280;
-    match width {
+    // A sender's numbers: kept inside the bubble whatever they say.
+    let (w, h) = match width {
         0 => (MAX, MAX),
         w if w <= MAX => (w, height),
         w => (MAX, (u64::from(height) * u64::from(MAX) / u64::from(w)) as u32),
-    }
+    };
+    (w.max(16), h.clamp(16, 2 * MAX))
 }
 
 /// "0:07", "12:30".
@@ -34,13 +39,19 @@ fn duration(ms: u32) -> String {
 }
 
 /// While opening: how far, and a way to stop.
-fn opening(state: &FileState) -> Html {
+fn opening(state: &FileState, on_action: &Callback<Action>) -> Html {
     match state {
-        FileState::Opening(p) => html! {
-            <span class="transfer" data-testid="opening">
-                <progress max="100" value={p.to_string()} aria-label="Downloading" />{ format!(" {p} %") }
-            </span>
-        },
+        FileState::Opening(p, tag) => {
+            let tag = *tag;
+            html! {
+                <span class="transfer" data-testid="opening">
+                    <progress max="100" value={p.to_string()} aria-label="Downloading" />{ format!(" {p} %") }
+                    <button class="secondary small" onclick={on_action.reform(move |_| Action::CancelTransfer(tag))}>
+                        { "Cancel" }
+                    </button>
+                </span>
+            }
+        }
         FileState::Failed(why) => html! { <span class="warning small" role="alert">{ why.clone() }</span> },
         _ => Html::default(),
     }
@@ -61,7 +72,7 @@ pub fn attachment(id: [u8; 16], a: &Attachment, state: &FileState, on_action: &C
                     <img src={format!("data:image/jpeg;base64,{}", Base64::encode_string(thumbnail))}
                         width={fit(*width, *height).0.to_string()} height={fit(*width, *height).1.to_string()} alt="" />
                 </button>
-                { opening(state) }
+                { opening(state, on_action) }
             </div>
         },
         (AttachmentKind::Voice { duration_ms, .. } | AttachmentKind::Media { duration_ms }, Some(url)) => {
@@ -88,7 +99,7 @@ pub fn attachment(id: [u8; 16], a: &Attachment, state: &FileState, on_action: &C
                     <button class="icon-button" onclick={open} aria-label={format!("Play voice message, {}", duration(*duration_ms))}>{ "▶" }</button>
                     <svg class="waveform" viewBox={view_box} preserveAspectRatio="none" aria-hidden="true">{ bars }</svg>
                     <span class="small">{ duration(*duration_ms) }</span>
-                    { opening(state) }
+                    { opening(state, on_action) }
                 </div>
             }
         }
@@ -96,7 +107,7 @@ pub fn attachment(id: [u8; 16], a: &Attachment, state: &FileState, on_action: &C
             <div class="file-row">
                 <button class="icon-button" onclick={open} aria-label={format!("Play {about}")} data-testid="play">{ "▶" }</button>
                 <span>{ format!("{about} · {}", duration(*duration_ms)) }</span>
-                { opening(state) }
+                { opening(state, on_action) }
             </div>
         },
         (AttachmentKind::File, _) => html! {
@@ -104,7 +115,7 @@ pub fn attachment(id: [u8; 16], a: &Attachment, state: &FileState, on_action: &C
                 <span class="file-icon">{ super::icon(super::DOCUMENT) }</span>
                 <span class="file-about">{ about }<br/><span class="muted small">{ a.media_type.clone() }</span></span>
                 <button class="secondary" onclick={open} data-testid="save">{ "Save" }</button>
-                { opening(state) }
+                { opening(state, on_action) }
             </div>
         },
     }

@@ -125,7 +125,7 @@ pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>, on_action: &Callbac
                 <li key={m.seq} class="notice" data-testid="notice">{ notice_words(n, name) }</li>
             }),
             None => {
-                let file = m.attachment.as_ref().map(|_| files.state(&m.id));
+                let file = m.attachment.as_deref().map(|a| files.state(a));
                 let on_action = on_action.clone();
                 items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} {reads} {report} {file} {on_action} /> })
             }
