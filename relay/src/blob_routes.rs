@@ -37,6 +37,14 @@ fn refused(e: BlobError) -> warp::reply::Response {
     res
 }
 
+/// A refusal sent before the request's body was read: the connection closes after it (its
+/// unread body is still on the way), and says so, so that no client sends its next request on
+/// it.
+fn unread(mut res: warp::reply::Response) -> warp::reply::Response {
+    res.headers_mut().insert("connection", warp::http::HeaderValue::from_static("close"));
+    res
+}
+
 /// A piece's body, at most [`MAX_BLOB_PIECE_BYTES`] (`None` past it, or if the line broke).
 async fn read_piece(
     body: impl futures_util::Stream<Item = Result<impl bytes::Buf, warp::Error>>,
@@ -110,15 +118,15 @@ pub fn routes(
         .and(warp::body::content_length_limit(MAX_BLOB_PIECE_BYTES as u64))
         .and(warp::body::stream())
         .then(|id, relay: Arc<Relay>, auth: Option<String>, offset, ip, body| async move {
-            let Some(cap) = capability(auth) else { return refused(BlobError::NotYours) };
+            let Some(cap) = capability(auth) else { return unread(refused(BlobError::NotYours)) };
             // Nothing of the body is read before the piece is known to be wanted, and only
             // within bounds: a slow or unwanted body cannot hold the relay's memory.
             let _receiving = match relay.blobs.admit(ip) {
                 Ok(r) => r,
-                Err(e) => return refused(e),
+                Err(e) => return unread(refused(e)),
             };
             if let Err(e) = relay.blobs.check(id, &cap, offset).await {
-                return refused(e);
+                return unread(refused(e));
             }
             let deadline = std::time::Duration::from_secs(PUT_DEADLINE_SECS);
             let piece = match tokio::time::timeout(deadline, read_piece(body)).await {

@@ -219,17 +219,44 @@ test("a voice message from the microphone plays for Bo, with its waveform and le
   assert.ok(duration > 1 || duration === Infinity, `plays (${duration} s)`);
 });
 
-test("a photo in a group reaches the other member", async () => {
+test("files pasted, dropped, or picked several at once each become a message", async () => {
+  const before = await bo.page.getByTestId("file").count();
+  // Pasted into the composer and dropped on the chat, as the browser hands them over.
+  for (const [how, name] of [["paste", "pasted-notes.txt"], ["drop", "dropped-notes.txt"]]) {
+    await ada.page.evaluate(([how, name, marker]) => {
+      const data = new DataTransfer();
+      data.items.add(new File([`${marker} ${name}`], name, { type: "text/plain" }));
+      const event = how === "paste"
+        ? new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true })
+        : new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
+      document.querySelector(how === "paste" ? "#composer" : ".messages").dispatchEvent(event);
+    }, [how, name, MARKER]);
+    await bo.page.getByTestId("file").filter({ hasText: name }).waitFor({ timeout: 20000 });
+  }
+  await attach(ada, ["a.txt", "b.txt"].map((name) => ({ name, mimeType: "text/plain", buffer: Buffer.from(`${MARKER} ${name}`) })));
+  await bo.page.getByTestId("file").filter({ hasText: "b.txt" }).waitFor({ timeout: 20000 });
+  assert.equal(await bo.page.getByTestId("file").count(), before + 4);
+});
+
+test("a photo and a voice message in a group reach the other member", async () => {
   await ada.page.getByRole("link", { name: "New group" }).click();
   await ada.page.getByLabel("Group name").fill("Photos");
   await ada.page.getByLabel("Bo").check();
   await ada.page.getByRole("button", { name: "Create group" }).click();
   await ada.page.getByRole("heading", { name: "Photos", level: 2 }).waitFor();
   await attach(ada, { name: "group.png", mimeType: "image/png", buffer: await png(ada, 640, 480) });
+  await ada.page.getByTestId("record").click();
+  await ada.page.getByTestId("recording").waitFor();
+  await ada.page.waitForTimeout(1200);
+  await ada.page.getByTestId("send-voice").click();
   await bo.page.goto(relay.url + "/#/");
   await bo.page.getByTestId("chat-row").filter({ hasText: "Photos" }).click();
   await bo.page.getByTestId("photo").waitFor({ timeout: 20000 });
+  await bo.page.getByTestId("voice").waitFor({ timeout: 20000 });
+  await bo.page.getByTestId("voice").getByRole("button", { name: /Play voice message/ }).click();
+  await bo.page.getByTestId("player").waitFor();
   await shot(bo, "6-group-photo");
+  assert.deepEqual(await accessibilityProblems(bo.page), []);
 });
 
 test("the relay's data and log hold no plaintext, and no page erred", async () => {
