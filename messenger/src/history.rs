@@ -212,18 +212,9 @@ pub(crate) struct ChatMessageV3 {
 
 impl From<ChatMessageV3> for ChatMessage {
     fn from(m: ChatMessageV3) -> ChatMessage {
-        ChatMessage {
-            seq: m.seq,
-            id: m.id,
-            conversation: m.conversation,
-            outgoing: m.outgoing,
-            text: m.text,
-            sent_at_ms: m.sent_at_ms,
-            status: m.status,
-            author: m.author,
-            notice: None,
-            attachment: None,
-        }
+        let ChatMessageV3 { seq, id, conversation, outgoing, text, sent_at_ms, status, author } = m;
+        ChatMessageV4 { seq, id, conversation, outgoing, text, sent_at_ms, status, author, notice: None }
+            .into()
     }
 }
 

@@ -6,7 +6,7 @@
 import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startRelay, launchBrowser, newPage, createIdentity } from "./harness.mjs";
+import { startRelay, launchBrowser, newPage, befriend } from "./harness.mjs";
 
 const MIB = Number(process.argv[2] ?? 1024);
 const work = mkdtempSync(join(tmpdir(), "sotto-big-"));
@@ -38,16 +38,7 @@ const browser = await launchBrowser();
 try {
   const ada = await newPage(browser);
   const bo = await newPage(browser, { acceptDownloads: true });
-  await ada.page.goto(relay.url + "/");
-  await createIdentity(ada.page, "Ada");
-  await ada.page.goto(relay.url + "/#/new");
-  await ada.page.getByRole("button", { name: "Create invite link" }).click();
-  const link = await ada.page.getByTestId("invite-link").inputValue();
-  await bo.page.goto(relay.url + "/");
-  await createIdentity(bo.page, "Bo");
-  await bo.page.goto(link);
-  await bo.page.getByRole("button", { name: "Accept" }).click();
-  await ada.page.getByTestId("chat-row").first().click();
+  await befriend(relay, ada, bo);
   peaks.clear();
   const idle = new Map(renderers().map((p) => [p, rss(p)]));
 

@@ -120,6 +120,22 @@ export async function createIdentity(page, name, passphrase = "") {
   await connection(page, "Online");
 }
 
+/** Ada and Bo (two pages) become contacts through an invite link of Ada's; each ends in the
+ *  chat with the other. */
+export async function befriend(relay, ada, bo) {
+  await ada.page.goto(relay.url + "/");
+  await createIdentity(ada.page, "Ada");
+  await ada.page.goto(relay.url + "/#/new");
+  await ada.page.getByRole("button", { name: "Create invite link" }).click();
+  const link = await ada.page.getByTestId("invite-link").inputValue();
+  await bo.page.goto(relay.url + "/");
+  await createIdentity(bo.page, "Bo");
+  await bo.page.goto(link);
+  await bo.page.getByRole("button", { name: "Accept" }).click();
+  await ada.page.getByTestId("chat-row").first().click();
+  await bo.page.getByRole("textbox", { name: "Message", exact: true }).waitFor();
+}
+
 /** Waits for the connection status (present even when a phone layout hides the list). */
 export async function connection(page, state, timeout = 20000) {
   await page.getByTestId("connection").getByText(state).waitFor({ state: "attached", timeout });

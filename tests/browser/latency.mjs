@@ -1,7 +1,7 @@
 // Benchmark (not a test): send→render latency between two real pages over the real relay, and
 // the time from navigation to an interactive chat list. Run by scripts/bench-app.sh.
 //   node tests/browser/latency.mjs [messages=100]
-import { startRelay, launchBrowser, newPage, createIdentity } from "./harness.mjs";
+import { startRelay, launchBrowser, newPage, befriend, createIdentity } from "./harness.mjs";
 
 const N = Number(process.argv[2] ?? 100);
 const relay = await startRelay();
@@ -9,17 +9,7 @@ const browser = await launchBrowser();
 try {
   const ada = await newPage(browser);
   const bo = await newPage(browser);
-  await ada.page.goto(relay.url + "/");
-  await createIdentity(ada.page, "Ada");
-  await ada.page.goto(relay.url + "/#/new");
-  await ada.page.getByRole("button", { name: "Create invite link" }).click();
-  const link = await ada.page.getByTestId("invite-link").inputValue();
-  await bo.page.goto(relay.url + "/");
-  await createIdentity(bo.page, "Bo");
-  await bo.page.goto(link);
-  await bo.page.getByRole("button", { name: "Accept" }).click();
-  await ada.page.getByTestId("chat-row").first().click();
-  await bo.page.getByRole("textbox", { name: "Message", exact: true }).waitFor();
+  await befriend(relay, ada, bo);
 
   // Bo's page stamps each bubble when it enters the DOM (same clock as Ada's: one machine).
   await bo.page.evaluate(() => {

@@ -164,26 +164,19 @@ async fn slow_or_unwanted_pieces_hold_nothing() {
         stalled.push(stall(cap.clone()).await);
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let busy = http
-        .put(relay.http(&format!("/blobs/{id}")))
-        .header("authorization", format!("Bearer {cap}"))
-        .header("x-sotto-offset", "0")
-        .body(vec![1u8; 1000])
-        .send()
-        .await
-        .unwrap();
+    let first_piece = || {
+        http.put(relay.http(&format!("/blobs/{id}")))
+            .header("authorization", format!("Bearer {cap}"))
+            .header("x-sotto-offset", "0")
+            .body(vec![1u8; 1000])
+            .send()
+    };
+    let busy = first_piece().await.unwrap();
     assert_eq!(busy.status().as_u16(), 503);
     assert_eq!(busy.headers()["retry-after"], "1");
     // They hang up: the room is free again and the piece is taken.
     drop(stalled);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let ok = http
-        .put(relay.http(&format!("/blobs/{id}")))
-        .header("authorization", format!("Bearer {cap}"))
-        .header("x-sotto-offset", "0")
-        .body(vec![1u8; 1000])
-        .send()
-        .await
-        .unwrap();
+    let ok = first_piece().await.unwrap();
     assert_eq!(ok.status().as_u16(), 200, "{:?}", ok.text().await);
 }
