@@ -54,11 +54,12 @@ pub struct Config {
     #[arg(long, env = "SOTTO_MAX_BLOB_BYTES", default_value_t = sotto_engine::file::sealed_size(sotto_engine::consts::MAX_FILE_BYTES))]
     pub max_blob_bytes: u64,
 
-    /// Bytes all file blobs together may take on disk (sizes count from a blob's making).
+    /// Bytes all file blobs together may take on disk (a blob's size counts from its making;
+    /// an upload idle for an hour gives it back).
     #[arg(long, env = "SOTTO_MAX_BLOB_STORE_BYTES", default_value_t = 20 << 30)]
     pub max_blob_store_bytes: u64,
 
-    /// How long a file blob is kept, in seconds (30 days).
+    /// How long a file blob is kept once whole, in seconds (30 days).
     #[arg(long, env = "SOTTO_BLOB_TTL_SECS", default_value_t = 30 * 24 * 3600)]
     pub blob_ttl_secs: u64,
 
