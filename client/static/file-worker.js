@@ -25,8 +25,21 @@ onmessage = async ({ data }) => {
     postMessage({ tag: data.tag, error: control.signal.aborted ? "cancelled" : String(e?.message ?? e) });
   } finally {
     jobs.delete(data.tag);
+    progress.last.delete(data.tag);
   }
 };
+
+/** Tells the page how far a job is, at most five times a second (each tells the app to paint). */
+function progress(tag, done, total) {
+  const now = performance.now();
+  const last = progress.last.get(tag) ?? -Infinity;
+  if (done === 0 || done === total || now - last >= 200) {
+    progress.last.set(tag, now);
+    postMessage({ tag, done, total });
+  }
+  if (done === total) progress.last.delete(tag);
+}
+progress.last = new Map();
 
 const sealedSize = (size) => size + TAG * Math.max(1, Math.ceil(size / CHUNK));
 
@@ -81,7 +94,7 @@ async function upload({ tag, file }, signal) {
   const pieces = Math.max(1, Math.ceil(file.size / size));
   const stream = new SealStream();
   let received = 0; // ciphertext bytes the relay holds
-  postMessage({ tag, done: 0, total });
+  progress(tag, 0, total);
   // Piece i + 1 is read and sealed while piece i goes up (in order: each starts after the
   // last). Each piece goes into a Blob at once, so one buffer serves them all.
   const sealedOut = new Uint8Array(piece);
@@ -130,7 +143,7 @@ async function upload({ tag, file }, signal) {
       if (!asked.ok) throw refusal(asked);
       received = at((await asked.json()).received);
     }
-    postMessage({ tag, done: received, total });
+    progress(tag, received, total);
   }
   return { blob, key: stream.key(), digest: stream.finish(), size: file.size };
 }
@@ -184,7 +197,7 @@ async function download({ tag, blob, key, digest, size, mediaType }, signal) {
     out.truncate(0);
     let at = 0;
     let written = 0;
-    postMessage({ tag, done: 0, total });
+    progress(tag, 0, total);
     // Piece i + 1 comes down (into the other buffer) while piece i is opened and written.
     const plain = new Uint8Array(pieceBytes());
     let spare = new Uint8Array(piece);
@@ -201,7 +214,7 @@ async function download({ tag, blob, key, digest, size, mediaType }, signal) {
       written += n;
       spare = new Uint8Array(sealed.buffer);
       at = end;
-      postMessage({ tag, done: at, total });
+      progress(tag, at, total);
     }
     stream.finish();
     out.flush();
