@@ -327,7 +327,8 @@ impl Component for App {
             Msg::Uploaded((tag, sent)) => {
                 let Some(t) = self.files.finish(tag) else { return false };
                 match sent {
-                    Ok(a) => {
+                    Ok(mut a) => {
+                        a.caption = t.caption;
                         self.act(ctx, |m| m.send_file(&t.conversation, a, now_ms(), &mut OsEntropy));
                     }
                     Err(why) if why == files::CANCELLED => {}
@@ -346,7 +347,7 @@ impl Component for App {
             Msg::Recording(_, Err(why)) => {
                 self.toast = Some(format!("The microphone could not be used: {why}"))
             }
-            Msg::Recorded(to, Ok((file, kind))) => self.send_file(ctx, to, file, Some(kind)),
+            Msg::Recorded(to, Ok((file, kind))) => self.send_file(ctx, to, file, Some(kind), String::new()),
             Msg::Recorded(_, Err(why)) => self.toast = Some(format!("The voice message was not sent: {why}")),
             Msg::Redraw => {}
         }
@@ -459,13 +460,14 @@ impl App {
         to: ConversationId,
         file: web_sys::File,
         kind: Option<AttachmentKind>,
+        caption: String,
     ) {
         if file.size() > MAX_FILE_BYTES as f64 {
             self.toast = Some(format!("{} is larger than 2 GiB, the most Sotto sends.", file.name()));
             return;
         }
         let (progress, done) = (ctx.link().callback(Msg::FileProgress), ctx.link().callback(Msg::Uploaded));
-        self.files.send(to, file, kind, progress, done);
+        self.files.send(to, file, kind, caption, progress, done);
     }
 
     fn connection() -> Connection {
@@ -551,8 +553,13 @@ impl App {
                 }
             }
             Action::Attach(to, picked) => {
+                // What is typed goes with the first file, as its caption.
+                let mut caption = dom::take_composer().filter(|t| !t.trim().is_empty()).unwrap_or_default();
+                if !caption.is_empty() {
+                    self.drafts.remove(&to);
+                }
                 for file in picked {
-                    self.send_file(ctx, to, file, None);
+                    self.send_file(ctx, to, file, None, std::mem::take(&mut caption));
                 }
             }
             Action::OpenFile(id) => {

@@ -60,6 +60,8 @@ pub struct Transfer {
     /// Ciphertext bytes moved, of `total` (0 of 0 while a photo's thumbnail is made).
     pub done: u64,
     pub total: u64,
+    /// An upload: the words that go with it (what was typed when it was attached).
+    pub caption: String,
     /// A download: the file it opens, and the message that asked.
     pub opens: Option<(FileRef, [u8; 16])>,
 }
@@ -111,15 +113,16 @@ pub struct Files {
 }
 
 impl Files {
-    pub fn start(
+    fn start(
         &mut self,
         conversation: ConversationId,
         name: String,
+        caption: String,
         opens: Option<(FileRef, [u8; 16])>,
     ) -> u32 {
         self.next_tag += 1;
         let tag = self.next_tag;
-        self.transfers.push(Transfer { tag, conversation, name, done: 0, total: 0, opens });
+        self.transfers.push(Transfer { tag, conversation, name, done: 0, total: 0, caption, opens });
         tag
     }
 
@@ -160,10 +163,11 @@ impl Files {
         to: ConversationId,
         file: File,
         kind: Option<AttachmentKind>,
+        caption: String,
         progress: Progress,
         done: Callback<(u32, Result<Attachment, String>)>,
     ) {
-        let tag = self.start(to, file.name(), None);
+        let tag = self.start(to, file.name(), caption, None);
         wasm_bindgen_futures::spawn_local(async move {
             let (kind, file) = match kind {
                 Some(k) => (k, file),
@@ -188,7 +192,7 @@ impl Files {
             return;
         }
         self.failed.retain(|(f, _)| *f != wanted);
-        let tag = self.start(conversation, a.name.clone(), Some((wanted, id)));
+        let tag = self.start(conversation, a.name.clone(), String::new(), Some((wanted, id)));
         wasm_bindgen_futures::spawn_local(async move {
             let opened = download(tag, &a, move |d, t| progress.emit((tag, d, t))).await;
             done.emit((tag, opened));

@@ -122,8 +122,12 @@ test("a photo: its thumbnail shows at once for Bo, the full image on a tap", asy
 test("a photo leaves without its metadata (where it was taken)", async () => {
   const photo = await jpegWithExif(ada, 800, 600);
   assert.ok(photo.includes(GPS_MARKER), "the file picked names a place");
+  // What is typed when a file is attached goes with it, as its caption.
+  await ada.page.getByRole("textbox", { name: "Message", exact: true }).fill("the harbour at dusk");
   await attach(ada, { name: "holiday.jpg", mimeType: "image/jpeg", buffer: photo });
   await bo.page.getByTestId("photo").nth(1).waitFor({ timeout: 20000 });
+  await bo.page.getByTestId("message").filter({ has: bo.page.getByTestId("photo") }).getByText("the harbour at dusk").waitFor();
+  assert.equal(await ada.page.getByRole("textbox", { name: "Message", exact: true }).inputValue(), "", "the composer is empty again");
   await bo.page.getByTestId("photo").nth(1).click();
   await bo.page.getByTestId("viewer").waitFor();
   // The opened copy, read where the worker wrote it (the page's own policy forbids fetching
