@@ -11,7 +11,7 @@ use crate::attention;
 use crate::backup;
 use crate::components::{not_found, toast};
 use crate::dom::{self, current_route, navigate, now_ms, origin};
-use crate::files::{self, Files};
+use crate::files::{self, FileError, Files};
 use crate::layout::{self, VAULT_RECORD};
 use crate::pages::{
     channel, chat, follow_channel, group, group_info, invite, join_group, locked, new_channel, new_group,
@@ -93,10 +93,10 @@ pub enum Msg {
     Later(Action),
     /// A file moving: its tag, bytes done, bytes in all.
     FileProgress((u32, u64, u64)),
-    Uploaded((u32, Result<Attachment, String>)),
-    Downloaded((u32, Result<web_sys::File, String>)),
-    Recording(ConversationId, Result<files::Recorder, String>),
-    Recorded(ConversationId, Result<(web_sys::File, AttachmentKind), String>),
+    Uploaded((u32, Result<Attachment, FileError>)),
+    Downloaded((u32, Result<web_sys::File, FileError>)),
+    Recording(ConversationId, Result<files::Recorder, FileError>),
+    Recorded(ConversationId, Result<(web_sys::File, AttachmentKind), FileError>),
     /// Paints again (a recording's timer).
     Redraw,
 }
@@ -331,8 +331,19 @@ impl Component for App {
                         a.caption = t.caption;
                         self.act(ctx, |m| m.send_file(&t.conversation, a, now_ms(), &mut OsEntropy));
                     }
-                    Err(why) if why == files::CANCELLED => {}
-                    Err(why) => self.toast = Some(format!("{} was not sent: {why}", t.name)),
+                    Err(FileError::Cancelled) => {}
+                    Err(why) => {
+                        self.toast = Some(format!("{} was not sent: {why}", t.name));
+                        // Its caption goes back to the composer, unless something new is there.
+                        if !t.caption.is_empty()
+                            && self.drafts.get(&t.conversation).is_none_or(String::is_empty)
+                        {
+                            if self.route == Route::Chat(t.conversation) {
+                                dom::restore_draft(&t.caption);
+                            }
+                            self.drafts.insert(t.conversation, t.caption);
+                        }
+                    }
                 }
             }
             Msg::Downloaded((tag, opened)) => {
@@ -340,11 +351,13 @@ impl Component for App {
                 self.show_file(id);
             }
             Msg::Recording(to, Ok(recorder)) => {
+                self.files.asking_microphone = false;
                 self.files.recording = Some((to, recorder, js_sys::Date::now()));
                 let link = ctx.link().clone();
                 self._redraw = Some(Interval::new(500, move || link.send_message(Msg::Redraw)));
             }
             Msg::Recording(_, Err(why)) => {
+                self.files.asking_microphone = false;
                 self.toast = Some(format!("The microphone could not be used: {why}"))
             }
             Msg::Recorded(to, Ok((file, kind))) => self.send_file(ctx, to, file, Some(kind), String::new()),
@@ -589,9 +602,12 @@ impl App {
             Action::CloseViewer => self.files.viewing = None,
             Action::CancelTransfer(tag) => self.files.cancel(tag),
             Action::Record(to) => {
-                if self.files.recording.is_some() {
+                // One recording at a time, also while the browser is still asking for the
+                // microphone (a second tap would start a second one).
+                if self.files.recording.is_some() || self.files.asking_microphone {
                     return false;
                 }
+                self.files.asking_microphone = true;
                 let link = ctx.link().clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     link.send_message(Msg::Recording(to, files::record().await));
@@ -1123,6 +1139,8 @@ impl App {
 
     fn stop(&mut self, phase: Phase) {
         self.stop_connection();
+        self.files.stop_all();
+        self._redraw = None;
         self.driver = None;
         self.idb = None;
         self.phase = phase;

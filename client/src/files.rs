@@ -106,8 +106,10 @@ pub struct Files {
     next_tag: u32,
     pub transfers: Vec<Transfer>,
     pub opened: Vec<Opened>,
-    pub failed: Vec<(FileRef, String)>,
+    pub failed: Vec<(FileRef, FileError)>,
     pub recording: Option<(ConversationId, Recorder, f64)>,
+    /// The browser is asking for the microphone (a recording is about to start).
+    pub asking_microphone: bool,
     /// The photo shown whole, over the chat.
     pub viewing: Option<[u8; 16]>,
 }
@@ -146,7 +148,7 @@ impl Files {
             return FileState::Open(o.url.clone());
         }
         match self.failed.iter().find(|(f, _)| *f == wanted) {
-            Some((_, why)) => FileState::Failed(why.clone()),
+            Some((_, why)) => FileState::Failed(why.to_string()),
             None => FileState::Closed,
         }
     }
@@ -165,7 +167,7 @@ impl Files {
         kind: Option<AttachmentKind>,
         caption: String,
         progress: Progress,
-        done: Callback<(u32, Result<Attachment, String>)>,
+        done: Callback<(u32, Result<Attachment, FileError>)>,
     ) {
         let tag = self.start(to, file.name(), caption, None);
         wasm_bindgen_futures::spawn_local(async move {
@@ -185,7 +187,7 @@ impl Files {
         id: [u8; 16],
         a: Attachment,
         progress: Progress,
-        done: Callback<(u32, Result<File, String>)>,
+        done: Callback<(u32, Result<File, FileError>)>,
     ) {
         let wanted = FileRef::from(&a);
         if self.transfers.iter().any(|t| t.opens.as_ref().is_some_and(|(f, _)| *f == wanted)) {
@@ -200,17 +202,27 @@ impl Files {
     }
 
     /// A download ended: the message that asked for it, its file now open (or failed, with why).
-    pub fn opened_as(&mut self, tag: u32, result: Result<File, String>) -> Option<[u8; 16]> {
+    pub fn opened_as(&mut self, tag: u32, result: Result<File, FileError>) -> Option<[u8; 16]> {
         let (file_ref, message) = self.finish(tag)?.opens?;
         match result {
             Ok(file) => {
                 let url = web_sys::Url::create_object_url_with_blob(&file).ok()?;
                 self.opened.push(Opened { file_ref, url, file });
             }
-            Err(why) if why == CANCELLED => {}
+            Err(FileError::Cancelled) => {}
             Err(why) => self.failed.push((file_ref, why)),
         }
         Some(message)
+    }
+
+    /// Stops every transfer and the microphone (another tab took over).
+    pub fn stop_all(&mut self) {
+        for t in std::mem::take(&mut self.transfers) {
+            let _ = js_cancel(t.tag);
+        }
+        if let Some((_, recorder, _)) = self.recording.take() {
+            recorder.discard();
+        }
     }
 
     /// Stops a transfer (the worker drops what it was doing).
@@ -225,34 +237,45 @@ impl Files {
     }
 }
 
-/// What the worker says of a transfer stopped on purpose.
-pub const CANCELLED: &str = "cancelled";
+/// Why a file did not move.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum FileError {
+    /// The person stopped it.
+    #[error("stopped")]
+    Cancelled,
+    /// What the browser, the worker or the relay said, in words.
+    #[error("{0}")]
+    Refused(String),
+    #[error("the file worker answered wrongly")]
+    Garbled,
+    #[error("nothing was recorded")]
+    NothingRecorded,
+}
 
 pub fn percent(done: u64, total: u64) -> u8 {
     (done.min(total) * 100).checked_div(total).unwrap_or(0) as u8
 }
 
-/// Words for what went wrong, from what JavaScript threw.
-fn words(e: JsValue) -> String {
-    match e.dyn_ref::<js_sys::Error>() {
+/// What JavaScript threw: a transfer cancelled (an `AbortError`), or words.
+fn words(e: JsValue) -> FileError {
+    if e.dyn_ref::<web_sys::DomException>().is_some_and(|d| d.name() == "AbortError") {
+        return FileError::Cancelled;
+    }
+    FileError::Refused(match e.dyn_ref::<js_sys::Error>() {
         Some(e) => String::from(e.message()),
         None => e.as_string().unwrap_or_else(|| "the browser refused".into()),
-    }
+    })
 }
 
 fn field(object: &JsValue, name: &str) -> JsValue {
     Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
-fn bytes<const N: usize>(value: JsValue) -> Result<[u8; N], String> {
-    value
-        .dyn_into::<Uint8Array>()
-        .ok()
-        .and_then(|a| a.to_vec().try_into().ok())
-        .ok_or_else(|| "the file worker answered wrongly".to_string())
+fn bytes<const N: usize>(value: JsValue) -> Result<[u8; N], FileError> {
+    value.dyn_into::<Uint8Array>().ok().and_then(|a| a.to_vec().try_into().ok()).ok_or(FileError::Garbled)
 }
 
-async fn wait(promise: Result<Promise, JsValue>) -> Result<JsValue, String> {
+async fn wait(promise: Result<Promise, JsValue>) -> Result<JsValue, FileError> {
     JsFuture::from(promise.map_err(words)?).await.map_err(words)
 }
 
@@ -300,11 +323,11 @@ pub async fn upload(
     file: File,
     kind: AttachmentKind,
     progress: impl FnMut(u64, u64) + 'static,
-) -> Result<Attachment, String> {
+) -> Result<Attachment, FileError> {
     let progress = on_progress(progress);
     let r = wait(js_upload(tag, &file, progress.as_ref().unchecked_ref())).await?;
     let blob = field(&r, "blob").as_string().and_then(|b| BlobId::parse(&b));
-    let blob = blob.ok_or_else(|| "the relay named no file".to_string())?;
+    let blob = blob.ok_or(FileError::Garbled)?;
     let mut media_type = file.type_();
     if media_type.len() > MAX_MEDIA_TYPE_BYTES {
         media_type = "application/octet-stream".into();
@@ -326,7 +349,7 @@ pub async fn download(
     tag: u32,
     a: &Attachment,
     progress: impl FnMut(u64, u64) + 'static,
-) -> Result<File, String> {
+) -> Result<File, FileError> {
     let progress = on_progress(progress);
     let key = zeroize::Zeroizing::new(a.key.to_bytes());
     let opened = js_download(
@@ -338,7 +361,7 @@ pub async fn download(
         &a.media_type,
         progress.as_ref().unchecked_ref(),
     );
-    wait(opened).await?.dyn_into::<File>().map_err(|_| "the file worker answered wrongly".to_string())
+    wait(opened).await?.dyn_into::<File>().map_err(|_| FileError::Garbled)
 }
 
 pub fn save(file: &File, name: &str) {
@@ -351,14 +374,14 @@ pub fn forget_opened() {
 }
 
 /// Turns the microphone on and starts recording.
-pub async fn record() -> Result<Recorder, String> {
+pub async fn record() -> Result<Recorder, FileError> {
     Ok(wait(js_record(MAX_WAVEFORM_LEVELS as u32)).await?.unchecked_into())
 }
 
 /// Stops recording: the voice message's file and how it shows.
-pub async fn stop(recorder: Recorder) -> Result<(File, AttachmentKind), String> {
+pub async fn stop(recorder: Recorder) -> Result<(File, AttachmentKind), FileError> {
     let r = JsFuture::from(recorder.stop()).await.map_err(words)?;
-    let file = field(&r, "file").dyn_into::<File>().map_err(|_| "nothing was recorded".to_string())?;
+    let file = field(&r, "file").dyn_into::<File>().map_err(|_| FileError::NothingRecorded)?;
     let duration_ms = field(&r, "duration_ms").as_f64().unwrap_or(0.0) as u32;
     let waveform = field(&r, "waveform").dyn_into::<Uint8Array>().map(|w| w.to_vec()).unwrap_or_default();
     Ok((file, AttachmentKind::Voice { duration_ms, waveform }))

@@ -2,13 +2,11 @@
 // page's thread. The cryptography is the wasm's (worker/src, which calls engine/src/file.rs);
 // this script moves bytes between the disk, the wasm and the relay's blob routes
 // (docs/protocol.md, "File blobs"). Neither side ever holds more than a piece (4 MiB).
-import init, { SealStream, OpenStream, pieceBytes, sealedPieceBytes } from "/worker.js";
+import init, { SealStream, OpenStream, pieceBytes, sealedPieceBytes, sealedSize } from "/worker.js";
 
 const ready = init({ module_or_path: "/worker.wasm" });
 /** Jobs under way, by the page's tag: how to stop each. */
 const jobs = new Map();
-const TAG = 16;
-const CHUNK = 65536;
 
 onmessage = async ({ data }) => {
   if (data.op === "cancel") {
@@ -22,8 +20,10 @@ onmessage = async ({ data }) => {
     const result = data.op === "upload" ? await upload(data, control.signal) : await download(data, control.signal);
     postMessage({ tag: data.tag, result });
   } catch (e) {
-    postMessage({ tag: data.tag, error: control.signal.aborted ? "cancelled" : String(e?.message ?? e) });
+    postMessage(control.signal.aborted ? { tag: data.tag, cancelled: true } : { tag: data.tag, error: String(e?.message ?? e) });
   } finally {
+    // Whatever still runs for this job (a piece read ahead) stops with it.
+    control.abort();
     jobs.delete(data.tag);
     progress.last.delete(data.tag);
   }
@@ -41,7 +41,6 @@ function progress(tag, done, total) {
 }
 progress.last = new Map();
 
-const sealedSize = (size) => size + TAG * Math.max(1, Math.ceil(size / CHUNK));
 
 /** A request's own deadline beside the job's cancel: a relay that stalls is tried again. */
 const within = (signal) => AbortSignal.any([signal, AbortSignal.timeout(150_000)]);
@@ -82,7 +81,6 @@ const refusal = (r) => new Refused(
       : `the relay refused the file (${r.status})`);
 
 async function upload({ tag, file }, signal) {
-  const piece = sealedPieceBytes();
   const total = sealedSize(file.size);
   const made = await persist(() => fetch("/blobs", {
     method: "POST", headers: { "x-sotto-blob-size": String(total) }, signal: within(signal),
@@ -90,6 +88,18 @@ async function upload({ tag, file }, signal) {
   if (made.status !== 201) throw refusal(made);
   const { id: blob, upload: capability } = await made.json();
   const auth = { authorization: `Bearer ${capability}` };
+  try {
+    return await fill(tag, file, blob, auth, total, signal);
+  } catch (e) {
+    // Cancelled or refused: the blob is of no use, and its room goes back to everyone.
+    fetch(`/blobs/${blob}`, { method: "DELETE", headers: auth }).catch(() => {});
+    throw e;
+  }
+}
+
+/** Seals `file` into the empty blob `blob`, piece by piece. */
+async function fill(tag, file, blob, auth, total, signal) {
+  const piece = sealedPieceBytes();
   const size = pieceBytes();
   const pieces = Math.max(1, Math.ceil(file.size / size));
   const stream = new SealStream();
@@ -145,7 +155,7 @@ async function upload({ tag, file }, signal) {
     }
     progress(tag, received, total);
   }
-  return { blob, key: stream.key(), digest: stream.finish(), size: file.size };
+  return { blob, key: stream.key(), digest: stream.finish() };
 }
 
 /** Ciphertext bytes `at..end` of a blob read into the buffer `into.buffer` (a bring-your-own-
@@ -153,13 +163,16 @@ async function upload({ tag, file }, signal) {
  *  the collector ran), tried again while the line is down. Returns a view on that memory (the
  *  read moves it into a new buffer: `into` is spent). */
 async function fetchRange(blob, at, end, total, signal, into) {
+  const capacity = into.byteLength;
+  let memory = into.buffer;
   for (let attempt = 0; ; attempt++) {
     try {
       const r = await fetch(`/blobs/${blob}`, { headers: { range: `bytes=${at}-${end - 1}` }, signal: within(signal) });
       if (r.status === 404) throw new Refused("this file is no longer on the relay");
       if (r.status === 206 || (r.status === 200 && at === 0 && end === total)) {
         const reader = r.body.getReader({ mode: "byob" });
-        let memory = into.buffer;
+        // A read that failed kept the buffer it was given: start again with a new one.
+        if (memory.byteLength === 0) memory = new ArrayBuffer(capacity);
         let n = 0;
         while (n < end - at) {
           const { done, value } = await reader.read(new Uint8Array(memory, n, end - at - n));
@@ -169,8 +182,7 @@ async function fetchRange(blob, at, end, total, signal, into) {
         }
         if (n !== end - at) throw new Error("the piece came short");
         if (!(await reader.read(new Uint8Array(1))).done) throw new Refused("the relay sent a damaged file");
-        into = new Uint8Array(memory);
-        return into.subarray(0, n);
+        return new Uint8Array(memory, 0, n);
       }
       if (r.status < 500 && r.status !== 429) throw refusal(r);
     } catch (e) {
@@ -190,7 +202,7 @@ async function download({ tag, blob, key, digest, size, mediaType }, signal) {
   // at every start): a 2 GiB video is never in memory.
   const root = await navigator.storage.getDirectory();
   const dir = await root.getDirectoryHandle("opened", { create: true });
-  const name = `${tag}-${blob}`;
+  const name = crypto.randomUUID();
   const handle = await dir.getFileHandle(name, { create: true });
   const out = await handle.createSyncAccessHandle();
   try {

@@ -14,7 +14,8 @@ function work(message, progress) {
       if (!job) return;
       if ("done" in data) return job.progress(data.done, data.total);
       jobs.delete(data.tag);
-      if ("error" in data) job.reject(new Error(data.error));
+      if (data.cancelled) job.reject(new DOMException("cancelled", "AbortError"));
+      else if ("error" in data) job.reject(new Error(data.error));
       else job.resolve(data.result);
     };
     worker.onerror = (e) => {
@@ -114,7 +115,8 @@ function mediaDuration(file) {
 export async function record(maxLevels) {
   const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
   const mimeType = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus"].find((t) => MediaRecorder.isTypeSupported(t));
-  const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : {});
+  // 32 kbit/s Opus: a voice message of an hour stays under the 16 MiB a voice message may be.
+  const recorder = new MediaRecorder(stream, { audioBitsPerSecond: 32_000, ...(mimeType ? { mimeType } : {}) });
   const parts = [];
   recorder.ondataavailable = (e) => e.data.size && parts.push(e.data);
   const audio = new AudioContext();

@@ -46,7 +46,7 @@ pub enum AttachmentKind {
 /// Whether a file name may not hold `c`: path separators, NUL and other controls, and the
 /// characters that reorder text (so `photo\u{202e}gpj.exe` cannot pass for a photo).
 pub fn unfit_in_name(c: char) -> bool {
-    matches!(c, '/' | '\\' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+    matches!(c, '/' | '\\' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
         || c.is_control()
 }
 

@@ -87,7 +87,7 @@ pub const FILE_CHUNK_BYTES: usize = 64 * 1024;
 /// The largest file Sotto sends (2 GiB).
 pub const MAX_FILE_BYTES: u64 = 2 << 30;
 
-/// Most bytes of a photo's or video's thumbnail inside its message (a small JPEG).
+/// Most bytes of a photo's thumbnail inside its message (a small JPEG).
 pub const MAX_THUMBNAIL_BYTES: usize = 16 * 1024;
 
 /// The largest voice message (about an hour of Opus at 32 kbit/s).

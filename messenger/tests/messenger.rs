@@ -1212,8 +1212,8 @@ async fn a_file_crosses_a_direct_chat_and_is_kept_across_a_reload() {
     assert!(!last.outgoing);
     let sent = ada.m().messages(&chat);
     assert_eq!(sent.last().unwrap().attachment.as_deref(), Some(&photo));
-    let too_big = sotto_engine::attachment::Attachment { name: "a/b".into(), ..photo };
-    assert!(ada.d.messenger.send_file(&chat, too_big, NOW, &mut OsEntropy).is_err());
+    let bad_name = sotto_engine::attachment::Attachment { name: "a/b".into(), ..photo };
+    assert!(ada.d.messenger.send_file(&chat, bad_name, NOW, &mut OsEntropy).is_err());
     assert!(ada.sent.is_empty());
 }
 

@@ -45,17 +45,25 @@ fn unread(mut res: warp::reply::Response) -> warp::reply::Response {
     res
 }
 
-/// A piece's body, at most [`MAX_BLOB_PIECE_BYTES`] (`None` past it, or if the line broke).
+/// Why a piece's body was not taken.
+enum Piece {
+    /// Past [`MAX_BLOB_PIECE_BYTES`].
+    TooLong,
+    /// The line broke before its end.
+    Broken,
+}
+
+/// A piece's body, at most [`MAX_BLOB_PIECE_BYTES`].
 async fn read_piece(
     body: impl futures_util::Stream<Item = Result<impl bytes::Buf, warp::Error>>,
-) -> Option<Vec<u8>> {
+) -> Result<Vec<u8>, Piece> {
     use futures_util::StreamExt;
     let mut piece = Vec::new();
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.ok()?;
+        let mut chunk = chunk.map_err(|_| Piece::Broken)?;
         if piece.len() + chunk.remaining() > MAX_BLOB_PIECE_BYTES {
-            return None;
+            return Err(Piece::TooLong);
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();
@@ -64,7 +72,7 @@ async fn read_piece(
             chunk.advance(n);
         }
     }
-    Some(piece)
+    Ok(piece)
 }
 
 /// The capability in `Authorization: Bearer <64 hex digits>`.
@@ -125,20 +133,42 @@ pub fn routes(
                 Ok(r) => r,
                 Err(e) => return unread(refused(e)),
             };
-            if let Err(e) = relay.blobs.check(id, &cap, offset).await {
+            if let Err(e) = relay.blobs.check(id, &cap, offset, crate::state::unix_now()).await {
                 return unread(refused(e));
             }
             let deadline = std::time::Duration::from_secs(PUT_DEADLINE_SECS);
             let piece = match tokio::time::timeout(deadline, read_piece(body)).await {
-                Ok(Some(piece)) => piece,
-                Ok(None) => return refused(BlobError::TooLong),
+                Ok(Ok(piece)) => piece,
+                Ok(Err(Piece::TooLong)) => return unread(refused(BlobError::TooLong)),
+                Ok(Err(Piece::Broken)) => {
+                    return unread(answer(
+                        StatusCode::BAD_REQUEST,
+                        "{\"error\":\"the piece came broken\"}".into(),
+                    ));
+                }
                 Err(_) => {
-                    let msg = "{\"error\":\"the piece came too slowly\"}";
-                    return answer(StatusCode::REQUEST_TIMEOUT, msg.into());
+                    return unread(answer(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "{\"error\":\"the piece came too slowly\"}".into(),
+                    ));
                 }
             };
             match relay.blobs.append(id, &cap, offset, &piece, crate::state::unix_now()).await {
                 Ok(received) => answer(StatusCode::OK, format!("{{\"received\":{received}}}")),
+                Err(e) => refused(e),
+            }
+        });
+    // The uploader gives up (a cancelled upload): the blob goes and its room comes back.
+    let delete = warp::path("blobs")
+        .and(id)
+        .and(warp::path::end())
+        .and(warp::delete())
+        .and(with_relay.clone())
+        .and(warp::header::optional::<String>("authorization"))
+        .then(|id: BlobId, relay: Arc<Relay>, auth: Option<String>| async move {
+            let Some(cap) = capability(auth) else { return refused(BlobError::NotYours) };
+            match relay.blobs.delete(id, &cap).await {
+                Ok(()) => answer(StatusCode::OK, "{}".into()),
                 Err(e) => refused(e),
             }
         });
@@ -151,7 +181,7 @@ pub fn routes(
         .and(warp::header::optional::<String>("authorization"))
         .then(|id: BlobId, relay: Arc<Relay>, auth: Option<String>| async move {
             let Some(cap) = capability(auth) else { return refused(BlobError::NotYours) };
-            match relay.blobs.received(id, &cap).await {
+            match relay.blobs.received(id, &cap, crate::state::unix_now()).await {
                 Ok((received, size)) => {
                     answer(StatusCode::OK, format!("{{\"received\":{received},\"size\":{size}}}"))
                 }
@@ -177,5 +207,5 @@ pub fn routes(
             );
             res
         });
-    create.or(append).unify().or(received).unify().or(download).unify()
+    create.or(append).unify().or(delete).unify().or(received).unify().or(download).unify()
 }

@@ -39,7 +39,7 @@ pub const PUT_DEADLINE_SECS: u64 = 120;
 
 pub use sotto_shared::ids::BlobId;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct BlobMeta {
     v: u8,
     size: u64,
@@ -239,21 +239,64 @@ impl Blobs {
         Ok(meta)
     }
 
-    /// How many bytes of the blob are stored, and its size.
-    pub async fn received(&self, id: BlobId, capability: &[u8; 32]) -> Result<(u64, u64), BlobError> {
+    /// How many bytes of the blob are stored, and its size. A blob whose last piece is on disk
+    /// but which was not made whole (the relay died between the two) is made whole now.
+    pub async fn received(
+        &self,
+        id: BlobId,
+        capability: &[u8; 32],
+        now: u64,
+    ) -> Result<(u64, u64), BlobError> {
         let meta = self.meta(id, capability).await?;
         if self.whole(id).is_some() {
             return Ok((meta.size, meta.size));
         }
         let len =
             tokio::fs::metadata(self.path(id, Some("part"))).await.map_err(|_| BlobError::NotFound)?.len();
+        // (Unless a piece is being written: its writer makes it whole.)
+        if len == meta.size && self.writing.lock().map_err(|_| BlobError::Io)?.insert(id) {
+            let _writing = Writing { set: &self.writing, id };
+            if self.whole(id).is_none() {
+                self.make_whole(id, meta, now).await?;
+            }
+        }
         Ok((len, meta.size))
+    }
+
+    /// Renames a full `.part` to the blob, its time to live counted from `now`.
+    async fn make_whole(&self, id: BlobId, mut meta: BlobMeta, now: u64) -> Result<(), BlobError> {
+        // Its time to live counts from now: a file's message may wait in the sender's outbox
+        // and the recipient's mailbox for as long as the blob was uploading.
+        meta.expires_at = now + self.ttl_secs;
+        let bytes = postcard::to_allocvec(&meta).map_err(|_| BlobError::Io)?;
+        write_replacing(&self.dir, &self.path(id, Some("meta")), &bytes).await?;
+        tokio::fs::rename(self.path(id, Some("part")), self.path(id, None))
+            .await
+            .map_err(|_| BlobError::Io)?;
+        sync_dir(&self.dir).await;
+        Ok(())
+    }
+
+    /// Deletes a blob its uploader gave up on (a cancelled upload), giving its room back.
+    pub async fn delete(&self, id: BlobId, capability: &[u8; 32]) -> Result<(), BlobError> {
+        let meta = self.meta(id, capability).await?;
+        let _ = tokio::fs::remove_file(self.path(id, Some("part"))).await;
+        let _ = tokio::fs::remove_file(self.path(id, None)).await;
+        tokio::fs::remove_file(self.path(id, Some("meta"))).await.map_err(|_| BlobError::NotFound)?;
+        self.used.fetch_sub(meta.size.min(self.used.load(SeqCst)), SeqCst);
+        Ok(())
     }
 
     /// Whether a piece for `offset` would be taken (the capability fits and the blob ends
     /// there), asked before its body is read; `append` asks again.
-    pub async fn check(&self, id: BlobId, capability: &[u8; 32], offset: u64) -> Result<(), BlobError> {
-        let (received, size) = self.received(id, capability).await?;
+    pub async fn check(
+        &self,
+        id: BlobId,
+        capability: &[u8; 32],
+        offset: u64,
+        now: u64,
+    ) -> Result<(), BlobError> {
+        let (received, size) = self.received(id, capability, now).await?;
         if received == size || offset != received {
             return Err(BlobError::WrongOffset { received });
         }
@@ -270,7 +313,7 @@ impl Blobs {
         piece: &[u8],
         now: u64,
     ) -> Result<u64, BlobError> {
-        let mut meta = self.meta(id, capability).await?;
+        let meta = self.meta(id, capability).await?;
         if !self.writing.lock().map_err(|_| BlobError::Io)?.insert(id) {
             // Another request of the uploader's is writing (a retry after a timeout).
             return Err(BlobError::Busy);
@@ -293,13 +336,7 @@ impl Blobs {
         file.write_all(piece).await.map_err(|_| BlobError::Io)?;
         file.sync_all().await.map_err(|_| BlobError::Io)?;
         if end == meta.size {
-            // Its time to live counts from now: a file's message may wait in the sender's outbox
-            // and the recipient's mailbox for as long as the blob was uploading.
-            meta.expires_at = now + self.ttl_secs;
-            let bytes = postcard::to_allocvec(&meta).map_err(|_| BlobError::Io)?;
-            write_synced(&self.path(id, Some("meta")), &bytes).await?;
-            tokio::fs::rename(&part, self.path(id, None)).await.map_err(|_| BlobError::Io)?;
-            sync_dir(&self.dir).await;
+            self.make_whole(id, meta, now).await?;
         }
         Ok(end)
     }
@@ -349,6 +386,15 @@ async fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BlobError> {
     f.sync_all().await.map_err(|_| BlobError::Io)
 }
 
+/// Replaces `path` with `bytes` whole or not at all (a crash mid-write leaves the old file).
+async fn write_replacing(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), BlobError> {
+    let fresh = path.with_extension("meta-new");
+    write_synced(&fresh, bytes).await?;
+    tokio::fs::rename(&fresh, path).await.map_err(|_| BlobError::Io)?;
+    sync_dir(dir).await;
+    Ok(())
+}
+
 /// Makes a rename durable (the directory's entry), where the platform allows.
 async fn sync_dir(dir: &Path) {
     if let Ok(d) = tokio::fs::File::open(dir).await {
@@ -370,10 +416,10 @@ mod tests {
         assert_eq!(blobs.append(id, &[9; 32], 0, b"abc", 1).await, Err(BlobError::NotYours));
         assert_eq!(blobs.append(id, &cap, 0, b"abcd", 1).await, Ok(4));
         assert_eq!(blobs.append(id, &cap, 0, b"abcd", 1).await, Err(BlobError::WrongOffset { received: 4 }));
-        assert_eq!(blobs.check(id, &cap, 0).await, Err(BlobError::WrongOffset { received: 4 }));
-        blobs.check(id, &cap, 4).await.unwrap();
+        assert_eq!(blobs.check(id, &cap, 0, 1).await, Err(BlobError::WrongOffset { received: 4 }));
+        blobs.check(id, &cap, 4, 1).await.unwrap();
         assert_eq!(blobs.append(id, &cap, 4, b"efghijk", 1).await, Err(BlobError::TooLong));
-        assert_eq!(blobs.received(id, &cap).await, Ok((4, 10)));
+        assert_eq!(blobs.received(id, &cap, 1).await, Ok((4, 10)));
         assert!(blobs.whole(id).is_none());
         // One writer at a time; a request dropped while writing (its future dropped, with the
         // guard it holds) lets the next piece in.
@@ -406,7 +452,7 @@ mod tests {
         assert_eq!(blobs.purge(10, now + 1_500), 0, "made 9,000 s ago, whole now: lives 10,000 s more");
         // An upload that received nothing for an hour is dropped and its 90 bytes freed.
         assert_eq!(blobs.purge(10, now + UNFINISHED_IDLE_SECS + 5), 1);
-        assert!(blobs.received(idle, &cap2).await.is_err());
+        assert!(blobs.received(idle, &cap2, now).await.is_err());
         assert!(blobs.whole(done).is_some());
         blobs.create(20, now).await.unwrap();
         // Room to receive: four pieces from one address at once.
@@ -416,6 +462,30 @@ mod tests {
         assert!(blobs.admit([10, 0, 0, 2].into()).is_ok(), "others go on");
         drop(held);
         assert!(blobs.admit(ip).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_blob_whose_last_piece_landed_before_a_crash_is_made_whole_and_a_cancelled_one_is_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path(), 100, 100, 1000).unwrap();
+        let (id, cap) = blobs.create(4, 1).await.unwrap();
+        // The last piece is on disk, but the relay died before the rename.
+        std::fs::write(blobs.path(id, Some("part")), b"abcd").unwrap();
+        assert!(blobs.whole(id).is_none());
+        assert_eq!(blobs.received(id, &cap, 7).await, Ok((4, 4)));
+        assert_eq!(std::fs::read(blobs.whole(id).expect("made whole when asked")).unwrap(), b"abcd");
+        assert_eq!(
+            read_meta(&blobs.path(id, Some("meta"))).unwrap().expires_at,
+            1007,
+            "from when it was whole"
+        );
+        // A cancelled upload: its uploader deletes it, and its room comes back.
+        let (gone, cap2) = blobs.create(96, 1).await.unwrap();
+        assert_eq!(blobs.create(1, 1).await, Err(BlobError::Full));
+        assert_eq!(blobs.delete(gone, &cap).await, Err(BlobError::NotYours));
+        blobs.delete(gone, &cap2).await.unwrap();
+        assert!(blobs.received(gone, &cap2, 7).await.is_err());
+        blobs.create(90, 1).await.unwrap();
     }
 
     fn unix_secs() -> u64 {

@@ -71,6 +71,12 @@ pub fn piece_bytes() -> u32 {
     crate::PIECE_BYTES as u32
 }
 
+/// The ciphertext's size for a file of `size` plaintext bytes (numbers up to 2 GiB are exact).
+#[wasm_bindgen(js_name = sealedSize)]
+pub fn sealed_size(size: f64) -> f64 {
+    sotto_engine::file::sealed_size(size as u64) as f64
+}
+
 #[wasm_bindgen(js_name = sealedPieceBytes)]
 pub fn sealed_piece_bytes() -> u32 {
     crate::SEALED_PIECE_BYTES as u32

@@ -24,13 +24,15 @@ pub const SEALED_PIECE_BYTES: usize = PIECE_CHUNKS * (FILE_CHUNK_BYTES + CHUNK_T
 pub struct Sealing {
     key: FileKey,
     sealer: Option<Sealer>,
+    /// Pieces sealed so far.
+    pieces: u64,
 }
 
 impl Sealing {
     pub fn new() -> Result<Sealing, EngineError> {
         let key = FileKey::generate(&mut OsEntropy)?;
         let sealer = Some(Sealer::new(&key));
-        Ok(Sealing { key, sealer })
+        Ok(Sealing { key, sealer, pieces: 0 })
     }
 
     pub fn key(&self) -> [u8; 32] {
@@ -43,6 +45,12 @@ impl Sealing {
         if piece.len() > PIECE_BYTES || (!last && piece.len() != PIECE_BYTES) {
             return Err(EngineError::Internal("a piece of the wrong size"));
         }
+        if piece.is_empty() && self.pieces > 0 {
+            // Only an empty file has an empty piece: after full ones, the last full piece was
+            // the last, and sealing it so is the caller's job.
+            return Err(EngineError::Internal("an empty piece after others"));
+        }
+        self.pieces += 1;
         let mut out = Vec::with_capacity(piece.len() + PIECE_CHUNKS * CHUNK_TAG_BYTES);
         let mut chunks = piece.chunks(FILE_CHUNK_BYTES).peekable();
         if chunks.peek().is_none() {
@@ -115,6 +123,12 @@ mod tests {
             }
             o.finish().unwrap();
             assert_eq!(back, plain, "{len} bytes");
+            // An empty piece after full ones is refused (only an empty file has one).
+            if len >= PIECE_BYTES {
+                let mut s = Sealing::new().unwrap();
+                s.seal(&plain[..PIECE_BYTES], false).unwrap();
+                assert!(s.seal(&[], true).is_err());
+            }
             // A piece out of order does not open.
             if sealed.len() > 1 {
                 let mut o = Opening::new(s.key(), len as u64, digest).unwrap();
