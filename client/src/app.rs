@@ -566,6 +566,11 @@ impl App {
                 }
             }
             Action::Attach(to, picked) => {
+                // Refused before a byte moves (a file dropped on a channel we only follow).
+                if let Some(Err(e)) = self.messenger().map(|m| m.can_write(&to)) {
+                    self.toast = Some(e.to_string());
+                    return true;
+                }
                 // What is typed goes with the first file, as its caption.
                 let mut caption = dom::take_composer().filter(|t| !t.trim().is_empty()).unwrap_or_default();
                 if !caption.is_empty() {
@@ -606,6 +611,10 @@ impl App {
                 // microphone (a second tap would start a second one).
                 if self.files.recording.is_some() || self.files.asking_microphone {
                     return false;
+                }
+                if let Some(Err(e)) = self.messenger().map(|m| m.can_write(&to)) {
+                    self.toast = Some(e.to_string());
+                    return true;
                 }
                 self.files.asking_microphone = true;
                 let link = ctx.link().clone();

@@ -905,6 +905,36 @@ impl Messenger {
         self.send_chat(conversation, &caption, Some(Box::new(attachment)), now_ms, e)
     }
 
+    /// Whether we may write in `conversation` now. Sending asks; the app asks too before a
+    /// file is uploaded, so a refusal comes before its bytes move.
+    pub fn can_write(&self, conversation: &ConversationId) -> Result<(), MessengerError> {
+        match conversation {
+            ConversationId::Direct(to) => match self.contacts.get(to) {
+                None if self.requests.is_pending(to) => Err(MessengerError::RequestPending),
+                None => Err(MessengerError::UnknownContact),
+                Some(c) if c.notice == Some(ContactNotice::InviteUsed) => Err(MessengerError::InviteUsed),
+                Some(c) if self.device.has_conversation(to) && !self.device.can_send_to(to) => {
+                    Err(MessengerError::Renewing(c.name.clone()))
+                }
+                Some(_) => Ok(()),
+            },
+            ConversationId::Group(id) => match self.groups.get(id) {
+                Some(g) if !g.gone => Ok(()),
+                _ => Err(MessengerError::NotInGroup),
+            },
+            ConversationId::Channel(id) => {
+                let entry = self.channels.get(id).ok_or(MessengerError::NotInChannel)?;
+                if let Some(reason) = &entry.blocked {
+                    return Err(MessengerError::ChannelBlocked(reason.clone()));
+                }
+                if !entry.may_post() {
+                    return Err(MessengerError::NotChannelAdmin);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// A chat message: words, or a file with its caption.
     fn send_chat(
         &mut self,
@@ -917,20 +947,12 @@ impl Messenger {
         if text.len() > MAX_TEXT_BYTES {
             return Err(MessengerError::TooLong);
         }
+        self.can_write(conversation)?;
         let to = match *conversation {
             ConversationId::Direct(to) => to,
             ConversationId::Group(id) => return self.send_group_chat(&id, text, attachment, now_ms, e),
             ConversationId::Channel(id) => return self.post_to_channel(&id, text, attachment, now_ms, e),
         };
-        match self.contacts.get(&to) {
-            None if self.requests.is_pending(&to) => return Err(MessengerError::RequestPending),
-            None => return Err(MessengerError::UnknownContact),
-            Some(c) if c.notice == Some(ContactNotice::InviteUsed) => return Err(MessengerError::InviteUsed),
-            Some(c) if self.device.has_conversation(&to) && !self.device.can_send_to(&to) => {
-                return Err(MessengerError::Renewing(c.name.clone()));
-            }
-            Some(_) => {}
-        }
         let seq = self.seq();
         let mut message = ChatMessage::sending(seq, [0; 16], *conversation, text, attachment, now_ms);
         // The chat message takes the id inside the envelope, so receipts can name it.

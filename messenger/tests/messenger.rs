@@ -1238,4 +1238,8 @@ fn a_channel_post_can_carry_a_file() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].text, "the route");
     assert_eq!(got[0].attachment.as_deref(), Some(&photo));
+    // A follower may not write here, nor to someone unknown: the app asks before it uploads.
+    assert_eq!(m.can_write(&ConversationId::Channel(id)), Err(MessengerError::NotChannelAdmin));
+    let nobody = ConversationId::Direct(sotto_shared::Address([9; 32]));
+    assert_eq!(m.can_write(&nobody), Err(MessengerError::UnknownContact));
 }
