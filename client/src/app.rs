@@ -460,6 +460,19 @@ impl App {
         }
     }
 
+    /// Whether we may write in `to` now; if not, the toast says why. Asked before a file
+    /// uploads or a recording starts, so that nothing moves in vain (a file dropped on a
+    /// channel we only follow).
+    fn writable(&mut self, to: &ConversationId) -> bool {
+        match self.messenger().map(|m| m.can_write(to)) {
+            Some(Err(e)) => {
+                self.toast = Some(e.to_string());
+                false
+            }
+            _ => true,
+        }
+    }
+
     /// The file of the open chat's message `id`.
     fn attachment(&self, id: &[u8; 16]) -> Option<Attachment> {
         let (Route::Chat(chat), Some(m)) = (&self.route, self.messenger()) else { return None };
@@ -476,7 +489,8 @@ impl App {
         caption: String,
     ) {
         if file.size() > MAX_FILE_BYTES as f64 {
-            self.toast = Some(format!("{} is larger than 2 GiB, the most Sotto sends.", file.name()));
+            let most = MAX_FILE_BYTES >> 30;
+            self.toast = Some(format!("{} is larger than {most} GiB, the most Sotto sends.", file.name()));
             return;
         }
         let (progress, done) = (ctx.link().callback(Msg::FileProgress), ctx.link().callback(Msg::Uploaded));
@@ -566,9 +580,7 @@ impl App {
                 }
             }
             Action::Attach(to, picked) => {
-                // Refused before a byte moves (a file dropped on a channel we only follow).
-                if let Some(Err(e)) = self.messenger().map(|m| m.can_write(&to)) {
-                    self.toast = Some(e.to_string());
+                if !self.writable(&to) {
                     return true;
                 }
                 // What is typed goes with the first file, as its caption.
@@ -612,8 +624,7 @@ impl App {
                 if self.files.recording.is_some() || self.files.asking_microphone {
                     return false;
                 }
-                if let Some(Err(e)) = self.messenger().map(|m| m.can_write(&to)) {
-                    self.toast = Some(e.to_string());
+                if !self.writable(&to) {
                     return true;
                 }
                 self.files.asking_microphone = true;

@@ -45,7 +45,7 @@ pub fn group_from_hex(text: &str) -> Option<GroupId> {
 }
 
 pub fn group_hex(id: &GroupId) -> String {
-    id.0.iter().map(|b| format!("{b:02x}")).collect()
+    sotto_shared::ids::hex(&id.0)
 }
 
 /// A direct chat is written as its contact's address in hex, as record names and routes have

@@ -106,11 +106,8 @@ pub fn routes(
             }
             match relay.blobs.create(size, crate::state::unix_now()).await {
                 Ok((id, cap)) => {
-                    let cap: String = cap.iter().map(|b| format!("{b:02x}")).collect();
-                    answer(
-                        StatusCode::CREATED,
-                        format!("{{\"id\":\"{}\",\"upload\":\"{cap}\"}}", id.to_hex()),
-                    )
+                    let (id, cap) = (id.to_hex(), sotto_shared::ids::hex(&cap));
+                    answer(StatusCode::CREATED, format!("{{\"id\":\"{id}\",\"upload\":\"{cap}\"}}"))
                 }
                 Err(e) => refused(e),
             }

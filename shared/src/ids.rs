@@ -113,7 +113,8 @@ impl fmt::Debug for WriteKey {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// `bytes` in lower-case hex (what [`unhex`] reads).
+pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
