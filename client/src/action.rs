@@ -88,4 +88,34 @@ pub enum Action {
     Reconnect,
     /// Something to tell the person (`None` dismisses).
     Toast(Option<String>),
+    /// Something done to one message of a chat.
+    Message(ConversationId, MessageAction),
+    /// Sets a chat's disappearing-message timer (seconds; `None`: off).
+    SetTimer(ConversationId, Option<u32>),
+    /// The words in the search box.
+    Search(String),
+    /// Opens a chat at a message search found (by its local sequence number).
+    OpenFound(ConversationId, u64),
+    /// Saves a chat as a readable text file.
+    ExportChat(ConversationId),
+    /// Forwards the message chosen with `MessageAction::Forward` to a chat (`None` cancels).
+    ForwardTo(Option<ConversationId>),
+    /// Lets a chat be written in again after a warning about the contact's key.
+    AcceptKey(Address),
+}
+
+/// What the person does to one message, by its id (or local sequence number).
+pub enum MessageAction {
+    /// Answers it: the composer says so and its next text is the reply.
+    Reply([u8; 16]),
+    /// Changes its words: the composer takes them.
+    Edit([u8; 16]),
+    /// Leaves replying or editing.
+    StopComposing,
+    Forward([u8; 16]),
+    DeleteForMe(u64),
+    DeleteForEveryone([u8; 16]),
+    React([u8; 16], Option<String>),
+    /// Scrolls to it (a reply's quote was tapped).
+    Show(u64),
 }

@@ -44,6 +44,16 @@ pub fn day_label(ms: u64) -> String {
     format!("{} {} {}", d.get_date(), MONTHS[(d.get_month() as usize).min(11)], d.get_full_year())
 }
 
+/// "5s", "30s", "4m", "1h", "7d": a short span, rounded down to its largest unit.
+pub fn span(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
 /// "5 minutes", "3 hours", "2 days" (how long until something happens), rounded up.
 pub fn duration_words(ms: u64) -> String {
     let minutes = ms.div_ceil(60_000);

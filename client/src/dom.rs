@@ -95,6 +95,27 @@ pub fn set_distance_from_bottom(distance: i32) {
     }
 }
 
+/// Closes the menu (`<details>`) a click came from.
+pub fn close_menu(e: &web_sys::MouseEvent) {
+    let menu = target::<web_sys::Element>(e).and_then(|t| t.closest("details").ok().flatten());
+    if let Some(menu) = menu {
+        let _ = menu.remove_attribute("open");
+    }
+}
+
+/// Scrolls message `seq` of the open chat into view and marks it for a moment; whether it is
+/// on the page.
+pub fn show_message(seq: u64) -> bool {
+    let Some(el) =
+        web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(&format!("m{seq}")))
+    else {
+        return false;
+    };
+    el.scroll_into_view();
+    let _ = el.class_list().add_1("found");
+    true
+}
+
 /// Copies `text`; resolves to whether the browser allowed it.
 pub async fn copy(text: String) -> bool {
     let Some(w) = web_sys::window() else { return false };

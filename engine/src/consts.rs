@@ -96,6 +96,24 @@ pub const MAX_VOICE_BYTES: u64 = 16 << 20;
 /// Most levels of a voice message's waveform (one byte each, 0 to 255).
 pub const MAX_WAVEFORM_LEVELS: usize = 100;
 
+/// The disappearing-message timers a conversation may have, in seconds: 5 s, 30 s, 1 min,
+/// 1 h, 1 day, 1 week. A message's countdown starts when it is read.
+pub const DISAPPEARING_TIMERS: [u32; 6] = [5, 30, 60, 3600, 86_400, 604_800];
+
+/// The relay keeps a disappearing message's envelope for its timer and this much more (for a
+/// recipient who is offline), and never longer than `ENVELOPE_TTL_SECS`.
+pub const DISAPPEARING_GRACE_SECS: u32 = 86_400;
+
+/// A text may be edited by its author for this long after it was sent (by the author's clock,
+/// which both messages carry).
+pub const EDIT_WINDOW_SECS: u64 = 24 * 3600;
+
+/// A message may be deleted for everyone for this long after it was sent.
+pub const DELETE_WINDOW_SECS: u64 = 24 * 3600;
+
+/// Most bytes of a reaction (one emoji, family and flag sequences included).
+pub const MAX_REACTION_BYTES: usize = 64;
+
 /// Most bytes of a file's name and of its media type in its message.
 pub const MAX_FILE_NAME_BYTES: usize = 255;
 pub const MAX_MEDIA_TYPE_BYTES: usize = 127;

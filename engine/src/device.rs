@@ -22,7 +22,7 @@ use sotto_shared::{Address, ClientFrame, MessageId};
 use std::collections::{BTreeMap, HashMap};
 use zeroize::Zeroizing;
 
-use crate::consts::{ENVELOPE_TTL_SECS, PREKEY_BATCH, RESTORED_PREKEY_ID_GAP};
+use crate::consts::{PREKEY_BATCH, RESTORED_PREKEY_ID_GAP};
 
 /// Where a record lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -295,16 +295,15 @@ impl Device {
         let remote = *conversation.remote();
         let payload = seal_envelope(&self.identity, &remote, &wire, share_token, entropy)?;
         Ok(Output {
-            send: vec![self.envelope_frame(envelope_id, *to, payload)],
+            send: vec![self.envelope_frame(envelope_id, *to, message.envelope_ttl_secs(), payload)],
             persist: vec![self.conversation_record(to)],
             received: Vec::new(),
         })
     }
 
     /// The frame that sends (or resends) a sealed envelope to `to`: as a contact when `to` gave
-    /// us its delivery token, else as a stranger.
-    pub fn envelope_frame(&self, id: MessageId, to: Address, payload: Vec<u8>) -> ClientFrame {
-        let ttl_secs = ENVELOPE_TTL_SECS;
+    /// us its delivery token, else as a stranger. `ttl_secs`: see `Message::envelope_ttl_secs`.
+    pub fn envelope_frame(&self, id: MessageId, to: Address, ttl_secs: u32, payload: Vec<u8>) -> ClientFrame {
         match self.delivery_tokens.get(&to) {
             Some(token) => ClientFrame::SendAsContact { id, to, ttl_secs, token: *token, payload },
             None => ClientFrame::Send { id, to, ttl_secs, payload },
@@ -462,6 +461,7 @@ pub fn text(text: &str, now_ms: u64, entropy: &mut dyn Entropy) -> Result<Messag
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consts::ENVELOPE_TTL_SECS;
 
     #[test]
     fn debug_of_an_output_shows_no_secret_or_plaintext() {
@@ -850,7 +850,7 @@ mod tests {
         records.push((StorageKey::Prekeys, bob.prekeys.to_bytes().to_vec()));
         let bob = Device::restore(records).unwrap();
         assert!(matches!(
-            bob.envelope_frame(MessageId([3; 16]), alice.address(), vec![]),
+            bob.envelope_frame(MessageId([3; 16]), alice.address(), ENVELOPE_TTL_SECS, vec![]),
             ClientFrame::SendAsContact { token: t, .. } if t == token
         ));
     }

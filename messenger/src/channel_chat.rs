@@ -7,12 +7,12 @@ use crate::channels::{
 use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
-use crate::history::{ChatMessage, Status};
+use crate::history::{ChatContent, ChatMessage, Status};
 use crate::messenger::Messenger;
 use crate::outbox::RETRY_SOON_MS;
 use crate::records::RecordKey;
 use sotto_engine::EngineError;
-use sotto_engine::attachment::Attachment;
+
 use sotto_engine::channel::{ChannelGrant, ChannelKey, ChannelLink, PostBody, sign_list};
 use sotto_engine::message::Body;
 use sotto_engine::random::Entropy;
@@ -103,8 +103,7 @@ impl Messenger {
     pub(crate) fn post_to_channel(
         &mut self,
         id: &ChannelId,
-        text: &str,
-        attachment: Option<Box<Attachment>>,
+        content: ChatContent,
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
@@ -112,9 +111,9 @@ impl Messenger {
         let entry = self.channels.get_mut(id).ok_or(MessengerError::NotInChannel)?;
         let admin = entry.admin_key().ok_or(MessengerError::NotChannelAdmin)?;
         let list = entry.newest().map(|l| l.version).ok_or(MessengerError::NotChannelAdmin)?;
-        let body = match &attachment {
+        let body = match &content.attachment {
             Some(a) => PostBody::File(a.clone()),
-            None => PostBody::Text(text.into()),
+            None => PostBody::Text(content.text.clone()),
         };
         let post = entry.link.post(admin, list, &body, now_ms, e)?;
         let frame = ClientFrame::PublishPost {
@@ -122,11 +121,12 @@ impl Messenger {
             ttl_secs: sotto_engine::consts::ENVELOPE_TTL_SECS,
         };
         let conversation = ConversationId::Channel(*id);
-        let message = ChatMessage::sending(seq, post.nonce, conversation, text, attachment, now_ms);
+        let mut message = ChatMessage::sending(seq, conversation, content, now_ms);
+        message.id = post.nonce;
         entry.pending.push(PendingChannelPost { post, message: seq });
         let mut fx = Effects { frames: vec![frame], ..Effects::default() };
         fx.writes.push(entry.write());
-        fx.writes.push(self.history.push(message));
+        fx.writes.extend(self.keep(message));
         Ok(fx)
     }
 
@@ -295,7 +295,7 @@ impl Messenger {
         let mut fx = Effects::default();
         fx.frames.push(ClientFrame::LeaveChannel { channel: *id, member: entry.member });
         fx.writes.push((RecordKey::Channel(*id), None));
-        fx.writes.extend(self.history.forget(&ConversationId::Channel(*id)));
+        fx.writes.extend(self.forget_history(&ConversationId::Channel(*id)));
         Ok(fx)
     }
 
@@ -394,20 +394,15 @@ impl Messenger {
             PostBody::File(a) => Some(a),
             PostBody::Text(_) => None,
         };
+        let seq = self.seq();
+        let status = if read_now { Status::Read } else { Status::Delivered };
         let message = ChatMessage {
-            seq: self.seq(),
-            id: post.nonce,
-            conversation,
-            outgoing: false,
-            text: text.clone(),
-            sent_at_ms: post.posted_at_ms,
-            status: if read_now { Status::Read } else { Status::Delivered },
-            author: None,
-            notice: None,
+            text,
             attachment,
+            ..ChatMessage::arrived(seq, post.nonce, conversation, post.posted_at_ms, status, None)
         };
         let text = message.preview();
-        fx.writes.push(self.history.push(message));
+        fx.writes.extend(self.keep(message));
         if !muted {
             fx.events.push(Event::Message { conversation, name, text });
         }

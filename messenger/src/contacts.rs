@@ -28,6 +28,14 @@ pub struct Contact {
     pub added_at_ms: u64,
 }
 
+impl Contact {
+    /// Their key changed, or another contact has their name: nothing is sent to them until
+    /// the person answers the warning (`Messenger::accept_key`) or verifies them.
+    pub fn key_in_doubt(&self) -> bool {
+        matches!(self.notice, Some(ContactNotice::Changed | ContactNotice::SameNameAs(_)))
+    }
+}
+
 #[derive(Default)]
 pub struct Contacts {
     by_address: BTreeMap<Address, Contact>,

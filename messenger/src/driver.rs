@@ -119,12 +119,13 @@ impl<S: RecordStore> Driver<S> {
         // Every read is started before the first is awaited (stores start a read at the call,
         // so a browser store answers them concurrently); only the rare further pages of a
         // conversation wait for the one before.
-        let singles: [RecordKey; 5] = [
+        let singles: [RecordKey; 6] = [
             StorageKey::Identity.into(),
             StorageKey::Prekeys.into(),
             StorageKey::DeliveryTokens.into(),
             RecordKey::Profile,
             RecordKey::Restored,
+            RecordKey::Disappearing,
         ];
         let values: Vec<_> = singles.iter().map(|key| store.get(key)).collect();
         let kinds = [
@@ -136,6 +137,7 @@ impl<S: RecordStore> Driver<S> {
             RecordRange::Groups,
             RecordRange::Joining,
             RecordRange::Asked,
+            RecordRange::Search,
         ];
         let runs: Vec<_> =
             kinds.into_iter().map(|range| store.range(range, Order::Ascending, None)).collect();

@@ -70,6 +70,10 @@ pub enum Event {
     Reported,
     /// A channel's owner made us an admin of it.
     MadeChannelAdmin { conversation: ConversationId },
+    /// Disappearing messages went (the views showing them redraw).
+    Expired,
+    /// The other side of a direct chat started or stopped writing.
+    Typing { conversation: ConversationId, typing: bool },
     /// Something the person should know.
     Problem(Notice),
 }

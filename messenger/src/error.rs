@@ -57,6 +57,18 @@ pub enum MessengerError {
     ChannelBlocked(String),
     #[error("that post can no longer be reported (only the newest posts you read can)")]
     NoSuchPost,
+    #[error("{0}'s key is in doubt: answer the warning in the chat before writing")]
+    KeyInDoubt(String),
+    #[error("that message is not here any more")]
+    NoSuchMessage,
+    #[error("only your own texts can be changed, and not once deleted")]
+    NotEditable,
+    #[error("that message is too old to change for everyone")]
+    TooLate,
+    #[error("disappearing messages can be set to 5 s, 30 s, 1 min, 1 h, 1 day or 1 week")]
+    NoSuchTimer,
+    #[error("channel posts cannot be answered, changed or reacted to")]
+    NotInChannels,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
     #[error("{0}")]

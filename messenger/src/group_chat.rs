@@ -7,11 +7,10 @@ use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event};
 use crate::error::MessengerError;
 use crate::groups::{GroupEntry, Groups, MAX_RECEIPT_IDS, Owed};
-use crate::history::{ChatMessage, GroupNotice, Status, chat_content};
+use crate::history::{ChatContent, ChatMessage, ChatNotice, Expiry, Status};
 use crate::joining::Taken;
 use crate::messenger::Messenger;
 use crate::outbox::{RETRY_LATER_MS, RETRY_SOON_MS};
-use sotto_engine::attachment::Attachment;
 use sotto_engine::group::{Group, Received, Rekeys};
 use sotto_engine::handover::{Rekey, Welcome};
 use sotto_engine::message::{Body, Message, ReceiptKind, VERSION};
@@ -21,6 +20,7 @@ use sotto_engine::sender_keys::GroupId;
 use sotto_engine::{EngineError, Identity};
 use sotto_shared::frames::{IdentityPublic, PrekeyBundle, Subscription, topic_write_hash};
 use sotto_shared::{Address, ClientFrame, ErrorCode, MessageId, TopicId};
+use std::collections::HashSet;
 
 impl Messenger {
     /// Makes a group named `name` with us as its only member and admin.
@@ -314,18 +314,20 @@ impl Messenger {
     pub(crate) fn send_group_chat(
         &mut self,
         id: &GroupId,
-        text: &str,
-        attachment: Option<Box<Attachment>>,
+        content: ChatContent,
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
         let seq = self.seq();
         let conversation = ConversationId::Group(*id);
-        let mut message = ChatMessage::sending(seq, [0; 16], conversation, text, attachment, now_ms);
-        let (mut fx, message_id) = self.send_group_body(id, message.body(), Some(seq), now_ms, e)?;
+        let mut message = ChatMessage::sending(seq, conversation, content, now_ms);
+        let body = message.body();
+        message.expiry =
+            self.expiry_for(&conversation, &body).map(|after_secs| Expiry { after_secs, at_ms: None });
+        let (mut fx, message_id) = self.send_group_body(id, body, Some(seq), now_ms, e)?;
         message.id = message_id;
         fx.merge(self.mark_read(&conversation, now_ms, e));
-        fx.writes.push(self.history.push(message));
+        fx.writes.extend(self.keep(message));
         Ok(fx)
     }
 
@@ -341,8 +343,8 @@ impl Messenger {
     ) -> Result<(Effects, [u8; 16]), MessengerError> {
         let mut message_id = [0u8; 16];
         e.fill(&mut message_id)?;
-        let message =
-            Message { v: VERSION, id: message_id, sent_at_ms: now_ms, expires_after_secs: None, body };
+        let expires_after_secs = self.expiry_for(&ConversationId::Group(*id), &body);
+        let message = Message { v: VERSION, id: message_id, sent_at_ms: now_ms, expires_after_secs, body };
         Ok((self.send_group_message(id, &message, seq, e)?, message_id))
     }
 
@@ -389,8 +391,9 @@ impl Messenger {
             let history = self.messages(&conversation);
             let Some(m) = history.iter().find(|m| m.seq == seq) else { continue };
             let body = m.body();
+            let expires_after_secs = m.expiry.map(|x| x.after_secs);
             let message =
-                Message { v: VERSION, id: m.id, sent_at_ms: m.sent_at_ms, expires_after_secs: None, body };
+                Message { v: VERSION, id: m.id, sent_at_ms: m.sent_at_ms, expires_after_secs, body };
             match self.send_group_message(id, &message, Some(seq), e) {
                 Ok(sent) => fx.merge(sent),
                 Err(err) => fx.events.push(Event::Problem(err.into())),
@@ -437,16 +440,26 @@ impl Messenger {
             } => {
                 // Someone read messages; those of ours count them.
                 let Some(entry) = self.groups.get_mut(&id) else { return fx };
-                let mut news = false;
+                let mut read = HashSet::new();
                 for m in ids.iter().take(MAX_RECEIPT_IDS) {
-                    news |= entry.note_read(m, from);
+                    if entry.note_read(m, from) {
+                        read.insert(*m);
+                    }
                 }
-                if news {
+                if !read.is_empty() {
                     fx.writes.push(entry.write());
+                    // Read by someone: our message's status says so, and its countdown starts.
+                    let ours = |m: &ChatMessage| m.outgoing && read.contains(&m.id);
+                    fx.writes.extend(self.history.set_status(&conversation, ours, Status::Read));
+                    fx.writes.extend(self.start_countdowns(&conversation, now_ms));
+                }
+            }
+            Received::Message { from, message } if !message.body.is_chat() => {
+                if from != me {
+                    fx.merge(self.on_change(conversation, from, message, now_ms, e));
                 }
             }
             Received::Message { from, message } => {
-                let Some((text, attachment)) = chat_content(message.body) else { return fx };
                 if from == me || !self.history.first_sight(conversation, message.id) {
                     return fx;
                 }
@@ -454,20 +467,16 @@ impl Messenger {
                 if read_now && self.groups.get(&id).is_some_and(GroupEntry::has_receipts) {
                     self.receipts.owe(conversation, true, message.id);
                 }
-                let m = ChatMessage {
-                    seq: self.seq(),
-                    id: message.id,
-                    conversation,
-                    outgoing: false,
-                    text: text.clone(),
-                    sent_at_ms: message.sent_at_ms,
-                    status: if read_now { Status::Read } else { Status::Delivered },
-                    author: Some(from),
-                    notice: None,
-                    attachment,
+                let status = if read_now { Status::Read } else { Status::Delivered };
+                let seq = self.seq();
+                let Some(m) = ChatMessage::received(seq, conversation, message, status, Some(from)) else {
+                    return fx;
                 };
                 let text = m.preview();
-                fx.writes.push(self.history.push(m));
+                fx.writes.extend(self.keep(m));
+                if read_now {
+                    fx.writes.extend(self.start_countdowns(&conversation, now_ms));
+                }
                 let name = self.member_name(&from);
                 fx.events.push(Event::Message { conversation, name, text });
             }
@@ -800,28 +809,22 @@ impl Messenger {
     ) -> Option<crate::records::RecordWrite> {
         let by = change.author;
         let notice = match &change.op {
-            Op::Create { name, .. } => GroupNotice::Created { by, name: name.clone() },
-            Op::Add { member, .. } => GroupNotice::Added { by, member: member.signing_key },
-            Op::Remove { member } => GroupNotice::Removed { by, member: *member },
-            Op::Leave => GroupNotice::Left { member: by },
-            Op::Rename { name } => GroupNotice::Renamed { by, name: name.clone() },
-            Op::SetRole { member, role: Role::Admin } => GroupNotice::Promoted { by, member: *member },
-            Op::SetRole { member, role: Role::Member } => GroupNotice::Demoted { by, member: *member },
-            Op::Describe { .. } => GroupNotice::Described { by },
+            Op::Create { name, .. } => ChatNotice::Created { by, name: name.clone() },
+            Op::Add { member, .. } => ChatNotice::Added { by, member: member.signing_key },
+            Op::Remove { member } => ChatNotice::Removed { by, member: *member },
+            Op::Leave => ChatNotice::Left { member: by },
+            Op::Rename { name } => ChatNotice::Renamed { by, name: name.clone() },
+            Op::SetRole { member, role: Role::Admin } => ChatNotice::Promoted { by, member: *member },
+            Op::SetRole { member, role: Role::Member } => ChatNotice::Demoted { by, member: *member },
+            Op::Describe { .. } => ChatNotice::Described { by },
         };
         let mut message_id = [0u8; 16];
         e.fill(&mut message_id).ok()?;
+        let seq = self.seq();
+        let conversation = ConversationId::Group(id);
         let m = ChatMessage {
-            seq: self.seq(),
-            id: message_id,
-            conversation: ConversationId::Group(id),
-            outgoing: false,
-            text: String::new(),
-            sent_at_ms: now_ms,
-            status: Status::Read,
-            author: None,
             notice: Some(notice),
-            attachment: None,
+            ..ChatMessage::arrived(seq, message_id, conversation, now_ms, Status::Read, None)
         };
         Some(self.history.push(m))
     }

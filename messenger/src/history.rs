@@ -4,7 +4,7 @@ use crate::conversation::ConversationId;
 use crate::records::{RecordKey, RecordWrite, RecordWrites, encode};
 use serde::{Deserialize, Serialize};
 use sotto_engine::attachment::Attachment;
-use sotto_engine::message::Body;
+use sotto_engine::message::{Body, MessageRef};
 use sotto_shared::Address;
 use std::collections::{BTreeMap, HashSet};
 
@@ -44,24 +44,59 @@ pub struct ChatMessage {
     /// In a group, who wrote it (their identity key); `None` in direct chats and for our own.
     pub author: Option<[u8; 32]>,
     /// A change of a group shown in its timeline instead of a text (`text` is empty then).
-    pub notice: Option<GroupNotice>,
+    pub notice: Option<ChatNotice>,
     /// A file, photo or voice message (its key with it: records are sealed at rest).
     pub attachment: Option<Box<Attachment>>,
+    /// The message of this conversation it answers, by id.
+    pub reply_to: Option<MessageRef>,
+    /// Its author changed the words after sending.
+    pub edited: bool,
+    /// Its author deleted it for everyone: words and file are gone, the mark stays.
+    pub deleted: bool,
+    /// One per person who reacted.
+    pub reactions: Vec<Reaction>,
+    /// It disappears once read (see `disappearing`).
+    pub expiry: Option<Expiry>,
 }
 
-/// A chat message's words and file from a message body; `None` for bodies that are not chat.
-pub fn chat_content(body: Body) -> Option<(String, Option<Box<Attachment>>)> {
-    match body {
-        Body::Text(text) => Some((text, None)),
-        Body::File(a) => Some((a.caption.clone(), Some(a))),
-        _ => None,
-    }
-}
-
-/// What happened to a group, as its timeline shows it; the app puts it into words with the
-/// members' names. Keys are identity keys.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GroupNotice {
+pub struct Reaction {
+    /// Who reacted (their identity key); `None` is us.
+    pub by: Option<[u8; 32]>,
+    pub emoji: String,
+}
+
+/// A disappearing message's timer: it runs from when the message is read (by us, or for our
+/// own by the other side).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expiry {
+    pub after_secs: u32,
+    /// When it goes (our clock), once its countdown started.
+    pub at_ms: Option<u64>,
+}
+
+/// What a chat message is made of: its words, file and the message it answers.
+pub struct ChatContent {
+    pub text: String,
+    pub attachment: Option<Box<Attachment>>,
+    pub reply_to: Option<MessageRef>,
+}
+
+/// A chat message's content from a message body; `None` for bodies that are not chat.
+pub fn chat_content(body: Body) -> Option<ChatContent> {
+    let (text, attachment, reply_to) = match body {
+        Body::Text(text) => (text, None, None),
+        Body::Reply { to, text } => (text, None, Some(to)),
+        Body::File(a) => (a.caption.clone(), Some(a), None),
+        _ => return None,
+    };
+    Some(ChatContent { text, attachment, reply_to })
+}
+
+/// What happened to a conversation, as its timeline shows it; the app puts it into words with
+/// the members' names. Keys are identity keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatNotice {
     Created {
         by: [u8; 32],
         name: String,
@@ -93,29 +128,71 @@ pub enum GroupNotice {
     Described {
         by: [u8; 32],
     },
+    /// The disappearing-message timer changed (in any conversation).
+    Timer {
+        by: [u8; 32],
+        secs: Option<u32>,
+    },
 }
 
 impl ChatMessage {
-    /// A text of ours, just queued for sending.
-    pub fn sending(
+    /// A message of someone else's (or a notice), with nothing in it yet: callers fill in its
+    /// words, file or notice.
+    pub fn arrived(
         seq: u64,
         id: [u8; 16],
         conversation: ConversationId,
-        text: &str,
-        attachment: Option<Box<Attachment>>,
-        now_ms: u64,
+        sent_at_ms: u64,
+        status: Status,
+        author: Option<[u8; 32]>,
     ) -> ChatMessage {
         ChatMessage {
             seq,
             id,
             conversation,
-            outgoing: true,
-            text: text.into(),
-            sent_at_ms: now_ms,
-            status: Status::Sending,
-            author: None,
+            outgoing: false,
+            text: String::new(),
+            sent_at_ms,
+            status,
+            author,
             notice: None,
+            attachment: None,
+            reply_to: None,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
+            expiry: None,
+        }
+    }
+
+    /// A chat message of someone else's, as `message` brought it; `None` if it is not chat.
+    pub fn received(
+        seq: u64,
+        conversation: ConversationId,
+        message: sotto_engine::message::Message,
+        status: Status,
+        author: Option<[u8; 32]>,
+    ) -> Option<ChatMessage> {
+        let ChatContent { text, attachment, reply_to } = chat_content(message.body)?;
+        let expiry = message.expires_after_secs.map(|after_secs| Expiry { after_secs, at_ms: None });
+        Some(ChatMessage {
+            text,
             attachment,
+            reply_to,
+            expiry,
+            ..ChatMessage::arrived(seq, message.id, conversation, message.sent_at_ms, status, author)
+        })
+    }
+
+    /// A message of ours, just queued for sending.
+    pub fn sending(seq: u64, conversation: ConversationId, content: ChatContent, now_ms: u64) -> ChatMessage {
+        let ChatContent { text, attachment, reply_to } = content;
+        ChatMessage {
+            outgoing: true,
+            text,
+            attachment,
+            reply_to,
+            ..ChatMessage::arrived(seq, [0; 16], conversation, now_ms, Status::Sending, None)
         }
     }
 
@@ -129,10 +206,20 @@ impl ChatMessage {
 
     /// What goes over the wire for it (sent again after a group's epoch moved on).
     pub fn body(&self) -> Body {
-        match &self.attachment {
-            Some(a) => Body::File(a.clone()),
-            None => Body::Text(self.text.clone()),
+        match (&self.attachment, self.reply_to) {
+            (Some(a), _) => Body::File(a.clone()),
+            (None, Some(to)) => Body::Reply { to, text: self.text.clone() },
+            (None, None) => Body::Text(self.text.clone()),
         }
+    }
+
+    /// Its words and file are gone for everyone (see `Body::Delete`).
+    pub fn erase(&mut self) {
+        self.deleted = true;
+        zeroize::Zeroize::zeroize(&mut self.text);
+        self.attachment = None;
+        self.reactions.clear();
+        self.edited = false;
     }
 
     /// Received and not read yet.
@@ -163,18 +250,9 @@ pub(crate) struct ChatMessageV1 {
 
 impl From<ChatMessageV1> for ChatMessage {
     fn from(m: ChatMessageV1) -> ChatMessage {
-        ChatMessage {
-            seq: m.seq,
-            id: m.id,
-            conversation: ConversationId::Direct(m.contact),
-            outgoing: m.outgoing,
-            text: m.text,
-            sent_at_ms: m.sent_at_ms,
-            status: m.status,
-            author: None,
-            notice: None,
-            attachment: None,
-        }
+        let ChatMessageV1 { seq, id, contact, outgoing, text, sent_at_ms, status } = m;
+        let conversation = ConversationId::Direct(contact);
+        ChatMessageV2 { seq, id, conversation, outgoing, text, sent_at_ms, status }.into()
     }
 }
 
@@ -229,13 +307,13 @@ pub(crate) struct ChatMessageV4 {
     sent_at_ms: u64,
     status: Status,
     author: Option<[u8; 32]>,
-    notice: Option<GroupNotice>,
+    notice: Option<ChatNotice>,
 }
 
 impl From<ChatMessageV4> for ChatMessage {
     fn from(m: ChatMessageV4) -> ChatMessage {
         let ChatMessageV4 { seq, id, conversation, outgoing, text, sent_at_ms, status, author, notice } = m;
-        ChatMessage {
+        ChatMessageV5 {
             seq,
             id,
             conversation,
@@ -246,6 +324,47 @@ impl From<ChatMessageV4> for ChatMessage {
             author,
             notice,
             attachment: None,
+        }
+        .into()
+    }
+}
+
+/// A message as record version 5 stored it: no replies, edits, deletions, reactions or
+/// timers yet.
+#[derive(Deserialize)]
+pub(crate) struct ChatMessageV5 {
+    seq: u64,
+    id: [u8; 16],
+    conversation: ConversationId,
+    outgoing: bool,
+    text: String,
+    sent_at_ms: u64,
+    status: Status,
+    author: Option<[u8; 32]>,
+    notice: Option<ChatNotice>,
+    attachment: Option<Box<Attachment>>,
+}
+
+impl From<ChatMessageV5> for ChatMessage {
+    fn from(m: ChatMessageV5) -> ChatMessage {
+        let ChatMessageV5 {
+            seq,
+            id,
+            conversation,
+            outgoing,
+            text,
+            sent_at_ms,
+            status,
+            author,
+            notice,
+            attachment,
+        } = m;
+        ChatMessage {
+            outgoing,
+            text,
+            notice,
+            attachment,
+            ..ChatMessage::arrived(seq, id, conversation, sent_at_ms, status, author)
         }
     }
 }
@@ -259,6 +378,9 @@ pub fn decode_message(key: &RecordKey, bytes: &[u8]) -> Result<ChatMessage, crat
         }
         Some((4, body)) => {
             return postcard::from_bytes::<ChatMessageV4>(body).map(Into::into).map_err(damaged);
+        }
+        Some((5, body)) => {
+            return postcard::from_bytes::<ChatMessageV5>(body).map(Into::into).map_err(damaged);
         }
         _ => {}
     }
@@ -372,6 +494,47 @@ impl History {
         writes
     }
 
+    /// The loaded message of `conversation` with id `id`.
+    pub fn find(&self, conversation: &ConversationId, id: &MessageRef) -> Option<&ChatMessage> {
+        self.messages(conversation).iter().rev().find(|m| m.id == *id)
+    }
+
+    /// Changes the loaded message with id `id` by `change`, which says whether it changed
+    /// anything; returns the message and its record if so.
+    pub fn change(
+        &mut self,
+        conversation: &ConversationId,
+        id: &MessageRef,
+        change: impl FnOnce(&mut ChatMessage) -> bool,
+    ) -> Option<(&ChatMessage, RecordWrite)> {
+        let chat = self.chats.get_mut(conversation)?;
+        let m = chat.messages.iter_mut().rev().find(|m| m.id == *id)?;
+        change(m).then(|| {
+            let write = m.write();
+            (&*m, write)
+        })
+    }
+
+    /// Changes every loaded message of `conversation` that `change` changes (it says so);
+    /// returns their records.
+    pub fn change_all(
+        &mut self,
+        conversation: &ConversationId,
+        mut change: impl FnMut(&mut ChatMessage) -> bool,
+    ) -> Vec<(ChatMessage, RecordWrite)> {
+        let messages = self.chats.get_mut(conversation).into_iter().flat_map(|c| c.messages.iter_mut());
+        messages.filter_map(|m| change(m).then(|| (m.clone(), m.write()))).collect()
+    }
+
+    /// Deletes message `seq` of `conversation`, loaded or not; returns its record's deletion.
+    /// Its id stays seen, so a redelivery does not bring it back.
+    pub fn remove(&mut self, conversation: &ConversationId, seq: u64) -> RecordWrite {
+        if let Some(chat) = self.chats.get_mut(conversation) {
+            chat.messages.retain(|m| m.seq != seq);
+        }
+        (RecordKey::Message(*conversation, seq), None)
+    }
+
     /// Forgets a conversation's loaded messages; returns their records' deletions (the caller
     /// makes sure nothing older is stored).
     pub fn forget(&mut self, conversation: &ConversationId) -> RecordWrites {
@@ -431,10 +594,15 @@ mod tests {
         v4[0] = 4;
         v4.extend([0, 0]);
         assert_eq!(decode_message(&key, &v4).unwrap(), m);
-        // Version 5 writes the attachment after them.
+        // Version 5: then the attachment (none).
         let mut v5 = v4.clone();
         v5[0] = 5;
         v5.push(0);
-        assert_eq!(m.write().1.unwrap()[..], v5[..]);
+        assert_eq!(decode_message(&key, &v5).unwrap(), m);
+        // Version 6 writes the reply, edited, deleted, reactions and expiry after it.
+        let mut v6 = v5.clone();
+        v6[0] = 6;
+        v6.extend([0, 0, 0, 0, 0]);
+        assert_eq!(m.write().1.unwrap()[..], v6[..]);
     }
 }

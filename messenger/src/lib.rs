@@ -18,15 +18,19 @@
 //!   confirmed); `group_chat` adds group chats to the facade
 //! - [`channels`]: the channels we follow or run (link, keys, checked admin lists, cursor,
 //!   newest posts, counts, block); `channel_chat` adds channels to the facade
+//! - `actions`: replies, edits, deletions, reactions, timers and search on the facade;
+//!   [`disappearing`]: timers and countdowns; [`search`]: the sealed search index
 //! - [`records`]: typed record names and versioned bodies; [`effects`], [`error`]
 
 #![forbid(unsafe_code)]
 
+mod actions;
 mod channel_chat;
 pub mod channels;
 pub mod connection;
 pub mod contacts;
 pub mod conversation;
+pub mod disappearing;
 pub mod doors;
 pub mod driver;
 pub mod effects;
@@ -44,6 +48,7 @@ pub mod profile;
 pub mod receipts;
 pub mod records;
 pub mod requests;
+pub mod search;
 pub mod store;
 
 pub use connection::{Connection, Link, Received, Tick};

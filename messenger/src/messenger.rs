@@ -6,13 +6,13 @@ use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
 use crate::groups::Groups;
-use crate::history::{ChatMessage, History, Status, chat_content, decode_message};
+use crate::history::{ChatContent, ChatMessage, Expiry, History, Status, decode_message};
 use crate::invites::{self, InvitePreview};
 use crate::joining::Joining;
-use crate::outbox::{Outbound, OutboundV1, Outbox, RETRY_LATER_MS, RETRY_SOON_MS};
+use crate::outbox::{Outbound, Outbox, RETRY_LATER_MS, RETRY_SOON_MS, decode_outbound};
 use crate::profile::Profile;
 use crate::receipts::Receipts;
-use crate::records::{RecordBytes, RecordKey, RecordWrite, RecordWrites, decode, decode_upgrading, encode};
+use crate::records::{RecordBytes, RecordKey, RecordWrite, RecordWrites, decode, encode};
 use crate::requests::{MAX_REQUEST_BYTES, MAX_REQUEST_TEXTS, Request, Requests};
 use crate::store::RecordRange;
 use sotto_engine::EngineError;
@@ -79,6 +79,10 @@ pub struct Messenger {
     /// Group posts the relay refused for a while, and when to send each again (in memory: a
     /// reload resends every unconfirmed post anyway).
     pub(crate) post_retries: crate::outbox::Paused,
+    /// Timers and countdowns of disappearing messages (stored).
+    pub(crate) disappearing: crate::disappearing::Disappearing,
+    /// Every chat message's words, to search (stored in parts).
+    pub(crate) search: crate::search::SearchIndex,
 }
 
 impl Messenger {
@@ -103,6 +107,8 @@ impl Messenger {
             joining: Joining::default(),
             unreadable_groups: 0,
             post_retries: crate::outbox::Paused::default(),
+            disappearing: crate::disappearing::Disappearing::default(),
+            search: crate::search::SearchIndex::default(),
         }
     }
 
@@ -135,6 +141,8 @@ impl Messenger {
         let mut unreadable_groups = 0;
         let mut restored = false;
         let mut next_seq = 1;
+        let mut disappearing = crate::disappearing::Disappearing::default();
+        let mut search = crate::search::SearchIndex::default();
         for (key, bytes) in records {
             match &key {
                 RecordKey::Engine(k) => engine.push((k.clone(), bytes)),
@@ -155,8 +163,10 @@ impl Messenger {
                 RecordKey::Channel(_) => channels.restore(decode(&key, &bytes)?),
                 RecordKey::Outbox(seq) => {
                     next_seq = next_seq.max(seq + 1);
-                    outbox.insert(*seq, decode_upgrading::<Outbound, OutboundV1>(&key, &bytes)?);
+                    outbox.insert(*seq, decode_outbound(&key, &bytes)?);
                 }
+                RecordKey::Disappearing => disappearing = decode(&key, &bytes)?,
+                RecordKey::Search(part) => search.restore(*part, &key, &bytes)?,
                 // History comes in pages.
                 RecordKey::Message(..) => {}
             }
@@ -166,7 +176,7 @@ impl Messenger {
         (m.contacts, m.outbox, m.next_seq, m.told, m.requests) = (contacts, outbox, next_seq, told, requests);
         m.restored = restored;
         (m.groups, m.joining, m.unreadable_groups) = (groups, joining, unreadable_groups);
-        m.channels = channels;
+        (m.channels, m.disappearing, m.search) = (channels, disappearing, search);
         Ok(m)
     }
 
@@ -438,7 +448,9 @@ impl Messenger {
         let mut frames: Vec<ClientFrame> =
             fetches.map(|address| ClientFrame::FetchBundle { address }).collect();
         frames.extend(
-            self.outbox.iter().map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone())),
+            self.outbox
+                .iter()
+                .map(|o| self.device.envelope_frame(o.envelope, o.to, o.ttl_secs, o.payload.clone())),
         );
         Effects { frames, ..Effects::default() }
     }
@@ -450,7 +462,7 @@ impl Messenger {
         let due = self.outbox.due(now_ms);
         let mut frames: Vec<ClientFrame> = due
             .into_iter()
-            .map(|o| self.device.envelope_frame(o.envelope, o.to, o.payload.clone()))
+            .map(|o| self.device.envelope_frame(o.envelope, o.to, o.ttl_secs, o.payload.clone()))
             .collect();
         frames.extend(self.due_posts(now_ms));
         let (unsubscribe, writes) = self.joining.expire_asked(now_ms);
@@ -547,9 +559,9 @@ impl Messenger {
                 Body::Profile { display_name } => {
                     fx.merge(self.upsert_contact(from, r.from, &display_name, now_ms));
                 }
-                body @ (Body::Text(_) | Body::File(_)) => {
-                    let Some((text, attachment)) = chat_content(body) else { continue };
-                    if !self.history.first_sight(conversation, r.message.id) {
+                body @ (Body::Text(_) | Body::File(_) | Body::Reply { .. }) => {
+                    let message = Message { body, ..r.message };
+                    if !self.history.first_sight(conversation, message.id) {
                         continue;
                     }
                     if !self.contacts.contains(&from) {
@@ -559,23 +571,27 @@ impl Messenger {
                     // In the chat the person is looking at, a message is read on arrival: one
                     // "read" receipt replaces "delivered" then "read".
                     let read_now = self.reading == Some(conversation);
-                    let m = ChatMessage {
-                        seq: self.seq(),
-                        id: r.message.id,
-                        conversation,
-                        outgoing: false,
-                        text: text.clone(),
-                        sent_at_ms: r.message.sent_at_ms,
-                        status: if read_now { Status::Read } else { Status::Delivered },
-                        author: None,
-                        notice: None,
-                        attachment,
+                    let status = if read_now { Status::Read } else { Status::Delivered };
+                    let seq = self.seq();
+                    let id = message.id;
+                    let Some(m) = ChatMessage::received(seq, conversation, message, status, None) else {
+                        continue;
                     };
                     let text = m.preview();
-                    fx.writes.push(self.history.push(m));
+                    fx.writes.extend(self.keep(m));
+                    if read_now {
+                        fx.writes.extend(self.start_countdowns(&conversation, now_ms));
+                    }
                     let name = self.contacts.get(&from).map(|c| c.name.clone()).unwrap_or_default();
                     fx.events.push(Event::Message { conversation, name, text });
-                    self.receipts.owe(conversation, read_now, r.message.id);
+                    self.receipts.owe(conversation, read_now, id);
+                }
+                Body::Edit { .. }
+                | Body::Delete { .. }
+                | Body::React { .. }
+                | Body::Timer { .. }
+                | Body::Typing { .. } => {
+                    fx.merge(self.on_change(conversation, r.from.signing_key, r.message, now_ms, e));
                 }
                 // The engine already kept only the session it started.
                 Body::SessionReset => {}
@@ -604,6 +620,7 @@ impl Messenger {
                         |m| m.outgoing && ids.contains(&m.id),
                         status,
                     ));
+                    fx.writes.extend(self.start_countdowns(&conversation, now_ms));
                 }
             }
         }
@@ -663,8 +680,15 @@ impl Messenger {
             // A stranger's file is dropped, unopened and unkept: nothing of theirs is fetched
             // (a blob download would tell them, through the relay, that we looked).
             Body::File(_) => return fx,
-            // Receipts and notices mean nothing from a stranger, nor do groups they offer.
-            Body::Receipt { .. }
+            Body::Reply { text, .. } => (None, Some(text)),
+            // Receipts, changes and notices mean nothing from a stranger, nor do groups they
+            // offer.
+            Body::Edit { .. }
+            | Body::Delete { .. }
+            | Body::React { .. }
+            | Body::Timer { .. }
+            | Body::Typing { .. }
+            | Body::Receipt { .. }
             | Body::InviteUsed
             | Body::SessionReset
             | Body::GroupWelcome(_)
@@ -688,19 +712,13 @@ impl Messenger {
             {
                 return fx;
             }
+            let seq = self.seq();
+            let (id, sent_at_ms) = (r.message.id, r.message.sent_at_ms);
             let m = ChatMessage {
-                seq: self.seq(),
-                id: r.message.id,
-                conversation,
-                outgoing: false,
                 text,
-                sent_at_ms: r.message.sent_at_ms,
-                status: Status::Delivered,
-                author: None,
-                notice: None,
-                attachment: None,
+                ..ChatMessage::arrived(seq, id, conversation, sent_at_ms, Status::Delivered, None)
             };
-            fx.writes.push(self.history.push(m));
+            fx.writes.extend(self.keep(m));
         }
         if !asked {
             fx.events.push(Event::Request { address: from, name });
@@ -742,7 +760,7 @@ impl Messenger {
         }
         let (request, forgotten) = self.requests.ignore(address).ok_or(MessengerError::NoRequest)?;
         let mut fx = self.forget_stranger(address);
-        fx.writes.extend(self.history.forget(&ConversationId::Direct(*address)));
+        fx.writes.extend(self.forget_history(&ConversationId::Direct(*address)));
         fx.writes.push((RecordKey::Request(*address), Some(encode(&request))));
         fx.writes.extend(forgotten.map(|a| (RecordKey::Request(a), None)));
         if self.reading == Some(ConversationId::Direct(*address)) {
@@ -862,7 +880,8 @@ impl Messenger {
         // provoke it, so it must not hand out our delivery token.
         let to_stranger = matches!(body, Body::InviteUsed)
             || (matches!(body, Body::GroupRekey(_)) && !self.contacts.contains(to));
-        let msg = Message { v: VERSION, id, sent_at_ms: now_ms, expires_after_secs: None, body };
+        let expires_after_secs = self.expiry_for(&ConversationId::Direct(*to), &body);
+        let msg = Message { v: VERSION, id, sent_at_ms: now_ms, expires_after_secs, body };
         let out = if to_stranger {
             self.device.send_withholding_token(to, &msg, MessageId(envelope), e)?
         } else {
@@ -871,9 +890,16 @@ impl Messenger {
         let payload = out.envelope().map(|(_, p)| p.to_vec()).ok_or(EngineError::Internal("no envelope"))?;
         let seq = self.seq();
         let mut fx = Effects::from_engine(out);
-        fx.writes.push(
-            self.outbox.insert(seq, Outbound { envelope: MessageId(envelope), to: *to, payload, message }),
-        );
+        fx.writes.push(self.outbox.insert(
+            seq,
+            Outbound {
+                envelope: MessageId(envelope),
+                to: *to,
+                payload,
+                message,
+                ttl_secs: msg.envelope_ttl_secs(),
+            },
+        ));
         Ok((fx, id))
     }
 
@@ -888,7 +914,12 @@ impl Messenger {
         if text.trim().is_empty() {
             return Err(MessengerError::EmptyMessage);
         }
-        self.send_chat(conversation, text, None, now_ms, e)
+        self.send_chat(
+            conversation,
+            ChatContent { text: text.into(), attachment: None, reply_to: None },
+            now_ms,
+            e,
+        )
     }
 
     /// Sends a file the app sealed and uploaded (see `sotto_engine::file`), with its caption,
@@ -901,8 +932,13 @@ impl Messenger {
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
         attachment.check()?;
-        let caption = attachment.caption.clone();
-        self.send_chat(conversation, &caption, Some(Box::new(attachment)), now_ms, e)
+        let text = attachment.caption.clone();
+        self.send_chat(
+            conversation,
+            ChatContent { text, attachment: Some(Box::new(attachment)), reply_to: None },
+            now_ms,
+            e,
+        )
     }
 
     /// Whether we may write in `conversation` now. Sending asks; the app asks too before a
@@ -913,6 +949,7 @@ impl Messenger {
                 None if self.requests.is_pending(to) => Err(MessengerError::RequestPending),
                 None => Err(MessengerError::UnknownContact),
                 Some(c) if c.notice == Some(ContactNotice::InviteUsed) => Err(MessengerError::InviteUsed),
+                Some(c) if c.key_in_doubt() => Err(MessengerError::KeyInDoubt(c.name.clone())),
                 Some(c) if self.device.has_conversation(to) && !self.device.can_send_to(to) => {
                     Err(MessengerError::Renewing(c.name.clone()))
                 }
@@ -935,33 +972,38 @@ impl Messenger {
         }
     }
 
-    /// A chat message: words, or a file with its caption.
-    fn send_chat(
+    /// A chat message: words, a file with its caption, or a reply.
+    pub(crate) fn send_chat(
         &mut self,
         conversation: &ConversationId,
-        text: &str,
-        attachment: Option<Box<Attachment>>,
+        content: ChatContent,
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        if text.len() > MAX_TEXT_BYTES {
+        if content.text.len() > MAX_TEXT_BYTES {
             return Err(MessengerError::TooLong);
         }
         self.can_write(conversation)?;
         let to = match *conversation {
             ConversationId::Direct(to) => to,
-            ConversationId::Group(id) => return self.send_group_chat(&id, text, attachment, now_ms, e),
-            ConversationId::Channel(id) => return self.post_to_channel(&id, text, attachment, now_ms, e),
+            ConversationId::Group(id) => return self.send_group_chat(&id, content, now_ms, e),
+            ConversationId::Channel(_) if content.reply_to.is_some() => {
+                return Err(MessengerError::NotInChannels);
+            }
+            ConversationId::Channel(id) => return self.post_to_channel(&id, content, now_ms, e),
         };
         let seq = self.seq();
-        let mut message = ChatMessage::sending(seq, [0; 16], *conversation, text, attachment, now_ms);
+        let mut message = ChatMessage::sending(seq, *conversation, content, now_ms);
+        let body = message.body();
+        message.expiry =
+            self.expiry_for(conversation, &body).map(|after_secs| Expiry { after_secs, at_ms: None });
         // The chat message takes the id inside the envelope, so receipts can name it.
-        let (mut fx, id) = self.send_body(&to, message.body(), Some((*conversation, seq)), now_ms, e)?;
+        let (mut fx, id) = self.send_body(&to, body, Some((*conversation, seq)), now_ms, e)?;
         message.id = id;
         // Writing in a chat reads it (which keeps unread messages the newest incoming ones, as
         // history paging relies on). After the send, which is the step that can fail.
         fx.merge(self.mark_read(conversation, now_ms, e));
-        fx.writes.push(self.history.push(message));
+        fx.writes.extend(self.keep(message));
         Ok(fx)
     }
 
@@ -996,8 +1038,9 @@ impl Messenger {
                 // Channels have no receipts: views are counted by the relay.
                 ConversationId::Channel(_) => continue,
             };
-            // A session being renewed cannot send yet; receipts are not worth waiting for.
-            if !self.device.can_send_to(&to) {
+            // A session being renewed cannot send yet, nor may anything go to a key in doubt;
+            // receipts are not worth waiting for.
+            if !self.device.can_send_to(&to) || self.contacts.get(&to).is_some_and(Contact::key_in_doubt) {
                 continue;
             }
             match self.send_body(&to, Body::Receipt { kind, ids }, None, now_ms, e) {
@@ -1022,6 +1065,7 @@ impl Messenger {
             writes: self.history.set_status(conversation, |m| set.contains(&m.id), Status::Read),
             ..Effects::default()
         };
+        fx.writes.extend(self.start_countdowns(conversation, now_ms));
         let to = match *conversation {
             ConversationId::Direct(to) => to,
             // A group's receipt goes with the others owed (one post for all that are read).
@@ -1036,8 +1080,9 @@ impl Messenger {
             ConversationId::Channel(_) => return fx,
         };
         // A stranger learns nothing, not even that we read them, until they are accepted; a
-        // session being renewed cannot send yet.
-        if !self.contacts.contains(&to) || !self.device.can_send_to(&to) {
+        // key in doubt nothing until the person answers the warning; a session being renewed
+        // cannot send yet.
+        if self.contacts.get(&to).is_none_or(Contact::key_in_doubt) || !self.device.can_send_to(&to) {
             return fx;
         }
         match self.send_body(&to, Body::Receipt { kind: ReceiptKind::Read, ids }, None, now_ms, e) {
@@ -1045,6 +1090,17 @@ impl Messenger {
             Err(err) => fx.events.push(Event::Problem(err.into())),
         }
         fx
+    }
+
+    /// Writes to a contact whose key changed (or whose name another's has) again, without
+    /// verifying them: they stay unverified, and the chat says so.
+    pub fn accept_key(&mut self, contact: &Address) -> Effects {
+        let changed = self.contacts.update(contact, |c| {
+            if c.key_in_doubt() {
+                c.notice = None;
+            }
+        });
+        Effects { writes: changed.map(contact_write).into_iter().collect(), ..Effects::default() }
     }
 
     pub fn set_verified(&mut self, contact: &Address, verified: bool) -> Effects {

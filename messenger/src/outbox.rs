@@ -22,11 +22,13 @@ pub struct Outbound {
     /// The chat message it carries (conversation, local sequence number), whose status
     /// follows the envelope's.
     pub message: Option<(ConversationId, u64)>,
+    /// How long the relay may keep it (see `Message::envelope_ttl_secs`).
+    pub ttl_secs: u32,
 }
 
 /// An outbound envelope as record version 1 stored it.
 #[derive(Deserialize)]
-pub(crate) struct OutboundV1 {
+struct OutboundV1 {
     envelope: MessageId,
     to: Address,
     payload: Vec<u8>,
@@ -35,12 +37,34 @@ pub(crate) struct OutboundV1 {
 
 impl From<OutboundV1> for Outbound {
     fn from(o: OutboundV1) -> Outbound {
-        Outbound {
-            envelope: o.envelope,
-            to: o.to,
-            payload: o.payload,
-            message: o.message.map(|(a, seq)| (ConversationId::Direct(a), seq)),
-        }
+        let message = o.message.map(|(a, seq)| (ConversationId::Direct(a), seq));
+        OutboundV5 { envelope: o.envelope, to: o.to, payload: o.payload, message }.into()
+    }
+}
+
+/// An outbound envelope as record versions 2 to 5 stored it: every envelope lived as long as
+/// the relay allows.
+#[derive(Deserialize)]
+struct OutboundV5 {
+    envelope: MessageId,
+    to: Address,
+    payload: Vec<u8>,
+    message: Option<(ConversationId, u64)>,
+}
+
+impl From<OutboundV5> for Outbound {
+    fn from(o: OutboundV5) -> Outbound {
+        let OutboundV5 { envelope, to, payload, message } = o;
+        Outbound { envelope, to, payload, message, ttl_secs: sotto_engine::consts::ENVELOPE_TTL_SECS }
+    }
+}
+
+/// A stored outbox entry, of any record version.
+pub fn decode_outbound(key: &RecordKey, bytes: &[u8]) -> Result<Outbound, crate::MessengerError> {
+    let damaged = |e: postcard::Error| crate::MessengerError::Damaged(format!("{key}: {e}"));
+    match bytes.split_first() {
+        Some((2..=5, body)) => postcard::from_bytes::<OutboundV5>(body).map(Into::into).map_err(damaged),
+        _ => crate::records::decode_upgrading::<Outbound, OutboundV1>(key, bytes),
     }
 }
 

@@ -14,8 +14,10 @@ use zeroize::Zeroizing;
 
 /// Version 2 names conversations by [`ConversationId`] where version 1 held a contact's
 /// address; version 3 gives chat messages their author (in groups), version 4 a group's notices
-/// ("Ada added Bo"), version 5 their files. Other records are the same from 2 on.
-const RECORD_VERSION: u8 = 5;
+/// ("Ada added Bo"), version 5 their files, version 6 their replies, edits, deletions,
+/// reactions and timers, and outbox entries their relay TTL. Other records are the same from 2
+/// on.
+const RECORD_VERSION: u8 = 6;
 
 /// A record to write (`Some`) or delete (`None`).
 pub type RecordWrite = (RecordKey, Option<RecordBytes>);
@@ -53,6 +55,10 @@ pub enum RecordKey {
     Asked(GroupId),
     /// A channel we follow or run: its link, keys, lists, cursor and newest posts.
     Channel(ChannelId),
+    /// Each conversation's disappearing-message timer, and when read messages go.
+    Disappearing,
+    /// A part of the search index (see `search`), by number.
+    Search(u32),
 }
 
 impl From<StorageKey> for RecordKey {
@@ -81,6 +87,8 @@ impl fmt::Display for RecordKey {
             }
             RecordKey::Asked(g) => write!(f, "asked/{}", group_hex(g)),
             RecordKey::Channel(c) => write!(f, "channel/{}", c.to_hex()),
+            RecordKey::Disappearing => f.write_str("disappearing"),
+            RecordKey::Search(part) => write!(f, "search/{part:08x}"),
         }
     }
 }
@@ -134,6 +142,8 @@ impl RecordKey {
             ("told", a) => RecordKey::Told(Address::from_hex(a)?),
             ("request", a) => RecordKey::Request(Address::from_hex(a)?),
             ("restored", "") => RecordKey::Restored,
+            ("disappearing", "") => RecordKey::Disappearing,
+            ("search", part) => RecordKey::Search(u32::from_str_radix(part, 16).ok()?),
             ("group", g) => RecordKey::Group(group_from_hex(g)?),
             ("asked", g) => RecordKey::Asked(group_from_hex(g)?),
             ("channel", c) => RecordKey::Channel(ChannelId::from_hex(c)?),
@@ -168,8 +178,8 @@ pub fn decode_upgrading<T: DeserializeOwned, V1: DeserializeOwned + Into<T>>(
 }
 
 /// A record whose version-1 layout was `V1` and version-2 layout `V2` (also read for version 3,
-/// and version 4 read as the current one: only chat messages differ between 2 and 5, and
-/// `history::decode_message` reads those).
+/// and versions 4 and 5 read as the current one: only chat messages and outbox entries differ
+/// between 2 and 6, and `history::decode_message` and `outbox::decode_outbound` read those).
 pub fn decode_versions<T, V1, V2>(key: &RecordKey, bytes: &[u8]) -> Result<T, MessengerError>
 where
     T: DeserializeOwned,
@@ -178,7 +188,7 @@ where
 {
     let damaged = |e: postcard::Error| MessengerError::Damaged(format!("{key}: {e}"));
     match bytes.split_first() {
-        Some((&(RECORD_VERSION | 4), body)) => postcard::from_bytes(body).map_err(damaged),
+        Some((&(RECORD_VERSION | 4 | 5), body)) => postcard::from_bytes(body).map_err(damaged),
         Some((2 | 3, body)) => postcard::from_bytes::<V2>(body).map(Into::into).map_err(damaged),
         Some((1, body)) => postcard::from_bytes::<V1>(body).map(Into::into).map_err(damaged),
         Some((v, _)) => Err(MessengerError::Damaged(format!("{key}: unknown record version {v}"))),
@@ -211,6 +221,8 @@ mod tests {
                 format!("joining/{}/{hex}/001f", "cd".repeat(16)),
             ),
             (RecordKey::Asked(GroupId([0xcd; 16])), format!("asked/{}", "cd".repeat(16))),
+            (RecordKey::Disappearing, "disappearing".into()),
+            (RecordKey::Search(0x1f), "search/0000001f".into()),
         ];
         for (key, name) in cases {
             assert_eq!(key.to_string(), name);

@@ -32,6 +32,8 @@ pub enum RecordRange {
     Joining,
     /// Our requests to join groups by their links.
     Asked,
+    /// The search index's parts.
+    Search,
     /// One conversation's messages with local sequence numbers in `from..to`.
     Messages {
         conversation: crate::ConversationId,
@@ -64,6 +66,7 @@ impl RecordRange {
             RecordRange::Groups => kind("group/", "group0"),
             RecordRange::Joining => kind("joining/", "joining0"),
             RecordRange::Asked => kind("asked/", "asked0"),
+            RecordRange::Search => kind("search/", "search0"),
             RecordRange::Messages { conversation, from, to } => {
                 (name(&RecordKey::Message(conversation, from)), name(&RecordKey::Message(conversation, to)))
             }

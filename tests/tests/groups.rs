@@ -11,7 +11,7 @@ use sotto_engine::random::OsEntropy;
 use sotto_engine::roster::Role;
 use sotto_engine::sender_keys::GroupId;
 use sotto_messenger::doors::DoorRules;
-use sotto_messenger::history::GroupNotice;
+use sotto_messenger::history::ChatNotice;
 use sotto_messenger::{ConversationId, Driver, Event, Line, MemoryStore};
 use sotto_shared::frames::{Subscription, topic_write_hash};
 use sotto_shared::{ClientFrame, ErrorCode, RelayFrame, TopicId, WriteKey};
@@ -214,7 +214,7 @@ async fn messengers_talk_in_a_group_and_one_removed_hears_nothing_after() {
     }
     assert_eq!(ada.d.messenger.group(&group).unwrap().group.roster().members.len(), 3);
     // The timelines say what happened, in typed notices the app puts into words.
-    let notices = |c: &Client| -> Vec<GroupNotice> {
+    let notices = |c: &Client| -> Vec<ChatNotice> {
         c.d.messenger.messages(&chat).iter().filter_map(|m| m.notice.clone()).collect()
     };
     let (a, b, c) = (
@@ -225,13 +225,13 @@ async fn messengers_talk_in_a_group_and_one_removed_hears_nothing_after() {
     assert_eq!(
         notices(&ada),
         vec![
-            GroupNotice::Created { by: a, name: "Book club".into() },
-            GroupNotice::Added { by: a, member: b },
-            GroupNotice::Added { by: a, member: c },
+            ChatNotice::Created { by: a, name: "Book club".into() },
+            ChatNotice::Added { by: a, member: b },
+            ChatNotice::Added { by: a, member: c },
         ]
     );
-    assert_eq!(notices(&bo)[0], GroupNotice::Added { by: a, member: b });
-    assert_eq!(notices(&cy), vec![GroupNotice::Added { by: a, member: c }]);
+    assert_eq!(notices(&bo)[0], ChatNotice::Added { by: a, member: b });
+    assert_eq!(notices(&cy), vec![ChatNotice::Added { by: a, member: c }]);
 
     ada.say_in(chat, &format!("{MARKER} welcome")).await;
     assert_eq!(bo.hear().await, format!("{MARKER} welcome"));
@@ -250,7 +250,7 @@ async fn messengers_talk_in_a_group_and_one_removed_hears_nothing_after() {
     let step = ada.d.act(|m| m.remove_from_group(&group, &bo_key, now(), &mut OsEntropy)).unwrap();
     ada.run(step).await;
     bo.wait_for(|e| matches!(e, Event::LeftGroup { .. }).then_some(())).await;
-    assert_eq!(notices(&bo).last(), Some(&GroupNotice::Removed { by: a, member: b }));
+    assert_eq!(notices(&bo).last(), Some(&ChatNotice::Removed { by: a, member: b }));
     assert!(bo.d.act(|m| m.send_text(&chat, "still here?", now(), &mut OsEntropy)).is_err());
 
     // Cy goes offline and comes back from her store, still in the group.

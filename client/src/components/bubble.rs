@@ -1,12 +1,36 @@
 //! Messages: one bubble each, with a separator before each new day.
 
-use crate::action::Action;
-use crate::dates::{clock, day, day_label};
+use crate::action::{Action, MessageAction};
+use crate::dates::{clock, day, day_label, span};
+use crate::dom::{close_menu, now_ms};
 use crate::files::{FileState, Files};
 use crate::status;
-use sotto_messenger::history::GroupNotice;
+use sotto_engine::consts::{DELETE_WINDOW_SECS, EDIT_WINDOW_SECS};
+use sotto_messenger::history::ChatNotice;
 use sotto_messenger::{ChatMessage, ConversationId};
 use yew::prelude::*;
+
+/// The reactions the menu offers (any emoji that arrives is shown).
+const REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
+
+/// The message a reply answers, as its bubble quotes it.
+#[derive(Clone, PartialEq)]
+struct Quote {
+    author: AttrValue,
+    text: AttrValue,
+    /// Where it is in the chat (not loaded: `None`).
+    seq: Option<u64>,
+}
+
+/// What may be done to a message here, besides deleting it for oneself.
+#[derive(Clone, Copy, PartialEq, Default)]
+struct Can {
+    reply: bool,
+    edit: bool,
+    withdraw: bool,
+    react: bool,
+    forward: bool,
+}
 
 #[derive(Properties, PartialEq)]
 struct BubbleProps {
@@ -19,7 +43,102 @@ struct BubbleProps {
     report: Option<AttrValue>,
     /// Its file, as it stands in this tab.
     file: Option<FileState>,
+    quote: Option<Quote>,
+    can: Can,
+    /// How long until it disappears ("5s"), or its timer before it is read.
+    left: Option<AttrValue>,
+    conversation: ConversationId,
     on_action: Callback<Action>,
+}
+
+/// A button of a message's menu: does `action` and closes the menu.
+fn item(
+    label: &'static str,
+    to: ConversationId,
+    action: impl Fn() -> MessageAction + 'static,
+    on_action: &Callback<Action>,
+) -> Html {
+    let on_action = on_action.clone();
+    let onclick = Callback::from(move |e: MouseEvent| {
+        close_menu(&e);
+        on_action.emit(Action::Message(to, action()));
+    });
+    html! { <button type="button" role="menuitem" {onclick}>{ label }</button> }
+}
+
+/// The menu of what can be done to message `m`.
+fn menu(m: &ChatMessage, can: Can, to: ConversationId, on_action: &Callback<Action>) -> Html {
+    let (id, seq) = (m.id, m.seq);
+    let copy = (!m.text.is_empty()).then(|| {
+        let (text, on_action) = (m.text.clone(), on_action.clone());
+        let onclick = Callback::from(move |e: MouseEvent| {
+            close_menu(&e);
+            let (text, on_action) = (text.clone(), on_action.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let said = if crate::dom::copy(text).await {
+                    "Copied."
+                } else {
+                    "The browser did not allow copying."
+                };
+                on_action.emit(Action::Toast(Some(said.into())));
+            });
+        });
+        html! { <button type="button" role="menuitem" {onclick}>{ "Copy" }</button> }
+    });
+    html! {
+        <details class="menu">
+            <summary aria-label="Message actions" title="Message actions" data-testid="message-menu">{ "⋯" }</summary>
+            <div class="menu-items" role="menu">
+                if can.react {
+                    <div class="react-row">
+                        { for REACTIONS.iter().map(|e| {
+                            let (on_action, e) = (on_action.clone(), *e);
+                            let onclick = Callback::from(move |ev: MouseEvent| {
+                                close_menu(&ev);
+                                on_action.emit(Action::Message(to, MessageAction::React(id, Some(e.into()))));
+                            });
+                            html! { <button type="button" aria-label={format!("React with {e}")} {onclick}>{ e }</button> }
+                        }) }
+                    </div>
+                }
+                if can.reply { { item("Reply", to, move || MessageAction::Reply(id), on_action) } }
+                { for copy }
+                if can.forward { { item("Forward", to, move || MessageAction::Forward(id), on_action) } }
+                if can.edit { { item("Edit", to, move || MessageAction::Edit(id), on_action) } }
+                { item("Delete for me", to, move || MessageAction::DeleteForMe(seq), on_action) }
+                if can.withdraw { { item("Delete for everyone", to, move || MessageAction::DeleteForEveryone(id), on_action) } }
+            </div>
+        </details>
+    }
+}
+
+/// The reactions under a message, one chip per emoji with its count; ours is pressed, and
+/// tapping a chip adds or takes back ours.
+fn reactions(m: &ChatMessage, to: ConversationId, on_action: &Callback<Action>) -> Html {
+    let mut counted: Vec<(&str, usize, bool)> = Vec::new();
+    for r in &m.reactions {
+        match counted.iter_mut().find(|(e, _, _)| *e == r.emoji) {
+            Some((_, n, mine)) => {
+                *n += 1;
+                *mine |= r.by.is_none();
+            }
+            None => counted.push((&r.emoji, 1, r.by.is_none())),
+        }
+    }
+    let id = m.id;
+    html! {
+        <div class="reactions" data-testid="reactions">
+            { for counted.into_iter().map(|(emoji, n, mine)| {
+                let choice = (!mine).then(|| emoji.to_string());
+                html! {
+                    <button type="button" class="chip" aria-pressed={mine.to_string()}
+                        onclick={on_action.reform(move |_| Action::Message(to, MessageAction::React(id, choice.clone())))}>
+                        { format!("{emoji} {n}") }
+                    </button>
+                }
+            }) }
+        </div>
+    }
 }
 
 /// One message. A component with comparable props, so a new message re-renders one bubble,
@@ -28,19 +147,39 @@ struct BubbleProps {
 fn bubble(props: &BubbleProps) -> Html {
     let m = &props.message;
     let (label, class) = (status::label(m.status), status::class(m.status));
+    let to = props.conversation;
     html! {
-        <li class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
+        <li id={format!("m{}", m.seq)} class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
             data-status={class}>
+            { menu(m, props.can, to, &props.on_action) }
             if let (Some(name), Some(key)) = (&props.author, &m.author) {
                 <p class={classes!("author", super::colour(key))} data-testid="author">{ name.clone() }</p>
+            }
+            if let Some(q) = &props.quote {
+                <button type="button" class="quote" data-testid="quote" disabled={q.seq.is_none()}
+                    onclick={q.seq.map(|seq| props.on_action.reform(move |_| Action::Message(to, MessageAction::Show(seq))))}>
+                    <strong>{ q.author.clone() }</strong>
+                    <span>{ q.text.clone() }</span>
+                </button>
             }
             if let (Some(a), Some(state)) = (&m.attachment, &props.file) {
                 { super::attachment::attachment(m.id, a, state, &props.on_action) }
             }
-            if !m.text.is_empty() {
+            if m.deleted {
+                <p class="text deleted" data-testid="deleted">{ "This message was deleted" }</p>
+            } else if !m.text.is_empty() {
                 <p class="text">{ m.text.clone() }</p>
             }
+            if !m.reactions.is_empty() {
+                { reactions(m, to, &props.on_action) }
+            }
             <p class="meta">
+                if let Some(left) = &props.left {
+                    <span class="expiry" data-testid="expiry" title="Disappears after it is read">{ format!("⏱ {left}") }</span>
+                }
+                if m.edited {
+                    <span class="edited" data-testid="edited">{ "edited" }</span>
+                }
                 <time>{ clock(m.sent_at_ms) }</time>
                 if let Some(reads) = &props.reads {
                     <span class="reads" data-testid="reads">{ reads.clone() }</span>
@@ -93,8 +232,10 @@ pub type Reads<'a> = dyn Fn(&[u8; 16]) -> Option<String> + 'a;
 
 /// What a chat adds to its messages.
 pub struct Marks<'a> {
-    /// A group member's name, from their identity key.
+    /// A group member's name, from their identity key ("You" for ours).
     pub name: &'a dyn Fn(&[u8; 32]) -> String,
+    /// Who wrote the messages that name no author (the other person of a direct chat).
+    pub them: &'a str,
     /// What to say under a message.
     pub reads: &'a Reads<'a>,
     /// Where reporting an incoming message goes (a channel's posts).
@@ -106,7 +247,14 @@ pub struct Marks<'a> {
 
 /// The loaded messages of a chat, oldest first, with what `marks` adds.
 pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>, on_action: &Callback<Action>) -> Html {
-    let Marks { name, reads, report, files, .. } = *marks;
+    let Marks { name, them, reads, report, files, conversation } = *marks;
+    let now = now_ms();
+    let chat = !matches!(conversation, ConversationId::Channel(_));
+    let writer = |m: &ChatMessage| match (m.outgoing, &m.author) {
+        (true, _) => "You".to_string(),
+        (false, Some(key)) => name(key),
+        (false, None) => them.to_string(),
+    };
     let mut last_day = None;
     let mut items = Vec::with_capacity(messages.len() + 4);
     for m in messages {
@@ -127,7 +275,29 @@ pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>, on_action: &Callbac
             None => {
                 let file = m.attachment.as_deref().map(|a| files.state(a));
                 let on_action = on_action.clone();
-                items.push(html! { <Bubble key={m.seq} message={m.clone()} {author} {reads} {report} {file} {on_action} /> })
+                let quote = m.reply_to.map(|r| match messages.iter().find(|t| t.id == r) {
+                    Some(t) if t.deleted => {
+                        Quote { author: writer(t).into(), text: "Deleted message".into(), seq: Some(t.seq) }
+                    }
+                    Some(t) => Quote { author: writer(t).into(), text: t.preview().into(), seq: Some(t.seq) },
+                    None => Quote { author: "Earlier message".into(), text: "Not loaded".into(), seq: None },
+                });
+                let live = chat && !m.deleted;
+                let age = now.saturating_sub(m.sent_at_ms);
+                let can = Can {
+                    reply: live,
+                    edit: live && m.outgoing && m.attachment.is_none() && age <= EDIT_WINDOW_SECS * 1000,
+                    withdraw: live && m.outgoing && age <= DELETE_WINDOW_SECS * 1000,
+                    react: live,
+                    forward: !m.deleted,
+                };
+                let left = m.expiry.map(|x| match x.at_ms {
+                    Some(at) => AttrValue::from(span(at.saturating_sub(now).div_ceil(1000))),
+                    None => AttrValue::from(span(u64::from(x.after_secs))),
+                });
+                items.push(html! {
+                    <Bubble key={m.seq} message={m.clone()} {author} {reads} {report} {file} {quote} {can} {left} {conversation} {on_action} />
+                })
             }
         }
     }
@@ -135,24 +305,28 @@ pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>, on_action: &Callbac
 }
 
 /// A group notice in words, with the members' names.
-fn notice_words(n: &GroupNotice, name: &dyn Fn(&[u8; 32]) -> String) -> String {
+fn notice_words(n: &ChatNotice, name: &dyn Fn(&[u8; 32]) -> String) -> String {
     // "You" starts a sentence; as its object it is "you".
     let object = |key: &[u8; 32]| match name(key) {
         you if you == "You" => "you".to_string(),
         other => other,
     };
     match n {
-        GroupNotice::Created { by, name: group } => {
+        ChatNotice::Created { by, name: group } => {
             format!("{} made the group \u{201c}{group}\u{201d}", name(by))
         }
-        GroupNotice::Added { by, member } => format!("{} added {}", name(by), object(member)),
-        GroupNotice::Removed { by, member } => format!("{} removed {}", name(by), object(member)),
-        GroupNotice::Left { member } => format!("{} left", name(member)),
-        GroupNotice::Renamed { by, name: group } => {
+        ChatNotice::Added { by, member } => format!("{} added {}", name(by), object(member)),
+        ChatNotice::Removed { by, member } => format!("{} removed {}", name(by), object(member)),
+        ChatNotice::Left { member } => format!("{} left", name(member)),
+        ChatNotice::Renamed { by, name: group } => {
             format!("{} renamed the group \u{201c}{group}\u{201d}", name(by))
         }
-        GroupNotice::Promoted { by, member } => format!("{} made {} an admin", name(by), object(member)),
-        GroupNotice::Demoted { by, member } => format!("{} made {} a member again", name(by), object(member)),
-        GroupNotice::Described { by } => format!("{} changed the group's description", name(by)),
+        ChatNotice::Promoted { by, member } => format!("{} made {} an admin", name(by), object(member)),
+        ChatNotice::Demoted { by, member } => format!("{} made {} a member again", name(by), object(member)),
+        ChatNotice::Described { by } => format!("{} changed the group's description", name(by)),
+        ChatNotice::Timer { by, secs: Some(s) } => {
+            format!("{} set messages to disappear {} after they are read", name(by), span(u64::from(*s)))
+        }
+        ChatNotice::Timer { by, secs: None } => format!("{} turned off disappearing messages", name(by)),
     }
 }

@@ -2,7 +2,7 @@
 //! is kept as the chat's draft. Files come by the attach button, by dropping them on the chat
 //! or by pasting; the microphone records a voice message.
 
-use crate::action::Action;
+use crate::action::{Action, MessageAction};
 use crate::dom::{COMPOSER, take_composer, target};
 use crate::files::Files;
 use sotto_engine::consts::MAX_TEXT_BYTES;
@@ -32,7 +32,21 @@ pub fn drop_files(
     (over, dropped)
 }
 
-pub fn composer(to: ConversationId, files: &Files, on_action: &Callback<Action>) -> Html {
+/// What the composer's next text does besides being sent: answer a message, or replace one.
+#[derive(Clone, PartialEq)]
+pub struct Composing {
+    pub editing: bool,
+    /// Who wrote the message, and its words.
+    pub author: String,
+    pub text: String,
+}
+
+pub fn composer(
+    to: ConversationId,
+    files: &Files,
+    composing: Option<&Composing>,
+    on_action: &Callback<Action>,
+) -> Html {
     if let Some((_, _, started)) = files.recording.as_ref().filter(|(c, _, _)| *c == to) {
         let secs = ((js_sys::Date::now() - started) / 1000.0).max(0.0) as u64;
         return html! {
@@ -92,7 +106,19 @@ pub fn composer(to: ConversationId, files: &Files, on_action: &Callback<Action>)
         })
     };
     let (over, dropped) = drop_files(to, on_action);
+    let bar = composing.map(|c| {
+        let what = if c.editing { "Editing".to_string() } else { format!("Replying to {}", c.author) };
+        let stop = on_action.reform(move |_| Action::Message(to, MessageAction::StopComposing));
+        html! {
+            <div class="composing" data-testid="composing">
+                <div><strong>{ what }</strong><span>{ c.text.clone() }</span></div>
+                <button type="button" class="icon-button" aria-label="Cancel" onclick={stop}>{ "×" }</button>
+            </div>
+        }
+    });
     html! {
+        <>
+        { for bar }
         <form class="composer" onsubmit={on_submit} ondragover={over} ondrop={dropped}>
             <label class="icon-button attach" title="Attach files">
                 { super::icon(super::PAPERCLIP) }
@@ -105,5 +131,6 @@ pub fn composer(to: ConversationId, files: &Files, on_action: &Callback<Action>)
                 onclick={on_action.reform(move |_| Action::Record(to))} data-testid="record">{ super::icon(super::MICROPHONE) }</button>
             <button type="submit" aria-label="Send">{ "Send" }</button>
         </form>
+        </>
     }
 }

@@ -5,6 +5,7 @@
 
 mod attachment;
 mod bubble;
+mod chat_tools;
 mod composer;
 mod connection;
 mod key_banner;
@@ -12,7 +13,8 @@ mod qr_code;
 mod toast;
 
 pub use bubble::{Marks, Reads, message_list, timeline};
-pub use composer::composer;
+pub use chat_tools::{chat_menu, secret_mark};
+pub use composer::{Composing, composer};
 pub use connection::connection_status;
 pub use key_banner::key_banner;
 pub use qr_code::qr_code;

@@ -109,6 +109,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 props.earlier,
                 &Marks {
                     name: &name_of,
+                    them: props.name,
                     reads: &marks,
                     report: (!props.owner).then_some(&report as &Reads<'_>),
                     files: props.files,
@@ -117,7 +118,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 &props.on_action,
             ) }
             if props.may_post && props.blocked.is_none() {
-                { composer(conversation, props.files, &props.on_action) }
+                { composer(conversation, props.files, None, &props.on_action) }
             }
         </section>
     }

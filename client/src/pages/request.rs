@@ -36,6 +36,7 @@ pub fn view(props: &Props<'_>) -> Html {
                     props.messages,
                     &Marks {
                         name: &|_| String::new(),
+                        them: &r.name,
                         reads: &|_| None,
                         report: None,
                         files: &crate::files::Files::default(),

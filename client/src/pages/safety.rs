@@ -43,7 +43,7 @@ pub fn view(props: &Props<'_>) -> Html {
                 <h2 id="safety-title">{ format!("Safety number with {name}") }</h2>
             </header>
             <div class="sheet-body">
-                { for props.contact.map(|c| key_banner(c, props.other_name.as_deref())) }
+                { for props.contact.map(|c| key_banner(c, props.other_name.as_deref(), &props.on_action)) }
                 <p>{ format!("Compare these digits with {name} in person or on a call, or scan each other's code. If they match, nobody is in the middle of {what}.") }</p>
                 <p class="safety-number" data-testid="safety-number" aria-label="Safety number">
                     { for props.number.split(' ').map(|g| html! { <span>{ g.to_string() }</span> }) }

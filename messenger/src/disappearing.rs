@@ -1,0 +1,89 @@
+//! Disappearing messages: each conversation's timer, and when each read message goes. One
+//! record holds both, so a message whose countdown started is deleted on time even if its
+//! page of history is not loaded.
+
+use crate::conversation::ConversationId;
+use crate::records::{RecordKey, RecordWrite, encode};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Default, Serialize, Deserialize)]
+pub struct Disappearing {
+    /// Seconds, per conversation that has a timer (one of `DISAPPEARING_TIMERS`).
+    timers: BTreeMap<ConversationId, u32>,
+    /// Messages whose countdown runs: when they go (our clock, ms), conversation, local
+    /// sequence number.
+    due: BTreeSet<(u64, ConversationId, u64)>,
+}
+
+impl Disappearing {
+    pub fn timer(&self, conversation: &ConversationId) -> Option<u32> {
+        self.timers.get(conversation).copied()
+    }
+
+    /// Sets or clears a conversation's timer; `false` if it already was so.
+    pub fn set_timer(&mut self, conversation: ConversationId, secs: Option<u32>) -> bool {
+        let before = match secs {
+            Some(s) => self.timers.insert(conversation, s),
+            None => self.timers.remove(&conversation),
+        };
+        before != secs
+    }
+
+    /// Message `seq` of `conversation` goes at `at_ms`.
+    pub fn schedule(&mut self, at_ms: u64, conversation: ConversationId, seq: u64) {
+        self.due.insert((at_ms, conversation, seq));
+    }
+
+    /// Forgets a message that went another way (deleted by hand).
+    pub fn unschedule(&mut self, conversation: &ConversationId, seq: u64) {
+        self.due.retain(|(_, c, s)| !(c == conversation && *s == seq));
+    }
+
+    /// Takes the messages due by `now_ms`.
+    pub fn take_due(&mut self, now_ms: u64) -> Vec<(ConversationId, u64)> {
+        // The least conversation id (the first variant, the least address) starts the rest.
+        let least = ConversationId::Direct(sotto_shared::Address([0; 32]));
+        let later = self.due.split_off(&(now_ms.saturating_add(1), least, 0));
+        std::mem::replace(&mut self.due, later).into_iter().map(|(_, c, s)| (c, s)).collect()
+    }
+
+    /// When the next message goes, if any countdown runs.
+    pub fn next_due(&self) -> Option<u64> {
+        self.due.first().map(|(at, _, _)| *at)
+    }
+
+    /// Forgets a conversation that is gone.
+    pub fn forget(&mut self, conversation: &ConversationId) {
+        self.timers.remove(conversation);
+        self.due.retain(|(_, c, _)| c != conversation);
+    }
+
+    pub fn write(&self) -> RecordWrite {
+        (RecordKey::Disappearing, Some(encode(self)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_shared::Address;
+
+    #[test]
+    fn messages_come_due_in_time_order() {
+        let (a, b) = (ConversationId::Direct(Address([1; 32])), ConversationId::Direct(Address([2; 32])));
+        let mut d = Disappearing::default();
+        assert!(d.set_timer(a, Some(5)));
+        assert!(!d.set_timer(a, Some(5)), "no change");
+        d.schedule(2_000, b, 7);
+        d.schedule(1_000, a, 3);
+        d.schedule(3_000, a, 4);
+        assert_eq!(d.next_due(), Some(1_000));
+        assert_eq!(d.take_due(999), vec![]);
+        assert_eq!(d.take_due(2_000), vec![(a, 3), (b, 7)]);
+        d.unschedule(&a, 4);
+        assert_eq!(d.next_due(), None);
+        assert!(d.set_timer(a, None));
+        assert_eq!(d.timer(&a), None);
+    }
+}
