@@ -102,6 +102,8 @@ pub enum Action {
     ForwardTo(Option<ConversationId>),
     /// Lets a chat be written in again after a warning about the contact's key.
     AcceptKey(Address),
+    /// Opens the camera to scan a contact's safety-number code (`None` stops).
+    Scan(Option<Address>),
 }
 
 /// What the person does to one message, by its id (or local sequence number).

@@ -45,6 +45,9 @@ use std::rc::Rc;
 use yew::prelude::*;
 use zeroize::Zeroizing;
 
+mod messages;
+pub use messages::Found;
+
 /// How often the connection machine looks at the clock (it pings and gives up on its own
 /// schedule, see `sotto_messenger::connection`).
 const TICK_MS: u32 = 5_000;
@@ -97,8 +100,12 @@ pub enum Msg {
     Downloaded((u32, Result<web_sys::File, FileError>)),
     Recording(ConversationId, Result<files::Recorder, FileError>),
     Recorded(ConversationId, Result<(web_sys::File, AttachmentKind), FileError>),
-    /// Paints again (a recording's timer).
+    /// Paints again (a recording's timer, a countdown).
     Redraw,
+    /// A disappearing message's time is up.
+    Expire,
+    /// A QR code read off the camera while scanning a contact's safety number.
+    Scanned(sotto_shared::Address, Result<Vec<u8>, FileError>),
 }
 
 pub struct App {
@@ -140,6 +147,25 @@ pub struct App {
     files: Files,
     /// Repaints a recording's timer.
     _redraw: Option<Interval>,
+    /// A reply or an edit under way in a chat's composer.
+    composing: Option<(ConversationId, messages::Compose)>,
+    /// A message to forward (its chat and id), while the person picks where.
+    forwarding: Option<(ConversationId, [u8; 16])>,
+    /// The words in the search box.
+    search: String,
+    /// A message to scroll to once its chat shows it (local sequence number).
+    jump_to: Option<(ConversationId, u64)>,
+    /// A chat to export once all of it is loaded.
+    exporting: Option<ConversationId>,
+    /// Wakes the app when the next disappearing message goes (at `expiry_at`).
+    expiry: Option<Timeout>,
+    expiry_at: Option<u64>,
+    /// Repaints countdowns on screen each second.
+    _countdown: Option<Interval>,
+    /// Until when (our clock) the other side of a direct chat is said to be writing.
+    typing: HashMap<ConversationId, u64>,
+    /// The contact whose safety-number code the camera is looking for.
+    scanning: Option<sotto_shared::Address>,
 }
 
 impl Component for App {
@@ -189,6 +215,16 @@ impl Component for App {
             keep_from_bottom: None,
             files: Files::default(),
             _redraw: None,
+            composing: None,
+            forwarding: None,
+            search: String::new(),
+            jump_to: None,
+            exporting: None,
+            expiry: None,
+            expiry_at: None,
+            _countdown: None,
+            typing: HashMap::new(),
+            scanning: None,
         }
     }
 
@@ -254,6 +290,9 @@ impl Component for App {
                 };
                 if let Err(e) = added {
                     self.toast = Some(e.to_string());
+                }
+                if self.jump_to.is_some() || self.exporting.is_some() {
+                    self.load_until_found(ctx);
                 }
             }
             Msg::FlushReceipts => {
@@ -363,11 +402,17 @@ impl Component for App {
             Msg::Recorded(to, Ok((file, kind))) => self.send_file(ctx, to, file, Some(kind), String::new()),
             Msg::Recorded(_, Err(why)) => self.toast = Some(format!("The voice message was not sent: {why}")),
             Msg::Redraw => {}
+            Msg::Scanned(who, read) => self.scanned(ctx, who, read),
+            Msg::Expire => {
+                self.expiry_at = None;
+                self.act(ctx, |m| Ok(m.expire(now_ms())));
+            }
         }
         true
     }
 
-    fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
+    fn rendered(&mut self, ctx: &Context<Self>, _first: bool) {
+        self.after_render(ctx);
         attention::set_title(self.messenger().map_or(0, Messenger::unread_total));
         // Follow the newest message when a chat opens or grows, not on every repaint (a status
         // change must not pull someone reading older messages back down).
@@ -394,6 +439,8 @@ impl Component for App {
         let on_action = ctx.link().callback(Msg::Act);
         let toast = self.toast.as_deref().map(|text| toast(text, &on_action));
         let viewer = self.viewer(&on_action);
+        let forward = self.forward_picker(&on_action);
+        let scanner = self.scanner(&on_action);
         let (busy, form_error) = (self.busy, self.form_error.clone());
         let body = match &self.phase {
             Phase::Starting => start::starting(),
@@ -417,6 +464,8 @@ impl Component for App {
                     link: d.link(),
                     pending: d.messenger.pending(),
                     rows: d.messenger.chat_list(),
+                    search: self.search.clone(),
+                    found: self.found_messages(&d.messenger),
                     route: self.route.clone(),
                     pane: self.pane(&d.messenger, on_action.clone()),
                     on_action,
@@ -424,7 +473,7 @@ impl Component for App {
                 None => html! {},
             },
         };
-        html! { <>{ body }{ viewer }{ for toast }</> }
+        html! { <>{ body }{ viewer }{ forward }{ scanner }{ for toast }</> }
     }
 }
 
@@ -573,7 +622,7 @@ impl App {
             }
             Action::SendText(to, text) => {
                 self.drafts.remove(&to);
-                if !self.act(ctx, |m| m.send_text(&to, &text, now_ms(), &mut OsEntropy)) {
+                if !self.send_composed(ctx, to, &text) {
                     // Not sent (the toast says why): the words stay in the composer.
                     dom::restore_draft(&text);
                     self.drafts.insert(to, text);
@@ -813,6 +862,7 @@ impl App {
                 }
             }
             Action::Toast(t) => self.toast = t,
+            other => return self.on_chat_action(ctx, other).unwrap_or(false),
         }
         true
     }
@@ -842,6 +892,8 @@ impl App {
                         reads: &|message| {
                             m.group_reads(id, message).map(|(n, of)| format!("Read by {n} of {of}"))
                         },
+                        timer: m.timer(chat),
+                        composing: self.composing_in(m, chat).as_ref(),
                         on_action,
                     })
                 }
@@ -918,9 +970,13 @@ impl App {
                     conversation: *chat,
                     contact: c,
                     other_name: other_name(c),
+                    me: m.identity().signing_key,
                     messages: m.messages(chat),
                     earlier: m.earlier(chat).is_some(),
                     files: &self.files,
+                    timer: m.timer(chat),
+                    composing: self.composing_in(m, chat).as_ref(),
+                    typing: self.typing_in(chat),
                     on_action,
                 }),
                 Some((None, Some(request))) => {
@@ -1343,6 +1399,14 @@ impl App {
                     }
                 }
                 Event::Problem(p) => self.toast = Some(p.to_string()),
+                Event::Expired => {}
+                Event::Typing { conversation, typing } => {
+                    if typing {
+                        self.typing.insert(conversation, now_ms() + messages::TYPING_SHOWN_MS);
+                    } else {
+                        self.typing.remove(&conversation);
+                    }
+                }
             }
         }
         for line in close {

@@ -65,6 +65,12 @@ pub fn take_composer() -> Option<String> {
     Some(text)
 }
 
+pub fn focus_composer() {
+    if let Some(area) = element::<HtmlTextAreaElement>(COMPOSER) {
+        let _ = area.focus();
+    }
+}
+
 /// Puts a chat's unsent text back into its (new) composer.
 pub fn restore_draft(text: &str) {
     if let Some(area) = element::<HtmlTextAreaElement>(COMPOSER) {

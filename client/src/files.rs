@@ -43,6 +43,8 @@ extern "C" {
     fn js_save(file: &File, name: &str) -> Result<(), JsValue>;
     #[wasm_bindgen(catch, js_name = forgetOpened)]
     fn js_forget_opened() -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = scanQr)]
+    fn js_scan_qr(video_id: &str) -> Result<Promise, JsValue>;
 
     /// A voice message being recorded (the microphone is on).
     pub type Recorder;
@@ -368,6 +370,16 @@ pub fn save(file: &File, name: &str) {
     let _ = js_save(file, name);
 }
 
+/// Saves `text` as a UTF-8 text file named `name`.
+pub fn save_text(text: &str, name: &str) {
+    let parts = js_sys::Array::of1(&text.into());
+    let options = web_sys::FilePropertyBag::new();
+    options.set_type("text/plain;charset=utf-8");
+    if let Ok(file) = File::new_with_str_sequence_and_options(&parts, name, &options) {
+        save(&file, name);
+    }
+}
+
 /// Deletes the files opened by earlier visits (plaintext in the origin's private file system).
 pub fn forget_opened() {
     let _ = js_forget_opened();
@@ -376,6 +388,15 @@ pub fn forget_opened() {
 /// Turns the microphone on and starts recording.
 pub async fn record() -> Result<Recorder, FileError> {
     Ok(wait(js_record(MAX_WAVEFORM_LEVELS as u32)).await?.unchecked_into())
+}
+
+/// The id of the `<video>` a QR scan shows the camera in.
+pub const SCANNER: &str = "scanner";
+
+/// Reads the camera (shown in the element with id [`SCANNER`]) until a QR code is found: its
+/// bytes. Ends with `Cancelled` once that element is gone.
+pub async fn scan_qr() -> Result<Vec<u8>, FileError> {
+    Ok(wait(js_scan_qr(SCANNER)).await?.dyn_into::<Uint8Array>().map(|b| b.to_vec()).unwrap_or_default())
 }
 
 /// Stops recording: the voice message's file and how it shows.

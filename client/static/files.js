@@ -166,6 +166,36 @@ function squeeze(levels, n) {
   return out;
 }
 
+/** Reads the camera, shown in the `<video>` with id `videoId`, until a QR code is found in a
+ *  frame (decoded by the worker's wasm): its bytes. Stops when that element leaves the page. */
+export async function scanQr(videoId) {
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  try {
+    let video = null;
+    for (let i = 0; i < 50 && !video; i++, await pause(20)) video = document.getElementById(videoId);
+    if (!video) throw new DOMException("cancelled", "AbortError");
+    video.srcObject = stream;
+    await video.play();
+    const canvas = new OffscreenCanvas(1, 1);
+    const g = canvas.getContext("2d", { willReadFrequently: true });
+    for (let n = 0; ; n++) {
+      if (!video.isConnected) throw new DOMException("cancelled", "AbortError");
+      const [w, h] = [video.videoWidth, video.videoHeight];
+      if (w && h) {
+        [canvas.width, canvas.height] = [w, h];
+        g.drawImage(video, 0, 0);
+        const rgba = g.getImageData(0, 0, w, h).data.buffer;
+        const found = await work({ op: "qr", tag: `qr-${n}`, rgba, width: w, height: h }, () => {});
+        if (found) return found;
+      }
+      await pause(150);
+    }
+  } finally {
+    for (const t of stream.getTracks()) t.stop();
+  }
+}
+
 /** Saves a file to the person's disk under `name`. */
 export function save(file, name) {
   const a = document.createElement("a");

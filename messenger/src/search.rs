@@ -89,6 +89,9 @@ impl SearchIndex {
 
     /// What a message puts in the index; `None` for one with nothing to find.
     fn entry_of(m: &ChatMessage) -> Option<Entry> {
+        if m.notice.is_some() || m.deleted {
+            return None;
+        }
         let name = m.attachment.as_ref().map(|a| a.name.as_str()).unwrap_or_default();
         let text = match (m.text.trim(), name) {
             ("", "") => return None,
@@ -96,12 +99,7 @@ impl SearchIndex {
             ("", n) => n.to_owned(),
             (t, n) => format!("{t}\n{n}"),
         };
-        (m.notice.is_none() && !m.deleted).then(|| Entry {
-            conversation: m.conversation,
-            seq: m.seq,
-            sent_at_ms: m.sent_at_ms,
-            text,
-        })
+        Some(Entry { conversation: m.conversation, seq: m.seq, sent_at_ms: m.sent_at_ms, text })
     }
 
     /// Indexes a new message (or its new words); returns the part's record.

@@ -27,9 +27,14 @@ pub fn view(props: &Props<'_>) -> Html {
         let (who, verified) = (c.address, c.verified);
         let toggle = props.on_action.reform(move |_| Action::SetVerified(who, !verified));
         html! {
-            <button onclick={toggle} aria-pressed={verified.to_string()}>
-                { if verified { "Verified ✓ (tap to undo)" } else { "Mark as verified" } }
-            </button>
+            <div class="actions">
+                <button onclick={props.on_action.reform(move |_| Action::Scan(Some(who)))} data-testid="scan">
+                    { "Scan their code" }
+                </button>
+                <button class="secondary" onclick={toggle} aria-pressed={verified.to_string()} data-testid="verified">
+                    { if verified { "Verified ✓ (tap to undo)" } else { "Mark as verified" } }
+                </button>
+            </div>
         }
     });
     let (back_label, what) = match props.back {

@@ -2,10 +2,13 @@
 //! with the page the route names.
 
 use crate::action::Action;
+use crate::app::Found;
 use crate::components::{connection_status, initial};
 use crate::dates::short_time;
+use crate::dom::target;
 use crate::route::Route;
 use sotto_messenger::{ChatSummary, ConversationId, Link};
+use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 pub struct Props {
@@ -13,6 +16,9 @@ pub struct Props {
     pub link: Link,
     pub pending: usize,
     pub rows: Vec<ChatSummary>,
+    /// The words in the search box, and the messages they find.
+    pub search: String,
+    pub found: Vec<Found>,
     pub route: Route,
     pub on_action: Callback<Action>,
     /// The page in the pane.
@@ -37,7 +43,15 @@ pub fn view(props: &Props) -> Html {
                     <a class="button secondary" href="#/new-group">{ "New group" }</a>
                     <a class="button secondary" href="#/new-channel">{ "New channel" }</a>
                 </div>
-                <nav aria-label="Chats">
+                <input type="search" class="search" placeholder="Search messages" aria-label="Search messages"
+                    value={props.search.clone()} data-testid="search"
+                    oninput={props.on_action.reform(|e: InputEvent| {
+                        Action::Search(target::<HtmlInputElement>(&e).map(|i| i.value()).unwrap_or_default())
+                    })} />
+                if !props.search.trim().is_empty() {
+                    { results(&props.found, &props.on_action) }
+                }
+                <nav aria-label="Chats" hidden={!props.search.trim().is_empty()}>
                     if props.rows.is_empty() {
                         <p class="empty">{ "No chats yet. Invite someone with a link: it works once and only they can use it." }</p>
                     } else {
@@ -49,6 +63,36 @@ pub fn view(props: &Props) -> Html {
             </aside>
             <main class="pane">{ props.pane.clone() }</main>
         </div>
+    }
+}
+
+/// What search found, newest first: each with its chat and a way to it.
+fn results(found: &[Found], on_action: &Callback<Action>) -> Html {
+    html! {
+        <section class="results" aria-label="Search results" data-testid="results">
+            if found.is_empty() {
+                <p class="empty">{ "No messages found." }</p>
+            }
+            <ul class="chat-list">
+                { for found.iter().map(|f| {
+                    let (to, seq) = (f.conversation, f.seq);
+                    html! {
+                        <li key={format!("{to}/{seq}")}>
+                            <button type="button" class="chat-row" data-testid="result"
+                                onclick={on_action.reform(move |_| Action::OpenFound(to, seq))}>
+                                <div class="row-main">
+                                    <div class="row-top">
+                                        <span class="name">{ f.title.clone() }</span>
+                                        <time>{ short_time(f.sent_at_ms) }</time>
+                                    </div>
+                                    <div class="row-bottom"><span class="preview">{ f.text.clone() }</span></div>
+                                </div>
+                            </button>
+                        </li>
+                    }
+                }) }
+            </ul>
+        </section>
     }
 }
 
@@ -72,6 +116,12 @@ fn chat_row(r: &ChatSummary, route: &Route) -> Html {
     let preview = r.last.as_ref().map_or_else(
         || if r.request { "Wants to talk to you".to_string() } else { "New contact: say hello".to_string() },
         |m| match (&m.notice, m.outgoing) {
+            (Some(sotto_messenger::history::ChatNotice::Timer { secs: Some(_), .. }), _) => {
+                "Disappearing messages on".to_string()
+            }
+            (Some(sotto_messenger::history::ChatNotice::Timer { secs: None, .. }), _) => {
+                "Disappearing messages off".to_string()
+            }
             (Some(_), _) => "Group updated".to_string(),
             (None, true) => format!("You: {}", preview(m)),
             (None, false) => preview(m),

@@ -1,0 +1,196 @@
+// What people do with messages in the real app, two people in two browser contexts and the
+// real relay: replies, edits, reactions and deletions for everyone cross to the other side; a
+// disappearing message goes from both screens and both stores; search finds messages across
+// chats after a reload; a forwarded message and an exported chat; a contact whose key is new
+// is warned about before anything is sent.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { startRelay, launchBrowser, newPage, artifacts, befriend, createIdentity, haystack, accessibilityProblems } from "./harness.mjs";
+
+let relay, browser, ada, bo;
+const shot = (p, name) => p.page.screenshot({ path: join(artifacts, `actions-${name}.png`) });
+const SECRET = "SELF-DESTRUCT-MARKER-osprey";
+
+before(async () => {
+  relay = await startRelay();
+  browser = await launchBrowser();
+  ada = await newPage(browser, { viewport: { width: 1100, height: 800 }, acceptDownloads: true });
+  bo = await newPage(browser, { viewport: { width: 1100, height: 800 } });
+  await befriend(relay, ada, bo);
+});
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+  relay?.cleanup();
+});
+
+async function send(p, text) {
+  const box = p.page.getByRole("textbox", { name: "Message", exact: true });
+  await box.fill(text);
+  await box.press("Enter");
+}
+
+/** The bubble whose words are exactly `text`. */
+const bubble = (p, text) => p.page.getByTestId("message").filter({ has: p.page.locator(".text").getByText(text, { exact: true }) });
+
+/** Opens the menu of the bubble with `text` and picks `item`. */
+async function act(p, text, item) {
+  const b = bubble(p, text);
+  await b.getByTestId("message-menu").click();
+  await b.getByRole(item.startsWith("React") ? "button" : "menuitem", { name: item }).click();
+}
+
+/** How many message records the page's store holds (names are keyed, kinds are not). */
+const messageRecords = (p) => p.page.evaluate(() => new Promise((resolve) => {
+  const open = indexedDB.open("sotto");
+  open.onsuccess = () => {
+    const keys = open.result.transaction("records").objectStore("records").getAllKeys();
+    keys.onsuccess = () => { resolve(keys.result.filter((n) => n.startsWith("msg/")).length); open.result.close(); };
+  };
+}));
+
+test("a reply, an edit, a reaction and a deletion for everyone reach the other side", async () => {
+  await send(ada, "Lunch at noon?");
+  await bubble(bo, "Lunch at noon?").waitFor();
+
+  // Bo answers it: his reply quotes it on both sides, and the quote leads back to it.
+  await act(bo, "Lunch at noon?", "Reply");
+  await bo.page.getByTestId("composing").getByText("Lunch at noon?").waitFor();
+  await send(bo, "Yes, at the pier");
+  const reply = bubble(ada, "Yes, at the pier");
+  await reply.getByTestId("quote").getByText("Lunch at noon?").waitFor();
+  await reply.getByTestId("quote").click();
+  await ada.page.locator(".bubble.found").filter({ hasText: "Lunch at noon?" }).waitFor();
+
+  // Ada changes her words: Bo sees the new ones, marked edited, and so does the quote.
+  await act(ada, "Lunch at noon?", "Edit");
+  assert.equal(await ada.page.getByRole("textbox", { name: "Message", exact: true }).inputValue(), "Lunch at noon?");
+  await send(ada, "Lunch at one?");
+  await bubble(bo, "Lunch at one?").getByTestId("edited").waitFor();
+  await bubble(bo, "Yes, at the pier").getByTestId("quote").getByText("Lunch at one?").waitFor();
+  assert.equal(await bubble(bo, "Lunch at noon?").count(), 0);
+
+  // Bo reacts; Ada sees it under her message.
+  await act(bo, "Lunch at one?", "React with 👍");
+  await bubble(ada, "Lunch at one?").getByTestId("reactions").getByText("👍 1").waitFor();
+  await shot(ada, "reply-edit-reaction");
+
+  // Ada deletes a message for everyone: Bo's app takes its words away.
+  await send(ada, "oops, wrong chat");
+  await bubble(bo, "oops, wrong chat").waitFor();
+  await act(ada, "oops, wrong chat", "Delete for everyone");
+  await bo.page.getByTestId("deleted").waitFor();
+  assert.equal(await bubble(bo, "oops, wrong chat").count(), 0);
+  assert.equal(await bubble(ada, "oops, wrong chat").count(), 0);
+  // Still so after a reload.
+  await bo.page.reload();
+  await bubble(bo, "Lunch at one?").getByTestId("edited").waitFor();
+  await bo.page.getByTestId("deleted").waitFor();
+  assert.deepEqual(await accessibilityProblems(bo.page), []);
+});
+
+test("a disappearing message goes from both screens and both stores once read", async () => {
+  // Ada sets a 5-second timer: both chats say so and wear the mark.
+  await ada.page.getByTestId("chat-menu").click();
+  await ada.page.getByTestId("timer").selectOption("5");
+  await ada.page.getByTestId("notice").filter({ hasText: "You set messages to disappear 5s after they are read" }).waitFor();
+  await bo.page.getByTestId("notice").filter({ hasText: "Ada set messages to disappear 5s after they are read" }).waitFor();
+  await bo.page.getByTestId("secret-mark").getByText("⏱ 5s").waitFor();
+  await ada.page.keyboard.press("Escape");
+
+  const before = await messageRecords(bo);
+  await send(ada, SECRET);
+  // Bo has the chat open: it is read on arrival, and its countdown shows.
+  await bubble(bo, SECRET).getByTestId("expiry").waitFor();
+  await shot(bo, "disappearing");
+  assert.equal(await messageRecords(bo), before + 1);
+  await bubble(bo, SECRET).waitFor({ state: "detached", timeout: 15_000 });
+  await bubble(ada, SECRET).waitFor({ state: "detached", timeout: 15_000 });
+  // Its record is deleted from Bo's store, and it does not come back with a reload.
+  assert.equal(await messageRecords(bo), before);
+  for (const p of [ada, bo]) {
+    await p.page.reload();
+    await p.page.getByTestId("secret-mark").waitFor();
+    assert.equal(await bubble(p, SECRET).count(), 0);
+  }
+  // The relay held it only as ciphertext.
+  assert.ok(!haystack(relay.dataDir, relay.log()).includes(SECRET), "the relay saw the words");
+
+  await ada.page.getByTestId("chat-menu").click();
+  await ada.page.getByTestId("timer").selectOption("off");
+  await bo.page.getByTestId("notice").filter({ hasText: "Ada turned off disappearing messages" }).waitFor();
+  await ada.page.keyboard.press("Escape");
+});
+
+test("search finds messages across chats after a reload; a message forwards; a chat exports", async () => {
+  // A group of two beside the direct chat.
+  await ada.page.getByRole("link", { name: "New group" }).click();
+  await ada.page.getByLabel("Group name").fill("Walkers");
+  await ada.page.getByLabel("Bo").check();
+  await ada.page.getByRole("button", { name: "Create group" }).click();
+  await send(ada, "Meet at the LIGHTHOUSE at eight");
+  await bo.page.getByTestId("chat-row").filter({ hasText: "Ada" }).click();
+  await send(bo, "The lighthouse keeper waves");
+  await bubble(ada, "Meet at the LIGHTHOUSE at eight").waitFor();
+
+  await ada.page.reload();
+  await ada.page.getByTestId("search").fill("lightho");
+  const results = ada.page.getByTestId("result");
+  await results.nth(1).waitFor();
+  assert.equal(await results.count(), 2);
+  assert.match(await results.nth(0).innerText(), /Bo[\s\S]*The lighthouse keeper waves/);
+  assert.match(await results.nth(1).innerText(), /Walkers[\s\S]*Meet at the LIGHTHOUSE/);
+  await shot(ada, "search");
+  await results.nth(0).click();
+  await ada.page.locator(".bubble.found").filter({ hasText: "The lighthouse keeper waves" }).waitFor();
+
+  // Forwarded to the group, it arrives there on Bo's side too.
+  await act(ada, "The lighthouse keeper waves", "Forward");
+  await ada.page.getByTestId("forward").getByRole("button", { name: "Walkers" }).click();
+  await bubble(ada, "The lighthouse keeper waves").waitFor();
+  await bo.page.getByTestId("chat-row").filter({ hasText: "Walkers" }).click();
+  await bubble(bo, "The lighthouse keeper waves").waitFor();
+
+  // The direct chat, exported as text.
+  await ada.page.getByTestId("chat-row").filter({ hasText: "Bo" }).click();
+  await ada.page.getByTestId("chat-menu").click();
+  const [download] = await Promise.all([ada.page.waitForEvent("download"), ada.page.getByTestId("export").click()]);
+  const text = readFileSync(await download.path(), "utf8");
+  assert.match(text, /Sotto chat: Bo/);
+  assert.match(text, /\] You: Lunch at one\? \(edited\)/);
+  assert.match(text, /\] Bo: The lighthouse keeper waves/);
+  assert.match(text, /\(deleted\)/);
+  assert.ok(!text.includes(SECRET), "a disappeared message is not exported");
+});
+
+test("a contact who starts over with a new key is a warning first, and nothing is sent until answered", async () => {
+  // Bo starts over in a new browser (no backup): a new key under the same name.
+  const bo2 = await newPage(browser, { viewport: { width: 1100, height: 800 } });
+  await ada.page.goto(relay.url + "/#/new");
+  await ada.page.getByRole("button", { name: "Create invite link" }).click();
+  const link = await ada.page.getByTestId("invite-link").inputValue();
+  await bo2.page.goto(relay.url + "/");
+  await createIdentity(bo2.page, "Bo");
+  await bo2.page.goto(link);
+  await bo2.page.getByRole("button", { name: "Accept" }).click();
+  await bo2.page.getByRole("textbox", { name: "Message", exact: true }).waitFor();
+  await send(bo2, "It's me, on a new laptop");
+
+  await ada.page.goto(relay.url + "/#/");
+  const rows = ada.page.getByTestId("chat-row").filter({ hasText: "Bo" });
+  await rows.nth(1).waitFor();
+  await ada.page.getByTestId("chat-row").filter({ hasText: "It's me, on a new laptop" }).click();
+  const warning = ada.page.getByTestId("key-warning");
+  await warning.waitFor();
+  assert.match(await warning.innerText(), /already have a contact named Bo with a different key/);
+  // No composer until Ada answers; the safety number is not verified.
+  assert.equal(await ada.page.getByRole("textbox", { name: "Message", exact: true }).count(), 0);
+  assert.equal(await ada.page.getByTestId("chat-status").innerText(), "Not verified");
+  await shot(ada, "key-warning");
+  await warning.getByTestId("accept-key").click();
+  await send(ada, "Welcome back, Bo");
+  await bubble(bo2, "Welcome back, Bo").waitFor();
+  assert.equal(await ada.page.getByTestId("key-warning").count(), 0);
+});
