@@ -115,7 +115,7 @@ pub fn security_headers() -> HeaderMap {
         ("referrer-policy", "no-referrer"),
         ("cross-origin-opener-policy", "same-origin"),
         ("cross-origin-resource-policy", "same-origin"),
-        ("permissions-policy", "camera=(), geolocation=(), microphone=(self)"),
+        ("permissions-policy", "camera=(self), geolocation=(), microphone=(self)"),
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }

@@ -6,16 +6,26 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { startRelay, launchBrowser, newPage, artifacts, befriend, createIdentity, haystack, accessibilityProblems } from "./harness.mjs";
 
-let relay, browser, ada, bo;
+let relay, browser, ada, bo, work, camera;
 const shot = (p, name) => p.page.screenshot({ path: join(artifacts, `actions-${name}.png`) });
 const SECRET = "SELF-DESTRUCT-MARKER-osprey";
 
 before(async () => {
   relay = await startRelay();
-  browser = await launchBrowser();
+  // The fake camera plays this file, read when a capture starts: the test writes into it what
+  // the camera is to see.
+  work = mkdtempSync(join(tmpdir(), "sotto-actions-"));
+  camera = join(work, "camera.y4m");
+  writeFileSync(camera, y4m(new Uint8Array(640 * 480 * 4).fill(255), 640, 480));
+  browser = await launchBrowser([
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-video-capture=${camera}`,
+  ]);
   ada = await newPage(browser, { viewport: { width: 1100, height: 800 }, acceptDownloads: true });
   bo = await newPage(browser, { viewport: { width: 1100, height: 800 } });
   await befriend(relay, ada, bo);
@@ -24,7 +34,47 @@ after(async () => {
   await browser?.close();
   await relay?.stop();
   relay?.cleanup();
+  rmSync(work, { recursive: true, force: true });
 });
+
+/** A Y4M video (what Chromium's fake camera plays) of one RGBA frame, a few times over. */
+function y4m(rgba, w, h) {
+  const y = Buffer.alloc(w * h), u = Buffer.alloc((w / 2) * (h / 2)), v = Buffer.alloc((w / 2) * (h / 2));
+  for (let i = 0; i < w * h; i++) {
+    const [r, g, b] = [rgba[4 * i], rgba[4 * i + 1], rgba[4 * i + 2]];
+    y[i] = Math.round(0.257 * r + 0.504 * g + 0.098 * b + 16);
+  }
+  for (let j = 0; j < h / 2; j++) {
+    for (let i = 0; i < w / 2; i++) {
+      const p = 4 * ((2 * j) * w + 2 * i);
+      const [r, g, b] = [rgba[p], rgba[p + 1], rgba[p + 2]];
+      u[j * (w / 2) + i] = Math.round(-0.148 * r - 0.291 * g + 0.439 * b + 128);
+      v[j * (w / 2) + i] = Math.round(0.439 * r - 0.368 * g - 0.071 * b + 128);
+    }
+  }
+  const frame = Buffer.concat([Buffer.from("FRAME\n"), y, u, v]);
+  return Buffer.concat([Buffer.from(`YUV4MPEG2 W${w} H${h} F10:1 Ip A1:1 C420jpeg\n`), frame, frame, frame]);
+}
+
+/** The QR code on `p`'s page as a camera would film it: drawn at 640×480, RGBA. */
+async function filmQr(p) {
+  const svg = await p.page.locator("svg.qr").evaluate((e) => e.outerHTML);
+  const blank = await browser.newPage();
+  try {
+    return await blank.evaluate(async (svg) => {
+      const img = new Image();
+      img.src = "data:image/svg+xml;base64," + btoa(svg.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg"'));
+      await img.decode();
+      const c = new OffscreenCanvas(640, 480);
+      const g = c.getContext("2d");
+      g.fillStyle = "#ddd"; g.fillRect(0, 0, 640, 480);
+      g.drawImage(img, 140, 60, 360, 360);
+      return Array.from(g.getImageData(0, 0, 640, 480).data);
+    }, svg);
+  } finally {
+    await blank.close();
+  }
+}
 
 async function send(p, text) {
   const box = p.page.getByRole("textbox", { name: "Message", exact: true });
@@ -163,6 +213,34 @@ test("search finds messages across chats after a reload; a message forwards; a c
   assert.match(text, /\] Bo: The lighthouse keeper waves/);
   assert.match(text, /\(deleted\)/);
   assert.ok(!text.includes(SECRET), "a disappeared message is not exported");
+});
+
+test("scanning the other side's code verifies them; someone else's code warns", async () => {
+  const address = async (p, name) =>
+    (await p.page.getByTestId("chat-row").filter({ hasText: name }).first().getAttribute("href")).split("/").pop();
+  await ada.page.goto(`${relay.url}/#/`);
+  await bo.page.goto(`${relay.url}/#/`);
+  const [adaAt, boAt] = [await address(bo, "Ada"), await address(ada, "Bo")];
+
+  // First the camera films a code that is not their safety number (an invite link's).
+  await ada.page.goto(`${relay.url}/#/new`);
+  await ada.page.getByRole("button", { name: "Create invite link" }).click();
+  writeFileSync(camera, y4m(await filmQr(ada), 640, 480));
+  await bo.page.goto(`${relay.url}/#/safety/${adaAt}`);
+  await bo.page.getByTestId("scan").click();
+  await bo.page.locator(".toast").getByText(/does not match your safety number with Ada/).waitFor({ timeout: 20_000 });
+  assert.match(await bo.page.getByTestId("verified").innerText(), /Mark as verified/);
+
+  // Then Ada's safety-number code: Bo's app reads it, it matches, Ada is verified.
+  await ada.page.goto(`${relay.url}/#/safety/${boAt}`);
+  writeFileSync(camera, y4m(await filmQr(ada), 640, 480));
+  await bo.page.getByTestId("scan").click();
+  await bo.page.getByTestId("scanner").locator("video").waitFor();
+  await shot(bo, "scanning");
+  await bo.page.locator(".toast").getByText("The codes match: Ada is verified.").waitFor({ timeout: 20_000 });
+  assert.match(await bo.page.getByTestId("verified").innerText(), /Verified ✓/);
+  await bo.page.goto(`${relay.url}/#/chat/${adaAt}`);
+  assert.equal(await bo.page.getByTestId("chat-status").innerText(), "Verified ✓");
 });
 
 test("a contact who starts over with a new key is a warning first, and nothing is sent until answered", async () => {

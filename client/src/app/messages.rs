@@ -78,6 +78,7 @@ impl App {
             Action::Scan(None) => self.scanning = None,
             Action::Scan(Some(who)) => {
                 self.scanning = Some(who);
+                self.toast = None;
                 let link = ctx.link().clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     link.send_message(Msg::Scanned(who, crate::files::scan_qr().await));
