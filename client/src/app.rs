@@ -166,6 +166,8 @@ pub struct App {
     typing: HashMap<ConversationId, u64>,
     /// The contact whose safety-number code the camera is looking for.
     scanning: Option<sotto_shared::Address>,
+    /// The chat we last told we are writing in, and when.
+    typing_sent: Option<(ConversationId, u64)>,
 }
 
 impl Component for App {
@@ -225,6 +227,7 @@ impl Component for App {
             _countdown: None,
             typing: HashMap::new(),
             scanning: None,
+            typing_sent: None,
         }
     }
 
@@ -622,6 +625,8 @@ impl App {
             }
             Action::SendText(to, text) => {
                 self.drafts.remove(&to);
+                // The message itself ends "writing…" on the other side.
+                self.typing_sent = None;
                 if !self.send_composed(ctx, to, &text) {
                     // Not sent (the toast says why): the words stay in the composer.
                     dom::restore_draft(&text);
@@ -695,6 +700,7 @@ impl App {
                 }
             }
             Action::Draft(to, text) => {
+                self.say_typing(ctx, to, !text.is_empty());
                 self.drafts.insert(to, text);
                 return false;
             }
@@ -1324,6 +1330,7 @@ impl App {
         for event in events {
             match event {
                 Event::Message { conversation, name, text } => {
+                    self.typing.remove(&conversation);
                     let muted = match conversation {
                         ConversationId::Group(id) => {
                             self.messenger().and_then(|m| m.group(&id)).is_some_and(|g| g.muted)
@@ -1403,6 +1410,10 @@ impl App {
                 Event::Typing { conversation, typing } => {
                     if typing {
                         self.typing.insert(conversation, now_ms() + messages::TYPING_SHOWN_MS);
+                        // Painted again once "writing…" is due to go.
+                        let link = ctx.link().clone();
+                        let wait = messages::TYPING_SHOWN_MS as u32 + 50;
+                        Timeout::new(wait, move || link.send_message(Msg::Redraw)).forget();
                     } else {
                         self.typing.remove(&conversation);
                     }

@@ -67,7 +67,8 @@ impl Line {
             | ClientFrame::PublishPost { .. }
             | ClientFrame::LeaveChannel { .. }
             | ClientFrame::ReportPost { .. }
-            | ClientFrame::ChannelCounts { .. } => Line::Anonymous,
+            | ClientFrame::ChannelCounts { .. }
+            | ClientFrame::SendLive { .. } => Line::Anonymous,
             _ => Line::Mailbox,
         }
     }
@@ -296,9 +297,9 @@ impl<S: RecordStore> Driver<S> {
                 return Step { events, ..Step::default() };
             }
             // Deliveries and the login's work only count on the line logged in to our mailbox.
-            Received::Pass(RelayFrame::Deliver { .. } | RelayFrame::PrekeysLow { .. })
-                if line == Line::Anonymous =>
-            {
+            Received::Pass(
+                RelayFrame::Deliver { .. } | RelayFrame::PrekeysLow { .. } | RelayFrame::Live { .. },
+            ) if line == Line::Anonymous => {
                 return Step::default();
             }
             Received::LoggedIn(frame) | Received::Pass(frame) => frame,

@@ -18,13 +18,13 @@
 //!   confirmed); `group_chat` adds group chats to the facade
 //! - [`channels`]: the channels we follow or run (link, keys, checked admin lists, cursor,
 //!   newest posts, counts, block); `channel_chat` adds channels to the facade
-//! - `actions`: replies, edits, deletions, reactions, timers and search on the facade;
+//! - [`actions`]: replies, edits, deletions, reactions, timers and search on the facade;
 //!   [`disappearing`]: timers and countdowns; [`search`]: the sealed search index
 //! - [`records`]: typed record names and versioned bodies; [`effects`], [`error`]
 
 #![forbid(unsafe_code)]
 
-mod actions;
+pub mod actions;
 mod channel_chat;
 pub mod channels;
 pub mod connection;

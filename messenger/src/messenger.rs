@@ -83,6 +83,8 @@ pub struct Messenger {
     pub(crate) disappearing: crate::disappearing::Disappearing,
     /// Every chat message's words, to search (stored in parts).
     pub(crate) search: crate::search::SearchIndex,
+    /// Live envelopes sent to each contact since they last wrote (see `Messenger::typing`).
+    pub(crate) live_sent: std::collections::HashMap<Address, u32>,
 }
 
 impl Messenger {
@@ -109,6 +111,7 @@ impl Messenger {
             post_retries: crate::outbox::Paused::default(),
             disappearing: crate::disappearing::Disappearing::default(),
             search: crate::search::SearchIndex::default(),
+            live_sent: std::collections::HashMap::new(),
         }
     }
 
@@ -375,6 +378,7 @@ impl Messenger {
             RelayFrame::Deliver { id, payload, received_at } => {
                 Ok(self.on_deliver(id, &payload, received_at, now_ms, e))
             }
+            RelayFrame::Live { payload } => Ok(self.on_live(&payload, e)),
             RelayFrame::PrekeysLow { remaining } => {
                 self.device.prekeys_low(remaining, e).map(Effects::from_engine).map_err(MessengerError::from)
             }
@@ -544,6 +548,8 @@ impl Messenger {
         for r in received {
             let from = Address::from_identity_key(&r.from.signing_key);
             let conversation = ConversationId::Direct(from);
+            // They wrote: their chain turned, so live envelopes may go to them again.
+            self.live_sent.remove(&from);
             // Only a link we gave out introduces someone, if they took it up before it expired
             // (when the relay took the envelope); anyone else who writes asks first.
             let invited = r.via_invite.is_some_and(|expires_at| received_at <= expires_at);

@@ -112,6 +112,15 @@ pub enum ClientFrame {
     ReportPost { post: Box<ChannelPost>, key: [u8; 32], reason: String },
     /// Asks for the channel's `ChannelState` again (counts).
     ChannelCounts { channel: ChannelId },
+    /// A sealed envelope for `to`'s open connections only, never stored (someone is typing):
+    /// passed on as `Live` if `token` is `to`'s delivery token and `to` is connected, else
+    /// dropped. Never answered, so it tells the sender nothing about `to`.
+    SendLive {
+        to: Address,
+        token: [u8; 32],
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
 }
 
 /// One topic in a `Subscribe`: posts numbered above `after` are sent (0: all kept).
@@ -196,6 +205,11 @@ pub enum RelayFrame {
     /// The operator has the report of post `id`.
     Reported {
         id: MessageId,
+    },
+    /// An envelope a contact sent live (`SendLive`): not stored, not to be acknowledged.
+    Live {
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
     },
 }
 

@@ -6,6 +6,8 @@ pub const MAX_FRAME_BYTES: usize = 80 * 1024;
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
 /// Longest time-to-live a relay keeps an undelivered envelope (30 days).
 pub const MAX_TTL_SECS: u32 = 30 * 24 * 3600;
+/// Largest envelope sent live (`SendLive`): a padded typing notice and its sealing.
+pub const MAX_LIVE_BYTES: usize = 2 * 1024;
 /// Most one-time prekeys a single upload may carry.
 pub const MAX_PREKEYS_PER_UPLOAD: usize = 200;
 /// Most message ids one `Ack` may carry.

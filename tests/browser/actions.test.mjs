@@ -102,7 +102,11 @@ const messageRecords = (p) => p.page.evaluate(() => new Promise((resolve) => {
 }));
 
 test("a reply, an edit, a reaction and a deletion for everyone reach the other side", async () => {
+  // While Ada writes, Bo's chat says so; her message ends it.
+  await ada.page.getByRole("textbox", { name: "Message", exact: true }).pressSequentially("Lunch");
+  await bo.page.getByTestId("chat-status").getByText("writing…").waitFor();
   await send(ada, "Lunch at noon?");
+  await bo.page.getByTestId("chat-status").getByText("Not verified").waitFor();
   await bubble(bo, "Lunch at noon?").waitFor();
 
   // Bo answers it: his reply quotes it on both sides, and the quote leads back to it.

@@ -136,3 +136,63 @@ fn assert_sends_are_anonymous(log: &str, sends: usize, fetches: usize) {
         assert_eq!(line.matches("Address(").count(), 1, "{line}");
     }
 }
+
+/// Typing notices go live through the real relay: to a contact who is connected, at once; to
+/// one who is not, nowhere (nothing is stored or delivered later); with a made-up token, never.
+/// A silent contact gets a bounded number, so the message keys they skip stay few.
+#[tokio::test]
+async fn typing_notices_go_live_and_are_never_stored() {
+    let mut relay = Relay::start(&[]).await;
+    let origin = relay.http("");
+    let mut ada = Person::join(&origin, "Ada").await;
+    let mut bo = Person::join(&origin, "Bo").await;
+    ada.befriend(&mut bo, &origin).await;
+    bo.say(ada.address(), "hi Ada").await;
+    assert_eq!(ada.hear().await, "hi Ada");
+    let (to_bo, to_ada) = (ConversationId::Direct(bo.address()), ConversationId::Direct(ada.address()));
+
+    let step = ada.d.act(|m| m.typing(&to_bo, true, now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    let typing = bo.wait_for(|e| match e {
+        Event::Typing { conversation, typing } => Some((*conversation, *typing)),
+        _ => None,
+    });
+    assert_eq!(typing.await, (to_ada, true));
+
+    // Bo goes away: Ada's notices are dropped, and at most `MAX_LIVE_PER_TURN` are even sent.
+    let (bo_store, bo_at) = (bo.d.store().clone(), bo.address());
+    drop(bo);
+    let mut sent = 0;
+    for _ in 0..2 * sotto_messenger::actions::MAX_LIVE_PER_TURN {
+        let step = ada.d.act(|m| m.typing(&to_bo, true, now(), &mut OsEntropy)).unwrap();
+        sent += usize::from(step.commit.is_some());
+        ada.run(step).await;
+    }
+    assert_eq!(sent, sotto_messenger::actions::MAX_LIVE_PER_TURN as usize - 1);
+    // A made-up token is dropped too (the relay answers nothing either way).
+    let mut anon = Conn::connect(&relay).await;
+    anon.hello().await;
+    anon.send(&ClientFrame::SendLive { to: ada.address(), token: [7; 32], payload: vec![1; 64] }).await;
+    anon.send(&ClientFrame::SendLive { to: ada.address(), token: [7; 32], payload: vec![1; 4096] }).await;
+    assert!(matches!(
+        anon.recv().await,
+        Some(RelayFrame::Error { code: sotto_shared::ErrorCode::TooLarge, .. })
+    ));
+    assert!(
+        ada.pump_within(std::time::Duration::from_millis(300))
+            .await
+            .is_none_or(|events| events.iter().all(|e| !matches!(e, Event::Typing { .. })))
+    );
+
+    // Back, Bo gets what was stored (Ada's text) and no typing notice; the session still reads.
+    ada.say(bo_at, "still there?").await;
+    let reloaded = Driver::load(bo_store, Connection::new(&origin, "sotto-tests")).await.unwrap();
+    let mut bo = Person::online(&origin, reloaded).await;
+    let events = bo.wait_for(|e| match e {
+        Event::Message { text, .. } => Some(text.clone()),
+        Event::Typing { .. } => panic!("a typing notice was kept for later"),
+        _ => None,
+    });
+    assert_eq!(events.await, "still there?");
+    assert!(relay.terminate().await);
+}

@@ -243,6 +243,25 @@ impl App {
         }
     }
 
+    /// Tells the other side of a direct chat that we write (again every few seconds while we
+    /// do), or that we stopped (the composer emptied).
+    pub(super) fn say_typing(&mut self, ctx: &Context<Self>, to: ConversationId, writing: bool) {
+        if !matches!(to, ConversationId::Direct(_)) {
+            return;
+        }
+        let now = now_ms();
+        let said = self.typing_sent.filter(|(c, _)| *c == to).map(|(_, at)| at);
+        let due = match (writing, said) {
+            (true, Some(at)) => now.saturating_sub(at) >= TYPING_SHOWN_MS / 2,
+            (true, None) => true,
+            (false, said) => said.is_some(),
+        };
+        if due {
+            self.typing_sent = writing.then_some((to, now));
+            self.act(ctx, |m| m.typing(&to, writing, now, &mut OsEntropy));
+        }
+    }
+
     /// Whether the other side of chat `c` is writing.
     pub(super) fn typing_in(&self, c: &ConversationId) -> bool {
         self.typing.get(c).is_some_and(|until| *until > now_ms())

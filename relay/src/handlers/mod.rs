@@ -66,6 +66,7 @@ impl Session {
                 Box::pin(self.report(*post, key, reason, permit)).await
             }
             ClientFrame::ChannelCounts { channel } => Box::pin(self.channel_counts(channel, permit)).await,
+            ClientFrame::SendLive { to, token, payload } => self.send_live(to, token, payload, permit),
         }
         true
     }

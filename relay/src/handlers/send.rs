@@ -1,5 +1,5 @@
 //! `Send` and `SendAsContact`: admission, the push to an online recipient and the durable
-//! answer.
+//! answer; `SendLive`: a contact's envelope for an online recipient only, never stored.
 
 use crate::hub::Delivery;
 use crate::session::{Session, answer, error};
@@ -8,7 +8,7 @@ use crate::store::{NewEnvelope, WriteResult};
 use crate::writer::{Admission, Refusal};
 use bytes::Bytes;
 use sotto_shared::frames::delivery_token_hash;
-use sotto_shared::limits::{MAX_ENVELOPE_BYTES, MAX_TTL_SECS};
+use sotto_shared::limits::{MAX_ENVELOPE_BYTES, MAX_LIVE_BYTES, MAX_TTL_SECS};
 use sotto_shared::{Address, ErrorCode, MessageId, RelayFrame, encode_relay};
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::OwnedSemaphorePermit;
@@ -26,6 +26,29 @@ impl Session {
                 h
             }
         }
+    }
+
+    /// Passes a contact's envelope to `to`'s open connections, or drops it: never stored, never
+    /// answered (but for a malformed one), so it says nothing about whether `to` is online.
+    pub(crate) fn send_live(
+        &mut self,
+        to: Address,
+        token: [u8; 32],
+        payload: Vec<u8>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        if payload.len() > MAX_LIVE_BYTES {
+            let msg = format!("a live envelope of {} bytes exceeds {MAX_LIVE_BYTES}", payload.len());
+            self.reply(error(ErrorCode::TooLarge, msg, None), permit);
+            return;
+        }
+        let hash = self.token_hash(token);
+        if !self.relay.limits.ip_allows_bytes(self.ip, payload.len())
+            || self.relay.writer.delivery_token_hash(&to) != Some(hash)
+        {
+            return;
+        }
+        self.relay.hub.notify(&to, RelayFrame::Live { payload });
     }
 
     /// `token_hash`: the hash of the delivery token the sender presented, if any. Returns the
