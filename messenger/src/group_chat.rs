@@ -11,6 +11,7 @@ use crate::history::{ChatContent, ChatMessage, ChatNotice, Expiry, Status};
 use crate::joining::Taken;
 use crate::messenger::Messenger;
 use crate::outbox::{RETRY_LATER_MS, RETRY_SOON_MS};
+use sotto_engine::consts::ENVELOPE_TTL_SECS;
 use sotto_engine::group::{Group, Received, Rekeys};
 use sotto_engine::handover::{Rekey, Welcome};
 use sotto_engine::message::{Body, Message, ReceiptKind, VERSION};
@@ -185,7 +186,7 @@ impl Messenger {
         let (post, made) = make(&mut next, identity, e).map_err(not_allowed)?;
         entry.group = next;
         let mut fx = Effects::default();
-        fx.frames.extend(entry.queue(topic, write, vec![post], None, ids.into_iter()));
+        fx.frames.extend(entry.queue(topic, write, (vec![post], ENVELOPE_TTL_SECS), None, ids.into_iter()));
         if entry.group.topic().0 != epoch {
             fx.frames.extend(entry.move_frames());
         }
@@ -367,7 +368,13 @@ impl Messenger {
         }
         let ids = post_ids(posts.len(), e)?;
         let mut fx = Effects::default();
-        fx.frames.extend(entry.queue(topic, write, posts, seq, ids.into_iter()));
+        fx.frames.extend(entry.queue(
+            topic,
+            write,
+            (posts, message.envelope_ttl_secs()),
+            seq,
+            ids.into_iter(),
+        ));
         fx.writes.push(entry.write());
         Ok(fx)
     }
@@ -489,9 +496,13 @@ impl Messenger {
                 let Some(entry) = self.groups.get_mut(&id) else { return fx };
                 let (_, topic, write) = entry.group.topic();
                 match post_ids(1, e) {
-                    Ok(ids) => {
-                        fx.frames.extend(entry.queue(topic, write, vec![forward], None, ids.into_iter()))
-                    }
+                    Ok(ids) => fx.frames.extend(entry.queue(
+                        topic,
+                        write,
+                        (vec![forward], ENVELOPE_TTL_SECS),
+                        None,
+                        ids.into_iter(),
+                    )),
                     Err(err) => fx.events.push(Event::Problem(err.into())),
                 }
                 let welcome = entry.group.welcome_again();
@@ -540,7 +551,7 @@ impl Messenger {
                         fx.frames.extend(entry.queue(
                             old_topic,
                             old_write,
-                            vec![acknowledged],
+                            (vec![acknowledged], ENVELOPE_TTL_SECS),
                             None,
                             ids.into_iter(),
                         ));

@@ -27,6 +27,8 @@ pub struct PendingPost {
     pub payload: Vec<u8>,
     /// The chat message it carries (its local sequence number), whose status follows it.
     pub message: Option<u64>,
+    /// How long the relay may keep it (see `Message::envelope_ttl_secs`).
+    pub ttl_secs: u32,
 }
 
 impl PendingPost {
@@ -35,9 +37,91 @@ impl PendingPost {
             id: self.id,
             topic: self.topic,
             write: self.write,
-            ttl_secs: ENVELOPE_TTL_SECS,
+            ttl_secs: self.ttl_secs,
             payload: self.payload.clone(),
         }
+    }
+}
+
+/// A pending post as record versions up to 5 stored it: every post lived as long as the relay
+/// allows.
+#[derive(Deserialize)]
+struct PendingPostV5 {
+    id: MessageId,
+    topic: TopicId,
+    write: WriteKey,
+    #[serde(with = "serde_bytes")]
+    payload: Vec<u8>,
+    message: Option<u64>,
+}
+
+/// A group as record versions up to 5 stored it (its pending posts without their TTL).
+#[derive(Deserialize)]
+pub(crate) struct GroupEntryV5 {
+    group: Group,
+    cursors: Vec<(TopicId, u64)>,
+    pending: Vec<PendingPostV5>,
+    since_ms: u64,
+    gone: bool,
+    muted: bool,
+    awaiting: Vec<([u8; 32], Owed)>,
+    early: Vec<([u8; 32], Rekey)>,
+    doors: Vec<Door>,
+    names: Vec<([u8; 32], String)>,
+    reads: Vec<([u8; 16], Vec<[u8; 32]>)>,
+    admitting: Vec<JoinRequest>,
+}
+
+impl From<GroupEntryV5> for GroupEntry {
+    fn from(g: GroupEntryV5) -> GroupEntry {
+        let GroupEntryV5 {
+            group,
+            cursors,
+            pending,
+            since_ms,
+            gone,
+            muted,
+            awaiting,
+            early,
+            doors,
+            names,
+            reads,
+            admitting,
+        } = g;
+        let pending = pending
+            .into_iter()
+            .map(|p| PendingPost {
+                id: p.id,
+                topic: p.topic,
+                write: p.write,
+                payload: p.payload,
+                message: p.message,
+                ttl_secs: ENVELOPE_TTL_SECS,
+            })
+            .collect();
+        GroupEntry {
+            group,
+            cursors,
+            pending,
+            since_ms,
+            gone,
+            muted,
+            awaiting,
+            early,
+            doors,
+            names,
+            reads,
+            admitting,
+        }
+    }
+}
+
+/// A stored group, of any record version.
+pub fn decode_group(key: &RecordKey, bytes: &[u8]) -> Result<GroupEntry, crate::MessengerError> {
+    let damaged = |e: postcard::Error| crate::MessengerError::Damaged(format!("{key}: {e}"));
+    match bytes.split_first() {
+        Some((1..=5, body)) => postcard::from_bytes::<GroupEntryV5>(body).map(Into::into).map_err(damaged),
+        _ => crate::records::decode(key, bytes),
     }
 }
 
@@ -261,11 +345,13 @@ impl GroupEntry {
     /// `message`. A group's posts go one at a time, each once the one before is confirmed, so
     /// a post the relay refuses for a while is never overtaken and everyone reads them in the
     /// order they were written.
+    /// Queues posts (the last carrying chat message `message`), kept by the relay for
+    /// `ttl_secs`.
     pub fn queue(
         &mut self,
         topic: TopicId,
         write: WriteKey,
-        payloads: Vec<Vec<u8>>,
+        (payloads, ttl_secs): (Vec<Vec<u8>>, u32),
         message: Option<u64>,
         ids: impl Iterator<Item = MessageId>,
     ) -> Vec<ClientFrame> {
@@ -280,6 +366,7 @@ impl GroupEntry {
                 write,
                 payload,
                 message: if i + 1 == n { message } else { None },
+                ttl_secs,
             })
             .collect();
         let idle = self.pending.is_empty();
@@ -464,5 +551,50 @@ mod tests {
         assert!(frames.contains(&ClientFrame::Unsubscribe { topic: first }));
         assert!(matches!(&frames[0], ClientFrame::Subscribe { topics } if topics.len() == 2));
         assert!(entry.subscriptions().iter().all(|s| s.topic != first));
+    }
+
+    /// A pending post keeps its TTL across a reload; a group stored before posts had one reads
+    /// back with every pending post at the longest TTL.
+    #[test]
+    fn pending_posts_keep_their_ttl_and_old_records_still_read() {
+        let ada = Identity::generate().unwrap();
+        let mut entry = GroupEntry::new(Group::create(&ada, "Club", &mut OsEntropy).unwrap(), 0);
+        let (_, topic, write) = entry.group.topic();
+        let frames = entry.queue(
+            topic,
+            write,
+            (vec![vec![1, 2, 3]], 86_405),
+            Some(9),
+            [MessageId([4; 16])].into_iter(),
+        );
+        assert!(matches!(frames[..], [ClientFrame::Post { ttl_secs: 86_405, .. }]));
+        let (key, bytes) = entry.write();
+        let again = decode_group(&key, &bytes.unwrap()).unwrap();
+        assert_eq!(again.next_frame(), entry.next_frame());
+
+        // The same group as version 5 wrote it: its pending post has no TTL.
+        #[derive(Serialize)]
+        struct OldPost<'a> {
+            id: MessageId,
+            topic: TopicId,
+            write: WriteKey,
+            #[serde(with = "serde_bytes")]
+            payload: &'a [u8],
+            message: Option<u64>,
+        }
+        let e = &entry;
+        let p = &e.pending[0];
+        let old_post =
+            OldPost { id: p.id, topic: p.topic, write: p.write, payload: &p.payload, message: p.message };
+        let old = (&e.group, &e.cursors, vec![old_post], e.since_ms, e.gone, e.muted, &e.awaiting, &e.early);
+        let rest = (&e.doors, &e.names, &e.reads, &e.admitting);
+        let mut bytes = vec![5];
+        bytes.extend(postcard::to_allocvec(&(old, rest)).unwrap());
+        let read = decode_group(&key, &bytes).unwrap();
+        assert!(matches!(
+            read.next_frame(),
+            Some(ClientFrame::Post { ttl_secs: ENVELOPE_TTL_SECS, ref payload, .. }) if payload == &[1, 2, 3]
+        ));
+        assert_eq!(read.id(), entry.id());
     }
 }

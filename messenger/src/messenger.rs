@@ -157,7 +157,7 @@ impl Messenger {
                 RecordKey::Request(_) => requests.restore(decode(&key, &bytes)?),
                 RecordKey::Restored => restored = true,
                 // A group this version cannot read costs that group, not the whole load.
-                RecordKey::Group(_) => match decode(&key, &bytes) {
+                RecordKey::Group(_) => match crate::groups::decode_group(&key, &bytes) {
                     Ok(entry) => groups.restore(entry),
                     Err(_) => unreadable_groups += 1,
                 },
