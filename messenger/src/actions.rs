@@ -10,9 +10,10 @@
 use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event};
 use crate::error::MessengerError;
+use crate::history::decode_message;
 use crate::history::{ChatContent, ChatMessage, ChatNotice, Expiry, Reaction, Status};
 use crate::messenger::Messenger;
-use crate::records::RecordWrites;
+use crate::records::{RecordBytes, RecordKey, RecordWrites};
 use crate::search::{Entry, MAX_RESULTS};
 use sotto_engine::consts::{DELETE_WINDOW_SECS, DISAPPEARING_TIMERS, EDIT_WINDOW_SECS};
 use sotto_engine::message::{Body, Message, MessageRef, VERSION};
@@ -153,6 +154,30 @@ impl Messenger {
         let mut writes = self.erase_messages(&due);
         writes.push(self.disappearing.write());
         Effects { writes, events: vec![Event::Expired], ..Effects::default() }
+    }
+
+    /// Whether the stored history still has to be indexed (see [`Messenger::index_stored`]).
+    pub fn unindexed(&self) -> bool {
+        self.unindexed
+    }
+
+    /// Indexes stored messages (every conversation's, read whole: once, for a store from
+    /// before the index), and marks the index complete.
+    pub fn index_stored(
+        &mut self,
+        records: Vec<(RecordKey, RecordBytes)>,
+    ) -> Result<Effects, MessengerError> {
+        let mut writes = std::collections::BTreeMap::new();
+        for (key, bytes) in records {
+            let m = decode_message(&key, &bytes)?;
+            if let Some((key, bytes)) = self.search.add(&m) {
+                writes.insert(key, bytes);
+            }
+        }
+        let mut writes: RecordWrites = writes.into_iter().collect();
+        writes.push((RecordKey::Indexed, Some(RecordBytes::default())));
+        self.unindexed = false;
+        Ok(Effects { writes, ..Effects::default() })
     }
 
     /// Messages holding every word of `query`, newest first, across conversations.

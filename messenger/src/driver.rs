@@ -120,13 +120,14 @@ impl<S: RecordStore> Driver<S> {
         // Every read is started before the first is awaited (stores start a read at the call,
         // so a browser store answers them concurrently); only the rare further pages of a
         // conversation wait for the one before.
-        let singles: [RecordKey; 6] = [
+        let singles: [RecordKey; 7] = [
             StorageKey::Identity.into(),
             StorageKey::Prekeys.into(),
             StorageKey::DeliveryTokens.into(),
             RecordKey::Profile,
             RecordKey::Restored,
             RecordKey::Disappearing,
+            RecordKey::Indexed,
         ];
         let values: Vec<_> = singles.iter().map(|key| store.get(key)).collect();
         let kinds = [
@@ -163,10 +164,19 @@ impl<S: RecordStore> Driver<S> {
         for page in newest {
             add_read(&mut messenger, page.await?)?;
         }
-        for conversation in conversations {
-            while let Some(range) = messenger.must_load(&conversation) {
+        for conversation in &conversations {
+            while let Some(range) = messenger.must_load(conversation) {
                 add_read(&mut messenger, read_page(&store, range).await?)?;
             }
+        }
+        // A store from before the search index: its history is indexed once, here.
+        if messenger.unindexed() {
+            let mut stored = Vec::new();
+            for conversation in conversations {
+                let all = RecordRange::Messages { conversation, from: 0, to: u64::MAX };
+                stored.extend(store.range(all, Order::Ascending, None).await?);
+            }
+            store.save_changes(messenger.index_stored(stored)?.writes).await?;
         }
         let anonymous = connection.anonymous();
         Ok(Driver { messenger, mailbox: connection, anonymous, store })

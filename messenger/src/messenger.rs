@@ -83,6 +83,8 @@ pub struct Messenger {
     pub(crate) disappearing: crate::disappearing::Disappearing,
     /// Every chat message's words, to search (stored in parts).
     pub(crate) search: crate::search::SearchIndex,
+    /// The stored history is not in the search index yet (a store from before it).
+    pub(crate) unindexed: bool,
     /// Live envelopes sent to each contact since they last wrote (see `Messenger::typing`).
     pub(crate) live_sent: std::collections::HashMap<Address, u32>,
 }
@@ -112,6 +114,7 @@ impl Messenger {
             disappearing: crate::disappearing::Disappearing::default(),
             search: crate::search::SearchIndex::default(),
             live_sent: std::collections::HashMap::new(),
+            unindexed: false,
         }
     }
 
@@ -127,6 +130,8 @@ impl Messenger {
         // Prekeys are made and published at the first login.
         let mut fx = Effects::from_engine(out);
         fx.writes.push(m.profile_write());
+        // A new store's index holds all of its (empty) history.
+        fx.writes.push((RecordKey::Indexed, Some(RecordBytes::default())));
         Ok((m, fx))
     }
 
@@ -146,6 +151,7 @@ impl Messenger {
         let mut next_seq = 1;
         let mut disappearing = crate::disappearing::Disappearing::default();
         let mut search = crate::search::SearchIndex::default();
+        let mut indexed = false;
         for (key, bytes) in records {
             match &key {
                 RecordKey::Engine(k) => engine.push((k.clone(), bytes)),
@@ -170,6 +176,7 @@ impl Messenger {
                 }
                 RecordKey::Disappearing => disappearing = decode(&key, &bytes)?,
                 RecordKey::Search(part) => search.restore(*part, &key, &bytes)?,
+                RecordKey::Indexed => indexed = true,
                 // History comes in pages.
                 RecordKey::Message(..) => {}
             }
@@ -179,7 +186,7 @@ impl Messenger {
         (m.contacts, m.outbox, m.next_seq, m.told, m.requests) = (contacts, outbox, next_seq, told, requests);
         m.restored = restored;
         (m.groups, m.joining, m.unreadable_groups) = (groups, joining, unreadable_groups);
-        (m.channels, m.disappearing, m.search) = (channels, disappearing, search);
+        (m.channels, m.disappearing, m.search, m.unindexed) = (channels, disappearing, search, !indexed);
         Ok(m)
     }
 

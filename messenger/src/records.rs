@@ -59,6 +59,9 @@ pub enum RecordKey {
     Disappearing,
     /// A part of the search index (see `search`), by number.
     Search(u32),
+    /// Written once the search index holds every stored message (empty): a store from before
+    /// the index has its history indexed once, at load.
+    Indexed,
 }
 
 impl From<StorageKey> for RecordKey {
@@ -88,6 +91,7 @@ impl fmt::Display for RecordKey {
             RecordKey::Asked(g) => write!(f, "asked/{}", group_hex(g)),
             RecordKey::Channel(c) => write!(f, "channel/{}", c.to_hex()),
             RecordKey::Disappearing => f.write_str("disappearing"),
+            RecordKey::Indexed => f.write_str("indexed"),
             RecordKey::Search(part) => write!(f, "search/{part:08x}"),
         }
     }
@@ -143,6 +147,7 @@ impl RecordKey {
             ("request", a) => RecordKey::Request(Address::from_hex(a)?),
             ("restored", "") => RecordKey::Restored,
             ("disappearing", "") => RecordKey::Disappearing,
+            ("indexed", "") => RecordKey::Indexed,
             ("search", part) => RecordKey::Search(u32::from_str_radix(part, 16).ok()?),
             ("group", g) => RecordKey::Group(group_from_hex(g)?),
             ("asked", g) => RecordKey::Asked(group_from_hex(g)?),
@@ -222,6 +227,7 @@ mod tests {
             ),
             (RecordKey::Asked(GroupId([0xcd; 16])), format!("asked/{}", "cd".repeat(16))),
             (RecordKey::Disappearing, "disappearing".into()),
+            (RecordKey::Indexed, "indexed".into()),
             (RecordKey::Search(0x1f), "search/0000001f".into()),
         ];
         for (key, name) in cases {

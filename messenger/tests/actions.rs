@@ -196,3 +196,24 @@ async fn search_finds_words_across_chats_after_a_reload() {
     assert_eq!(ada.d.messenger.search("lighthouse key").len(), 1, "every word must be there");
     assert!(ada.d.messenger.search("   ").is_empty());
 }
+
+#[tokio::test]
+async fn a_store_from_before_the_index_has_its_history_indexed_once_at_load() {
+    use sotto_messenger::{RecordKey, RecordStore};
+    let (mut ada, mut bo) = pair().await;
+    say(&mut bo, &mut ada, "an old message about kayaks", NOW + 1).await;
+    // Ada's store as a version without the index left it: no parts, no marker.
+    let old: Vec<(RecordKey, Option<sotto_messenger::RecordBytes>)> = ada
+        .records()
+        .keys()
+        .filter(|name| name.starts_with("search/") || *name == "indexed")
+        .map(|name| (RecordKey::parse(name).unwrap(), None))
+        .collect();
+    assert_eq!(old.len(), 2, "a part and the marker");
+    ada.d.store().save_changes(old).await.unwrap();
+    ada.reload().await;
+    assert_eq!(ada.d.messenger.search("kayak").len(), 1);
+    assert!(ada.records().contains_key("indexed"));
+    ada.reload().await;
+    assert_eq!(ada.d.messenger.search("kayak").len(), 1, "indexed once");
+}
