@@ -95,3 +95,27 @@ fn group_send(c: &mut Criterion) {
     let mut group = workloads::big_group(10).unwrap();
     c.bench_function("group_send", |b| b.iter(|| workloads::group_send(&mut group).unwrap()));
 }
+
+/// Search over 100,000 messages as the app runs it (messenger/benches/search.rs natively):
+/// each keystroke's search, and reading the stored index back at start.
+#[wasm_bindgen_bench]
+fn search_100k(c: &mut Criterion) {
+    let configured = std::mem::take(c)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_secs(2));
+    *c = configured;
+    let (index, parts) = sotto_messenger::search::sample_index(100_000);
+    c.bench_function("search_100k_word", |b| b.iter(|| index.search(black_box("lighthouse"), 50)));
+    c.bench_function("search_100k_first_letters", |b| b.iter(|| index.search(black_box("li"), 50)));
+    c.bench_function("search_index_load_100k", |b| {
+        b.iter(|| {
+            let mut again = sotto_messenger::search::SearchIndex::default();
+            for (key, bytes) in &parts {
+                let sotto_messenger::RecordKey::Search(n) = key else { unreachable!() };
+                again.restore(*n, key, bytes).unwrap();
+            }
+            again
+        })
+    });
+}

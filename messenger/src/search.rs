@@ -224,3 +224,53 @@ mod tests {
         assert_eq!(again.len(), (PART_ENTRIES + 10) / 2 - 1);
     }
 }
+
+/// `n` chat messages of made-up words (4 to 20 each, like a chat's) across 20 conversations,
+/// the same every time, one in a thousand naming a lighthouse: a history to measure the index
+/// with (benchmarks and load tools).
+#[cfg(feature = "load")]
+pub fn sample_history(n: usize) -> impl Iterator<Item = ChatMessage> {
+    use crate::history::Status;
+    const SYLLABLES: [&str; 24] = [
+        "ka", "lo", "mi", "ren", "sa", "to", "vi", "nor", "el", "da", "fu", "gan", "hi", "jo", "ke", "lu",
+        "ma", "ne", "or", "pa", "qui", "ro", "su", "te",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..n as u64).map(move |seq| {
+        let words = 4 + next() % 17;
+        let mut text = String::new();
+        for w in 0..words {
+            if w > 0 {
+                text.push(' ');
+            }
+            for _ in 0..2 + next() % 3 {
+                text.push_str(SYLLABLES[(next() % 24) as usize]);
+            }
+        }
+        if seq % 1000 == 7 {
+            text.push_str(" by the lighthouse");
+        }
+        let conversation = ConversationId::Direct(sotto_shared::Address([(seq % 20) as u8; 32]));
+        let at = 1_800_000_000_000 + seq * 60_000;
+        ChatMessage { text, ..ChatMessage::arrived(seq, [0; 16], conversation, at, Status::Read, None) }
+    })
+}
+
+/// The index of [`sample_history`] and its parts as stored (to measure reading them back).
+#[cfg(feature = "load")]
+pub fn sample_index(n: usize) -> (SearchIndex, Vec<(RecordKey, crate::RecordBytes)>) {
+    let mut index = SearchIndex::default();
+    let mut parts = BTreeMap::new();
+    for m in sample_history(n) {
+        if let Some((key, Some(bytes))) = index.add(&m) {
+            parts.insert(key, bytes);
+        }
+    }
+    (index, parts.into_iter().collect())
+}
