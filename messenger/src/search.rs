@@ -176,55 +176,6 @@ impl SearchIndex {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::history::Status;
-    use sotto_shared::Address;
-
-    fn message(c: ConversationId, seq: u64, text: &str) -> ChatMessage {
-        ChatMessage { text: text.into(), ..ChatMessage::arrived(seq, [0; 16], c, seq, Status::Read, None) }
-    }
-
-    #[test]
-    fn finds_every_word_anywhere_newest_first_and_forgets_what_is_removed() {
-        let (a, b) = (ConversationId::Direct(Address([1; 32])), ConversationId::Direct(Address([2; 32])));
-        let mut index = SearchIndex::default();
-        let mut stored = BTreeMap::new();
-        for seq in 0..(PART_ENTRIES as u64 + 10) {
-            let c = if seq % 2 == 0 { a } else { b };
-            let text = if seq == 7 { "Meet at the Lighthouse at eight" } else { "nothing here" };
-            let (key, bytes) = index.add(&message(c, seq, text)).unwrap();
-            stored.insert(key, bytes);
-        }
-        assert_eq!(stored.len(), 2, "two parts");
-        let found = index.search("lightHOUSE eig", 10);
-        assert_eq!(found.iter().map(|e| (e.conversation, e.seq)).collect::<Vec<_>>(), vec![(b, 7)]);
-        assert!(index.search("lighthouse nine", 10).is_empty(), "every word must match");
-        assert_eq!(index.search("nothing", 3).iter().map(|e| e.seq).collect::<Vec<_>>(), vec![265, 264, 263]);
-
-        // Read back from the stored parts, the index finds the same.
-        let mut again = SearchIndex::default();
-        for (key, bytes) in &stored {
-            let RecordKey::Search(n) = key else { unreachable!() };
-            again.restore(*n, key, bytes.as_ref().unwrap()).unwrap();
-        }
-        assert_eq!(again.search("lighthouse", 10).len(), 1);
-
-        // Removed and edited messages: their old words are gone from the stored part.
-        let writes = again.remove(&[(b, 7)]);
-        let (_, bytes) = &writes[0];
-        let bytes = bytes.as_ref().unwrap();
-        assert!(!String::from_utf8_lossy(bytes).contains("Lighthouse"));
-        assert!(again.search("lighthouse", 10).is_empty());
-        again.add(&message(a, 8, "changed words")).unwrap();
-        assert_eq!(again.search("changed", 10).len(), 1);
-        assert_eq!(again.forget(&a).len(), 2, "both parts held some of a's messages");
-        assert!(again.search("changed", 10).is_empty());
-        assert_eq!(again.len(), (PART_ENTRIES + 10) / 2 - 1);
-    }
-}
-
 /// `n` chat messages of made-up words (4 to 20 each, like a chat's) across 20 conversations,
 /// the same every time, one in a thousand naming a lighthouse: a history to measure the index
 /// with (benchmarks and load tools).
@@ -273,4 +224,53 @@ pub fn sample_index(n: usize) -> (SearchIndex, Vec<(RecordKey, crate::RecordByte
         }
     }
     (index, parts.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Status;
+    use sotto_shared::Address;
+
+    fn message(c: ConversationId, seq: u64, text: &str) -> ChatMessage {
+        ChatMessage { text: text.into(), ..ChatMessage::arrived(seq, [0; 16], c, seq, Status::Read, None) }
+    }
+
+    #[test]
+    fn finds_every_word_anywhere_newest_first_and_forgets_what_is_removed() {
+        let (a, b) = (ConversationId::Direct(Address([1; 32])), ConversationId::Direct(Address([2; 32])));
+        let mut index = SearchIndex::default();
+        let mut stored = BTreeMap::new();
+        for seq in 0..(PART_ENTRIES as u64 + 10) {
+            let c = if seq % 2 == 0 { a } else { b };
+            let text = if seq == 7 { "Meet at the Lighthouse at eight" } else { "nothing here" };
+            let (key, bytes) = index.add(&message(c, seq, text)).unwrap();
+            stored.insert(key, bytes);
+        }
+        assert_eq!(stored.len(), 2, "two parts");
+        let found = index.search("lightHOUSE eig", 10);
+        assert_eq!(found.iter().map(|e| (e.conversation, e.seq)).collect::<Vec<_>>(), vec![(b, 7)]);
+        assert!(index.search("lighthouse nine", 10).is_empty(), "every word must match");
+        assert_eq!(index.search("nothing", 3).iter().map(|e| e.seq).collect::<Vec<_>>(), vec![265, 264, 263]);
+
+        // Read back from the stored parts, the index finds the same.
+        let mut again = SearchIndex::default();
+        for (key, bytes) in &stored {
+            let RecordKey::Search(n) = key else { unreachable!() };
+            again.restore(*n, key, bytes.as_ref().unwrap()).unwrap();
+        }
+        assert_eq!(again.search("lighthouse", 10).len(), 1);
+
+        // Removed and edited messages: their old words are gone from the stored part.
+        let writes = again.remove(&[(b, 7)]);
+        let (_, bytes) = &writes[0];
+        let bytes = bytes.as_ref().unwrap();
+        assert!(!String::from_utf8_lossy(bytes).contains("Lighthouse"));
+        assert!(again.search("lighthouse", 10).is_empty());
+        again.add(&message(a, 8, "changed words")).unwrap();
+        assert_eq!(again.search("changed", 10).len(), 1);
+        assert_eq!(again.forget(&a).len(), 2, "both parts held some of a's messages");
+        assert!(again.search("changed", 10).is_empty());
+        assert_eq!(again.len(), (PART_ENTRIES + 10) / 2 - 1);
+    }
 }
