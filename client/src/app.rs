@@ -45,8 +45,20 @@ use std::rc::Rc;
 use yew::prelude::*;
 use zeroize::Zeroizing;
 
+// Replying, editing, forwarding, deleting, reacting, timers, search, export, key warnings
+// and scanning: more of `App`'s methods.
 mod messages;
-pub use messages::Found;
+
+/// How long "writing…" shows after the other side said they write (they say so again while
+/// they go on, and say when they stop).
+const TYPING_SHOWN_MS: u64 = 6_000;
+
+/// What the composer's next text does, in a chat.
+#[derive(Clone, Copy, PartialEq)]
+enum Compose {
+    Reply([u8; 16]),
+    Edit([u8; 16]),
+}
 
 /// How often the connection machine looks at the clock (it pings and gives up on its own
 /// schedule, see `sotto_messenger::connection`).
@@ -148,7 +160,7 @@ pub struct App {
     /// Repaints a recording's timer.
     _redraw: Option<Interval>,
     /// A reply or an edit under way in a chat's composer.
-    composing: Option<(ConversationId, messages::Compose)>,
+    composing: Option<(ConversationId, Compose)>,
     /// A message to forward (its chat and id), while the person picks where.
     forwarding: Option<(ConversationId, [u8; 16])>,
     /// The words in the search box.
@@ -1409,10 +1421,10 @@ impl App {
                 Event::Expired => {}
                 Event::Typing { conversation, typing } => {
                     if typing {
-                        self.typing.insert(conversation, now_ms() + messages::TYPING_SHOWN_MS);
+                        self.typing.insert(conversation, now_ms() + TYPING_SHOWN_MS);
                         // Painted again once "writing…" is due to go.
                         let link = ctx.link().clone();
-                        let wait = messages::TYPING_SHOWN_MS as u32 + 50;
+                        let wait = TYPING_SHOWN_MS as u32 + 50;
                         Timeout::new(wait, move || link.send_message(Msg::Redraw)).forget();
                     } else {
                         self.typing.remove(&conversation);

@@ -38,8 +38,20 @@ fn imports(text: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
             .collect();
         let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
-        if let Some(m) = (1..=parts.len()).rev().map(|k| parts[..k].join("::")).find(|m| modules.contains(m))
-        {
+        let deepest = |parts: &[&str]| {
+            (1..=parts.len()).rev().map(|k| parts[..k].join("::")).find(|m| modules.contains(m))
+        };
+        // `crate::pages::{chat, shell}` imports each module named in the braces.
+        let rest = &code[at + 7 + path.len()..];
+        if path.ends_with("::") && rest.starts_with('{') {
+            let inside = rest[1..].split('}').next().unwrap_or_default();
+            for name in inside.split(',').map(|n| n.trim().split("::").next().unwrap_or_default()) {
+                let named: Vec<&str> = parts.iter().copied().chain([name]).collect();
+                found.extend(deepest(&named));
+            }
+            continue;
+        }
+        if let Some(m) = deepest(&parts) {
             found.insert(m);
         }
     }

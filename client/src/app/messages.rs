@@ -1,7 +1,8 @@
 //! What the person does to messages and chats beyond writing: replying, editing, forwarding,
 //! deleting, reacting, timers and their countdowns, search, export, answering a key warning.
 
-use super::{App, Msg};
+use super::{App, Compose, Msg, TYPING_SHOWN_MS};
+use crate::pages::shell::Found;
 use crate::action::{Action, MessageAction};
 use crate::components::Composing;
 use crate::dates::clock;
@@ -14,25 +15,6 @@ use sotto_messenger::{ChatMessage, ConversationId, Messenger};
 use sotto_shared::Address;
 use yew::prelude::*;
 
-/// How long "writing…" shows after the other side said they write (they say so again while
-/// they go on, and say when they stop).
-pub(super) const TYPING_SHOWN_MS: u64 = 6_000;
-
-/// What the composer's next text does, in a chat.
-#[derive(Clone, Copy, PartialEq)]
-pub(super) enum Compose {
-    Reply([u8; 16]),
-    Edit([u8; 16]),
-}
-
-/// A message found by search, as the sidebar lists it.
-pub struct Found {
-    pub conversation: ConversationId,
-    pub seq: u64,
-    pub title: String,
-    pub text: String,
-    pub sent_at_ms: u64,
-}
 
 impl App {
     /// The actions of this module; `None` for any other.

@@ -2,7 +2,6 @@
 //! with the page the route names.
 
 use crate::action::Action;
-use crate::app::Found;
 use crate::components::{connection_status, initial};
 use crate::dates::short_time;
 use crate::dom::target;
@@ -10,6 +9,15 @@ use crate::route::Route;
 use sotto_messenger::{ChatSummary, ConversationId, Link};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
+
+/// A message found by search, as the sidebar lists it.
+pub struct Found {
+    pub conversation: ConversationId,
+    pub seq: u64,
+    pub title: String,
+    pub text: String,
+    pub sent_at_ms: u64,
+}
 
 pub struct Props {
     pub me: String,
