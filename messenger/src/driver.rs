@@ -260,15 +260,16 @@ impl<S: RecordStore> Driver<S> {
         self.anonymous.stopped();
     }
 
-    /// The clock: pings to send, silent lines to close, refused envelopes to send again.
+    /// The clock: pings to send, silent lines to close, refused envelopes to send again,
+    /// disappearing messages whose time is up (an app that wakes for those on time calls
+    /// [`Messenger::expire`] itself too).
     pub fn tick(&mut self, now_ms: u64) -> Step {
-        let mut step = Step::default();
+        let mut fx = self.messenger.expire(now_ms);
         if self.anonymous.link() == Link::Online {
-            let fx = self.messenger.retry_refused(now_ms);
-            if !fx.frames.is_empty() || !fx.writes.is_empty() {
-                step = self.apply(fx);
-            }
+            fx.merge(self.messenger.retry_refused(now_ms));
         }
+        let mut step =
+            if fx.frames.is_empty() && fx.writes.is_empty() { Step::default() } else { self.apply(fx) };
         for line in Line::BOTH {
             match self.connection_mut(line).tick(now_ms) {
                 Tick::Ping(ping) => step.send.push((line, ping)),

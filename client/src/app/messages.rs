@@ -2,19 +2,18 @@
 //! deleting, reacting, timers and their countdowns, search, export, answering a key warning.
 
 use super::{App, Compose, Msg, TYPING_SHOWN_MS};
-use crate::pages::shell::Found;
 use crate::action::{Action, MessageAction};
 use crate::components::Composing;
 use crate::dates::clock;
 use crate::dom::{self, navigate, now_ms};
 use crate::files::FileError;
+use crate::pages::shell::Found;
 use crate::route::Route;
 use gloo::timers::callback::{Interval, Timeout};
 use sotto_engine::random::OsEntropy;
 use sotto_messenger::{ChatMessage, ConversationId, Messenger};
 use sotto_shared::Address;
 use yew::prelude::*;
-
 
 impl App {
     /// The actions of this module; `None` for any other.
