@@ -152,6 +152,7 @@ impl Messenger {
             return Effects::default();
         }
         let mut writes = self.erase_messages(&due);
+        // Taken off the schedule above, so `erase_messages` did not write it.
         writes.push(self.disappearing.write());
         Effects { writes, events: vec![Event::Expired], ..Effects::default() }
     }
@@ -263,8 +264,12 @@ impl Messenger {
     fn erase_messages(&mut self, messages: &[(ConversationId, u64)]) -> RecordWrites {
         let mut writes: RecordWrites = messages.iter().map(|(c, seq)| self.history.remove(c, *seq)).collect();
         writes.extend(self.search.remove(messages));
+        let mut counting = false;
         for (c, seq) in messages {
-            self.disappearing.unschedule(c, *seq);
+            counting |= self.disappearing.unschedule(c, *seq);
+        }
+        if counting {
+            writes.push(self.disappearing.write());
         }
         writes
     }

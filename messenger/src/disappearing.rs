@@ -35,9 +35,11 @@ impl Disappearing {
         self.due.insert((at_ms, conversation, seq));
     }
 
-    /// Forgets a message that went another way (deleted by hand).
-    pub fn unschedule(&mut self, conversation: &ConversationId, seq: u64) {
+    /// Forgets a message that went another way (deleted by hand); whether it was counting.
+    pub fn unschedule(&mut self, conversation: &ConversationId, seq: u64) -> bool {
+        let before = self.due.len();
         self.due.retain(|(_, c, s)| !(c == conversation && *s == seq));
+        self.due.len() != before
     }
 
     /// Takes the messages due by `now_ms`.
