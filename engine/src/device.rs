@@ -338,6 +338,27 @@ impl Device {
         }
     }
 
+    /// Opens an envelope that came live (`RelayFrame::Live`, see `Messenger::typing`): only a
+    /// message of a session we already have, never one that starts a session (it would spend a
+    /// one-time prekey) or resets one, and without taking the delivery token it carries. The
+    /// session advances (its record is in `persist`); nothing is acknowledged.
+    pub fn receive_live(
+        &mut self,
+        payload: &[u8],
+        entropy: &mut dyn Entropy,
+    ) -> Result<(Writes, Received), EngineError> {
+        let opened = open_envelope(&self.identity, payload)?;
+        let (sender, wire) = (opened.sender, opened.message);
+        let address = Address::from_identity_key(&sender.signing_key);
+        let WireMessage::Normal(_) = &wire else { return Err(EngineError::NoSession) };
+        let c = self.conversations.get_mut(&address).ok_or(EngineError::NoSession)?;
+        let plaintext =
+            zeroize::Zeroizing::new(c.decrypt(&self.identity, &mut self.prekeys, &sender, &wire, entropy)?);
+        let persist = vec![self.conversation_record(&address)];
+        let message = Message::decode(&plaintext)?;
+        Ok((persist, Received { from: sender, message, via_invite: None }))
+    }
+
     /// Opens an envelope. `Err`: nothing changed. `Ok((persist, result))`: the message
     /// decrypted, so the session advanced and `persist` must be saved, even when its body
     /// cannot be read (`result` is then that error).
@@ -819,6 +840,40 @@ mod tests {
         let (out, result) = alice.receive(MessageId([9; 16]), b"garbage", e);
         assert!(result.is_err());
         assert_eq!(out.send.len(), 1);
+    }
+
+    /// A live envelope opens only in a session that exists: one that would start a session
+    /// (spending a one-time prekey) is refused and changes nothing.
+    #[test]
+    fn a_live_envelope_never_starts_a_session() {
+        let e = &mut OsEntropy;
+        let (mut alice, _) = Device::create(e).unwrap();
+        let (mut bob, _) = Device::create(e).unwrap();
+        let (bundle, _) = bob.invite_bundle(u64::MAX, e).unwrap();
+        alice.start_conversation(&bundle, e).unwrap();
+        let typing = |at| Message {
+            v: crate::message::VERSION,
+            id: [at as u8; 16],
+            sent_at_ms: at,
+            expires_after_secs: None,
+            body: Body::Typing { typing: true },
+        };
+        let out = alice.send(&bob.address(), &typing(1), MessageId([1; 16]), e).unwrap();
+        let (_, first) = deliver(&out);
+        let prekeys = bob.prekeys.to_bytes();
+        assert_eq!(bob.receive_live(&first, e).err(), Some(EngineError::NoSession));
+        assert!(
+            !bob.has_conversation(&alice.address()) && *bob.prekeys.to_bytes() == *prekeys,
+            "nothing changed"
+        );
+        // Once the session exists (the same first message, delivered), live ones open.
+        let (_, result) = bob.receive(MessageId([1; 16]), &first, e);
+        result.unwrap();
+        let out = bob.send(&alice.address(), &typing(2), MessageId([2; 16]), e).unwrap();
+        let (_, reply) = deliver(&out);
+        let (persist, got) = alice.receive_live(&reply, e).unwrap();
+        assert_eq!(got.message.body, Body::Typing { typing: true });
+        assert_eq!(persist.len(), 1, "the session it advanced, nothing else");
     }
 
     #[test]

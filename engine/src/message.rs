@@ -104,8 +104,9 @@ impl Body {
             Body::React { emoji: Some(e), .. } if e.is_empty() || e.len() > MAX_REACTION_BYTES => {
                 Some(EngineError::BadEncoding(format!("a reaction of 1 to {MAX_REACTION_BYTES} bytes")))
             }
-            Body::React { emoji: Some(e), .. } if e.chars().any(char::is_control) => {
-                Some(EngineError::BadEncoding("a reaction with control characters".into()))
+            // No controls or text-reordering marks (a reaction must not turn its line around).
+            Body::React { emoji: Some(e), .. } if e.chars().any(crate::attachment::unfit_in_name) => {
+                Some(EngineError::BadEncoding("a reaction with control or direction characters".into()))
             }
             Body::Timer { secs: Some(s) } if !DISAPPEARING_TIMERS.contains(s) => {
                 Some(EngineError::BadEncoding(format!("no timer of {s} seconds")))
@@ -220,6 +221,7 @@ mod tests {
             with(Body::React { target: [4; 16], emoji: Some(String::new()) }, None),
             with(Body::React { target: [4; 16], emoji: Some("x".repeat(MAX_REACTION_BYTES + 1)) }, None),
             with(Body::React { target: [4; 16], emoji: Some("\u{7}".into()) }, None),
+            with(Body::React { target: [4; 16], emoji: Some("\u{202e}👍".into()) }, None),
             with(Body::Timer { secs: Some(7) }, None),
             with(Body::Edit { target: [4; 16], text: "x".repeat(MAX_TEXT_BYTES + 1) }, None),
             with(Body::Text("hi".into()), Some(6)),

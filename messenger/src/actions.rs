@@ -13,9 +13,11 @@ use crate::error::MessengerError;
 use crate::history::decode_message;
 use crate::history::{ChatContent, ChatMessage, ChatNotice, Expiry, Reaction, Status};
 use crate::messenger::Messenger;
-use crate::records::{RecordBytes, RecordKey, RecordWrites};
+use crate::records::{RecordBytes, RecordKey, RecordWrite, RecordWrites};
 use crate::search::{Entry, MAX_RESULTS};
-use sotto_engine::consts::{DELETE_WINDOW_SECS, DISAPPEARING_TIMERS, EDIT_WINDOW_SECS};
+use sotto_engine::consts::{
+    DELETE_WINDOW_SECS, DISAPPEARING_GRACE_SECS, DISAPPEARING_TIMERS, EDIT_WINDOW_SECS,
+};
 use sotto_engine::message::{Body, Message, MessageRef, VERSION};
 use sotto_engine::random::Entropy;
 use sotto_shared::ClientFrame;
@@ -162,28 +164,34 @@ impl Messenger {
         self.unindexed
     }
 
-    /// Indexes stored messages (every conversation's, read whole: once, for a store from
-    /// before the index), and marks the index complete.
-    pub fn index_stored(
-        &mut self,
-        records: Vec<(RecordKey, RecordBytes)>,
-    ) -> Result<Effects, MessengerError> {
+    /// Indexes stored messages (a conversation's, read whole, for a store from before the
+    /// index); a record that cannot be read is left out, not a reason to fail the load.
+    pub fn index_stored(&mut self, records: Vec<(RecordKey, RecordBytes)>) -> Effects {
         let mut writes = std::collections::BTreeMap::new();
         for (key, bytes) in records {
-            let m = decode_message(&key, &bytes)?;
+            let Ok(m) = decode_message(&key, &bytes) else { continue };
+            if m.key() != key {
+                continue;
+            }
             if let Some((key, bytes)) = self.search.add(&m) {
                 writes.insert(key, bytes);
             }
         }
-        let mut writes: RecordWrites = writes.into_iter().collect();
-        writes.push((RecordKey::Indexed, Some(RecordBytes::default())));
-        self.unindexed = false;
-        Ok(Effects { writes, ..Effects::default() })
+        Effects { writes: writes.into_iter().collect(), ..Effects::default() }
     }
 
-    /// Messages holding every word of `query`, newest first, across conversations.
+    /// The stored history is all in the index: its marker record.
+    pub fn indexed(&mut self) -> RecordWrites {
+        self.unindexed = false;
+        vec![(RecordKey::Indexed, Some(RecordBytes::default()))]
+    }
+
+    /// Messages holding every word of `query`, newest first, across conversations. A
+    /// stranger's words (a message request) are left out, as everywhere until the person
+    /// looks.
     pub fn search(&self, query: &str) -> Vec<&Entry> {
-        self.search.search(query, MAX_RESULTS)
+        let known = |e: &&Entry| e.conversation.peer().is_none_or(|a| self.contacts.contains(&a));
+        self.search.search(query, MAX_RESULTS).into_iter().filter(known).collect()
     }
 
     /// Tells the other side of direct chat `conversation` that we are writing (or stopped),
@@ -228,18 +236,18 @@ impl Messenger {
         Ok(fx)
     }
 
-    /// An envelope a contact sent live: only a typing notice counts; anything else is dropped
-    /// (its session still advances, as with any envelope opened). Nothing is acknowledged.
+    /// An envelope a contact sent live: only a typing notice from a contact counts; anything
+    /// else is dropped (a session it advanced is saved, as for any envelope opened). Nothing is
+    /// acknowledged.
     pub(crate) fn on_live(&mut self, payload: &[u8], e: &mut dyn Entropy) -> Effects {
-        let (out, _) = self.device.receive(sotto_shared::MessageId([0; 16]), payload, e);
-        let received = out.received.clone();
-        let mut fx = Effects::from_engine(out);
-        fx.frames.clear();
-        for r in received {
-            let from = sotto_shared::Address::from_identity_key(&r.from.signing_key);
-            if let (true, Body::Typing { typing }) = (self.contacts.contains(&from), r.message.body) {
-                fx.events.push(Event::Typing { conversation: ConversationId::Direct(from), typing });
-            }
+        let Ok((persist, r)) = self.device.receive_live(payload, e) else { return Effects::default() };
+        let mut fx = Effects {
+            writes: persist.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            ..Effects::default()
+        };
+        let from = sotto_shared::Address::from_identity_key(&r.from.signing_key);
+        if let (true, Body::Typing { typing }) = (self.contacts.contains(&from), r.message.body) {
+            fx.events.push(Event::Typing { conversation: ConversationId::Direct(from), typing });
         }
         fx
     }
@@ -296,7 +304,6 @@ impl Messenger {
         conversation: ConversationId,
         from: [u8; 32],
         message: Message,
-        now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Effects {
         let direct = matches!(conversation, ConversationId::Direct(_));
@@ -331,8 +338,8 @@ impl Messenger {
             Body::React { target, emoji } => {
                 fx.writes.extend(self.apply_reaction(&conversation, &target, Some(from), emoji));
             }
-            Body::Timer { secs } => fx.merge(self.timer_changed(conversation, from, secs, now_ms, e)),
-            Body::Typing { typing } => fx.events.push(Event::Typing { conversation, typing }),
+            Body::Timer { secs } => fx.merge(self.timer_changed(conversation, from, secs, sent_at, e)),
+            // A typing notice counts only live (`on_live`): one stored, or replayed, is stale.
             _ => {}
         }
         fx
@@ -382,17 +389,19 @@ impl Messenger {
         changed.map(|(_, write)| write).into_iter().collect()
     }
 
-    /// The timer of `conversation` is now `secs`, set by `by`: kept, and said in the chat.
+    /// `by` set the timer of `conversation` to `secs` at `at_ms` (their clock): kept, and
+    /// said in the chat, unless a later change is in already.
     fn timer_changed(
         &mut self,
         conversation: ConversationId,
         by: [u8; 32],
         secs: Option<u32>,
-        now_ms: u64,
+        at_ms: u64,
         e: &mut dyn Entropy,
     ) -> Effects {
         let mut fx = Effects::default();
-        if !self.disappearing.set_timer(conversation, secs) {
+        if !self.disappearing.set_timer(conversation, secs, at_ms, by) {
+            fx.writes.push(self.disappearing.write());
             return fx;
         }
         fx.writes.push(self.disappearing.write());
@@ -404,19 +413,23 @@ impl Messenger {
         let seq = self.seq();
         let notice = ChatMessage {
             notice: Some(ChatNotice::Timer { by, secs }),
-            ..ChatMessage::arrived(seq, id, conversation, now_ms, Status::Read, None)
+            ..ChatMessage::arrived(seq, id, conversation, at_ms, Status::Read, None)
         };
         fx.writes.extend(self.keep(notice));
         fx
     }
 
     /// Starts the countdown of every loaded disappearing message of `conversation` that has
-    /// been read (ours by the other side, theirs by us) and is not counting yet.
+    /// been read (ours by the other side, theirs by us), unless it is due sooner already.
     pub(crate) fn start_countdowns(&mut self, conversation: &ConversationId, now_ms: u64) -> RecordWrites {
         let started = self.history.change_all(conversation, |m| match &mut m.expiry {
-            Some(Expiry { after_secs, at_ms: at @ None }) if m.status == Status::Read => {
-                *at = Some(now_ms.saturating_add(u64::from(*after_secs) * 1000));
-                true
+            Some(Expiry { after_secs, at_ms }) if m.status == Status::Read => {
+                let due = now_ms.saturating_add(u64::from(*after_secs) * 1000);
+                let sooner = at_ms.is_none_or(|at| due < at);
+                if sooner {
+                    *at_ms = Some(due);
+                }
+                sooner
             }
             _ => false,
         });
@@ -426,6 +439,7 @@ impl Messenger {
         let mut writes = Vec::new();
         for (m, write) in started {
             if let Some(Expiry { at_ms: Some(at), .. }) = m.expiry {
+                self.disappearing.unschedule(&m.conversation, m.seq);
                 self.disappearing.schedule(at, m.conversation, m.seq);
             }
             writes.push(write);
@@ -437,6 +451,23 @@ impl Messenger {
     /// The timer a message of ours sent now in `conversation` carries.
     pub(crate) fn expiry_for(&self, conversation: &ConversationId, body: &Body) -> Option<u32> {
         self.disappearing.timer(conversation).filter(|_| body.disappears())
+    }
+
+    /// The expiry of our chat message `m`, sent now: its conversation's timer, and a deadline
+    /// by which it goes even if no receipt ever says it was read (its timer and the relay's
+    /// grace after sending, as long as its envelope may live). Returns the schedule's record.
+    pub(crate) fn own_expiry(
+        &mut self,
+        m: &mut ChatMessage,
+        body: &Body,
+        now_ms: u64,
+    ) -> Option<RecordWrite> {
+        let after_secs = self.expiry_for(&m.conversation, body)?;
+        let lives = u64::from(after_secs.saturating_add(DISAPPEARING_GRACE_SECS));
+        let at = now_ms.saturating_add(lives * 1000);
+        m.expiry = Some(Expiry { after_secs, at_ms: Some(at) });
+        self.disappearing.schedule(at, m.conversation, m.seq);
+        Some(self.disappearing.write())
     }
 }
 
@@ -471,20 +502,20 @@ mod tests {
         let edit = |target, text: &str| Body::Edit { target, text: text.into() };
 
         // Cy edits Bo's message, then Ada's: both refused.
-        m.on_change(group, cy, change(edit([1; 16], "Cy's"), 2_000), 0, &mut OsEntropy);
-        m.on_change(group, cy, change(edit([2; 16], "Cy's"), 2_000), 0, &mut OsEntropy);
-        m.on_change(group, bo, change(Body::Delete { target: [2; 16] }, 2_000), 0, &mut OsEntropy);
+        m.on_change(group, cy, change(edit([1; 16], "Cy's"), 2_000), &mut OsEntropy);
+        m.on_change(group, cy, change(edit([2; 16], "Cy's"), 2_000), &mut OsEntropy);
+        m.on_change(group, bo, change(Body::Delete { target: [2; 16] }, 2_000), &mut OsEntropy);
         assert_eq!(words(&m, [1; 16]).as_deref(), Some("Bo's words"));
         assert_eq!(words(&m, [2; 16]).as_deref(), Some("Ada's words"));
 
         // Bo's own edit a day and more after his message: refused; within the window: kept.
         let late = 1_000 + EDIT_WINDOW_SECS * 1000 + 1;
-        m.on_change(group, bo, change(edit([1; 16], "late"), late), 0, &mut OsEntropy);
+        m.on_change(group, bo, change(edit([1; 16], "late"), late), &mut OsEntropy);
         assert_eq!(words(&m, [1; 16]).as_deref(), Some("Bo's words"));
-        m.on_change(group, bo, change(edit([1; 16], "Bo's new words"), 5_000), 0, &mut OsEntropy);
+        m.on_change(group, bo, change(edit([1; 16], "Bo's new words"), 5_000), &mut OsEntropy);
         assert_eq!(words(&m, [1; 16]).as_deref(), Some("Bo's new words"));
         assert!(m.history.find(&group, &[1; 16]).unwrap().edited);
-        m.on_change(group, bo, change(Body::Delete { target: [1; 16] }, 6_000), 0, &mut OsEntropy);
+        m.on_change(group, bo, change(Body::Delete { target: [1; 16] }, 6_000), &mut OsEntropy);
         assert!(m.history.find(&group, &[1; 16]).unwrap().deleted);
         assert_eq!(m.search("words").len(), 1, "only Ada's is left to find");
     }

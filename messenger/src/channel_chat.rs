@@ -151,6 +151,10 @@ impl Messenger {
             .map(|(admin, contact)| (ChannelGrant::new(owner, entry.link.clone(), admin.clone()), *contact))
             .collect();
         for (grant, contact) in grants {
+            // An admin whose key is in doubt gets no key (until the person answers the warning).
+            if self.contacts.get(&contact).is_some_and(crate::contacts::Contact::key_in_doubt) {
+                continue;
+            }
             fx.merge(self.send_body(&contact, Body::ChannelGrant(Box::new(grant)), None, now_ms, e)?.0);
         }
         Ok(fx)
@@ -165,8 +169,10 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
-        if !self.contacts.contains(contact) {
-            return Err(MessengerError::UnknownContact);
+        match self.contacts.get(contact) {
+            None => return Err(MessengerError::UnknownContact),
+            Some(c) if c.key_in_doubt() => return Err(MessengerError::KeyInDoubt(c.name.clone())),
+            Some(_) => {}
         }
         let entry = self.channels.get(id).ok_or(MessengerError::NotInChannel)?;
         if entry.admins.iter().any(|(_, c)| c == contact) {

@@ -78,15 +78,19 @@ impl Contacts {
                     c.verified = false;
                     c.notice = Some(ContactNotice::Changed);
                 }
-                // A rename is checked like a first name: it must not read like another's.
-                let collides =
-                    self.by_address.values().find(|o| o.address != address && same_name(&o.name, &name));
-                match (collides, &c.notice) {
-                    (Some(other), None | Some(ContactNotice::SameNameAs(_))) => {
-                        c.notice = Some(ContactNotice::SameNameAs(other.address))
+                // A rename is checked like a first name: it must not read like another's. The
+                // same name again changes nothing (someone else taking it must not flag them),
+                // nor does anything flag a contact the person verified.
+                if c.name != name && !c.verified {
+                    let collides =
+                        self.by_address.values().find(|o| o.address != address && same_name(&o.name, &name));
+                    match (collides, &c.notice) {
+                        (Some(other), None | Some(ContactNotice::SameNameAs(_))) => {
+                            c.notice = Some(ContactNotice::SameNameAs(other.address))
+                        }
+                        (None, Some(ContactNotice::SameNameAs(_))) => c.notice = None,
+                        _ => {}
                     }
-                    (None, Some(ContactNotice::SameNameAs(_))) => c.notice = None,
-                    _ => {}
                 }
                 c.name = name;
                 (c, false)
@@ -150,6 +154,11 @@ mod tests {
         assert_eq!(c.notice, None);
         // Ada keeping her own name is not a collision with herself.
         let (c, _) = contacts.upsert(ada, identity(1), "ADA", 3);
+        assert_eq!(c.notice, None);
+        // Eve takes Ada's name again; Ada saying hers again must not flag Ada (a flag stops
+        // the person writing to her).
+        contacts.upsert(eve, identity(2), "Ada", 4);
+        let (c, _) = contacts.upsert(ada, identity(1), "ADA", 5);
         assert_eq!(c.notice, None);
     }
 }

@@ -7,10 +7,20 @@ use crate::records::{RecordKey, RecordWrite, encode};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A conversation's timer as last set: by whom and when (by their clock), so that two changes
+/// that cross end the same on every side (the later wins; at the same time, the greater key).
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct Setting {
+    secs: Option<u32>,
+    at_ms: u64,
+    by: [u8; 32],
+}
+
 #[derive(Default, Serialize, Deserialize)]
 pub struct Disappearing {
-    /// Seconds, per conversation that has a timer (one of `DISAPPEARING_TIMERS`).
-    timers: BTreeMap<ConversationId, u32>,
+    /// Per conversation whose timer was ever set: seconds (one of `DISAPPEARING_TIMERS`), or
+    /// off.
+    timers: BTreeMap<ConversationId, Setting>,
     /// Messages whose countdown runs: when they go (our clock, ms), conversation, local
     /// sequence number.
     due: BTreeSet<(u64, ConversationId, u64)>,
@@ -18,16 +28,24 @@ pub struct Disappearing {
 
 impl Disappearing {
     pub fn timer(&self, conversation: &ConversationId) -> Option<u32> {
-        self.timers.get(conversation).copied()
+        self.timers.get(conversation).and_then(|s| s.secs)
     }
 
-    /// Sets or clears a conversation's timer; `false` if it already was so.
-    pub fn set_timer(&mut self, conversation: ConversationId, secs: Option<u32>) -> bool {
-        let before = match secs {
-            Some(s) => self.timers.insert(conversation, s),
-            None => self.timers.remove(&conversation),
-        };
-        before != secs
+    /// Sets or clears a conversation's timer, as `by` did at `at_ms`, unless a later change
+    /// is already in; whether the timer changed.
+    pub fn set_timer(
+        &mut self,
+        conversation: ConversationId,
+        secs: Option<u32>,
+        at_ms: u64,
+        by: [u8; 32],
+    ) -> bool {
+        let before = self.timers.get(&conversation).copied();
+        if before.is_some_and(|b| (b.at_ms, b.by) >= (at_ms, by)) {
+            return false;
+        }
+        self.timers.insert(conversation, Setting { secs, at_ms, by });
+        before.and_then(|b| b.secs) != secs
     }
 
     /// Message `seq` of `conversation` goes at `at_ms`.
@@ -75,8 +93,16 @@ mod tests {
     fn messages_come_due_in_time_order() {
         let (a, b) = (ConversationId::Direct(Address([1; 32])), ConversationId::Direct(Address([2; 32])));
         let mut d = Disappearing::default();
-        assert!(d.set_timer(a, Some(5)));
-        assert!(!d.set_timer(a, Some(5)), "no change");
+        assert!(d.set_timer(a, Some(5), 10, [1; 32]));
+        assert!(!d.set_timer(a, Some(5), 11, [1; 32]), "no change");
+        // Two changes that crossed: the later one wins on both sides, whatever the order.
+        let mut other = Disappearing::default();
+        assert!(other.set_timer(a, Some(60), 12, [2; 32]));
+        assert!(!other.set_timer(a, Some(30), 12, [1; 32]), "same time, smaller key: too late");
+        assert!(d.set_timer(a, Some(30), 12, [1; 32]));
+        assert!(d.set_timer(a, Some(60), 12, [2; 32]));
+        assert_eq!((d.timer(&a), other.timer(&a)), (Some(60), Some(60)));
+        assert!(d.set_timer(a, Some(5), 13, [1; 32]));
         d.schedule(2_000, b, 7);
         d.schedule(1_000, a, 3);
         d.schedule(3_000, a, 4);
@@ -85,7 +111,7 @@ mod tests {
         assert_eq!(d.take_due(2_000), vec![(a, 3), (b, 7)]);
         d.unschedule(&a, 4);
         assert_eq!(d.next_due(), None);
-        assert!(d.set_timer(a, None));
+        assert!(d.set_timer(a, None, 14, [1; 32]));
         assert_eq!(d.timer(&a), None);
     }
 }

@@ -169,14 +169,17 @@ impl<S: RecordStore> Driver<S> {
                 add_read(&mut messenger, read_page(&store, range).await?)?;
             }
         }
-        // A store from before the search index: its history is indexed once, here.
+        // A store from before the search index: its history is indexed once, here, one
+        // conversation at a time (channels too).
         if messenger.unindexed() {
-            let mut stored = Vec::new();
-            for conversation in conversations {
-                let all = RecordRange::Messages { conversation, from: 0, to: u64::MAX };
-                stored.extend(store.range(all, Order::Ascending, None).await?);
+            let mut writes = Vec::new();
+            for summary in messenger.chat_list() {
+                let all = RecordRange::Messages { conversation: summary.conversation, from: 0, to: u64::MAX };
+                let stored = store.range(all, Order::Ascending, None).await?;
+                writes.extend(messenger.index_stored(stored).writes);
             }
-            store.save_changes(messenger.index_stored(stored)?.writes).await?;
+            writes.extend(messenger.indexed());
+            store.save_changes(writes).await?;
         }
         let anonymous = connection.anonymous();
         Ok(Driver { messenger, mailbox: connection, anonymous, store })

@@ -7,7 +7,7 @@ use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event};
 use crate::error::MessengerError;
 use crate::groups::{GroupEntry, Groups, MAX_RECEIPT_IDS, Owed};
-use crate::history::{ChatContent, ChatMessage, ChatNotice, Expiry, Status};
+use crate::history::{ChatContent, ChatMessage, ChatNotice, Status};
 use crate::joining::Taken;
 use crate::messenger::Messenger;
 use crate::outbox::{RETRY_LATER_MS, RETRY_SOON_MS};
@@ -323,10 +323,9 @@ impl Messenger {
         let conversation = ConversationId::Group(*id);
         let mut message = ChatMessage::sending(seq, conversation, content, now_ms);
         let body = message.body();
-        message.expiry =
-            self.expiry_for(&conversation, &body).map(|after_secs| Expiry { after_secs, at_ms: None });
-        let (mut fx, message_id) = self.send_group_body(id, body, Some(seq), now_ms, e)?;
+        let (mut fx, message_id) = self.send_group_body(id, body.clone(), Some(seq), now_ms, e)?;
         message.id = message_id;
+        fx.writes.extend(self.own_expiry(&mut message, &body, now_ms));
         fx.merge(self.mark_read(&conversation, now_ms, e));
         fx.writes.extend(self.keep(message));
         Ok(fx)
@@ -463,7 +462,7 @@ impl Messenger {
             }
             Received::Message { from, message } if !message.body.is_chat() => {
                 if from != me {
-                    fx.merge(self.on_change(conversation, from, message, now_ms, e));
+                    fx.merge(self.on_change(conversation, from, message, e));
                 }
             }
             Received::Message { from, message } => {

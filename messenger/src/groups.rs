@@ -341,12 +341,10 @@ impl GroupEntry {
         }
     }
 
-    /// Queues posts for `topic`; returns the frame to send now, if any. The last carries
-    /// `message`. A group's posts go one at a time, each once the one before is confirmed, so
-    /// a post the relay refuses for a while is never overtaken and everyone reads them in the
-    /// order they were written.
-    /// Queues posts (the last carrying chat message `message`), kept by the relay for
-    /// `ttl_secs`.
+    /// Queues posts for `topic`, with the relay's TTL for them; returns the frame to send now,
+    /// if any. The last carries `message`. A group's posts go one at a time, each once the one
+    /// before is confirmed, so a post the relay refuses for a while is never overtaken and
+    /// everyone reads them in the order they were written.
     pub fn queue(
         &mut self,
         topic: TopicId,

@@ -6,7 +6,7 @@ use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event, Notice};
 use crate::error::MessengerError;
 use crate::groups::Groups;
-use crate::history::{ChatContent, ChatMessage, Expiry, History, Status, decode_message};
+use crate::history::{ChatContent, ChatMessage, History, Status, decode_message};
 use crate::invites::{self, InvitePreview};
 use crate::joining::Joining;
 use crate::outbox::{Outbound, Outbox, RETRY_LATER_MS, RETRY_SOON_MS, decode_outbound};
@@ -604,7 +604,10 @@ impl Messenger {
                 | Body::React { .. }
                 | Body::Timer { .. }
                 | Body::Typing { .. } => {
-                    fx.merge(self.on_change(conversation, r.from.signing_key, r.message, now_ms, e));
+                    // Only from a contact (an invite's first message makes none).
+                    if self.contacts.contains(&from) {
+                        fx.merge(self.on_change(conversation, r.from.signing_key, r.message, e));
+                    }
                 }
                 // The engine already kept only the session it started.
                 Body::SessionReset => {}
@@ -829,8 +832,11 @@ impl Messenger {
         }
         let mut fx = Effects::from_engine(self.device.start_conversation(bundle, e)?);
         fx.merge(self.send_body(to, Body::SessionReset, None, now_ms, e)?.0);
-        // Our name again: a request accepted while its session was renewed has not had it.
-        fx.merge(self.send_profile(to, now_ms, e)?);
+        // Our name again: a request accepted while its session was renewed has not had it
+        // (not to a key in doubt: nothing goes there unasked).
+        if !self.contacts.get(to).is_some_and(Contact::key_in_doubt) {
+            fx.merge(self.send_profile(to, now_ms, e)?);
+        }
         Ok(fx)
     }
 
@@ -885,6 +891,21 @@ impl Messenger {
         now_ms: u64,
         e: &mut dyn Entropy,
     ) -> Result<(Effects, [u8; 16]), MessengerError> {
+        // Nothing of ours goes to a key in doubt but what keeps sessions and groups whole
+        // (their keys follow the group's roster, which names each member's own key), and our
+        // name when the person chose to take them in (accepting their invite or request).
+        if let Some(c) = self.contacts.get(to).filter(|c| c.key_in_doubt())
+            && !matches!(
+                body,
+                Body::SessionReset
+                    | Body::InviteUsed
+                    | Body::GroupWelcome(_)
+                    | Body::GroupRekey(_)
+                    | Body::Profile { .. }
+            )
+        {
+            return Err(MessengerError::KeyInDoubt(c.name.clone()));
+        }
         let mut id = [0u8; 16];
         e.fill(&mut id)?;
         let mut envelope = [0u8; 16];
@@ -1008,11 +1029,10 @@ impl Messenger {
         let seq = self.seq();
         let mut message = ChatMessage::sending(seq, *conversation, content, now_ms);
         let body = message.body();
-        message.expiry =
-            self.expiry_for(conversation, &body).map(|after_secs| Expiry { after_secs, at_ms: None });
         // The chat message takes the id inside the envelope, so receipts can name it.
-        let (mut fx, id) = self.send_body(&to, body, Some((*conversation, seq)), now_ms, e)?;
+        let (mut fx, id) = self.send_body(&to, body.clone(), Some((*conversation, seq)), now_ms, e)?;
         message.id = id;
+        fx.writes.extend(self.own_expiry(&mut message, &body, now_ms));
         // Writing in a chat reads it (which keeps unread messages the newest incoming ones, as
         // history paging relies on). After the send, which is the step that can fail.
         fx.merge(self.mark_read(conversation, now_ms, e));

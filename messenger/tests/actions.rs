@@ -218,3 +218,21 @@ async fn a_store_from_before_the_index_has_its_history_indexed_once_at_load() {
     ada.reload().await;
     assert_eq!(ada.d.messenger.search("kayak").len(), 1, "indexed once");
 }
+
+#[tokio::test]
+async fn our_disappearing_message_goes_by_its_deadline_even_if_never_read() {
+    let (mut ada, mut bo) = pair().await;
+    let to_bo = chat(&bo);
+    let fx = ada.d.messenger.set_timer(&to_bo, Some(30), NOW + 1, &mut OsEntropy).unwrap();
+    ada.apply(fx).await;
+    let sent_at = NOW + 2;
+    say(&mut ada, &mut bo, "nobody reads this", sent_at).await;
+    // Bo's app sends no read receipt (it never opens the chat): Ada's copy still goes once the
+    // relay could no longer deliver it either.
+    let deadline = sent_at + (30 + 86_400) * 1000;
+    assert_eq!(ada.d.messenger.next_expiry(), Some(deadline));
+    let step = ada.d.tick(deadline);
+    ada.run(step).await;
+    assert!(!stored_anywhere(&ada, "nobody reads this"));
+    assert!(ada.d.messenger.messages(&to_bo).iter().all(|m| m.text != "nobody reads this"));
+}

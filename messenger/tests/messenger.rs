@@ -561,6 +561,13 @@ async fn a_second_contact_with_the_same_name_is_flagged() {
     let to_fake = ConversationId::Direct(fake.d.messenger.address());
     let refused = bo.d.messenger.send_text(&to_fake, "is it you?", NOW, &mut OsEntropy).err();
     assert_eq!(refused, Some(MessengerError::KeyInDoubt("ada".into())));
+    // Nor a channel's admin key.
+    let (channel, fx) = bo.d.messenger.create_channel("News", "", NOW, &mut OsEntropy).unwrap();
+    bo.apply(fx).await;
+    let refused =
+        bo.d.messenger.add_channel_admin(&channel, &fake.d.messenger.address(), NOW, &mut OsEntropy);
+    assert_eq!(refused.err(), Some(MessengerError::KeyInDoubt("ada".into())));
+    bo.sent.clear();
     say(&mut fake, &bo, "it's me").await;
     fake.flush_to(&mut bo).await;
     assert!(bo.sent.is_empty(), "no delivery receipt to a key in doubt");

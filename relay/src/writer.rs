@@ -326,14 +326,14 @@ impl Writer {
         Admission::Accepted { seq }
     }
 
-    /// The snapshot to admit with: the one the writer shares (read lock-free, as every send
-    /// does), or a new one from the store when there is none or it is too old (`fresh`).
     /// The hash of the delivery token mailbox `to` published, as of the last snapshot.
     pub fn delivery_token_hash(&self, to: &Address) -> Option<[u8; 32]> {
         let view = self.snapshot(false).ok()?.mailbox_view(to, &MessageId([0; 16])).ok()?;
         view.token_hash
     }
 
+    /// The snapshot to admit with: the one the writer shares (read lock-free, as every send
+    /// does), or a new one from the store when there is none or it is too old (`fresh`).
     fn snapshot(&self, fresh: bool) -> Result<Arc<dyn Snapshot>, StoreError> {
         if !fresh && let Some(cached) = self.shared.snapshot.load().as_ref() {
             return Ok(cached.1.clone());

@@ -7,7 +7,7 @@ use crate::files::{FileState, Files};
 use crate::status;
 use sotto_engine::consts::{DELETE_WINDOW_SECS, EDIT_WINDOW_SECS};
 use sotto_messenger::history::ChatNotice;
-use sotto_messenger::{ChatMessage, ConversationId};
+use sotto_messenger::{ChatMessage, ConversationId, Status};
 use yew::prelude::*;
 
 /// The reactions the menu offers (any emoji that arrives is shown).
@@ -291,9 +291,12 @@ pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>, on_action: &Callbac
                     react: live,
                     forward: !m.deleted,
                 };
+                // Ours counts down once read; until then it shows its timer (it also has a
+                // deadline, a day and more away, for a receipt that never comes).
+                let counting = !m.outgoing || m.status == Status::Read;
                 let left = m.expiry.map(|x| match x.at_ms {
-                    Some(at) => AttrValue::from(span(at.saturating_sub(now).div_ceil(1000))),
-                    None => AttrValue::from(span(u64::from(x.after_secs))),
+                    Some(at) if counting => AttrValue::from(span(at.saturating_sub(now).div_ceil(1000))),
+                    _ => AttrValue::from(span(u64::from(x.after_secs))),
                 });
                 items.push(html! {
                     <Bubble key={m.seq} message={m.clone()} {author} {reads} {report} {file} {quote} {can} {left} {conversation} {on_action} />
