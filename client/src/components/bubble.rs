@@ -2,7 +2,7 @@
 
 use crate::action::{Action, MessageAction};
 use crate::dates::{clock, day, day_label, span};
-use crate::dom::{close_menu, now_ms};
+use crate::dom::now_ms;
 use crate::files::{FileState, Files};
 use crate::status;
 use sotto_engine::consts::{DELETE_WINDOW_SECS, EDIT_WINDOW_SECS};
@@ -51,28 +51,50 @@ struct BubbleProps {
     on_action: Callback<Action>,
 }
 
-/// A button of a message's menu: does `action` and closes the menu.
+/// A button of a message's menu (`on_action` closes the menu).
 fn item(
     label: &'static str,
     to: ConversationId,
     action: impl Fn() -> MessageAction + 'static,
     on_action: &Callback<Action>,
 ) -> Html {
-    let on_action = on_action.clone();
-    let onclick = Callback::from(move |e: MouseEvent| {
-        close_menu(&e);
-        on_action.emit(Action::Message(to, action()));
-    });
-    html! { <button type="button" role="menuitem" {onclick}>{ label }</button> }
+    html! { <button type="button" role="menuitem" onclick={on_action.reform(move |_| Action::Message(to, action()))}>{ label }</button> }
 }
 
-/// The menu of what can be done to message `m`.
-fn menu(m: &ChatMessage, can: Can, to: ConversationId, on_action: &Callback<Action>) -> Html {
+/// The button that opens the menu of what can be done to message `m`, and the menu while it
+/// is open (built only then: a chat of hundreds of messages would otherwise carry thousands of
+/// buttons it never shows).
+fn menu(
+    m: &ChatMessage,
+    can: Can,
+    to: ConversationId,
+    on_action: &Callback<Action>,
+    open: &UseStateHandle<bool>,
+) -> Html {
+    let toggle = {
+        let open = open.clone();
+        Callback::from(move |_: MouseEvent| open.set(!*open))
+    };
+    let button = html! {
+        <button type="button" class="menu-button" aria-label="Message actions" title="Message actions" aria-haspopup="menu"
+            aria-expanded={open.to_string()} onclick={toggle} data-testid="message-menu">{ "⋯" }</button>
+    };
+    if !**open {
+        return html! { <div class="menu">{ button }</div> };
+    }
+    // Whatever is picked closes the menu.
+    let on_action = {
+        let (open, on_action) = (open.clone(), on_action.clone());
+        Callback::from(move |a: Action| {
+            open.set(false);
+            on_action.emit(a);
+        })
+    };
+    let on_action = &on_action;
     let (id, seq) = (m.id, m.seq);
     let copy = (!m.text.is_empty()).then(|| {
         let (text, on_action) = (m.text.clone(), on_action.clone());
-        let onclick = Callback::from(move |e: MouseEvent| {
-            close_menu(&e);
+        let onclick = Callback::from(move |_: MouseEvent| {
             let (text, on_action) = (text.clone(), on_action.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let said = if crate::dom::copy(text).await {
@@ -86,17 +108,14 @@ fn menu(m: &ChatMessage, can: Can, to: ConversationId, on_action: &Callback<Acti
         html! { <button type="button" role="menuitem" {onclick}>{ "Copy" }</button> }
     });
     html! {
-        <details class="menu">
-            <summary aria-label="Message actions" title="Message actions" data-testid="message-menu">{ "⋯" }</summary>
+        <div class="menu">
+            { button }
             <div class="menu-items" role="menu">
                 if can.react {
                     <div class="react-row">
                         { for REACTIONS.iter().map(|e| {
-                            let (on_action, e) = (on_action.clone(), *e);
-                            let onclick = Callback::from(move |ev: MouseEvent| {
-                                close_menu(&ev);
-                                on_action.emit(Action::Message(to, MessageAction::React(id, Some(e.into()))));
-                            });
+                            let e = *e;
+                            let onclick = on_action.reform(move |_| Action::Message(to, MessageAction::React(id, Some(e.into()))));
                             html! { <button type="button" aria-label={format!("React with {e}")} {onclick}>{ e }</button> }
                         }) }
                     </div>
@@ -108,7 +127,7 @@ fn menu(m: &ChatMessage, can: Can, to: ConversationId, on_action: &Callback<Acti
                 { item("Delete for me", to, move || MessageAction::DeleteForMe(seq), on_action) }
                 if can.withdraw { { item("Delete for everyone", to, move || MessageAction::DeleteForEveryone(id), on_action) } }
             </div>
-        </details>
+        </div>
     }
 }
 
@@ -145,13 +164,14 @@ fn reactions(m: &ChatMessage, to: ConversationId, on_action: &Callback<Action>) 
 /// not the whole history.
 #[function_component(Bubble)]
 fn bubble(props: &BubbleProps) -> Html {
+    let open = use_state(|| false);
     let m = &props.message;
     let (label, class) = (status::label(m.status), status::class(m.status));
     let to = props.conversation;
     html! {
         <li id={format!("m{}", m.seq)} class={classes!("bubble", if m.outgoing { "out" } else { "in" })} data-testid="message"
             data-status={class}>
-            { menu(m, props.can, to, &props.on_action) }
+            { menu(m, props.can, to, &props.on_action, &open) }
             if let (Some(name), Some(key)) = (&props.author, &m.author) {
                 <p class={classes!("author", super::colour(key))} data-testid="author">{ name.clone() }</p>
             }

@@ -3,7 +3,7 @@
 
 use crate::action::Action;
 use crate::dates::span;
-use crate::dom::target;
+use crate::dom::{close_menu, target};
 use sotto_engine::consts::DISAPPEARING_TIMERS;
 use sotto_messenger::ConversationId;
 use web_sys::HtmlSelectElement;
@@ -27,6 +27,13 @@ pub fn chat_menu(to: ConversationId, timer: Option<u32>, on_action: &Callback<Ac
         let value = target::<HtmlSelectElement>(&e).map(|s| s.value()).unwrap_or_default();
         Action::SetTimer(to, value.parse().ok())
     });
+    let export = {
+        let on_action = on_action.clone();
+        Callback::from(move |e: MouseEvent| {
+            close_menu(&e);
+            on_action.emit(Action::ExportChat(to));
+        })
+    };
     html! {
         <details class="menu chat-menu">
             <summary class="icon-button" aria-label="Chat settings" title="Chat settings" data-testid="chat-menu">{ "⋯" }</summary>
@@ -40,8 +47,7 @@ pub fn chat_menu(to: ConversationId, timer: Option<u32>, on_action: &Callback<Ac
                         }) }
                     </select>
                 </label>
-                <button type="button" class="secondary" onclick={on_action.reform(move |_| Action::ExportChat(to))}
-                    data-testid="export">{ "Export chat" }</button>
+                <button type="button" class="secondary" onclick={export} data-testid="export">{ "Export chat" }</button>
             </div>
         </details>
     }
