@@ -24,6 +24,11 @@ RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/simd \
 wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name worker \
   target/simd/wasm32-unknown-unknown/worker-release/sotto_worker.wasm
 
+say "QR scanner → wasm32 (profile wasm-release)"
+cargo build --quiet -p sotto-scanner --lib --target wasm32-unknown-unknown --profile wasm-release
+wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name scanner \
+  target/wasm32-unknown-unknown/wasm-release/sotto_scanner.wasm
+
 if [ -x node_modules/.bin/wasm-opt ]; then
   say "wasm-opt -O3 (worker)"
   node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
@@ -38,6 +43,10 @@ if [ -x node_modules/.bin/wasm-opt ]; then
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
     -o "$stage/sotto_opt.wasm" "$stage/sotto_bg.wasm"
   mv "$stage/sotto_opt.wasm" "$stage/sotto_bg.wasm"
+  node_modules/.bin/wasm-opt -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    -o "$stage/scanner_opt.wasm" "$stage/scanner_bg.wasm"
+  mv "$stage/scanner_opt.wasm" "$stage/scanner_bg.wasm"
 else
   say "wasm-opt not installed (scripts/setup.sh installs it); wasm left unoptimized"
 fi
@@ -57,7 +66,13 @@ cp "$stage/worker.js" "$out/$wjs"
 sed -e "s#\"/worker.js\"#\"/$wjs\"#; s#\"/worker.wasm\"#\"/$wwasm\"#" client/static/file-worker.js > "$stage/file-worker.js"
 fworker="file-worker-$(hash "$stage/file-worker.js").js"
 cp "$stage/file-worker.js" "$out/$fworker"
-sed -e "s#\"/file-worker.js\"#\"/$fworker\"#" client/static/files.js > "$stage/files.js"
+# The QR scanner's wasm and glue, which the page's files module imports when the camera opens.
+swasm="scanner-$(hash "$stage/scanner_bg.wasm").wasm"
+cp "$stage/scanner_bg.wasm" "$out/$swasm"
+sjs="scanner-$(hash "$stage/scanner.js").js"
+cp "$stage/scanner.js" "$out/$sjs"
+sed -e "s#\"/file-worker.js\"#\"/$fworker\"#; s#\"/scanner.js\"#\"/$sjs\"#; s#\"/scanner.wasm\"#\"/$swasm\"#" \
+  client/static/files.js > "$stage/files.js"
 files="files-$(hash "$stage/files.js").js"
 cp "$stage/files.js" "$out/$files"
 sed -e "s#/sotto.js#/$js#; s#/sotto.wasm#/$wasm#; s#\"/files.js\"#\"/$files\"#" client/static/boot.js > "$stage/boot.js"

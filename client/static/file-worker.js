@@ -2,7 +2,7 @@
 // page's thread. The cryptography is the wasm's (worker/src, which calls engine/src/file.rs);
 // this script moves bytes between the disk, the wasm and the relay's blob routes
 // (docs/protocol.md, "File blobs"). Neither side ever holds more than a piece (4 MiB).
-import init, { SealStream, OpenStream, decodeQr, pieceBytes, sealedPieceBytes, sealedSize } from "/worker.js";
+import init, { SealStream, OpenStream, pieceBytes, sealedPieceBytes, sealedSize } from "/worker.js";
 
 const ready = init({ module_or_path: "/worker.wasm" });
 /** Jobs under way, by the page's tag: how to stop each. */
@@ -11,11 +11,6 @@ const jobs = new Map();
 onmessage = async ({ data }) => {
   if (data.op === "cancel") {
     jobs.get(data.tag)?.abort();
-    return;
-  }
-  if (data.op === "qr") {
-    await ready;
-    postMessage({ tag: data.tag, result: decodeQr(new Uint8Array(data.rgba), data.width, data.height) ?? null });
     return;
   }
   const control = new AbortController();

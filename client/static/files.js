@@ -167,8 +167,11 @@ function squeeze(levels, n) {
 }
 
 /** Reads the camera, shown in the `<video>` with id `videoId`, until a QR code is found in a
- *  frame (decoded by the worker's wasm): its bytes. Stops when that element leaves the page. */
+ *  frame: its bytes. The decoder is its own small wasm (scanner/), fetched the first time.
+ *  Stops when that element leaves the page. */
 export async function scanQr(videoId) {
+  const scanner = await import("/scanner.js");
+  await scanner.default({ module_or_path: "/scanner.wasm" });
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
   const pause = (ms) => new Promise((r) => setTimeout(r, ms));
   try {
@@ -179,14 +182,13 @@ export async function scanQr(videoId) {
     await video.play();
     const canvas = new OffscreenCanvas(1, 1);
     const g = canvas.getContext("2d", { willReadFrequently: true });
-    for (let n = 0; ; n++) {
+    for (;;) {
       if (!video.isConnected) throw new DOMException("cancelled", "AbortError");
       const [w, h] = [video.videoWidth, video.videoHeight];
       if (w && h) {
         [canvas.width, canvas.height] = [w, h];
         g.drawImage(video, 0, 0);
-        const rgba = g.getImageData(0, 0, w, h).data.buffer;
-        const found = await work({ op: "qr", tag: `qr-${n}`, rgba, width: w, height: h }, () => {});
+        const found = scanner.decodeQr(new Uint8Array(g.getImageData(0, 0, w, h).data.buffer), w, h);
         if (found) return found;
       }
       await pause(150);

@@ -2,12 +2,6 @@
 
 use wasm_bindgen::prelude::*;
 
-/// The bytes of the first QR code in an RGBA frame, or nothing.
-#[wasm_bindgen(js_name = decodeQr)]
-pub fn decode_qr(rgba: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
-    crate::qr::decode(rgba, width as usize, height as usize)
-}
-
 fn fail(e: sotto_engine::EngineError) -> JsError {
     JsError::new(&e.to_string())
 }

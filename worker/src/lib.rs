@@ -1,12 +1,9 @@
 //! The web app's file worker (`client/static/file-worker.js` drives it): seals a file piece by
 //! piece as it is read from disk, and opens one piece by piece as it is downloaded, so neither
 //! side holds a whole file. A piece is [`PIECE_CHUNKS`] chunks: one upload request's worth.
-//! Everything cryptographic is `sotto_engine::file`; this crate only hands bytes across. It
-//! also reads QR codes off camera frames (`qr`), so the app itself carries no decoder.
+//! Everything cryptographic is `sotto_engine::file`; this crate only hands bytes across.
 
 #![forbid(unsafe_code)]
-
-pub mod qr;
 
 use sotto_engine::EngineError;
 use sotto_engine::consts::FILE_CHUNK_BYTES;

@@ -1,5 +1,15 @@
-//! Reading a QR code off a camera frame, for comparing safety numbers by scanning: here in the
-//! worker's wasm, loaded only when a scan or a file needs it, so the app carries no decoder.
+//! Reading a QR code off a camera frame, for comparing safety numbers by scanning
+//! (`client/static/files.js`, `scanQr`). Its own small wasm, fetched only when the camera
+//! opens: the decoder's tables would cost the app (or the file worker) about 90 KB gzipped.
+
+#![forbid(unsafe_code)]
+
+/// The bytes of the first QR code in an RGBA frame, or nothing (for JavaScript).
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = decodeQr)]
+pub fn decode_qr(rgba: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    decode(rgba, width as usize, height as usize)
+}
 
 /// The bytes of the first QR code found in an RGBA frame `width` pixels wide, if any.
 pub fn decode(rgba: &[u8], width: usize, height: usize) -> Option<Vec<u8>> {
