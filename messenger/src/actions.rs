@@ -10,22 +10,15 @@
 use crate::conversation::ConversationId;
 use crate::effects::{Effects, Event};
 use crate::error::MessengerError;
-use crate::history::decode_message;
-use crate::history::{ChatContent, ChatMessage, ChatNotice, Expiry, Reaction, Status};
+use crate::history::{ChatContent, ChatMessage, ChatNotice, Expiry, Reaction, Status, decode_message};
 use crate::messenger::Messenger;
 use crate::records::{RecordBytes, RecordKey, RecordWrite, RecordWrites};
 use crate::search::{Entry, MAX_RESULTS};
 use sotto_engine::consts::{
     DELETE_WINDOW_SECS, DISAPPEARING_GRACE_SECS, DISAPPEARING_TIMERS, EDIT_WINDOW_SECS,
 };
-use sotto_engine::message::{Body, Message, MessageRef, VERSION};
+use sotto_engine::message::{Body, Message, MessageRef};
 use sotto_engine::random::Entropy;
-use sotto_shared::ClientFrame;
-
-/// Live envelopes (typing notices) sent to a contact who has not written since: each one the
-/// relay drops (they are offline) is a message key they skip later, so a silent contact gets
-/// at most this many, well within the ratchet's `MAX_SKIP`.
-pub const MAX_LIVE_PER_TURN: u32 = 20;
 
 /// How old a message may be for a change by its author: `window_secs` after it was sent.
 fn within(m: &ChatMessage, at_ms: u64, window_secs: u64) -> bool {
@@ -194,64 +187,6 @@ impl Messenger {
         self.search.search(query, MAX_RESULTS).into_iter().filter(known).collect()
     }
 
-    /// Tells the other side of direct chat `conversation` that we are writing (or stopped),
-    /// live: the relay passes it on only if they are connected, and never stores it. Nothing
-    /// for other chats, or once [`MAX_LIVE_PER_TURN`] went unanswered.
-    pub fn typing(
-        &mut self,
-        conversation: &ConversationId,
-        typing: bool,
-        now_ms: u64,
-        e: &mut dyn Entropy,
-    ) -> Result<Effects, MessengerError> {
-        let ConversationId::Direct(to) = *conversation else { return Ok(Effects::default()) };
-        if self.can_write(conversation).is_err()
-            || self.live_sent.get(&to).copied().unwrap_or(0) >= MAX_LIVE_PER_TURN
-        {
-            return Ok(Effects::default());
-        }
-        let mut id = [0u8; 16];
-        e.fill(&mut id)?;
-        let message = Message {
-            v: VERSION,
-            id,
-            sent_at_ms: now_ms,
-            expires_after_secs: None,
-            body: Body::Typing { typing },
-        };
-        let out = self.device.send(&to, &message, sotto_shared::MessageId(id), e)?;
-        let mut fx = Effects::from_engine(out);
-        // The frame the engine made goes live instead, and only to a contact whose token we
-        // hold (the relay passes live envelopes between contacts only).
-        fx.frames = std::mem::take(&mut fx.frames)
-            .into_iter()
-            .filter_map(|f| match f {
-                ClientFrame::SendAsContact { to, token, payload, .. } => {
-                    Some(ClientFrame::SendLive { to, token, payload })
-                }
-                _ => None,
-            })
-            .collect();
-        *self.live_sent.entry(to).or_default() += 1;
-        Ok(fx)
-    }
-
-    /// An envelope a contact sent live: only a typing notice from a contact counts; anything
-    /// else is dropped (a session it advanced is saved, as for any envelope opened). Nothing is
-    /// acknowledged.
-    pub(crate) fn on_live(&mut self, payload: &[u8], e: &mut dyn Entropy) -> Effects {
-        let Ok((persist, r)) = self.device.receive_live(payload, e) else { return Effects::default() };
-        let mut fx = Effects {
-            writes: persist.into_iter().map(|(k, v)| (k.into(), v)).collect(),
-            ..Effects::default()
-        };
-        let from = sotto_shared::Address::from_identity_key(&r.from.signing_key);
-        if let (true, Body::Typing { typing }) = (self.contacts.contains(&from), r.message.body) {
-            fx.events.push(Event::Typing { conversation: ConversationId::Direct(from), typing });
-        }
-        fx
-    }
-
     /// Sends a change of a message or of the conversation to everyone in it.
     fn send_change(
         &mut self,
@@ -413,7 +348,7 @@ impl Messenger {
         let seq = self.seq();
         let notice = ChatMessage {
             notice: Some(ChatNotice::Timer { by, secs }),
-            ..ChatMessage::arrived(seq, id, conversation, at_ms, Status::Read, None)
+            ..ChatMessage::blank(seq, id, conversation, at_ms, Status::Read, None)
         };
         fx.writes.extend(self.keep(notice));
         fx
@@ -479,7 +414,7 @@ mod tests {
     use sotto_engine::sender_keys::GroupId;
 
     fn change(body: Body, sent_at_ms: u64) -> Message {
-        Message { v: VERSION, id: [9; 16], sent_at_ms, expires_after_secs: None, body }
+        Message { v: sotto_engine::message::VERSION, id: [9; 16], sent_at_ms, expires_after_secs: None, body }
     }
 
     #[test]
@@ -490,12 +425,12 @@ mod tests {
         let words = |m: &Messenger, id: [u8; 16]| m.history.find(&group, &id).map(|m| m.text.clone());
         let theirs = ChatMessage {
             text: "Bo's words".into(),
-            ..ChatMessage::arrived(1, [1; 16], group, 1_000, Status::Read, Some(bo))
+            ..ChatMessage::blank(1, [1; 16], group, 1_000, Status::Read, Some(bo))
         };
         let ours = ChatMessage {
             outgoing: true,
             text: "Ada's words".into(),
-            ..ChatMessage::arrived(2, [2; 16], group, 1_000, Status::Read, None)
+            ..ChatMessage::blank(2, [2; 16], group, 1_000, Status::Read, None)
         };
         m.keep(theirs);
         m.keep(ours);

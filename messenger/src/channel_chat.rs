@@ -405,7 +405,7 @@ impl Messenger {
         let message = ChatMessage {
             text,
             attachment,
-            ..ChatMessage::arrived(seq, post.nonce, conversation, post.posted_at_ms, status, None)
+            ..ChatMessage::blank(seq, post.nonce, conversation, post.posted_at_ms, status, None)
         };
         let text = message.preview();
         fx.writes.extend(self.keep(message));

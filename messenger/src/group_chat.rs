@@ -834,7 +834,7 @@ impl Messenger {
         let conversation = ConversationId::Group(id);
         let m = ChatMessage {
             notice: Some(notice),
-            ..ChatMessage::arrived(seq, message_id, conversation, now_ms, Status::Read, None)
+            ..ChatMessage::blank(seq, message_id, conversation, now_ms, Status::Read, None)
         };
         Some(self.history.push(m))
     }

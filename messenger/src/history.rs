@@ -136,9 +136,9 @@ pub enum ChatNotice {
 }
 
 impl ChatMessage {
-    /// A message of someone else's (or a notice), with nothing in it yet: callers fill in its
-    /// words, file or notice.
-    pub fn arrived(
+    /// A message with nothing in it yet (not ours, no words, file, notice or marks): callers
+    /// fill in what it has, ours included (`sending`).
+    pub fn blank(
         seq: u64,
         id: [u8; 16],
         conversation: ConversationId,
@@ -180,7 +180,7 @@ impl ChatMessage {
             attachment,
             reply_to,
             expiry,
-            ..ChatMessage::arrived(seq, message.id, conversation, message.sent_at_ms, status, author)
+            ..ChatMessage::blank(seq, message.id, conversation, message.sent_at_ms, status, author)
         })
     }
 
@@ -192,7 +192,7 @@ impl ChatMessage {
             text,
             attachment,
             reply_to,
-            ..ChatMessage::arrived(seq, [0; 16], conversation, now_ms, Status::Sending, None)
+            ..ChatMessage::blank(seq, [0; 16], conversation, now_ms, Status::Sending, None)
         }
     }
 
@@ -364,7 +364,7 @@ impl From<ChatMessageV5> for ChatMessage {
             text,
             notice,
             attachment,
-            ..ChatMessage::arrived(seq, id, conversation, sent_at_ms, status, author)
+            ..ChatMessage::blank(seq, id, conversation, sent_at_ms, status, author)
         }
     }
 }

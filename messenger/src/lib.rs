@@ -19,7 +19,8 @@
 //! - [`channels`]: the channels we follow or run (link, keys, checked admin lists, cursor,
 //!   newest posts, counts, block); `channel_chat` adds channels to the facade
 //! - [`actions`]: replies, edits, deletions, reactions, timers and search on the facade;
-//!   [`disappearing`]: timers and countdowns; [`search`]: the sealed search index
+//!   [`disappearing`]: timers and countdowns; [`search`]: the sealed search index;
+//!   [`typing`]: typing notices, sent and taken live
 //! - [`records`]: typed record names and versioned bodies; [`effects`], [`error`]
 
 #![forbid(unsafe_code)]
@@ -50,6 +51,7 @@ pub mod records;
 pub mod requests;
 pub mod search;
 pub mod store;
+pub mod typing;
 
 pub use connection::{Connection, Link, Received, Tick};
 pub use contacts::{Contact, ContactNotice};

@@ -732,7 +732,7 @@ impl Messenger {
             let (id, sent_at_ms) = (r.message.id, r.message.sent_at_ms);
             let m = ChatMessage {
                 text,
-                ..ChatMessage::arrived(seq, id, conversation, sent_at_ms, Status::Delivered, None)
+                ..ChatMessage::blank(seq, id, conversation, sent_at_ms, Status::Delivered, None)
             };
             fx.writes.extend(self.keep(m));
         }

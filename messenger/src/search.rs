@@ -209,7 +209,7 @@ pub fn sample_history(n: usize) -> impl Iterator<Item = ChatMessage> {
         }
         let conversation = ConversationId::Direct(sotto_shared::Address([(seq % 20) as u8; 32]));
         let at = 1_800_000_000_000 + seq * 60_000;
-        ChatMessage { text, ..ChatMessage::arrived(seq, [0; 16], conversation, at, Status::Read, None) }
+        ChatMessage { text, ..ChatMessage::blank(seq, [0; 16], conversation, at, Status::Read, None) }
     })
 }
 
@@ -233,7 +233,7 @@ mod tests {
     use sotto_shared::Address;
 
     fn message(c: ConversationId, seq: u64, text: &str) -> ChatMessage {
-        ChatMessage { text: text.into(), ..ChatMessage::arrived(seq, [0; 16], c, seq, Status::Read, None) }
+        ChatMessage { text: text.into(), ..ChatMessage::blank(seq, [0; 16], c, seq, Status::Read, None) }
     }
 
     #[test]

@@ -163,12 +163,12 @@ async fn typing_notices_go_live_and_are_never_stored() {
     let (bo_store, bo_at) = (bo.d.store().clone(), bo.address());
     drop(bo);
     let mut sent = 0;
-    for _ in 0..2 * sotto_messenger::actions::MAX_LIVE_PER_TURN {
+    for _ in 0..2 * sotto_messenger::typing::MAX_LIVE_PER_TURN {
         let step = ada.d.act(|m| m.typing(&to_bo, true, now(), &mut OsEntropy)).unwrap();
         sent += usize::from(step.commit.is_some());
         ada.run(step).await;
     }
-    assert_eq!(sent, sotto_messenger::actions::MAX_LIVE_PER_TURN as usize - 1);
+    assert_eq!(sent, sotto_messenger::typing::MAX_LIVE_PER_TURN as usize - 1);
     // A made-up token is dropped too (the relay answers nothing either way).
     let mut anon = Conn::connect(&relay).await;
     anon.hello().await;
