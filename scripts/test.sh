@@ -20,7 +20,7 @@ step "clippy (native)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 step "clippy (wasm32)"
 cargo clippy --quiet -p sotto-client --all-targets --target wasm32-unknown-unknown -- -D warnings
-cargo clippy --quiet -p sotto-engine -p sotto-messenger -p sotto-shared -p sotto-worker --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet -p sotto-engine -p sotto-messenger -p sotto-shared -p sotto-worker -p sotto-scanner --target wasm32-unknown-unknown -- -D warnings
 
 step "native tests (unit, relay integration against the release binary)"
 SOTTO_RELAY_BIN="$PWD/target/release/sotto-relay" cargo test --workspace

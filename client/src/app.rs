@@ -117,7 +117,7 @@ pub enum Msg {
     /// A disappearing message's time is up.
     Expire,
     /// A QR code read off the camera while scanning a contact's safety number.
-    Scanned(sotto_shared::Address, Result<Vec<u8>, FileError>),
+    Scanned(u32, sotto_shared::Address, Result<Vec<u8>, FileError>),
 }
 
 pub struct App {
@@ -178,6 +178,8 @@ pub struct App {
     typing: HashMap<ConversationId, u64>,
     /// The contact whose safety-number code the camera is looking for.
     scanning: Option<sotto_shared::Address>,
+    /// Scans started, so that the end of one cancelled is not taken for a later one's.
+    scans: u32,
     /// The chat we last told we are writing in, and when.
     typing_sent: Option<(ConversationId, u64)>,
 }
@@ -239,6 +241,7 @@ impl Component for App {
             _countdown: None,
             typing: HashMap::new(),
             scanning: None,
+            scans: 0,
             typing_sent: None,
         }
     }
@@ -303,11 +306,17 @@ impl Component for App {
                     (Err(e), _) => Err(e.into()),
                     (_, None) => Ok(()),
                 };
-                if let Err(e) = added {
-                    self.toast = Some(e.to_string());
-                }
-                if self.jump_to.is_some() || self.exporting.is_some() {
-                    self.load_until_found(ctx);
+                match added {
+                    // A page that could not be read ends what waited for it (asking again
+                    // would fail again).
+                    Err(e) => {
+                        self.toast = Some(e.to_string());
+                        (self.jump_to, self.exporting) = (None, None);
+                    }
+                    Ok(()) if self.jump_to.is_some() || self.exporting.is_some() => {
+                        self.load_until_found(ctx)
+                    }
+                    Ok(()) => {}
                 }
             }
             Msg::FlushReceipts => {
@@ -417,7 +426,7 @@ impl Component for App {
             Msg::Recorded(to, Ok((file, kind))) => self.send_file(ctx, to, file, Some(kind), String::new()),
             Msg::Recorded(_, Err(why)) => self.toast = Some(format!("The voice message was not sent: {why}")),
             Msg::Redraw => {}
-            Msg::Scanned(who, read) => self.scanned(ctx, who, read),
+            Msg::Scanned(scan, who, read) => self.scanned(ctx, scan, who, read),
             Msg::Expire => {
                 self.expiry_at = None;
                 self.act(ctx, |m| Ok(m.expire(now_ms())));
@@ -540,7 +549,7 @@ impl App {
     /// The file of the open chat's message `id`.
     fn attachment(&self, id: &[u8; 16]) -> Option<Attachment> {
         let (Route::Chat(chat), Some(m)) = (&self.route, self.messenger()) else { return None };
-        m.messages(chat).iter().find(|m| m.id == *id)?.attachment.as_deref().cloned()
+        m.message(chat, id)?.attachment.as_deref().cloned()
     }
 
     /// Seals, uploads and then sends a file to `to` (see `Files::send`).
@@ -995,6 +1004,7 @@ impl App {
                     timer: m.timer(chat),
                     composing: self.composing_in(m, chat).as_ref(),
                     typing: self.typing_in(chat),
+                    writable: m.can_write(chat).is_ok(),
                     on_action,
                 }),
                 Some((None, Some(request))) => {

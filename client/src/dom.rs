@@ -101,8 +101,8 @@ pub fn set_distance_from_bottom(distance: i32) {
     }
 }
 
-/// Closes the menu (`<details>`) a click came from.
-pub fn close_menu(e: &web_sys::MouseEvent) {
+/// Closes the menu (`<details>`) an event came from (a click, a choice).
+pub fn close_menu(e: &web_sys::Event) {
     let menu = target::<web_sys::Element>(e).and_then(|t| t.closest("details").ok().flatten());
     if let Some(menu) = menu {
         let _ = menu.remove_attribute("open");

@@ -56,11 +56,12 @@ impl Messenger {
             return Err(MessengerError::EmptyMessage);
         }
         let m = self.history.find(conversation, &target).ok_or(MessengerError::NoSuchMessage)?;
-        if !m.outgoing || m.deleted || m.attachment.is_some() || m.notice.is_some() {
-            return Err(MessengerError::NotEditable);
-        }
-        if !within(m, now_ms, EDIT_WINDOW_SECS) {
-            return Err(MessengerError::TooLate);
+        if !m.editable(now_ms) {
+            return Err(if m.editable(m.sent_at_ms) {
+                MessengerError::TooLate
+            } else {
+                MessengerError::NotEditable
+            });
         }
         let mut fx = self.send_change(conversation, Body::Edit { target, text: text.into() }, now_ms, e)?;
         fx.writes.extend(self.apply_edit(conversation, &target, text));
@@ -76,11 +77,9 @@ impl Messenger {
         e: &mut dyn Entropy,
     ) -> Result<Effects, MessengerError> {
         let m = self.history.find(conversation, &target).ok_or(MessengerError::NoSuchMessage)?;
-        if !m.outgoing || m.deleted || m.notice.is_some() {
-            return Err(MessengerError::NotEditable);
-        }
-        if !within(m, now_ms, DELETE_WINDOW_SECS) {
-            return Err(MessengerError::TooLate);
+        if !m.withdrawable(now_ms) {
+            let late = m.withdrawable(m.sent_at_ms);
+            return Err(if late { MessengerError::TooLate } else { MessengerError::NotEditable });
         }
         let mut fx = self.send_change(conversation, Body::Delete { target }, now_ms, e)?;
         fx.writes.extend(self.apply_delete(conversation, &target));
@@ -124,10 +123,32 @@ impl Messenger {
         if secs.is_some_and(|s| !DISAPPEARING_TIMERS.contains(&s)) {
             return Err(MessengerError::NoSuchTimer);
         }
-        let mut fx = self.send_change(conversation, Body::Timer { secs }, now_ms, e)?;
+        let at = self.disappearing.next_stamp(conversation, now_ms);
+        let mut fx = self.send_change(conversation, Body::Timer { secs }, at, e)?;
         let me = self.device.identity().public().signing_key;
-        fx.merge(self.timer_changed(*conversation, me, secs, now_ms, e));
+        fx.merge(self.timer_changed(*conversation, me, secs, at, e));
         Ok(fx)
+    }
+
+    /// The loaded message of `conversation` with id `id`.
+    pub fn message(&self, conversation: &ConversationId, id: &MessageRef) -> Option<&ChatMessage> {
+        self.history.find(conversation, id)
+    }
+
+    /// Who wrote message `m`: `None` for ours, else their name here (a group member's, the
+    /// contact's in a direct chat, the channel's for a post).
+    pub fn writer_name(&self, m: &ChatMessage) -> Option<String> {
+        if m.outgoing {
+            return None;
+        }
+        Some(match (&m.author, m.conversation) {
+            (Some(key), _) => self.member_name(key),
+            (None, ConversationId::Direct(a)) => self.contact(&a).map(|c| c.name.clone()).unwrap_or_default(),
+            (None, ConversationId::Channel(id)) => {
+                self.channel(&id).map(|c| c.link.name.clone()).unwrap_or_default()
+            }
+            (None, ConversationId::Group(_)) => String::new(),
+        })
     }
 
     /// `conversation`'s disappearing-message timer, in seconds.
@@ -173,10 +194,14 @@ impl Messenger {
         Effects { writes: writes.into_iter().collect(), ..Effects::default() }
     }
 
-    /// The stored history is all in the index: its marker record.
+    /// The stored history is all in the index: its marker record, and the deletion of what is
+    /// left of an index that could not be read.
     pub fn indexed(&mut self) -> RecordWrites {
         self.unindexed = false;
-        vec![(RecordKey::Indexed, Some(RecordBytes::default()))]
+        let stale = std::mem::take(&mut self.stale_parts).into_iter().filter(|p| !self.search.has_part(*p));
+        let mut writes: RecordWrites = stale.map(|p| (RecordKey::Search(p), None)).collect();
+        writes.push((RecordKey::Indexed, Some(RecordBytes::default())));
+        writes
     }
 
     /// Messages holding every word of `query`, newest first, across conversations. A

@@ -60,6 +60,12 @@ impl Disappearing {
         self.due.len() != before
     }
 
+    /// The time to stamp a change of ours with: now, or just after the last change if our
+    /// clock is behind its author's (a change stamped earlier would lose on every side).
+    pub fn next_stamp(&self, conversation: &ConversationId, now_ms: u64) -> u64 {
+        self.timers.get(conversation).map_or(now_ms, |s| now_ms.max(s.at_ms.saturating_add(1)))
+    }
+
     /// Takes the messages due by `now_ms`.
     pub fn take_due(&mut self, now_ms: u64) -> Vec<(ConversationId, u64)> {
         // The least conversation id (the first variant, the least address) starts the rest.
@@ -113,5 +119,7 @@ mod tests {
         assert_eq!(d.next_due(), None);
         assert!(d.set_timer(a, None, 14, [1; 32]));
         assert_eq!(d.timer(&a), None);
+        // A clock behind the last change's stamps just after it, so the change still wins.
+        assert_eq!((d.next_stamp(&a, 10), d.next_stamp(&a, 20), d.next_stamp(&b, 3)), (15, 20, 3));
     }
 }

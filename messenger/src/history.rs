@@ -4,6 +4,7 @@ use crate::conversation::ConversationId;
 use crate::records::{RecordKey, RecordWrite, RecordWrites, encode};
 use serde::{Deserialize, Serialize};
 use sotto_engine::attachment::Attachment;
+use sotto_engine::consts::{DELETE_WINDOW_SECS, EDIT_WINDOW_SECS};
 use sotto_engine::message::{Body, MessageRef};
 use sotto_shared::Address;
 use std::collections::{BTreeMap, HashSet};
@@ -43,7 +44,8 @@ pub struct ChatMessage {
     pub status: Status,
     /// In a group, who wrote it (their identity key); `None` in direct chats and for our own.
     pub author: Option<[u8; 32]>,
-    /// A change of a group shown in its timeline instead of a text (`text` is empty then).
+    /// A change of the conversation (a group's member, name or timer) shown in its timeline instead
+    /// of a text (`text` is empty then).
     pub notice: Option<ChatNotice>,
     /// A file, photo or voice message (its key with it: records are sealed at rest).
     pub attachment: Option<Box<Attachment>>,
@@ -211,6 +213,30 @@ impl ChatMessage {
             (None, Some(to)) => Body::Reply { to, text: self.text.clone() },
             (None, None) => Body::Text(self.text.clone()),
         }
+    }
+
+    /// When it goes, if its countdown runs: theirs once we read it, ours once they did (ours
+    /// also has a later deadline before that, which is not a countdown to show).
+    pub fn counting_to(&self) -> Option<u64> {
+        let at = self.expiry?.at_ms?;
+        (!self.outgoing || self.status == Status::Read).then_some(at)
+    }
+
+    /// Whether we may change its words for everyone at `now_ms`: a text of ours, not deleted,
+    /// within `EDIT_WINDOW_SECS`.
+    pub fn editable(&self, now_ms: u64) -> bool {
+        self.withdrawable(now_ms)
+            && self.attachment.is_none()
+            && now_ms.saturating_sub(self.sent_at_ms) <= EDIT_WINDOW_SECS * 1000
+    }
+
+    /// Whether we may delete it for everyone at `now_ms`: ours, not deleted, within
+    /// `DELETE_WINDOW_SECS`.
+    pub fn withdrawable(&self, now_ms: u64) -> bool {
+        self.outgoing
+            && !self.deleted
+            && self.notice.is_none()
+            && now_ms.saturating_sub(self.sent_at_ms) <= DELETE_WINDOW_SECS * 1000
     }
 
     /// Its words and file are gone for everyone (see `Body::Delete`).

@@ -83,8 +83,11 @@ pub struct Messenger {
     pub(crate) disappearing: crate::disappearing::Disappearing,
     /// Every chat message's words, to search (stored in parts).
     pub(crate) search: crate::search::SearchIndex,
-    /// The stored history is not in the search index yet (a store from before it).
+    /// The stored history is not in the search index yet (a store from before it, or one
+    /// whose index could not be read).
     pub(crate) unindexed: bool,
+    /// Parts of an index that could not be read: deleted once it is built again.
+    pub(crate) stale_parts: Vec<u32>,
     /// Live envelopes sent to each contact since they last wrote (see `Messenger::typing`).
     pub(crate) live_sent: std::collections::HashMap<Address, u32>,
 }
@@ -115,6 +118,7 @@ impl Messenger {
             search: crate::search::SearchIndex::default(),
             live_sent: std::collections::HashMap::new(),
             unindexed: false,
+            stale_parts: Vec::new(),
         }
     }
 
@@ -151,7 +155,7 @@ impl Messenger {
         let mut next_seq = 1;
         let mut disappearing = crate::disappearing::Disappearing::default();
         let mut search = crate::search::SearchIndex::default();
-        let mut indexed = false;
+        let (mut indexed, mut damaged_index, mut parts) = (false, false, Vec::new());
         for (key, bytes) in records {
             match &key {
                 RecordKey::Engine(k) => engine.push((k.clone(), bytes)),
@@ -175,7 +179,12 @@ impl Messenger {
                     outbox.insert(*seq, decode_outbound(&key, &bytes)?);
                 }
                 RecordKey::Disappearing => disappearing = decode(&key, &bytes)?,
-                RecordKey::Search(part) => search.restore(*part, &key, &bytes)?,
+                // The index is derived: a part that cannot be read is built again from the
+                // history (see `unindexed`) rather than failing the load.
+                RecordKey::Search(part) => {
+                    parts.push(*part);
+                    damaged_index |= search.restore(*part, &key, &bytes).is_err();
+                }
                 RecordKey::Indexed => indexed = true,
                 // History comes in pages.
                 RecordKey::Message(..) => {}
@@ -186,7 +195,12 @@ impl Messenger {
         (m.contacts, m.outbox, m.next_seq, m.told, m.requests) = (contacts, outbox, next_seq, told, requests);
         m.restored = restored;
         (m.groups, m.joining, m.unreadable_groups) = (groups, joining, unreadable_groups);
-        (m.channels, m.disappearing, m.search, m.unindexed) = (channels, disappearing, search, !indexed);
+        if damaged_index {
+            search = crate::search::SearchIndex::default();
+            m.stale_parts = parts;
+        }
+        (m.channels, m.disappearing, m.search) = (channels, disappearing, search);
+        m.unindexed = !indexed || damaged_index;
         Ok(m)
     }
 

@@ -143,7 +143,6 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::decode_upgrading;
 
     #[derive(Serialize)]
     struct WrittenByV1 {
@@ -160,9 +159,32 @@ mod tests {
             WrittenByV1 { envelope: MessageId([1; 16]), to: a, payload: vec![7; 5], message: Some((a, 4)) };
         let mut bytes = vec![1];
         bytes.extend(postcard::to_allocvec(&old).unwrap());
-        let o: Outbound = decode_upgrading::<_, OutboundV1>(&RecordKey::Outbox(2), &bytes).unwrap();
+        let o = decode_outbound(&RecordKey::Outbox(2), &bytes).unwrap();
         assert_eq!(o.message, Some((ConversationId::Direct(a), 4)));
         assert_eq!((o.envelope, o.to, o.payload), (MessageId([1; 16]), a, vec![7; 5]));
+        assert_eq!(o.ttl_secs, sotto_engine::consts::ENVELOPE_TTL_SECS);
+    }
+
+    /// Versions 2 to 5 wrote no TTL: the entry lives as long as the relay allows; version 6
+    /// keeps a disappearing message's shorter one.
+    #[test]
+    fn entries_before_version_6_live_as_long_as_the_relay_allows() {
+        let a = Address([3; 32]);
+        let conversation = ConversationId::Direct(a);
+        let current = Outbound {
+            envelope: MessageId([1; 16]),
+            to: a,
+            payload: vec![7; 5],
+            message: Some((conversation, 4)),
+            ttl_secs: 86_405,
+        };
+        let written = encode(&current);
+        let mut v5 = written.to_vec();
+        v5[0] = 5;
+        v5.truncate(v5.len() - 3); // the TTL's varint (86,405 takes three bytes)
+        let old = decode_outbound(&RecordKey::Outbox(2), &v5).unwrap();
+        assert_eq!(old, Outbound { ttl_secs: sotto_engine::consts::ENVELOPE_TTL_SECS, ..current.clone() });
+        assert_eq!(decode_outbound(&RecordKey::Outbox(2), &written).unwrap(), current);
     }
 }
 

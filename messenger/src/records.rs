@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 /// Version 2 names conversations by [`ConversationId`] where version 1 held a contact's
 /// address; version 3 gives chat messages their author (in groups), version 4 a group's notices
 /// ("Ada added Bo"), version 5 their files, version 6 their replies, edits, deletions,
-/// reactions and timers, and outbox entries their relay TTL. Other records are the same from 2
-/// on.
+/// reactions and timers, and outbox entries and groups' pending posts their relay TTL. Other
+/// records are the same from 2 on.
 const RECORD_VERSION: u8 = 6;
 
 /// A record to write (`Some`) or delete (`None`).
@@ -183,8 +183,9 @@ pub fn decode_upgrading<T: DeserializeOwned, V1: DeserializeOwned + Into<T>>(
 }
 
 /// A record whose version-1 layout was `V1` and version-2 layout `V2` (also read for version 3,
-/// and versions 4 and 5 read as the current one: only chat messages and outbox entries differ
-/// between 2 and 6, and `history::decode_message` and `outbox::decode_outbound` read those).
+/// and versions 4 and 5 read as the current one: only chat messages, outbox entries and groups
+/// differ between 2 and 6, and `history::decode_message`, `outbox::decode_outbound` and
+/// `groups::decode_group` read those).
 pub fn decode_versions<T, V1, V2>(key: &RecordKey, bytes: &[u8]) -> Result<T, MessengerError>
 where
     T: DeserializeOwned,

@@ -27,7 +27,7 @@ pub struct Entry {
     /// The message's local sequence number (its record's).
     pub seq: u64,
     pub sent_at_ms: u64,
-    /// Its words and its file's name, as sent.
+    /// Its words (as last edited) and its file's name.
     pub text: String,
 }
 
@@ -77,6 +77,10 @@ impl SearchIndex {
         part.fold();
         self.parts.insert(number, part);
         Ok(())
+    }
+
+    pub fn has_part(&self, number: u32) -> bool {
+        self.parts.contains_key(&number)
     }
 
     pub fn len(&self) -> usize {

@@ -215,8 +215,24 @@ async fn a_store_from_before_the_index_has_its_history_indexed_once_at_load() {
     ada.reload().await;
     assert_eq!(ada.d.messenger.search("kayak").len(), 1);
     assert!(ada.records().contains_key("indexed"));
+    // With the marker there, a load indexes nothing again (the parts, taken away, stay away).
+    let parts: Vec<(RecordKey, Option<sotto_messenger::RecordBytes>)> = ada
+        .records()
+        .keys()
+        .filter(|name| name.starts_with("search/"))
+        .map(|name| (RecordKey::parse(name).unwrap(), None))
+        .collect();
+    ada.d.store().save_changes(parts).await.unwrap();
     ada.reload().await;
-    assert_eq!(ada.d.messenger.search("kayak").len(), 1, "indexed once");
+    assert!(ada.d.messenger.search("kayak").is_empty(), "indexed once only");
+
+    // A part that cannot be read does not stop the load: the index is built again, and what
+    // was left of the old one goes.
+    ada.d.store().put_raw("search/00000000", vec![6, 0xff, 0xff]);
+    ada.d.store().put_raw("search/00000007", vec![6, 0xff, 0xff]);
+    ada.reload().await;
+    assert_eq!(ada.d.messenger.search("kayak").len(), 1);
+    assert!(!ada.records().contains_key("search/00000007"));
 }
 
 #[tokio::test]

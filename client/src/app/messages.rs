@@ -37,9 +37,7 @@ impl App {
             Action::ForwardTo(None) => self.forwarding = None,
             Action::ForwardTo(Some(to)) => {
                 let Some((from, id)) = self.forwarding.take() else { return Some(false) };
-                let Some(m) =
-                    self.messenger().and_then(|m| m.messages(&from).iter().find(|x| x.id == id)).cloned()
-                else {
+                let Some(m) = self.messenger().and_then(|m| m.message(&from, &id)).cloned() else {
                     return Some(true);
                 };
                 let sent = match m.attachment {
@@ -59,10 +57,11 @@ impl App {
             Action::Scan(None) => self.scanning = None,
             Action::Scan(Some(who)) => {
                 self.scanning = Some(who);
+                self.scans += 1;
                 self.toast = None;
-                let link = ctx.link().clone();
+                let (link, scan) = (ctx.link().clone(), self.scans);
                 wasm_bindgen_futures::spawn_local(async move {
-                    link.send_message(Msg::Scanned(who, crate::files::scan_qr().await));
+                    link.send_message(Msg::Scanned(scan, who, crate::files::scan_qr().await));
                 });
             }
             _ => return None,
@@ -79,15 +78,13 @@ impl App {
             MessageAction::Edit(id) => {
                 let text = self.found(&to, &id).map(|m| m.text.clone()).unwrap_or_default();
                 self.composing = Some((to, Compose::Edit(id)));
+                // The words being edited are the chat's draft while the edit lasts (so that
+                // leaving and coming back shows them, not an older draft).
                 dom::restore_draft(&text);
+                self.drafts.insert(to, text);
                 dom::focus_composer();
             }
-            MessageAction::StopComposing => {
-                if matches!(self.composing, Some((_, Compose::Edit(_)))) {
-                    dom::restore_draft("");
-                }
-                self.composing = None;
-            }
+            MessageAction::StopComposing => self.stop_composing(),
             MessageAction::Forward(id) => self.forwarding = Some((to, id)),
             MessageAction::DeleteForMe(seq) => {
                 self.act(ctx, |m| Ok(m.delete_for_me(&to, seq)));
@@ -107,13 +104,39 @@ impl App {
     }
 
     fn found(&self, to: &ConversationId, id: &[u8; 16]) -> Option<&ChatMessage> {
-        self.messenger()?.messages(to).iter().find(|m| m.id == *id)
+        self.messenger()?.message(to, id)
+    }
+
+    /// Leaves replying or editing (an edit's words leave the composer with it).
+    fn stop_composing(&mut self) {
+        if let Some((to, Compose::Edit(_))) = self.composing {
+            dom::restore_draft("");
+            self.drafts.remove(&to);
+        }
+        self.composing = None;
     }
 
     /// Sends the composer's text: a reply or an edit if one is under way, else a new message.
-    /// Whether it went.
+    /// Whether it went. A reply whose message went meanwhile (deleted, disappeared) goes as a
+    /// plain text; an edit of one that went is dropped, and said.
     pub(super) fn send_composed(&mut self, ctx: &Context<Self>, to: ConversationId, text: &str) -> bool {
         let composing = self.composing.filter(|(c, _)| *c == to).map(|(_, how)| how);
+        let target = match composing {
+            Some(Compose::Reply(id) | Compose::Edit(id)) => self.found(&to, &id).is_some_and(|m| !m.deleted),
+            None => true,
+        };
+        let composing = match (composing, target) {
+            (Some(Compose::Reply(_)), false) => {
+                self.composing = None;
+                None
+            }
+            (Some(Compose::Edit(_)), false) => {
+                self.stop_composing();
+                self.toast = Some("The message you were editing is gone.".into());
+                return true;
+            }
+            (how, _) => how,
+        };
         let sent = match composing {
             Some(Compose::Reply(id)) => self.act(ctx, |m| m.reply(&to, id, text, now_ms(), &mut OsEntropy)),
             Some(Compose::Edit(id)) => self.act(ctx, |m| m.edit(&to, id, text, now_ms(), &mut OsEntropy)),
@@ -132,15 +155,8 @@ impl App {
             Compose::Reply(id) => (false, id),
             Compose::Edit(id) => (true, id),
         };
-        let target = m.messages(&c).iter().find(|x| x.id == id)?;
-        let author = match (target.outgoing, &target.author, c) {
-            (true, _, _) => "yourself".to_string(),
-            (false, Some(key), _) => m.member_name(key),
-            (false, None, ConversationId::Direct(a)) => {
-                m.contact(&a).map(|c| c.name.clone()).unwrap_or_default()
-            }
-            (false, None, _) => String::new(),
-        };
+        let target = m.message(&c, &id)?;
+        let author = m.writer_name(target).unwrap_or_else(|| "yourself".into());
         Some(Composing { editing, author, text: target.preview() })
     }
 
@@ -158,6 +174,10 @@ impl App {
             });
             return;
         }
+        // Everything is loaded: a message still missing went meanwhile (deleted, disappeared).
+        if jump.is_some() {
+            self.jump_to = None;
+        }
         if let Some(to) = self.exporting.take() {
             self.export(&to);
         }
@@ -168,15 +188,9 @@ impl App {
         let Some(m) = self.messenger() else { return };
         let title =
             m.chat_list().into_iter().find(|r| r.conversation == *to).map(|r| r.title).unwrap_or_default();
-        let me = m.identity().signing_key;
         let mut text = format!("Sotto chat: {title}\nExported {}\n\n", js_date(now_ms()));
         for x in m.messages(to) {
-            let author = match (x.outgoing, &x.author) {
-                (true, _) => "You".to_string(),
-                (false, Some(key)) if *key == me => "You".to_string(),
-                (false, Some(key)) => m.member_name(key),
-                (false, None) => title.clone(),
-            };
+            let author = m.writer_name(x).unwrap_or_else(|| "You".into());
             let words = match (&x.notice, x.deleted, &x.attachment) {
                 (Some(_), _, _) => continue,
                 (None, true, _) => "(deleted)".to_string(),
@@ -204,9 +218,7 @@ impl App {
             self.jump_to = None;
         }
         let counting = match (&self.route, self.messenger()) {
-            (Route::Chat(c), Some(m)) => {
-                m.messages(c).iter().any(|x| x.expiry.is_some_and(|e| e.at_ms.is_some()))
-            }
+            (Route::Chat(c), Some(m)) => m.messages(c).iter().any(|x| x.counting_to().is_some()),
             _ => false,
         };
         if counting != self._countdown.is_some() {
@@ -294,7 +306,17 @@ impl App {
 impl App {
     /// What the camera read while scanning `who`'s code: their safety number verifies them;
     /// anything else is said, and changes nothing.
-    pub(super) fn scanned(&mut self, ctx: &Context<Self>, who: Address, read: Result<Vec<u8>, FileError>) {
+    pub(super) fn scanned(
+        &mut self,
+        ctx: &Context<Self>,
+        scan: u32,
+        who: Address,
+        read: Result<Vec<u8>, FileError>,
+    ) {
+        // A scan cancelled and started again: the first one's end is not the second's.
+        if scan != self.scans {
+            return;
+        }
         self.scanning = None;
         let Some((name, expected)) =
             self.messenger().and_then(|m| Some((m.contact(&who)?.name.clone(), m.safety(&who)?.1)))

@@ -5,9 +5,8 @@ use crate::dates::{clock, day, day_label, span};
 use crate::dom::now_ms;
 use crate::files::{FileState, Files};
 use crate::status;
-use sotto_engine::consts::{DELETE_WINDOW_SECS, EDIT_WINDOW_SECS};
 use sotto_messenger::history::ChatNotice;
-use sotto_messenger::{ChatMessage, ConversationId, Status};
+use sotto_messenger::{ChatMessage, ConversationId};
 use yew::prelude::*;
 
 /// The reactions the menu offers (any emoji that arrives is shown).
@@ -263,13 +262,17 @@ pub struct Marks<'a> {
     /// Files moving or open in this tab.
     pub files: &'a Files,
     pub conversation: ConversationId,
+    /// We may write in it now (replies and changes are offered only then).
+    pub writable: bool,
 }
 
 /// The loaded messages of a chat, oldest first, with what `marks` adds.
 pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>, on_action: &Callback<Action>) -> Html {
-    let Marks { name, them, reads, report, files, conversation } = *marks;
+    let Marks { name, them, reads, report, files, conversation, writable } = *marks;
     let now = now_ms();
-    let chat = !matches!(conversation, ConversationId::Channel(_));
+    // Channel posts take no replies or changes; a chat we may not write in (a key in doubt, a
+    // group we left) offers none either.
+    let writable = writable && !matches!(conversation, ConversationId::Channel(_));
     let writer = |m: &ChatMessage| match (m.outgoing, &m.author) {
         (true, _) => "You".to_string(),
         (false, Some(key)) => name(key),
@@ -302,21 +305,18 @@ pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>, on_action: &Callbac
                     Some(t) => Quote { author: writer(t).into(), text: t.preview().into(), seq: Some(t.seq) },
                     None => Quote { author: "Earlier message".into(), text: "Not loaded".into(), seq: None },
                 });
-                let live = chat && !m.deleted;
-                let age = now.saturating_sub(m.sent_at_ms);
+                let live = writable && !m.deleted;
                 let can = Can {
                     reply: live,
-                    edit: live && m.outgoing && m.attachment.is_none() && age <= EDIT_WINDOW_SECS * 1000,
-                    withdraw: live && m.outgoing && age <= DELETE_WINDOW_SECS * 1000,
+                    edit: live && m.editable(now),
+                    withdraw: live && m.withdrawable(now),
                     react: live,
                     forward: !m.deleted,
                 };
-                // Ours counts down once read; until then it shows its timer (it also has a
-                // deadline, a day and more away, for a receipt that never comes).
-                let counting = !m.outgoing || m.status == Status::Read;
-                let left = m.expiry.map(|x| match x.at_ms {
-                    Some(at) if counting => AttrValue::from(span(at.saturating_sub(now).div_ceil(1000))),
-                    _ => AttrValue::from(span(u64::from(x.after_secs))),
+                // Time left once its countdown runs; its timer until then.
+                let left = m.expiry.map(|x| match m.counting_to() {
+                    Some(at) => AttrValue::from(span(at.saturating_sub(now).div_ceil(1000))),
+                    None => AttrValue::from(span(u64::from(x.after_secs))),
                 });
                 items.push(html! {
                     <Bubble key={m.seq} message={m.clone()} {author} {reads} {report} {file} {quote} {can} {left} {conversation} {on_action} />
@@ -327,7 +327,7 @@ pub fn timeline(messages: &[ChatMessage], marks: &Marks<'_>, on_action: &Callbac
     items.into_iter().collect()
 }
 
-/// A group notice in words, with the members' names.
+/// A notice (a group's change, a timer) in words, with the members' names.
 fn notice_words(n: &ChatNotice, name: &dyn Fn(&[u8; 32]) -> String) -> String {
     // "You" starts a sentence; as its object it is "you".
     let object = |key: &[u8; 32]| match name(key) {

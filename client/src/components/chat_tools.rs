@@ -25,6 +25,7 @@ pub fn secret_mark(timer: Option<u32>) -> Html {
 pub fn chat_menu(to: ConversationId, timer: Option<u32>, on_action: &Callback<Action>) -> Html {
     let changed = on_action.reform(move |e: Event| {
         let value = target::<HtmlSelectElement>(&e).map(|s| s.value()).unwrap_or_default();
+        close_menu(&e);
         Action::SetTimer(to, value.parse().ok())
     });
     let export = {

@@ -114,6 +114,7 @@ pub fn view(props: &Props<'_>) -> Html {
                     report: (!props.owner).then_some(&report as &Reads<'_>),
                     files: props.files,
                     conversation,
+                    writable: false,
                 },
                 &props.on_action,
             ) }

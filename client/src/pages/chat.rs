@@ -26,6 +26,8 @@ pub struct Props<'a> {
     pub composing: Option<&'a Composing>,
     /// The other person is writing.
     pub typing: bool,
+    /// We may write here now.
+    pub writable: bool,
     pub on_action: Callback<Action>,
 }
 
@@ -56,7 +58,15 @@ pub fn view(props: &Props<'_>) -> Html {
                 format!("This is the start of your encrypted chat with {}.", c.name),
                 props.messages,
                 props.earlier,
-                &Marks { name: &name_of, them: &c.name, reads: &|_| None, report: None, files: props.files, conversation: to },
+                &Marks {
+                    name: &name_of,
+                    them: &c.name,
+                    reads: &|_| None,
+                    report: None,
+                    files: props.files,
+                    conversation: to,
+                    writable: props.writable,
+                },
                 &props.on_action,
             ) }
             if c.notice.is_none() {

@@ -52,7 +52,15 @@ pub fn view(props: &Props<'_>) -> Html {
                 format!("This is the start of {}: only its members can read it.", props.name),
                 props.messages,
                 props.earlier,
-                &Marks { name: props.name_of, them: "", reads: props.reads, report: None, files: props.files, conversation },
+                &Marks {
+                    name: props.name_of,
+                    them: "",
+                    reads: props.reads,
+                    report: None,
+                    files: props.files,
+                    conversation,
+                    writable: !props.gone,
+                },
                 &props.on_action,
             ) }
             if props.gone {

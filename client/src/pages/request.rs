@@ -41,6 +41,7 @@ pub fn view(props: &Props<'_>) -> Html {
                         report: None,
                         files: &crate::files::Files::default(),
                         conversation: sotto_messenger::ConversationId::Direct(address),
+                        writable: false,
                     },
                     &props.on_action,
                 ) }
