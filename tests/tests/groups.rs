@@ -747,3 +747,76 @@ async fn two_admins_adding_at_once_end_in_one_epoch() {
         assert_eq!(c.hear().await, "Eve here");
     }
 }
+
+/// In a group, through the real relay: a member's edit, reaction and deletion reach the
+/// others; a timer set by one member holds for all, and a message read by another member
+/// starts its author's countdown (the group's receipt marks it read).
+#[tokio::test]
+async fn members_change_messages_and_a_timer_holds_for_the_whole_group() {
+    let relay = Relay::start(&[]).await;
+    let origin = relay.http("");
+    let mut ada = Client::join(&origin, "Ada").await;
+    let mut bo = Client::join(&origin, "Bo").await;
+    ada.befriend(&mut bo, &origin).await;
+    let (chat, group) = make_group(&mut ada, "Walkers").await;
+    assert_eq!(add(&mut ada, &group, &mut bo).await, chat);
+
+    bo.say_in(chat, "meet at noon").await;
+    assert_eq!(ada.hear().await, "meet at noon");
+    let id = bo.d.messenger.messages(&chat).last().unwrap().id;
+    let step = bo.d.act(|m| m.edit(&chat, id, "meet at one", now(), &mut OsEntropy)).unwrap();
+    bo.run(step).await;
+    settle(&mut bo, &group).await;
+    let step = ada.d.act(|m| m.react(&chat, id, Some("👍".into()), now(), &mut OsEntropy)).unwrap();
+    ada.run(step).await;
+    settle(&mut ada, &group).await;
+    let words =
+        |c: &Client| c.d.messenger.message(&chat, &id).map(|m| (m.text.clone(), m.edited, m.reactions.len()));
+    while words(&ada) != Some(("meet at one".into(), true, 1)) {
+        ada.pump().await;
+    }
+    while words(&bo) != Some(("meet at one".into(), true, 1)) {
+        bo.pump().await;
+    }
+
+    // Bo sets a timer; Ada's group takes it.
+    let step = bo.d.act(|m| m.set_timer(&chat, Some(60), now(), &mut OsEntropy)).unwrap();
+    bo.run(step).await;
+    settle(&mut bo, &group).await;
+    while ada.d.messenger.timer(&chat) != Some(60) {
+        ada.pump().await;
+    }
+    // Ada writes; Bo reads it: his group receipt starts her copy's countdown (a minute, not
+    // the day-long deadline it had from sending).
+    let sent = now();
+    ada.say_in(chat, "gone in a minute").await;
+    while bo.d.messenger.messages(&chat).last().is_none_or(|m| m.text != "gone in a minute") {
+        bo.pump().await;
+    }
+    let step = bo.d.act(|m| Ok(m.mark_read(&chat, now(), &mut OsEntropy))).unwrap();
+    bo.run(step).await;
+    let step = bo.d.flush_receipts(now(), &mut OsEntropy);
+    bo.run(step).await;
+    settle(&mut bo, &group).await;
+    while ada.d.messenger.next_expiry().is_none_or(|at| at > sent + 24 * 3600 * 1000) {
+        ada.pump().await;
+    }
+    assert!(ada.d.messenger.next_expiry().unwrap() <= now() + 60_000);
+
+    // Bo deletes his message for everyone.
+    let step = bo.d.act(|m| m.delete_for_everyone(&chat, id, now(), &mut OsEntropy)).unwrap();
+    bo.run(step).await;
+    settle(&mut bo, &group).await;
+    while !ada.d.messenger.message(&chat, &id).is_some_and(|m| m.deleted) {
+        ada.pump().await;
+    }
+    assert!(ada.d.messenger.search("meet").is_empty());
+}
+
+/// Pumps `c` until the relay has confirmed every post it queued in `group` (they go one at a
+/// time, each after the one before is confirmed).
+async fn settle(c: &mut Client, group: &GroupId) {
+    while c.d.messenger.group(group).is_some_and(|g| g.pending().next().is_some()) {
+        c.pump().await;
+    }
+}
