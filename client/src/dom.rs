@@ -118,6 +118,9 @@ pub fn show_message(seq: u64) -> bool {
         return false;
     };
     el.scroll_into_view();
+    // Taken off and put back (a layout read in between), so the mark shows again each time.
+    let _ = el.class_list().remove_1("found");
+    let _ = el.client_width();
     let _ = el.class_list().add_1("found");
     true
 }
