@@ -20,7 +20,7 @@ pub fn key_banner(c: &Contact, other_name: Option<&str>, on_action: &Callback<Ac
         Some(ContactNotice::SameNameAs(_)) => {
             let other = other_name.unwrap_or("another contact");
             format!(
-                "You already have a contact named {other} with a different key. If they started over on a new device, compare safety numbers; otherwise this may be someone else."
+                "You already have a contact named {other} with a different key. If they started over on a new device, compare safety numbers; otherwise this may be someone else. Nothing is sent to them until you choose."
             )
         }
         Some(ContactNotice::InviteUsed) => {
