@@ -126,6 +126,12 @@ test("a reply, an edit, a reaction and a deletion for everyone reach the other s
   await bubble(bo, "Yes, at the pier").getByTestId("quote").getByText("Lunch at one?").waitFor();
   assert.equal(await bubble(bo, "Lunch at noon?").count(), 0);
 
+  // A menu opened and left with Escape does nothing.
+  await bubble(bo, "Lunch at one?").getByTestId("message-menu").click();
+  await bo.page.getByRole("menuitem", { name: "Reply" }).waitFor();
+  await bo.page.keyboard.press("Escape");
+  await bo.page.getByRole("menuitem").first().waitFor({ state: "detached", timeout: 2000 });
+
   // Bo reacts; Ada sees it under her message.
   await act(bo, "Lunch at one?", "React with 👍");
   await bubble(ada, "Lunch at one?").getByTestId("reactions").getByText("👍 1").waitFor();

@@ -78,9 +78,18 @@ fn menu(
         <button type="button" class="menu-button" aria-label="Message actions" title="Message actions" aria-haspopup="menu"
             aria-expanded={open.to_string()} onclick={toggle} data-testid="message-menu">{ "⋯" }</button>
     };
-    if !**open {
-        return html! { <div class="menu">{ button }</div> };
-    }
+    let items = (**open).then(|| items(m, can, to, on_action, open));
+    html! { <div class="menu">{ button }{ for items }</div> }
+}
+
+/// The items of an open menu.
+fn items(
+    m: &ChatMessage,
+    can: Can,
+    to: ConversationId,
+    on_action: &Callback<Action>,
+    open: &UseStateHandle<bool>,
+) -> Html {
     // Whatever is picked closes the menu.
     let on_action = {
         let (open, on_action) = (open.clone(), on_action.clone());
@@ -107,8 +116,6 @@ fn menu(
         html! { <button type="button" role="menuitem" {onclick}>{ "Copy" }</button> }
     });
     html! {
-        <div class="menu">
-            { button }
             <div class="menu-items" role="menu">
                 if can.react {
                     <div class="react-row">
@@ -126,7 +133,6 @@ fn menu(
                 { item("Delete for me", to, move || MessageAction::DeleteForMe(seq), on_action) }
                 if can.withdraw { { item("Delete for everyone", to, move || MessageAction::DeleteForEveryone(id), on_action) } }
             </div>
-        </div>
     }
 }
 
@@ -164,6 +170,22 @@ fn reactions(m: &ChatMessage, to: ConversationId, on_action: &Callback<Action>) 
 #[function_component(Bubble)]
 fn bubble(props: &BubbleProps) -> Html {
     let open = use_state(|| false);
+    // While its menu is open, Escape anywhere closes it.
+    {
+        let open = open.clone();
+        use_effect_with(*open, move |is_open| {
+            let document = web_sys::window().and_then(|w| w.document()).filter(|_| *is_open);
+            let listener = document.map(|d| {
+                gloo::events::EventListener::new(&d, "keydown", move |e| {
+                    use wasm_bindgen::JsCast;
+                    if e.dyn_ref::<KeyboardEvent>().is_some_and(|k| k.key() == "Escape") {
+                        open.set(false);
+                    }
+                })
+            });
+            move || drop(listener)
+        });
+    }
     let m = &props.message;
     let (label, class) = (status::label(m.status), status::class(m.status));
     let to = props.conversation;
