@@ -20,11 +20,6 @@ use sotto_engine::consts::{
 use sotto_engine::message::{Body, Message, MessageRef};
 use sotto_engine::random::Entropy;
 
-/// How old a message may be for a change by its author: `window_secs` after it was sent.
-fn within(m: &ChatMessage, at_ms: u64, window_secs: u64) -> bool {
-    at_ms.saturating_sub(m.sent_at_ms) <= window_secs * 1000
-}
-
 impl Messenger {
     /// Replies to message `to` of `conversation` (quoted above the reply).
     pub fn reply(
@@ -279,7 +274,7 @@ impl Messenger {
                     authored(m)
                         && !m.deleted
                         && m.attachment.is_none()
-                        && within(m, sent_at, EDIT_WINDOW_SECS)
+                        && m.sent_within(sent_at, EDIT_WINDOW_SECS)
                         && !text.trim().is_empty()
                 });
                 if allowed {
@@ -290,7 +285,7 @@ impl Messenger {
                 let allowed = self
                     .history
                     .find(&conversation, &target)
-                    .is_some_and(|m| authored(m) && within(m, sent_at, DELETE_WINDOW_SECS));
+                    .is_some_and(|m| authored(m) && m.sent_within(sent_at, DELETE_WINDOW_SECS));
                 if allowed {
                     fx.writes.extend(self.apply_delete(&conversation, &target));
                 }
@@ -313,7 +308,7 @@ impl Messenger {
         });
         let Some((m, write)) = changed else { return Vec::new() };
         let mut writes = vec![write];
-        writes.extend(self.search.add(&m.clone()));
+        writes.extend(self.search.add(m));
         writes
     }
 

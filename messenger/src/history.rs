@@ -225,9 +225,7 @@ impl ChatMessage {
     /// Whether we may change its words for everyone at `now_ms`: a text of ours, not deleted,
     /// within `EDIT_WINDOW_SECS`.
     pub fn editable(&self, now_ms: u64) -> bool {
-        self.withdrawable(now_ms)
-            && self.attachment.is_none()
-            && now_ms.saturating_sub(self.sent_at_ms) <= EDIT_WINDOW_SECS * 1000
+        self.withdrawable(now_ms) && self.attachment.is_none() && self.sent_within(now_ms, EDIT_WINDOW_SECS)
     }
 
     /// Whether we may delete it for everyone at `now_ms`: ours, not deleted, within
@@ -236,7 +234,13 @@ impl ChatMessage {
         self.outgoing
             && !self.deleted
             && self.notice.is_none()
-            && now_ms.saturating_sub(self.sent_at_ms) <= DELETE_WINDOW_SECS * 1000
+            && self.sent_within(now_ms, DELETE_WINDOW_SECS)
+    }
+
+    /// Whether `at_ms` is at most `window_secs` after it was sent (by the author's clock):
+    /// the one window check of edits and deletions, ours and theirs.
+    pub fn sent_within(&self, at_ms: u64, window_secs: u64) -> bool {
+        at_ms.saturating_sub(self.sent_at_ms) <= window_secs * 1000
     }
 
     /// Its words and file are gone for everyone (see `Body::Delete`).
